@@ -1,0 +1,204 @@
+/**
+ * Reading a durable consumer safely. Every delivery is decoded, validated and checked against
+ * its subject; what fails goes to the dead-letter stream with the reason and its original
+ * bytes, is terminated (never redelivered forever), and the inbox carries on. Handlers receive
+ * batches: whatever accumulated while the previous batch was processed, so slow model work
+ * naturally batches without holding anything back.
+ */
+import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decode } from "./codec.ts";
+import { verifyEnvelope } from "./envelope.ts";
+import { DecodeError, PopError, type DecodeFailure } from "./errors.ts";
+import { publishMessage } from "./publish.ts";
+import { DEAD_LETTER_MAX_PAYLOAD, type DeadLetter, type MessageOf, type MessageType } from "./schemas.ts";
+import { parseSubject } from "./subjects.ts";
+import { ensureConsumer, openManager, type ConsumerSpec } from "./topology.ts";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/** One valid delivery handed to a handler. */
+export interface Delivery<T> {
+  message: T;
+  subject: string;
+  /** 1 on first delivery. */
+  deliveries: number;
+  streamSeq: number;
+}
+
+/** What a handler decides for each delivery of its batch (default: ack). */
+export type Outcome = "ack" | { nak: number } | { dead: string };
+
+/** Called with one or more valid deliveries; returns an outcome per delivery, or throws. */
+export type BatchHandler<T> = (batch: Delivery<T>[], signal: AbortSignal) => Promise<Outcome[] | void>;
+
+/** Minimal logger shape (pino's). */
+export interface InboxLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface InboxOptions<K extends MessageType> {
+  spec: ConsumerSpec;
+  /** The message types this consumer accepts; any other type is dead-lettered as invalid. */
+  types: K[];
+  handler: BatchHandler<MessageOf<K>>;
+  /** Largest batch handed to the handler. Default 32. */
+  batchSize?: number;
+  /** Pull expiry; short values recover faster from a lost consumer leader. Default 5000. */
+  expiresMs?: number;
+  log?: InboxLogger;
+}
+
+/** A running inbox. */
+export interface Inbox {
+  /** Stops pulling; a batch in progress is aborted and its messages are nak'ed for redelivery. */
+  stop(): Promise<void>;
+  /** Resolves when the inbox has stopped (after stop() or a fatal error). */
+  done: Promise<void>;
+  stats: { handled: number; dead: number; redelivered: number };
+}
+
+const silent: InboxLogger = { info() {}, warn() {}, error() {} };
+
+/** Starts reading a durable consumer (creating it if needed) and handing valid batches to the handler. */
+export async function startInbox<K extends MessageType>(nc: NatsConnection, options: InboxOptions<K>): Promise<Inbox> {
+  const js = jetstream(nc);
+  const jsm = await openManager(nc);
+  await ensureConsumer(jsm, options.spec);
+  const consumer = await js.consumers.get(options.spec.stream, options.spec.config.durable_name);
+  const batchSize = options.batchSize ?? 32;
+  const log = options.log ?? silent;
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: options.expiresMs ?? 5000 });
+  const stats = { handled: 0, dead: 0, redelivered: 0 };
+  const queue: JsMsg[] = [];
+  let wake: (() => void) | undefined;
+  let stopping = false;
+  const abort = new AbortController();
+
+  const reader = (async () => {
+    for await (const m of messages) {
+      queue.push(m);
+      wake?.();
+    }
+  })().finally(() => {
+    stopping = true;
+    wake?.();
+  });
+
+  const deadLetter = (m: JsMsg, reason: DeadLetter["reason"], detail: string) =>
+    sendDeadLetter(js, m, reason, detail, options.spec.config.durable_name).then(
+      () => {
+        stats.dead++;
+        log.warn({ subject: m.subject, seq: m.info.streamSequence, reason, detail }, "dead-lettered a message");
+        // No reason text: nats-server 2.9 ignores "+TERM <reason>" and would redeliver the message.
+        m.term();
+      },
+      (error) => {
+        // The dead-letter stream is unreachable: leave the message for redelivery rather than lose it.
+        log.error({ err: error, subject: m.subject }, "could not dead-letter a message; it will be redelivered");
+        m.nak(5000);
+      },
+    );
+
+  const worker = (async () => {
+    while (true) {
+      if (queue.length === 0) {
+        if (stopping) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        continue;
+      }
+      const raw = queue.splice(0, batchSize);
+      const valid: { m: JsMsg; d: Delivery<MessageOf<K>> }[] = [];
+      for (const m of raw) {
+        try {
+          const message = decode(m.data);
+          if (!(options.types as string[]).includes(message.type)) {
+            throw new DecodeError("invalid", [`a '${message.type}' message does not belong on ${options.spec.config.filter_subject}`]);
+          }
+          verifyEnvelope(m.subject, message);
+          valid.push({ m, d: { message: message as MessageOf<K>, subject: m.subject, deliveries: m.info.deliveryCount, streamSeq: m.info.streamSequence } });
+        } catch (error) {
+          const reason: DecodeFailure = error instanceof DecodeError ? error.reason : "bad_subject";
+          await deadLetter(m, reason, (error as Error).message);
+        }
+      }
+      if (valid.length === 0) continue;
+      if (stopping) {
+        for (const v of valid) v.m.nak();
+        continue;
+      }
+      let outcomes: Outcome[] | void;
+      try {
+        outcomes = await options.handler(valid.map((v) => v.d), abort.signal);
+      } catch (error) {
+        const retryable = !(error instanceof PopError) || error.retryable;
+        for (const v of valid) {
+          if (stopping || (retryable && v.d.deliveries < (options.spec.config.max_deliver ?? 20) - 1)) {
+            stats.redelivered++;
+            v.m.nak(stopping ? 0 : Math.min(30_000, 1000 * 2 ** v.d.deliveries));
+          } else {
+            await deadLetter(v.m, "handler_failed", (error as Error).message);
+          }
+        }
+        if (!stopping) log.warn({ err: error, batch: valid.length }, "handler failed; batch will be redelivered or dead-lettered");
+        continue;
+      }
+      for (let i = 0; i < valid.length; i++) {
+        const v = valid[i]!;
+        const outcome = outcomes?.[i] ?? "ack";
+        if (outcome === "ack") {
+          v.m.ack();
+          stats.handled++;
+        } else if ("nak" in outcome) {
+          v.m.nak(outcome.nak);
+        } else {
+          await deadLetter(v.m, "handler_failed", outcome.dead);
+        }
+      }
+    }
+  })();
+
+  const done = Promise.allSettled([reader, worker]).then(() => undefined);
+  return {
+    stats,
+    done,
+    async stop() {
+      stopping = true;
+      abort.abort();
+      for (const m of queue.splice(0)) m.nak();
+      wake?.();
+      await messages.close().catch(() => undefined);
+      await done;
+    },
+  };
+}
+
+async function sendDeadLetter(js: JetStreamClient, m: JsMsg, reason: DeadLetter["reason"], detail: string, consumer: string) {
+  let experiment = "unknown";
+  try {
+    experiment = parseSubject(m.subject).experiment;
+  } catch {
+    // the subject itself is what is wrong; keep "unknown"
+  }
+  const headers: Record<string, string[]> = {};
+  if (m.headers) for (const [k, v] of m.headers) headers[k] = v;
+  const letter: DeadLetter = {
+    v: PROTOCOL_VERSION,
+    type: "dead_letter",
+    experiment,
+    reason,
+    detail: detail.slice(0, 8192),
+    subject: m.subject,
+    stream: m.info.stream,
+    streamSeq: m.info.streamSequence,
+    deliveries: m.info.deliveryCount,
+    consumer,
+    headers,
+    payload: m.data.subarray(0, DEAD_LETTER_MAX_PAYLOAD),
+    payloadBytes: m.data.length,
+    at: Date.now(),
+  };
+  await publishMessage(js, letter);
+}

@@ -1,0 +1,12 @@
+/** The PoP protocol: the contract every actor and coordinator speaks. */
+export * from "./version.ts";
+export * from "./errors.ts";
+export * from "./schemas.ts";
+export * from "./codec.ts";
+export * from "./subjects.ts";
+export * from "./envelope.ts";
+export * from "./server.ts";
+export * from "./topology.ts";
+export * from "./publish.ts";
+export * from "./inbox.ts";
+export * from "./read.ts";

@@ -1,0 +1,57 @@
+/** Reading back what a stream holds for one subject filter: replays, reports, revotes, training sets. */
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decode } from "./codec.ts";
+import { verifyEnvelope } from "./envelope.ts";
+import { DecodeError } from "./errors.ts";
+import type { MessageOf, MessageType } from "./schemas.ts";
+
+/** A stored message that failed to decode during a replay; replays skip it and report it. */
+export interface SkippedMessage {
+  subject: string;
+  seq: number;
+  reason: string;
+}
+
+/**
+ * Every message of `type` currently stored under `filter` (one subject filter: nats-server 2.9
+ * cannot take several), in stream order. Invalid messages are skipped and listed, never thrown.
+ */
+export async function readStored<T extends MessageType>(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  type: T,
+): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
+  const js = jetstream(nc);
+  // A single string filter becomes `filter_subject`, which 2.9 understands.
+  const consumer = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  const messages: MessageOf<T>[] = [];
+  const skipped: SkippedMessage[] = [];
+  try {
+    let done = (await consumer.info(true)).num_pending === 0;
+    while (!done) {
+      const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        try {
+          const message = decode(m.data, type);
+          verifyEnvelope(m.subject, message);
+          messages.push(message);
+        } catch (error) {
+          skipped.push({ subject: m.subject, seq: m.info.streamSequence, reason: error instanceof DecodeError ? error.message : String(error) });
+        }
+        // `pending` counts what is left after this message for the filter at delivery time.
+        if (m.info.pending === 0) {
+          done = true;
+          break;
+        }
+      }
+      if (got === 0) done = true;
+    }
+  } finally {
+    await consumer.delete().catch(() => undefined);
+  }
+  return { messages, skipped };
+}

@@ -1,0 +1,280 @@
+/**
+ * Every message of the PoP loop as a zod schema, with its inferred type. This file is the single
+ * place where message shapes are defined; everything else imports them from here.
+ */
+import { z } from "zod";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/** Lower-case name usable as one NATS subject token: peers, experiments, instances. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const Name = z.string().regex(NAME_PATTERN, "must be 1-64 chars of a-z, 0-9, '_' or '-', starting with a letter or digit");
+export const Iteration = z.number().int().min(0).max(1_000_000);
+const Id = z.string().min(1).max(256);
+const Millis = z.number().int().nonnegative();
+const Text = z.string().max(64 * 1024);
+
+/** The five HelpSteer2-style criteria, in their fixed order. */
+export const CRITERIA = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"] as const;
+export type Criterion = (typeof CRITERIA)[number];
+/** A 1–5 Likert score; judges that read an output distribution give the expected (real) score. */
+export const Likert = z.number().min(1).max(5);
+export const LikertScores = z.object({
+  helpfulness: Likert,
+  correctness: Likert,
+  coherence: Likert,
+  complexity: Likert,
+  verbosity: Likert,
+});
+export type LikertScores = z.infer<typeof LikertScores>;
+
+/** An image stored in the object store under its content hash. Messages carry only this reference. */
+export const ImageRef = z.object({
+  hash: z.string().regex(/^sha256-[0-9a-f]{64}$/, "must be 'sha256-' and 64 hex digits"),
+  format: z.enum(["rgb8", "png", "jpeg"]),
+  width: z.number().int().positive().max(16384),
+  height: z.number().int().positive().max(16384),
+});
+export type ImageRef = z.infer<typeof ImageRef>;
+
+const base = { v: z.literal(PROTOCOL_VERSION), experiment: Name };
+
+/** Voting rule and thresholds (paper defaults: chosen >= 0.85, margin >= 0.75). */
+export const VotingConfig = z.object({
+  /** Minimum mean-voted score of the chosen response, in [0, 1]. */
+  minChosen: z.number().min(0).max(1).default(0.85),
+  /** Minimum score margin chosen − rejected, in [0, 1]. */
+  minMargin: z.number().min(0).max(1).default(0.75),
+  /** Whether an author's own verdicts count for its candidates. */
+  selfJudging: z.boolean().default(false),
+  /** "pooled": one pair per prompt across the panel; "per-member": one pair per prompt and author. */
+  pairing: z.enum(["pooled", "per-member"]).default("pooled"),
+  /** How the five normalised criteria combine into one score. */
+  combine: z.enum(["mean", "correctness"]).default("mean"),
+  /** Minimum number of judges that must have scored a candidate for it to be voted. */
+  minJudges: z.number().int().min(1).default(1),
+});
+export type VotingConfig = z.infer<typeof VotingConfig>;
+
+/** SimPO settings sent to every member. */
+export const TrainingConfig = z.object({
+  beta: z.number().positive().default(2.0),
+  gamma: z.number().min(0).default(1.0),
+  learningRate: z.number().positive().default(1e-3),
+  epochs: z.number().int().positive().default(1),
+  batchSize: z.number().int().positive().default(32),
+  /** "same": every member trains on all pairs; "authored-by-others": a member skips pairs whose chosen it wrote. */
+  pairsFor: z.enum(["same", "authored-by-others"]).default("same"),
+});
+export type TrainingConfig = z.infer<typeof TrainingConfig>;
+
+/** An experiment: everything a peer needs to take part, stored once in the state bucket. */
+export const ExperimentConfig = z.object({
+  ...base,
+  type: z.literal("experiment"),
+  createdAt: Millis,
+  iterations: z.number().int().min(1).max(1000),
+  promptsPerIteration: z.number().int().min(1),
+  /** Which prompt pool the coordinator draws from, e.g. the tiny world's seed. */
+  pool: z.object({ name: Name, offset: z.number().int().min(0).default(0) }),
+  minPeers: z.number().int().min(1).default(3),
+  sampling: z.object({
+    k: z.number().int().min(1).max(64),
+    temperature: z.number().min(0).max(10),
+    maxTokens: z.number().int().positive().optional(),
+  }),
+  voting: VotingConfig,
+  training: TrainingConfig,
+  deadlines: z.object({
+    /** A prompt is voted at most this long after it was published, with whatever verdicts are in. */
+    voteMs: Millis.default(120_000),
+    /** Training waits this long for the whole panel, then goes on with a quorum. */
+    trainMs: Millis.default(600_000),
+    /** Fraction of the panel that must report training before the deadline may advance. */
+    trainQuorum: z.number().min(0).max(1).default(1),
+  }),
+  heartbeat: z.object({
+    intervalMs: Millis.default(2_000),
+    /** A member whose last heartbeat is older than this is dropped. */
+    lapseMs: Millis.default(15_000),
+  }),
+});
+export type ExperimentConfig = z.infer<typeof ExperimentConfig>;
+
+/** One unlabeled prompt of an iteration. */
+export const Prompt = z.object({
+  ...base,
+  type: z.literal("prompt"),
+  iteration: Iteration,
+  promptId: Id,
+  question: Text,
+  images: z.array(ImageRef).max(16),
+  createdAt: Millis,
+});
+export type Prompt = z.infer<typeof Prompt>;
+
+/** A peer's k candidate answers to one prompt. */
+export const CandidateBatch = z.object({
+  ...base,
+  type: z.literal("candidates"),
+  iteration: Iteration,
+  promptId: Id,
+  author: Name,
+  modelVersion: Id,
+  sampling: z.object({ k: z.number().int().min(1), temperature: z.number().min(0), seed: z.number().int() }),
+  candidates: z.array(z.object({ candidateId: Id, text: Text })).min(1).max(64),
+  createdAt: Millis,
+});
+export type CandidateBatch = z.infer<typeof CandidateBatch>;
+
+/** One judge's scores for every candidate of one candidate batch (one message per batch). */
+export const Verdict = z.object({
+  ...base,
+  type: z.literal("verdict"),
+  iteration: Iteration,
+  promptId: Id,
+  judge: Name,
+  author: Name,
+  modelVersion: Id,
+  scores: z.array(z.object({ candidateId: Id, likert: LikertScores })).min(1).max(64),
+  createdAt: Millis,
+});
+export type Verdict = z.infer<typeof Verdict>;
+
+const PairSide = z.object({
+  candidateId: Id,
+  author: Name,
+  text: Text,
+  /** Mean-voted score in [0, 1]. */
+  score: z.number().min(0).max(1),
+});
+
+/** A preference pair assembled by mean voting. */
+export const PreferencePair = z.object({
+  ...base,
+  type: z.literal("pair"),
+  iteration: Iteration,
+  /** Deterministic: experiment, iteration, prompt (and author under per-member pairing). */
+  pairId: Id,
+  promptId: Id,
+  question: Text,
+  images: z.array(ImageRef).max(16),
+  chosen: PairSide,
+  rejected: PairSide,
+  margin: z.number().min(0).max(1),
+  /** Judges whose verdicts were counted. */
+  judges: z.array(Name),
+  /** Only under per-member pairing: the member this pair is for. */
+  forPeer: Name.optional(),
+  createdAt: Millis,
+});
+export type PreferencePair = z.infer<typeof PreferencePair>;
+
+const TrainSummary = z.object({
+  steps: z.number().int().min(0),
+  pairs: z.number().int().min(0),
+  lossFirst: z.number(),
+  lossLast: z.number(),
+  marginBefore: z.number(),
+  marginAfter: z.number(),
+  ms: z.number().min(0),
+});
+
+/** Lifecycle events of an experiment; `event` says which. */
+export const ControlEvent = z.discriminatedUnion("event", [
+  z.object({ ...base, type: z.literal("control"), event: z.literal("iteration_opened"), iteration: Iteration, peers: z.array(Name), prompts: z.number().int().min(0), at: Millis }),
+  z.object({ ...base, type: z.literal("control"), event: z.literal("iteration_closed"), iteration: Iteration, pairs: z.number().int().min(0), voted: z.number().int().min(0), at: Millis }),
+  z.object({ ...base, type: z.literal("control"), event: z.literal("training_done"), iteration: Iteration, peer: Name, modelVersion: Id, result: TrainSummary, at: Millis }),
+  z.object({ ...base, type: z.literal("control"), event: z.literal("model_published"), iteration: Iteration, peer: Name, modelVersion: Id, object: Id, bytes: z.number().int().min(0), at: Millis }),
+  z.object({ ...base, type: z.literal("control"), event: z.literal("peer_joined"), peer: Name, instance: Name, at: Millis }),
+  z.object({ ...base, type: z.literal("control"), event: z.literal("peer_left"), peer: Name, instance: Name, reason: z.enum(["shutdown", "lapsed"]), at: Millis }),
+  z.object({ ...base, type: z.literal("control"), event: z.literal("experiment_done"), iterations: z.number().int().min(0), at: Millis }),
+]);
+export type ControlEvent = z.infer<typeof ControlEvent>;
+export type ControlEventName = ControlEvent["event"];
+
+/** A member's benchmark accuracy after an iteration (iteration 0: before any training). */
+export const EvaluationResult = z.object({
+  ...base,
+  type: z.literal("evaluation"),
+  iteration: Iteration,
+  peer: Name,
+  modelVersion: Id,
+  suites: z.record(z.string().min(1).max(64), z.number().min(0).max(1)),
+  average: z.number().min(0).max(1),
+  items: z.number().int().min(0),
+  at: Millis,
+});
+export type EvaluationResult = z.infer<typeof EvaluationResult>;
+
+/** Dead letters keep at most this many bytes of the original, so they always fit a NATS message. */
+export const DEAD_LETTER_MAX_PAYLOAD = 256 * 1024;
+
+/** A message that could not be processed, kept with the reason and its original bytes. */
+export const DeadLetter = z.object({
+  v: z.literal(PROTOCOL_VERSION),
+  type: z.literal("dead_letter"),
+  /** Experiment from the subject, or "unknown". */
+  experiment: Name,
+  reason: z.enum(["malformed", "invalid", "unsupported_version", "identity_mismatch", "bad_subject", "handler_failed"]),
+  detail: z.string().max(8192),
+  subject: z.string().max(1024),
+  stream: z.string().max(256),
+  streamSeq: z.number().int().min(0),
+  deliveries: z.number().int().min(0),
+  consumer: z.string().max(256),
+  headers: z.record(z.string(), z.array(z.string())),
+  /** The original bytes (the first {@link DEAD_LETTER_MAX_PAYLOAD} of them). */
+  payload: z
+    .custom<Uint8Array>((v) => v instanceof Uint8Array, "must be bytes")
+    .transform((v) => (v.constructor === Uint8Array ? v : Uint8Array.from(v))),
+  /** Original size in bytes; larger than `payload.length` when the payload was cut. */
+  payloadBytes: z.number().int().min(0),
+  at: Millis,
+});
+export type DeadLetter = z.infer<typeof DeadLetter>;
+
+/** A live process serving a peer, kept fresh in the membership bucket by heartbeats. */
+export const Member = z.object({
+  ...base,
+  type: z.literal("member"),
+  peer: Name,
+  instance: Name,
+  backend: z.string().max(64),
+  modelVersion: Id,
+  host: z.string().max(256),
+  pid: z.number().int().min(0),
+  joinedAt: Millis,
+  heartbeatAt: Millis,
+  /** "active" while serving, "leaving" once it starts a clean shutdown. */
+  state: z.enum(["active", "leaving"]),
+});
+export type Member = z.infer<typeof Member>;
+
+/** Any protocol message, discriminated by `type`. */
+export const Message = z.discriminatedUnion("type", [
+  ExperimentConfig,
+  Prompt,
+  CandidateBatch,
+  Verdict,
+  PreferencePair,
+  ControlEvent,
+  EvaluationResult,
+  DeadLetter,
+  Member,
+]);
+export type Message = z.infer<typeof Message>;
+export type MessageType = Message["type"];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+/** Schema per message type, for decoding a message of an expected type. */
+export const SCHEMAS = {
+  experiment: ExperimentConfig,
+  prompt: Prompt,
+  candidates: CandidateBatch,
+  verdict: Verdict,
+  pair: PreferencePair,
+  control: ControlEvent,
+  evaluation: EvaluationResult,
+  dead_letter: DeadLetter,
+  member: Member,
+} as const satisfies Record<MessageType, z.ZodType>;

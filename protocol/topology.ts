@@ -1,0 +1,236 @@
+/**
+ * The JetStream topology of the PoP loop: streams, durable consumers, KV buckets and the object
+ * store. `ensureTopology` creates what is missing and leaves what matches untouched, so every
+ * process may call it at start-up.
+ */
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstreamManager,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { PopError, TopologyConflictError, UnsupportedServerError } from "./errors.ts";
+import { checkMinimum, requireFeatures, serverVersion, type ServerFeature } from "./server.ts";
+import { subjects, SUBJECT_ROOT } from "./subjects.ts";
+
+/** Stream names and what they hold. */
+export const STREAMS = {
+  prompts: { name: "POP_PROMPTS", subjects: [`${SUBJECT_ROOT}.*.prompt.>`], description: "Prompts of each iteration" },
+  candidates: { name: "POP_CANDIDATES", subjects: [`${SUBJECT_ROOT}.*.cand.>`], description: "Candidate batches, one per prompt and author" },
+  verdicts: { name: "POP_VERDICTS", subjects: [`${SUBJECT_ROOT}.*.verdict.>`], description: "Verdicts, one per judge and candidate batch" },
+  pairs: { name: "POP_PAIRS", subjects: [`${SUBJECT_ROOT}.*.pair.>`], description: "Preference pairs assembled by mean voting" },
+  evaluations: { name: "POP_EVALS", subjects: [`${SUBJECT_ROOT}.*.eval.>`], description: "Benchmark results per member and iteration" },
+  control: { name: "POP_CONTROL", subjects: [`${SUBJECT_ROOT}.*.ctl.>`], description: "Experiment lifecycle events" },
+  dead: { name: "POP_DEAD", subjects: [`${SUBJECT_ROOT}.*.dead.>`], description: "Messages that could not be processed, with the reason" },
+} as const;
+export type StreamKey = keyof typeof STREAMS;
+
+/** KV buckets and the object store. */
+export const BUCKETS = {
+  /** `<exp>.<peer>.<instance>` → Member, refreshed by heartbeats. */
+  members: "pop_members",
+  /** Experiment config and coordinator progress, `<exp>.*` keys. */
+  state: "pop_state",
+} as const;
+/** Images (by content hash) and model weights. */
+export const OBJECT_STORE = "pop_blobs";
+
+/** Options of the topology; the defaults suit one server on one host. */
+export interface TopologyOptions {
+  /** Stream and bucket replicas (3 in a 3-node cluster). Default 1. */
+  replicas?: number;
+  /**
+   * Window in which a republished message id is dropped as a duplicate. Default 2 h: longer than
+   * an iteration, so a restarted coordinator or actor that republishes stores nothing twice.
+   */
+  duplicateWindowMs?: number;
+  /** Discard messages older than this (0 = keep forever, the default: runs are records). */
+  maxAgeMs?: number;
+  /** Compress stream storage (needs nats-server >= 2.10). */
+  compression?: boolean;
+  /** Attach metadata to streams (needs nats-server >= 2.10). */
+  metadata?: Record<string, string>;
+}
+
+export type EnsureOutcome = "created" | "unchanged" | "updated";
+
+/** What `ensureTopology` did to each part. */
+export interface TopologyReport {
+  server: string;
+  streams: Record<string, EnsureOutcome>;
+  buckets: Record<string, EnsureOutcome>;
+}
+
+const MS = 1_000_000;
+
+export function streamConfig(key: StreamKey, options: TopologyOptions = {}): Partial<StreamConfig> & { name: string } {
+  const s = STREAMS[key];
+  const config: Partial<StreamConfig> & { name: string } = {
+    name: s.name,
+    subjects: [...s.subjects],
+    description: s.description,
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    discard: DiscardPolicy.Old,
+    num_replicas: options.replicas ?? 1,
+    duplicate_window: (options.duplicateWindowMs ?? 2 * 3600_000) * MS,
+    max_age: (options.maxAgeMs ?? 0) * MS,
+  };
+  if (options.compression) (config as Record<string, unknown>).compression = "s2";
+  if (options.metadata) (config as Record<string, unknown>).metadata = options.metadata;
+  return config;
+}
+
+function requiredFeatures(options: TopologyOptions): ServerFeature[] {
+  const f: ServerFeature[] = [];
+  if (options.compression) f.push("streamCompression");
+  if (options.metadata) f.push("streamMetadata");
+  return f;
+}
+
+/** Creates every stream, bucket and the object store the loop needs; idempotent. */
+export async function ensureTopology(nc: NatsConnection, options: TopologyOptions = {}): Promise<TopologyReport> {
+  const version = serverVersion(nc);
+  checkMinimum(version);
+  requireFeatures(version, requiredFeatures(options), "topology options");
+  const jsm = await openManager(nc);
+  const report: TopologyReport = { server: version.join("."), streams: {}, buckets: {} };
+  for (const key of Object.keys(STREAMS) as StreamKey[]) {
+    report.streams[STREAMS[key].name] = await ensureStream(jsm, streamConfig(key, options));
+  }
+  const replicas = options.replicas ?? 1;
+  const kvm = new Kvm(nc);
+  report.buckets[BUCKETS.members] = await ensureBucket(jsm, `KV_${BUCKETS.members}`, () =>
+    kvm.create(BUCKETS.members, { history: 1, replicas, description: "PoP membership and heartbeats" }),
+  );
+  report.buckets[BUCKETS.state] = await ensureBucket(jsm, `KV_${BUCKETS.state}`, () =>
+    kvm.create(BUCKETS.state, { history: 5, replicas, description: "PoP experiment configs and coordinator progress" }),
+  );
+  const objm = new Objm(nc);
+  report.buckets[OBJECT_STORE] = await ensureBucket(jsm, `OBJ_${OBJECT_STORE}`, () =>
+    objm.create(OBJECT_STORE, { replicas, description: "PoP images and model weights by content hash" }),
+  );
+  return report;
+}
+
+/** A JetStream manager, or a clear error when the server has JetStream off. */
+export async function openManager(nc: NatsConnection): Promise<JetStreamManager> {
+  try {
+    return await jetstreamManager(nc, { timeout: 5000 });
+  } catch (error) {
+    throw new UnsupportedServerError(
+      "JetStream is not available on this server: start nats-server with -js (or 'jetstream {}' in its config)",
+      { cause: error, retryable: true },
+    );
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && (error.code === 404 || /not found/i.test(error.message));
+}
+
+const UPDATABLE_STREAM_FIELDS = ["subjects", "description", "duplicate_window", "max_age", "discard", "num_replicas"] as const;
+const FIXED_STREAM_FIELDS = ["storage", "retention"] as const;
+
+async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }): Promise<EnsureOutcome> {
+  let have: StreamConfig;
+  try {
+    have = (await jsm.streams.info(want.name)).config;
+  } catch (error) {
+    if (!isNotFound(error)) throw new PopError(`cannot read stream ${want.name}`, { cause: error, retryable: true });
+    await jsm.streams.add(want);
+    return "created";
+  }
+  for (const field of FIXED_STREAM_FIELDS) {
+    if (want[field] !== undefined && have[field] !== want[field]) {
+      throw new TopologyConflictError(
+        `stream ${want.name} exists with ${field}=${String(have[field])}, but ${String(want[field])} is required; it cannot be changed in place. Delete the stream (losing its data) or use another server.`,
+      );
+    }
+  }
+  const differs = UPDATABLE_STREAM_FIELDS.some((f) => want[f] !== undefined && JSON.stringify(have[f]) !== JSON.stringify(want[f]));
+  if (!differs) return "unchanged";
+  await jsm.streams.update(want.name, { ...have, ...want });
+  return "updated";
+}
+
+async function ensureBucket(jsm: JetStreamManager, streamName: string, create: () => Promise<unknown>): Promise<EnsureOutcome> {
+  try {
+    await jsm.streams.info(streamName);
+    return "unchanged";
+  } catch (error) {
+    if (!isNotFound(error)) throw new PopError(`cannot read ${streamName}`, { cause: error, retryable: true });
+  }
+  await create();
+  return "created";
+}
+
+/** Durable consumers of the loop: whose they are and what they read. */
+export const consumers = {
+  /** A peer's prompts; every process of the peer shares it, so replicas split the work. */
+  peerPrompts: (exp: string, peer: string) => durable(STREAMS.prompts.name, `${exp}-${peer}-prompts`, subjects.all(exp, "prompt"), 120_000),
+  /** The candidates a peer judges (its own are skipped by the handler). */
+  peerCandidates: (exp: string, peer: string) => durable(STREAMS.candidates.name, `${exp}-${peer}-cands`, subjects.all(exp, "cand"), 120_000),
+  /** The coordinator's view of candidates (which verdicts to wait for). */
+  coordinatorCandidates: (exp: string) => durable(STREAMS.candidates.name, `${exp}-coord-cands`, subjects.all(exp, "cand"), 30_000),
+  coordinatorVerdicts: (exp: string) => durable(STREAMS.verdicts.name, `${exp}-coord-verdicts`, subjects.all(exp, "verdict"), 30_000),
+  coordinatorControl: (exp: string) => durable(STREAMS.control.name, `${exp}-coord-ctl`, subjects.all(exp, "ctl"), 30_000),
+};
+
+/** A durable consumer: the stream it reads and its config. */
+export interface ConsumerSpec {
+  stream: string;
+  config: Partial<ConsumerConfig> & { durable_name: string; filter_subject: string };
+}
+
+function durable(stream: string, name: string, filter: string, ackWaitMs: number): ConsumerSpec {
+  return {
+    stream,
+    config: {
+      durable_name: name,
+      filter_subject: filter,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ackWaitMs * MS,
+      max_deliver: 20,
+      max_ack_pending: 1000,
+    },
+  };
+}
+
+/** Creates a durable consumer, or checks that the existing one reads the same subjects. */
+export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec): Promise<EnsureOutcome> {
+  if ("filter_subjects" in spec.config) {
+    throw new UnsupportedServerError("use one filter_subject: nats-server 2.9 silently drops an array of filter_subjects");
+  }
+  try {
+    const have = (await jsm.consumers.info(spec.stream, spec.config.durable_name)).config;
+    if (have.filter_subject !== spec.config.filter_subject) {
+      throw new TopologyConflictError(
+        `consumer ${spec.config.durable_name} on ${spec.stream} reads '${have.filter_subject}', not '${spec.config.filter_subject}'. Delete it to re-create it.`,
+      );
+    }
+    if (have.ack_wait === spec.config.ack_wait && have.max_deliver === spec.config.max_deliver && have.max_ack_pending === spec.config.max_ack_pending) {
+      return "unchanged";
+    }
+    await jsm.consumers.update(spec.stream, spec.config.durable_name, {
+      ack_wait: spec.config.ack_wait,
+      max_deliver: spec.config.max_deliver,
+      max_ack_pending: spec.config.max_ack_pending,
+    });
+    return "updated";
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  await jsm.consumers.add(spec.stream, spec.config);
+  return "created";
+}

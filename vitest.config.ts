@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Tests start real servers and model processes; two cores do not gain from more parallel files.
+    maxWorkers: 2,
+    pool: "forks",
+  },
+});
