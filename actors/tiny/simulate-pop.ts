@@ -1,0 +1,106 @@
+/**
+ * In-process simulation of the PoP loop with the shipped panel (no NATS): per iteration every
+ * member samples k candidates for N unlabeled pool prompts, judges the OTHER members' candidates
+ * on five criteria (absolute, one candidate at a time), mean voting builds pooled pairs with the
+ * paper's thresholds, and every member trains with SimPO on the same pairs from its previous
+ * weights. Prints the member x suite x iteration table and the time of each phase per member.
+ *
+ *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 240] [--k 4] [--temperature 1]
+ *       [--beta 2] [--gamma 1] [--lr 2e-3] [--epochs 2] [--batch 32] [--pool-seed 7]
+ *       [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
+ */
+import { parseArgs } from "node:util";
+import { TinyBackend } from "./backend.ts";
+import { PANEL } from "./pretrain.ts";
+import { FAMILIES, poolItem, itemPrompt, familyOfQuestion } from "./world.ts";
+import { classifyAnswer } from "./criteria.ts";
+import { votePairs, type Candidate } from "./pop-vote.ts";
+import type { EvalResult, PreferenceInput, PromptInput } from "../backend/types.ts";
+import { hashSeed } from "./rng.ts";
+
+const { values: a } = parseArgs({
+  options: {
+    iterations: { type: "string", default: "3" },
+    n: { type: "string", default: "240" },
+    k: { type: "string", default: "4" },
+    temperature: { type: "string", default: "1" },
+    beta: { type: "string", default: "2" },
+    gamma: { type: "string", default: "1" },
+    lr: { type: "string", default: "2e-3" },
+    epochs: { type: "string", default: "2" },
+    batch: { type: "string", default: "32" },
+    "pool-seed": { type: "string", default: "7" },
+    "min-chosen": { type: "string", default: "0.85" },
+    "min-gap": { type: "string", default: "0.75" },
+    dir: { type: "string", default: "actors/tiny/checkpoints" },
+  },
+});
+const I = Number(a.iterations), N = Number(a.n), K = Number(a.k), TEMP = Number(a.temperature);
+const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch) };
+const POOL = Number(a["pool-seed"]);
+console.log(`settings: iterations ${I}, N ${N} prompts/iteration, k ${K}, temperature ${TEMP}, SimPO ${JSON.stringify(simpo)}, thresholds ${a["min-chosen"]}/${a["min-gap"]}`);
+
+const names = PANEL.map((m) => m.name);
+const members = await Promise.all(names.map((n) => TinyBackend.load(`${a.dir}/${n}.bin`)));
+const evals: EvalResult[][] = names.map(() => []);
+const phase: Record<string, Record<string, number[]>> = { generate: {}, judge: {}, train: {}, evaluate: {} };
+const time = async <T>(ph: string, who: string, f: () => Promise<T>): Promise<T> => {
+  const t0 = performance.now();
+  const r = await f();
+  ((phase[ph]![who] ??= [])).push(performance.now() - t0);
+  return r;
+};
+const t00 = performance.now();
+for (const [i, m] of members.entries()) evals[i]!.push(await time("evaluate", names[i]!, () => m.evaluate()));
+
+const fmt = (x: number) => x.toFixed(2);
+for (let it = 1; it <= I; it++) {
+  const items = Array.from({ length: N }, (_, j) => poolItem(POOL, (it - 1) * N + j));
+  const prompts: PromptInput[] = items.map(itemPrompt);
+  const byId = new Map(items.map((x) => [x.id, x]));
+  const promptById = new Map(prompts.map((p) => [p.id, p]));
+  // 1. generate
+  const cands: Candidate[] = [];
+  for (const [i, m] of members.entries()) {
+    const outs = await time("generate", names[i]!, () => m.generate(prompts, { k: K, temperature: TEMP, seed: hashSeed("pop-gen", it, names[i]!) }));
+    outs.forEach((list, p) => list.forEach((ans) => cands.push({ promptId: prompts[p]!.id, author: names[i]!, answer: ans, scores: {} })));
+  }
+  // 2. judge the others' candidates (absolute, one candidate at a time; batched)
+  for (const [i, m] of members.entries()) {
+    const mine = cands.filter((c) => c.author !== names[i]);
+    const scores = await time("judge", names[i]!, () => m.judge(mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))));
+    mine.forEach((c, j) => (c.scores[names[i]!] = scores[j]!));
+  }
+  // 3. vote
+  const { pairs } = votePairs(cands, { minChosen: Number(a["min-chosen"]), minGap: Number(a["min-gap"]) });
+  const fam: Record<string, number> = {};
+  let chosenOk = 0;
+  for (const p of pairs) {
+    const item = byId.get(p.promptId)!;
+    fam[item.family] = (fam[item.family] ?? 0) + 1;
+    if (classifyAnswer(item.family, item.answer, p.chosen.answer) === "correct") chosenOk++;
+  }
+  const candOk = cands.filter((c) => { const it2 = byId.get(c.promptId)!; return classifyAnswer(it2.family, it2.answer, c.answer) === "correct"; }).length;
+  console.log(`iter ${it}: ${cands.length} candidates (${((100 * candOk) / cands.length).toFixed(0)}% correct), ${pairs.length}/${N} pairs kept, chosen correct ${pairs.length ? ((100 * chosenOk) / pairs.length).toFixed(0) : 0}%, per family ${JSON.stringify(fam)}, chosen by ${JSON.stringify(Object.fromEntries(names.map((n) => [n, pairs.filter((p) => p.chosen.author === n).length])))}`);
+  const prefs: PreferenceInput[] = pairs.map((p) => ({ prompt: promptById.get(p.promptId)!, chosen: p.chosen.answer, rejected: p.rejected.answer }));
+  // 4. train, 5. evaluate
+  for (const [i, m] of members.entries()) {
+    const r = await time("train", names[i]!, () => m.train(prefs, { ...simpo, seed: hashSeed("pop-train", it, names[i]!) }));
+    console.log(`  ${names[i]} SimPO: ${r.steps} steps, loss ${fmt(r.lossFirst)} -> ${fmt(r.lossLast)}, margin ${fmt(r.marginBefore)} -> ${fmt(r.marginAfter)}`);
+    evals[i]!.push(await time("evaluate", names[i]!, () => m.evaluate()));
+  }
+}
+
+console.log(`\nmember      iter  ${FAMILIES.map((f) => f.padStart(9)).join("")}   average`);
+for (const [i, n] of names.entries()) {
+  evals[i]!.forEach((e, it) => console.log(`${n.padEnd(11)} ${String(it).padStart(4)}  ${FAMILIES.map((f) => fmt(e.suites[f]!).padStart(9)).join("")}   ${e.average.toFixed(3)}`));
+}
+const panel = evals[0]!.map((_, it) => evals.reduce((s, e) => s + e[it]!.average, 0) / evals.length);
+console.log(`panel average by iteration: ${panel.map((x) => x.toFixed(3)).join(" -> ")}  (delta ${(panel[panel.length - 1]! - panel[0]!).toFixed(3)})`);
+console.log("\nms per member per iteration (mean):");
+for (const [ph, per] of Object.entries(phase)) {
+  console.log(`  ${ph.padEnd(9)} ${names.map((n) => `${n} ${((per[n] ?? []).reduce((x, y) => x + y, 0) / Math.max(1, (per[n] ?? []).length)).toFixed(0)}`).join("  ")}`);
+}
+console.log(`total wall ${((performance.now() - t00) / 1000).toFixed(1)} s (one process, sequential)`);
+void familyOfQuestion;
+for (const m of members) await m.dispose();

@@ -1,0 +1,313 @@
+/**
+ * The tiny model's visual world: 32x32 RGB scenes of coloured shapes in a 3x2 grid, some with a
+ * short glyph string drawn in a 3x5 bitmap font (at 2x) along the bottom, and six question
+ * families mirroring the paper's benchmark groups. Everything is a pure function of a seed.
+ *
+ * Layout: shapes live in rows 0..15 (4 columns x 2 rows of 8x8 cells, aligned with the
+ * encoder's 8x8 receptive fields); text lives in rows 19..28, up to three 6x10 glyph slots at
+ * x = 1, 9, 17 (shifted right by 0..6 pixels per image).
+ *
+ * Families and answers (word-level, see {@link answerWords}):
+ * - colour:    "what color is the circle ?"                  -> "red"
+ * - shape:     "what shape is the red object ?"              -> "circle"
+ * - count:     "how many shapes are there ?" / "how many squares are there ?" -> "zero".."four"
+ * - ocr:       "what does the text say ?"                    -> "a h t" (one token per glyph)
+ * - existence: "is there a red circle ?"                     -> "yes" | "no" (POPE-like: half
+ *              of the negatives pair a colour and a shape that are both present, apart)
+ * - spatial:   "is the red circle left or right of the blue square ?" -> "left" | "right"
+ *              (or "above or below" for objects in the same column)
+ */
+import type { PromptInput, RgbImage } from "../backend/types.ts";
+import { hashSeed, makeRng, type Rng } from "./rng.ts";
+
+export const IMG = 32;
+export const COLORS = ["red", "green", "blue", "yellow", "purple"] as const;
+export const SHAPES = ["square", "circle", "triangle", "cross"] as const;
+export const PLURALS = ["squares", "circles", "triangles", "crosses"] as const;
+export const NUMBERS = ["zero", "one", "two", "three", "four"] as const;
+export const GLYPHS = ["a", "e", "h", "l", "t", "u"] as const;
+export const FAMILIES = ["colour", "shape", "count", "ocr", "existence", "spatial"] as const;
+export type Family = (typeof FAMILIES)[number];
+export type Color = (typeof COLORS)[number];
+export type Shape = (typeof SHAPES)[number];
+
+const RGB: Record<Color, [number, number, number]> = {
+  red: [220, 45, 40],
+  green: [45, 200, 70],
+  blue: [50, 90, 235],
+  yellow: [230, 215, 40],
+  purple: [175, 60, 205],
+};
+
+/** 3x5 bitmaps, rows top to bottom, 3 bits each (MSB = left). */
+const FONT: Record<(typeof GLYPHS)[number], number[]> = {
+  a: [0b010, 0b101, 0b111, 0b101, 0b101],
+  e: [0b111, 0b100, 0b110, 0b100, 0b111],
+  h: [0b101, 0b101, 0b111, 0b101, 0b101],
+  l: [0b100, 0b100, 0b100, 0b100, 0b111],
+  t: [0b111, 0b010, 0b010, 0b010, 0b010],
+  u: [0b101, 0b101, 0b101, 0b101, 0b111],
+};
+
+export interface SceneObject {
+  color: Color;
+  shape: Shape;
+  /** 0 = small, 1 = large. */
+  size: 0 | 1;
+  /** Grid cell: column 0..3, row 0..1. */
+  col: number;
+  row: number;
+}
+
+export interface Scene {
+  objects: SceneObject[];
+  /** Glyph string (may be empty). */
+  text: string[];
+  /** Horizontal offset of the text (pixels). */
+  textX: number;
+  /** Seed for pixel noise and jitter. */
+  noiseSeed: number;
+}
+
+/** A question about a scene with its exact answer (word tokens joined by single spaces). */
+export interface WorldItem {
+  id: string;
+  family: Family;
+  scene: Scene;
+  question: string;
+  answer: string;
+}
+
+/** Words an answer of each family may use (its "type"). */
+export function answerWords(family: Family): readonly string[] {
+  switch (family) {
+    case "colour":
+      return COLORS;
+    case "shape":
+      return SHAPES;
+    case "count":
+      return NUMBERS;
+    case "ocr":
+      return GLYPHS;
+    case "existence":
+      return ["yes", "no"];
+    case "spatial":
+      return ["left", "right", "above", "below"];
+  }
+}
+
+/** Every word the world can put in a question. */
+export const QUESTION_WORDS = [
+  "what", "color", "is", "the", "shape", "object", "how", "many", "shapes", "are", "there", "does",
+  "text", "say", "a", "left", "or", "right", "of", "above", "below", "?", ...COLORS, ...SHAPES, ...PLURALS,
+] as const;
+
+export function randomScene(rng: Rng, opts: { minObjects?: number; text?: boolean } = {}): Scene {
+  const n = (opts.minObjects ?? 1) + rng.int(4 - (opts.minObjects ?? 1) + 1);
+  const cells = rng.shuffle([0, 1, 2, 3, 4, 5, 6, 7]).slice(0, n);
+  const colors = rng.shuffle([...COLORS]).slice(0, n);
+  const objects: SceneObject[] = cells.map((c, i) => ({
+    color: colors[i]!,
+    shape: rng.pick(SHAPES),
+    size: rng.int(2) as 0 | 1,
+    col: c % 4,
+    row: Math.floor(c / 4),
+  }));
+  const hasText = opts.text ?? rng.next() < 0.6;
+  const text = hasText ? Array.from({ length: 2 + rng.int(2) }, () => rng.pick(GLYPHS)) : [];
+  return { objects, text, textX: rng.int(7), noiseSeed: rng.int(2 ** 31) };
+}
+
+/** Render a scene to raw RGB (deterministic from the scene's noise seed). */
+export function renderScene(scene: Scene): RgbImage {
+  const rng = makeRng(scene.noiseSeed);
+  const data = new Uint8Array(IMG * IMG * 3);
+  for (let i = 0; i < IMG * IMG; i++) {
+    const g = 18 + rng.int(12);
+    data[i * 3] = g;
+    data[i * 3 + 1] = g;
+    data[i * 3 + 2] = g;
+  }
+  const put = (x: number, y: number, c: readonly number[]) => {
+    if (x < 0 || y < 0 || x >= IMG || y >= IMG) return;
+    const o = (y * IMG + x) * 3;
+    data[o] = c[0]!;
+    data[o + 1] = c[1]!;
+    data[o + 2] = c[2]!;
+  };
+  for (const ob of scene.objects) {
+    const base = RGB[ob.color];
+    const col = base.map((v) => Math.max(0, Math.min(255, v + rng.int(31) - 15)));
+    const s = ob.size ? 7 : 5;
+    const cx = ob.col * 8 + 4 + (ob.size ? 0 : rng.int(3) - 1);
+    const cy = ob.row * 8 + 4 + (ob.size ? 0 : rng.int(3) - 1);
+    const x0 = Math.round(cx - s / 2);
+    const y0 = Math.round(cy - s / 2);
+    for (let dy = 0; dy < s; dy++) {
+      for (let dx = 0; dx < s; dx++) {
+        const u = (dx + 0.5) / s - 0.5; // -0.5..0.5
+        const v = (dy + 0.5) / s - 0.5;
+        let on = false;
+        switch (ob.shape) {
+          case "square":
+            on = true;
+            break;
+          case "circle":
+            on = u * u + v * v <= 0.25;
+            break;
+          case "triangle":
+            on = Math.abs(u) <= (v + 0.5) / 2 + 0.02;
+            break;
+          case "cross":
+            on = Math.abs(u) < 0.2 || Math.abs(v) < 0.2;
+            break;
+        }
+        if (on) put(x0 + dx, y0 + dy, col);
+      }
+    }
+  }
+  const ink = [235, 235, 235];
+  scene.text.forEach((g, slot) => {
+    const bm = FONT[g as (typeof GLYPHS)[number]];
+    for (let r = 0; r < 5; r++) {
+      for (let c = 0; c < 3; c++) {
+        if (!((bm[r]! >> (2 - c)) & 1)) continue;
+        for (let k = 0; k < 4; k++) put(1 + scene.textX + slot * 8 + c * 2 + (k & 1), 19 + r * 2 + (k >> 1), ink);
+      }
+    }
+  });
+  return { width: IMG, height: IMG, data };
+}
+
+const objName = (o: SceneObject) => `${o.color} ${o.shape}`;
+
+/** Try to ask a question of `family` about `scene`; undefined when the scene does not fit. */
+export function askQuestion(scene: Scene, family: Family, rng: Rng): { question: string; answer: string } | undefined {
+  const objs = scene.objects;
+  switch (family) {
+    case "colour": {
+      const unique = objs.filter((o) => objs.filter((p) => p.shape === o.shape).length === 1);
+      if (!unique.length) return undefined;
+      const o = rng.pick(unique);
+      return { question: `what color is the ${o.shape} ?`, answer: o.color };
+    }
+    case "shape": {
+      const o = rng.pick(objs);
+      return { question: `what shape is the ${o.color} object ?`, answer: o.shape };
+    }
+    case "count": {
+      if (rng.next() < 0.5) return { question: "how many shapes are there ?", answer: NUMBERS[objs.length]! };
+      const si = rng.int(SHAPES.length);
+      const n = objs.filter((o) => o.shape === SHAPES[si]).length;
+      return { question: `how many ${PLURALS[si]} are there ?`, answer: NUMBERS[n]! };
+    }
+    case "ocr":
+      if (!scene.text.length) return undefined;
+      return { question: "what does the text say ?", answer: scene.text.join(" ") };
+    case "existence": {
+      const has = (c: string, s: string) => objs.some((o) => o.color === c && o.shape === s);
+      if (rng.next() < 0.5) {
+        const o = rng.pick(objs);
+        return { question: `is there a ${objName(o)} ?`, answer: "yes" };
+      }
+      for (let tries = 0; tries < 20; tries++) {
+        const adversarial = rng.next() < 0.5 && objs.length > 1;
+        const c = adversarial ? rng.pick(objs).color : rng.pick(COLORS);
+        const s = adversarial ? rng.pick(objs).shape : rng.pick(SHAPES);
+        if (!has(c, s)) return { question: `is there a ${c} ${s} ?`, answer: "no" };
+      }
+      return undefined;
+    }
+    case "spatial": {
+      if (objs.length < 2) return undefined;
+      const [a, b] = rng.shuffle([...objs]).slice(0, 2) as [SceneObject, SceneObject];
+      if (a.col !== b.col && (a.row === b.row || rng.next() < 0.5)) {
+        return { question: `is the ${objName(a)} left or right of the ${objName(b)} ?`, answer: a.col < b.col ? "left" : "right" };
+      }
+      if (a.row === b.row) return undefined;
+      return { question: `is the ${objName(a)} above or below the ${objName(b)} ?`, answer: a.row < b.row ? "above" : "below" };
+    }
+  }
+}
+
+/** The item of `family` drawn from a seed (deterministic; retries scenes until one fits). */
+export function makeItem(seed: number, family: Family, id: string): WorldItem {
+  const rng = makeRng(seed);
+  for (;;) {
+    const scene = randomScene(rng, {
+      minObjects: family === "spatial" ? 2 : 1,
+      text: family === "ocr" ? true : undefined,
+    });
+    const qa = askQuestion(scene, family, rng);
+    if (qa) return { id, family, scene, ...qa };
+  }
+}
+
+/** Seed domains: training, benchmark and pool items never share a seed stream. */
+const DOMAIN = { train: "train", bench: "bench", pool: "pool" } as const;
+
+/** Training item `index` of a training stream (for pretraining; labelled). */
+export function trainItem(seed: number, index: number, family?: Family): WorldItem {
+  const fam = family ?? FAMILIES[hashSeed(DOMAIN.train, seed, index, "fam") % FAMILIES.length]!;
+  return makeItem(hashSeed(DOMAIN.train, seed, index), fam, `train-${seed}-${index}`);
+}
+
+/** Default seed of the held-out benchmark suites. */
+export const BENCH_SEED = 20250901;
+/** Default items per benchmark suite. */
+export const BENCH_ITEMS = 100;
+
+/** The held-out benchmark suite of a family: fixed seed, exact answers, disjoint seed stream. */
+export function benchmarkSuite(family: Family, items = BENCH_ITEMS, seed = BENCH_SEED): WorldItem[] {
+  return Array.from({ length: items }, (_, i) => makeItem(hashSeed(DOMAIN.bench, seed, family, i), family, `bench-${family}-${i}`));
+}
+
+/** All six suites, keyed by family. */
+export function benchmarkSuites(items = BENCH_ITEMS, seed = BENCH_SEED): Record<Family, WorldItem[]> {
+  return Object.fromEntries(FAMILIES.map((f) => [f, benchmarkSuite(f, items, seed)])) as Record<Family, WorldItem[]>;
+}
+
+/** Id of pool prompt `index` of pool `poolSeed`: `tiny-pool-<seed>-<index>`. */
+export function poolPromptId(poolSeed: number, index: number): string {
+  return `tiny-pool-${poolSeed}-${index}`;
+}
+
+/** Parse a pool prompt id back into (seed, index), or undefined when it is not one. */
+export function parsePoolPromptId(id: string): { poolSeed: number; index: number } | undefined {
+  const m = /^tiny-pool-(\d+)-(\d+)$/.exec(id);
+  return m ? { poolSeed: Number(m[1]), index: Number(m[2]) } : undefined;
+}
+
+/**
+ * Pool item `index` of pool `poolSeed` (families in rotation, scenes from the pool seed stream).
+ * The answer is present for analysis only: PoP never sees it (use {@link poolPrompt}).
+ */
+export function poolItem(poolSeed: number, index: number): WorldItem {
+  const family = FAMILIES[index % FAMILIES.length]!;
+  return makeItem(hashSeed(DOMAIN.pool, poolSeed, index), family, poolPromptId(poolSeed, index));
+}
+
+/** Unlabeled pool prompt `index` of pool `poolSeed`, as the model backends take it. */
+export function poolPrompt(poolSeed: number, index: number): PromptInput {
+  return itemPrompt(poolItem(poolSeed, index));
+}
+
+/** Prompts `start .. start+count-1` of pool `poolSeed`. */
+export function poolPrompts(poolSeed: number, start: number, count: number): PromptInput[] {
+  return Array.from({ length: count }, (_, i) => poolPrompt(poolSeed, start + i));
+}
+
+/** The PromptInput of a world item (question text + rendered image; no answer). */
+export function itemPrompt(item: WorldItem): PromptInput {
+  return { id: item.id, question: item.question, images: [renderScene(item.scene)] };
+}
+
+/** The family a question belongs to, read from its wording (for tables and analysis). */
+export function familyOfQuestion(q: string): Family {
+  if (q.startsWith("what color")) return "colour";
+  if (q.startsWith("what shape")) return "shape";
+  if (q.startsWith("how many")) return "count";
+  if (q.startsWith("what does")) return "ocr";
+  if (q.startsWith("is there")) return "existence";
+  return "spatial";
+}

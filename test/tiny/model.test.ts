@@ -1,0 +1,107 @@
+import { describe, expect, it, beforeAll } from "vitest";
+import { existsSync } from "node:fs";
+import { initTf } from "../../actors/tiny/tf.ts";
+import { TinyBackend } from "../../actors/tiny/backend.ts";
+import { VOCAB } from "../../actors/tiny/vocab.ts";
+import { poolPrompt, poolPrompts, poolItem, benchmarkSuite, renderScene, trainItem, parsePoolPromptId, FAMILIES } from "../../actors/tiny/world.ts";
+import { classifyAnswer, synthCandidate } from "../../actors/tiny/criteria.ts";
+import { makeRng } from "../../actors/tiny/rng.ts";
+import { CRITERIA } from "../../actors/backend/types.ts";
+
+const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4, vocab: VOCAB };
+beforeAll(async () => {
+  await initTf();
+});
+
+describe("world", () => {
+  it("is deterministic from the seed and keeps suites disjoint from the pool", () => {
+    const a = poolPrompt(7, 13), b = poolPrompt(7, 13), c = poolPrompt(8, 13);
+    expect(a.id).toBe("tiny-pool-7-13");
+    expect(parsePoolPromptId(a.id)).toEqual({ poolSeed: 7, index: 13 });
+    expect(a.question).toBe(b.question);
+    expect(Buffer.from(a.images[0]!.data).equals(Buffer.from(b.images[0]!.data))).toBe(true);
+    expect(Buffer.from(a.images[0]!.data).equals(Buffer.from(c.images[0]!.data))).toBe(false);
+    expect(a.images[0]!.data.length).toBe(32 * 32 * 3);
+    expect(poolPrompts(7, 10, 5)[3]!.question).toBe(poolPrompt(7, 13).question);
+    const s1 = benchmarkSuite("ocr", 20), s2 = benchmarkSuite("ocr", 20);
+    expect(s1.map((x) => x.answer)).toEqual(s2.map((x) => x.answer));
+    expect(s1.every((x) => x.question === "what does the text say ?" && x.answer.split(" ").length >= 2)).toBe(true);
+    const pix = new Set(benchmarkSuite("colour", 50).map((x) => Buffer.from(renderScene(x.scene).data).toString("base64")));
+    for (let i = 0; i < 300; i++) expect(pix.has(Buffer.from(renderScene(poolItem(7, i).scene).data).toString("base64"))).toBe(false);
+    for (const f of FAMILIES) expect(benchmarkSuite(f, 5).every((x) => x.family === f)).toBe(true);
+  });
+
+  it("labels synthetic candidates by category", () => {
+    const rng = makeRng(1);
+    expect(classifyAnswer("ocr", "a h t", "a h t")).toBe("correct");
+    expect(classifyAnswer("ocr", "a h t", "a h")).toBe("partial");
+    expect(classifyAnswer("ocr", "a h t", "it is a h t")).toBe("verbose");
+    expect(classifyAnswer("ocr", "a h t", "a e t")).toBe("wrong");
+    expect(classifyAnswer("colour", "red", "yes")).toBe("wrongtype");
+    expect(classifyAnswer("colour", "red", "")).toBe("malformed");
+    for (let i = 0; i < 50; i++) {
+      const it = trainItem(3, i);
+      expect(classifyAnswer(it.family, it.answer, synthCandidate(it.family, it.answer, "wrong", rng))).toBe("wrong");
+    }
+  });
+});
+
+describe("TinyBackend", () => {
+  it("gives the same samples for the same seed and greedy at temperature 0", async () => {
+    const be = await TinyBackend.create(5, TINY);
+    const ps = poolPrompts(3, 0, 6);
+    const x = await be.generate(ps, { k: 3, temperature: 1, seed: 42 });
+    const y = await be.generate(ps, { k: 3, temperature: 1, seed: 42 });
+    const z = await be.generate(ps, { k: 3, temperature: 1, seed: 43 });
+    expect(x).toEqual(y);
+    expect(x).not.toEqual(z);
+    expect(x.length).toBe(6);
+    expect(x.every((l) => l.length === 3)).toBe(true);
+    // per-prompt streams: a prompt's answers do not depend on the rest of the batch
+    expect((await be.generate(ps.slice(2, 3), { k: 3, temperature: 1, seed: 42 }))[0]).toEqual(x[2]);
+    const g = await be.generate(ps, { k: 2, temperature: 0, seed: 1 });
+    expect(g.every((l) => l[0] === l[1])).toBe(true);
+    await be.dispose();
+  });
+
+  it("round-trips weights through the versioned file with identical outputs", async () => {
+    const be = await TinyBackend.create(6, TINY);
+    const ps = poolPrompts(3, 0, 4);
+    const bytes = await be.exportWeights();
+    expect(Buffer.from(bytes.subarray(0, 8)).toString("latin1")).toBe("POPTINY\0");
+    const be2 = await TinyBackend.load(bytes);
+    expect((await be2.info()).version).toBe((await be.info()).version);
+    const items = ps.map((p) => ({ prompt: p, answer: "red" }));
+    expect(await be2.judge(items)).toEqual(await be.judge(items));
+    expect(await be2.logProbs(items)).toEqual(await be.logProbs(items));
+    expect(await be2.generate(ps, { k: 2, temperature: 1, seed: 9 })).toEqual(await be.generate(ps, { k: 2, temperature: 1, seed: 9 }));
+    const v0 = (await be.info()).version;
+    await be.train(ps.map((p) => ({ prompt: p, chosen: "red", rejected: "no" })), { beta: 2, gamma: 1, learningRate: 1e-2, epochs: 1, batchSize: 4, seed: 1 });
+    expect((await be.info()).version).not.toBe(v0);
+    await be2.importWeights(await be.exportWeights());
+    expect((await be2.info()).version).toBe((await be.info()).version);
+    const bad = bytes.slice();
+    bad[0] = 0;
+    await expect(TinyBackend.load(bad)).rejects.toThrow(/magic/);
+    await be.dispose();
+    await be2.dispose();
+  });
+
+  it("judge scores lie in [1,5]; a pretrained checkpoint scores correct answers above wrong ones", async () => {
+    const path = "actors/tiny/checkpoints/lostspace.bin";
+    expect(existsSync(path)).toBe(true);
+    const be = await TinyBackend.load(path);
+    const rng = makeRng(2);
+    const items = FAMILIES.filter((f) => f !== "spatial").flatMap((f) => benchmarkSuite(f, 12));
+    const prompt = (it: (typeof items)[number]) => ({ id: it.id, question: it.question, images: [renderScene(it.scene)] });
+    const good = await be.judge(items.map((it) => ({ prompt: prompt(it), answer: it.answer })));
+    const bad = await be.judge(items.map((it) => ({ prompt: prompt(it), answer: synthCandidate(it.family, it.answer, "wrong", rng) })));
+    const mean = (xs: typeof good) => xs.reduce((a, s) => a + CRITERIA.reduce((b, c) => b + s[c], 0) / 5, 0) / xs.length;
+    for (const s of [...good, ...bad]) for (const c of CRITERIA) {
+      expect(s[c]).toBeGreaterThanOrEqual(1);
+      expect(s[c]).toBeLessThanOrEqual(5);
+    }
+    expect(mean(good)).toBeGreaterThan(mean(bad) + 1);
+    await be.dispose();
+  });
+});
