@@ -27,6 +27,7 @@ export function claimedIdentity(message: Message): string | undefined {
       return message.judge;
     case "evaluation":
     case "member":
+    case "model":
       return message.peer;
     case "control":
       return "peer" in message ? message.peer : undefined;

@@ -52,8 +52,12 @@ export interface InboxOptions<K extends MessageType> {
 
 /** A running inbox. */
 export interface Inbox {
-  /** Stops pulling; a batch in progress is aborted and its messages are nak'ed for redelivery. */
-  stop(): Promise<void>;
+  /**
+   * Stops pulling. Messages waiting and the batch in progress are nak'ed at once for redelivery
+   * (to this peer's other processes, or to this one after a restart); a late result of the
+   * aborted handler is ignored. Waits at most `graceMs` (default 2000) for the handler to return.
+   */
+  stop(graceMs?: number): Promise<void>;
   /** Resolves when the inbox has stopped (after stop() or a fatal error). */
   done: Promise<void>;
   stats: { handled: number; dead: number; redelivered: number };
@@ -75,6 +79,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   let wake: (() => void) | undefined;
   let stopping = false;
   const abort = new AbortController();
+  let inflight: JsMsg[] = [];
 
   const reader = (async () => {
     for await (const m of messages) {
@@ -130,20 +135,25 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         continue;
       }
       let outcomes: Outcome[] | void;
+      inflight = valid.map((v) => v.m);
       try {
         outcomes = await options.handler(valid.map((v) => v.d), abort.signal);
+        if (stopping) continue; // already nak'ed by stop()
       } catch (error) {
+        if (stopping) continue;
         const retryable = !(error instanceof PopError) || error.retryable;
         for (const v of valid) {
-          if (stopping || (retryable && v.d.deliveries < (options.spec.config.max_deliver ?? 20) - 1)) {
+          if (retryable && v.d.deliveries < (options.spec.config.max_deliver ?? 20) - 1) {
             stats.redelivered++;
-            v.m.nak(stopping ? 0 : Math.min(30_000, 1000 * 2 ** v.d.deliveries));
+            v.m.nak(Math.min(30_000, 1000 * 2 ** v.d.deliveries));
           } else {
             await deadLetter(v.m, "handler_failed", (error as Error).message);
           }
         }
-        if (!stopping) log.warn({ err: error, batch: valid.length }, "handler failed; batch will be redelivered or dead-lettered");
+        log.warn({ err: error, batch: valid.length }, "handler failed; batch will be redelivered or dead-lettered");
         continue;
+      } finally {
+        inflight = [];
       }
       for (let i = 0; i < valid.length; i++) {
         const v = valid[i]!;
@@ -164,13 +174,17 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   return {
     stats,
     done,
-    async stop() {
+    async stop(graceMs = 2000) {
+      if (stopping && inflight.length === 0 && queue.length === 0) return done;
       stopping = true;
+      for (const m of [...inflight, ...queue.splice(0)]) m.nak();
+      inflight = [];
       abort.abort();
-      for (const m of queue.splice(0)) m.nak();
       wake?.();
       await messages.close().catch(() => undefined);
-      await done;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([done, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -10,3 +10,5 @@ export * from "./topology.ts";
 export * from "./publish.ts";
 export * from "./inbox.ts";
 export * from "./read.ts";
+export * from "./state.ts";
+export * from "./blobs.ts";

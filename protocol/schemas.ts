@@ -118,6 +118,9 @@ export const CandidateBatch = z.object({
   type: z.literal("candidates"),
   iteration: Iteration,
   promptId: Id,
+  /** The prompt, repeated so that judges need nothing else (images stay references). */
+  question: Text,
+  images: z.array(ImageRef).max(16),
   author: Name,
   modelVersion: Id,
   sampling: z.object({ k: z.number().int().min(1), temperature: z.number().min(0), seed: z.number().int() }),
@@ -250,6 +253,53 @@ export const Member = z.object({
 });
 export type Member = z.infer<typeof Member>;
 
+/** The record of an opened iteration: who takes part and which prompts it has. */
+export const IterationRecord = z.object({
+  ...base,
+  type: z.literal("iteration"),
+  iteration: Iteration,
+  peers: z.array(Name),
+  promptIds: z.array(Id),
+  openedAt: Millis,
+});
+export type IterationRecord = z.infer<typeof IterationRecord>;
+
+/** Where the coordinator is: restarts carry on from here. */
+export const Progress = z.object({
+  ...base,
+  type: z.literal("progress"),
+  /** The current iteration (0 before the first opens). */
+  iteration: Iteration,
+  phase: z.enum(["collecting", "training", "done"]),
+  at: Millis,
+});
+export type Progress = z.infer<typeof Progress>;
+
+/** The latest weights a peer published; a restarted actor loads these. */
+export const ModelRecord = z.object({
+  ...base,
+  type: z.literal("model"),
+  peer: Name,
+  /** The iteration whose pairs these weights were trained on (0: the starting checkpoint). */
+  iteration: Iteration,
+  modelVersion: Id,
+  object: Id,
+  bytes: z.number().int().min(0),
+  /** What the training run did (absent for a starting checkpoint). */
+  train: TrainSummary.optional(),
+  at: Millis,
+});
+export type ModelRecord = z.infer<typeof ModelRecord>;
+
+/** An unlabeled prompt pool, stored once in the object store; the coordinator draws from it. */
+export const PromptPool = z.object({
+  ...base,
+  type: z.literal("pool"),
+  name: Name,
+  prompts: z.array(z.object({ promptId: Id, question: Text, images: z.array(ImageRef).max(16) })).min(1),
+});
+export type PromptPool = z.infer<typeof PromptPool>;
+
 /** Any protocol message, discriminated by `type`. */
 export const Message = z.discriminatedUnion("type", [
   ExperimentConfig,
@@ -261,6 +311,10 @@ export const Message = z.discriminatedUnion("type", [
   EvaluationResult,
   DeadLetter,
   Member,
+  IterationRecord,
+  Progress,
+  ModelRecord,
+  PromptPool,
 ]);
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message["type"];
@@ -277,4 +331,8 @@ export const SCHEMAS = {
   evaluation: EvaluationResult,
   dead_letter: DeadLetter,
   member: Member,
+  iteration: IterationRecord,
+  progress: Progress,
+  model: ModelRecord,
+  pool: PromptPool,
 } as const satisfies Record<MessageType, z.ZodType>;

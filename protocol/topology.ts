@@ -180,6 +180,8 @@ export const consumers = {
   peerPrompts: (exp: string, peer: string) => durable(STREAMS.prompts.name, `${exp}-${peer}-prompts`, subjects.all(exp, "prompt"), 120_000),
   /** The candidates a peer judges (its own are skipped by the handler). */
   peerCandidates: (exp: string, peer: string) => durable(STREAMS.candidates.name, `${exp}-${peer}-cands`, subjects.all(exp, "cand"), 120_000),
+  /** Lifecycle events a peer acts on (training when an iteration closes). */
+  peerControl: (exp: string, peer: string) => durable(STREAMS.control.name, `${exp}-${peer}-ctl`, subjects.all(exp, "ctl"), 600_000),
   /** The coordinator's view of candidates (which verdicts to wait for). */
   coordinatorCandidates: (exp: string) => durable(STREAMS.candidates.name, `${exp}-coord-cands`, subjects.all(exp, "cand"), 30_000),
   coordinatorVerdicts: (exp: string) => durable(STREAMS.verdicts.name, `${exp}-coord-verdicts`, subjects.all(exp, "verdict"), 30_000),

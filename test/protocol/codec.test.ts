@@ -1,7 +1,7 @@
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { decode, DecodeError, encode, MAX_MESSAGE_BYTES, Message, SCHEMAS, type MessageType } from "../../protocol/mod.ts";
-import { sampleMessages } from "../support/messages.ts";
+import { sampleMessages, sampleRecords } from "../support/messages.ts";
 
 /** Deterministic PRNG so a failing fuzz case can be replayed. */
 function rng(seed: number) {
@@ -16,7 +16,7 @@ function rng(seed: number) {
 }
 
 describe("codec", () => {
-  const samples = sampleMessages();
+  const samples = [...sampleMessages(), ...sampleRecords()];
 
   it("covers every message type", () => {
     const types = new Set(samples.map((m) => m.type));

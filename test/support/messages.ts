@@ -18,7 +18,7 @@ export function sampleMessages(): Message[] {
     },
     { v, type: "prompt", experiment, iteration: 1, promptId: "p-1", question: "what colour is the circle ?", images: [{ hash, format: "rgb8", width: 32, height: 32 }], createdAt: 2 },
     {
-      v, type: "candidates", experiment, iteration: 1, promptId: "p-1", author: "alice", modelVersion: "m1", sampling: { k: 2, temperature: 1, seed: 7 },
+      v, type: "candidates", experiment, iteration: 1, promptId: "p-1", question: "what colour is the circle ?", images: [], author: "alice", modelVersion: "m1", sampling: { k: 2, temperature: 1, seed: 7 },
       candidates: [{ candidateId: "p-1:alice:0", text: "red" }, { candidateId: "p-1:alice:1", text: "blue" }], createdAt: 3,
     },
     { v, type: "verdict", experiment, iteration: 1, promptId: "p-1", judge: "bob", author: "alice", modelVersion: "m2", scores: [{ candidateId: "p-1:alice:0", likert }], createdAt: 4 },
@@ -40,5 +40,15 @@ export function sampleMessages(): Message[] {
       deliveries: 1, consumer: "c", headers: { "Pop-Type": ["candidates"] }, payload: new Uint8Array([1, 2, 3]), payloadBytes: 3, at: 14,
     },
     { v, type: "member", experiment, peer: "alice", instance: "host-1", backend: "tiny", modelVersion: "m1", host: "h", pid: 42, joinedAt: 15, heartbeatAt: 16, state: "active" },
+  ];
+}
+
+/** Stored records (KV values and pool objects) that go through the same codec. */
+export function sampleRecords(): Message[] {
+  return [
+    { v, type: "iteration", experiment, iteration: 1, peers: ["alice", "bob"], promptIds: ["p-1"], openedAt: 1 },
+    { v, type: "progress", experiment, iteration: 1, phase: "training", at: 2 },
+    { v, type: "model", experiment, peer: "alice", iteration: 1, modelVersion: "m3", object: "model/exp1/alice/m3", bytes: 10, at: 3 },
+    { v, type: "pool", experiment, name: "world-7", prompts: [{ promptId: "p-1", question: "q", images: [{ hash, format: "rgb8", width: 32, height: 32 }] }] },
   ];
 }

@@ -1,0 +1,163 @@
+/**
+ * A peer actor: one process serving one panel model. It joins an experiment on its own,
+ * answers prompts, judges its peers' candidates, trains on each iteration's pairs and evaluates
+ * itself. Several processes may serve the same peer: they share its durable consumers.
+ */
+import { Kvm, KvWatchInclude } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import {
+  BUCKETS, consumers, decode, ensureTopology, stateKeys, startInbox, type ExperimentConfig, type Inbox,
+} from "../protocol/mod.ts";
+import { answerPrompts } from "./answering.ts";
+import type { ModelBackend } from "./backend/types.ts";
+import { PeerContext } from "./context.ts";
+import { ActorStartError } from "./errors.ts";
+import { judgeCandidates } from "./judging.ts";
+import { Heartbeat } from "./membership.ts";
+import { evaluateAndPublish, trainOnIteration } from "./training.ts";
+
+export interface ActorOptions {
+  nc: NatsConnection;
+  experiment: string;
+  /** The model identity; every process of the same model uses the same peer name. */
+  peer: string;
+  /** This process's name among the peer's processes (default: host and pid). */
+  instance: string;
+  backend: ModelBackend;
+  /** Backend kind, shown in the membership record. */
+  backendKind: string;
+  log: Logger;
+  /** How long to wait for the experiment to be created before giving up (default 60 s). */
+  waitForExperimentMs?: number;
+  /** Prompts per model call (default 32). */
+  batchSize?: number;
+}
+
+export class PeerActor {
+  private ctx?: PeerContext;
+  private heartbeat?: Heartbeat;
+  private inboxes: Inbox[] = [];
+  private modelWatch?: { stop(): void };
+  private stopped = false;
+
+  constructor(private readonly options: ActorOptions) {}
+
+  get context(): PeerContext | undefined {
+    return this.ctx;
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    const log = o.log;
+    await ensureTopology(o.nc);
+    const config = await waitForConfig(o.nc, o.experiment, o.waitForExperimentMs ?? 60_000, log);
+    const ctx = await PeerContext.open({ nc: o.nc, experiment: o.experiment, peer: o.peer, instance: o.instance, backend: o.backend, log, config });
+    this.ctx = ctx;
+    ctx.modelVersion = (await o.backend.info()).version;
+    const resumed = await this.loadPublishedWeights();
+    this.heartbeat = new Heartbeat(ctx, o.backendKind);
+    await this.heartbeat.join();
+    log.info({ experiment: o.experiment, peer: o.peer, instance: o.instance, version: ctx.modelVersion, resumedFromIteration: resumed }, "joined");
+    if (resumed === undefined) await evaluateAndPublish(ctx, 0);
+
+    const batchSize = o.batchSize ?? 32;
+    this.inboxes.push(
+      await startInbox(o.nc, {
+        spec: consumers.peerControl(o.experiment, o.peer),
+        types: ["control"],
+        batchSize: 1,
+        log,
+        handler: async (batch) => {
+          for (const d of batch) {
+            const e = d.message;
+            if (e.event === "iteration_closed") await trainOnIteration(ctx, e.iteration);
+            else if (e.event === "iteration_opened") log.info({ iteration: e.iteration, prompts: e.prompts, peers: e.peers }, "iteration opened");
+            else if (e.event === "experiment_done") log.info({ iterations: e.iterations }, "experiment done");
+          }
+        },
+      }),
+      await startInbox(o.nc, {
+        spec: consumers.peerCandidates(o.experiment, o.peer),
+        types: ["candidates"],
+        batchSize,
+        log,
+        handler: (batch) => judgeCandidates(ctx, batch),
+      }),
+      await startInbox(o.nc, {
+        spec: consumers.peerPrompts(o.experiment, o.peer),
+        types: ["prompt"],
+        batchSize,
+        log,
+        handler: (batch) => answerPrompts(ctx, batch),
+      }),
+    );
+    await this.followReplicaWeights();
+  }
+
+  /** Loads the weights this peer last published, if any; returns the iteration they include. */
+  private async loadPublishedWeights(): Promise<number | undefined> {
+    const ctx = this.ctx!;
+    const entry = await ctx.state.get(stateKeys.model(ctx.experiment, ctx.peer));
+    if (!entry || entry.operation !== "PUT") return undefined;
+    const record = decode(entry.value, "model");
+    if (record.modelVersion !== ctx.modelVersion) {
+      const bytes = await ctx.blobs.getBlob(record.object);
+      if (!bytes) throw new ActorStartError(`the weights of ${ctx.peer} for iteration ${record.iteration} (${record.object}) are missing from the object store`);
+      await ctx.backend.importWeights(bytes);
+      ctx.modelVersion = (await ctx.backend.info()).version;
+    }
+    ctx.modelIteration = record.iteration;
+    return record.iteration;
+  }
+
+  /** Another process of this peer may train; load the weights it publishes. */
+  private async followReplicaWeights(): Promise<void> {
+    const ctx = this.ctx!;
+    const kv = await new Kvm(ctx.nc).open(BUCKETS.state);
+    const watch = await kv.watch({ key: stateKeys.model(ctx.experiment, ctx.peer), include: KvWatchInclude.UpdatesOnly });
+    this.modelWatch = watch;
+    (async () => {
+      for await (const entry of watch) {
+        if (entry.operation !== "PUT") continue;
+        const record = decode(entry.value, "model");
+        if (record.modelVersion === ctx.modelVersion) continue;
+        const bytes = await ctx.blobs.getBlob(record.object);
+        if (!bytes) continue;
+        await ctx.backend.importWeights(bytes);
+        ctx.modelVersion = (await ctx.backend.info()).version;
+        ctx.modelIteration = record.iteration;
+        ctx.log.info({ iteration: record.iteration, version: ctx.modelVersion }, "loaded weights trained by another process of this peer");
+      }
+    })().catch((error) => ctx.log.warn({ err: error }, "stopped following replica weights"));
+  }
+
+  /** Leaves cleanly: unfinished work goes back to the stream for redelivery, nothing is lost. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.heartbeat?.leaving();
+    await Promise.all(this.inboxes.map((i) => i.stop()));
+    this.modelWatch?.stop();
+    await this.heartbeat?.leave();
+    this.options.log.info({ peer: this.options.peer }, "left the experiment");
+  }
+}
+
+async function waitForConfig(nc: NatsConnection, experiment: string, timeoutMs: number, log: Logger): Promise<ExperimentConfig> {
+  const kv = await new Kvm(nc).open(BUCKETS.state);
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  while (true) {
+    const entry = await kv.get(stateKeys.config(experiment));
+    if (entry && entry.operation === "PUT") return decode(entry.value, "experiment");
+    if (Date.now() > deadline) {
+      throw new ActorStartError(`experiment '${experiment}' does not exist on this server (waited ${Math.round(timeoutMs / 1000)} s). Start the coordinator for it first, or check --experiment.`);
+    }
+    if (!told) {
+      log.info({ experiment }, "waiting for the experiment to be created");
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,46 @@
+/** Answering: k candidates per prompt of the iterations this peer takes part in. */
+import { PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
+import { seedOf, type PeerContext } from "./context.ts";
+import { ModelOutputError } from "./errors.ts";
+
+export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<"prompt">>[]): Promise<Outcome[]> {
+  const outcomes: Outcome[] = batch.map(() => "ack");
+  const work: number[] = [];
+  for (let i = 0; i < batch.length; i++) {
+    if (await ctx.takesPart(batch[i]!.message.iteration)) work.push(i);
+  }
+  if (work.length === 0) return outcomes;
+  const prompts = await Promise.all(work.map((i) => {
+    const p = batch[i]!.message;
+    return ctx.promptInput(p.promptId, p.question, p.images);
+  }));
+  const { k, temperature, maxTokens } = ctx.config.sampling;
+  const first = batch[work[0]!]!.message;
+  const seed = seedOf(ctx.experiment, first.iteration, ctx.peer, first.promptId, ctx.modelVersion);
+  const t0 = performance.now();
+  const answers = await ctx.backend.generate(prompts, { k, temperature, maxTokens, seed });
+  const ms = performance.now() - t0;
+  for (let j = 0; j < work.length; j++) {
+    const p = batch[work[j]!]!.message;
+    const texts = answers[j] ?? [];
+    if (texts.length === 0) throw new ModelOutputError(`the model returned no answers for prompt ${p.promptId}`);
+    const message: CandidateBatch = {
+      v: PROTOCOL_VERSION,
+      type: "candidates",
+      experiment: ctx.experiment,
+      iteration: p.iteration,
+      promptId: p.promptId,
+      question: p.question,
+      images: p.images,
+      author: ctx.peer,
+      modelVersion: ctx.modelVersion,
+      sampling: { k, temperature, seed },
+      // A model that answers garbage still gets its answer judged; only the size is bounded.
+      candidates: texts.slice(0, 64).map((text, i) => ({ candidateId: `${p.promptId}:${ctx.peer}:${i}`, text: text.slice(0, 4096) })),
+      createdAt: Date.now(),
+    };
+    await publishMessage(ctx.js, message);
+  }
+  ctx.log.debug({ prompts: work.length, k, ms: Math.round(ms) }, "answered prompts");
+  return outcomes;
+}

@@ -1,0 +1,86 @@
+/** What every part of a running actor shares: connections, buckets, the model and caches. */
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { ObjectStore } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import {
+  BUCKETS, decode, getImage, openBlobs, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
+} from "../protocol/mod.ts";
+import type { ModelBackend, PromptInput, RgbImage } from "./backend/types.ts";
+
+export class PeerContext {
+  readonly js: JetStreamClient;
+  /** Current weights' version; changes after training or after loading a replica's weights. */
+  modelVersion = "";
+  /** The iteration whose pairs the current weights include (0: the starting checkpoint). */
+  modelIteration = 0;
+  private readonly images = new Map<string, RgbImage>();
+  private readonly iterations = new Map<number, IterationRecord>();
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly experiment: string,
+    readonly peer: string,
+    readonly instance: string,
+    readonly backend: ModelBackend,
+    readonly log: Logger,
+    readonly state: KV,
+    readonly members: KV,
+    readonly blobs: ObjectStore,
+    readonly config: ExperimentConfig,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  static async open(options: {
+    nc: NatsConnection; experiment: string; peer: string; instance: string; backend: ModelBackend; log: Logger; config: ExperimentConfig;
+  }): Promise<PeerContext> {
+    const kvm = new Kvm(options.nc);
+    const [state, members, blobs] = await Promise.all([kvm.open(BUCKETS.state), kvm.open(BUCKETS.members), openBlobs(options.nc)]);
+    return new PeerContext(options.nc, options.experiment, options.peer, options.instance, options.backend, options.log, state, members, blobs, options.config);
+  }
+
+  /** The record of an iteration (who takes part); undefined while the coordinator has not opened it. */
+  async iteration(n: number): Promise<IterationRecord | undefined> {
+    const cached = this.iterations.get(n);
+    if (cached) return cached;
+    const entry = await this.state.get(stateKeys.iteration(this.experiment, n));
+    if (!entry || entry.operation !== "PUT") return undefined;
+    const record = decode(entry.value, "iteration");
+    this.iterations.set(n, record);
+    return record;
+  }
+
+  /** Whether this peer takes part in iteration `n` (a late joiner waits for the next one). */
+  async takesPart(n: number): Promise<boolean> {
+    const record = await this.iteration(n);
+    if (!record) throw new PopError(`iteration ${n} has no record yet`, { retryable: true });
+    return record.peers.includes(this.peer);
+  }
+
+  /** The model-ready form of a prompt: its images fetched (and cached) from the object store. */
+  async promptInput(promptId: string, question: string, refs: ImageRef[]): Promise<PromptInput> {
+    const images: RgbImage[] = [];
+    for (const ref of refs) {
+      let img = this.images.get(ref.hash);
+      if (!img) {
+        img = await getImage(this.blobs, ref);
+        if (this.images.size > 4096) this.images.delete(this.images.keys().next().value!);
+        this.images.set(ref.hash, img);
+      }
+      images.push(img);
+    }
+    return { id: promptId, question, images };
+  }
+}
+
+/** A stable 31-bit seed from strings, so the same work gets the same samples after a restart. */
+export function seedOf(...parts: (string | number)[]): number {
+  let h = 2166136261;
+  for (const ch of parts.join("|")) {
+    h ^= ch.charCodeAt(0);
+    h = Math.imul(h, 16777619);
+  }
+  return (h >>> 0) & 0x7fffffff;
+}

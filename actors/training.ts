@@ -1,0 +1,95 @@
+/**
+ * Training: when the coordinator closes an iteration, read its pairs, run SimPO from the current
+ * weights, publish the new weights and evaluate them. Idempotent: a redelivered close for an
+ * iteration already trained re-announces the stored result instead of training twice.
+ */
+import {
+  PROTOCOL_VERSION, STREAMS, decode, encode, objectNames, publishMessage, readStored, stateKeys, subjects,
+  type EvaluationResult, type ModelRecord, type PreferencePair,
+} from "../protocol/mod.ts";
+import type { PreferenceInput } from "./backend/types.ts";
+import { seedOf, type PeerContext } from "./context.ts";
+
+/** The pairs this peer trains on, under the experiment's pairing and training settings. */
+export function pairsForPeer(ctx: PeerContext, pairs: PreferencePair[]): PreferencePair[] {
+  return pairs.filter((p) => {
+    if (p.forPeer !== undefined && p.forPeer !== ctx.peer) return false;
+    if (ctx.config.training.pairsFor === "authored-by-others" && p.chosen.author === ctx.peer) return false;
+    return true;
+  });
+}
+
+export async function trainOnIteration(ctx: PeerContext, iteration: number): Promise<void> {
+  if (!(await ctx.takesPart(iteration))) {
+    ctx.log.info({ iteration }, "not a member of this iteration; not training on it");
+    return;
+  }
+  const stored = await ctx.state.get(stateKeys.model(ctx.experiment, ctx.peer));
+  const record = stored?.operation === "PUT" ? decode(stored.value, "model") : undefined;
+  if (record && record.iteration >= iteration) {
+    // Trained before a crash or by another process of this peer: announce it again (the stream
+    // drops the duplicates), since the crash may have come before the announcements went out.
+    ctx.log.info({ iteration, version: record.modelVersion }, "already trained on this iteration; re-announcing");
+    if (record.iteration === iteration) await announce(ctx, record);
+    return;
+  }
+  const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair");
+  if (skipped.length) ctx.log.warn({ skipped: skipped.length }, "skipped invalid stored pairs");
+  const mine = pairsForPeer(ctx, messages);
+  ctx.log.info({ iteration, pairs: mine.length }, "training with SimPO");
+  const inputs: PreferenceInput[] = [];
+  for (const p of mine) {
+    inputs.push({ prompt: await ctx.promptInput(p.promptId, p.question, p.images), chosen: p.chosen.text, rejected: p.rejected.text });
+  }
+  const t = ctx.config.training;
+  const result =
+    inputs.length > 0
+      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate: t.learningRate, epochs: t.epochs, batchSize: t.batchSize, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
+      : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
+  const info = await ctx.backend.info();
+  const weights = await ctx.backend.exportWeights();
+  const object = objectNames.model(ctx.experiment, ctx.peer, info.version);
+  await ctx.blobs.putBlob({ name: object, description: `${ctx.peer} after iteration ${iteration}` }, weights);
+  const now = Date.now();
+  const model: ModelRecord = {
+    v: PROTOCOL_VERSION, type: "model", experiment: ctx.experiment, peer: ctx.peer, iteration,
+    modelVersion: info.version, object, bytes: weights.length, train: result, at: now,
+  };
+  // The record is the commit point: after it, a restart loads these weights and won't retrain.
+  await ctx.state.put(stateKeys.model(ctx.experiment, ctx.peer), encode(model));
+  ctx.modelVersion = info.version;
+  ctx.modelIteration = iteration;
+  ctx.log.info({ iteration, version: info.version, steps: result.steps, loss: [round(result.lossFirst), round(result.lossLast)], margin: [round(result.marginBefore), round(result.marginAfter)], ms: Math.round(result.ms) }, "trained");
+  await announce(ctx, model);
+}
+
+/** Publishes the new weights, their evaluation and the end of training, in that order. */
+async function announce(ctx: PeerContext, model: ModelRecord): Promise<void> {
+  const { iteration } = model;
+  await publishMessage(ctx.js, {
+    v: PROTOCOL_VERSION, type: "control", experiment: ctx.experiment, event: "model_published", iteration, peer: ctx.peer,
+    modelVersion: model.modelVersion, object: model.object, bytes: model.bytes, at: model.at,
+  });
+  // The coordinator advances on training_done, so the evaluation is out before it.
+  await evaluateAndPublish(ctx, iteration);
+  await publishMessage(ctx.js, {
+    v: PROTOCOL_VERSION, type: "control", experiment: ctx.experiment, event: "training_done", iteration, peer: ctx.peer,
+    modelVersion: model.modelVersion, result: model.train ?? { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 },
+    at: Date.now(),
+  });
+}
+
+/** Evaluates the current weights and publishes the result for `iteration`. */
+export async function evaluateAndPublish(ctx: PeerContext, iteration: number): Promise<EvaluationResult> {
+  const ev = await ctx.backend.evaluate();
+  const result: EvaluationResult = {
+    v: PROTOCOL_VERSION, type: "evaluation", experiment: ctx.experiment, iteration, peer: ctx.peer, modelVersion: ctx.modelVersion,
+    suites: ev.suites, average: ev.average, items: ev.items, at: Date.now(),
+  };
+  await publishMessage(ctx.js, result);
+  ctx.log.info({ iteration, average: round(ev.average), suites: Object.fromEntries(Object.entries(ev.suites).map(([k, v]) => [k, round(v)])) }, "evaluated");
+  return result;
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+

@@ -1,0 +1,247 @@
+/**
+ * The coordinator: lightweight and restartable. It opens iterations and feeds prompts, knows the
+ * panel from the membership bucket, votes prompts into preference pairs as their verdicts come
+ * in, closes the iteration, waits for the panel to train (all of it, or a quorum once the
+ * deadline passes) and advances. Its progress lives in the state bucket; everything else is
+ * re-read from the streams on start.
+ */
+import { DeliverPolicy, jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { ObjectStore } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import {
+  BUCKETS, PROTOCOL_VERSION, PopError, STREAMS, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
+  type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
+} from "../protocol/mod.ts";
+import { IterationCollector } from "./collector.ts";
+import { MembershipView } from "./membership.ts";
+
+/** The experiment or its pool is missing or inconsistent; fix the set-up and start again. */
+export class CoordinatorSetupError extends PopError {}
+
+export interface CoordinatorOptions {
+  nc: NatsConnection;
+  experiment: string;
+  log: Logger;
+  /** Stored as the experiment's config if none exists yet; an existing config wins. */
+  config?: ExperimentConfig;
+  /** How often deadlines and heartbeats are checked (default 500 ms). */
+  tickMs?: number;
+}
+
+export class Coordinator {
+  private js!: JetStreamClient;
+  private state!: KV;
+  private blobs!: ObjectStore;
+  private config!: ExperimentConfig;
+  private pool!: PromptPool;
+  private progress!: Progress;
+  private members!: MembershipView;
+  private collector?: IterationCollector;
+  private record?: IterationRecord;
+  private readonly trained = new Map<number, Set<string>>();
+  private phaseSince = Date.now();
+  private kick?: () => void;
+  private waitingLogged = "";
+
+  constructor(private readonly options: CoordinatorOptions) {}
+
+  /** Runs until the experiment is done or `signal` aborts. */
+  async run(signal?: AbortSignal): Promise<void> {
+    await this.setUp();
+    const tick = this.options.tickMs ?? 500;
+    try {
+      while (!signal?.aborted && !this.done) {
+        await this.step();
+        if (this.done) break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, tick);
+          this.kick = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          signal?.addEventListener("abort", () => this.kick?.(), { once: true });
+        });
+        this.kick = undefined;
+      }
+    } finally {
+      await this.collector?.stop();
+      this.members.stop();
+    }
+  }
+
+  get done(): boolean {
+    return this.progress.phase === "done";
+  }
+
+  private async setUp(): Promise<void> {
+    const { nc, experiment, log } = this.options;
+    await ensureTopology(nc);
+    this.js = jetstream(nc);
+    const kvm = new Kvm(nc);
+    this.state = await kvm.open(BUCKETS.state);
+    this.blobs = await openBlobs(nc);
+    this.config = await this.loadConfig();
+    this.pool = await this.loadPool();
+    const stored = await this.state.get(stateKeys.progress(experiment));
+    this.progress = stored?.operation === "PUT" ? decode(stored.value, "progress") : { v: PROTOCOL_VERSION, type: "progress", experiment, iteration: 0, phase: "training", at: Date.now() };
+    this.members = new MembershipView(await kvm.open(BUCKETS.members), experiment, this.config.heartbeat.lapseMs, log);
+    await this.members.start(() => this.kick?.());
+    await this.followControl();
+    if (this.progress.phase === "collecting") {
+      this.record = await this.loadRecord(this.progress.iteration);
+      await this.startCollector(this.record);
+    }
+    log.info({ experiment, iteration: this.progress.iteration, phase: this.progress.phase, iterations: this.config.iterations }, stored ? "coordinator resumed" : "coordinator started");
+  }
+
+  private async loadConfig(): Promise<ExperimentConfig> {
+    const key = stateKeys.config(this.options.experiment);
+    const entry = await this.state.get(key);
+    if (entry?.operation === "PUT") return decode(entry.value, "experiment");
+    const config = this.options.config;
+    if (!config) throw new CoordinatorSetupError(`experiment '${this.options.experiment}' has no config on this server; pass one (pop coordinator --config FILE)`);
+    if (config.experiment !== this.options.experiment) throw new CoordinatorSetupError(`the config is for experiment '${config.experiment}', not '${this.options.experiment}'`);
+    await this.state.put(key, encode(config));
+    return config;
+  }
+
+  private async loadPool(): Promise<PromptPool> {
+    const name = objectNames.pool(this.config.pool.name);
+    const bytes = await this.blobs.getBlob(name);
+    if (!bytes) throw new CoordinatorSetupError(`prompt pool '${this.config.pool.name}' is not in the object store; load it first (pop pool --name ${this.config.pool.name})`);
+    const pool = decode(bytes, "pool");
+    const need = this.config.pool.offset + this.config.iterations * this.config.promptsPerIteration;
+    if (pool.prompts.length < need) {
+      throw new CoordinatorSetupError(`prompt pool '${pool.name}' has ${pool.prompts.length} prompts; ${this.config.iterations} iterations of ${this.config.promptsPerIteration} from offset ${this.config.pool.offset} need ${need}`);
+    }
+    return pool;
+  }
+
+  private async loadRecord(iteration: number): Promise<IterationRecord> {
+    const entry = await this.state.get(stateKeys.iteration(this.options.experiment, iteration));
+    if (entry?.operation !== "PUT") throw new CoordinatorSetupError(`progress says iteration ${iteration} is open but it has no record`);
+    return decode(entry.value, "iteration");
+  }
+
+  /** Training reports come from the control stream, replayed from the start on every run. */
+  private async followControl(): Promise<void> {
+    const consumer = await this.js.consumers.get(STREAMS.control.name, { filter_subjects: subjects.all(this.options.experiment, "ctl"), deliver_policy: DeliverPolicy.All });
+    const messages = await consumer.consume({ expires: 5000 });
+    (async () => {
+      for await (const m of messages) {
+        try {
+          const e = decode(m.data, "control");
+          if (e.event === "training_done") {
+            const set = this.trained.get(e.iteration) ?? new Set<string>();
+            set.add(e.peer);
+            this.trained.set(e.iteration, set);
+            this.kick?.();
+          }
+        } catch {
+          // not ours to dead-letter; peers' inboxes do
+        }
+      }
+    })().catch((error) => this.options.log.error({ err: error }, "control stream ended"));
+  }
+
+  private async saveProgress(iteration: number, phase: Progress["phase"]): Promise<void> {
+    this.progress = { v: PROTOCOL_VERSION, type: "progress", experiment: this.options.experiment, iteration, phase, at: Date.now() };
+    await this.state.put(stateKeys.progress(this.options.experiment), encode(this.progress));
+    this.phaseSince = Date.now();
+  }
+
+  private async step(): Promise<void> {
+    const { log, experiment } = this.options;
+    for (const m of this.members.newlyLapsed()) {
+      log.warn({ peer: m.peer, instance: m.instance }, "heartbeat lapsed; going on without it");
+      await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment, event: "peer_left", peer: m.peer, instance: m.instance, reason: "lapsed", at: Date.now() });
+    }
+    const n = this.progress.iteration;
+    if (this.progress.phase === "collecting") {
+      await this.collector!.sweep();
+      if (this.collector!.complete) await this.close(n);
+      return;
+    }
+    if (this.progress.phase !== "training") return;
+    const alive = this.members.alive();
+    if (n > 0) {
+      const record = this.record ?? (this.record = await this.loadRecord(n));
+      const expected = record.peers.filter((p) => alive.has(p));
+      const done = this.trained.get(n) ?? new Set();
+      const missing = expected.filter((p) => !done.has(p));
+      const quorum = Math.ceil(this.config.deadlines.trainQuorum * expected.length);
+      const overdue = Date.now() - this.phaseSince > this.config.deadlines.trainMs;
+      const trainedLive = expected.length - missing.length;
+      if (expected.length === 0 || (missing.length > 0 && !(overdue && trainedLive >= quorum))) {
+        this.waiting(`iteration ${n}: waiting for training of ${missing.join(", ") || "a live panel"}`);
+        return;
+      }
+      if (missing.length) log.warn({ iteration: n, missing }, "training deadline passed; advancing with the quorum");
+      if (n >= this.config.iterations) {
+        await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment, event: "experiment_done", iterations: n, at: Date.now() });
+        await this.saveProgress(n, "done");
+        log.info({ iterations: n }, "experiment done");
+        return;
+      }
+    }
+    if (alive.size < this.config.minPeers) {
+      this.waiting(`waiting for peers: ${alive.size} of ${this.config.minPeers} alive (${[...alive].join(", ") || "none"})`);
+      return;
+    }
+    await this.open(n + 1, [...alive].sort());
+  }
+
+  private waiting(what: string): void {
+    if (this.waitingLogged === what) return;
+    this.waitingLogged = what;
+    this.options.log.info(what);
+  }
+
+  private promptsOf(iteration: number): Prompt[] {
+    const { promptsPerIteration, pool } = this.config;
+    const start = pool.offset + (iteration - 1) * promptsPerIteration;
+    return this.pool.prompts.slice(start, start + promptsPerIteration).map((p) => ({
+      v: PROTOCOL_VERSION, type: "prompt", experiment: this.options.experiment, iteration, promptId: p.promptId, question: p.question, images: p.images, createdAt: Date.now(),
+    }));
+  }
+
+  private async open(iteration: number, peers: string[]): Promise<void> {
+    const { experiment, log } = this.options;
+    const prompts = this.promptsOf(iteration);
+    const key = stateKeys.iteration(experiment, iteration);
+    const fresh: IterationRecord = { v: PROTOCOL_VERSION, type: "iteration", experiment, iteration, peers, promptIds: prompts.map((p) => p.promptId), openedAt: Date.now() };
+    let record = fresh;
+    try {
+      await this.state.create(key, encode(fresh));
+    } catch {
+      record = await this.loadRecord(iteration); // opened before a restart: keep who was in it
+    }
+    this.record = record;
+    await this.saveProgress(iteration, "collecting");
+    await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment, event: "iteration_opened", iteration, peers: record.peers, prompts: prompts.length, at: Date.now() });
+    log.info({ iteration, peers: record.peers, prompts: prompts.length }, "iteration opened");
+    await this.startCollector(record);
+  }
+
+  private async startCollector(record: IterationRecord): Promise<void> {
+    const prompts = this.promptsOf(record.iteration).filter((p) => record.promptIds.includes(p.promptId));
+    // Republishing is harmless (same ids), and covers a crash halfway through publishing.
+    for (let i = 0; i < prompts.length; i += 64) {
+      await Promise.all(prompts.slice(i, i + 64).map((p) => publishMessage(this.js, p)));
+    }
+    await this.collector?.stop();
+    this.collector = new IterationCollector(this.options.nc, this.config, record, prompts, () => this.members.alive(), this.options.log, () => this.kick?.());
+    await this.collector.start();
+  }
+
+  private async close(iteration: number): Promise<void> {
+    const status = this.collector!.status;
+    await this.collector!.stop();
+    this.collector = undefined;
+    await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment: this.options.experiment, event: "iteration_closed", iteration, pairs: status.pairs, voted: status.voted, at: Date.now() });
+    await this.saveProgress(iteration, "training");
+    this.options.log.info({ iteration, pairs: status.pairs, voted: status.voted }, "iteration closed; members train");
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The coordinator's view of the panel, from the members bucket. A process is alive while its
+ * heartbeats keep arriving; freshness is measured on the coordinator's clock at receipt, so
+ * remote clocks don't matter. A peer is alive while any of its processes is.
+ */
+import type { KV } from "@nats-io/kv";
+import type { Logger } from "pino";
+import { decode, DecodeError, memberKeys, type Member } from "../protocol/mod.ts";
+
+interface Seen {
+  member: Member;
+  /** Local time the last heartbeat arrived. */
+  at: number;
+}
+
+export class MembershipView {
+  private readonly processes = new Map<string, Seen>();
+  private watcher?: { stop(): void };
+  /** Peers reported lapsed, so each lapse is announced once. */
+  private readonly lapsed = new Set<string>();
+
+  constructor(private readonly kv: KV, private readonly experiment: string, private readonly lapseMs: number, private readonly log: Logger) {}
+
+  async start(onChange: () => void): Promise<void> {
+    const watch = await this.kv.watch({ key: memberKeys.all(this.experiment) });
+    this.watcher = watch;
+    (async () => {
+      for await (const entry of watch) {
+        if (entry.operation !== "PUT") {
+          this.processes.delete(entry.key);
+        } else {
+          try {
+            const member = decode(entry.value, "member");
+            this.processes.set(entry.key, { member, at: Date.now() });
+            this.lapsed.delete(`${member.peer}/${member.instance}`);
+          } catch (error) {
+            this.log.warn({ key: entry.key, reason: error instanceof DecodeError ? error.message : String(error) }, "ignoring an invalid membership record");
+          }
+        }
+        onChange();
+      }
+    })().catch((error) => this.log.error({ err: error }, "membership watch ended"));
+  }
+
+  stop(): void {
+    this.watcher?.stop();
+  }
+
+  /** Peers with at least one live, active process. */
+  alive(now = Date.now()): Set<string> {
+    const peers = new Set<string>();
+    for (const s of this.processes.values()) {
+      if (s.member.state === "active" && now - s.at <= this.lapseMs) peers.add(s.member.peer);
+    }
+    return peers;
+  }
+
+  /** Processes whose heartbeats stopped since the last call (each reported once). */
+  newlyLapsed(now = Date.now()): Member[] {
+    const out: Member[] = [];
+    for (const s of this.processes.values()) {
+      const id = `${s.member.peer}/${s.member.instance}`;
+      if (now - s.at > this.lapseMs && !this.lapsed.has(id)) {
+        this.lapsed.add(id);
+        out.push(s.member);
+      }
+    }
+    return out;
+  }
+}

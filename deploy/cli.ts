@@ -1,0 +1,63 @@
+/**
+ * `pop`: the command-line entry point. Each subcommand lives in deploy/commands/.
+ * Run with `npx tsx deploy/cli.ts <command>` or `npm run pop -- <command>`.
+ */
+import { actorHelp, runActor } from "./commands/actor.ts";
+import { coordinatorHelp, runCoordinator } from "./commands/coordinator.ts";
+import { demoHelp, runDemo } from "./commands/demo.ts";
+import { reportHelp, runReport } from "./commands/report.ts";
+import { revoteHelp, runRevote } from "./commands/revote.ts";
+import { Flags, UsageError } from "./args.ts";
+
+const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<unknown>; summary: string }> = {
+  demo: { help: demoHelp, run: runDemo, summary: "run the whole loop locally with the shipped tiny panel (the main job)" },
+  actor: { help: actorHelp, run: runActor, summary: "start a peer process and join an experiment" },
+  coordinator: { help: coordinatorHelp, run: runCoordinator, summary: "run or resume an experiment's coordinator" },
+  revote: { help: revoteHelp, run: runRevote, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
+  report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
+};
+
+const MAIN_HELP = `pop — Panel-of-Peers: vision-language models that answer, judge each other and learn with SimPO over NATS JetStream.
+
+usage: pop <command> [options]        (in this repository: npm run pop -- <command> [options])
+
+commands:
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join("\n")}
+
+Run 'pop <command> --help' for a command's options.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(MAIN_HELP + "\n");
+    return name ? 0 : 1;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`pop: unknown command '${name}'\n\n${MAIN_HELP}\n`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(command.help + "\n");
+    return 0;
+  }
+  try {
+    await command.run(new Flags(rest, command.help));
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`pop ${name}: ${error.message}\n\n${error.help}\n`);
+      return 2;
+    }
+    const e = error as Error & { retryable?: boolean };
+    process.stderr.write(`pop ${name}: ${e.name === "Error" ? "" : `${e.name}: `}${e.message}${e.retryable ? "\n(this may succeed if you try again)" : ""}\n`);
+    if (process.env.POP_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  // Actors and the coordinator keep running after main's promise resolves; they exit on signals.
+  if (code !== 0) process.exit(code);
+  if (!["actor", "coordinator"].includes(process.argv[2] ?? "")) process.exit(0);
+});

@@ -1,0 +1,49 @@
+/** `pop coordinator`: run (or resume) an experiment's coordinator. */
+import { readFileSync } from "node:fs";
+import { Coordinator } from "../../coordinator/coordinator.ts";
+import { ExperimentConfig } from "../../protocol/mod.ts";
+import { UsageError, type Flags } from "../args.ts";
+import { connectNats, onShutdown } from "../connect.ts";
+import { createLogger } from "../log.ts";
+
+export const coordinatorHelp = `pop coordinator [options]
+
+Runs the coordinator of an experiment: opens iterations, feeds prompts, mean-votes preference
+pairs, waits for training and advances. Restart it at any time; it resumes from JetStream.
+
+  --experiment NAME    experiment                                           default: demo
+  --config FILE        experiment config (JSON) used if none is stored yet
+  --server URL         NATS server(s)                                        default: $NATS_URL or nats://127.0.0.1:4222
+  --log-format F       text or json                                          default: text`;
+
+export async function runCoordinator(flags: Flags): Promise<void> {
+  const experiment = flags.string("experiment") ?? "demo";
+  const configFile = flags.string("config");
+  const server = flags.server();
+  const format = flags.logFormat();
+  flags.rejectUnknown();
+  let config: ExperimentConfig | undefined;
+  if (configFile) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(configFile, "utf8"));
+    } catch (error) {
+      throw new UsageError(`cannot read --config ${configFile}: ${(error as Error).message}`, coordinatorHelp);
+    }
+    const parsed = ExperimentConfig.safeParse(raw);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`).join("\n");
+      throw new UsageError(`--config ${configFile} is not a valid experiment config:\n${problems}`, coordinatorHelp);
+    }
+    config = parsed.data;
+  }
+  const log = createLogger("coordinator", { format });
+  const nc = await connectNats(server, "pop-coordinator", log);
+  const abort = new AbortController();
+  onShutdown(async () => {
+    abort.abort();
+    await nc.drain();
+  });
+  await new Coordinator({ nc, experiment, log, config }).run(abort.signal);
+  await nc.drain();
+}

@@ -1,0 +1,199 @@
+/**
+ * `pop demo`: the main job. Starts an embedded nats-server, the coordinator and the shipped tiny
+ * peers as separate processes, runs the iterations with progress on the terminal, and writes
+ * report.json, pairs-iter<N>.jsonl and report.html to the output directory.
+ */
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { STREAMS, decode, ensureTopology, getImage, openBlobs, parseSubject, subjects } from "../../protocol/mod.ts";
+import { UsageError, type Flags } from "../args.ts";
+import { connectNats } from "../connect.ts";
+import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../experiment.ts";
+import { NatsServer } from "../nats-server.ts";
+import { shippedCheckpoint, shippedMembers } from "../panel.ts";
+import { PopProcess } from "../processes.ts";
+import { collectRun } from "../report/collect.ts";
+import { formatTable, writeReport, type Report } from "../report/report.ts";
+import { DEMO_DEFAULTS } from "../defaults.ts";
+
+export const demoHelp = `pop demo [options]        (npm run demo)
+
+Runs the Panel-of-Peers loop on this machine: an embedded nats-server, the coordinator and the
+shipped tiny vision-language models as separate processes. Prints progress and the
+member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl and report.html.
+
+  --out DIR            output directory                                     default: runs/demo-<time>
+  --iterations N       PoP iterations                                        default: ${DEMO_DEFAULTS.iterations}
+  --prompts N          unlabeled prompts per iteration                       default: ${DEMO_DEFAULTS.promptsPerIteration}
+  --k N                candidates per prompt and member                      default: ${DEMO_DEFAULTS.k}
+  --temperature T      sampling temperature                                  default: ${DEMO_DEFAULTS.temperature}
+  --peers A,B,C        members to run                                        default: every checkpoint
+  --checkpoint-dir D   where members' <name>.bin checkpoints are             default: the shipped ones
+  --min-chosen X       keep a pair only if chosen scores >= X                default: ${DEMO_DEFAULTS.overrides.voting.minChosen}
+  --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
+  --pool-seed N        seed of the unlabeled prompt pool                     default: ${DEMO_DEFAULTS.poolSeed}
+  --timeout-min N      give up after this many minutes                       default: 30`;
+
+export async function runDemo(flags: Flags): Promise<Report> {
+  const started = Date.now();
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  const out = resolve(flags.string("out") ?? join("runs", `demo-${stamp}`));
+  const settings: DemoSettings = {
+    experiment: "demo",
+    iterations: flags.int("iterations", { min: 1, max: 50 }) ?? DEMO_DEFAULTS.iterations,
+    promptsPerIteration: flags.int("prompts", { min: 1, max: 100_000 }) ?? DEMO_DEFAULTS.promptsPerIteration,
+    k: flags.int("k", { min: 1, max: 64 }) ?? DEMO_DEFAULTS.k,
+    temperature: flags.number("temperature", { min: 0, max: 10 }) ?? DEMO_DEFAULTS.temperature,
+    poolSeed: flags.int("pool-seed", { min: 0 }) ?? DEMO_DEFAULTS.poolSeed,
+    minPeers: 0,
+  };
+  const checkpointDir = flags.string("checkpoint-dir");
+  const members = shippedMembers(checkpointDir);
+  const peers = (flags.string("peers")?.split(",") ?? members).map((p) => p.trim()).filter(Boolean);
+  const timeoutMs = (flags.number("timeout-min", { min: 0.1 }) ?? 30) * 60_000;
+  const voting = {
+    ...DEMO_DEFAULTS.overrides.voting,
+    minChosen: flags.number("min-chosen", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minChosen,
+    minMargin: flags.number("min-margin", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minMargin,
+  };
+  flags.rejectUnknown();
+  if (peers.length < 2) throw new UsageError(`a panel needs at least 2 members; found: ${members.join(", ") || "none"}`, demoHelp);
+  for (const p of peers) if (!shippedCheckpoint(p, checkpointDir)) throw new UsageError(`'${p}' has no checkpoint (members: ${members.join(", ")})`, demoHelp);
+  settings.minPeers = peers.length;
+
+  mkdirSync(join(out, "logs"), { recursive: true });
+  const say = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
+  say(`Panel-of-Peers demo: ${peers.join(", ")}; ${settings.iterations} iterations x ${settings.promptsPerIteration} prompts, k=${settings.k}`);
+  say(`output: ${out}`);
+
+  const server = await NatsServer.start({ dir: join(out, "nats"), cleanup: false });
+  say(`nats-server ${server.url} (pid ${server.pid}, data in ${join(out, "nats")})`);
+  const children: PopProcess[] = [];
+  let nc: NatsConnection | undefined;
+  const stopAll = async () => {
+    await Promise.all(children.map((c) => c.stop()));
+    await nc?.close().catch(() => undefined);
+    await server.stop();
+  };
+  const onSignal = () => {
+    say("interrupted; stopping the panel, the coordinator and the server");
+    stopAll().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  try {
+    nc = await connectNats(server.url, "pop-demo");
+    await ensureTopology(nc);
+    await loadTinyPool(nc, settings.poolSeed, settings.iterations * settings.promptsPerIteration, settings.experiment);
+    const { config } = await createExperiment(nc, experimentConfig(settings, { ...DEMO_DEFAULTS.overrides, voting }));
+    const common = ["--server", server.url, "--experiment", config.experiment];
+    children.push(new PopProcess("coordinator", ["coordinator", ...common], join(out, "logs", "coordinator.log")));
+    for (const peer of peers) {
+      const args = ["actor", "--peer", peer, "--checkpoint", shippedCheckpoint(peer, checkpointDir)!, ...common];
+      children.push(new PopProcess(peer, args, join(out, "logs", `${peer}.log`)));
+    }
+    say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
+
+    await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say);
+    const run = await collectRun(nc, config.experiment);
+    const blobs = await openBlobs(nc);
+    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined));
+    process.stdout.write("\n" + formatTable(report) + "\n\n");
+    const first = report.iterations[0]!;
+    const last = report.iterations[report.iterations.length - 1]!;
+    say(`panel average ${(first.panelAverage * 100).toFixed(1)} -> ${(last.panelAverage * 100).toFixed(1)} (${last.panelAverage >= first.panelAverage ? "+" : ""}${((last.panelAverage - first.panelAverage) * 100).toFixed(1)} points) in ${((Date.now() - started) / 60000).toFixed(1)} min`);
+    say(`wrote ${join(out, "report.json")}, ${join(out, "report.html")} and pairs-iter<N>.jsonl`);
+    return report;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await stopAll();
+  }
+}
+
+/** Prints the run's progress from the streams until every member has evaluated the last iteration. */
+async function followUntilDone(
+  nc: NatsConnection, experiment: string, peers: string[], iterations: number, children: PopProcess[], timeoutMs: number, say: (l: string) => void,
+): Promise<void> {
+  const js = jetstream(nc);
+  const evaluated = new Map<number, Set<string>>();
+  const counts = new Map<string, number>();
+  let done = false;
+  let failure: Error | undefined;
+  const follow = async (stream: string, filter: string, onMessage: (subject: string, data: Uint8Array) => void) => {
+    const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+    const msgs = await c.consume({ expires: 5000 });
+    (async () => {
+      for await (const m of msgs) onMessage(m.subject, m.data);
+    })().catch(() => undefined);
+    return msgs;
+  };
+  const count = (subject: string) => {
+    const s = parseSubject(subject);
+    const key = `${s.kind}:${s.iteration}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
+  const subs = [
+    await follow(STREAMS.candidates.name, subjects.all(experiment, "cand"), count),
+    await follow(STREAMS.verdicts.name, subjects.all(experiment, "verdict"), count),
+    await follow(STREAMS.pairs.name, subjects.all(experiment, "pair"), count),
+    await follow(STREAMS.evaluations.name, subjects.all(experiment, "eval"), (_s, data) => {
+      const e = decode(data, "evaluation");
+      const set = evaluated.get(e.iteration) ?? new Set();
+      set.add(e.peer);
+      evaluated.set(e.iteration, set);
+      const suites = Object.entries(e.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ");
+      say(`  eval  iteration ${e.iteration}  ${e.peer.padEnd(10)} average ${(e.average * 100).toFixed(1)}  (${suites})`);
+      if ((evaluated.get(iterations)?.size ?? 0) >= peers.length) done = true;
+    }),
+    await follow(STREAMS.control.name, subjects.all(experiment, "ctl"), (_s, data) => {
+      const e = decode(data, "control");
+      switch (e.event) {
+        case "peer_joined":
+          say(`  ${e.peer} joined`);
+          break;
+        case "iteration_opened":
+          say(`iteration ${e.iteration} opened: ${e.prompts} prompts, panel ${e.peers.join(", ")}`);
+          break;
+        case "iteration_closed":
+          say(`iteration ${e.iteration} voted: ${e.voted} prompts -> ${e.pairs} preference pairs; members train with SimPO`);
+          break;
+        case "training_done":
+          say(`  ${e.peer} trained on iteration ${e.iteration}: ${e.result.pairs} pairs, ${e.result.steps} steps, loss ${e.result.lossFirst.toFixed(3)} -> ${e.result.lossLast.toFixed(3)}, ${(e.result.ms / 1000).toFixed(1)} s`);
+          break;
+        case "peer_left":
+          say(`  ${e.peer} left (${e.reason})`);
+          break;
+        case "experiment_done":
+          say(`experiment done after ${e.iterations} iterations`);
+          break;
+      }
+    }),
+  ];
+  const deadline = Date.now() + timeoutMs;
+  let lastLine = "";
+  let lastAt = 0;
+  while (!done) {
+    for (const c of children) {
+      if (!c.running) failure = new Error(`${c.name} exited unexpectedly; last lines of ${c.logFile}:\n${c.logTail()}`);
+    }
+    if (failure) break;
+    if (Date.now() > deadline) {
+      failure = new Error(`the demo did not finish within ${Math.round(timeoutMs / 60000)} min; see the logs in ${children[0]?.logFile.replace(/[^/]+$/, "")}`);
+      break;
+    }
+    const open = Math.max(0, ...[...counts.keys()].map((k) => Number(k.split(":")[1])));
+    if (open > 0 && Date.now() - lastAt > 10_000) {
+      const line = `  iteration ${open}: ${counts.get(`cand:${open}`) ?? 0} candidate batches, ${counts.get(`verdict:${open}`) ?? 0} verdicts, ${counts.get(`pair:${open}`) ?? 0} pairs`;
+      if (line !== lastLine) say(line);
+      lastLine = line;
+      lastAt = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await Promise.all(subs.map((s) => s.close().catch(() => undefined)));
+  if (failure) throw failure;
+}

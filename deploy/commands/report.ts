@@ -1,0 +1,33 @@
+/** `pop report`: write the report files of a stored run. */
+import { resolve } from "node:path";
+import { getImage, openBlobs } from "../../protocol/mod.ts";
+import type { Flags } from "../args.ts";
+import { connectNats } from "../connect.ts";
+import { collectRun } from "../report/collect.ts";
+import { formatTable, writeReport } from "../report/report.ts";
+
+export const reportHelp = `pop report [options]
+
+Reads a run back from JetStream and writes report.json, pairs-iter<N>.jsonl (+ images/) and
+report.html, and prints the member x suite x iteration table.
+
+  --experiment NAME    experiment                                           default: demo
+  --server URL         NATS server(s)                                        default: $NATS_URL or nats://127.0.0.1:4222
+  --out DIR            output directory                                     default: runs/report-<experiment>`;
+
+export async function runReport(flags: Flags): Promise<void> {
+  const experiment = flags.string("experiment") ?? "demo";
+  const out = resolve(flags.string("out") ?? `runs/report-${experiment}`);
+  const server = flags.server();
+  flags.rejectUnknown();
+  const nc = await connectNats(server, "pop-report");
+  try {
+    const run = await collectRun(nc, experiment);
+    if (run.evaluations.length === 0) throw new Error(`no evaluations stored for experiment '${experiment}' on ${server}`);
+    const blobs = await openBlobs(nc);
+    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined));
+    process.stdout.write(formatTable(report) + `\n\nwrote ${out}\n`);
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Defaults of the demo experiment with the shipped tiny panel, chosen so that three iterations
+ * show the method's effect on two CPU cores in a few minutes. The voting thresholds are the
+ * paper's (chosen >= 0.85, margin >= 0.75).
+ */
+import type { ExperimentConfig } from "../protocol/mod.ts";
+
+export const DEMO_DEFAULTS = {
+  iterations: 3,
+  promptsPerIteration: 256,
+  k: 4,
+  temperature: 1.0,
+  poolSeed: 7,
+  overrides: {
+    voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 },
+    training: { beta: 2.0, gamma: 1.0, learningRate: 1e-3, epochs: 1, batchSize: 32, pairsFor: "same" },
+    deadlines: { voteMs: 120_000, trainMs: 600_000, trainQuorum: 1 },
+    heartbeat: { intervalMs: 1_000, lapseMs: 10_000 },
+  } satisfies Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat">>,
+};

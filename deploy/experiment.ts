@@ -1,0 +1,74 @@
+/**
+ * Experiment set-up from the deploy side: the default experiment config for the embedded tiny
+ * panel, and loading the tiny world's unlabeled prompt pool into the object store.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import {
+  BUCKETS, ExperimentConfig, PROTOCOL_VERSION, decode, encode, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
+} from "../protocol/mod.ts";
+import { poolPrompts } from "../actors/tiny/world.ts";
+
+/** The shipped panel: peer name → checkpoint file. */
+export const TINY_PANEL: Record<string, string> = {};
+
+/** Settings of the demo experiment; every field can be overridden from the command line. */
+export interface DemoSettings {
+  experiment: string;
+  iterations: number;
+  promptsPerIteration: number;
+  k: number;
+  temperature: number;
+  poolSeed: number;
+  minPeers: number;
+}
+
+export function experimentConfig(s: DemoSettings, overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat">> = {}): ExperimentConfig {
+  return ExperimentConfig.parse({
+    v: PROTOCOL_VERSION,
+    type: "experiment",
+    experiment: s.experiment,
+    createdAt: Date.now(),
+    iterations: s.iterations,
+    promptsPerIteration: s.promptsPerIteration,
+    pool: { name: poolName(s.poolSeed), offset: 0 },
+    minPeers: s.minPeers,
+    sampling: { k: s.k, temperature: s.temperature },
+    voting: overrides.voting ?? {},
+    training: overrides.training ?? {},
+    deadlines: overrides.deadlines ?? {},
+    heartbeat: overrides.heartbeat ?? {},
+  });
+}
+
+export const poolName = (seed: number) => `tiny-world-${seed}`;
+
+/** Puts `count` prompts of the tiny world's pool (images and questions) into the object store, once. */
+export async function loadTinyPool(nc: NatsConnection, seed: number, count: number, experiment: string): Promise<PromptPool> {
+  const blobs = await openBlobs(nc);
+  const name = poolName(seed);
+  const existing = await blobs.getBlob(objectNames.pool(name));
+  if (existing) {
+    const pool = decode(existing, "pool");
+    if (pool.prompts.length >= count) return pool;
+  }
+  const prompts: PromptPool["prompts"] = [];
+  for (const p of poolPrompts(seed, 0, count)) {
+    const images = [];
+    for (const img of p.images) images.push(await putImage(blobs, img));
+    prompts.push({ promptId: p.id, question: p.question, images });
+  }
+  const pool: PromptPool = { v: PROTOCOL_VERSION, type: "pool", experiment, name, prompts };
+  await blobs.putBlob({ name: objectNames.pool(name), description: `tiny world pool, seed ${seed}` }, encode(pool));
+  return pool;
+}
+
+/** Stores the experiment's config unless one exists; returns the stored one. */
+export async function createExperiment(nc: NatsConnection, config: ExperimentConfig): Promise<{ config: ExperimentConfig; created: boolean }> {
+  const kv = await new Kvm(nc).open(BUCKETS.state);
+  const key = stateKeys.config(config.experiment);
+  const entry = await kv.get(key);
+  if (entry?.operation === "PUT") return { config: decode(entry.value, "experiment"), created: false };
+  await kv.create(key, encode(config));
+  return { config, created: true };
+}

@@ -1,0 +1,124 @@
+/**
+ * The experiment report: member × suite × iteration accuracies with the panel average
+ * (report.json), the pairs of each iteration as TRL-style preference records
+ * (pairs-iter<N>.jsonl, images as PNG files) and an offline HTML page with the table and plots.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ImageRef, PreferencePair } from "../../protocol/mod.ts";
+import type { StoredRun } from "./collect.ts";
+import { renderHtml } from "./html.ts";
+import { encodePng } from "./png.ts";
+
+/** The shape of report.json. */
+export interface Report {
+  experiment: string;
+  peers: string[];
+  suites: string[];
+  iterations: {
+    iteration: number;
+    scores: Record<string, Record<string, number>>;
+    average: Record<string, number>;
+    panelAverage: number;
+    pairs: number;
+  }[];
+}
+
+export function buildReport(run: StoredRun): Report {
+  // The latest evaluation per (iteration, peer) wins: a re-evaluation after a crash replaces it.
+  const byIter = new Map<number, Map<string, { suites: Record<string, number>; average: number }>>();
+  for (const e of run.evaluations) {
+    const m = byIter.get(e.iteration) ?? new Map();
+    m.set(e.peer, { suites: e.suites, average: e.average });
+    byIter.set(e.iteration, m);
+  }
+  const peers = [...new Set(run.evaluations.map((e) => e.peer))].sort();
+  const suites = [...new Set(run.evaluations.flatMap((e) => Object.keys(e.suites)))];
+  const pairCounts = new Map<number, number>();
+  for (const p of run.pairs) pairCounts.set(p.iteration, (pairCounts.get(p.iteration) ?? 0) + 1);
+  const iterations = [...byIter.keys()].sort((a, b) => a - b).map((iteration) => {
+    const m = byIter.get(iteration)!;
+    const scores: Record<string, Record<string, number>> = {};
+    const average: Record<string, number> = {};
+    for (const [peer, e] of [...m.entries()].sort()) {
+      scores[peer] = e.suites;
+      average[peer] = e.average;
+    }
+    const avgs = Object.values(average);
+    return { iteration, scores, average, panelAverage: avgs.reduce((a, b) => a + b, 0) / Math.max(1, avgs.length), pairs: pairCounts.get(iteration) ?? 0 };
+  });
+  return { experiment: run.experiment, peers, suites, iterations };
+}
+
+/** A plain-text table: one row per member and iteration, one column per suite. */
+export function formatTable(report: Report): string {
+  const pct = (x: number | undefined) => (x === undefined ? "   -" : (x * 100).toFixed(1).padStart(5));
+  const head = ["member".padEnd(14), "iter", ...report.suites.map((s) => s.slice(0, 9).padStart(9)), "  average"].join(" ");
+  const lines = [head, "-".repeat(head.length)];
+  for (const peer of report.peers) {
+    for (const it of report.iterations) {
+      const sc = it.scores[peer];
+      if (!sc) continue;
+      lines.push([peer.padEnd(14), String(it.iteration).padStart(4), ...report.suites.map((s) => pct(sc[s]).padStart(9)), pct(it.average[peer]).padStart(9)].join(" "));
+    }
+  }
+  lines.push("-".repeat(head.length));
+  for (const it of report.iterations) {
+    lines.push(`${"panel average".padEnd(14)} ${String(it.iteration).padStart(4)} ${pct(it.panelAverage)}${it.iteration === 0 ? "   (before training)" : `   (after SimPO on ${it.pairs} pairs)`}`);
+  }
+  return lines.join("\n");
+}
+
+/** A TRL-style (conversational, vision) preference record. */
+export function trlRecord(p: PreferencePair, imagePaths: string[]) {
+  return {
+    prompt: [{ role: "user", content: [...imagePaths.map(() => ({ type: "image" })), { type: "text", text: p.question }] }],
+    chosen: [{ role: "assistant", content: [{ type: "text", text: p.chosen.text }] }],
+    rejected: [{ role: "assistant", content: [{ type: "text", text: p.rejected.text }] }],
+    images: imagePaths,
+    score_chosen: p.chosen.score,
+    score_rejected: p.rejected.score,
+    margin: p.margin,
+    chosen_author: p.chosen.author,
+    rejected_author: p.rejected.author,
+    judges: p.judges,
+    prompt_id: p.promptId,
+    pair_id: p.pairId,
+    iteration: p.iteration,
+  };
+}
+
+/** Writes report.json, pairs-iter<N>.jsonl (+ images/) and report.html into `dir`. */
+export async function writeReport(
+  dir: string,
+  run: StoredRun,
+  fetchImage: (ref: ImageRef) => Promise<{ width: number; height: number; data: Uint8Array } | undefined>,
+): Promise<Report> {
+  mkdirSync(join(dir, "images"), { recursive: true });
+  const report = buildReport(run);
+  writeFileSync(join(dir, "report.json"), JSON.stringify(report, null, 2) + "\n");
+  const written = new Set<string>();
+  const byIteration = new Map<number, PreferencePair[]>();
+  for (const p of run.pairs) byIteration.set(p.iteration, [...(byIteration.get(p.iteration) ?? []), p]);
+  const trained = report.iterations.map((i) => i.iteration).filter((i) => i > 0);
+  for (const iteration of [...new Set([...trained, ...byIteration.keys()])].sort((a, b) => a - b)) {
+    const pairs = byIteration.get(iteration) ?? [];
+    const lines: string[] = [];
+    for (const p of pairs) {
+      const paths: string[] = [];
+      for (const ref of p.images) {
+        const rel = `images/${ref.hash}.png`;
+        if (!written.has(ref.hash)) {
+          const img = await fetchImage(ref);
+          if (img) writeFileSync(join(dir, rel), encodePng(img.width, img.height, img.data));
+          written.add(ref.hash);
+        }
+        paths.push(rel);
+      }
+      lines.push(JSON.stringify(trlRecord(p, paths)));
+    }
+    writeFileSync(join(dir, `pairs-iter${iteration}.jsonl`), lines.join("\n") + (lines.length ? "\n" : ""));
+  }
+  writeFileSync(join(dir, "report.html"), renderHtml(report));
+  return report;
+}
