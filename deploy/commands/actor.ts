@@ -22,6 +22,7 @@ Start more processes with the same --peer (and another --instance) to add replic
   --checkpoint FILE    weights; default: the shipped checkpoint named like --peer
   --instance NAME      this process's name among the peer's replicas        default: <host>-<pid>
   --batch N            prompts/candidate batches per model call             default: 32
+  --bench-items N      items per benchmark suite when evaluating            default: the backend's
   --log-format F       text or json                                          default: text`;
 
 export async function runActor(flags: Flags): Promise<void> {
@@ -36,13 +37,14 @@ export async function runActor(flags: Flags): Promise<void> {
   if (!existsSync(checkpoint)) throw new UsageError(`checkpoint ${checkpoint} does not exist`, actorHelp);
   const instance = flags.string("instance") ?? `${hostname().toLowerCase().replace(/[^a-z0-9_-]/g, "-").slice(0, 40)}-${process.pid}`;
   const batchSize = flags.int("batch", { min: 1, max: 1024 });
+  const benchItems = flags.int("bench-items", { min: 1 });
   const format = flags.logFormat();
   const server = flags.server();
   flags.rejectUnknown();
   const log = createLogger(peer, { format });
   const nc = await connectNats(server, `pop-actor-${peer}`, log);
   log.info({ checkpoint }, "loading model");
-  const backend = await WorkerBackend.start({ kind: "tiny", weights: checkpoint });
+  const backend = await WorkerBackend.start({ kind: "tiny", weights: checkpoint, benchItems });
   const actor = new PeerActor({ nc, experiment, peer, instance, backend, backendKind, log, batchSize });
   onShutdown(async (signal) => {
     log.info({ signal }, "leaving");

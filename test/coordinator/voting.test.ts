@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { addToTally, combine, newTally, scoreCandidates, votePrompt } from "../../coordinator/voting.ts";
+import { PROTOCOL_VERSION, VotingConfig, type CandidateBatch, type LikertScores, type Prompt, type Verdict } from "../../protocol/mod.ts";
+
+const v = PROTOCOL_VERSION;
+const experiment = "vt";
+const prompt: Prompt = { v, type: "prompt", experiment, iteration: 1, promptId: "p1", question: "what colour ?", images: [], createdAt: 0 };
+const all = (s: number): LikertScores => ({ helpfulness: s, correctness: s, coherence: s, complexity: s, verbosity: s });
+const batch = (author: string, texts: string[]): CandidateBatch => ({
+  v, type: "candidates", experiment, iteration: 1, promptId: "p1", question: prompt.question, images: [], author, modelVersion: "m",
+  sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `p1:${author}:${i}`, text })), createdAt: 0,
+});
+const verdict = (judge: string, author: string, scores: LikertScores[]): Verdict => ({
+  v, type: "verdict", experiment, iteration: 1, promptId: "p1", judge, author, modelVersion: "m",
+  scores: scores.map((likert, i) => ({ candidateId: `p1:${author}:${i}`, likert })), createdAt: 0,
+});
+const defaults = VotingConfig.parse({});
+
+describe("mean voting", () => {
+  it("normalises Likert scores and averages the five criteria", () => {
+    expect(combine(all(5), "mean")).toBe(1);
+    expect(combine(all(1), "mean")).toBe(0);
+    // (4-1)/4=0.75, (5-1)/4=1, (3-1)/4=0.5, (2-1)/4=0.25, (1-1)/4=0 -> mean 0.5
+    expect(combine({ helpfulness: 4, correctness: 5, coherence: 3, complexity: 2, verbosity: 1 }, "mean")).toBeCloseTo(0.5, 12);
+    expect(combine({ helpfulness: 1, correctness: 5, coherence: 1, complexity: 1, verbosity: 1 }, "correctness")).toBe(1);
+  });
+
+  it("averages over judges, excludes the author's own verdicts and pools the panel", () => {
+    const t = newTally(prompt);
+    addToTally(t, batch("alice", ["red", "blue"]));
+    addToTally(t, batch("bob", ["green"]));
+    addToTally(t, verdict("bob", "alice", [all(5), all(1)]));
+    addToTally(t, verdict("carol", "alice", [all(4), all(2)]));
+    addToTally(t, verdict("alice", "alice", [all(1), all(5)])); // self-judging: ignored by default
+    addToTally(t, verdict("alice", "bob", [all(3)]));
+    addToTally(t, verdict("carol", "bob", [all(3)]));
+    const scored = scoreCandidates(t, defaults);
+    expect(scored.map((s) => [s.candidateId, s.score])).toEqual([
+      ["p1:alice:0", (1 + 0.75) / 2],
+      ["p1:bob:0", 0.5],
+      ["p1:alice:1", (0 + 0.25) / 2],
+    ]);
+    const pairs = votePrompt(t, defaults, { now: 1 });
+    expect(pairs).toHaveLength(1);
+    expect(pairs[0]!.chosen).toMatchObject({ author: "alice", text: "red", score: 0.875 });
+    expect(pairs[0]!.rejected).toMatchObject({ author: "alice", text: "blue", score: 0.125 });
+    expect(pairs[0]!.margin).toBe(0.75);
+    expect(pairs[0]!.judges).toEqual(["bob", "carol"]);
+    expect(pairs[0]!.pairId).toBe("1:p1");
+
+    // With self-judging on, alice's harsh verdict on her own "red" counts too: 0.875 -> (1+0.75+0)/3.
+    const self = scoreCandidates(t, { ...defaults, selfJudging: true });
+    expect(self.find((s) => s.candidateId === "p1:alice:0")!.score).toBeCloseTo(1.75 / 3, 12);
+  });
+
+  it("keeps a pair only above both thresholds", () => {
+    const t = newTally(prompt);
+    addToTally(t, batch("alice", ["a", "b"]));
+    addToTally(t, verdict("bob", "alice", [all(4.2), all(1.2)])); // 0.8 and 0.05
+    expect(votePrompt(t, defaults)).toHaveLength(0); // chosen 0.8 < 0.85
+    expect(votePrompt(t, { ...defaults, minChosen: 0.8, minMargin: 0.75 })).toHaveLength(1);
+    expect(votePrompt(t, { ...defaults, minChosen: 0.8, minMargin: 0.76 })).toHaveLength(0); // margin 0.75
+  });
+
+  it("pairs per member when asked, and ignores redelivered messages", () => {
+    const t = newTally(prompt);
+    expect(addToTally(t, batch("alice", ["a", "b"]))).toBe(true);
+    expect(addToTally(t, batch("alice", ["x", "y"]))).toBe(false);
+    addToTally(t, batch("bob", ["c", "d"]));
+    addToTally(t, verdict("carol", "alice", [all(5), all(1)]));
+    addToTally(t, verdict("carol", "bob", [all(5), all(1)]));
+    expect(addToTally(t, verdict("carol", "bob", [all(1), all(5)]))).toBe(false);
+    const pairs = votePrompt(t, { ...defaults, pairing: "per-member" });
+    expect(pairs.map((p) => [p.forPeer, p.chosen.text, p.rejected.text, p.pairId])).toEqual([
+      ["alice", "a", "b", "1:p1:alice"],
+      ["bob", "c", "d", "1:p1:bob"],
+    ]);
+  });
+
+  it("counts only the given judges and needs minJudges", () => {
+    const t = newTally(prompt);
+    addToTally(t, batch("alice", ["a", "b"]));
+    addToTally(t, verdict("bob", "alice", [all(5), all(1)]));
+    addToTally(t, verdict("mallory", "alice", [all(1), all(5)]));
+    expect(votePrompt(t, defaults, { judges: new Set(["bob"]) })[0]!.chosen.text).toBe("a");
+    expect(votePrompt(t, { ...defaults, minJudges: 2 }, { judges: new Set(["bob"]) })).toHaveLength(0);
+  });
+});
