@@ -170,7 +170,16 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     }
   })();
 
-  const done = Promise.allSettled([reader, worker]).then(() => undefined);
+  // Work in progress and messages waiting their turn keep their ack deadline alive, so ack_wait
+  // can stay short and a crashed process's messages come back quickly.
+  const ackWaitMs = (options.spec.config.ack_wait ?? 30_000_000_000) / 1_000_000;
+  const keepAlive = setInterval(() => {
+    for (const m of inflight) m.working();
+    for (const m of queue) m.working();
+  }, Math.max(250, ackWaitMs / 3));
+  keepAlive.unref();
+
+  const done = Promise.allSettled([reader, worker]).then(() => clearInterval(keepAlive));
   return {
     stats,
     done,

@@ -177,11 +177,11 @@ async function ensureBucket(jsm: JetStreamManager, streamName: string, create: (
 /** Durable consumers of the loop: whose they are and what they read. */
 export const consumers = {
   /** A peer's prompts; every process of the peer shares it, so replicas split the work. */
-  peerPrompts: (exp: string, peer: string) => durable(STREAMS.prompts.name, `${exp}-${peer}-prompts`, subjects.all(exp, "prompt"), 120_000),
+  peerPrompts: (exp: string, peer: string) => durable(STREAMS.prompts.name, `${exp}-${peer}-prompts`, subjects.all(exp, "prompt"), 15_000),
   /** The candidates a peer judges (its own are skipped by the handler). */
-  peerCandidates: (exp: string, peer: string) => durable(STREAMS.candidates.name, `${exp}-${peer}-cands`, subjects.all(exp, "cand"), 120_000),
+  peerCandidates: (exp: string, peer: string) => durable(STREAMS.candidates.name, `${exp}-${peer}-cands`, subjects.all(exp, "cand"), 15_000),
   /** Lifecycle events a peer acts on (training when an iteration closes). */
-  peerControl: (exp: string, peer: string) => durable(STREAMS.control.name, `${exp}-${peer}-ctl`, subjects.all(exp, "ctl"), 600_000),
+  peerControl: (exp: string, peer: string) => durable(STREAMS.control.name, `${exp}-${peer}-ctl`, subjects.all(exp, "ctl"), 15_000),
   /** The coordinator's view of candidates (which verdicts to wait for). */
   coordinatorCandidates: (exp: string) => durable(STREAMS.candidates.name, `${exp}-coord-cands`, subjects.all(exp, "cand"), 30_000),
   coordinatorVerdicts: (exp: string) => durable(STREAMS.verdicts.name, `${exp}-coord-verdicts`, subjects.all(exp, "verdict"), 30_000),
@@ -194,6 +194,10 @@ export interface ConsumerSpec {
   config: Partial<ConsumerConfig> & { durable_name: string; filter_subject: string };
 }
 
+/**
+ * Ack waits are short because inboxes signal progress on what they hold (`working()`): a
+ * crashed process's messages come back within seconds, a slow model call never times out.
+ */
 function durable(stream: string, name: string, filter: string, ackWaitMs: number): ConsumerSpec {
   return {
     stream,
