@@ -7,6 +7,7 @@ import { coordinatorHelp, runCoordinator } from "./commands/coordinator.ts";
 import { demoHelp, runDemo } from "./commands/demo.ts";
 import { reportHelp, runReport } from "./commands/report.ts";
 import { revoteHelp, runRevote } from "./commands/revote.ts";
+import { runWatch, watchHelp } from "./commands/watch.ts";
 import { Flags, UsageError } from "./args.ts";
 
 const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<unknown>; summary: string }> = {
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<un
   coordinator: { help: coordinatorHelp, run: runCoordinator, summary: "run or resume an experiment's coordinator" },
   revote: { help: revoteHelp, run: runRevote, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
   report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
+  watch: { help: watchHelp, run: runWatch, summary: "print an experiment's message flow as it happens" },
 };
 
 const MAIN_HELP = `pop — Panel-of-Peers: vision-language models that answer, judge each other and learn with SimPO over NATS JetStream.
@@ -59,5 +61,5 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => {
   // Actors and the coordinator keep running after main's promise resolves; they exit on signals.
   if (code !== 0) process.exit(code);
-  if (!["actor", "coordinator"].includes(process.argv[2] ?? "")) process.exit(0);
+  if (!["actor", "coordinator", "watch"].includes(process.argv[2] ?? "")) process.exit(0);
 });

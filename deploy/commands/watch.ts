@@ -1,0 +1,64 @@
+/** `pop watch`: print the message flow of an experiment as it happens, one line per message. */
+import { decode, DecodeError, HEADER, SUBJECT_ROOT, type Message } from "../../protocol/mod.ts";
+import type { Flags } from "../args.ts";
+import { connectNats, onShutdown } from "../connect.ts";
+
+export const watchHelp = `pop watch [options]
+
+Prints every message of an experiment as it flows (prompts, candidates, verdicts, pairs,
+evaluations, control events, dead letters), one line each, from a plain NATS subscription.
+The same flows are visible with the nats CLI: nats sub --headers-only 'pop.<experiment>.>'
+
+  --experiment NAME    experiment, or '*' for all                           default: demo
+  --server URL         NATS server(s)                                        default: $NATS_URL or nats://127.0.0.1:4222
+  --kinds LIST         only these kinds: prompt,cand,verdict,pair,eval,ctl,dead`;
+
+function summary(m: Message): string {
+  switch (m.type) {
+    case "prompt":
+      return `${m.promptId}  "${m.question}"`;
+    case "candidates":
+      return `${m.promptId}  ${m.candidates.map((c) => JSON.stringify(c.text)).join(" | ")}`;
+    case "verdict":
+      return `${m.promptId}  on ${m.author}: ${m.scores.map((s) => Object.values(s.likert).map((x) => x.toFixed(1)).join("/")).join("  ")}`;
+    case "pair":
+      return `${m.promptId}  chosen ${m.chosen.author} ${JSON.stringify(m.chosen.text)} (${m.chosen.score.toFixed(2)})  rejected ${m.rejected.author} ${JSON.stringify(m.rejected.text)} (${m.rejected.score.toFixed(2)})`;
+    case "evaluation":
+      return `average ${(m.average * 100).toFixed(1)}  ${Object.entries(m.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ")}`;
+    case "control":
+      return m.event;
+    case "dead_letter":
+      return `${m.reason}: ${m.detail}  (from ${m.subject})`;
+    default:
+      return m.type;
+  }
+}
+
+export async function runWatch(flags: Flags): Promise<void> {
+  const experiment = flags.string("experiment") ?? "demo";
+  const kinds = flags.string("kinds")?.split(",").map((k) => k.trim());
+  const server = flags.server();
+  flags.rejectUnknown();
+  const nc = await connectNats(server, "pop-watch");
+  const sub = nc.subscribe(`${SUBJECT_ROOT}.${experiment}.>`);
+  onShutdown(async () => {
+    sub.unsubscribe();
+    await nc.close();
+  });
+  process.stderr.write(`watching ${SUBJECT_ROOT}.${experiment}.> on ${server} (Ctrl-C to stop)\n`);
+  for await (const msg of sub) {
+    const kind = msg.subject.split(".")[2] ?? "";
+    if (kinds && !kinds.includes(kind)) continue;
+    const h = msg.headers;
+    const who = h?.get(HEADER.peer) ?? "";
+    const it = h?.get(HEADER.iteration) ?? "";
+    let text: string;
+    try {
+      text = summary(decode(msg.data));
+    } catch (error) {
+      text = `(undecodable: ${error instanceof DecodeError ? error.message : String(error)})`;
+    }
+    const t = new Date().toISOString().slice(11, 23);
+    process.stdout.write(`${t}  ${(h?.get(HEADER.type) ?? kind).padEnd(26)} it=${it.padEnd(3)} ${who.padEnd(10)} ${text.slice(0, 200)}\n`);
+  }
+}
