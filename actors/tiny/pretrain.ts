@@ -44,10 +44,10 @@ export interface PretrainOptions {
 }
 
 export const PRETRAIN_DEFAULTS: PretrainOptions = {
-  steps: 700,
+  steps: 900,
   batch: 32,
-  judgeBatch: Number(process.env.TINY_JB ?? 24),
-  learningRate: Number(process.env.TINY_LR ?? 4e-3),
+  judgeBatch: 24,
+  learningRate: 3e-3,
   config: DEFAULT_CONFIG,
   evalEvery: 0,
 };

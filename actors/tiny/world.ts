@@ -10,7 +10,7 @@
  * Families and answers (word-level, see {@link answerWords}):
  * - colour:    "what color is the circle ?"                  -> "red"
  * - shape:     "what shape is the red object ?"              -> "circle"
- * - count:     "how many shapes are there ?" / "how many squares are there ?" -> "zero".."four"
+ * - count:     "how many shapes are there ?" / "how many squares are there ?" -> "zero".."three"
  * - ocr:       "what does the text say ?"                    -> "a h t" (one token per glyph)
  * - existence: "is there a red circle ?"                     -> "yes" | "no" (POPE-like: half
  *              of the negatives pair a colour and a shape that are both present, apart)
@@ -21,6 +21,8 @@ import type { PromptInput, RgbImage } from "../backend/types.ts";
 import { hashSeed, makeRng, type Rng } from "./rng.ts";
 
 export const IMG = 32;
+/** Objects per scene: 1..MAX_OBJECTS. */
+export const MAX_OBJECTS = 3;
 export const COLORS = ["red", "green", "blue", "yellow", "purple"] as const;
 export const SHAPES = ["square", "circle", "triangle", "cross"] as const;
 export const PLURALS = ["squares", "circles", "triangles", "crosses"] as const;
@@ -103,7 +105,7 @@ export const QUESTION_WORDS = [
 ] as const;
 
 export function randomScene(rng: Rng, opts: { minObjects?: number; text?: boolean } = {}): Scene {
-  const n = (opts.minObjects ?? 1) + rng.int(4 - (opts.minObjects ?? 1) + 1);
+  const n = (opts.minObjects ?? 1) + rng.int(MAX_OBJECTS - (opts.minObjects ?? 1) + 1);
   const cells = rng.shuffle([0, 1, 2, 3, 4, 5, 6, 7]).slice(0, n);
   const colors = rng.shuffle([...COLORS]).slice(0, n);
   const objects: SceneObject[] = cells.map((c, i) => ({
