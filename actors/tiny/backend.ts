@@ -98,7 +98,7 @@ export class TinyBackend implements ModelBackend {
   }
 
   /** SimPO; options default to {@link SIMPO_DEFAULTS}. */
-  async train(pairs: PreferenceInput[], options: Partial<SimpoOptions> = {}): Promise<TrainResult> {
+  async train(pairs: PreferenceInput[], options: Partial<SimpoOptions & { sftWeight: number; optimizer: "adam" | "sgd" }> = {}): Promise<TrainResult> {
     const res = trainSimpo(
       this.model,
       pairs.map((p) => ({ image: imageOf(p.prompt), question: p.prompt.question, chosen: p.chosen, rejected: p.rejected })),

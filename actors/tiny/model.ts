@@ -352,14 +352,16 @@ export class TinyVlm {
    * SimPO loss: mean over pairs of -log sigmoid(beta*(avg lp_w - avg lp_l) - gamma), computed as
    * softplus(-(x)). Also returns the length-averaged margins (avg lp_w - avg lp_l).
    */
-  simpoLoss(images: tf.Tensor4D, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number): { loss: tf.Scalar; margin: tf.Tensor1D } {
+  simpoLoss(images: tf.Tensor4D, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D } {
     const N = chosen.tokens.shape[0];
     const img = this.encode(images);
     const lp = this.seqLogProb(catEnc(img, img), tf.concat([chosen.tokens, rejected.tokens], 0), tf.concat([chosen.mask, rejected.mask], 0));
     const len = tf.sum(tf.concat([chosen.mask, rejected.mask], 0), 1);
     const avg = tf.div(lp, len);
     const margin = tf.sub(avg.slice([0], [N]), avg.slice([N], [N])) as tf.Tensor1D;
-    return { loss: simpoFromMargin(margin, beta, gamma), margin };
+    const loss = simpoFromMargin(margin, beta, gamma);
+    if (!sftWeight) return { loss, margin };
+    return { loss: tf.add(loss, tf.mul(-sftWeight, tf.mean(avg.slice([0], [N])))) as tf.Scalar, margin };
   }
 
   // ---- weights ----

@@ -29,6 +29,8 @@ const { values: a } = parseArgs({
     lr: { type: "string", default: "2e-3" },
     epochs: { type: "string", default: "2" },
     batch: { type: "string", default: "32" },
+    sft: { type: "string", default: "0" },
+    optimizer: { type: "string", default: "adam" },
     "pool-seed": { type: "string", default: "7" },
     "min-chosen": { type: "string", default: "0.85" },
     "min-gap": { type: "string", default: "0.75" },
@@ -36,7 +38,7 @@ const { values: a } = parseArgs({
   },
 });
 const I = Number(a.iterations), N = Number(a.n), K = Number(a.k), TEMP = Number(a.temperature);
-const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch) };
+const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd" };
 const POOL = Number(a["pool-seed"]);
 console.log(`settings: iterations ${I}, N ${N} prompts/iteration, k ${K}, temperature ${TEMP}, SimPO ${JSON.stringify(simpo)}, thresholds ${a["min-chosen"]}/${a["min-gap"]}`);
 
@@ -74,14 +76,17 @@ for (let it = 1; it <= I; it++) {
   // 3. vote
   const { pairs } = votePairs(cands, { minChosen: Number(a["min-chosen"]), minGap: Number(a["min-gap"]) });
   const fam: Record<string, number> = {};
+  const famOk: Record<string, number> = {};
   let chosenOk = 0;
   for (const p of pairs) {
     const item = byId.get(p.promptId)!;
+    const ok = classifyAnswer(item.family, item.answer, p.chosen.answer) === "correct";
     fam[item.family] = (fam[item.family] ?? 0) + 1;
-    if (classifyAnswer(item.family, item.answer, p.chosen.answer) === "correct") chosenOk++;
+    famOk[item.family] = (famOk[item.family] ?? 0) + (ok ? 1 : 0);
+    if (ok) chosenOk++;
   }
   const candOk = cands.filter((c) => { const it2 = byId.get(c.promptId)!; return classifyAnswer(it2.family, it2.answer, c.answer) === "correct"; }).length;
-  console.log(`iter ${it}: ${cands.length} candidates (${((100 * candOk) / cands.length).toFixed(0)}% correct), ${pairs.length}/${N} pairs kept, chosen correct ${pairs.length ? ((100 * chosenOk) / pairs.length).toFixed(0) : 0}%, per family ${JSON.stringify(fam)}, chosen by ${JSON.stringify(Object.fromEntries(names.map((n) => [n, pairs.filter((p) => p.chosen.author === n).length])))}`);
+  console.log(`iter ${it}: ${cands.length} candidates (${((100 * candOk) / cands.length).toFixed(0)}% correct), ${pairs.length}/${N} pairs kept, chosen correct ${pairs.length ? ((100 * chosenOk) / pairs.length).toFixed(0) : 0}%, per family (chosen correct/kept) ${Object.keys(fam).map((f) => `${f} ${famOk[f]}/${fam[f]}`).join(", ")}, chosen by ${JSON.stringify(Object.fromEntries(names.map((n) => [n, pairs.filter((p) => p.chosen.author === n).length])))}`);
   const prefs: PreferenceInput[] = pairs.map((p) => ({ prompt: promptById.get(p.promptId)!, chosen: p.chosen.answer, rejected: p.rejected.answer }));
   // 4. train, 5. evaluate
   for (const [i, m] of members.entries()) {

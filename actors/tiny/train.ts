@@ -17,7 +17,13 @@ import { renderScene, type WorldItem } from "./world.ts";
  *   one epoch without wrecking its judging (measured in simulate-pop.ts).
  * - epochs 2, batch 32: a few hundred pairs per iteration, so 2 passes give ~20–40 steps.
  */
-export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 2e-3, epochs: 2, batchSize: 32, seed: 0 };
+export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 2e-3, epochs: 2, batchSize: 32, seed: 0, sftWeight: 0, optimizer: "adam" as "adam" | "sgd" };
+
+/**
+ * Tiny-model SimPO options: the contract's SimpoOptions plus `sftWeight`, an optional NLL term on
+ * the chosen answers (length-averaged), as in CPO-SimPO (TRL's cpo_alpha). 0 = pure SimPO.
+ */
+export type TinySimpoOptions = typeof SIMPO_DEFAULTS;
 
 export interface SimpoPair {
   image: RgbImage;
@@ -38,7 +44,7 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
   const o = { ...SIMPO_DEFAULTS, ...opts };
   const t0 = performance.now();
   const marginBefore = marginOf(model, pairs);
-  const opt = tf.train.adam(o.learningRate);
+  const opt = o.optimizer === "sgd" ? tf.train.sgd(o.learningRate) : tf.train.adam(o.learningRate);
   const rng = makeRng(hashSeed("simpo", o.seed));
   let steps = 0, lossFirst = NaN, lossLast = NaN;
   for (let e = 0; e < o.epochs && pairs.length; e++) {
@@ -49,7 +55,7 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
         const images = imagesTensor(b.map((p) => p.image));
         const c = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.chosen })));
         const r = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.rejected })));
-        const l = opt.minimize(() => model.simpoLoss(images, c, r, o.beta, o.gamma).loss, true, model.variables)!;
+        const l = opt.minimize(() => model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight).loss, true, model.variables)!;
         return l.dataSync()[0]!;
       });
       if (steps === 0) lossFirst = loss;
