@@ -114,8 +114,7 @@ export class PeerActor {
   /** Another process of this peer may train; load the weights it publishes. */
   private async followReplicaWeights(): Promise<void> {
     const ctx = this.ctx!;
-    const kv = await new Kvm(ctx.nc).open(BUCKETS.state);
-    const watch = await kv.watch({ key: stateKeys.model(ctx.experiment, ctx.peer), include: KvWatchInclude.UpdatesOnly });
+    const watch = await ctx.state.watch({ key: stateKeys.model(ctx.experiment, ctx.peer), include: KvWatchInclude.UpdatesOnly });
     this.modelWatch = watch;
     (async () => {
       for await (const entry of watch) {

@@ -5,6 +5,7 @@
 import { actorHelp, runActor } from "./commands/actor.ts";
 import { coordinatorHelp, runCoordinator } from "./commands/coordinator.ts";
 import { demoHelp, runDemo } from "./commands/demo.ts";
+import { poolHelp, runPool } from "./commands/pool.ts";
 import { reportHelp, runReport } from "./commands/report.ts";
 import { revoteHelp, runRevote } from "./commands/revote.ts";
 import { runWatch, watchHelp } from "./commands/watch.ts";
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<un
   demo: { help: demoHelp, run: runDemo, summary: "run the whole loop locally with the shipped tiny panel (the main job)" },
   actor: { help: actorHelp, run: runActor, summary: "start a peer process and join an experiment" },
   coordinator: { help: coordinatorHelp, run: runCoordinator, summary: "run or resume an experiment's coordinator" },
+  pool: { help: poolHelp, run: runPool, summary: "load the tiny world's unlabeled prompt pool into a server" },
   revote: { help: revoteHelp, run: runRevote, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
   report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
   watch: { help: watchHelp, run: runWatch, summary: "print an experiment's message flow as it happens" },

@@ -1,7 +1,7 @@
 /** `pop coordinator`: run (or resume) an experiment's coordinator. */
 import { readFileSync } from "node:fs";
 import { Coordinator } from "../../coordinator/coordinator.ts";
-import { ExperimentConfig } from "../../protocol/mod.ts";
+import { ExperimentConfig, PROTOCOL_VERSION } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats, onShutdown } from "../connect.ts";
 import { createLogger } from "../log.ts";
@@ -12,7 +12,8 @@ Runs the coordinator of an experiment: opens iterations, feeds prompts, mean-vot
 pairs, waits for training and advances. Restart it at any time; it resumes from JetStream.
 
   --experiment NAME    experiment                                           default: demo
-  --config FILE        experiment config (JSON) used if none is stored yet
+  --config FILE        experiment config (JSON) used if none is stored yet;
+                       see deploy/experiment.example.json (the prompt pool must be loaded)
   --server URL         NATS server(s)                                        default: $NATS_URL or nats://127.0.0.1:4222
   --log-format F       text or json                                          default: text`;
 
@@ -30,7 +31,9 @@ export async function runCoordinator(flags: Flags): Promise<void> {
     } catch (error) {
       throw new UsageError(`cannot read --config ${configFile}: ${(error as Error).message}`, coordinatorHelp);
     }
-    const parsed = ExperimentConfig.safeParse(raw);
+    // Users write only what matters; the envelope fields and empty sections are filled in.
+    const filled = { v: PROTOCOL_VERSION, type: "experiment", experiment, createdAt: Date.now(), voting: {}, training: {}, deadlines: {}, heartbeat: {}, ...(raw as object) };
+    const parsed = ExperimentConfig.safeParse(filled);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`).join("\n");
       throw new UsageError(`--config ${configFile} is not a valid experiment config:\n${problems}`, coordinatorHelp);
