@@ -115,7 +115,9 @@ export class IterationCollector {
       this.log.warn({ err: error, promptId }, "could not publish a pair; will retry");
       return;
     }
-    if (this.voted.size % Math.max(1, Math.floor(this.tallies.size / 10)) === 0 || this.complete) {
+    // Progress at every tenth of the prompts, not every prompt.
+    const decile = (n: number) => Math.floor((n * 10) / this.tallies.size);
+    if (decile(this.voted.size) !== decile(this.voted.size - 1)) {
       this.log.info({ iteration: this.record.iteration, voted: this.voted.size, of: this.tallies.size, pairs: this.pairs }, "voting");
     }
     this.onChange();

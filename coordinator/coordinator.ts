@@ -51,6 +51,7 @@ export class Coordinator {
   async run(signal?: AbortSignal): Promise<void> {
     await this.setUp();
     const tick = this.options.tickMs ?? 500;
+    signal?.addEventListener("abort", () => this.kick?.(), { once: true });
     try {
       while (!signal?.aborted && !this.done) {
         await this.step();
@@ -61,7 +62,6 @@ export class Coordinator {
             clearTimeout(timer);
             resolve();
           };
-          signal?.addEventListener("abort", () => this.kick?.(), { once: true });
         });
         this.kick = undefined;
       }
