@@ -16,7 +16,7 @@ import { CRITERIA, type BackendInfo, type EvalResult, type JudgeInput, type Like
 import { evaluateModel } from "./evaluate.ts";
 import { TinyVlm, DEFAULT_CONFIG, type TinyConfig } from "./model.ts";
 import { initTf } from "./tf.ts";
-import { SIMPO_DEFAULTS, trainSimpo } from "./train.ts";
+import { SIMPO_DEFAULTS, trainSimpo, type TinySimpoOptions } from "./train.ts";
 import { BENCH_ITEMS, BENCH_SEED, IMG } from "./world.ts";
 
 export interface TinyBackendOptions {
@@ -98,7 +98,7 @@ export class TinyBackend implements ModelBackend {
   }
 
   /** SimPO; options default to {@link SIMPO_DEFAULTS}. */
-  async train(pairs: PreferenceInput[], options: Partial<SimpoOptions & { sftWeight: number; optimizer: "adam" | "sgd" }> = {}): Promise<TrainResult> {
+  async train(pairs: PreferenceInput[], options: Partial<SimpoOptions & Partial<TinySimpoOptions>> = {}): Promise<TrainResult> {
     const res = trainSimpo(
       this.model,
       pairs.map((p) => ({ image: imageOf(p.prompt), question: p.prompt.question, chosen: p.chosen, rejected: p.rejected })),

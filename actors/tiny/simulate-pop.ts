@@ -31,6 +31,7 @@ const { values: a } = parseArgs({
     batch: { type: "string", default: "32" },
     sft: { type: "string", default: "0" },
     optimizer: { type: "string", default: "adam" },
+    eps: { type: "string", default: "1e-7" },
     "pool-seed": { type: "string", default: "7" },
     "min-chosen": { type: "string", default: "0.85" },
     "min-gap": { type: "string", default: "0.75" },
@@ -38,7 +39,7 @@ const { values: a } = parseArgs({
   },
 });
 const I = Number(a.iterations), N = Number(a.n), K = Number(a.k), TEMP = Number(a.temperature);
-const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd" };
+const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd", adamEpsilon: Number(a.eps) };
 const POOL = Number(a["pool-seed"]);
 console.log(`settings: iterations ${I}, N ${N} prompts/iteration, k ${K}, temperature ${TEMP}, SimPO ${JSON.stringify(simpo)}, thresholds ${a["min-chosen"]}/${a["min-gap"]}`);
 

@@ -17,7 +17,7 @@ import { renderScene, type WorldItem } from "./world.ts";
  *   one epoch without wrecking its judging (measured in simulate-pop.ts).
  * - epochs 2, batch 32: a few hundred pairs per iteration, so 2 passes give ~20–40 steps.
  */
-export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 2e-3, epochs: 2, batchSize: 32, seed: 0, sftWeight: 0, optimizer: "adam" as "adam" | "sgd" };
+export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 2e-3, epochs: 2, batchSize: 32, seed: 0, sftWeight: 0, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7 };
 
 /**
  * Tiny-model SimPO options: the contract's SimpoOptions plus `sftWeight`, an optional NLL term on
@@ -44,7 +44,7 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
   const o = { ...SIMPO_DEFAULTS, ...opts };
   const t0 = performance.now();
   const marginBefore = marginOf(model, pairs);
-  const opt = o.optimizer === "sgd" ? tf.train.sgd(o.learningRate) : tf.train.adam(o.learningRate);
+  const opt = o.optimizer === "sgd" ? tf.train.sgd(o.learningRate) : tf.train.adam(o.learningRate, 0.9, 0.999, o.adamEpsilon);
   const rng = makeRng(hashSeed("simpo", o.seed));
   let steps = 0, lossFirst = NaN, lossLast = NaN;
   for (let e = 0; e < o.epochs && pairs.length; e++) {
