@@ -27,7 +27,7 @@ function plot(title: string, series: Series[], iterations: number[], w = 320, h 
       return `<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ""}/>${dots}`;
     })
     .join("");
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" role="img" aria-label="${esc(title)}"><text x="${w / 2}" y="14" text-anchor="middle" font-size="12" font-weight="bold">${esc(title)}</text>${grid}${ticks}${lines}</svg>`;
+  return `<svg width="${w}" height="${h}" role="img" aria-label="${esc(title)}"><text x="${w / 2}" y="14" text-anchor="middle" font-size="12" font-weight="bold">${esc(title)}</text>${grid}${ticks}${lines}</svg>`;
 }
 
 export function renderHtml(report: Report): string {

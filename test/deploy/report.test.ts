@@ -1,0 +1,72 @@
+import { inflateSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { Flags, UsageError } from "../../deploy/args.ts";
+import { encodePng } from "../../deploy/report/png.ts";
+import { buildReport, formatTable, trlRecord } from "../../deploy/report/report.ts";
+import { renderHtml } from "../../deploy/report/html.ts";
+import { PROTOCOL_VERSION, type EvaluationResult, type PreferencePair } from "../../protocol/mod.ts";
+
+const ev = (peer: string, iteration: number, suites: Record<string, number>): EvaluationResult => ({
+  v: PROTOCOL_VERSION, type: "evaluation", experiment: "r", iteration, peer, modelVersion: `${peer}${iteration}`, suites,
+  average: Object.values(suites).reduce((a, b) => a + b, 0) / Object.values(suites).length, items: 10, at: iteration,
+});
+const pair = (iteration: number, promptId: string): PreferencePair => ({
+  v: PROTOCOL_VERSION, type: "pair", experiment: "r", iteration, pairId: `${iteration}:${promptId}`, promptId, question: "what colour ?",
+  images: [{ hash: `sha256-${"0".repeat(64)}`, format: "rgb8", width: 1, height: 1 }],
+  chosen: { candidateId: "c1", author: "a", text: "red", score: 0.9 }, rejected: { candidateId: "c2", author: "b", text: "two", score: 0.1 },
+  margin: 0.8, judges: ["b"], createdAt: 0,
+});
+
+describe("report", () => {
+  it("tabulates members x suites x iterations with the panel average; a re-evaluation replaces the earlier one", () => {
+    const report = buildReport({
+      experiment: "r",
+      evaluations: [ev("a", 0, { x: 0.2, y: 0.4 }), ev("b", 0, { x: 0.6, y: 0.8 }), ev("a", 1, { x: 0.1, y: 0.1 }), ev("a", 1, { x: 0.5, y: 0.7 }), ev("b", 1, { x: 0.7, y: 0.9 })],
+      pairs: [pair(1, "p1"), pair(1, "p2")],
+      control: [],
+    });
+    expect(report.peers).toEqual(["a", "b"]);
+    expect(report.suites).toEqual(["x", "y"]);
+    expect(report.iterations.map((i) => i.iteration)).toEqual([0, 1]);
+    expect(report.iterations[0]!.panelAverage).toBeCloseTo(0.5, 12);
+    expect(report.iterations[1]!.scores.a).toEqual({ x: 0.5, y: 0.7 });
+    expect(report.iterations[1]!.panelAverage).toBeCloseTo(0.7, 12);
+    expect(report.iterations[1]!.pairs).toBe(2);
+    expect(formatTable(report)).toMatch(/panel average\s+1\s+70\.0/);
+    const html = renderHtml(report);
+    expect(html).toContain("<svg");
+    expect(html).not.toMatch(/<script|https?:\/\//);
+  });
+
+  it("writes pairs in TRL's conversational preference shape", () => {
+    const r = trlRecord(pair(1, "p1"), ["images/x.png"]);
+    expect(r.prompt).toEqual([{ role: "user", content: [{ type: "image" }, { type: "text", text: "what colour ?" }] }]);
+    expect(r.chosen).toEqual([{ role: "assistant", content: [{ type: "text", text: "red" }] }]);
+    expect(r.rejected[0]!.content[0]!.text).toBe("two");
+    expect(r.images).toEqual(["images/x.png"]);
+  });
+
+  it("encodes a valid PNG", () => {
+    const rgb = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9]);
+    const png = encodePng(2, 2, rgb);
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect(png.readUInt32BE(16)).toBe(2);
+    const idatLen = png.readUInt32BE(33);
+    const raw = inflateSync(png.subarray(41, 41 + idatLen));
+    expect([...raw]).toEqual([0, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255, 9, 9, 9]);
+  });
+});
+
+describe("command-line flags", () => {
+  it("reads values and explains mistakes", () => {
+    const f = new Flags(["--k", "4", "--temperature=0.5", "--self-judging", "--peer", "x"], "help");
+    expect(f.int("k")).toBe(4);
+    expect(f.number("temperature")).toBe(0.5);
+    expect(f.bool("self-judging")).toBe(true);
+    expect(() => f.rejectUnknown()).toThrow(/unknown option: --peer/);
+    expect(() => new Flags(["--k", "x"], "h").int("k")).toThrow(/must be a number/);
+    expect(() => new Flags(["--k", "2.5"], "h").int("k")).toThrow(/whole number/);
+    expect(() => new Flags(["--k", "0"], "h").int("k", { min: 1 })).toThrow(UsageError);
+    expect(() => new Flags(["stray"], "h")).toThrow(/unexpected argument 'stray'/);
+  });
+});
