@@ -5,8 +5,8 @@
  * paper's thresholds, and every member trains with SimPO on the same pairs from its previous
  * weights. Prints the member x suite x iteration table and the time of each phase per member.
  *
- *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 240] [--k 4] [--temperature 1]
- *       [--beta 2] [--gamma 1] [--lr 2e-3] [--epochs 2] [--batch 32] [--pool-seed 7]
+ *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 1500] [--k 4] [--temperature 0.7]
+ *       [--beta 2] [--gamma 1] [--lr 3e-4] [--epochs 2] [--batch 32] [--pool-seed 7]
  *       [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
  */
 import { parseArgs } from "node:util";
@@ -21,12 +21,12 @@ import { hashSeed } from "./rng.ts";
 const { values: a } = parseArgs({
   options: {
     iterations: { type: "string", default: "3" },
-    n: { type: "string", default: "240" },
+    n: { type: "string", default: "1500" },
     k: { type: "string", default: "4" },
-    temperature: { type: "string", default: "1" },
+    temperature: { type: "string", default: "0.7" },
     beta: { type: "string", default: "2" },
     gamma: { type: "string", default: "1" },
-    lr: { type: "string", default: "2e-3" },
+    lr: { type: "string", default: "3e-4" },
     epochs: { type: "string", default: "2" },
     batch: { type: "string", default: "32" },
     sft: { type: "string", default: "0" },

@@ -12,12 +12,15 @@ import { renderScene, type WorldItem } from "./world.ts";
  * - beta 2.0: the SimPO authors' range is 2.0–2.5; our length-averaged log-probs live on the
  *   same scale (a few nats), so the same beta works.
  * - gamma 1.0 (gamma/beta = 0.5, the authors' suggested start).
- * - learning rate 2e-3 (Adam): the 7B settings (3e-7..1e-6) would not move a 200k-parameter
- *   model within three iterations; 2e-3 is the pretraining rate and moves the tiny model within
- *   one epoch without wrecking its judging (measured in simulate-pop.ts).
- * - epochs 2, batch 32: a few hundred pairs per iteration, so 2 passes give ~20–40 steps.
+ * - learning rate 3e-4 (Adam, fresh optimizer per call): measured in simulate-pop.ts, 1e-4..3e-4
+ *   leaves the members stable, while 5e-4..2e-3 degrades skills the pairs do not touch (a fresh
+ *   Adam takes sign-like steps of size lr on every weight even where the SimPO loss is already
+ *   saturated). The 7B settings (3e-7..1e-6) would not move a 250k-parameter model at all.
+ * - epochs 2, batch 32: a few hundred pairs per iteration gives ~25–30 steps.
+ * - sftWeight 0 (pure SimPO), optimizer "adam", adamEpsilon 1e-7 (tfjs default): extra knobs
+ *   that were tried (see the report); they did not make PoP work better.
  */
-export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 2e-3, epochs: 2, batchSize: 32, seed: 0, sftWeight: 0, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7 };
+export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 3e-4, epochs: 2, batchSize: 32, seed: 0, sftWeight: 0, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7 };
 
 /**
  * Tiny-model SimPO options: the contract's SimpoOptions plus `sftWeight`, an optional NLL term on
