@@ -1,18 +1,17 @@
 /** Connecting the command-line tools to NATS, with errors that say what to do. */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import { PopError } from "../protocol/mod.ts";
 
 export const DEFAULT_SERVER = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 
 /** The NATS server could not be reached. Retrying helps once it is up. */
-export class ServerUnreachableError extends Error {
-  readonly retryable = true;
+export class ServerUnreachableError extends PopError {
   constructor(servers: string, cause: unknown) {
     super(
       `cannot reach NATS at ${servers}: ${(cause as Error)?.message ?? cause}. Is nats-server running with JetStream (nats-server -js)? Pass --server URL or set NATS_URL.`,
-      { cause },
+      { cause, retryable: true },
     );
-    this.name = "ServerUnreachableError";
   }
 }
 

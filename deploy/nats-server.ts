@@ -9,16 +9,10 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { PopError } from "../protocol/mod.ts";
 
 /** nats-server could not be found or did not come up. */
-export class NatsServerError extends Error {
-  readonly retryable: boolean;
-  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
-    super(message, { cause: options.cause });
-    this.name = "NatsServerError";
-    this.retryable = options.retryable ?? false;
-  }
-}
+export class NatsServerError extends PopError {}
 
 /** Finds the nats-server binary: $NATS_SERVER_BIN, then PATH. */
 export function findNatsServer(): string {

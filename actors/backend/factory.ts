@@ -1,4 +1,5 @@
 /** Builds a model backend from a plain, serialisable description (so a worker thread can too). */
+import { PopError } from "../../protocol/mod.ts";
 import type { ModelBackend } from "./types.ts";
 
 /** Which backend to run and where its weights come from. */
@@ -13,14 +14,8 @@ export type BackendSpec = {
 /** The backend kinds this build can run. */
 export const BACKEND_KINDS = ["tiny"] as const;
 
-export class BackendError extends Error {
-  readonly retryable: boolean;
-  constructor(message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
-    super(message, { cause: options.cause });
-    this.name = "BackendError";
-    this.retryable = options.retryable ?? false;
-  }
-}
+/** A backend could not be created or a call into it failed. */
+export class BackendError extends PopError {}
 
 export async function createBackend(spec: BackendSpec): Promise<ModelBackend> {
   switch (spec.kind) {

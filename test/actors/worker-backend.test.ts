@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BackendError } from "../../actors/backend/factory.ts";
+import { WorkerBackend } from "../../actors/backend/worker-backend.ts";
+import { TinyBackend } from "../../actors/tiny/backend.ts";
+import { poolPrompts } from "../../actors/tiny/world.ts";
+
+describe("a backend in a worker thread", () => {
+  const dir = mkdtempSync(join(tmpdir(), "pop-worker-"));
+  const file = join(dir, "m.bin");
+  let backend: WorkerBackend;
+  beforeAll(async () => {
+    const local = await TinyBackend.create(5);
+    writeFileSync(file, await local.exportWeights());
+    await local.dispose();
+    backend = await WorkerBackend.start({ kind: "tiny", weights: file, benchItems: 5 });
+  });
+  afterAll(async () => {
+    await backend?.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps the event loop free while the model trains", async () => {
+    const prompts = poolPrompts(3, 0, 64);
+    const pairs = prompts.map((prompt) => ({ prompt, chosen: "red", rejected: "two three" }));
+    const before = (await backend.info()).version;
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const t0 = performance.now();
+    const result = await backend.train(pairs, { beta: 2, gamma: 1, learningRate: 3e-4, epochs: 2, batchSize: 16, seed: 1 });
+    const ms = performance.now() - t0;
+    clearInterval(timer);
+    expect(result.steps).toBeGreaterThan(0);
+    expect((await backend.info()).version).not.toBe(before);
+    // Timers keep firing during the training call (a blocked loop would give ~0 ticks).
+    expect(ticks).toBeGreaterThan((ms / 5) * 0.3);
+  });
+
+  it("reports a failing call as a BackendError and stays usable", async () => {
+    await expect(backend.importWeights(new Uint8Array([1, 2, 3]))).rejects.toBeInstanceOf(BackendError);
+    const answers = await backend.generate(poolPrompts(3, 0, 2), { k: 2, temperature: 1, seed: 2 });
+    expect(answers.map((a) => a.length)).toEqual([2, 2]);
+  });
+
+  it("refuses a checkpoint that is not one", async () => {
+    const bad = join(dir, "bad.bin");
+    writeFileSync(bad, "not a model");
+    await expect(WorkerBackend.start({ kind: "tiny", weights: bad })).rejects.toThrow(/cannot load tiny checkpoint/);
+  });
+});
