@@ -186,8 +186,9 @@ export class Coordinator {
         return;
       }
     }
-    if (alive.size < this.config.minPeers) {
-      this.waiting(`waiting for peers: ${alive.size} of ${this.config.minPeers} alive (${[...alive].join(", ") || "none"})`);
+    const needed = n === 0 ? this.config.minPeers : this.config.minPeersToContinue;
+    if (alive.size < needed) {
+      this.waiting(`waiting for peers: ${alive.size} of ${needed} alive (${[...alive].join(", ") || "none"})`);
       return;
     }
     await this.open(n + 1, [...alive].sort());

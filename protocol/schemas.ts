@@ -76,7 +76,10 @@ export const ExperimentConfig = z.object({
   promptsPerIteration: z.number().int().min(1),
   /** Which prompt pool the coordinator draws from, e.g. the tiny world's seed. */
   pool: z.object({ name: Name, offset: z.number().int().min(0).default(0) }),
+  /** Live peers needed to open the first iteration (the paper's panel has at least three). */
   minPeers: z.number().int().min(1).default(3),
+  /** Live peers needed to open a later iteration; lower than `minPeers` lets a run outlive a lost member. */
+  minPeersToContinue: z.number().int().min(1).default(2),
   sampling: z.object({
     k: z.number().int().min(1).max(64),
     temperature: z.number().min(0).max(10),

@@ -1,0 +1,42 @@
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { cleanup } from "../support/nats.ts";
+import { freeze, randomCheckpoints, startPanel, type Panel } from "./panel.ts";
+
+describe("a peer whose heartbeats lapse", () => {
+  let panel: Panel | undefined;
+  afterAll(async () => {
+    await panel?.dispose();
+    await cleanup();
+  });
+
+  it("is dropped, and the iteration and the experiment go on without it", async () => {
+    panel = await startPanel(
+      { experiment: "lapse", iterations: 2, promptsPerIteration: 8, k: 2, temperature: 1, poolSeed: 13, minPeers: 3 },
+      {
+        voting: { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 },
+        heartbeat: { intervalMs: 300, lapseMs: 3000 },
+      },
+    );
+    const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann", "ben", "cat"]);
+    panel.startCoordinator();
+    panel.startActor("ann", ckpt.ann!);
+    panel.startActor("ben", ckpt.ben!);
+    const cat = panel.startActor("cat", ckpt.cat!);
+    await panel.waitFor("iteration 1 to open", async () => (await panel!.control()).some((e) => e.event === "iteration_opened" && e.iteration === 1));
+    freeze(cat, true); // hangs without a word: no heartbeats, no work
+
+    await panel.waitFor("the experiment to finish without cat", async () => (await panel!.control()).some((e) => e.event === "experiment_done"), 120_000);
+    const control = await panel.control();
+    expect(control.some((e) => e.event === "peer_left" && e.peer === "cat" && e.reason === "lapsed")).toBe(true);
+    // Iteration 1 still had cat on its roll, iteration 2 did not.
+    expect(await panel.iterationPeers(1)).toEqual(["ann", "ben", "cat"]);
+    expect(await panel.iterationPeers(2)).toEqual(["ann", "ben"]);
+    const pairs = await panel.stored("pair", "pair");
+    expect(pairs.filter((p) => p.iteration === 1)).toHaveLength(8);
+    expect(pairs.filter((p) => p.iteration === 2)).toHaveLength(8);
+    const trained = control.filter((e) => e.event === "training_done").map((e) => `${(e as { peer: string }).peer}:${(e as { iteration: number }).iteration}`);
+    expect(trained.sort()).toEqual(["ann:1", "ann:2", "ben:1", "ben:2"]);
+    freeze(cat, false);
+  }, 180_000);
+});
