@@ -1,0 +1,52 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import { afterAll, describe, expect, it } from "vitest";
+import { BUCKETS, decode } from "../../protocol/mod.ts";
+import { cleanup } from "../support/nats.ts";
+import { randomCheckpoints, startPanel, type Panel } from "./panel.ts";
+
+describe("two processes serving one peer", () => {
+  let panel: Panel | undefined;
+  afterAll(async () => {
+    await panel?.dispose();
+    await cleanup();
+  });
+
+  it("answer each prompt once, train once per iteration, and both get the new weights", async () => {
+    const prompts = 40;
+    panel = await startPanel(
+      { experiment: "repl", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 14, minPeers: 3 },
+      { voting: { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 } },
+      ["--batch", "2"],
+    );
+    const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann", "ben", "cat"]);
+    const a1 = panel.startActor("ann", ckpt.ann!, "ann-1");
+    const a2 = panel.startActor("ann", ckpt.ann!, "ann-2");
+    panel.startActor("ben", ckpt.ben!);
+    panel.startActor("cat", ckpt.cat!);
+    const members = await new Kvm(panel.nc).open(BUCKETS.members);
+    await panel.waitFor("both replicas to register", async () => {
+      const keys = [];
+      for await (const k of await members.keys("repl.ann.>")) keys.push(k);
+      return keys.length === 2;
+    });
+    panel.startCoordinator();
+    await panel.waitFor("the experiment to finish", async () => (await panel!.control()).some((e) => e.event === "experiment_done"));
+
+    const cands = (await panel.stored("cand", "candidates")).filter((c) => c.author === "ann");
+    // Every prompt answered once for ann, whichever process did it.
+    for (const it of [1, 2]) expect(new Set(cands.filter((c) => c.iteration === it).map((c) => c.promptId)).size).toBe(prompts);
+    const control = await panel.control();
+    expect(control.filter((e) => e.event === "training_done" && e.peer === "ann").length).toBe(2);
+    // The process that did not train loaded the weights the other one published.
+    const logs = [a1, a2].map((p) => readFileSync(p.logFile, "utf8"));
+    expect(logs.some((l) => l.includes("loaded weights trained by another process"))).toBe(true);
+    // Both still serve, on the same weights.
+    await panel.waitFor("both replicas to report the trained weights", async () => {
+      const v = [];
+      for (const key of ["repl.ann.ann-1", "repl.ann.ann-2"]) v.push(decode((await members.get(key))!.value, "member").modelVersion);
+      return v[0] === v[1] && v[0] === (control.filter((e) => e.event === "training_done" && e.peer === "ann").at(-1) as { modelVersion: string }).modelVersion;
+    }, 10_000);
+  }, 300_000);
+});
