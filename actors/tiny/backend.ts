@@ -16,7 +16,8 @@ import { CRITERIA, type BackendInfo, type EvalResult, type JudgeInput, type Like
 import { evaluateModel } from "./evaluate.ts";
 import { TinyVlm, DEFAULT_CONFIG, type TinyConfig } from "./model.ts";
 import { initTf } from "./tf.ts";
-import { SIMPO_DEFAULTS, trainSimpo, type TinySimpoOptions } from "./train.ts";
+import { SIMPO_DEFAULTS, simpoOptimizer, trainSimpo, type TinySimpoOptions } from "./train.ts";
+import type { tf } from "./tf.ts";
 import { BENCH_ITEMS, BENCH_SEED, IMG } from "./world.ts";
 
 export interface TinyBackendOptions {
@@ -26,6 +27,16 @@ export interface TinyBackendOptions {
   benchSeed?: number;
   /** Engine: "wasm" (default) or "cpu". */
   engine?: "wasm" | "cpu";
+  /**
+   * Keep the SimPO optimizer (Adam's moment estimates) across train() calls while the optimizer
+   * settings stay the same (default false: a fresh optimizer per call).
+   */
+  keepOptimizer?: boolean;
+  /**
+   * Temperature at which judge() decodes each criterion's score token (see TinyVlm.judgeScores):
+   * 1 = expected score under the model's distribution, 0 = the most likely score. Default 1.
+   */
+  judgeTemperature?: number;
 }
 
 const BLANK: RgbImage = { width: IMG, height: IMG, data: new Uint8Array(IMG * IMG * 3) };
@@ -36,6 +47,7 @@ export class TinyBackend implements ModelBackend {
   private readonly opts: TinyBackendOptions;
   private meta: Record<string, unknown>;
   private cachedVersion: string | undefined;
+  private optimizer: { key: string; opt: tf.Optimizer } | undefined;
 
   private constructor(model: TinyVlm, meta: Record<string, unknown>, opts: TinyBackendOptions) {
     this.model = model;
@@ -88,7 +100,7 @@ export class TinyBackend implements ModelBackend {
   }
 
   async judge(items: JudgeInput[]): Promise<LikertScores[]> {
-    const s = this.model.judgeScores(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })));
+    const s = this.model.judgeScores(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })), this.opts.judgeTemperature ?? 1);
     return s.map((row) => Object.fromEntries(CRITERIA.map((c, i) => [c, row[i]!])) as LikertScores);
   }
 
@@ -99,10 +111,21 @@ export class TinyBackend implements ModelBackend {
 
   /** SimPO; options default to {@link SIMPO_DEFAULTS}. */
   async train(pairs: PreferenceInput[], options: Partial<SimpoOptions & Partial<TinySimpoOptions>> = {}): Promise<TrainResult> {
+    const o = { ...SIMPO_DEFAULTS, ...options };
+    let opt: tf.Optimizer | undefined;
+    if (this.opts.keepOptimizer) {
+      const key = JSON.stringify([o.optimizer, o.learningRate, o.adamEpsilon, o.freezeEncoder]);
+      if (this.optimizer?.key !== key) {
+        this.optimizer?.opt.dispose();
+        this.optimizer = { key, opt: simpoOptimizer(o) };
+      }
+      opt = this.optimizer.opt;
+    }
     const res = trainSimpo(
       this.model,
       pairs.map((p) => ({ image: imageOf(p.prompt), question: p.prompt.question, chosen: p.chosen, rejected: p.rejected })),
-      { ...SIMPO_DEFAULTS, ...options },
+      o,
+      opt,
     );
     this.cachedVersion = undefined;
     return res;
@@ -118,6 +141,8 @@ export class TinyBackend implements ModelBackend {
 
   async importWeights(bytes: Uint8Array): Promise<void> {
     const { model, meta } = TinyVlm.deserialize(bytes);
+    this.optimizer?.opt.dispose();
+    this.optimizer = undefined;
     this.model.dispose();
     this.model = model;
     this.meta = meta;
@@ -125,6 +150,7 @@ export class TinyBackend implements ModelBackend {
   }
 
   async dispose(): Promise<void> {
+    this.optimizer?.opt.dispose();
     this.model.dispose();
   }
 }

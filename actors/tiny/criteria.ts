@@ -75,10 +75,10 @@ export const FILLER_WORDS = ["it", "is", "the"] as const;
 
 /** Probability of each category when synthesising judge training candidates. */
 export const CANDIDATE_MIX: Record<Category, number> = {
-  correct: 0.45,
+  correct: 0.5,
   verbose: 0.1,
   partial: 0.05,
-  wrong: 0.22,
+  wrong: 0.17,
   wrongtype: 0.09,
   malformed: 0.09,
 };

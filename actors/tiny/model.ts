@@ -36,6 +36,13 @@ export interface TinyConfig {
 export const DEFAULT_CONFIG: TinyConfig = { hidden: 128, embed: 32, c1: 32, c2: 48, att: 32, vocab: VOCAB };
 
 type Params = Record<string, tf.Variable>;
+
+/**
+ * The vision tower (the two patchify layers), shared by every panel member as LLaVA-1.5 members
+ * share one CLIP encoder; the rest (image projection, cell keys and positions, embeddings, GRU,
+ * attention, output head) is the member's own "language part".
+ */
+export const ENCODER_PARAMS: readonly string[] = ["p1", "p1b", "p2", "p2b"];
 let variableCounter = 0;
 
 /** Parameter shapes, in a fixed order (the file order). */
@@ -101,6 +108,19 @@ export class TinyVlm {
 
   get variables(): tf.Variable[] {
     return paramShapes(this.config).map(([n]) => this.params[n]!);
+  }
+
+  /**
+   * The variables a training step updates: all of them, or only the language part (everything
+   * but the shared vision tower {@link ENCODER_PARAMS}) when `freezeEncoder`.
+   */
+  trainableVariables(freezeEncoder = false): tf.Variable[] {
+    return paramShapes(this.config).filter(([n]) => !freezeEncoder || !ENCODER_PARAMS.includes(n)).map(([n]) => this.params[n]!);
+  }
+
+  /** Copy the vision tower's weights from another model of the same config. */
+  copyEncoderFrom(other: TinyVlm): void {
+    for (const n of ENCODER_PARAMS) this.params[n]!.assign(other.params[n]!);
   }
 
   get parameterCount(): number {
@@ -245,25 +265,29 @@ export class TinyVlm {
     return out;
   }
 
-  /** Expected 1..5 score per criterion for each item: [items][5] in CRITERIA order. */
-  judgeScores(items: { image: RgbImage; question: string; answer: string }[], chunk = 128): number[][] {
-    const out: number[][] = [];
+  /** Log-probs of the five score tokens per criterion for each item: [items][5 criteria][5 scores]. */
+  judgeDistributions(items: { image: RgbImage; question: string; answer: string }[], chunk = 128): number[][][] {
+    const out: number[][][] = [];
     for (let s = 0; s < items.length; s += chunk) {
       const part = items.slice(s, s + chunk);
       const lp = tf.tidy(() => this.judgeLogProbs(this.encode(imagesTensor(part.map((p) => p.image))), TinyVlm.judgeBatch(part)));
       const d = lp.dataSync();
       lp.dispose();
       for (let i = 0; i < part.length; i++) {
-        const row: number[] = [];
-        for (let c = 0; c < 5; c++) {
-          let e = 0;
-          for (let k = 0; k < 5; k++) e += (k + 1) * Math.exp(d[(i * 5 + c) * 5 + k]!);
-          row.push(e);
-        }
-        out.push(row);
+        out.push(Array.from({ length: 5 }, (_, c) => Array.from(d.subarray((i * 5 + c) * 5, (i * 5 + c + 1) * 5))));
       }
     }
     return out;
+  }
+
+  /**
+   * Score per criterion for each item: [items][5] in CRITERIA order. The judge decodes the score
+   * token at `temperature`: 1 = expected score under the model's distribution, below 1 = expected
+   * score under the sharpened distribution softmax(logp / temperature), 0 = the most likely score
+   * (greedy decoding, as an LLM judge that writes its score).
+   */
+  judgeScores(items: { image: RgbImage; question: string; answer: string }[], temperature = 1, chunk = 128): number[][] {
+    return this.judgeDistributions(items, chunk).map((rows) => rows.map((lp) => scoreAt(lp, temperature)));
   }
 
   /**
@@ -469,4 +493,21 @@ export function parseWeights(bytes: Uint8Array): { config: TinyConfig; meta: Rec
 /** SimPO loss from length-averaged margins: mean softplus(-(beta*margin - gamma)). */
 export function simpoFromMargin(margin: tf.Tensor1D, beta: number, gamma: number): tf.Scalar {
   return tf.mean(tf.softplus(tf.neg(tf.sub(tf.mul(beta, margin), gamma)))) as tf.Scalar;
+}
+
+/** Score 1..5 decoded from the five score-token log-probs at a temperature (see {@link TinyVlm.judgeScores}). */
+export function scoreAt(lp: number[], temperature: number): number {
+  if (temperature <= 0) {
+    let best = 0;
+    for (let k = 1; k < 5; k++) if (lp[k]! > lp[best]!) best = k;
+    return best + 1;
+  }
+  const mx = Math.max(...lp);
+  let z = 0, e = 0;
+  for (let k = 0; k < 5; k++) {
+    const p = Math.exp((lp[k]! - mx) / temperature);
+    z += p;
+    e += (k + 1) * p;
+  }
+  return e / z;
 }

@@ -1,29 +1,56 @@
 /**
- * Reproduce the shipped checkpoints: `npm run pretrain [-- --only ocrdumb --steps 600 --out dir]`.
- * Each member is a pure function of its seed (PANEL in pretrain.ts) and the step count.
- * Members are independent: `--only a,b` trains a subset (run several processes to use more cores).
+ * Reproduce the shipped checkpoints: `npm run pretrain [-- --only ocrdumb --steps 900 --out dir]`.
+ *
+ * Stage 1 trains the shared vision tower (`--encoder-steps`, seed ENCODER_SEED) and writes it to
+ * `--encoder` (reused when the file exists; `--fresh-encoder` retrains it). Stage 2 trains each
+ * member (frozen tower, own language part) from its seed. Everything is a pure function of the
+ * seeds and step counts. Members are independent: after stage 1, `--only a,b` trains a subset, so
+ * several processes can share the cores.
  */
-import { writeFile, mkdir } from "node:fs/promises";
+import { writeFile, mkdir, readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { initTf } from "./tf.ts";
-import { PANEL, PRETRAIN_DEFAULTS, pretrainMember } from "./pretrain.ts";
+import { ENCODER_DEFAULTS, PANEL, PRETRAIN_DEFAULTS, pretrainEncoder, pretrainMember } from "./pretrain.ts";
 import { evaluateModel } from "./evaluate.ts";
+import { TinyVlm } from "./model.ts";
 
 const { values } = parseArgs({
   options: {
     only: { type: "string" },
     steps: { type: "string", default: String(PRETRAIN_DEFAULTS.steps) },
+    "encoder-steps": { type: "string", default: String(ENCODER_DEFAULTS.steps) },
+    encoder: { type: "string", default: "actors/tiny/scratch/vision-tower.bin" },
+    "fresh-encoder": { type: "boolean", default: false },
     out: { type: "string", default: "actors/tiny/checkpoints" },
     "eval-every": { type: "string", default: "0" },
+    "refine-steps": { type: "string", default: String(PRETRAIN_DEFAULTS.refineSteps) },
+    /** Directory of members already through the first member phase (same seeds and --steps): only the refinement runs. */
+    resume: { type: "string" },
   },
 });
 console.log(`backend ${await initTf()}`);
 await mkdir(values.out!, { recursive: true });
+const evalEvery = Number(values["eval-every"]);
+let encoder: TinyVlm;
+if (existsSync(values.encoder!) && !values["fresh-encoder"]) {
+  encoder = TinyVlm.deserialize(new Uint8Array(await readFile(values.encoder!))).model;
+  console.log(`vision tower: reusing ${values.encoder} (version ${encoder.weightHash()})`);
+} else {
+  const t0 = performance.now();
+  encoder = pretrainEncoder({ steps: Number(values["encoder-steps"]), evalEvery, log: console.log });
+  await mkdir(dirname(values.encoder!), { recursive: true });
+  await writeFile(values.encoder!, encoder.serialize({ name: "vision-tower", steps: Number(values["encoder-steps"]) }));
+  console.log(`vision tower: ${((performance.now() - t0) / 1000).toFixed(0)} s, version ${encoder.weightHash()}, written to ${values.encoder}`);
+}
 for (const spec of PANEL.filter((m) => !values.only || values.only.split(",").includes(m.name))) {
   const t0 = performance.now();
-  const model = pretrainMember(spec, { steps: Number(values.steps), evalEvery: Number(values["eval-every"]), log: console.log });
+  const resume = values.resume ? TinyVlm.deserialize(new Uint8Array(await readFile(`${values.resume}/${spec.name}.bin`))).model : undefined;
+  const o = { steps: Number(values.steps), refineSteps: Number(values["refine-steps"]), evalEvery, log: console.log };
+  const model = pretrainMember(spec, o, encoder, resume);
   const ev = evaluateModel(model);
-  const bytes = model.serialize({ name: spec.name, gap: spec.gap, keep: spec.keep, seed: spec.seed, steps: Number(values.steps) });
+  const bytes = model.serialize({ name: spec.name, gaps: spec.gaps, keep: spec.keep, seed: spec.seed, steps: o.steps, refineSteps: o.refineSteps, refineKeep: PRETRAIN_DEFAULTS.refineKeep, encoderSteps: Number(values["encoder-steps"]) });
   await writeFile(`${values.out}/${spec.name}.bin`, bytes);
   console.log(`${spec.name}: ${JSON.stringify(ev.suites)} avg ${ev.average.toFixed(3)}; ${(bytes.length / 1024).toFixed(0)} KiB, ${((performance.now() - t0) / 1000).toFixed(0)} s, version ${model.weightHash()}`);
   model.dispose();

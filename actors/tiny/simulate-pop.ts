@@ -32,6 +32,9 @@ const { values: a } = parseArgs({
     sft: { type: "string", default: "0" },
     optimizer: { type: "string", default: "adam" },
     eps: { type: "string", default: "1e-7" },
+    "freeze-encoder": { type: "string", default: "1" },
+    "keep-optimizer": { type: "string", default: "0" },
+    "judge-temperature": { type: "string", default: "1" },
     "pool-seed": { type: "string", default: "7" },
     "min-chosen": { type: "string", default: "0.85" },
     "min-gap": { type: "string", default: "0.75" },
@@ -39,12 +42,14 @@ const { values: a } = parseArgs({
   },
 });
 const I = Number(a.iterations), N = Number(a.n), K = Number(a.k), TEMP = Number(a.temperature);
-const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd", adamEpsilon: Number(a.eps) };
+const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd", adamEpsilon: Number(a.eps), freezeEncoder: a["freeze-encoder"] !== "0" };
+const keepOptimizer = a["keep-optimizer"] !== "0";
+const judgeTemperature = Number(a["judge-temperature"]);
 const POOL = Number(a["pool-seed"]);
-console.log(`settings: iterations ${I}, N ${N} prompts/iteration, k ${K}, temperature ${TEMP}, SimPO ${JSON.stringify(simpo)}, thresholds ${a["min-chosen"]}/${a["min-gap"]}`);
+console.log(`settings: iterations ${I}, N ${N} prompts/iteration, k ${K}, temperature ${TEMP}, SimPO ${JSON.stringify(simpo)}, thresholds ${a["min-chosen"]}/${a["min-gap"]}, keepOptimizer ${keepOptimizer}, judgeTemperature ${judgeTemperature}`);
 
 const names = PANEL.map((m) => m.name);
-const members = await Promise.all(names.map((n) => TinyBackend.load(`${a.dir}/${n}.bin`)));
+const members = await Promise.all(names.map((n) => TinyBackend.load(`${a.dir}/${n}.bin`, { keepOptimizer, judgeTemperature })));
 const evals: EvalResult[][] = names.map(() => []);
 const phase: Record<string, Record<string, number[]>> = { generate: {}, judge: {}, train: {}, evaluate: {} };
 const time = async <T>(ph: string, who: string, f: () => Promise<T>): Promise<T> => {
@@ -73,6 +78,22 @@ for (let it = 1; it <= I; it++) {
     const mine = cands.filter((c) => c.author !== names[i]);
     const scores = await time("judge", names[i]!, () => m.judge(mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))));
     mine.forEach((c, j) => (c.scores[names[i]!] = scores[j]!));
+  }
+  // judge quality: mean normalised score each judge gives correct / wrong candidates, per family
+  const norm = (sc: Candidate["scores"][string]) => Object.values(sc).reduce((x, y) => x + (y - 1) / 4, 0) / 5;
+  for (const n of names) {
+    const row: string[] = [];
+    for (const f of FAMILIES) {
+      let cs = 0, cn = 0, ws = 0, wn = 0;
+      for (const c of cands) {
+        const sc = c.scores[n];
+        const item = byId.get(c.promptId)!;
+        if (!sc || item.family !== f) continue;
+        if (classifyAnswer(f, item.answer, c.answer) === "correct") { cs += norm(sc); cn++; } else { ws += norm(sc); wn++; }
+      }
+      row.push(`${f} ${(cs / Math.max(1, cn)).toFixed(2)}/${(ws / Math.max(1, wn)).toFixed(2)}`);
+    }
+    console.log(`  judge ${n.padEnd(10)} mean score correct/other: ${row.join("  ")}`);
   }
   // 3. vote
   const { pairs } = votePairs(cands, { minChosen: Number(a["min-chosen"]), minGap: Number(a["min-gap"]) });

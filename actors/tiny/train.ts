@@ -20,7 +20,12 @@ import { renderScene, type WorldItem } from "./world.ts";
  * - sftWeight 0 (pure SimPO), optimizer "adam", adamEpsilon 1e-7 (tfjs default): extra knobs
  *   that were tried (see the report); they did not make PoP work better.
  */
-export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 3e-4, epochs: 2, batchSize: 32, seed: 0, sftWeight: 0, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7 };
+export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 3e-4, epochs: 2, batchSize: 32, seed: 0, sftWeight: 0, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7, freezeEncoder: true };
+
+/** Build the optimizer a SimPO run uses (callers may keep it across runs to keep Adam's moments). */
+export function simpoOptimizer(o: Pick<TinySimpoOptions, "optimizer" | "learningRate" | "adamEpsilon">): tf.Optimizer {
+  return o.optimizer === "sgd" ? tf.train.sgd(o.learningRate) : tf.train.adam(o.learningRate, 0.9, 0.999, o.adamEpsilon);
+}
 
 /**
  * Tiny-model SimPO options: the contract's SimpoOptions plus `sftWeight`, an optional NLL term on
@@ -42,12 +47,17 @@ function marginOf(model: TinyVlm, pairs: SimpoPair[]): number {
   return w.reduce((a, x, i) => a + x - l[i]!, 0) / pairs.length;
 }
 
-/** SimPO over the pairs (shuffled per epoch by the seed), continuing from the current weights. */
-export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typeof SIMPO_DEFAULTS> = {}): TrainResult {
+/**
+ * SimPO over the pairs (shuffled per epoch by the seed), continuing from the current weights.
+ * With `freezeEncoder` (default) only the language part learns (the shared vision tower stays).
+ * A given `optimizer` is used (and not disposed) instead of a fresh one.
+ */
+export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typeof SIMPO_DEFAULTS> = {}, optimizer?: tf.Optimizer): TrainResult {
   const o = { ...SIMPO_DEFAULTS, ...opts };
   const t0 = performance.now();
   const marginBefore = marginOf(model, pairs);
-  const opt = o.optimizer === "sgd" ? tf.train.sgd(o.learningRate) : tf.train.adam(o.learningRate, 0.9, 0.999, o.adamEpsilon);
+  const opt = optimizer ?? simpoOptimizer(o);
+  const vars = model.trainableVariables(o.freezeEncoder);
   const rng = makeRng(hashSeed("simpo", o.seed));
   let steps = 0, lossFirst = NaN, lossLast = NaN;
   for (let e = 0; e < o.epochs && pairs.length; e++) {
@@ -58,7 +68,7 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
         const images = imagesTensor(b.map((p) => p.image));
         const c = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.chosen })));
         const r = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.rejected })));
-        const l = opt.minimize(() => model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight).loss, true, model.variables)!;
+        const l = opt.minimize(() => model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight).loss, true, vars)!;
         return l.dataSync()[0]!;
       });
       if (steps === 0) lossFirst = loss;
@@ -66,7 +76,7 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
       steps++;
     }
   }
-  opt.dispose();
+  if (!optimizer) opt.dispose();
   return { steps, pairs: pairs.length, lossFirst, lossLast, marginBefore, marginAfter: marginOf(model, pairs), ms: performance.now() - t0 };
 }
 
@@ -87,7 +97,7 @@ export function judgeExample(item: WorldItem, seed: number, image = renderScene(
 }
 
 /** One cross-entropy step on answer items and judge examples; returns the loss. */
-export function ceStep(model: TinyVlm, opt: tf.Optimizer, answers: { image: RgbImage; question: string; answer: string }[], judges: JudgeExample[], judgeWeight = 1): number {
+export function ceStep(model: TinyVlm, opt: tf.Optimizer, answers: { image: RgbImage; question: string; answer: string }[], judges: JudgeExample[], judgeWeight = 1, vars: tf.Variable[] = model.variables): number {
   return tf.tidy(() => {
     const ans = answers.length
       ? { images: imagesTensor(answers.map((a) => a.image)), ...TinyVlm.answerBatch(answers) }
@@ -99,7 +109,7 @@ export function ceStep(model: TinyVlm, opt: tf.Optimizer, answers: { image: RgbI
           labels: tf.tensor1d(judges.flatMap((j) => j.labels.map((l) => l - 1)), "int32"),
         }
       : undefined;
-    const l = opt.minimize(() => model.ceLoss(ans, judge, judgeWeight), true, model.variables)!;
+    const l = opt.minimize(() => model.ceLoss(ans, judge, judgeWeight), true, vars)!;
     return l.dataSync()[0]!;
   });
 }

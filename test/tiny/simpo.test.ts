@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from "vitest";
 import { initTf, tf } from "../../actors/tiny/tf.ts";
-import { simpoFromMargin, TinyVlm, imagesTensor } from "../../actors/tiny/model.ts";
+import { simpoFromMargin, TinyVlm, imagesTensor, ENCODER_PARAMS } from "../../actors/tiny/model.ts";
 import { trainSimpo, type SimpoPair } from "../../actors/tiny/train.ts";
 import { trainItem, renderScene } from "../../actors/tiny/world.ts";
 
@@ -72,6 +72,23 @@ describe("SimPO loss", () => {
     expect(res.steps).toBe(5);
     expect(res.marginAfter).toBeGreaterThan(res.marginBefore + 0.2);
     expect(res.lossLast).toBeLessThan(res.lossFirst);
+    model.dispose();
+  });
+
+  it("freezeEncoder (the default) trains only the language part", () => {
+    const model = TinyVlm.init(5, { ...TINY, vocab: cfgVocab });
+    const pairs: SimpoPair[] = [0, 1, 2, 3].map((i) => {
+      const x = trainItem(12, i);
+      return { image: renderScene(x.scene), question: x.question, chosen: x.answer, rejected: "it is the" };
+    });
+    const snap = () => Object.fromEntries(Object.entries(model.params).map(([n, v]) => [n, Array.from(v.dataSync())]));
+    const before = snap();
+    trainSimpo(model, pairs, { epochs: 1, batchSize: 4, learningRate: 1e-2 });
+    const mid = snap();
+    for (const n of ENCODER_PARAMS) expect(mid[n]).toEqual(before[n]);
+    expect(mid.outW).not.toEqual(before.outW);
+    trainSimpo(model, pairs, { epochs: 1, batchSize: 4, learningRate: 1e-2, freezeEncoder: false });
+    expect(snap().p1).not.toEqual(mid.p1);
     model.dispose();
   });
 });
