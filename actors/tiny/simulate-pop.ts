@@ -5,9 +5,12 @@
  * paper's thresholds, and every member trains with SimPO on the same pairs from its previous
  * weights. Prints the member x suite x iteration table and the time of each phase per member.
  *
- *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 1500] [--k 4] [--temperature 0.7]
- *       [--beta 2] [--gamma 1] [--lr 3e-4] [--epochs 2] [--batch 32] [--pool-seed 7]
+ *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 2000] [--k 4] [--temperature 0.7]
+ *       [--beta 2] [--gamma 1] [--lr 5e-4] [--epochs 3] [--batch 32] [--sft 1] [--pool-seed 7]
+ *       [--judge-temperature 0.25] [--freeze-encoder 1] [--keep-optimizer 0]
  *       [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
+ * It also prints, per iteration, the mean normalised score each judge gives correct and other
+ * candidates of each family (a blind judge shows as correct ≈ other).
  */
 import { parseArgs } from "node:util";
 import { TinyBackend } from "./backend.ts";
@@ -21,20 +24,20 @@ import { hashSeed } from "./rng.ts";
 const { values: a } = parseArgs({
   options: {
     iterations: { type: "string", default: "3" },
-    n: { type: "string", default: "1500" },
+    n: { type: "string", default: "2000" },
     k: { type: "string", default: "4" },
     temperature: { type: "string", default: "0.7" },
     beta: { type: "string", default: "2" },
     gamma: { type: "string", default: "1" },
-    lr: { type: "string", default: "3e-4" },
-    epochs: { type: "string", default: "2" },
+    lr: { type: "string", default: "5e-4" },
+    epochs: { type: "string", default: "3" },
     batch: { type: "string", default: "32" },
-    sft: { type: "string", default: "0" },
+    sft: { type: "string", default: "1" },
     optimizer: { type: "string", default: "adam" },
     eps: { type: "string", default: "1e-7" },
     "freeze-encoder": { type: "string", default: "1" },
     "keep-optimizer": { type: "string", default: "0" },
-    "judge-temperature": { type: "string", default: "1" },
+    "judge-temperature": { type: "string", default: "0.25" },
     "pool-seed": { type: "string", default: "7" },
     "min-chosen": { type: "string", default: "0.85" },
     "min-gap": { type: "string", default: "0.75" },

@@ -7,6 +7,7 @@ import { poolPrompt, poolPrompts, poolItem, benchmarkSuite, renderScene, trainIt
 import { classifyAnswer, synthCandidate } from "../../actors/tiny/criteria.ts";
 import { makeRng } from "../../actors/tiny/rng.ts";
 import { CRITERIA } from "../../actors/backend/types.ts";
+import { scoreAt } from "../../actors/tiny/model.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4, vocab: VOCAB };
 beforeAll(async () => {
@@ -43,6 +44,16 @@ describe("world", () => {
       const it = trainItem(3, i);
       expect(classifyAnswer(it.family, it.answer, synthCandidate(it.family, it.answer, "wrong", rng))).toBe("wrong");
     }
+  });
+});
+
+describe("judge decoding", () => {
+  it("decodes a score distribution at a temperature: expected score at 1, sharper below, mode at 0", () => {
+    const lp = [0.05, 0.05, 0.1, 0.2, 0.6].map(Math.log);
+    expect(scoreAt(lp, 1)).toBeCloseTo(0.05 + 0.1 + 0.3 + 0.8 + 3, 6);
+    expect(scoreAt(lp, 0.25)).toBeGreaterThan(scoreAt(lp, 1));
+    expect(scoreAt(lp, 0.25)).toBeLessThan(5);
+    expect(scoreAt(lp, 0)).toBe(5);
   });
 });
 

@@ -1,8 +1,8 @@
 import { describe, expect, it, beforeAll } from "vitest";
 import { initTf } from "../../actors/tiny/tf.ts";
-import { pretrainMember, PANEL } from "../../actors/tiny/pretrain.ts";
+import { pretrainMember, pretrainEncoder, PANEL } from "../../actors/tiny/pretrain.ts";
 import { VOCAB } from "../../actors/tiny/vocab.ts";
-import { parseWeights } from "../../actors/tiny/model.ts";
+import { parseWeights, ENCODER_PARAMS } from "../../actors/tiny/model.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4, vocab: VOCAB };
 beforeAll(async () => {
@@ -11,14 +11,26 @@ beforeAll(async () => {
 
 describe("pretraining", () => {
   it("is deterministic for a seed and differs across members", () => {
-    const a = pretrainMember(PANEL[0]!, { steps: 3, batch: 8, judgeBatch: 4, config: TINY });
-    const b = pretrainMember(PANEL[0]!, { steps: 3, batch: 8, judgeBatch: 4, config: TINY });
-    const c = pretrainMember(PANEL[1]!, { steps: 3, batch: 8, judgeBatch: 4, config: TINY });
+    const o = { steps: 3, refineSteps: 2, batch: 8, judgeBatch: 4, config: TINY };
+    const a = pretrainMember(PANEL[0]!, o);
+    const b = pretrainMember(PANEL[0]!, o);
+    const c = pretrainMember(PANEL[1]!, o);
     expect(a.weightHash()).toBe(b.weightHash());
     expect(a.weightHash()).not.toBe(c.weightHash());
     const parsed = parseWeights(a.serialize({ name: "x" }));
     expect(parsed.meta).toEqual({ name: "x" });
     expect(parsed.config.hidden).toBe(16);
     for (const m of [a, b, c]) m.dispose();
+  });
+
+  it("members keep the shared vision tower frozen; resuming after the first phase equals a full run", () => {
+    const enc = pretrainEncoder({ steps: 2, batch: 8, config: TINY });
+    const o = { steps: 2, refineSteps: 2, batch: 8, judgeBatch: 4, config: TINY };
+    const full = pretrainMember(PANEL[2]!, o, enc);
+    for (const n of ENCODER_PARAMS) expect(Array.from(full.params[n]!.dataSync())).toEqual(Array.from(enc.params[n]!.dataSync()));
+    const first = pretrainMember(PANEL[2]!, { ...o, refineSteps: 0 }, enc);
+    const resumed = pretrainMember(PANEL[2]!, o, enc, first);
+    expect(resumed.weightHash()).toBe(full.weightHash());
+    for (const m of [enc, full, first, resumed]) m.dispose();
   });
 });
