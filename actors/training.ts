@@ -44,7 +44,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   const t = ctx.config.training;
   const result =
     inputs.length > 0
-      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate: t.learningRate, epochs: t.epochs, batchSize: t.batchSize, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
+      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate: t.learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
       : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();

@@ -55,13 +55,23 @@ export const VotingConfig = z.object({
 });
 export type VotingConfig = z.infer<typeof VotingConfig>;
 
-/** SimPO settings sent to every member. */
+/**
+ * SimPO settings sent to every member. The defaults suit the embedded tiny model (the paper's
+ * 7B members use learning rates around 1e-6): beta 2 and gamma 1 (gamma/beta 0.5, the SimPO
+ * authors' starting point).
+ */
 export const TrainingConfig = z.object({
   beta: z.number().positive().default(2.0),
+  /** Absolute target margin (not gamma/beta). */
   gamma: z.number().min(0).default(1.0),
-  learningRate: z.number().positive().default(1e-3),
-  epochs: z.number().int().positive().default(1),
+  learningRate: z.number().positive().default(5e-4),
+  epochs: z.number().int().positive().default(3),
   batchSize: z.number().int().positive().default(32),
+  /**
+   * Weight of a length-averaged NLL term on the chosen answers (CPO-SimPO; TRL's `cpo_alpha`).
+   * 0 is the paper's pure SimPO.
+   */
+  sftWeight: z.number().min(0).default(0),
   /** "same": every member trains on all pairs; "authored-by-others": a member skips pairs whose chosen it wrote. */
   pairsFor: z.enum(["same", "authored-by-others"]).default("same"),
 });

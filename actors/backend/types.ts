@@ -66,6 +66,8 @@ export interface SimpoOptions {
   epochs: number;
   batchSize: number;
   seed: number;
+  /** Weight of an NLL term on the chosen answers (CPO-SimPO, TRL's `cpo_alpha`); 0 or absent: pure SimPO. */
+  sftWeight?: number;
 }
 
 /** What a training run did, for logs and the experiment record. */
