@@ -11,7 +11,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, PROTOCOL_VERSION, PopError, STREAMS, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
+  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
 } from "../protocol/mod.ts";
 import { IterationCollector } from "./collector.ts";
@@ -111,7 +111,7 @@ export class Coordinator {
     const name = objectNames.pool(this.config.pool.name);
     const bytes = await this.blobs.getBlob(name);
     if (!bytes) throw new CoordinatorSetupError(`prompt pool '${this.config.pool.name}' is not in the object store; load it first (for the tiny world: pop pool --seed <N> --count <N>)`);
-    const pool = decode(bytes, "pool");
+    const pool = decode(bytes, "pool", { maxBytes: MAX_STORED_BYTES });
     const need = this.config.pool.offset + this.config.iterations * this.config.promptsPerIteration;
     if (pool.prompts.length < need) {
       throw new CoordinatorSetupError(`prompt pool '${pool.name}' has ${pool.prompts.length} prompts; ${this.config.iterations} iterations of ${this.config.promptsPerIteration} from offset ${this.config.pool.offset} need ${need}`);

@@ -5,7 +5,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import {
-  BUCKETS, ExperimentConfig, PROTOCOL_VERSION, decode, encode, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
+  BUCKETS, ExperimentConfig, MAX_STORED_BYTES, PROTOCOL_VERSION, decode, encode, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
 } from "../protocol/mod.ts";
 import { poolPrompts } from "../actors/tiny/world.ts";
 
@@ -49,7 +49,7 @@ export async function loadTinyPool(nc: NatsConnection, seed: number, count: numb
   const name = poolName(seed);
   const existing = await blobs.getBlob(objectNames.pool(name));
   if (existing) {
-    const pool = decode(existing, "pool");
+    const pool = decode(existing, "pool", { maxBytes: MAX_STORED_BYTES });
     if (pool.prompts.length >= count) return pool;
   }
   const prompts: PromptPool["prompts"] = [];

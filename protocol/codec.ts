@@ -21,12 +21,15 @@ export function encode<T extends Message>(message: T): Uint8Array {
   return packr.pack(checked.data);
 }
 
+/** Largest record read from the object store (a prompt pool can be megabytes). */
+export const MAX_STORED_BYTES = 256 * 1024 * 1024;
+
 /** Decodes and validates any protocol message. Throws {@link DecodeError} with the reason. */
 export function decode(bytes: Uint8Array): Message;
-/** Decodes a message that must be of the given type. */
-export function decode<T extends MessageType>(bytes: Uint8Array, type: T): MessageOf<T>;
-export function decode(bytes: Uint8Array, type?: MessageType): Message {
-  const raw = unpackRaw(bytes);
+/** Decodes a message that must be of the given type (`maxBytes` raises the size limit for stored objects). */
+export function decode<T extends MessageType>(bytes: Uint8Array, type: T, options?: { maxBytes?: number }): MessageOf<T>;
+export function decode(bytes: Uint8Array, type?: MessageType, options: { maxBytes?: number } = {}): Message {
+  const raw = unpackRaw(bytes, options.maxBytes ?? MAX_MESSAGE_BYTES);
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new DecodeError("malformed", [`expected a map at the top level, got ${describe(raw)}`]);
   }
@@ -44,11 +47,11 @@ export function decode(bytes: Uint8Array, type?: MessageType): Message {
   return parsed.data as Message;
 }
 
-function unpackRaw(bytes: Uint8Array): unknown {
+function unpackRaw(bytes: Uint8Array, maxBytes: number): unknown {
   if (!(bytes instanceof Uint8Array)) throw new DecodeError("malformed", ["payload is not bytes"]);
   if (bytes.length === 0) throw new DecodeError("malformed", ["empty payload"]);
-  if (bytes.length > MAX_MESSAGE_BYTES) {
-    throw new DecodeError("malformed", [`payload of ${bytes.length} bytes exceeds ${MAX_MESSAGE_BYTES}`]);
+  if (bytes.length > maxBytes) {
+    throw new DecodeError("malformed", [`payload of ${bytes.length} bytes exceeds ${maxBytes}`]);
   }
   try {
     // unpackMultiple would accept trailing garbage silently; a message must be exactly one value.
