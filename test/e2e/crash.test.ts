@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readStored, STREAMS, subjects } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
-import { freeze, randomCheckpoints, startPanel, type Panel } from "./panel.ts";
+import { freeze, randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
 describe("crashes mid-iteration", () => {
   let panel: Panel | undefined;
@@ -17,7 +17,7 @@ describe("crashes mid-iteration", () => {
       { experiment: "crash", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 12, minPeers: 3 },
       {
         // Thresholds at zero make every prompt eligible, so exactly one pair per prompt is expected.
-        voting: { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 },
+        voting: VOTE_EVERY_PROMPT,
         heartbeat: { intervalMs: 500, lapseMs: 60_000 },
       },
       ["--batch", "4"],

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanup } from "../support/nats.ts";
-import { freeze, randomCheckpoints, startPanel, type Panel } from "./panel.ts";
+import { freeze, randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
 describe("a peer whose heartbeats lapse", () => {
   let panel: Panel | undefined;
@@ -14,7 +14,7 @@ describe("a peer whose heartbeats lapse", () => {
     panel = await startPanel(
       { experiment: "lapse", iterations: 2, promptsPerIteration: 8, k: 2, temperature: 1, poolSeed: 13, minPeers: 3 },
       {
-        voting: { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 },
+        voting: VOTE_EVERY_PROMPT,
         heartbeat: { intervalMs: 300, lapseMs: 3000 },
       },
     );

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { cleanup } from "../support/nats.ts";
-import { freeze, randomCheckpoints, startPanel, type Panel } from "./panel.ts";
+import { freeze, randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
 describe("a peer that joins mid-experiment", () => {
   let panel: Panel | undefined;
@@ -15,7 +15,7 @@ describe("a peer that joins mid-experiment", () => {
       { experiment: "late", iterations: 2, promptsPerIteration: 6, k: 2, temperature: 1, poolSeed: 11, minPeers: 3 },
       {
         // Every prompt yields a pair, so training really runs on both iterations.
-        voting: { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 },
+        voting: VOTE_EVERY_PROMPT,
         heartbeat: { intervalMs: 500, lapseMs: 60_000 },
       },
     );

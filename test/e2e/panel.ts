@@ -30,6 +30,9 @@ export interface Panel {
   dispose(): Promise<void>;
 }
 
+/** Voting that keeps a pair for every prompt (thresholds at zero), so counts are exact in flow tests. */
+export const VOTE_EVERY_PROMPT = { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 } as const;
+
 /** Random-weight checkpoints: real models that need no pretraining, for flow tests. */
 export async function randomCheckpoints(dir: string, names: string[]): Promise<Record<string, string>> {
   mkdirSync(dir, { recursive: true });

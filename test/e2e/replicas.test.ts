@@ -4,7 +4,7 @@ import { Kvm } from "@nats-io/kv";
 import { afterAll, describe, expect, it } from "vitest";
 import { BUCKETS, decode } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
-import { randomCheckpoints, startPanel, type Panel } from "./panel.ts";
+import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
 describe("two processes serving one peer", () => {
   let panel: Panel | undefined;
@@ -17,7 +17,7 @@ describe("two processes serving one peer", () => {
     const prompts = 40;
     panel = await startPanel(
       { experiment: "repl", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 14, minPeers: 3 },
-      { voting: { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 } },
+      { voting: VOTE_EVERY_PROMPT },
       ["--batch", "2"],
     );
     const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann", "ben", "cat"]);
