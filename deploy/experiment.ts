@@ -9,8 +9,6 @@ import {
 } from "../protocol/mod.ts";
 import { poolPrompts } from "../actors/tiny/world.ts";
 
-/** The shipped panel: peer name → checkpoint file. */
-export const TINY_PANEL: Record<string, string> = {};
 
 /** Settings of the demo experiment; every field can be overridden from the command line. */
 export interface DemoSettings {

@@ -32,6 +32,8 @@ export const JUDGE_LEN = 1 + MAX_QUESTION + 1 + MAX_ANSWER + 1;
 
 export const words = (s: string) => s.toLowerCase().split(/\s+/).filter(Boolean);
 export const tokenId = (w: string) => INDEX.get(w) ?? UNK;
+/** A word of text (a question, a peer's answer): special-token spellings are read as unknown, never as control tokens. */
+const textId = (w: string) => (w.startsWith("<") ? UNK : tokenId(w));
 export const critToken = (c: Criterion) => CRIT0 + CRITERIA.indexOf(c);
 
 /** Left-pad `ids` to `len` (keeping the tail when too long). */
@@ -41,10 +43,10 @@ function leftPad(ids: number[], len: number): number[] {
 }
 
 export function questionIds(q: string): number[] {
-  return words(q).slice(0, MAX_QUESTION).map(tokenId);
+  return words(q).slice(0, MAX_QUESTION).map(textId);
 }
 export function answerIds(a: string): number[] {
-  return words(a).slice(0, MAX_ANSWER).map(tokenId);
+  return words(a).slice(0, MAX_ANSWER).map(textId);
 }
 /** Prompt tokens, left-padded to PROMPT_LEN. */
 export function promptTokens(q: string): number[] {
@@ -62,7 +64,7 @@ export function judgeTokens(q: string, a: string): number[] {
   return leftPad([BOS, ...questionIds(q), SEP, ...answerIds(a), JUDGE], JUDGE_LEN);
 }
 /** Ids that generation may never emit (everything special except <eos>). */
-export const BANNED_IN_ANSWERS = VOCAB.map((w, i) => i).filter((i) => i !== EOS && VOCAB[i]!.startsWith("<"));
+export const BANNED_IN_ANSWERS = VOCAB.map((_, i) => i).filter((i) => i !== EOS && VOCAB[i]!.startsWith("<"));
 export function detokenize(ids: number[]): string {
   return ids.map((i) => VOCAB[i] ?? "<unk>").join(" ");
 }
