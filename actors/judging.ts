@@ -1,5 +1,6 @@
 /** Judging: absolute 1–5 scores on the five criteria for every candidate of the peers' batches. */
 import { PROTOCOL_VERSION, publishMessage, type Delivery, type MessageOf, type Outcome, type Verdict } from "../protocol/mod.ts";
+import { judgeOnce } from "./backend/judge-once.ts";
 import type { JudgeInput } from "./backend/types.ts";
 import type { PeerContext } from "./context.ts";
 import { ModelOutputError } from "./errors.ts";
@@ -20,8 +21,7 @@ export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageO
     for (const cand of c.candidates) items.push({ prompt, answer: cand.text });
   }
   const t0 = performance.now();
-  const scores = await ctx.backend.judge(items);
-  if (scores.length !== items.length) throw new ModelOutputError(`the judge returned ${scores.length} scores for ${items.length} candidates`);
+  const scores = await judgeOnce(ctx.backend, items);
   let at = 0;
   for (const c of todo) {
     const verdict: Verdict = {

@@ -14,6 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { TinyBackend } from "./backend.ts";
+import { judgeOnce } from "../backend/judge-once.ts";
 import { PANEL } from "./pretrain.ts";
 import { FAMILIES, poolItem, itemPrompt, familyOfQuestion } from "./world.ts";
 import { classifyAnswer } from "./criteria.ts";
@@ -79,7 +80,7 @@ for (let it = 1; it <= I; it++) {
   // 2. judge the others' candidates (absolute, one candidate at a time; batched)
   for (const [i, m] of members.entries()) {
     const mine = cands.filter((c) => c.author !== names[i]);
-    const scores = await time("judge", names[i]!, () => m.judge(mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))));
+    const scores = await time("judge", names[i]!, () => judgeOnce(m, mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))));
     mine.forEach((c, j) => (c.scores[names[i]!] = scores[j]!));
   }
   // judge quality: mean normalised score each judge gives correct / wrong candidates, per family
