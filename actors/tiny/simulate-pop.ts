@@ -17,7 +17,7 @@ import { TinyBackend } from "./backend.ts";
 import { judgeOnce } from "../backend/judge-once.ts";
 import { PANEL } from "./pretrain.ts";
 import { FAMILIES, poolItem, itemPrompt, familyOfQuestion } from "./world.ts";
-import { classifyAnswer } from "./criteria.ts";
+import { classifyAnswer, oracleScores } from "./criteria.ts";
 import { votePairs, type Candidate } from "./pop-vote.ts";
 import type { EvalResult, PreferenceInput, PromptInput } from "../backend/types.ts";
 import { hashSeed } from "./rng.ts";
@@ -34,6 +34,7 @@ const { values: a } = parseArgs({
     epochs: { type: "string", default: "3" },
     batch: { type: "string", default: "32" },
     sft: { type: "string", default: "1" },
+    "judge-anchor": { type: "string", default: "1" },
     optimizer: { type: "string", default: "adam" },
     eps: { type: "string", default: "1e-7" },
     "freeze-encoder": { type: "string", default: "1" },
@@ -43,10 +44,12 @@ const { values: a } = parseArgs({
     "min-chosen": { type: "string", default: "0.85" },
     "min-gap": { type: "string", default: "0.75" },
     dir: { type: "string", default: "actors/tiny/checkpoints" },
+    /** Diagnostic: judges give the world's ground-truth scores (how far judge errors limit PoP). */
+    "oracle-judge": { type: "boolean", default: false },
   },
 });
 const I = Number(a.iterations), N = Number(a.n), K = Number(a.k), TEMP = Number(a.temperature);
-const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd", adamEpsilon: Number(a.eps), freezeEncoder: a["freeze-encoder"] !== "0" };
+const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd", adamEpsilon: Number(a.eps), freezeEncoder: a["freeze-encoder"] !== "0", judgeAnchor: Number(a["judge-anchor"]) };
 const keepOptimizer = a["keep-optimizer"] !== "0";
 const judgeTemperature = Number(a["judge-temperature"]);
 const POOL = Number(a["pool-seed"]);
@@ -80,7 +83,9 @@ for (let it = 1; it <= I; it++) {
   // 2. judge the others' candidates (absolute, one candidate at a time; batched)
   for (const [i, m] of members.entries()) {
     const mine = cands.filter((c) => c.author !== names[i]);
-    const scores = await time("judge", names[i]!, () => judgeOnce(m, mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))));
+    const scores = a["oracle-judge"]
+      ? mine.map((c) => { const it = byId.get(c.promptId)!; return oracleScores(it.family, it.answer, c.answer); })
+      : await time("judge", names[i]!, () => judgeOnce(m, mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))));
     mine.forEach((c, j) => (c.scores[names[i]!] = scores[j]!));
   }
   // judge quality: mean normalised score each judge gives correct / wrong candidates, per family

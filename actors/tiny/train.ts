@@ -17,10 +17,15 @@ import { renderScene, type WorldItem } from "./world.ts";
  *   cpo_alpha). Pure SimPO (0) lifted countless and lostspace but let ocrdumb's text reading fall
  *   (0.39 -> 0.16, panel +0.041): the margin grew while the chosen answers' own likelihood fell.
  *   With 1: panel +0.074 and every member up (ocrdumb ocr 0.39 -> 0.67); 0.3: panel +0.044.
+ * - judgeAnchor 1: weight of a self-distillation term that keeps the member's judge outputs on the
+ *   pairs' answers where they were before the update (learning without forgetting; no labels).
+ *   Training on answers alone let the judges drift from one iteration to the next (a competent
+ *   judge scored wrong answers higher, a blind one scored everything lower), so later iterations
+ *   kept fewer and noisier pairs. 0 turns it off.
  * - optimizer "adam", adamEpsilon 1e-7 (tfjs default).
  * The 7B settings (lr 3e-7..1e-6) would not move a 250k-parameter model at all.
  */
-export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 5e-4, epochs: 3, batchSize: 32, seed: 0, sftWeight: 1, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7, freezeEncoder: true };
+export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 5e-4, epochs: 3, batchSize: 32, seed: 0, sftWeight: 1, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7, freezeEncoder: true, judgeAnchor: 1 };
 
 /** Build the optimizer a SimPO run uses (callers may keep it across runs to keep Adam's moments). */
 export function simpoOptimizer(o: Pick<TinySimpoOptions, "optimizer" | "learningRate" | "adamEpsilon">): tf.Optimizer {
@@ -58,17 +63,28 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
   const marginBefore = marginOf(model, pairs);
   const opt = optimizer ?? simpoOptimizer(o);
   const vars = model.trainableVariables(o.freezeEncoder);
+  // the judge's own score distributions on the pairs' answers before this update (chosen, rejected)
+  const anchor = o.judgeAnchor > 0 ? model.judgeDistributions(pairs.flatMap((p) => [{ image: p.image, question: p.question, answer: p.chosen }, { image: p.image, question: p.question, answer: p.rejected }])) : undefined;
   const rng = makeRng(hashSeed("simpo", o.seed));
   let steps = 0, lossFirst = NaN, lossLast = NaN;
   for (let e = 0; e < o.epochs && pairs.length; e++) {
     const order = rng.shuffle(pairs.map((_, i) => i));
     for (let s = 0; s < order.length; s += o.batchSize) {
-      const b = order.slice(s, s + o.batchSize).map((i) => pairs[i]!);
+      const idx = order.slice(s, s + o.batchSize);
+      const b = idx.map((i) => pairs[i]!);
       const loss = tf.tidy(() => {
         const images = imagesTensor(b.map((p) => p.image));
         const c = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.chosen })));
         const r = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.rejected })));
-        const l = opt.minimize(() => model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight).loss, true, vars)!;
+        const judge = anchor && {
+          images: imagesTensor(b.flatMap((p) => [p.image, p.image])),
+          prefix: TinyVlm.judgeBatch(b.flatMap((p) => [{ question: p.question, answer: p.chosen }, { question: p.question, answer: p.rejected }])),
+          targets: tf.tensor2d(idx.flatMap((i) => [...anchor[2 * i]!, ...anchor[2 * i + 1]!].flat()), [b.length * 10, 5]),
+        };
+        const l = opt.minimize(() => {
+          const simpo = model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight).loss;
+          return judge ? tf.add(simpo, tf.mul(o.judgeAnchor, model.judgeAnchorLoss(judge.images, judge.prefix, judge.targets))) as tf.Scalar : simpo;
+        }, true, vars)!;
         return l.dataSync()[0]!;
       });
       if (steps === 0) lossFirst = loss;

@@ -91,4 +91,28 @@ describe("SimPO loss", () => {
     expect(snap().p1).not.toEqual(mid.p1);
     model.dispose();
   });
+
+  it("the judge anchor keeps the member's judge outputs close to where they were while answers train", () => {
+    const pairs: SimpoPair[] = Array.from({ length: 16 }, (_, i) => {
+      const x = trainItem(13, i);
+      return { image: renderScene(x.scene), question: x.question, chosen: x.answer, rejected: "it is the" };
+    });
+    const items = pairs.flatMap((p) => [{ image: p.image, question: p.question, answer: p.chosen }, { image: p.image, question: p.question, answer: p.rejected }]);
+    // KL(before || after) of the score-token distributions, per item and criterion
+    const drift = (judgeAnchor: number) => {
+      const model = TinyVlm.init(6, { ...TINY, vocab: cfgVocab });
+      const before = model.judgeDistributions(items).flat(2);
+      const res = trainSimpo(model, pairs, { epochs: 6, batchSize: 8, learningRate: 1e-2, judgeAnchor });
+      const after = model.judgeDistributions(items).flat(2);
+      model.dispose();
+      return { res, kl: after.reduce((a, lp, i) => a + Math.exp(before[i]!) * (before[i]! - lp), 0) / (items.length * 5) };
+    };
+    const free = drift(0);
+    const anchored = drift(1);
+    // both learn the answers; the anchored one keeps its judging much closer to where it was
+    expect(free.res.marginAfter).toBeGreaterThan(free.res.marginBefore + 1);
+    expect(anchored.res.marginAfter).toBeGreaterThan(anchored.res.marginBefore + 1);
+    expect(free.kl).toBeGreaterThan(0.05);
+    expect(anchored.kl).toBeLessThan(free.kl * 0.5);
+  });
 });
