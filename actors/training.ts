@@ -19,6 +19,11 @@ export function pairsForPeer(ctx: PeerContext, pairs: PreferencePair[]): Prefere
   });
 }
 
+/** The learning rate of an iteration under the experiment's decay (iterations count from 1). */
+export function learningRateOf(t: { learningRate: number; learningRateDecay: number }, iteration: number): number {
+  return t.learningRate * t.learningRateDecay ** Math.max(0, iteration - 1);
+}
+
 export async function trainOnIteration(ctx: PeerContext, iteration: number): Promise<void> {
   if (!(await ctx.takesPart(iteration))) {
     ctx.log.info({ iteration }, "not a member of this iteration; not training on it");
@@ -44,7 +49,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   const t = ctx.config.training;
   const result =
     inputs.length > 0
-      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate: t.learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
+      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate: learningRateOf(t, iteration), epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
       : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();

@@ -65,6 +65,11 @@ export const TrainingConfig = z.object({
   /** Absolute target margin (not gamma/beta). */
   gamma: z.number().min(0).default(1.0),
   learningRate: z.number().positive().default(5e-4),
+  /**
+   * The learning rate of iteration i is learningRate x learningRateDecay^(i-1): later iterations,
+   * with fewer and harder pairs, move the weights less. 1 keeps it constant.
+   */
+  learningRateDecay: z.number().positive().max(1).default(1),
   epochs: z.number().int().positive().default(3),
   batchSize: z.number().int().positive().default(32),
   /**

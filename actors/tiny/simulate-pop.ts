@@ -31,6 +31,8 @@ const { values: a } = parseArgs({
     beta: { type: "string", default: "2" },
     gamma: { type: "string", default: "1" },
     lr: { type: "string", default: "5e-4" },
+    /** Learning rate of iteration i = lr x decay^(i-1). */
+    "lr-decay": { type: "string", default: "1" },
     epochs: { type: "string", default: "3" },
     batch: { type: "string", default: "32" },
     sft: { type: "string", default: "1" },
@@ -121,7 +123,7 @@ for (let it = 1; it <= I; it++) {
   const prefs: PreferenceInput[] = pairs.map((p) => ({ prompt: promptById.get(p.promptId)!, chosen: p.chosen.answer, rejected: p.rejected.answer }));
   // 4. train, 5. evaluate
   for (const [i, m] of members.entries()) {
-    const r = await time("train", names[i]!, () => m.train(prefs, { ...simpo, seed: hashSeed("pop-train", it, names[i]!) }));
+    const r = await time("train", names[i]!, () => m.train(prefs, { ...simpo, learningRate: simpo.learningRate * Number(a["lr-decay"]) ** (it - 1), seed: hashSeed("pop-train", it, names[i]!) }));
     console.log(`  ${names[i]} SimPO: ${r.steps} steps, loss ${fmt(r.lossFirst)} -> ${fmt(r.lossLast)}, margin ${fmt(r.marginBefore)} -> ${fmt(r.marginAfter)}`);
     evals[i]!.push(await time("evaluate", names[i]!, () => m.evaluate()));
   }
