@@ -23,11 +23,6 @@ export interface MemberSpec {
   /** Families trained with only `keep` of their data (answers and judge examples). */
   gaps: Family[];
   keep: number;
-  /**
-   * Per-family override of the refinement phase's keep (default: the options' `refineKeep`), so a
-   * gap can stay deep (e.g. the OCR-dumb member's text reading) while another ends partial.
-   */
-  refineKeepFor?: Partial<Record<Family, number>>;
   /** Seed of the language part's init and of the data stream. */
   seed: number;
 }
@@ -37,7 +32,7 @@ export const ENCODER_SEED = 7;
 
 /** The shipped panel: each family is a gap of exactly one member. */
 export const PANEL: MemberSpec[] = [
-  { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, refineKeepFor: { ocr: 0.05 }, seed: 101 },
+  { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, seed: 101 },
   { name: "countless", gaps: ["count", "colour"], keep: 0.05, seed: 202 },
   { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, seed: 303 },
 ];
@@ -118,12 +113,12 @@ export function pretrainMember(spec: MemberSpec, options: Partial<PretrainOption
   if (encoder) model.copyEncoderFrom(encoder);
   const vars = model.trainableVariables(!!encoder);
   if (resume) model.assign(parseWeights(resume.serialize()).data);
-  else memberPhase(model, vars, spec, o, o.steps, () => spec.keep, "", 0);
-  if (o.refineSteps > 0) memberPhase(model, vars, spec, o, o.refineSteps, (f) => spec.refineKeepFor?.[f] ?? o.refineKeep, "refine", o.steps);
+  else memberPhase(model, vars, spec, o, o.steps, spec.keep, "", 0);
+  if (o.refineSteps > 0) memberPhase(model, vars, spec, o, o.refineSteps, o.refineKeep, "refine", o.steps);
   return model;
 }
 
-function memberPhase(model: TinyVlm, vars: ReturnType<TinyVlm["trainableVariables"]>, spec: MemberSpec, o: PretrainOptions, steps: number, keep: (family: Family) => number, phase: string, stepOffset: number): void {
+function memberPhase(model: TinyVlm, vars: ReturnType<TinyVlm["trainableVariables"]>, spec: MemberSpec, o: PretrainOptions, steps: number, keep: number, phase: string, stepOffset: number): void {
   const opt = tf.train.adam(o.learningRate);
   const dataSeed = phase ? hashSeed(phase, spec.seed) : spec.seed;
   const rng = makeRng(hashSeed(`pretrain-keep${phase}`, spec.seed));
@@ -131,7 +126,7 @@ function memberPhase(model: TinyVlm, vars: ReturnType<TinyVlm["trainableVariable
   const next = () => {
     for (;;) {
       const it = trainItem(dataSeed, idx++);
-      if (!spec.gaps.includes(it.family) || rng.next() < keep(it.family)) return it;
+      if (!spec.gaps.includes(it.family) || rng.next() < keep) return it;
     }
   };
   const t0 = performance.now();
