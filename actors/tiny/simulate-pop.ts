@@ -6,9 +6,11 @@
  * weights. Prints the member x suite x iteration table and the time of each phase per member.
  *
  *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 2000] [--k 4] [--temperature 0.7]
- *       [--beta 2] [--gamma 1] [--lr 5e-4] [--epochs 3] [--batch 32] [--sft 1] [--pool-seed 7]
- *       [--judge-temperature 0.25] [--freeze-encoder 1] [--keep-optimizer 0]
- *       [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
+ *       [--beta 2] [--gamma 1] [--lr 1e-3] [--lr-decay 0.5] [--epochs 3] [--batch 32] [--sft 1]
+ *       [--judge-anchor 1] [--pool-seed 7] [--judge-temperature 0.25] [--freeze-encoder 1]
+ *       [--keep-optimizer 0] [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
+ *       [--oracle-judge]
+ * The defaults are the demo's (deploy/defaults.ts).
  * It also prints, per iteration, the mean normalised score each judge gives correct and other
  * candidates of each family (a blind judge shows as correct ≈ other).
  */
@@ -30,9 +32,9 @@ const { values: a } = parseArgs({
     temperature: { type: "string", default: "0.7" },
     beta: { type: "string", default: "2" },
     gamma: { type: "string", default: "1" },
-    lr: { type: "string", default: "5e-4" },
+    lr: { type: "string", default: "1e-3" },
     /** Learning rate of iteration i = lr x decay^(i-1). */
-    "lr-decay": { type: "string", default: "1" },
+    "lr-decay": { type: "string", default: "0.5" },
     epochs: { type: "string", default: "3" },
     batch: { type: "string", default: "32" },
     sft: { type: "string", default: "1" },
