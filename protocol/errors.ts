@@ -35,3 +35,6 @@ export class UnsupportedServerError extends PopError {}
 
 /** An existing stream, consumer or bucket conflicts with the definition and can't be updated in place. */
 export class TopologyConflictError extends PopError {}
+
+/** A stream read could not get every stored message (the server kept answering empty); retryable. */
+export class IncompleteReadError extends PopError {}

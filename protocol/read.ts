@@ -3,8 +3,11 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decode } from "./codec.ts";
 import { verifyEnvelope } from "./envelope.ts";
-import { DecodeError } from "./errors.ts";
+import { DecodeError, IncompleteReadError } from "./errors.ts";
 import type { MessageOf, MessageType } from "./schemas.ts";
+
+/** Empty fetches (2 s each) tolerated while the server reports pending messages. */
+const MAX_EMPTY_FETCHES = 10;
 
 /** A stored message that failed to decode during a replay; replays skip it and report it. */
 export interface SkippedMessage {
@@ -16,6 +19,9 @@ export interface SkippedMessage {
 /**
  * Every message of `type` currently stored under `filter` (one subject filter: nats-server 2.9
  * cannot take several), in stream order. Invalid messages are skipped and listed, never thrown.
+ * An empty fetch ends the read only when the server says nothing is pending; a server that keeps
+ * answering empty while messages are pending (a leader moving) gives IncompleteReadError instead
+ * of a silently partial result.
  */
 export async function readStored<T extends MessageType>(
   nc: NatsConnection,
@@ -30,6 +36,7 @@ export async function readStored<T extends MessageType>(
   const skipped: SkippedMessage[] = [];
   try {
     let done = (await consumer.info(true)).num_pending === 0;
+    let emptyFetches = 0;
     while (!done) {
       const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
       let got = 0;
@@ -48,7 +55,11 @@ export async function readStored<T extends MessageType>(
           break;
         }
       }
-      if (got === 0) done = true;
+      if (got > 0) emptyFetches = 0;
+      else if ((await consumer.info()).num_pending === 0) done = true;
+      else if (++emptyFetches >= MAX_EMPTY_FETCHES) {
+        throw new IncompleteReadError(`reading ${filter} from ${stream}: messages are pending but ${MAX_EMPTY_FETCHES} fetches came back empty; is the stream's leader available?`, { retryable: true });
+      }
     }
   } finally {
     await consumer.delete().catch(() => undefined);
