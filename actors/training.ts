@@ -41,15 +41,16 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair");
   if (skipped.length) ctx.log.warn({ skipped: skipped.length }, "skipped invalid stored pairs");
   const mine = pairsForPeer(ctx, messages);
-  ctx.log.info({ iteration, pairs: mine.length }, "training with SimPO");
+  const t = ctx.config.training;
+  const learningRate = learningRateOf(t, iteration);
+  ctx.log.info({ iteration, pairs: mine.length, learningRate }, "training with SimPO");
   const inputs: PreferenceInput[] = [];
   for (const p of mine) {
     inputs.push({ prompt: await ctx.promptInput(p.promptId, p.question, p.images), chosen: p.chosen.text, rejected: p.rejected.text });
   }
-  const t = ctx.config.training;
   const result =
     inputs.length > 0
-      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate: learningRateOf(t, iteration), epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
+      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
       : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();
