@@ -373,10 +373,6 @@ export class TinyVlm {
   }
 
   /**
-   * SimPO loss: mean over pairs of -log sigmoid(beta*(avg lp_w - avg lp_l) - gamma), computed as
-   * softplus(-(x)). Also returns the length-averaged margins (avg lp_w - avg lp_l).
-   */
-  /**
    * Self-distillation of the judge: cross-entropy of the current score-token distributions
    * (prefix rows x 5 criteria) against `targets`, the same model's log-probs recorded before an
    * update ([N*5, 5]). Keeps judging steady while answers are trained (learning without forgetting).
@@ -386,6 +382,10 @@ export class TinyVlm {
     return tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(targets), lp), 1))) as tf.Scalar;
   }
 
+  /**
+   * SimPO loss: mean over pairs of -log sigmoid(beta*(avg lp_w - avg lp_l) - gamma), computed as
+   * softplus(-(x)). Also returns the length-averaged margins (avg lp_w - avg lp_l).
+   */
   simpoLoss(images: tf.Tensor4D, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D } {
     const N = chosen.tokens.shape[0];
     const img = this.encode(images);

@@ -17,8 +17,9 @@
 import { parseArgs } from "node:util";
 import { TinyBackend } from "./backend.ts";
 import { judgeOnce } from "../backend/judge-once.ts";
+import { learningRateOf } from "../training.ts";
 import { PANEL } from "./pretrain.ts";
-import { FAMILIES, poolItem, itemPrompt, familyOfQuestion } from "./world.ts";
+import { FAMILIES, poolItem, itemPrompt } from "./world.ts";
 import { classifyAnswer, oracleScores } from "./criteria.ts";
 import { votePairs, type Candidate } from "./pop-vote.ts";
 import type { EvalResult, PreferenceInput, PromptInput } from "../backend/types.ts";
@@ -125,7 +126,7 @@ for (let it = 1; it <= I; it++) {
   const prefs: PreferenceInput[] = pairs.map((p) => ({ prompt: promptById.get(p.promptId)!, chosen: p.chosen.answer, rejected: p.rejected.answer }));
   // 4. train, 5. evaluate
   for (const [i, m] of members.entries()) {
-    const r = await time("train", names[i]!, () => m.train(prefs, { ...simpo, learningRate: simpo.learningRate * Number(a["lr-decay"]) ** (it - 1), seed: hashSeed("pop-train", it, names[i]!) }));
+    const r = await time("train", names[i]!, () => m.train(prefs, { ...simpo, learningRate: learningRateOf({ learningRate: simpo.learningRate, learningRateDecay: Number(a["lr-decay"]) }, it), seed: hashSeed("pop-train", it, names[i]!) }));
     console.log(`  ${names[i]} SimPO: ${r.steps} steps, loss ${fmt(r.lossFirst)} -> ${fmt(r.lossLast)}, margin ${fmt(r.marginBefore)} -> ${fmt(r.marginAfter)}`);
     evals[i]!.push(await time("evaluate", names[i]!, () => m.evaluate()));
   }
@@ -142,5 +143,4 @@ for (const [ph, per] of Object.entries(phase)) {
   console.log(`  ${ph.padEnd(9)} ${names.map((n) => `${n} ${((per[n] ?? []).reduce((x, y) => x + y, 0) / Math.max(1, (per[n] ?? []).length)).toFixed(0)}`).join("  ")}`);
 }
 console.log(`total wall ${((performance.now() - t00) / 1000).toFixed(1)} s (one process, sequential)`);
-void familyOfQuestion;
 for (const m of members) await m.dispose();
