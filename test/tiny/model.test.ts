@@ -8,6 +8,8 @@ import { classifyAnswer, synthCandidate } from "../../actors/tiny/criteria.ts";
 import { makeRng } from "../../actors/tiny/rng.ts";
 import { CRITERIA } from "../../actors/backend/types.ts";
 import { scoreAt } from "../../actors/tiny/model.ts";
+import { PANEL } from "../../actors/tiny/pretrain.ts";
+import type { EvalResult } from "../../actors/backend/types.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4, vocab: VOCAB };
 beforeAll(async () => {
@@ -117,3 +119,24 @@ describe("TinyBackend", () => {
     await be.dispose();
   });
 });
+
+describe("the shipped panel", () => {
+  it("shows the designed gaps: each member well below its peers on the families it lacks, similar overall strength", async () => {
+    const evs = new Map<string, EvalResult>();
+    for (const m of PANEL) {
+      const be = await TinyBackend.load(`actors/tiny/checkpoints/${m.name}.bin`);
+      evs.set(m.name, await be.evaluate());
+      await be.dispose();
+    }
+    for (const m of PANEL) {
+      for (const f of m.gaps) {
+        const best = Math.max(...PANEL.filter((p) => p !== m).map((p) => evs.get(p.name)!.suites[f]!));
+        // only where a peer reads the family well is there a gap to show (not spatial, existence, counting)
+        if (best >= 0.9) expect(evs.get(m.name)!.suites[f]!, `${m.name} on ${f}`).toBeLessThan(best - 0.25);
+      }
+    }
+    const avgs = [...evs.values()].map((e) => e.average);
+    expect(Math.max(...avgs) - Math.min(...avgs)).toBeLessThan(0.2);
+  }, 60_000);
+});
+
