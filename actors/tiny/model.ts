@@ -353,11 +353,6 @@ export class TinyVlm {
 
   // ---- losses (call inside tf.tidy / optimizer.minimize) ----
 
-  /** Images are encoded here unless the caller passes an encoding it shares between losses. */
-  private encoded(images: tf.Tensor4D | Enc): Enc {
-    return images instanceof tf.Tensor ? this.encode(images) : images;
-  }
-
   /** Mean token cross-entropy over answers plus mean judge cross-entropy (per criterion label). */
   ceLoss(
     ans: { images: tf.Tensor4D; tokens: tf.Tensor2D; mask: tf.Tensor2D } | undefined,
@@ -382,8 +377,8 @@ export class TinyVlm {
    * (prefix rows x 5 criteria) against `targets`, the same model's log-probs recorded before an
    * update ([N*5, 5]). Keeps judging steady while answers are trained (learning without forgetting).
    */
-  judgeAnchorLoss(images: tf.Tensor4D | Enc, prefix: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-    const lp = this.judgeLogProbs(this.encoded(images), prefix);
+  judgeAnchorLoss(images: tf.Tensor4D, prefix: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+    const lp = this.judgeLogProbs(this.encode(images), prefix);
     return tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(targets), lp), 1))) as tf.Scalar;
   }
 
@@ -391,9 +386,9 @@ export class TinyVlm {
    * SimPO loss: mean over pairs of -log sigmoid(beta*(avg lp_w - avg lp_l) - gamma), computed as
    * softplus(-(x)). Also returns the length-averaged margins (avg lp_w - avg lp_l).
    */
-  simpoLoss(images: tf.Tensor4D | Enc, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D } {
+  simpoLoss(images: tf.Tensor4D, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D } {
     const N = chosen.tokens.shape[0];
-    const img = this.encoded(images);
+    const img = this.encode(images);
     const lp = this.seqLogProb(catEnc(img, img), tf.concat([chosen.tokens, rejected.tokens], 0), tf.concat([chosen.mask, rejected.mask], 0));
     const len = tf.sum(tf.concat([chosen.mask, rejected.mask], 0), 1);
     const avg = tf.div(lp, len);
@@ -473,8 +468,7 @@ function tileEnc(e: Enc, r: number): Enc {
     keys: tf.tile(e.keys.expandDims(1), [1, r, 1, 1]).reshape([n * r, 16, -1]) as tf.Tensor3D,
   };
 }
-/** Two encoded batches stacked (rows of `a`, then rows of `b`). */
-export function catEnc(a: Enc, b: Enc): Enc {
+function catEnc(a: Enc, b: Enc): Enc {
   return { vec: tf.concat([a.vec, b.vec], 0), cells: tf.concat([a.cells, b.cells], 0), keys: tf.concat([a.keys, b.keys], 0) };
 }
 

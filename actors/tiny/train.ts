@@ -1,7 +1,7 @@
 /** Training loops for the tiny model: cross-entropy (pretraining) and SimPO (PoP). */
 import type { RgbImage, TrainResult } from "../backend/types.ts";
 import { CRITERIA_SCORES, classifyAnswer, drawCategory, synthCandidate } from "./criteria.ts";
-import { TinyVlm, catEnc, imagesTensor } from "./model.ts";
+import { TinyVlm, imagesTensor } from "./model.ts";
 import { hashSeed, makeRng } from "./rng.ts";
 import { tf } from "./tf.ts";
 import { renderScene, type WorldItem } from "./world.ts";
@@ -76,16 +76,14 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
         const images = imagesTensor(b.map((p) => p.image));
         const c = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.chosen })));
         const r = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.rejected })));
-        // rows: every pair's chosen answer, then every pair's rejected one (as simpoLoss stacks them)
         const judge = anchor && {
-          prefix: TinyVlm.judgeBatch([...b.map((p) => ({ question: p.question, answer: p.chosen })), ...b.map((p) => ({ question: p.question, answer: p.rejected }))]),
-          targets: tf.tensor2d([...idx.map((i) => anchor[2 * i]!), ...idx.map((i) => anchor[2 * i + 1]!)].flat(2), [b.length * 10, 5]),
+          images: imagesTensor(b.flatMap((p) => [p.image, p.image])),
+          prefix: TinyVlm.judgeBatch(b.flatMap((p) => [{ question: p.question, answer: p.chosen }, { question: p.question, answer: p.rejected }])),
+          targets: tf.tensor2d(idx.flatMap((i) => [...anchor[2 * i]!, ...anchor[2 * i + 1]!].flat()), [b.length * 10, 5]),
         };
         const l = opt.minimize(() => {
-          // one encoding serves both losses (the image projection is trainable, so it is in the graph)
-          const enc = model.encode(images);
-          const simpo = model.simpoLoss(enc, c, r, o.beta, o.gamma, o.sftWeight).loss;
-          return judge ? tf.add(simpo, tf.mul(o.judgeAnchor, model.judgeAnchorLoss(catEnc(enc, enc), judge.prefix, judge.targets))) as tf.Scalar : simpo;
+          const simpo = model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight).loss;
+          return judge ? tf.add(simpo, tf.mul(o.judgeAnchor, model.judgeAnchorLoss(judge.images, judge.prefix, judge.targets))) as tf.Scalar : simpo;
         }, true, vars)!;
         return l.dataSync()[0]!;
       });
