@@ -1,16 +1,19 @@
 /**
  * The tiny model's visual world: 32x32 RGB scenes of coloured shapes in a 3x2 grid, some with a
- * short glyph string drawn in a 3x5 bitmap font (at 2x) along the bottom, and six question
+ * short glyph string drawn in a 3x5 bitmap font along the bottom, and six question
  * families mirroring the paper's benchmark groups. Everything is a pure function of a seed.
  *
  * Layout: shapes live in rows 0..15 (4 columns x 2 rows of 8x8 cells, aligned with the
- * encoder's 8x8 receptive fields); text lives in rows 19..28, up to three 6x10 glyph slots at
- * x = 1, 9, 17 (shifted right by 0..6 pixels per image).
+ * encoder's 8x8 receptive fields); text lives in rows 25..29, up to three 6x5 glyphs (the font
+ * stretched 2x horizontally), glyph i filling the bottom-row cell i. Each glyph lies in exactly
+ * one encoder cell at a fixed place: a glyph straddling up to four cells at a shifting offset
+ * made reading so slow to learn that an OCR-dumb member could not learn it from its peers
+ * (actors/tiny/README.md, "The OCR-dumb gap").
  *
  * Families and answers (word-level, see {@link answerWords}):
  * - colour:    "what color is the circle ?"                  -> "red"
  * - shape:     "what shape is the red object ?"              -> "circle"
- * - count:     "how many shapes are there ?" / "how many squares are there ?" -> "zero".."three"
+ * - count:     "how many shapes are there ?"                 -> "one".."three"
  * - ocr:       "what does the text say ?"                    -> "a h t" (one token per glyph)
  * - existence: "is there a red circle ?"                     -> "yes" | "no" (POPE-like: half
  *              of the negatives pair a colour and a shape that are both present, apart)
@@ -25,7 +28,6 @@ export const IMG = 32;
 export const MAX_OBJECTS = 3;
 export const COLORS = ["red", "green", "blue", "yellow", "purple"] as const;
 export const SHAPES = ["square", "circle", "triangle", "cross"] as const;
-export const PLURALS = ["squares", "circles", "triangles", "crosses"] as const;
 export const NUMBERS = ["zero", "one", "two", "three", "four"] as const;
 export const GLYPHS = ["a", "e", "h", "l", "t", "u"] as const;
 export const FAMILIES = ["colour", "shape", "count", "ocr", "existence", "spatial"] as const;
@@ -65,8 +67,6 @@ export interface Scene {
   objects: SceneObject[];
   /** Glyph string (may be empty). */
   text: string[];
-  /** Horizontal offset of the text (pixels). */
-  textX: number;
   /** Seed for pixel noise and jitter. */
   noiseSeed: number;
 }
@@ -101,7 +101,7 @@ export function answerWords(family: Family): readonly string[] {
 /** Every word the world can put in a question. */
 export const QUESTION_WORDS = [
   "what", "color", "is", "the", "shape", "object", "how", "many", "shapes", "are", "there", "does",
-  "text", "say", "a", "left", "or", "right", "of", "above", "below", "?", ...COLORS, ...SHAPES, ...PLURALS,
+  "text", "say", "a", "left", "or", "right", "of", "above", "below", "?", ...COLORS, ...SHAPES,
 ] as const;
 
 export function randomScene(rng: Rng, opts: { minObjects?: number; text?: boolean } = {}): Scene {
@@ -119,7 +119,8 @@ export function randomScene(rng: Rng, opts: { minObjects?: number; text?: boolea
   }));
   const hasText = opts.text ?? rng.next() < 0.6;
   const text = hasText ? Array.from({ length: 2 + rng.int(2) }, () => rng.pick(GLYPHS)) : [];
-  return { objects, text, textX: rng.int(7), noiseSeed: rng.int(2 ** 31) };
+  rng.int(7); // once the text's offset; still drawn so the scene streams stay aligned
+  return { objects, text, noiseSeed: rng.int(2 ** 31) };
 }
 
 /** Render a scene to raw RGB (deterministic from the scene's noise seed). */
@@ -176,7 +177,7 @@ export function renderScene(scene: Scene): RgbImage {
     for (let r = 0; r < 5; r++) {
       for (let c = 0; c < 3; c++) {
         if (!((bm[r]! >> (2 - c)) & 1)) continue;
-        for (let k = 0; k < 4; k++) put(1 + scene.textX + slot * 8 + c * 2 + (k & 1), 19 + r * 2 + (k >> 1), ink);
+        for (let k = 0; k < 2; k++) put(1 + slot * 8 + c * 2 + k, 25 + r, ink);
       }
     }
   });
@@ -199,12 +200,11 @@ export function askQuestion(scene: Scene, family: Family, rng: Rng): { question:
       const o = rng.pick(objs);
       return { question: `what shape is the ${o.color} object ?`, answer: o.shape };
     }
-    case "count": {
-      if (rng.next() < 0.5) return { question: "how many shapes are there ?", answer: NUMBERS[objs.length]! };
-      const si = rng.int(SHAPES.length);
-      const n = objs.filter((o) => o.shape === SHAPES[si]).length;
-      return { question: `how many ${PLURALS[si]} are there ?`, answer: NUMBERS[n]! };
-    }
+    case "count":
+      // Only the total: counting one kind ("how many squares ?") reached 0.64-0.73 in pretraining,
+      // a skill so fragile that every SimPO update on other pairs moved its zero/one boundary, so
+      // PoP lost on counting what it gained elsewhere (actors/tiny/README.md, "The OCR-dumb gap").
+      return { question: "how many shapes are there ?", answer: NUMBERS[objs.length]! };
     case "ocr":
       if (!scene.text.length) return undefined;
       return { question: "what does the text say ?", answer: scene.text.join(" ") };

@@ -134,6 +134,9 @@ describe("the shipped panel", () => {
       expect(shown.length, `${m.name} has no gap a peer covers well`).toBeGreaterThan(0);
       for (const f of shown) expect(evs.get(m.name)!.suites[f]!, `${m.name} on ${f}`).toBeLessThan(bestPeer(m, f) - 0.25);
     }
+    // the OCR-dumb member (almost no text-reading answers in pretraining) reads near chance
+    for (const m of PANEL) for (const f of Object.keys(m.answerKeep ?? {}) as Family[]) expect(evs.get(m.name)!.suites[f]!, `${m.name} on ${f}`).toBeLessThan(0.1);
+    expect(PANEL.some((m) => m.answerKeep?.ocr !== undefined)).toBe(true);
     const avgs = [...evs.values()].map((e) => e.average);
     expect(Math.max(...avgs) - Math.min(...avgs)).toBeLessThan(0.2);
   }, 60_000);
