@@ -6,7 +6,7 @@
  * weights. Prints the member x suite x iteration table and the time of each phase per member.
  *
  *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 2000] [--k 4] [--temperature 0.7]
- *       [--beta 2] [--gamma 1] [--lr 1e-3] [--lr-decay 0.5] [--epochs 3] [--batch 32] [--sft 1]
+ *       [--beta 2] [--gamma 1] [--lr 1e-3] [--lr-decay 0.5] [--epochs 3] [--batch 16] [--sft 1]
  *       [--judge-anchor 1] [--pool-seed 7] [--judge-temperature 0.25] [--freeze-encoder 1]
  *       [--keep-optimizer 0] [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
  *       [--oracle-judge]
@@ -37,7 +37,7 @@ const { values: a } = parseArgs({
     /** Learning rate of iteration i = lr x decay^(i-1). */
     "lr-decay": { type: "string", default: "0.5" },
     epochs: { type: "string", default: "3" },
-    batch: { type: "string", default: "32" },
+    batch: { type: "string", default: "16" },
     sft: { type: "string", default: "1" },
     "judge-anchor": { type: "string", default: "1" },
     optimizer: { type: "string", default: "adam" },
