@@ -7,8 +7,9 @@ import { tf } from "./tf.ts";
 import { renderScene, type WorldItem } from "./world.ts";
 
 /**
- * SimPO hyper-parameter defaults for the tiny model (measured with simulate-pop.ts on the shipped
- * panel, 3 iterations of 1500 prompts, k 4, judge temperature 0.25):
+ * SimPO hyper-parameter defaults for the tiny model (measured with simulate-pop.ts on the panel
+ * shipped before 2026-11-28, whose ocrdumb read 0.39; 3 iterations of 1500 prompts, k 4, judge
+ * temperature 0.25):
  *
  * - beta 2.0, gamma 1.0 (gamma/beta = 0.5, the SimPO authors' suggested start).
  * - learning rate 5e-4, epochs 3, batch 32 (Adam, fresh per call), language part only
