@@ -1,5 +1,5 @@
 /**
- * The tiny model's visual world: 32x32 RGB scenes of coloured shapes in a 3x2 grid, some with a
+ * The tiny model's visual world: 32x32 RGB scenes of coloured shapes in a 4x2 grid, some with a
  * short glyph string drawn in a 3x5 bitmap font along the bottom, and six question
  * families mirroring the paper's benchmark groups. Everything is a pure function of a seed.
  *
@@ -119,7 +119,9 @@ export function randomScene(rng: Rng, opts: { minObjects?: number; text?: boolea
   }));
   const hasText = opts.text ?? rng.next() < 0.6;
   const text = hasText ? Array.from({ length: 2 + rng.int(2) }, () => rng.pick(GLYPHS)) : [];
-  rng.int(7); // once the text's offset; still drawn so the scene streams stay aligned
+  // Once the text's pixel offset. Still drawn: it keeps every scene's objects, text and noise as
+  // before (like the size draw above), and the shipped checkpoints were trained on these scenes.
+  rng.int(7);
   return { objects, text, noiseSeed: rng.int(2 ** 31) };
 }
 
