@@ -10,7 +10,7 @@ import {
   BUCKETS, consumers, decode, ensureTopology, stateKeys, startInbox, type ExperimentConfig, type Inbox,
 } from "../protocol/mod.ts";
 import { answerPrompts } from "./answering.ts";
-import type { ModelBackend } from "./backend/types.ts";
+import { canTrain, type Evaluator, type ModelBackend } from "./backend/types.ts";
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
 import { judgeCandidates } from "./judging.ts";
@@ -27,6 +27,11 @@ export interface ActorOptions {
   backend: ModelBackend;
   /** Backend kind, shown in the membership record. */
   backendKind: string;
+  /**
+   * How the peer is benchmarked after each iteration (a benchmark file, a user's command);
+   * default: the backend's own suites when it has them, else none.
+   */
+  evaluator?: Evaluator;
   log: Logger;
   /** How long to wait for the experiment to be created before giving up (default 60 s). */
   waitForExperimentMs?: number;
@@ -52,7 +57,8 @@ export class PeerActor {
     const log = o.log;
     await ensureTopology(o.nc);
     const config = await waitForConfig(o.nc, o.experiment, o.waitForExperimentMs ?? 60_000, log);
-    const ctx = await PeerContext.open({ nc: o.nc, experiment: o.experiment, peer: o.peer, instance: o.instance, backend: o.backend, log, config });
+    const evaluator = o.evaluator ?? (o.backend.evaluate ? { evaluate: () => o.backend.evaluate!() } : undefined);
+    const ctx = await PeerContext.open({ nc: o.nc, experiment: o.experiment, peer: o.peer, instance: o.instance, backend: o.backend, log, config, evaluator });
     this.ctx = ctx;
     ctx.modelVersion = (await o.backend.info()).version;
     const resumed = await this.loadPublishedWeights();
@@ -101,7 +107,7 @@ export class PeerActor {
     const entry = await ctx.state.get(stateKeys.model(ctx.experiment, ctx.peer));
     if (!entry || entry.operation !== "PUT") return undefined;
     const record = decode(entry.value, "model");
-    if (record.modelVersion !== ctx.modelVersion) {
+    if (record.modelVersion !== ctx.modelVersion && canTrain(ctx.backend)) {
       const bytes = await ctx.blobs.getBlob(record.object);
       if (!bytes) throw new ActorStartError(`the weights of ${ctx.peer} for iteration ${record.iteration} (${record.object}) are missing from the object store`);
       await ctx.backend.importWeights(bytes);
@@ -114,6 +120,8 @@ export class PeerActor {
   /** Another process of this peer may train; load the weights it publishes. */
   private async followReplicaWeights(): Promise<void> {
     const ctx = this.ctx!;
+    const backend = ctx.backend;
+    if (!canTrain(backend)) return;
     const watch = await ctx.state.watch({ key: stateKeys.model(ctx.experiment, ctx.peer), include: KvWatchInclude.UpdatesOnly });
     this.modelWatch = watch;
     (async () => {
@@ -123,8 +131,8 @@ export class PeerActor {
         if (record.modelVersion === ctx.modelVersion) continue;
         const bytes = await ctx.blobs.getBlob(record.object);
         if (!bytes) continue;
-        await ctx.backend.importWeights(bytes);
-        ctx.modelVersion = (await ctx.backend.info()).version;
+        await backend.importWeights(bytes);
+        ctx.modelVersion = (await backend.info()).version;
         ctx.modelIteration = record.iteration;
         ctx.log.info({ iteration: record.iteration, version: ctx.modelVersion }, "loaded weights trained by another process of this peer");
       }

@@ -1,7 +1,6 @@
 /** Answering: k candidates per prompt of the iterations this peer takes part in. */
 import { PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
 import { seedOf, type PeerContext } from "./context.ts";
-import { ModelOutputError } from "./errors.ts";
 
 export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<"prompt">>[]): Promise<Outcome[]> {
   const outcomes: Outcome[] = batch.map(() => "ack");
@@ -23,7 +22,11 @@ export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<
   for (let j = 0; j < work.length; j++) {
     const p = batch[work[j]!]!.message;
     const texts = answers[j] ?? [];
-    if (texts.length === 0) throw new ModelOutputError(`the model returned no answers for prompt ${p.promptId}`);
+    if (texts.length === 0) {
+      // This prompt alone is set aside (with the reason, in the dead-letter stream); the others go on.
+      outcomes[work[j]!] = { dead: `the model gave no answers to prompt ${p.promptId} (see this peer's log for why)` };
+      continue;
+    }
     const message: CandidateBatch = {
       v: PROTOCOL_VERSION,
       type: "candidates",

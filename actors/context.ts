@@ -7,7 +7,10 @@ import type { Logger } from "pino";
 import {
   BUCKETS, decode, getImage, openBlobs, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
 } from "../protocol/mod.ts";
-import type { ModelBackend, PromptInput, RgbImage } from "./backend/types.ts";
+import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./backend/types.ts";
+
+/** Bytes of images kept in memory: the tiny world's are 3 KB, a photo several MB. */
+const IMAGE_CACHE_BYTES = 256 * 1024 * 1024;
 
 export class PeerContext {
   readonly js: JetStreamClient;
@@ -15,7 +18,8 @@ export class PeerContext {
   modelVersion = "";
   /** The iteration whose pairs the current weights include (0: the starting checkpoint). */
   modelIteration = 0;
-  private readonly images = new Map<string, RgbImage>();
+  private readonly images = new Map<string, ImageInput>();
+  private imageBytes = 0;
   private readonly iterations = new Map<number, IterationRecord>();
 
   private constructor(
@@ -29,16 +33,18 @@ export class PeerContext {
     readonly members: KV,
     readonly blobs: ObjectStore,
     readonly config: ExperimentConfig,
+    /** How this peer is benchmarked after each iteration; none: it is not. */
+    readonly evaluator: Evaluator | undefined,
   ) {
     this.js = jetstream(nc);
   }
 
   static async open(options: {
-    nc: NatsConnection; experiment: string; peer: string; instance: string; backend: ModelBackend; log: Logger; config: ExperimentConfig;
+    nc: NatsConnection; experiment: string; peer: string; instance: string; backend: ModelBackend; log: Logger; config: ExperimentConfig; evaluator?: Evaluator;
   }): Promise<PeerContext> {
     const kvm = new Kvm(options.nc);
     const [state, members, blobs] = await Promise.all([kvm.open(BUCKETS.state), kvm.open(BUCKETS.members), openBlobs(options.nc)]);
-    return new PeerContext(options.nc, options.experiment, options.peer, options.instance, options.backend, options.log, state, members, blobs, options.config);
+    return new PeerContext(options.nc, options.experiment, options.peer, options.instance, options.backend, options.log, state, members, blobs, options.config, options.evaluator);
   }
 
   /** The record of an iteration (who takes part); undefined while the coordinator has not opened it. */
@@ -61,13 +67,18 @@ export class PeerContext {
 
   /** The model-ready form of a prompt: its images fetched (and cached) from the object store. */
   async promptInput(promptId: string, question: string, refs: ImageRef[]): Promise<PromptInput> {
-    const images: RgbImage[] = [];
+    const images: ImageInput[] = [];
     for (const ref of refs) {
       let img = this.images.get(ref.hash);
       if (!img) {
         img = await getImage(this.blobs, ref);
-        if (this.images.size > 4096) this.images.delete(this.images.keys().next().value!);
         this.images.set(ref.hash, img);
+        this.imageBytes += img.data.length;
+        for (const [hash, old] of this.images) {
+          if (this.imageBytes <= IMAGE_CACHE_BYTES || this.images.size <= 1) break;
+          this.images.delete(hash);
+          this.imageBytes -= old.data.length;
+        }
       }
       images.push(img);
     }

@@ -1,7 +1,7 @@
 /** Judging: absolute 1–5 scores on the five criteria for every candidate of the peers' batches. */
-import { PROTOCOL_VERSION, publishMessage, type Delivery, type MessageOf, type Outcome, type Verdict } from "../protocol/mod.ts";
+import { CRITERIA, PROTOCOL_VERSION, publishMessage, type Delivery, type MessageOf, type Outcome, type Verdict, type VerdictScore } from "../protocol/mod.ts";
 import { judgeOnce } from "./backend/judge-once.ts";
-import type { JudgeInput } from "./backend/types.ts";
+import type { Judgement, JudgeInput } from "./backend/types.ts";
 import type { PeerContext } from "./context.ts";
 import { ModelOutputError } from "./errors.ts";
 
@@ -21,9 +21,16 @@ export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageO
     for (const cand of c.candidates) items.push({ prompt, answer: cand.text });
   }
   const t0 = performance.now();
-  const scores = await judgeOnce(ctx.backend, items);
+  const judgements = await judgeOnce(ctx.backend, items);
   let at = 0;
+  let abstained = 0;
   for (const c of todo) {
+    const scores = c.candidates.map((cand) => verdictScore(cand.candidateId, judgements[at++]!));
+    const mine = scores.filter((s) => s.abstained);
+    if (mine.length) {
+      abstained += mine.length;
+      ctx.log.warn({ promptId: c.promptId, author: c.author, abstained: mine.length, of: scores.length, reason: mine[0]!.abstained }, "abstained on candidates whose judgement could not be read; the vote leaves them out");
+    }
     const verdict: Verdict = {
       v: PROTOCOL_VERSION,
       type: "verdict",
@@ -33,22 +40,26 @@ export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageO
       judge: ctx.peer,
       author: c.author,
       modelVersion: ctx.modelVersion,
-      scores: c.candidates.map((cand) => ({ candidateId: cand.candidateId, likert: clampLikert(scores[at++]!) })),
+      scores,
       createdAt: Date.now(),
     };
     await publishMessage(ctx.js, verdict);
   }
-  ctx.log.debug({ batches: todo.length, candidates: items.length, ms: Math.round(performance.now() - t0) }, "judged candidates");
+  ctx.log.debug({ batches: todo.length, candidates: items.length, abstained, ms: Math.round(performance.now() - t0) }, "judged candidates");
   return outcomes;
 }
 
-/** A judge must answer 1..5 on every criterion; anything else is a model fault, not a score. */
-function clampLikert(s: Record<string, number>) {
-  const out = {} as Verdict["scores"][number]["likert"];
-  for (const k of ["helpfulness", "correctness", "coherence", "complexity", "verbosity"] as const) {
-    const v = s[k];
+/**
+ * A judge must answer 1..5 on every criterion or abstain; a backend that returns anything else
+ * is faulty (not merely unsure), so that is an error rather than a silent abstention.
+ */
+function verdictScore(candidateId: string, j: Judgement): VerdictScore {
+  if ("abstained" in j) return { candidateId, abstained: j.abstained.slice(0, 1024) || "unreadable" };
+  const likert = {} as NonNullable<VerdictScore["likert"]>;
+  for (const k of CRITERIA) {
+    const v = j.likert?.[k];
     if (typeof v !== "number" || !Number.isFinite(v)) throw new ModelOutputError(`the judge gave no valid '${k}' score (${String(v)})`);
-    out[k] = Math.min(5, Math.max(1, v));
+    likert[k] = Math.min(5, Math.max(1, v));
   }
-  return out;
+  return { candidateId, likert };
 }

@@ -7,8 +7,10 @@ import {
   PROTOCOL_VERSION, STREAMS, decode, encode, objectNames, publishMessage, readStored, stateKeys, subjects,
   type EvaluationResult, type ModelRecord, type PreferencePair,
 } from "../protocol/mod.ts";
-import type { PreferenceInput } from "./backend/types.ts";
+import { canTrain, type PreferenceInput, type TrainResult } from "./backend/types.ts";
 import { seedOf, type PeerContext } from "./context.ts";
+
+const NO_TRAINING: TrainResult = { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
 
 /** The pairs this peer trains on, under the experiment's pairing and training settings. */
 export function pairsForPeer(ctx: PeerContext, pairs: PreferencePair[]): PreferencePair[] {
@@ -38,6 +40,17 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
     if (record.iteration === iteration) await announce(ctx, record);
     return;
   }
+  if (!canTrain(ctx.backend)) {
+    // A served model (e.g. behind vLLM) with no trainer keeps its weights; the panel still waits
+    // for this member's word before the next iteration, so say that training is done.
+    ctx.log.info({ iteration }, "this backend does not train; the model stays as it is for the next iteration");
+    await evaluateAndPublish(ctx, iteration);
+    await publishMessage(ctx.js, {
+      v: PROTOCOL_VERSION, type: "control", experiment: ctx.experiment, event: "training_done", iteration, peer: ctx.peer,
+      modelVersion: ctx.modelVersion, result: NO_TRAINING, at: Date.now(),
+    });
+    return;
+  }
   const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair");
   if (skipped.length) ctx.log.warn({ skipped: skipped.length }, "skipped invalid stored pairs");
   const mine = pairsForPeer(ctx, messages);
@@ -51,7 +64,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   const result =
     inputs.length > 0
       ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
-      : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
+      : NO_TRAINING;
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();
   const object = objectNames.model(ctx.experiment, ctx.peer, info.version);
@@ -80,14 +93,18 @@ async function announce(ctx: PeerContext, model: ModelRecord): Promise<void> {
   await evaluateAndPublish(ctx, iteration);
   await publishMessage(ctx.js, {
     v: PROTOCOL_VERSION, type: "control", experiment: ctx.experiment, event: "training_done", iteration, peer: ctx.peer,
-    modelVersion: model.modelVersion, result: model.train ?? { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 },
+    modelVersion: model.modelVersion, result: model.train ?? NO_TRAINING,
     at: Date.now(),
   });
 }
 
-/** Evaluates the current weights and publishes the result for `iteration`. */
-export async function evaluateAndPublish(ctx: PeerContext, iteration: number): Promise<EvaluationResult> {
-  const ev = await ctx.backend.evaluate();
+/** Evaluates the current weights and publishes the result for `iteration` (nothing when the peer has no benchmark). */
+export async function evaluateAndPublish(ctx: PeerContext, iteration: number): Promise<EvaluationResult | undefined> {
+  if (!ctx.evaluator) {
+    ctx.log.info({ iteration }, "no benchmark for this peer (pass --bench FILE or --eval-cmd CMD); not evaluating");
+    return undefined;
+  }
+  const ev = await ctx.evaluator.evaluate({ iteration, modelVersion: ctx.modelVersion });
   const result: EvaluationResult = {
     v: PROTOCOL_VERSION, type: "evaluation", experiment: ctx.experiment, iteration, peer: ctx.peer, modelVersion: ctx.modelVersion,
     suites: ev.suites, average: ev.average, items: ev.items, at: Date.now(),

@@ -65,6 +65,7 @@ export function scoreCandidates(tally: PromptTally, voting: VotingConfig, judges
       if (!voting.selfJudging && verdict.judge === batch.author) continue;
       if (judges && !judges.has(verdict.judge)) continue;
       for (const s of verdict.scores) {
+        if (!s.likert) continue; // an abstention counts for nothing, not as a low score
         const acc = perCandidate.get(s.candidateId) ?? { sum: 0, judges: [] };
         acc.sum += combine(s.likert, voting.combine);
         acc.judges.push(verdict.judge);

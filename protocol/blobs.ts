@@ -37,13 +37,34 @@ export async function putImage(store: ObjectStore, image: RgbPixels): Promise<Im
   return { hash, format: "rgb8", width: image.width, height: image.height };
 }
 
+/**
+ * An image as stored: raw RGB (`rgb8`) or the bytes of a PNG or JPEG file exactly as supplied.
+ * Width and height are the ones the reference records.
+ */
+export interface StoredImage {
+  format: ImageRef["format"];
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/**
+ * Stores the bytes of a PNG or JPEG file (once), unchanged, and returns its reference. The
+ * caller has read format and size from the file's header.
+ */
+export async function putEncodedImage(store: ObjectStore, image: StoredImage): Promise<ImageRef> {
+  if (image.format === "rgb8") return putImage(store, image);
+  const hash = sha256Name(image.data);
+  if (!(await store.info(hash))) await store.putBlob({ name: hash }, image.data);
+  return { hash, format: image.format, width: image.width, height: image.height };
+}
+
 /** Fetches an image by reference and checks it is what the reference says. */
-export async function getImage(store: ObjectStore, ref: ImageRef): Promise<RgbPixels> {
-  if (ref.format !== "rgb8") throw new BlobError(`image ${ref.hash}: format '${ref.format}' is not supported by this build (rgb8 only)`);
+export async function getImage(store: ObjectStore, ref: ImageRef): Promise<StoredImage> {
   const data = await store.getBlob(ref.hash);
   if (!data) throw new BlobError(`image ${ref.hash} is not in the object store`, { retryable: true });
-  if (data.length !== ref.width * ref.height * 3 || sha256Name(data) !== ref.hash) {
+  if ((ref.format === "rgb8" && data.length !== ref.width * ref.height * 3) || sha256Name(data) !== ref.hash) {
     throw new BlobError(`image ${ref.hash} does not match its reference (${data.length} bytes)`);
   }
-  return { width: ref.width, height: ref.height, data };
+  return { format: ref.format, width: ref.width, height: ref.height, data };
 }

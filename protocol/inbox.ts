@@ -13,7 +13,10 @@ import { DecodeError, PopError, type DecodeFailure } from "./errors.ts";
 import { publishMessage } from "./publish.ts";
 import { DEAD_LETTER_MAX_PAYLOAD, type DeadLetter, type MessageOf, type MessageType } from "./schemas.ts";
 import { parseSubject } from "./subjects.ts";
-import { ensureConsumer, openManager, type ConsumerSpec } from "./topology.ts";
+import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "./topology.ts";
+
+/** Longest wait before a message whose handler failed retryably is tried again (a model server restarting takes minutes). */
+const RETRY_BACKOFF_MAX_MS = 300_000;
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** One valid delivery handed to a handler. */
@@ -143,9 +146,9 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         if (stopping) continue;
         const retryable = !(error instanceof PopError) || error.retryable;
         for (const v of valid) {
-          if (retryable && v.d.deliveries < (options.spec.config.max_deliver ?? 20) - 1) {
+          if (retryable && v.d.deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
             stats.redelivered++;
-            v.m.nak(Math.min(30_000, 1000 * 2 ** v.d.deliveries));
+            v.m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** v.d.deliveries));
           } else {
             await deadLetter(v.m, "handler_failed", (error as Error).message);
           }

@@ -102,11 +102,17 @@ export const ExperimentConfig = z.object({
   }),
   voting: VotingConfig,
   training: TrainingConfig,
+  /**
+   * The defaults fit real models, where an iteration takes hours and members drift hours apart
+   * in the prompt stream (a fast member answers a prompt long before a slow one does); a member
+   * that dies is dropped by its lapsed heartbeat long before these deadlines. The demo sets
+   * minutes for its tiny panel.
+   */
   deadlines: z.object({
-    /** A prompt is voted at most this long after it was published, with whatever verdicts are in. */
-    voteMs: Millis.default(120_000),
-    /** Training waits this long for the whole panel, then goes on with a quorum. */
-    trainMs: Millis.default(600_000),
+    /** A prompt is voted at most this long after its first candidate arrived, with whatever verdicts are in (default 6 h). */
+    voteMs: Millis.default(6 * 3600_000),
+    /** Training waits this long for the whole panel, then goes on with a quorum (default 24 h: a 7B LoRA run takes hours). */
+    trainMs: Millis.default(24 * 3600_000),
     /** Fraction of the panel that must report training before the deadline may advance. */
     trainQuorum: z.number().min(0).max(1).default(1),
   }),
@@ -147,6 +153,16 @@ export const CandidateBatch = z.object({
 });
 export type CandidateBatch = z.infer<typeof CandidateBatch>;
 
+/**
+ * A judge's word on one candidate: five Likert scores, or an abstention with the reason (the
+ * judge's output could not be read as a score even after a retry). The vote leaves abstentions
+ * out; they stay in the verdict so anyone can see which judge abstained and why.
+ */
+export const VerdictScore = z
+  .object({ candidateId: Id, likert: LikertScores.optional(), abstained: z.string().min(1).max(1024).optional() })
+  .refine((s) => (s.likert === undefined) !== (s.abstained === undefined), "must have either likert scores or an abstention reason, not both");
+export type VerdictScore = z.infer<typeof VerdictScore>;
+
 /** One judge's scores for every candidate of one candidate batch (one message per batch). */
 export const Verdict = z.object({
   ...base,
@@ -156,7 +172,7 @@ export const Verdict = z.object({
   judge: Name,
   author: Name,
   modelVersion: Id,
-  scores: z.array(z.object({ candidateId: Id, likert: LikertScores })).min(1).max(64),
+  scores: z.array(VerdictScore).min(1).max(64),
   createdAt: Millis,
 });
 export type Verdict = z.infer<typeof Verdict>;

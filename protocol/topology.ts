@@ -49,8 +49,10 @@ export interface TopologyOptions {
   /** Stream and bucket replicas (3 in a 3-node cluster). Default 1. */
   replicas?: number;
   /**
-   * Window in which a republished message id is dropped as a duplicate. Default 2 h: longer than
-   * an iteration, so a restarted coordinator or actor that republishes stores nothing twice.
+   * Window in which a republished message id is dropped as a duplicate. Default 24 h: longer
+   * than an iteration of real models (hours), so a restarted coordinator or actor that
+   * republishes stores nothing twice. The server keeps the ids of this window in memory
+   * (about 100 bytes each).
    */
   duplicateWindowMs?: number;
   /** Discard messages older than this (0 = keep forever, the default: runs are records). */
@@ -82,7 +84,7 @@ export function streamConfig(key: StreamKey, options: TopologyOptions = {}): Par
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
     num_replicas: options.replicas ?? 1,
-    duplicate_window: (options.duplicateWindowMs ?? 2 * 3600_000) * MS,
+    duplicate_window: (options.duplicateWindowMs ?? 24 * 3600_000) * MS,
     max_age: (options.maxAgeMs ?? 0) * MS,
   };
   if (options.compression) (config as Record<string, unknown>).compression = "s2";
@@ -188,6 +190,9 @@ export const consumers = {
   coordinatorControl: (exp: string) => durable(STREAMS.control.name, `${exp}-coord-ctl`, subjects.all(exp, "ctl"), 30_000),
 };
 
+/** Deliveries of a message before it is dead-lettered (retryable failures only; others go at once). */
+export const MAX_DELIVER = 50;
+
 /** A durable consumer: the stream it reads and its config. */
 export interface ConsumerSpec {
   stream: string;
@@ -207,7 +212,9 @@ function durable(stream: string, name: string, filter: string, ackWaitMs: number
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
       ack_wait: ackWaitMs * MS,
-      max_deliver: 20,
+      // With the inbox's backoff (up to 5 min between tries) this rides out a model server
+      // that is down for about three hours before a message is dead-lettered.
+      max_deliver: MAX_DELIVER,
       max_ack_pending: 1000,
     },
   };

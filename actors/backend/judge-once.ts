@@ -4,10 +4,10 @@
  * answer, so repeats are scored once and the scores shared. Works for every backend.
  */
 import { ModelOutputError } from "../errors.ts";
-import type { JudgeInput, LikertScores, ModelBackend } from "./types.ts";
+import type { Judgement, JudgeInput, ModelBackend } from "./types.ts";
 
 /** Scores for `items` in order, asking `backend.judge` only for the distinct ones. */
-export async function judgeOnce(backend: Pick<ModelBackend, "judge">, items: JudgeInput[]): Promise<LikertScores[]> {
+export async function judgeOnce(backend: Pick<ModelBackend, "judge">, items: JudgeInput[]): Promise<Judgement[]> {
   const slot = new Map<string, number>();
   const unique: JudgeInput[] = [];
   const index = items.map((item) => {

@@ -1,15 +1,29 @@
 /**
- * The model-backend contract. An actor drives any model through this interface: the embedded
- * tiny model (actors/tiny), a vLLM or other OpenAI-compatible server, or anything else.
- * Everything here is plain data so that a backend can run in a worker thread or another
- * process behind the same interface.
+ * The model-backend contract, split by what a peer does with a model: answer, judge, train,
+ * evaluate, and hold weights. A backend implements the capabilities it has (a remote
+ * OpenAI-compatible server answers and judges but does not train itself); the actor asks
+ * {@link capabilitiesOf} before relying on an optional one. Everything here is plain data so a
+ * backend can run in a worker thread or another process behind the same interface.
+ *
+ * Criteria and Likert scores are the protocol's (protocol/schemas.ts), never redefined here.
  */
+import type { Criterion, LikertScores } from "../../protocol/mod.ts";
 
-/** The five HelpSteer2-style criteria every judge scores, in this fixed order. */
-export const CRITERIA = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"] as const;
-export type Criterion = (typeof CRITERIA)[number];
+export type { Criterion, LikertScores };
 
-/** An image as raw 8-bit RGB, row-major, `data.length === width * height * 3`. */
+/**
+ * An image as the object store keeps it: raw 8-bit RGB (`rgb8`, row-major,
+ * `data.length === width * height * 3`) or the encoded bytes of a PNG or JPEG file, kept as
+ * they are so a remote model sees exactly what the user supplied.
+ */
+export interface ImageInput {
+  format: "rgb8" | "png" | "jpeg";
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** Raw 8-bit RGB pixels, row-major, `data.length === width * height * 3`. */
 export interface RgbImage {
   width: number;
   height: number;
@@ -21,10 +35,10 @@ export interface PromptInput {
   /** Stable id of the prompt (deterministic, used for seeding and dedupe). */
   id: string;
   question: string;
-  images: RgbImage[];
+  images: ImageInput[];
 }
 
-/** Sampling settings for {@link ModelBackend.generate}. */
+/** Sampling settings for {@link Answerer.generate}. */
 export interface SamplingOptions {
   /** Candidates per prompt. */
   k: number;
@@ -32,7 +46,7 @@ export interface SamplingOptions {
   temperature: number;
   /** Upper bound on generated tokens per answer (backend default when absent). */
   maxTokens?: number;
-  /** Seed; the same seed, weights and prompts give the same answers. */
+  /** Seed; the same seed, weights and prompts give the same answers where the backend can promise it. */
   seed: number;
 }
 
@@ -43,11 +57,12 @@ export interface JudgeInput {
 }
 
 /**
- * A judge's scores for one candidate, on the 1–5 Likert scale per criterion. Backends that read
- * the score from their own output distribution return the expected score (a real number in
- * [1, 5]); normalisation to [0, 1] is `(s - 1) / 4` and is done by the caller.
+ * A judge's verdict on one candidate: 1–5 per criterion (backends that read the score from an
+ * output distribution give the expected score, a real number in [1, 5]; normalisation to
+ * [0, 1] is the vote's business), or an abstention with the reason when the judge's output
+ * could not be read as a score. The vote leaves abstentions out.
  */
-export type LikertScores = Record<Criterion, number>;
+export type Judgement = { likert: LikertScores } | { abstained: string };
 
 /** One SimPO training example. */
 export interface PreferenceInput {
@@ -90,29 +105,79 @@ export interface EvalResult {
   ms: number;
 }
 
-/** Identity of the loaded weights. */
+/** Identity of the model behind a backend. */
 export interface BackendInfo {
   /** Backend kind, e.g. "tiny" or "openai". */
   kind: string;
-  /** Content hash of the current weights (changes after training). */
+  /** Identifies the current weights (a content hash; changes after training or a new adapter). */
   version: string;
   /** Number of trainable parameters, when known. */
   parameters?: number;
 }
 
-/** A model behind the actor. Every method may be slow: callers keep it off their event loop. */
-export interface ModelBackend {
-  info(): Promise<BackendInfo>;
-  /** `k` sampled answers per prompt, in prompt order. */
+/** Answering: `k` sampled answers per prompt, in prompt order. */
+export interface Answerer {
   generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]>;
-  /** Absolute scoring: each candidate on its own, all five criteria. */
-  judge(items: JudgeInput[]): Promise<LikertScores[]>;
-  /** One SimPO run over the pairs, continuing from the current weights. */
+}
+
+/** Judging: absolute scoring, each candidate on its own, all five criteria. */
+export interface Judge {
+  judge(items: JudgeInput[]): Promise<Judgement[]>;
+}
+
+/**
+ * The judge's raw distribution: for each item and criterion (protocol order), the natural-log
+ * probabilities of the scores 1..5. What a server needs to answer `top_logprobs` honestly.
+ */
+export interface ScoreDistributions {
+  judgeDistributions(items: JudgeInput[]): Promise<number[][][]>;
+}
+
+/** Training: one SimPO run over the pairs, continuing from the current weights. */
+export interface Trainer {
   train(pairs: PreferenceInput[], options: SimpoOptions): Promise<TrainResult>;
-  /** The backend's held-out benchmark suites. */
-  evaluate(): Promise<EvalResult>;
-  /** Serialised weights (a self-describing, versioned file). */
+}
+
+/** What is being evaluated, for evaluators that hand it to an outside tool. */
+export interface EvalContext {
+  /** The iteration whose training the weights include (0: before any). */
+  iteration: number;
+  modelVersion: string;
+}
+
+/** Evaluation on held-out benchmark suites. */
+export interface Evaluator {
+  evaluate(context?: EvalContext): Promise<EvalResult>;
+}
+
+/** Weights that can travel: a self-describing, versioned file. */
+export interface WeightStore {
   exportWeights(): Promise<Uint8Array>;
   importWeights(bytes: Uint8Array): Promise<void>;
+}
+
+/** What every backend has: an identity and a way to release what it holds. */
+export interface BackendCore {
+  info(): Promise<BackendInfo>;
   dispose(): Promise<void>;
+}
+
+/**
+ * A model behind an actor: it answers and judges; training, evaluation, weights and raw score
+ * distributions are optional. Every method may be slow: callers keep it off their event loop.
+ */
+export type ModelBackend = BackendCore & Answerer & Judge & Partial<Trainer & Evaluator & WeightStore & ScoreDistributions>;
+
+/** The optional capabilities, by method name. */
+export const OPTIONAL_METHODS = ["train", "evaluate", "exportWeights", "importWeights", "judgeDistributions"] as const;
+export type OptionalMethod = (typeof OPTIONAL_METHODS)[number];
+
+/** Which optional methods a backend has. */
+export function capabilitiesOf(backend: ModelBackend): OptionalMethod[] {
+  return OPTIONAL_METHODS.filter((m) => typeof backend[m] === "function");
+}
+
+/** A backend that can train and hand its weights to replicas. */
+export function canTrain(b: ModelBackend): b is ModelBackend & Trainer & WeightStore {
+  return typeof b.train === "function" && typeof b.exportWeights === "function" && typeof b.importWeights === "function";
 }

@@ -1,10 +1,12 @@
 /**
  * A backend running in a worker thread. Model work (tens to thousands of milliseconds per call)
- * would otherwise block the actor's event loop and starve its heartbeats and NATS pings.
+ * would otherwise block the actor's event loop and starve its heartbeats and NATS pings. The
+ * worker imports a module that exports `openBackend(spec)`; the proxy has exactly the optional
+ * methods the backend inside has.
  */
 import { Worker } from "node:worker_threads";
-import { BackendError, type BackendSpec } from "./factory.ts";
-import type { BackendInfo, EvalResult, JudgeInput, LikertScores, ModelBackend, PreferenceInput, PromptInput, SamplingOptions, SimpoOptions, TrainResult } from "./types.ts";
+import { BackendError } from "./registry.ts";
+import { OPTIONAL_METHODS, type BackendInfo, type Judgement, type JudgeInput, type ModelBackend, type OptionalMethod, type PromptInput, type SamplingOptions } from "./types.ts";
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -13,7 +15,7 @@ export class WorkerBackend implements ModelBackend {
   private nextId = 1;
   private dead?: Error;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(private readonly worker: Worker, methods: OptionalMethod[]) {
     worker.on("message", (msg: { id?: number; ok?: boolean; result?: unknown; error?: { message: string; retryable?: boolean } }) => {
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
@@ -29,17 +31,24 @@ export class WorkerBackend implements ModelBackend {
     };
     worker.on("error", (e) => fail(new BackendError(`model worker crashed: ${e.message}`, { cause: e })));
     worker.on("exit", (code) => fail(new BackendError(`model worker exited (code ${code})`)));
+    const self = this as unknown as Record<string, unknown>;
+    for (const m of OPTIONAL_METHODS) {
+      if (methods.includes(m)) self[m] = (...args: unknown[]) => this.call(m, ...args);
+    }
   }
 
-  /** Starts a worker and waits until the backend inside it has loaded. */
-  static async start(spec: BackendSpec): Promise<WorkerBackend> {
-    const worker = new Worker(new URL("./worker-boot.mjs", import.meta.url), { workerData: spec });
-    await new Promise<void>((resolve, reject) => {
-      const onMessage = (msg: { ready?: boolean; error?: { message: string } }) => {
+  /**
+   * Starts a worker that imports `module` and calls its `openBackend(spec)`; resolves once the
+   * backend inside has loaded.
+   */
+  static async start(module: URL, spec: unknown): Promise<WorkerBackend> {
+    const worker = new Worker(new URL("./worker-boot.mjs", import.meta.url), { workerData: { module: module.href, spec } });
+    const methods = await new Promise<OptionalMethod[]>((resolve, reject) => {
+      const onMessage = (msg: { ready?: boolean; methods?: OptionalMethod[]; error?: { message: string; retryable?: boolean } }) => {
         if (msg.ready === undefined) return;
         worker.off("message", onMessage);
-        if (msg.ready) resolve();
-        else reject(new BackendError(msg.error?.message ?? "backend failed to load"));
+        if (msg.ready) resolve(msg.methods ?? []);
+        else reject(new BackendError(msg.error?.message ?? "backend failed to load", { retryable: msg.error?.retryable }));
       };
       worker.on("message", onMessage);
       worker.once("error", (e) => reject(new BackendError(`model worker failed to start: ${e.message}`, { cause: e })));
@@ -47,7 +56,7 @@ export class WorkerBackend implements ModelBackend {
       await worker.terminate();
       throw error;
     });
-    return new WorkerBackend(worker);
+    return new WorkerBackend(worker, methods);
   }
 
   private call<T>(method: keyof ModelBackend, ...args: unknown[]): Promise<T> {
@@ -65,20 +74,8 @@ export class WorkerBackend implements ModelBackend {
   generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]> {
     return this.call("generate", prompts, options);
   }
-  judge(items: JudgeInput[]): Promise<LikertScores[]> {
+  judge(items: JudgeInput[]): Promise<Judgement[]> {
     return this.call("judge", items);
-  }
-  train(pairs: PreferenceInput[], options: SimpoOptions): Promise<TrainResult> {
-    return this.call("train", pairs, options);
-  }
-  evaluate(): Promise<EvalResult> {
-    return this.call("evaluate");
-  }
-  exportWeights(): Promise<Uint8Array> {
-    return this.call("exportWeights");
-  }
-  importWeights(bytes: Uint8Array): Promise<void> {
-    return this.call("importWeights", bytes);
   }
   async dispose(): Promise<void> {
     if (!this.dead) await this.call("dispose").catch(() => undefined);

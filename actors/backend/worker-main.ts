@@ -1,7 +1,9 @@
-/** Runs inside the worker thread: owns the real backend and answers calls from the actor. */
+/**
+ * Runs inside the worker thread: imports the module named in workerData, opens the backend with
+ * its `openBackend(spec)`, and answers calls from the actor.
+ */
 import { parentPort, workerData } from "node:worker_threads";
-import { createBackend, type BackendSpec } from "./factory.ts";
-import type { ModelBackend } from "./types.ts";
+import { capabilitiesOf, type ModelBackend } from "./types.ts";
 
 interface Call {
   id: number;
@@ -10,20 +12,24 @@ interface Call {
 }
 
 const port = parentPort!;
+const { module, spec } = workerData as { module: string; spec: unknown };
 let backend: ModelBackend | undefined;
-const ready = createBackend(workerData as BackendSpec).then(
-  (b) => {
-    backend = b;
-    port.postMessage({ ready: true });
-  },
-  (error: Error) => port.postMessage({ ready: false, error: { message: error.message, name: error.name } }),
-);
+const ready = import(module)
+  .then((mod: { openBackend(spec: unknown): Promise<ModelBackend> }) => mod.openBackend(spec))
+  .then(
+    (b) => {
+      backend = b;
+      port.postMessage({ ready: true, methods: capabilitiesOf(b) });
+    },
+    (error: Error & { retryable?: boolean }) => port.postMessage({ ready: false, error: { message: error.message, name: error.name, retryable: error.retryable ?? false } }),
+  );
 
 port.on("message", async (call: Call) => {
   await ready;
   try {
     if (!backend) throw new Error("backend failed to load");
-    const fn = backend[call.method] as (...a: unknown[]) => Promise<unknown>;
+    const fn = backend[call.method] as ((...a: unknown[]) => Promise<unknown>) | undefined;
+    if (typeof fn !== "function") throw new Error(`this backend has no '${String(call.method)}'`);
     const result = await fn.apply(backend, call.args);
     port.postMessage({ id: call.id, ok: true, result });
   } catch (error) {

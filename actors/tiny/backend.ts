@@ -12,7 +12,9 @@
  * event loop responsive run the backend in a worker.
  */
 import { readFile } from "node:fs/promises";
-import { CRITERIA, type BackendInfo, type EvalResult, type JudgeInput, type LikertScores, type ModelBackend, type PreferenceInput, type PromptInput, type RgbImage, type SamplingOptions, type SimpoOptions, type TrainResult } from "../backend/types.ts";
+import { CRITERIA } from "../../protocol/mod.ts";
+import type { BackendInfo, EvalResult, Judgement, JudgeInput, LikertScores, ModelBackend, PreferenceInput, PromptInput, RgbImage, SamplingOptions, SimpoOptions, TrainResult } from "../backend/types.ts";
+import { rgbOfSize } from "../images/codec.ts";
 import { evaluateModel } from "./evaluate.ts";
 import { TinyVlm, DEFAULT_CONFIG, type TinyConfig } from "./model.ts";
 import { initTf } from "./tf.ts";
@@ -46,7 +48,8 @@ export interface TinyBackendOptions {
 export const JUDGE_TEMPERATURE = 0.25;
 
 const BLANK: RgbImage = { width: IMG, height: IMG, data: new Uint8Array(IMG * IMG * 3) };
-const imageOf = (p: PromptInput): RgbImage => p.images[0] ?? BLANK;
+/** The model sees one 32x32 image: the prompt's first, decoded and resized when it is a PNG or JPEG of another size. */
+const imageOf = (p: PromptInput): RgbImage => (p.images[0] ? rgbOfSize(p.images[0], IMG, IMG) : BLANK);
 
 export class TinyBackend implements ModelBackend {
   private model: TinyVlm;
@@ -105,9 +108,20 @@ export class TinyBackend implements ModelBackend {
     );
   }
 
-  async judge(items: JudgeInput[]): Promise<LikertScores[]> {
+  /** The tiny judge always reads a score from its distribution, so it never abstains. */
+  async judge(items: JudgeInput[]): Promise<Judgement[]> {
+    return (await this.scores(items)).map((likert) => ({ likert }));
+  }
+
+  /** Likert scores per item (what judge() wraps), for scripts that want them bare. */
+  async scores(items: JudgeInput[]): Promise<LikertScores[]> {
     const s = this.model.judgeScores(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })), this.opts.judgeTemperature ?? JUDGE_TEMPERATURE);
     return s.map((row) => Object.fromEntries(CRITERIA.map((c, i) => [c, row[i]!])) as LikertScores);
+  }
+
+  /** Raw log-probs of the scores 1..5 per item and criterion (what `pop serve` reports as top_logprobs). */
+  async judgeDistributions(items: JudgeInput[]): Promise<number[][][]> {
+    return this.model.judgeDistributions(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })));
   }
 
   /** Length-averaged log-probs (nats per token, incl. <eos>) of given answers. */

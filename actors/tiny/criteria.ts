@@ -24,7 +24,7 @@
  * A correct answer thus scores (5,5,5,5,5) → R = 1; verbose 0.75; partial 0.45; wrong 0.1;
  * wrong type 0.05; malformed 0.
  */
-import { CRITERIA, type Criterion, type LikertScores } from "../backend/types.ts";
+import { CRITERIA, type Criterion, type LikertScores } from "../../protocol/mod.ts";
 import type { Rng } from "./rng.ts";
 import { answerWords, FAMILIES, type Family } from "./world.ts";
 

@@ -8,7 +8,7 @@ import { PANEL } from "./pretrain.ts";
 import { FAMILIES, benchmarkSuite, itemPrompt } from "./world.ts";
 import { CATEGORIES, classifyAnswer, synthCandidate } from "./criteria.ts";
 import { makeRng } from "./rng.ts";
-import { CRITERIA } from "../backend/types.ts";
+import { CRITERIA } from "../../protocol/mod.ts";
 
 const files = process.argv.slice(2).length ? process.argv.slice(2) : PANEL.map((m) => `actors/tiny/checkpoints/${m.name}.bin`);
 for (const f of files) {
@@ -22,7 +22,7 @@ for (const f of files) {
     for (const cat of CATEGORIES) {
       const cands = items.map((it) => ({ it, a: synthCandidate(fam, it.answer, cat, rng) })).filter((x) => classifyAnswer(fam, x.it.answer, x.a) === cat);
       if (!cands.length) { row.push("-".padStart(10)); continue; }
-      const s = await be.judge(cands.map((x) => ({ prompt: itemPrompt(x.it), answer: x.a })));
+      const s = await be.scores(cands.map((x) => ({ prompt: itemPrompt(x.it), answer: x.a })));
       const m = s.reduce((a, sc) => a + CRITERIA.reduce((b, c) => b + (sc[c] - 1) / 4, 0) / 5, 0) / s.length;
       row.push(m.toFixed(2).padStart(10));
     }

@@ -18,7 +18,8 @@ import { tf } from "./tf.ts";
 import {
   ANSWER_LEN, BANNED_IN_ANSWERS, CRIT0, EOS, JUDGE_LEN, PROMPT_LEN, SCORE0, VOCAB, promptTokens, answerSequence, judgeTokens, detokenize,
 } from "./vocab.ts";
-import { CRITERIA } from "../backend/types.ts";
+import { CRITERIA } from "../../protocol/mod.ts";
+import { expectedScore } from "../backend/likert.ts";
 
 export interface TinyConfig {
   /** Hidden size of the GRU and image vector. */
@@ -507,17 +508,5 @@ export function simpoFromMargin(margin: tf.Tensor1D, beta: number, gamma: number
 
 /** Score 1..5 decoded from the five score-token log-probs at a temperature (see {@link TinyVlm.judgeScores}). */
 export function scoreAt(lp: number[], temperature: number): number {
-  if (temperature <= 0) {
-    let best = 0;
-    for (let k = 1; k < 5; k++) if (lp[k]! > lp[best]!) best = k;
-    return best + 1;
-  }
-  const mx = Math.max(...lp);
-  let z = 0, e = 0;
-  for (let k = 0; k < 5; k++) {
-    const p = Math.exp((lp[k]! - mx) / temperature);
-    z += p;
-    e += (k + 1) * p;
-  }
-  return e / z;
+  return expectedScore(lp, temperature)!;
 }

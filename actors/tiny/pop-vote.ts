@@ -4,7 +4,7 @@
  * pooled across the panel, chosen = highest R, rejected = lowest R, kept when
  * R(chosen) >= minChosen and R(chosen) - R(rejected) >= minGap.
  */
-import { CRITERIA, type LikertScores } from "../backend/types.ts";
+import { CRITERIA, type LikertScores } from "../../protocol/mod.ts";
 
 export interface Candidate {
   promptId: string;

@@ -22,7 +22,7 @@ import { PANEL } from "./pretrain.ts";
 import { FAMILIES, poolItem, itemPrompt } from "./world.ts";
 import { classifyAnswer, oracleScores } from "./criteria.ts";
 import { votePairs, type Candidate } from "./pop-vote.ts";
-import type { EvalResult, PreferenceInput, PromptInput } from "../backend/types.ts";
+import type { EvalResult, LikertScores, PreferenceInput, PromptInput } from "../backend/types.ts";
 import { hashSeed } from "./rng.ts";
 
 const { values: a } = parseArgs({
@@ -90,7 +90,7 @@ for (let it = 1; it <= I; it++) {
     const mine = cands.filter((c) => c.author !== names[i]);
     const scores = a["oracle-judge"]
       ? mine.map((c) => { const it = byId.get(c.promptId)!; return oracleScores(it.family, it.answer, c.answer); })
-      : await time("judge", names[i]!, () => judgeOnce(m, mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))));
+      : (await time("judge", names[i]!, () => judgeOnce(m, mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))))).map((j) => (j as { likert: LikertScores }).likert);
     mine.forEach((c, j) => (c.scores[names[i]!] = scores[j]!));
   }
   // judge quality: mean normalised score each judge gives correct / wrong candidates, per family

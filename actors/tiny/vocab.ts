@@ -1,5 +1,5 @@
 /** The tiny model's word-level vocabulary and tokenisation (prompt, answer and judge layouts). */
-import { CRITERIA, type Criterion } from "../backend/types.ts";
+import { CRITERIA, type Criterion } from "../../protocol/mod.ts";
 import { FILLER_WORDS } from "./criteria.ts";
 import { COLORS, GLYPHS, NUMBERS, QUESTION_WORDS, SHAPES } from "./world.ts";
 

@@ -305,7 +305,7 @@ export function poolPrompts(poolSeed: number, start: number, count: number): Pro
 
 /** The PromptInput of a world item (question text + rendered image; no answer). */
 export function itemPrompt(item: WorldItem): PromptInput {
-  return { id: item.id, question: item.question, images: [renderScene(item.scene)] };
+  return { id: item.id, question: item.question, images: [{ format: "rgb8", ...renderScene(item.scene) }] };
 }
 
 /** The family a question belongs to, read from its wording (for tables and analysis). */

@@ -1,51 +1,85 @@
 /** `pop actor`: start one peer process and join an experiment. */
-import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { PeerActor } from "../../actors/actor.ts";
-import { WorkerBackend } from "../../actors/backend/worker-backend.ts";
+import { BackendConfigError } from "../../actors/backend/registry.ts";
+import type { Evaluator } from "../../actors/backend/types.ts";
 import { NAME_PATTERN } from "../../protocol/mod.ts";
+import { BACKENDS } from "../backends.ts";
 import { connectNats, onShutdown } from "../connect.ts";
 import { createLogger } from "../log.ts";
-import { shippedCheckpoint } from "../panel.ts";
 import { UsageError, type Flags } from "../args.ts";
+import { peerEvaluator } from "../evaluators.ts";
 
-export const actorHelp = `pop actor --peer NAME [options]
+export const actorHelp = `pop actor --peer NAME [--backend KIND] [options]
 
 Starts a peer process: it joins the experiment, answers prompts, judges its peers' candidates,
-trains with SimPO on each iteration's pairs and evaluates itself. Ctrl-C leaves cleanly.
-Start more processes with the same --peer (and another --instance) to add replicas.
+trains with SimPO on each iteration's pairs (when its backend trains) and evaluates itself.
+Ctrl-C leaves cleanly. Start more processes with the same --peer (and another --instance) to add
+replicas.
 
   --peer NAME          model identity (a-z, 0-9, '-', '_')                  required
   --experiment NAME    experiment to join                                   default: demo
   --server URL         NATS server(s), comma-separated                       default: $NATS_URL or nats://127.0.0.1:4222
-  --backend KIND       model backend: tiny                                   default: tiny
-  --checkpoint FILE    weights; default: the shipped checkpoint named like --peer
+  --backend KIND       model backend: ${BACKENDS.kinds().join(", ")}${" ".repeat(Math.max(1, 38 - BACKENDS.kinds().join(", ").length))}default: tiny
   --instance NAME      this process's name among the peer's replicas        default: <host>-<pid>
   --batch N            prompts/candidate batches per model call             default: 32
-  --bench-items N      items per benchmark suite when evaluating            default: the backend's
-  --log-format F       text or json                                          default: text`;
+  --log-format F       text or json                                          default: text
+
+Evaluation after each iteration (default: the backend's own benchmark, if it has one):
+  --bench FILE         a benchmark JSONL (image, question, answer or choices, suite), exact match / choice letter
+  --eval-cmd CMD       run CMD (sh -c) after each iteration; it writes per-suite scores as JSON to $POP_SCORES
+  --eval-timeout-s S   time limit of --eval-cmd                              default: 86400
+
+Backends and their options:
+${BACKENDS.help()}
+
+Example, a model served by vLLM on this host:
+  pop actor --peer qwen --experiment exp1 --backend openai --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2-VL-7B-Instruct`;
 
 export async function runActor(flags: Flags): Promise<void> {
   const peer = flags.string("peer");
   if (!peer) throw new UsageError("--peer is required", actorHelp);
   if (!NAME_PATTERN.test(peer)) throw new UsageError(`--peer '${peer}' is not a valid name: use a-z, 0-9, '-' or '_'`, actorHelp);
   const experiment = flags.string("experiment") ?? "demo";
-  const backendKind = flags.string("backend") ?? "tiny";
-  if (backendKind !== "tiny") throw new UsageError(`--backend '${backendKind}' is not available in this build; use 'tiny'`, actorHelp);
-  const checkpoint = flags.string("checkpoint") ?? shippedCheckpoint(peer);
-  if (!checkpoint) throw new UsageError(`no --checkpoint given and '${peer}' is not a shipped member; pass --checkpoint FILE`, actorHelp);
-  if (!existsSync(checkpoint)) throw new UsageError(`checkpoint ${checkpoint} does not exist`, actorHelp);
+  const kind = flags.string("backend") ?? "tiny";
+  const format = flags.logFormat();
+  const log = createLogger(peer, { format });
+  let plug;
+  let spec;
+  try {
+    plug = BACKENDS.get(kind);
+    spec = plug.configure(flags, { peer, log });
+  } catch (error) {
+    if (error instanceof BackendConfigError) throw new UsageError(error.message, actorHelp);
+    throw error;
+  }
   const instance = flags.string("instance") ?? `${hostname().toLowerCase().replace(/[^a-z0-9_-]/g, "-").slice(0, 40)}-${process.pid}`;
   const batchSize = flags.int("batch", { min: 1, max: 1024 });
-  const benchItems = flags.int("bench-items", { min: 1 });
-  const format = flags.logFormat();
+  const bench = flags.string("bench");
+  const evalCmd = flags.string("eval-cmd");
+  const evalTimeoutMs = (flags.number("eval-timeout-s", { min: 1 }) ?? 86_400) * 1000;
+  if (bench && evalCmd) throw new UsageError("--bench and --eval-cmd are alternatives; pass one", actorHelp);
   const server = flags.server();
   flags.rejectUnknown();
-  const log = createLogger(peer, { format });
   const nc = await connectNats(server, `pop-actor-${peer}`, log);
-  log.info({ checkpoint }, "loading model");
-  const backend = await WorkerBackend.start({ kind: "tiny", weights: checkpoint, benchItems });
-  const actor = new PeerActor({ nc, experiment, peer, instance, backend, backendKind, log, batchSize });
+  log.info({ backend: kind }, "opening the model");
+  let backend;
+  try {
+    backend = await plug.open(spec, { peer, log });
+  } catch (error) {
+    await nc.close();
+    if (error instanceof BackendConfigError) throw new UsageError(error.message, actorHelp);
+    throw error;
+  }
+  let evaluator: Evaluator | undefined;
+  try {
+    evaluator = await peerEvaluator({ backend, bench, evalCmd, evalTimeoutMs, peer, kind, spec, log });
+  } catch (error) {
+    await backend.dispose();
+    await nc.close();
+    throw error;
+  }
+  const actor = new PeerActor({ nc, experiment, peer, instance, backend, backendKind: kind, log, batchSize, evaluator });
   onShutdown(async (signal) => {
     log.info({ signal }, "leaving");
     await actor.stop();

@@ -12,7 +12,7 @@ import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../experiment.ts";
 import { NatsServer } from "../nats-server.ts";
-import { shippedCheckpoint, shippedMembers } from "../panel.ts";
+import { shippedCheckpoint, shippedMembers } from "../../actors/tiny/checkpoints.ts";
 import { PopProcess } from "../processes.ts";
 import { collectRun } from "../report/collect.ts";
 import { formatTable, writeReport, type Report } from "../report/report.ts";

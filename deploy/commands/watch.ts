@@ -20,7 +20,7 @@ function summary(m: Message): string {
     case "candidates":
       return `${m.promptId}  ${m.candidates.map((c) => JSON.stringify(c.text)).join(" | ")}`;
     case "verdict":
-      return `${m.promptId}  on ${m.author}: ${m.scores.map((s) => Object.values(s.likert).map((x) => x.toFixed(1)).join("/")).join("  ")}`;
+      return `${m.promptId}  on ${m.author}: ${m.scores.map((s) => (s.likert ? Object.values(s.likert).map((x) => x.toFixed(1)).join("/") : `abstained (${s.abstained})`)).join("  ")}`;
     case "pair":
       return `${m.promptId}  chosen ${m.chosen.author} ${JSON.stringify(m.chosen.text)} (${m.chosen.score.toFixed(2)})  rejected ${m.rejected.author} ${JSON.stringify(m.rejected.text)} (${m.rejected.score.toFixed(2)})`;
     case "evaluation":

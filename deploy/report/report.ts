@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { ImageRef, PreferencePair } from "../../protocol/mod.ts";
 import type { StoredRun } from "./collect.ts";
 import { renderHtml } from "./html.ts";
-import { encodePng } from "./png.ts";
+import { encodePng } from "../../actors/images/png-encode.ts";
 
 /** The shape of report.json. */
 export interface Report {

@@ -2,20 +2,25 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BackendError } from "../../actors/backend/factory.ts";
-import { WorkerBackend } from "../../actors/backend/worker-backend.ts";
+import { BackendError } from "../../actors/backend/registry.ts";
+import { canTrain, capabilitiesOf, type ModelBackend, type Trainer, type WeightStore } from "../../actors/backend/types.ts";
+import { tinyPlug } from "../../actors/tiny/plug.ts";
 import { TinyBackend } from "../../actors/tiny/backend.ts";
 import { poolPrompts } from "../../actors/tiny/world.ts";
 
 describe("a backend in a worker thread", () => {
   const dir = mkdtempSync(join(tmpdir(), "pop-worker-"));
   const file = join(dir, "m.bin");
-  let backend: WorkerBackend;
+  let backend: ModelBackend & Trainer & WeightStore;
   beforeAll(async () => {
     const local = await TinyBackend.create(5);
     writeFileSync(file, await local.exportWeights());
     await local.dispose();
-    backend = await WorkerBackend.start({ kind: "tiny", weights: file, benchItems: 5 });
+    const opened = await tinyPlug.open({ weights: file, benchItems: 5 }, { peer: "m" });
+    // the proxy has exactly the tiny backend's optional capabilities
+    expect(capabilitiesOf(opened).sort()).toEqual(["evaluate", "exportWeights", "importWeights", "judgeDistributions", "train"]);
+    if (!canTrain(opened)) throw new Error("the tiny backend trains");
+    backend = opened;
   });
   afterAll(async () => {
     await backend?.dispose();
@@ -47,6 +52,6 @@ describe("a backend in a worker thread", () => {
   it("refuses a checkpoint that is not one", async () => {
     const bad = join(dir, "bad.bin");
     writeFileSync(bad, "not a model");
-    await expect(WorkerBackend.start({ kind: "tiny", weights: bad })).rejects.toThrow(/cannot load tiny checkpoint/);
+    await expect(tinyPlug.open({ weights: bad }, { peer: "m" })).rejects.toThrow(/cannot load tiny checkpoint/);
   });
 });

@@ -1,7 +1,7 @@
 import { inflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { Flags, UsageError } from "../../deploy/args.ts";
-import { encodePng } from "../../deploy/report/png.ts";
+import { encodePng } from "../../actors/images/png-encode.ts";
 import { buildReport, formatTable, trlRecord } from "../../deploy/report/report.ts";
 import { renderHtml } from "../../deploy/report/html.ts";
 import { PROTOCOL_VERSION, type EvaluationResult, type PreferencePair } from "../../protocol/mod.ts";

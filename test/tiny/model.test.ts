@@ -6,7 +6,8 @@ import { VOCAB } from "../../actors/tiny/vocab.ts";
 import { poolPrompt, poolPrompts, poolItem, benchmarkSuite, renderScene, trainItem, parsePoolPromptId, FAMILIES, type Family } from "../../actors/tiny/world.ts";
 import { classifyAnswer, synthCandidate } from "../../actors/tiny/criteria.ts";
 import { makeRng } from "../../actors/tiny/rng.ts";
-import { CRITERIA, type EvalResult } from "../../actors/backend/types.ts";
+import type { EvalResult } from "../../actors/backend/types.ts";
+import { CRITERIA } from "../../protocol/mod.ts";
 import { scoreAt } from "../../actors/tiny/model.ts";
 import { PANEL, type MemberSpec } from "../../actors/tiny/pretrain.ts";
 
@@ -106,9 +107,9 @@ describe("TinyBackend", () => {
     const rng = makeRng(2);
     // families this member reads well (0.92 and 1.00; it is blind on existence and spatial)
     const items = (["count", "ocr"] as const).flatMap((f) => benchmarkSuite(f, 20, 77));
-    const prompt = (it: (typeof items)[number]) => ({ id: it.id, question: it.question, images: [renderScene(it.scene)] });
-    const good = await be.judge(items.map((it) => ({ prompt: prompt(it), answer: it.answer })));
-    const bad = await be.judge(items.map((it) => ({ prompt: prompt(it), answer: synthCandidate(it.family, it.answer, "wrong", rng) })));
+    const prompt = (it: (typeof items)[number]) => ({ id: it.id, question: it.question, images: [{ format: "rgb8" as const, ...renderScene(it.scene) }] });
+    const good = await be.scores(items.map((it) => ({ prompt: prompt(it), answer: it.answer })));
+    const bad = await be.scores(items.map((it) => ({ prompt: prompt(it), answer: synthCandidate(it.family, it.answer, "wrong", rng) })));
     const mean = (xs: typeof good) => xs.reduce((a, s) => a + CRITERIA.reduce((b, c) => b + s[c], 0) / 5, 0) / xs.length;
     for (const s of [...good, ...bad]) for (const c of CRITERIA) {
       expect(s[c]).toBeGreaterThanOrEqual(1);

@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
-export const CHECKPOINT_DIR = fileURLToPath(new URL("../actors/tiny/checkpoints/", import.meta.url));
+export const CHECKPOINT_DIR = fileURLToPath(new URL("./checkpoints/", import.meta.url));
 
 /** Names of the shipped members (one checkpoint file each). */
 export function shippedMembers(dir = CHECKPOINT_DIR): string[] {
