@@ -1,28 +1,75 @@
-/** `pop pool`: load the tiny world's unlabeled prompt pool into a server's object store. */
-import { ensureTopology } from "../../protocol/mod.ts";
-import type { Flags } from "../args.ts";
+/**
+ * `pop pool`: load unlabeled prompts into a server's object store as a named pool: the tiny
+ * world's generated ones, or the user's own from a JSONL file (`--from`).
+ */
+import { NAME_PATTERN, ensureTopology } from "../../protocol/mod.ts";
+import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { loadTinyPool, poolName } from "../experiment.ts";
+import { MAX_IMAGES_PER_PROMPT, MAX_QUESTION_CHARS, PROGRESS_EVERY, loadPromptFile } from "../pool-file.ts";
 
-export const poolHelp = `pop pool [options]
+export const poolHelp = `pop pool [--seed N] [--count N] [--server URL]
+pop pool --from FILE.jsonl [--name NAME] [--replace] [--server URL]
 
-Loads unlabeled prompts (image + question, no answer) of the tiny visual world into the object
-store, as pool 'tiny-world-<seed>', for experiments whose config names that pool.
+Loads unlabeled prompts (images + question, no answer) into the object store as a named pool,
+for experiments whose config names that pool.
 
+The tiny visual world (default): generated prompts, as pool 'tiny-world-<seed>'.
   --seed N             pool seed                                              default: 7
   --count N            number of prompts (iterations x prompts per iteration) default: 768
+
+Your own prompts (--from): one JSON object a line,
+  {"images": ["photos/cat.jpg", "/data/dog.png"], "question": "Which animal is bigger?"}
+  {"image": "chart.png", "question": "What is the trend?"}
+  "question"           required, not empty, at most ${MAX_QUESTION_CHARS} characters
+  "image" / "images"   one path, or a list of 1 to ${MAX_IMAGES_PER_PROMPT} paths: every prompt needs an image,
+                       these are vision prompts. Relative paths are relative to the JSONL file's
+                       folder. PNG or JPEG, any size up to 16384 pixels a side (read from the
+                       header), stored byte for byte, once per content (sha256).
+  Other keys are an error, so a misspelt key is not silently dropped. Blank lines and lines
+  starting with # are skipped. Prompt ids are '<pool name>:<line>' (1-based line number in the
+  file): loading the same file again gives the same ids and stores nothing new.
+  The whole file is checked before anything is stored; problems are listed as FILE:LINE.
+  Progress goes to stderr every ${PROGRESS_EVERY} prompts.
+
+  --from FILE          the JSONL file
+  --name NAME          pool name: 1-64 of a-z 0-9 _ -, starting with a letter or digit
+                       default: the file's name without extension, lower-cased, other
+                       characters turned into '-' (My Photos.jsonl -> 'my-photos')
+  --replace            overwrite a pool of that name that holds other prompts (without it that
+                       is an error). A coordinator reads its pool when it starts, so do not
+                       replace the pool of an experiment that is still running.
+
   --server URL         NATS server(s)                                         default: $NATS_URL or nats://127.0.0.1:4222`;
 
 export async function runPool(flags: Flags): Promise<void> {
-  const seed = flags.int("seed", { min: 0 }) ?? 7;
-  const count = flags.int("count", { min: 1, max: 1_000_000 }) ?? 768;
+  const from = flags.string("from");
+  const seed = flags.int("seed", { min: 0 });
+  const count = flags.int("count", { min: 1, max: 1_000_000 });
+  const name = flags.string("name");
+  const replace = flags.bool("replace");
   const server = flags.server();
   flags.rejectUnknown();
+  if (from !== undefined && (seed !== undefined || count !== undefined)) {
+    throw new UsageError("--seed and --count choose the tiny world's pool; they do not go with --from", poolHelp);
+  }
+  if (from === undefined && (name !== undefined || replace)) throw new UsageError("--name and --replace go with --from FILE", poolHelp);
+  if (name !== undefined && !NAME_PATTERN.test(name)) {
+    throw new UsageError(`--name must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit; got '${name}'`, poolHelp);
+  }
   const nc = await connectNats(server, "pop-pool");
   try {
     await ensureTopology(nc);
-    const pool = await loadTinyPool(nc, seed, count, "pool");
-    process.stdout.write(`pool '${poolName(seed)}' holds ${pool.prompts.length} prompts on ${server}\n`);
+    if (from === undefined) {
+      const pool = await loadTinyPool(nc, seed ?? 7, count ?? 768, "pool");
+      process.stdout.write(`pool '${poolName(seed ?? 7)}' holds ${pool.prompts.length} prompts on ${server}\n`);
+      return;
+    }
+    const progress = (message: string) => process.stderr.write(`${message}\n`);
+    const { file, storedPool, storedImages } = await loadPromptFile(nc, from, { name, replace, progress });
+    if (!storedPool && storedImages === 0) progress(`pool '${file.name}' already held these prompts; nothing stored`);
+    const mb = (file.bytes / 1e6).toFixed(1);
+    process.stdout.write(`pool '${file.name}' holds ${file.prompts.length} prompts (${file.images.length} images, ${mb} MB) on ${server}\n`);
   } finally {
     await nc.close();
   }

@@ -23,6 +23,10 @@ export interface Panel {
   processes: Map<string, PopProcess>;
   startCoordinator(): PopProcess;
   startActor(peer: string, checkpoint: string, instance?: string): PopProcess;
+  /** A peer whose model is served by an OpenAI-compatible server at `baseUrl`. */
+  startServedActor(peer: string, baseUrl: string, model: string, extra?: string[]): PopProcess;
+  /** Any pop command as its own process (e.g. `serve`), stopped with the panel. */
+  spawn(name: string, args: string[]): PopProcess;
   stored<T extends MessageType>(kind: "prompt" | "cand" | "verdict" | "pair" | "eval" | "ctl", type: T): Promise<MessageOf<T>[]>;
   control(): Promise<MessageOf<"control">[]>;
   iterationPeers(iteration: number): Promise<string[] | undefined>;
@@ -74,6 +78,15 @@ export async function startPanel(settings: DemoSettings, overrides: Parameters<t
       if (instance) args.push("--instance", instance);
       const p = new PopProcess(peer, args, join(dir, `${peer}-${processes.size}.log`));
       processes.set(`${peer}-${processes.size}`, p);
+      return p;
+    },
+    startServedActor(peer, baseUrl, model, extra = []) {
+      const args = ["actor", "--peer", peer, "--backend", "openai", "--base-url", baseUrl, "--model", model, ...common, ...actorArgs, ...extra];
+      return panel.spawn(peer, args);
+    },
+    spawn(name, args) {
+      const p = new PopProcess(name, args, join(dir, `${name}-${processes.size}.log`));
+      processes.set(`${name}-${processes.size}`, p);
       return p;
     },
     async stored(kind, type) {
