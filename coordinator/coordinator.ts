@@ -110,7 +110,7 @@ export class Coordinator {
   private async loadPool(): Promise<PromptPool> {
     const name = objectNames.pool(this.config.pool.name);
     const bytes = await this.blobs.getBlob(name);
-    if (!bytes) throw new CoordinatorSetupError(`prompt pool '${this.config.pool.name}' is not in the object store; load it first (for the tiny world: pop pool --seed <N> --count <N>)`);
+    if (!bytes) throw new CoordinatorSetupError(`prompt pool '${this.config.pool.name}' is not in the object store; load it first: pop pool --from FILE.jsonl --name NAME for your own prompts, pop pool --seed <N> --count <N> for the tiny world`);
     const pool = decode(bytes, "pool", { maxBytes: MAX_STORED_BYTES });
     const need = this.config.pool.offset + this.config.iterations * this.config.promptsPerIteration;
     if (pool.prompts.length < need) {

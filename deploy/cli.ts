@@ -8,6 +8,8 @@ import { demoHelp, runDemo } from "./commands/demo.ts";
 import { poolHelp, runPool } from "./commands/pool.ts";
 import { reportHelp, runReport } from "./commands/report.ts";
 import { revoteHelp, runRevote } from "./commands/revote.ts";
+import { runServe, serveHelp } from "./commands/serve.ts";
+import { runTinyBench, tinyBenchHelp } from "./commands/tiny-bench.ts";
 import { runWatch, watchHelp } from "./commands/watch.ts";
 import { Flags, UsageError } from "./args.ts";
 
@@ -15,10 +17,12 @@ const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<un
   demo: { help: demoHelp, run: runDemo, summary: "run the whole loop locally with the shipped tiny panel (the main job)" },
   actor: { help: actorHelp, run: runActor, summary: "start a peer process and join an experiment" },
   coordinator: { help: coordinatorHelp, run: runCoordinator, summary: "run or resume an experiment's coordinator" },
-  pool: { help: poolHelp, run: runPool, summary: "load the tiny world's unlabeled prompt pool into a server" },
+  pool: { help: poolHelp, run: runPool, summary: "load unlabeled prompts into a server: your JSONL (--from) or the tiny world's" },
   revote: { help: revoteHelp, run: runRevote, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
   report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
   watch: { help: watchHelp, run: runWatch, summary: "print an experiment's message flow as it happens" },
+  serve: { help: serveHelp, run: runServe, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)" },
+  "tiny-bench": { help: tinyBenchHelp, run: runTinyBench, summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench" },
 };
 
 const MAIN_HELP = `pop — Panel-of-Peers: vision-language models that answer, judge each other and learn with SimPO over NATS JetStream.
@@ -61,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then((code) => {
-  // Actors and the coordinator keep running after main's promise resolves; they exit on signals.
+  // Actors, the coordinator and the server keep running after main's promise resolves; they exit on signals.
   if (code !== 0) process.exit(code);
-  if (!["actor", "coordinator", "watch"].includes(process.argv[2] ?? "")) process.exit(0);
+  if (!["actor", "coordinator", "watch", "serve"].includes(process.argv[2] ?? "")) process.exit(0);
 });

@@ -57,7 +57,7 @@ export function decodeRgb(image: ImageInput): RgbImage {
       const png = PNG.sync.read(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength));
       rgba = { width: png.width, height: png.height, data: png.data };
     } else {
-      const j = jpeg.decode(image.data, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      const j = jpeg.decode(image.data, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 2048, maxResolutionInMP: (MAX_SIDE * MAX_SIDE) / 1e6 });
       rgba = { width: j.width, height: j.height, data: j.data };
     }
   } catch (error) {

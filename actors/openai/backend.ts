@@ -117,9 +117,14 @@ export class OpenAiBackend implements ModelBackend {
           }
           this.nSupported = out.length >= options.k;
         } catch (error) {
-          if (!(error instanceof ServerRequestError) || this.nSupported === true) throw error;
+          // A server refuses n > 1 with a 4xx (llama.cpp: more than its slots) or, in older
+          // builds, a 500. Before n is known to work, one plain request tells which it is.
+          const answered = error instanceof ServerRequestError || (error instanceof ServerUnavailableError && error.status !== undefined);
+          if (!answered || this.nSupported === true) throw error;
+          const res = await this.client.chat({ ...base, seed }, what);
+          out.push(res.choices[0]?.message.content ?? "");
           this.nSupported = false;
-          this.log?.info({ server: this.client.baseUrl, error: error.message }, "the server refused n > 1; asking once per candidate");
+          this.log?.info({ server: this.client.baseUrl, error: (error as Error).message }, "the server refused n > 1; asking once per candidate");
         }
       }
       while (out.length < options.k) {

@@ -26,7 +26,11 @@ export const ChatCompletion = z.object({
 export type ChatCompletion = z.infer<typeof ChatCompletion>;
 
 export const ModelList = z.object({
-  data: z.array(z.object({ id: z.string(), root: z.string().nullish(), parent: z.string().nullish() }).passthrough()),
+  // Ollama sends `data: null` when it has no models.
+  data: z
+    .array(z.object({ id: z.string(), root: z.string().nullish(), parent: z.string().nullish() }).passthrough())
+    .nullish()
+    .transform((d) => d ?? []),
 });
 export type ModelList = z.infer<typeof ModelList>;
 

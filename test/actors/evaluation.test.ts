@@ -10,6 +10,7 @@ import { CommandEvaluator, EvalCommandError, parseScores, ScoresFileError } from
 import { CHOICE_INSTRUCTION, choiceMatch, choicePrompt, exactMatch, normaliseAnswer, readChoice } from "../../actors/evaluation/scoring.ts";
 import { encodePng } from "../../actors/images/png-encode.ts";
 import { TinyBackend } from "../../actors/tiny/backend.ts";
+import { writeTinyBenchmark } from "../../actors/tiny/bench-export.ts";
 import { benchmarkSuites, COLORS, FAMILIES, renderScene } from "../../actors/tiny/world.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pop-evaluation-"));
@@ -84,18 +85,9 @@ describe("BenchmarkFileEvaluator", () => {
   afterAll(async () => backend?.dispose());
 
   it("gives exactly the tiny model's own benchmark accuracies on the same items as PNG files", async () => {
-    const bench = join(dir, "tiny");
-    mkdirSync(join(bench, "img"), { recursive: true });
-    const rows = FAMILIES.flatMap((f) =>
-      benchmarkSuites(20)[f].map((it) => {
-        const img = renderScene(it.scene);
-        writeFileSync(join(bench, "img", `${it.id}.png`), encodePng(img.width, img.height, img.data));
-        return { id: it.id, image: `img/${it.id}.png`, question: it.question, suite: f, answer: it.answer };
-      }),
-    );
-    writeJsonl(join(bench, "bench.jsonl"), rows);
+    const file = writeTinyBenchmark(join(dir, "tiny"), 20);
     const progress: number[] = [];
-    const ev = await BenchmarkFileEvaluator.open(backend, join(bench, "bench.jsonl"), { onProgress: (done) => progress.push(done) });
+    const ev = await BenchmarkFileEvaluator.open(backend, file, { onProgress: (done) => progress.push(done) });
     expect(ev.items[0]!.prompt.images[0]).toMatchObject({ format: "png", width: 32, height: 32 });
 
     const fromFile = await ev.evaluate();

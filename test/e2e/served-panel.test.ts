@@ -8,7 +8,12 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
-import { JUDGE_TEMPERATURE } from "../../actors/tiny/backend.ts";
+import { join } from "node:path";
+import { JUDGE_TEMPERATURE, TinyBackend } from "../../actors/tiny/backend.ts";
+import { writeTinyBenchmark } from "../../actors/tiny/bench-export.ts";
+import { FAMILIES } from "../../actors/tiny/world.ts";
+import { collectRun } from "../../deploy/report/collect.ts";
+import { buildReport, formatTable } from "../../deploy/report/report.ts";
 import { shippedCheckpoint } from "../../actors/tiny/checkpoints.ts";
 import type { MessageOf } from "../../protocol/mod.ts";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
@@ -48,7 +53,9 @@ describe("peers served over the OpenAI API", () => {
     proxy = await startFaultProxy(urls.ocrdumb!);
     proxy.down = true;
     const judge = ["--judge-temperature", String(JUDGE_TEMPERATURE)];
-    served.startServedActor("countless", `${urls.countless}/v1`, "countless", judge);
+    // countless is benchmarked through its server on the tiny suites written as a benchmark file.
+    const bench = writeTinyBenchmark(join(served.dir, "bench"), 5);
+    served.startServedActor("countless", `${urls.countless}/v1`, "countless", [...judge, "--bench", bench]);
     served.startServedActor("lostspace", `${urls.lostspace}/v1`, "lostspace", judge);
     const flaky = served.startServedActor("ocrdumb", proxy.baseUrl, "ocrdumb", [...judge, "--retries", "1"]);
     served.startCoordinator();
@@ -108,6 +115,15 @@ describe("peers served over the OpenAI API", () => {
     // Prompts on which all three members answer alike make no pair; the rest must each make one.
     expect(matched).toBeGreaterThanOrEqual(4);
     expect(pairsB.filter((p) => promptsAllSame.has(p.promptId))).toHaveLength(matched);
+    // The report's table holds the benchmarked served peer, with the same accuracies the embedded model gives itself.
+    const report = buildReport(await collectRun(served.nc, "served"));
+    expect(report.peers).toEqual(["countless"]);
+    expect(report.suites.sort()).toEqual([...FAMILIES].sort());
+    const own = await TinyBackend.load(shippedCheckpoint("countless")!, { benchItems: 5 });
+    const ownScores = (await own.evaluate()).suites;
+    await own.dispose();
+    for (const it of report.iterations) expect(it.scores.countless).toEqual(ownScores);
+    expect(formatTable(report)).toMatch(/countless\s+1\s/);
     const control = await served.control();
     // Served peers do not train; they still report, so the panel moves on.
     expect(control.filter((e) => e.event === "training_done").map((e) => (e as { result: { steps: number } }).result.steps)).toEqual([0, 0, 0]);

@@ -1,0 +1,186 @@
+/**
+ * Reads an OpenAI chat-completions body into what the model is asked: a judge request (the
+ * first user turn is our rubric's judge prompt) or a question. Every mistake becomes a 400 that
+ * names the field, so a bad request never reaches the model.
+ */
+import { randomInt } from "node:crypto";
+import type { Criterion } from "../../protocol/mod.ts";
+import type { ImageInput, JudgeInput, PromptInput } from "../backend/types.ts";
+import { decodeRgb, ImageFormatError, imageFromDataUrl } from "../images/codec.ts";
+import { parseJudgePrompt } from "../openai/rubric.ts";
+import { ApiError, badRequest } from "./errors.ts";
+
+/** Most choices per request (vLLM has no fixed bound; this keeps one request from hogging a batch). */
+export const MAX_N = 64;
+/** Largest image accepted, in pixels (40 MP: any photo; PIL warns of a decompression bomb at about twice that). */
+export const MAX_PIXELS = 40_000_000;
+/** Most `top_logprobs` (OpenAI's bound). */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** Sampling settings shared by both kinds of request. */
+export interface ChatSettings {
+  n: number;
+  /** 0 = greedy. */
+  temperature: number;
+  maxTokens?: number;
+  /** The request's seed, or a random one when it gave none (so each request is still reproducible in logs). */
+  seed: number;
+  logprobs: boolean;
+  topLogprobs: number;
+  /** Words in all messages' text: the usage's prompt token count. */
+  promptWords: number;
+}
+
+/** A request the model scores with its 1..5 distribution for one criterion. */
+export interface JudgeRequest extends ChatSettings {
+  kind: "judge";
+  item: JudgeInput;
+  criterion: Criterion;
+}
+
+/** A question the model answers. */
+export interface AnswerRequest extends ChatSettings {
+  kind: "answer";
+  prompt: PromptInput;
+}
+
+export type ChatRequest = JudgeRequest | AnswerRequest;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+/** Counts words; the server reports these as token counts (the tiny model's tokens are words). */
+export const wordCount = (s: string) => s.split(/\s+/).filter(Boolean).length;
+
+/**
+ * Reads and checks a chat-completions body for the served model. Throws {@link ApiError}:
+ * 404 for another model's name, 400 for anything else wrong.
+ */
+export function parseChatRequest(body: unknown, servedModel: string): ChatRequest {
+  if (!isObject(body)) throw badRequest("the request body must be a JSON object");
+  const model = optional(body, "model");
+  if (model !== undefined) {
+    if (typeof model !== "string") throw badRequest("'model' must be a string");
+    if (model !== servedModel) throw new ApiError(404, `The model \`${model}\` does not exist.`);
+  }
+  if (optional(body, "stream") !== undefined && readBool(body, "stream")) {
+    throw badRequest("streaming is not supported by this server; send 'stream': false or leave it out");
+  }
+  const turns = readMessages(body.messages);
+  const settings = readSettings(body, turns);
+
+  const first = turns.find((t) => t.role === "user");
+  if (!first) throw badRequest("'messages' must include a user message");
+  // Images of every user turn count, in order; the tiny model looks at the first one.
+  const images = turns.filter((t) => t.role === "user").flatMap((t) => t.images);
+  const text = first.texts.join("\n");
+  // Only the first user turn decides: a later turn (a reminder to answer with a digit) keeps a judge request one.
+  const judged = parseJudgePrompt(text);
+  if (judged) {
+    return { kind: "judge", ...settings, criterion: judged.criterion, item: { prompt: { id: "judge", question: judged.question, images }, answer: judged.answer } };
+  }
+  // The tiny model answers one question without a conversation: system prompts and later turns are not shown to it.
+  // The seed goes into the prompt id because the backend keys each prompt's sampling stream on (seed, id, candidate).
+  return { kind: "answer", ...settings, prompt: { id: `seed-${settings.seed}`, question: text, images } };
+}
+
+/** A field's value, with JSON null read as absent (many clients send nulls for defaults). */
+function optional(body: Json, name: string): unknown {
+  const v = body[name];
+  return v === null ? undefined : v;
+}
+
+function readBool(body: Json, name: string): boolean {
+  const v = optional(body, name);
+  if (v === undefined) return false;
+  if (typeof v !== "boolean") throw badRequest(`'${name}' must be true or false`);
+  return v;
+}
+
+function readNumber(body: Json, name: string, min: number, max: number, integer: boolean): number | undefined {
+  const v = optional(body, name);
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isFinite(v)) throw badRequest(`'${name}' must be a number`);
+  if (integer && !Number.isSafeInteger(v)) throw badRequest(`'${name}' must be a whole number`);
+  if (v < min || v > max) throw badRequest(`'${name}' must be between ${min} and ${max}, got ${v}`);
+  return v;
+}
+
+function readSettings(body: Json, turns: Turn[]): ChatSettings {
+  const n = readNumber(body, "n", 1, MAX_N, true) ?? 1;
+  const temperature = readNumber(body, "temperature", 0, 2, false) ?? 1;
+  // max_completion_tokens replaced max_tokens in OpenAI's API; honour the newer one when both come.
+  const maxTokens = readNumber(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER, true) ?? readNumber(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true);
+  const seed = readNumber(body, "seed", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true) ?? randomInt(0, 2 ** 32);
+  const logprobs = readBool(body, "logprobs");
+  const topLogprobs = readNumber(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, true) ?? 0;
+  if (topLogprobs > 0 && !logprobs) throw badRequest("'top_logprobs' needs 'logprobs': true");
+  const promptWords = turns.reduce((sum, t) => sum + t.texts.reduce((s, x) => s + wordCount(x), 0), 0);
+  return { n, temperature, maxTokens, seed, logprobs, topLogprobs, promptWords };
+}
+
+const ROLES = ["system", "user", "assistant"] as const;
+type Role = (typeof ROLES)[number];
+
+/** One message's text parts and images. */
+interface Turn {
+  role: Role;
+  texts: string[];
+  images: ImageInput[];
+}
+
+function readMessages(messages: unknown): Turn[] {
+  if (messages === undefined || messages === null) throw badRequest("'messages' is required");
+  if (!Array.isArray(messages) || messages.length === 0) throw badRequest("'messages' must be a non-empty array");
+  return messages.map((m, i) => readMessage(m, `messages[${i}]`));
+}
+
+function readMessage(m: unknown, where: string): Turn {
+  if (!isObject(m)) throw badRequest(`${where} must be an object`);
+  const role = m.role;
+  if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
+    throw badRequest(`${where}.role must be one of ${ROLES.join(", ")}, got ${JSON.stringify(role)}`);
+  }
+  const turn: Turn = { role: role as Role, texts: [], images: [] };
+  const content = m.content;
+  // An assistant turn may carry no content (OpenAI allows it alongside tool calls).
+  if ((content === undefined || content === null) && role === "assistant") return turn;
+  if (typeof content === "string") {
+    turn.texts.push(content);
+    return turn;
+  }
+  if (!Array.isArray(content)) throw badRequest(`${where}.content must be a string or an array of content parts`);
+  content.forEach((part, j) => {
+    const at = `${where}.content[${j}]`;
+    if (!isObject(part)) throw badRequest(`${at} must be an object`);
+    if (part.type === "text") {
+      if (typeof part.text !== "string") throw badRequest(`${at}.text must be a string`);
+      turn.texts.push(part.text);
+    } else if (part.type === "image_url") {
+      if (role !== "user") throw badRequest(`${at}: only user messages may carry images`);
+      turn.images.push(readImage(part.image_url, `${at}.image_url`));
+    } else {
+      throw badRequest(`${at}.type must be 'text' or 'image_url', got ${JSON.stringify(part.type)}`);
+    }
+  });
+  return turn;
+}
+
+function readImage(imageUrl: unknown, where: string): ImageInput {
+  if (!isObject(imageUrl) || typeof imageUrl.url !== "string") throw badRequest(`${where} must be an object with a string 'url'`);
+  const url = imageUrl.url;
+  // Fetching a client's URL would make the server an open proxy and its answers depend on someone else's host.
+  if (/^https?:/i.test(url)) throw badRequest(`${where}.url: http(s) image URLs are not supported; send the image inline as a data URL (data:image/png;base64,...)`);
+  try {
+    const image = imageFromDataUrl(url);
+    // A small file can claim a huge size (a decompression bomb): refuse it before decoding.
+    if (image.width * image.height > MAX_PIXELS) {
+      throw badRequest(`${where}.url: the image is ${image.width}x${image.height}, over the limit of ${MAX_PIXELS / 1e6} megapixels`);
+    }
+    // Decoding here, like vLLM's front end, makes a corrupt image this request's 400 rather than a model failure.
+    decodeRgb(image);
+    return image;
+  } catch (error) {
+    if (error instanceof ImageFormatError) throw badRequest(`${where}.url: ${error.message}`);
+    throw error;
+  }
+}
