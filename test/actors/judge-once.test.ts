@@ -20,8 +20,12 @@ describe("judging each distinct candidate once", () => {
     expect(asked).toEqual([3]);
     const direct = await model.judge(items);
     expect(scores).toHaveLength(items.length);
+    const likert = (j: (typeof scores)[number]) => {
+      if (!("likert" in j)) throw new Error(`the tiny judge abstained: ${j.abstained}`);
+      return j.likert;
+    };
     scores.forEach((s, i) => {
-      for (const [k, v] of Object.entries(direct[i]!)) expect(s[k as keyof typeof s]).toBeCloseTo(v, 4);
+      for (const [k, v] of Object.entries(likert(direct[i]!))) expect(likert(s)[k as keyof ReturnType<typeof likert>]).toBeCloseTo(v, 4);
     });
     // different prompts with the same answer are judged apart
     expect(scores[0]).not.toEqual(scores[2]);

@@ -17,6 +17,21 @@ const verdict = (judge: string, author: string, scores: LikertScores[]): Verdict
 const defaults = VotingConfig.parse({});
 
 describe("mean voting", () => {
+  it("leaves a judge's abstention out instead of counting it as a low score", () => {
+    const t = newTally(prompt);
+    addToTally(t, batch("alice", ["red", "blue"]));
+    addToTally(t, verdict("bob", "alice", [all(5), all(1)]));
+    // carol could not be read on alice's first answer: only bob's score counts there
+    addToTally(t, { ...verdict("carol", "alice", [all(1), all(2)]), scores: [{ candidateId: "p1:alice:0", abstained: "correctness: reply \"nice\" holds no score" }, { candidateId: "p1:alice:1", likert: all(2) }] });
+    const scored = scoreCandidates(t, defaults);
+    expect(scored.map((s) => [s.candidateId, s.score, s.judges])).toEqual([
+      ["p1:alice:0", 1, ["bob"]],
+      ["p1:alice:1", (0 + 0.25) / 2, ["bob", "carol"]],
+    ]);
+    // with two judges required, the abstention leaves that candidate unvoted
+    expect(scoreCandidates(t, { ...defaults, minJudges: 2 }).map((s) => s.candidateId)).toEqual(["p1:alice:1"]);
+  });
+
   it("normalises Likert scores and averages the five criteria", () => {
     expect(combine(all(5), "mean")).toBe(1);
     expect(combine(all(1), "mean")).toBe(0);

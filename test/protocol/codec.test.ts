@@ -60,6 +60,16 @@ describe("codec", () => {
     expect(err.message).toMatch(/scores\.0\.likert\.correctness/);
   });
 
+  it("carries an abstention, and refuses a score that is both or neither", () => {
+    const v = samples[3] as Extract<Message, { type: "verdict" }>;
+    const pack = (scores: unknown) => new Packr({ useRecords: false }).pack({ ...v, scores });
+    const ok = decode(pack([{ candidateId: "x", abstained: "correctness: no digit" }]), "verdict");
+    expect(ok.scores[0]).toEqual({ candidateId: "x", abstained: "correctness: no digit" });
+    for (const bad of [[{ candidateId: "x" }], [{ candidateId: "x", likert: v.scores[0]!.likert, abstained: "why" }], [{ candidateId: "x", abstained: "" }]]) {
+      expect(catchDecode(pack(bad)).reason).toBe("invalid");
+    }
+  });
+
   it("rejects trailing bytes, empty and oversized payloads", () => {
     const good = encode(samples[1]!);
     expect(catchDecode(new Uint8Array([...good, 0x01])).reason).toBe("malformed");
