@@ -2,7 +2,6 @@
  * Contract of the `openai` backend against `pop serve`: a real HTTP server on loopback with a
  * real (tiny) model behind it, and a proxy that injects the faults real servers show.
  */
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/tiny/backend.ts";
 import { tinyPlug } from "../../actors/tiny/plug.ts";
@@ -12,6 +11,7 @@ import { ServerUnavailableError } from "../../actors/openai/errors.ts";
 import { startOpenAiServer, type OpenAiServer } from "../../actors/serve/openai-server.ts";
 import type { ModelBackend, ScoreDistributions } from "../../actors/backend/types.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
+import { freePort } from "../support/ports.ts";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
 
 const CHECKPOINT = "actors/tiny/checkpoints/countless.bin";
@@ -118,12 +118,3 @@ describe("the openai backend against pop serve", () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

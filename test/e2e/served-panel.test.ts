@@ -6,7 +6,6 @@
  * go back to the stream and are answered once it is up, nothing lost.
  */
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { JUDGE_TEMPERATURE, TinyBackend } from "../../actors/tiny/backend.ts";
@@ -16,6 +15,7 @@ import { collectRun } from "../../deploy/report/collect.ts";
 import { buildReport, formatTable } from "../../deploy/report/report.ts";
 import { shippedCheckpoint } from "../../actors/tiny/checkpoints.ts";
 import type { MessageOf } from "../../protocol/mod.ts";
+import { freePort } from "../support/ports.ts";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
 import { cleanup } from "../support/nats.ts";
 import { startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
@@ -130,12 +130,3 @@ describe("peers served over the OpenAI API", () => {
   }, 360_000);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
