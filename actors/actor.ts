@@ -10,7 +10,7 @@ import {
   BUCKETS, consumers, decode, ensureTopology, stateKeys, startInbox, type ExperimentConfig, type Inbox,
 } from "../protocol/mod.ts";
 import { answerPrompts } from "./answering.ts";
-import { canTrain, type Evaluator, type ModelBackend } from "./backend/types.ts";
+import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/types.ts";
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
 import { judgeCandidates } from "./judging.ts";
@@ -107,7 +107,7 @@ export class PeerActor {
     const entry = await ctx.state.get(stateKeys.model(ctx.experiment, ctx.peer));
     if (!entry || entry.operation !== "PUT") return undefined;
     const record = decode(entry.value, "model");
-    if (record.modelVersion !== ctx.modelVersion && canTrain(ctx.backend)) {
+    if (record.modelVersion !== ctx.modelVersion && canLoadWeights(ctx.backend)) {
       const bytes = await ctx.blobs.getBlob(record.object);
       if (!bytes) throw new ActorStartError(`the weights of ${ctx.peer} for iteration ${record.iteration} (${record.object}) are missing from the object store`);
       await ctx.backend.importWeights(bytes);
@@ -121,7 +121,7 @@ export class PeerActor {
   private async followReplicaWeights(): Promise<void> {
     const ctx = this.ctx!;
     const backend = ctx.backend;
-    if (!canTrain(backend)) return;
+    if (!canLoadWeights(backend)) return;
     const watch = await ctx.state.watch({ key: stateKeys.model(ctx.experiment, ctx.peer), include: KvWatchInclude.UpdatesOnly });
     this.modelWatch = watch;
     (async () => {

@@ -63,7 +63,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   }
   const result =
     inputs.length > 0
-      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) })
+      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) }, { experiment: ctx.experiment, peer: ctx.peer, iteration })
       : NO_TRAINING;
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();

@@ -10,6 +10,7 @@ import { reportHelp, runReport } from "./commands/report.ts";
 import { revoteHelp, runRevote } from "./commands/revote.ts";
 import { runServe, serveHelp } from "./commands/serve.ts";
 import { runTinyBench, tinyBenchHelp } from "./commands/tiny-bench.ts";
+import { runTrain, trainHelp } from "./commands/train.ts";
 import { runWatch, watchHelp } from "./commands/watch.ts";
 import { Flags, UsageError } from "./args.ts";
 
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<un
   report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
   watch: { help: watchHelp, run: runWatch, summary: "print an experiment's message flow as it happens" },
   serve: { help: serveHelp, run: runServe, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)" },
+  train: { help: trainHelp, run: runTrain, summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)" },
   "tiny-bench": { help: tinyBenchHelp, run: runTinyBench, summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench" },
 };
 

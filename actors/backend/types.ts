@@ -133,9 +133,17 @@ export interface ScoreDistributions {
   judgeDistributions(items: JudgeInput[]): Promise<number[][][]>;
 }
 
+/** Which run a training belongs to (a trainer program names its work by it). */
+export interface TrainContext {
+  experiment: string;
+  peer: string;
+  /** The iteration whose pairs these are. */
+  iteration: number;
+}
+
 /** Training: one SimPO run over the pairs, continuing from the current weights. */
 export interface Trainer {
-  train(pairs: PreferenceInput[], options: SimpoOptions): Promise<TrainResult>;
+  train(pairs: PreferenceInput[], options: SimpoOptions, context?: TrainContext): Promise<TrainResult>;
 }
 
 /** What is being evaluated, for evaluators that hand it to an outside tool. */
@@ -175,6 +183,11 @@ export type OptionalMethod = (typeof OPTIONAL_METHODS)[number];
 /** Which optional methods a backend has. */
 export function capabilitiesOf(backend: ModelBackend): OptionalMethod[] {
   return OPTIONAL_METHODS.filter((m) => typeof backend[m] === "function");
+}
+
+/** A backend that can take weights another process trained (a replica's, or its own before a restart). */
+export function canLoadWeights(b: ModelBackend): b is ModelBackend & WeightStore {
+  return typeof b.exportWeights === "function" && typeof b.importWeights === "function";
 }
 
 /** A backend that can train and hand its weights to replicas. */

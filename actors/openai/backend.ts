@@ -1,7 +1,9 @@
 /**
  * OpenAiBackend: any OpenAI-compatible chat server (vLLM, SGLang, llama.cpp's server, Ollama,
- * `pop serve`) as a peer that answers and judges. It does not train: the model lives in the
- * server, and training it is a trainer's job, not this backend's.
+ * `pop serve`) as a peer that answers and judges. The model lives in the server; with a trainer
+ * command (./../trainer/contract.ts) the peer also learns: each iteration's LoRA adapter is
+ * trained by that program, hot-loaded into the server through vLLM's runtime LoRA endpoints and
+ * named as the model in every later request. Without one it keeps its weights.
  *
  * - Answering: one chat completion per prompt with the prompt's images as data URLs and `n` = k;
  *   a server that returns fewer choices (it ignores `n`) or refuses `n` is asked once per missing
@@ -11,9 +13,12 @@
  *   unreadable reply is asked again once with a reminder, then recorded as an abstention.
  */
 import { createHash } from "node:crypto";
+import { join, resolve } from "node:path";
 import { CRITERIA, type Criterion, type LikertScores } from "../../protocol/mod.ts";
-import type { BackendInfo, Judgement, JudgeInput, ModelBackend, PromptInput, SamplingOptions } from "../backend/types.ts";
-import { BackendConfigError } from "../backend/registry.ts";
+import type { BackendInfo, Judgement, JudgeInput, ModelBackend, PreferenceInput, PromptInput, SamplingOptions, SimpoOptions, TrainContext, TrainResult } from "../backend/types.ts";
+import { BackendConfigError, BackendError } from "../backend/registry.ts";
+import { adapterVersion, packDir, unpackTo } from "../trainer/archive.ts";
+import { CommandTrainer } from "../trainer/command-trainer.ts";
 import { dataUrl } from "../images/codec.ts";
 import { OpenAiClient, type ClientOptions } from "./client.ts";
 import { ServerRequestError, ServerUnavailableError } from "./errors.ts";
@@ -38,6 +43,26 @@ export interface OpenAiBackendOptions extends ClientOptions {
   judgeRetries?: number;
   /** How long to wait at start for the server to come up (default 10 min: a 7B model takes minutes to load). */
   startupWaitMs?: number;
+  /** The trainer command (trainer contract); absent: this peer does not train. */
+  trainerCmd?: string;
+  /** Kill a trainer that runs longer (default 24 h). */
+  trainerTimeoutMs?: number;
+  /**
+   * Where training work directories and unpacked adapters go (default ./pop-work). The serving
+   * engine loads adapters from here by path, so it must see this directory (same host, or the
+   * same mount inside its container).
+   */
+  workDir?: string;
+}
+
+/** The adapter the server currently answers with. */
+interface LoadedAdapter {
+  /** The name requests use as `model` (the base name and the adapter's content hash). */
+  name: string;
+  /** Where it is unpacked (the path the server loaded it from). */
+  dir: string;
+  bytes: Uint8Array;
+  version: string;
 }
 
 type Log = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -48,12 +73,28 @@ export class OpenAiBackend implements ModelBackend {
   /** How judgements were read, for logs and tests. */
   readonly judgeStats = { logprobs: 0, text: 0, retried: 0, abstained: 0 };
 
+  private adapter: LoadedAdapter | undefined;
+  private readonly workDir: string;
+  /** Present only with a trainer command: a backend without it does not train. */
+  readonly train?: (pairs: PreferenceInput[], options: SimpoOptions, context?: TrainContext) => Promise<TrainResult>;
+
   private constructor(
     readonly client: OpenAiClient,
     private readonly options: OpenAiBackendOptions,
     private readonly version: string,
     private readonly log?: Log,
-  ) {}
+  ) {
+    this.workDir = resolve(options.workDir ?? "pop-work");
+    if (options.trainerCmd) {
+      const trainer = new CommandTrainer({ command: options.trainerCmd, workRoot: this.workDir, baseModel: options.model, timeoutMs: options.trainerTimeoutMs, log });
+      this.train = async (pairs, simpo, context) => {
+        const run = context ?? { experiment: "default", peer: "default", iteration: 0 };
+        const { result, adapterDir } = await trainer.train(pairs, simpo, run, this.adapter?.dir ?? null);
+        await this.importWeights(await packDir(adapterDir));
+        return result;
+      };
+    }
+  }
 
   /** Connects (waiting for the server to come up), checks that it serves the model, and returns the backend. */
   static async open(options: OpenAiBackendOptions, log?: Log): Promise<OpenAiBackend> {
@@ -86,7 +127,51 @@ export class OpenAiBackend implements ModelBackend {
   }
 
   async info(): Promise<BackendInfo> {
-    return { kind: "openai", version: this.version };
+    return { kind: "openai", version: this.adapter?.version ?? this.version };
+  }
+
+  /** The name requests use: the loaded adapter's, else the base model's. */
+  get servedModel(): string {
+    return this.adapter?.name ?? this.options.model;
+  }
+
+  /**
+   * The current adapter as an archive (what the actor stores for replicas and restarts); no
+   * bytes at all while the server answers with its base weights.
+   */
+  async exportWeights(): Promise<Uint8Array> {
+    return this.adapter?.bytes ?? new Uint8Array(0);
+  }
+
+  /**
+   * Unpacks an adapter archive under the work directory and hot-loads it into the server
+   * (vLLM's POST /v1/load_lora_adapter); later requests name it as the model, and the adapter it
+   * replaces is unloaded.
+   */
+  async importWeights(bytes: Uint8Array): Promise<void> {
+    if (bytes.length === 0) return this.useBase();
+    const version = adapterVersion(bytes);
+    if (this.adapter?.version === version) return;
+    const dir = join(this.workDir, "adapters", version);
+    await unpackTo(bytes, dir);
+    const name = `${this.options.model}-${version}`;
+    try {
+      await this.client.postForText("/load_lora_adapter", { lora_name: name, lora_path: dir }, `loading adapter ${name} from ${dir}`);
+    } catch (error) {
+      // Already loaded under this name (the name holds the content hash) is what we want.
+      const listed = await this.client.models().then((m) => m.data.some((e) => e.id === name), () => false);
+      if (!listed) {
+        throw new BackendError(`${this.client.baseUrl} did not load adapter ${name}: ${(error as Error).message}. A vLLM server needs --enable-lora (and --max-lora-rank at least the adapter's rank) and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, and must see ${dir}.`, { cause: error, retryable: (error as { retryable?: boolean }).retryable });
+      }
+    }
+    const previous = this.adapter;
+    this.adapter = { name, dir, bytes, version };
+    this.log?.info({ server: this.client.baseUrl, adapter: name }, "the server answers with the new adapter");
+    if (previous && previous.name !== name) {
+      await this.client.postForText("/unload_lora_adapter", { lora_name: previous.name }, `unloading adapter ${previous.name}`).catch((error) =>
+        this.log?.warn({ adapter: previous.name, error: (error as Error).message }, "could not unload the previous adapter; it stays loaded on the server"),
+      );
+    }
   }
 
   async generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]> {
@@ -100,7 +185,7 @@ export class OpenAiBackend implements ModelBackend {
   private async answer(prompt: PromptInput, options: SamplingOptions): Promise<string[]> {
     const seed = promptSeed(options.seed, prompt.id);
     const base: ChatRequest = {
-      model: this.options.model,
+      model: this.servedModel,
       messages: [{ role: "user", content: [...imageParts(prompt), { type: "text", text: prompt.question }] }],
       temperature: options.temperature,
       max_tokens: options.maxTokens ?? this.options.maxTokens ?? 512,
@@ -140,6 +225,16 @@ export class OpenAiBackend implements ModelBackend {
       throw error;
     }
     return out.map((t) => t.trim());
+  }
+
+  /** Back to the base weights (what an empty weights archive means). */
+  private async useBase(): Promise<void> {
+    const previous = this.adapter;
+    if (!previous) return;
+    this.adapter = undefined;
+    await this.client.postForText("/unload_lora_adapter", { lora_name: previous.name }, `unloading adapter ${previous.name}`).catch((error) =>
+      this.log?.warn({ adapter: previous.name, error: (error as Error).message }, "could not unload the adapter; it stays loaded on the server"),
+    );
   }
 
   async judge(items: JudgeInput[]): Promise<Judgement[]> {
@@ -200,7 +295,7 @@ export class OpenAiBackend implements ModelBackend {
   private judgeRequest(messages: ChatMessage[]): ChatRequest {
     const top = this.options.topLogprobs ?? 10;
     // A few tokens, not one: some models write "Score: 4"; the digit's position is found in the logprobs.
-    const body: ChatRequest = { model: this.options.model, messages, temperature: 0, max_tokens: 8, seed: 0 };
+    const body: ChatRequest = { model: this.servedModel, messages, temperature: 0, max_tokens: 8, seed: 0 };
     if (this.logprobsSupported && top > 0) Object.assign(body, { logprobs: true, top_logprobs: top });
     return body;
   }

@@ -67,12 +67,20 @@ export class OpenAiClient {
     return this.request("GET", "/models", undefined, "listing models", ModelList);
   }
 
+  /**
+   * A POST whose answer is plain text, like vLLM's runtime LoRA endpoints
+   * (`/load_lora_adapter`, `/unload_lora_adapter`); resolves with the text.
+   */
+  postForText(path: string, body: unknown, what: string): Promise<string> {
+    return this.request("POST", path, body, what, "text");
+  }
+
   /** Aborts every request in flight or waiting; they fail at once. */
   close(): void {
     this.stopping.abort();
   }
 
-  private async request<T>(method: string, path: string, body: unknown, what: string, schema: z.ZodType<T>): Promise<T> {
+  private async request<T>(method: string, path: string, body: unknown, what: string, schema: z.ZodType<T> | "text"): Promise<T> {
     const url = `${this.baseUrl}${path}`;
     const retries = this.options.retries ?? 6;
     const started = Date.now();
@@ -81,8 +89,9 @@ export class OpenAiClient {
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (this.stopping.signal.aborted) throw new ServerUnavailableError(`${what}: the client was closed`, { cause: lastError });
       let waitMs = Math.min(30_000, (this.options.backoffMs ?? 500) * 2 ** attempt) * (0.75 + Math.random() * 0.5);
-      const outcome = await this.limit.run(() => this.once(method, url, body));
+      const outcome = await this.limit.run(() => this.once(method, url, body, schema === "text"));
       if (outcome.kind === "ok") {
+        if (schema === "text") return outcome.json as T;
         const parsed = schema.safeParse(outcome.json);
         if (parsed.success) return parsed.data;
         throw new ServerResponseError(`${method} ${url} (${what}) answered ${outcome.status} with a body that is not what an OpenAI-compatible server sends: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
@@ -106,32 +115,33 @@ export class OpenAiClient {
     );
   }
 
-  private async once(method: string, url: string, body: unknown): Promise<Outcome> {
+  private async once(method: string, url: string, body: unknown, text = false): Promise<Outcome> {
     this.stats.requests++;
     const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.timeoutMs ?? 300_000)]);
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     let res: Response;
-    let text: string;
+    let raw: string;
     try {
       res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal });
-      text = await res.text();
+      raw = await res.text();
     } catch (error) {
       if (this.stopping.signal.aborted) return { kind: "closed", error };
       return { kind: "unreachable", error };
     }
     let json: unknown;
     try {
-      json = text ? JSON.parse(text) : undefined;
+      json = raw ? JSON.parse(raw) : undefined;
     } catch {
       json = undefined;
     }
     if (res.ok) {
-      if (json === undefined) return { kind: "busy", status: res.status, message: `not JSON: ${text.slice(0, 200)}` };
+      if (text) return { kind: "ok", status: res.status, json: raw };
+      if (json === undefined) return { kind: "busy", status: res.status, message: `not JSON: ${raw.slice(0, 200)}` };
       return { kind: "ok", status: res.status, json };
     }
-    const message = errorMessageOf(json ?? text) ?? res.statusText;
+    const message = errorMessageOf(json ?? raw) ?? res.statusText;
     if (RETRY_STATUS.has(res.status)) return { kind: "busy", status: res.status, message, retryAfterMs: retryAfter(res.headers.get("retry-after")) };
     return { kind: "refused", status: res.status, message };
   }

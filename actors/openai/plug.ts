@@ -4,7 +4,7 @@ import { OpenAiBackend, type OpenAiBackendOptions } from "./backend.ts";
 
 export const openaiPlug: BackendPlug<OpenAiBackendOptions> = {
   kind: "openai",
-  summary: "a model served by vLLM, SGLang, llama.cpp's server, Ollama or `pop serve` (answers and judges; does not train)",
+  summary: "a model served by vLLM, SGLang, llama.cpp's server, Ollama or `pop serve`: answers and judges; trains LoRA adapters with --trainer-cmd",
   options: [
     { flag: "base-url", value: "URL", help: "the server's API root, e.g. http://gpu1:8000/v1 (required)" },
     { flag: "model", value: "NAME", help: "the served model's name, as GET /v1/models lists it (required)" },
@@ -16,6 +16,9 @@ export const openaiPlug: BackendPlug<OpenAiBackendOptions> = {
     { flag: "top-logprobs", value: "N", help: "top_logprobs asked for when judging; 0 reads scores from the text", default: "10" },
     { flag: "judge-temperature", value: "T", help: "sharpening of the judge's digit distribution before the expected score", default: "1" },
     { flag: "wait-s", value: "S", help: "how long to wait at start for the server to come up", default: "600" },
+    { flag: "trainer-cmd", value: "CMD", help: "train a LoRA adapter each iteration with CMD (trainer contract; $POP_TRAIN_DIR) and hot-load it; absent: no training" },
+    { flag: "trainer-timeout-s", value: "S", help: "kill a trainer that runs longer", default: "86400" },
+    { flag: "work-dir", value: "DIR", help: "training work directories and unpacked adapters; the server must see it", default: "./pop-work" },
   ],
   configure(read) {
     const baseUrl = read.string("base-url");
@@ -38,6 +41,9 @@ export const openaiPlug: BackendPlug<OpenAiBackendOptions> = {
       topLogprobs: read.int("top-logprobs", { min: 0, max: 20 }) ?? 10,
       judgeTemperature: read.number("judge-temperature", { min: 0, max: 10 }) ?? 1,
       startupWaitMs: seconds("wait-s", 600),
+      trainerCmd: read.string("trainer-cmd"),
+      trainerTimeoutMs: seconds("trainer-timeout-s", 86_400),
+      workDir: read.string("work-dir"),
     };
   },
   open(spec, { log }) {

@@ -392,11 +392,7 @@ export class TinyVlm {
     const img = this.encode(images);
     const lp = this.seqLogProb(catEnc(img, img), tf.concat([chosen.tokens, rejected.tokens], 0), tf.concat([chosen.mask, rejected.mask], 0));
     const len = tf.sum(tf.concat([chosen.mask, rejected.mask], 0), 1);
-    const avg = tf.div(lp, len);
-    const margin = tf.sub(avg.slice([0], [N]), avg.slice([N], [N])) as tf.Tensor1D;
-    const loss = simpoFromMargin(margin, beta, gamma);
-    if (!sftWeight) return { loss, margin };
-    return { loss: tf.add(loss, tf.mul(-sftWeight, tf.mean(avg.slice([0], [N])))) as tf.Scalar, margin };
+    return simpoObjective(lp as tf.Tensor1D, len as tf.Tensor1D, N, beta, gamma, sftWeight);
   }
 
   // ---- weights ----
@@ -499,6 +495,21 @@ export function parseWeights(bytes: Uint8Array): { config: TinyConfig; meta: Rec
   }
   if (off !== bytes.length) throw new Error("weights file has trailing or missing bytes");
   return { config: header.config, meta: header.meta, data };
+}
+
+/**
+ * The SimPO objective from sequence log-probs: `lp` holds the summed log-probs of the N chosen
+ * answers then the N rejected ones, `len` their token counts (incl. <eos>). Loss = mean over pairs
+ * of softplus(-(beta * margin - gamma)) with margin = lp_w/|y_w| - lp_l/|y_l|, plus
+ * sftWeight x the mean length-normalised NLL of the chosen answers (CPO-SimPO). The Python
+ * trainer (actors/openai/trainer/simpo.py) computes the same function; a test holds them equal.
+ */
+export function simpoObjective(lp: tf.Tensor1D, len: tf.Tensor1D, N: number, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D } {
+  const avg = tf.div(lp, len);
+  const margin = tf.sub(avg.slice([0], [N]), avg.slice([N], [N])) as tf.Tensor1D;
+  const loss = simpoFromMargin(margin, beta, gamma);
+  if (!sftWeight) return { loss, margin };
+  return { loss: tf.add(loss, tf.mul(-sftWeight, tf.mean(avg.slice([0], [N])))) as tf.Scalar, margin };
 }
 
 /** SimPO loss from length-averaged margins: mean softplus(-(beta*margin - gamma)). */

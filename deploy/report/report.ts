@@ -9,6 +9,7 @@ import type { ImageRef, PreferencePair } from "../../protocol/mod.ts";
 import type { StoredRun } from "./collect.ts";
 import { renderHtml } from "./html.ts";
 import { encodePng } from "../../actors/images/png-encode.ts";
+import { trlPreferenceRecord } from "../../actors/trainer/trl.ts";
 
 /** The shape of report.json. */
 export interface Report {
@@ -72,10 +73,7 @@ export function formatTable(report: Report): string {
 /** A TRL-style (conversational, vision) preference record. */
 export function trlRecord(p: PreferencePair, imagePaths: string[]) {
   return {
-    prompt: [{ role: "user", content: [...imagePaths.map(() => ({ type: "image" })), { type: "text", text: p.question }] }],
-    chosen: [{ role: "assistant", content: [{ type: "text", text: p.chosen.text }] }],
-    rejected: [{ role: "assistant", content: [{ type: "text", text: p.rejected.text }] }],
-    images: imagePaths,
+    ...trlPreferenceRecord(p.question, p.chosen.text, p.rejected.text, imagePaths),
     score_chosen: p.chosen.score,
     score_rejected: p.rejected.score,
     margin: p.margin,
