@@ -4,6 +4,13 @@
  * our rubric (actors/openai/rubric.ts) are answered from the model's score distribution, any
  * other request is a question; concurrent requests are micro-batched (./batcher.ts).
  *
+ * With `openAdapter` it also has vLLM's runtime LoRA endpoints (what vLLM exposes when started
+ * with `--enable-lora` and `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`): `POST /v1/load_lora_adapter`
+ * `{"lora_name", "lora_path"}` opens another model beside the base, which requests then name as
+ * their `model` and `/v1/models` lists with the base as its `parent`; `POST
+ * /v1/unload_lora_adapter` `{"lora_name"}` takes it away again. Bodies, statuses and messages
+ * are vLLM's (vllm/entrypoints/openai/serving_models.py, or models/serving.py in newer releases).
+ *
  * ```ts
  * const server = await startOpenAiServer({ backend, model: "ocrdumb", port: 0 });
  * // POST `${server.url}/v1/chat/completions` ... then:
@@ -16,7 +23,7 @@ import { CRITERIA } from "../../protocol/mod.ts";
 import type { ModelBackend, ScoreDistributions } from "../backend/types.ts";
 import { MicroBatcher, type BatchStats } from "./batcher.ts";
 import { answerChoices, completionBody, judgeChoices } from "./completion.ts";
-import { ApiError, errorBody } from "./errors.ts";
+import { ApiError, errorBody, type ErrorStatus } from "./errors.ts";
 import { parseChatRequest, type ChatRequest } from "./request.ts";
 
 /** Where the server writes its log lines (a pino logger fits). */
@@ -25,11 +32,21 @@ export interface ServeLog {
   info(obj: object, msg: string): void;
 }
 
+/** A model the server can serve: it must report score distributions to answer judge requests. */
+export type ServableBackend = ModelBackend & ScoreDistributions;
+
 export interface OpenAiServerOptions {
   /** The model; it must report score distributions to answer judge requests. */
-  backend: ModelBackend & ScoreDistributions;
+  backend: ServableBackend;
   /** The name clients ask for in `model` and `/v1/models` lists. */
   model: string;
+  /**
+   * Opens the adapter at a `lora_path` as a model of its own; enables `/v1/load_lora_adapter` and
+   * `/v1/unload_lora_adapter` (without it they answer 404, as vLLM's do when runtime LoRA updating
+   * is off). Throw {@link AdapterNotFoundError} when nothing is at the path (a 404, as vLLM
+   * answers a missing adapter); any other error is a 400 carrying its message.
+   */
+  openAdapter?: (path: string) => Promise<ServableBackend>;
   /** Interface to listen on (default 127.0.0.1: only this machine). */
   host?: string;
   /** Port; 0 = any free one (default 0). */
@@ -45,74 +62,247 @@ export interface OpenAiServerOptions {
   log?: ServeLog;
 }
 
-/** What the server has done since it started. */
+/** What one served model (the base or an adapter) has done since it was loaded. */
+export interface ModelStats extends BatchStats {
+  /** Chat requests routed to it. */
+  requests: number;
+}
+
+/** What the server has done since it started; the batch counters are the base model's. */
 export interface ServerStats extends BatchStats {
   /** HTTP requests answered, errors included. */
   requests: number;
   errors: number;
+  /** Per served model, the base and each adapter loaded now (an unloaded adapter's counters go with it). */
+  models: Record<string, ModelStats>;
 }
 
 export interface OpenAiServer {
   /** `http://host:port` (the API is under `/v1`). */
   url: string;
   stats(): ServerStats;
-  /** Stops listening, lets queued and running work finish, then closes every connection. */
+  /**
+   * Stops listening, lets queued and running work finish, disposes the loaded adapters, then
+   * closes every connection. The base backend stays the caller's to dispose.
+   */
   close(): Promise<void>;
 }
 
+/** What an `openAdapter` throws when there is no adapter at the path (the server answers 404). */
+export class AdapterNotFoundError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AdapterNotFoundError";
+  }
+}
+
 /** Whether a backend can be served (it must report score distributions for judge requests). */
-export function canServe(backend: ModelBackend): backend is ModelBackend & ScoreDistributions {
+export function canServe(backend: ModelBackend): backend is ServableBackend {
   return typeof backend.judgeDistributions === "function";
 }
 
 const MIB = 1024 * 1024;
 
 /** What a handler learnt of the request, for its log line (also when it then fails). */
-type Seen = { request?: ChatRequest };
+type Seen = { request?: ChatRequest; model?: string };
+
+/** A model being served: the base, or an adapter loaded at run time. */
+interface Served {
+  name: string;
+  backend: ServableBackend;
+  batcher: MicroBatcher;
+  /** `/v1/models`' `root`: the base's name, or the adapter's path as the client gave it. */
+  root: string;
+  /** The base's name for an adapter, null for the base. */
+  parent: string | null;
+  created: number;
+  requests: number;
+}
+
+/**
+ * An error with a type name of its own in the body: vLLM answers refused adapter requests with
+ * type "InvalidUserInput" rather than the status's usual name.
+ */
+class TypedApiError extends ApiError {
+  constructor(status: ErrorStatus, message: string, readonly type: string) {
+    super(status, message);
+  }
+}
+const invalidInput = (message: string) => new TypedApiError(400, message, "InvalidUserInput");
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The adapter routes, as vLLM names them. */
+const LOAD = "/v1/load_lora_adapter";
+const UNLOAD = "/v1/unload_lora_adapter";
 
 /** Starts the server; resolves once it listens. */
 export async function startOpenAiServer(options: OpenAiServerOptions): Promise<OpenAiServer> {
-  const { backend, model, log } = options;
+  const { backend, model, log, openAdapter } = options;
   const host = options.host ?? "127.0.0.1";
   const maxBody = options.maxBodyBytes ?? 64 * MIB;
-  const created = Math.floor(Date.now() / 1000);
-  const batcher = new MicroBatcher(backend, { windowMs: options.batchWindowMs ?? 5, maxBatch: options.maxBatch ?? 64 });
+  const batching = { windowMs: options.batchWindowMs ?? 5, maxBatch: options.maxBatch ?? 64 };
+  const serve = (name: string, backend: ServableBackend, root: string, parent: string | null): Served => ({
+    name,
+    backend,
+    batcher: new MicroBatcher(backend, batching),
+    root,
+    parent,
+    created: Math.floor(Date.now() / 1000),
+    requests: 0,
+  });
+  const base = serve(model, backend, model, null);
+  /** Loaded adapters by name, in load order (what `/v1/models` lists after the base). */
+  const adapters = new Map<string, Served>();
   const counts = { requests: 0, errors: 0 };
+  /** Batch counters of unloaded adapters, so the traffic summary's totals never go back. */
+  const retired = { items: 0, batches: 0 };
+  /** Unloads still draining and disposing, and loads still opening, for close() to wait on. */
+  const busy = new Set<Promise<unknown>>();
+  let shuttingDown = false;
 
-  const chat = async (req: IncomingMessage, seen: Seen) => {
+  const readJson = async (req: IncomingMessage): Promise<unknown> => {
     const raw = await readBody(req, maxBody);
-    let body: unknown;
     try {
-      body = JSON.parse(raw.toString("utf8"));
+      return JSON.parse(raw.toString("utf8"));
     } catch (error) {
       throw new ApiError(400, `malformed JSON body: ${(error as Error).message}`);
     }
-    seen.request = parseChatRequest(body, model);
-    return complete(seen.request);
   };
 
-  const complete = async (request: ChatRequest) => {
+  const chat = async (req: IncomingMessage, seen: Seen) => {
+    const body = await readJson(req);
+    // The model the body names; an unknown name goes to the base's parser, which refuses it with vLLM's 404.
+    const named = isObject(body) && typeof body.model === "string" ? adapters.get(body.model) : undefined;
+    const served = named ?? base;
+    seen.request = parseChatRequest(body, served.name);
+    seen.model = served.name;
+    // No await between the lookup and the batcher taking the work: an unload that removes the
+    // model after this point finds the work queued and lets it finish before disposing.
+    return complete(served, seen.request);
+  };
+
+  const complete = async (served: Served, request: ChatRequest) => {
+    served.requests++;
     try {
       if (request.kind === "judge") {
-        const rows = await batcher.distributions(request.item);
-        return completionBody(model, judgeChoices(rows[CRITERIA.indexOf(request.criterion)]!, request), request.promptWords);
+        const rows = await served.batcher.distributions(request.item);
+        return completionBody(served.name, judgeChoices(rows[CRITERIA.indexOf(request.criterion)]!, request), request.promptWords);
       }
-      const answers = await batcher.answers(request.prompt, { k: request.n, temperature: request.temperature, maxTokens: request.maxTokens });
-      return completionBody(model, answerChoices(answers), request.promptWords);
+      const answers = await served.batcher.answers(request.prompt, { k: request.n, temperature: request.temperature, maxTokens: request.maxTokens });
+      return completionBody(served.name, answerChoices(answers), request.promptWords);
     } catch (error) {
       throw new ApiError(500, `the model failed: ${(error as Error).message}`, { cause: error });
     }
   };
 
-  const routes: Record<string, { method: string; handle: (req: IncomingMessage, seen: Seen) => Promise<object | undefined> }> = {
+  /**
+   * Runs `task` after every earlier load or unload of the same name has finished, as vLLM locks
+   * each adapter name: of two loads of one name, the second sees the first's adapter.
+   */
+  const locks = new Map<string, Promise<unknown>>();
+  const underLock = <T>(name: string, task: () => Promise<T>): Promise<T> => {
+    const run = (locks.get(name) ?? Promise.resolve()).then(task);
+    const tail = run.catch(() => undefined);
+    locks.set(name, tail);
+    busy.add(tail);
+    void tail.then(() => {
+      busy.delete(tail);
+      if (locks.get(name) === tail) locks.delete(name);
+    });
+    return run;
+  };
+
+  /** A string field of an adapter request; vLLM's request model refuses other types with a 400. */
+  const stringField = (body: Json, name: string): string => {
+    const v = body[name];
+    if (v === undefined || v === null) return "";
+    if (typeof v !== "string") throw new ApiError(400, `'${name}' must be a string`);
+    return v;
+  };
+
+  const loadAdapter = async (req: IncomingMessage, seen: Seen) => {
+    const body = await readJson(req);
+    if (!isObject(body)) throw new ApiError(400, "the request body must be a JSON object");
+    const name = stringField(body, "lora_name");
+    const path = stringField(body, "lora_path");
+    seen.model = name || undefined;
+    if (!name || !path) throw invalidInput("Both 'lora_name' and 'lora_path' must be provided.");
+    // Newer vLLM can swap an adapter's weights in place; this server cannot, so it says so rather than refuse it as a duplicate.
+    if (body.load_inplace === true) throw new ApiError(400, "'load_inplace' is not supported by this server: unload the adapter, then load it again");
+    // vLLM does not check this, and then routes the name to the base (older releases) or to the adapter, hiding the base (newer): refuse it.
+    if (name === model) throw invalidInput(`The lora adapter '${name}' cannot take the base model's name; pick another 'lora_name'.`);
+    return underLock(name, async () => {
+      if (adapters.has(name)) throw invalidInput(`The lora adapter '${name}' has already been loaded.`);
+      if (shuttingDown) throw new ApiError(500, "the server is shutting down");
+      let opened: ServableBackend;
+      try {
+        opened = await openAdapter!(path);
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        if (error instanceof AdapterNotFoundError || e?.code === "ENOENT") {
+          throw new ApiError(404, `Loading lora ${name} failed: No adapter found for ${path} (${e.message})`, { cause: error });
+        }
+        throw new ApiError(400, `Loading lora ${name} failed: ${e?.message ?? String(error)}`, { cause: error });
+      }
+      if (shuttingDown) {
+        await opened.dispose().catch(() => undefined);
+        throw new ApiError(500, "the server is shutting down");
+      }
+      adapters.set(name, serve(name, opened, path, model));
+      log?.info({ adapter: name, path }, "loaded a LoRA adapter");
+      return `Success: LoRA adapter '${name}' added successfully.`;
+    });
+  };
+
+  /** Takes an adapter out of routing at once, lets its queued and running work finish, then disposes it. */
+  const retire = async (served: Served): Promise<void> => {
+    adapters.delete(served.name);
+    await served.batcher.drain();
+    const b = served.batcher.stats();
+    retired.items += b.items;
+    retired.batches += b.batches;
+    await served.backend.dispose().catch((error: unknown) => log?.info({ adapter: served.name, error: (error as Error)?.message }, "disposing an unloaded adapter failed"));
+  };
+
+  const unloadAdapter = async (req: IncomingMessage, seen: Seen) => {
+    const body = await readJson(req);
+    if (!isObject(body)) throw new ApiError(400, "the request body must be a JSON object");
+    const name = stringField(body, "lora_name");
+    seen.model = name || undefined;
+    if (!name) throw invalidInput("'lora_name' needs to be provided to unload a LoRA adapter.");
+    return underLock(name, async () => {
+      const served = adapters.get(name);
+      if (!served) throw new TypedApiError(404, `The lora adapter '${name}' cannot be found.`, "NotFoundError");
+      await retire(served);
+      log?.info({ adapter: name }, "unloaded a LoRA adapter");
+      return `Success: LoRA adapter '${name}' removed successfully.`;
+    });
+  };
+
+  type Route = { method: string; handle: (req: IncomingMessage, seen: Seen) => Promise<object | string | undefined> };
+  const routes: Record<string, Route> = {
     "/v1/models": {
       method: "GET",
-      handle: async () => ({ object: "list", data: [{ id: model, object: "model", created, owned_by: "pop", root: model, parent: null }] }),
+      handle: async () => ({
+        object: "list",
+        data: [base, ...adapters.values()].map((m) => ({ id: m.name, object: "model", created: m.created, owned_by: "pop", root: m.root, parent: m.parent })),
+      }),
     },
     "/v1/chat/completions": { method: "POST", handle: chat },
     // vLLM's readiness probe: 200 with an empty body once the model is up.
     "/health": { method: "GET", handle: async () => undefined },
   };
+  // Without a way to open adapters the routes do not exist, as in a vLLM without runtime LoRA updating.
+  if (openAdapter) {
+    routes[LOAD] = { method: "POST", handle: loadAdapter };
+    routes[UNLOAD] = { method: "POST", handle: unloadAdapter };
+  }
+  const routeList = Object.entries(routes)
+    .filter(([path]) => path.startsWith("/v1/"))
+    .map(([path, r]) => `${r.method} ${path}`)
+    .join(", ");
 
   const server = createServer((req, res) => {
     const t0 = performance.now();
@@ -120,7 +310,10 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     const seen: Seen = {};
     const answer = async () => {
       const route = routes[path];
-      if (!route) throw new ApiError(404, `no route ${req.method} ${path}; this server has GET /v1/models and POST /v1/chat/completions`);
+      if (!route) {
+        const off = path === LOAD || path === UNLOAD ? " (runtime LoRA adapter loading is not enabled on this server)" : "";
+        throw new ApiError(404, `no route ${req.method} ${path}${off}; this server has ${routeList}`);
+      }
       if (req.method !== route.method) {
         res.setHeader("allow", route.method);
         throw new ApiError(405, `${path} takes ${route.method}, not ${req.method}`);
@@ -133,24 +326,41 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
         counts.errors++;
         // A refused body may still be arriving: close the connection after answering rather than read it all.
         if (e.status === 413) res.setHeader("connection", "close");
-        return { status: e.status, body: errorBody(e.status, e.message) as object | undefined };
+        const body = errorBody(e.status, e.message);
+        if (e instanceof TypedApiError) body.type = e.type;
+        return { status: e.status, body: body as object | string | undefined };
       })
       .then(({ status, body }) => {
         counts.requests++;
         send(res, status, body);
-        log?.debug({ method: req.method, path, status, ms: Math.round(performance.now() - t0), kind: seen.request?.kind, n: seen.request?.n }, "request");
+        log?.debug({ method: req.method, path, status, ms: Math.round(performance.now() - t0), model: seen.model, kind: seen.request?.kind, n: seen.request?.n }, "request");
       })
       .catch(() => undefined); // a client that hung up cannot be answered; nothing else can throw here
   });
 
+  /** Batch counters over every model ever served, for the traffic summary. */
+  const totals = () =>
+    [base, ...adapters.values()].reduce(
+      (t, m) => {
+        const b = m.batcher.stats();
+        return { items: t.items + b.items, batches: t.batches + b.batches };
+      },
+      { ...retired },
+    );
   let last = { requests: 0, batches: 0, items: 0 };
   const summary = setInterval(() => {
-    const b = batcher.stats();
+    const b = totals();
     const now = { requests: counts.requests, batches: b.batches, items: b.items };
     if (now.requests === last.requests) return;
     const batches = now.batches - last.batches;
     log?.info(
-      { requests: now.requests - last.requests, batches, meanBatch: batches ? Number(((now.items - last.items) / batches).toFixed(2)) : 0, errors: counts.errors },
+      {
+        requests: now.requests - last.requests,
+        batches,
+        meanBatch: batches ? Number(((now.items - last.items) / batches).toFixed(2)) : 0,
+        errors: counts.errors,
+        ...(adapters.size ? { adapters: adapters.size } : {}),
+      },
       "served",
     );
     last = now;
@@ -173,13 +383,20 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   let closing: Promise<void> | undefined;
   return {
     url,
-    stats: () => ({ ...counts, ...batcher.stats() }),
+    stats: () => ({
+      ...counts,
+      ...base.batcher.stats(),
+      models: Object.fromEntries([base, ...adapters.values()].map((m) => [m.name, { requests: m.requests, ...m.batcher.stats() }])),
+    }),
     close: () =>
       (closing ??= (async () => {
+        shuttingDown = true;
         clearInterval(summary);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        await batcher.drain();
+        // Loads still opening dispose what they opened; unloads finish disposing theirs.
+        while (busy.size) await Promise.all([...busy]);
+        await Promise.all([base.batcher.drain(), ...[...adapters.values()].map((a) => retire(a))]);
         // Give the last responses a moment to leave before cutting keep-alive connections.
         await Promise.race([closed, new Promise((r) => setTimeout(r, 200))]);
         server.closeAllConnections();
@@ -188,11 +405,12 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   };
 }
 
-/** Sends a JSON body (an empty one for a bare 200), unless the client has gone. */
-function send(res: ServerResponse, status: number, body: object | undefined): void {
+/** Sends a JSON body, a plain-text one (vLLM's adapter endpoints answer success as text), or an empty one for a bare 200, unless the client has gone. */
+function send(res: ServerResponse, status: number, body: object | string | undefined): void {
   if (res.headersSent || res.destroyed) return;
-  const text = body === undefined ? "" : JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+  const type = typeof body === "string" ? "text/plain; charset=utf-8" : "application/json";
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 

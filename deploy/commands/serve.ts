@@ -1,7 +1,9 @@
 /** `pop serve`: a tiny checkpoint behind an OpenAI-compatible HTTP API (vLLM's dialect). */
-import { basename, extname } from "node:path";
-import { BackendConfigError } from "../../actors/backend/registry.ts";
-import { canServe, startOpenAiServer } from "../../actors/serve/openai-server.ts";
+import { stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import { basename, extname, join, resolve } from "node:path";
+import { BackendConfigError, type PlugContext } from "../../actors/backend/registry.ts";
+import { AdapterNotFoundError, canServe, startOpenAiServer, type ServableBackend } from "../../actors/serve/openai-server.ts";
 import { shippedMembers } from "../../actors/tiny/checkpoints.ts";
 import { tinyPlug } from "../../actors/tiny/plug.ts";
 import { UsageError, type Flags } from "../args.ts";
@@ -28,6 +30,15 @@ Concurrent requests are batched into shared model calls. Ctrl-C stops it.
 
 Once listening it prints one line to stdout: serving MODEL at http://HOST:PORT/v1
 
+Adapters: like a vLLM started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, it
+loads and unloads models at run time, without a restart (what a peer does after each iteration's
+training). POST /v1/load_lora_adapter {"lora_name": NAME, "lora_path": PATH} opens the tiny
+checkpoint at PATH (a directory holding model.bin, as the tiny trainer writes it, or the .bin file
+itself) beside the base; requests then ask for it as "model": NAME, and GET /v1/models lists it
+with "parent" the base. POST /v1/unload_lora_adapter {"lora_name": NAME} stops routing to it, lets
+its queued requests finish and frees it. Both answer success as plain text, errors as vLLM does
+(400 for a name already loaded, 404 for a path with no adapter or an unknown name).
+
 Example:
   pop serve --peer ocrdumb
   curl -s http://127.0.0.1:8000/v1/models
@@ -36,6 +47,10 @@ Example:
     "messages": [{"role": "user", "content": [
       {"type": "image_url", "image_url": {"url": "data:image/png;base64,'"$(base64 -w0 scene.png)"'"}},
       {"type": "text", "text": "what color is the circle"}]}]}'
+  curl -s http://127.0.0.1:8000/v1/load_lora_adapter -H 'content-type: application/json' \\
+    -d '{"lora_name": "ocrdumb-it1", "lora_path": "/runs/ocrdumb/iter-1"}'
+  curl -s http://127.0.0.1:8000/v1/unload_lora_adapter -H 'content-type: application/json' \\
+    -d '{"lora_name": "ocrdumb-it1"}'
 
 A peer that uses it as its model:
   pop actor --peer ocrdumb --backend openai --base-url http://127.0.0.1:8000/v1 --model ocrdumb`;
@@ -69,7 +84,9 @@ export async function runServe(flags: Flags): Promise<void> {
   }
   let server;
   try {
-    server = await startOpenAiServer({ backend, model, host, port, batchWindowMs, maxBatch, log });
+    // Always on: it costs nothing until a client loads an adapter.
+    const openAdapter = (path: string) => openTinyAdapter(path, { peer, log });
+    server = await startOpenAiServer({ backend, model, openAdapter, host, port, batchWindowMs, maxBatch, log });
   } catch (error) {
     await backend.dispose();
     throw error;
@@ -81,4 +98,30 @@ export async function runServe(flags: Flags): Promise<void> {
     await backend.dispose();
   });
   process.stdout.write(`serving ${model} at ${running.url}/v1\n`);
+}
+
+/**
+ * Opens a tiny "adapter" for `pop serve`'s /v1/load_lora_adapter: a directory holding the trained
+ * checkpoint as model.bin (what the tiny trainer writes), or a checkpoint file itself, in a
+ * worker thread of its own. A leading ~ and relative paths resolve as vLLM resolves a lora_path.
+ * Throws {@link AdapterNotFoundError} when there is nothing to load at the path.
+ */
+export async function openTinyAdapter(path: string, context: PlugContext): Promise<ServableBackend> {
+  const where = resolve(path === "~" || path.startsWith("~/") ? join(homedir(), path.slice(1)) : path);
+  const found = await stat(where).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT" || error.code === "ENOTDIR") throw new AdapterNotFoundError(`nothing exists at ${where}`, { cause: error });
+    throw error;
+  });
+  let weights = where;
+  if (found.isDirectory()) {
+    weights = join(where, "model.bin");
+    const file = await stat(weights).catch(() => undefined);
+    if (!file?.isFile()) throw new AdapterNotFoundError(`the directory holds no model.bin, where a tiny adapter keeps its checkpoint`);
+  }
+  const backend = await tinyPlug.open({ weights }, context);
+  if (!canServe(backend)) {
+    await backend.dispose();
+    throw new Error("this backend does not report score distributions, which judge requests need");
+  }
+  return backend;
 }

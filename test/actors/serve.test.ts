@@ -3,24 +3,29 @@
  * HTTP on loopback. The in-process TinyBackend of the same checkpoint is the reference.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { CRITERIA } from "../../protocol/mod.ts";
 import type { ModelBackend, PromptInput, ScoreDistributions } from "../../actors/backend/types.ts";
 import { dataUrl } from "../../actors/images/codec.ts";
 import { JUDGE_REMINDER, judgePrompt } from "../../actors/openai/rubric.ts";
 import { MicroBatcher } from "../../actors/serve/batcher.ts";
-import { canServe, startOpenAiServer, type OpenAiServer } from "../../actors/serve/openai-server.ts";
+import { canServe, startOpenAiServer, type OpenAiServer, type ServableBackend } from "../../actors/serve/openai-server.ts";
 import { TinyBackend } from "../../actors/tiny/backend.ts";
 import { tinyPlug } from "../../actors/tiny/plug.ts";
 import { poolPrompt } from "../../actors/tiny/world.ts";
+import { openTinyAdapter } from "../../deploy/commands/serve.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHECKPOINT = fileURLToPath(new URL("../../actors/tiny/checkpoints/ocrdumb.bin", import.meta.url));
 const MODEL = "ocrdumb";
+/** Another shipped checkpoint stands in for a trained adapter of the base: different weights are what matter. */
+const ADAPTER_CHECKPOINT = fileURLToPath(new URL("../../actors/tiny/checkpoints/lostspace.bin", import.meta.url));
 
 // Response bodies are checked by the assertions, not by types.
 type Json = any;
@@ -28,13 +33,29 @@ type Json = any;
 let backend: ModelBackend & ScoreDistributions;
 let local: TinyBackend;
 let server: OpenAiServer;
+/** Every adapter backend the servers opened, to check they are disposed. */
+const openedAdapters: ServableBackend[] = [];
+/** While set, adapters' model calls wait for it: their work stays at the model and queued behind it. */
+let gate: Promise<void> | undefined;
+/** The real wiring of `pop serve`, with the adapters' model calls behind {@link gate}. */
+const openAdapter = async (path: string): Promise<ServableBackend> => {
+  const opened = await openTinyAdapter(path, { peer: MODEL });
+  openedAdapters.push(opened);
+  return {
+    info: () => opened.info(),
+    dispose: () => opened.dispose(),
+    judge: (items) => opened.judge(items),
+    generate: async (prompts, options) => (await gate, opened.generate(prompts, options)),
+    judgeDistributions: async (items) => (await gate, opened.judgeDistributions(items)),
+  };
+};
 
 beforeAll(async () => {
   const opened = await tinyPlug.open({ weights: CHECKPOINT }, { peer: MODEL });
   if (!canServe(opened)) throw new Error("the tiny backend should report score distributions");
   backend = opened;
   local = await TinyBackend.load(CHECKPOINT);
-  server = await startOpenAiServer({ backend, model: MODEL, port: 0 });
+  server = await startOpenAiServer({ backend, model: MODEL, port: 0, openAdapter });
 });
 
 afterAll(async () => {
@@ -232,6 +253,178 @@ describe("pop serve's OpenAI-compatible API", () => {
   });
 });
 
+describe("runtime LoRA adapters, through vLLM's endpoints", () => {
+  const ADAPTER = "ocrdumb-it1";
+  let tmp: string;
+  let adapterDir: string;
+  let localAdapter: TinyBackend;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), "pop-serve-lora-"));
+    // What the tiny trainer writes: the trained checkpoint as model.bin in the iteration's directory.
+    adapterDir = join(tmp, "adapter");
+    await mkdir(adapterDir);
+    await copyFile(ADAPTER_CHECKPOINT, join(adapterDir, "model.bin"));
+    localAdapter = await TinyBackend.load(ADAPTER_CHECKPOINT);
+  });
+  afterAll(async () => {
+    await localAdapter?.dispose();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  const lora = (action: "load" | "unload", body: unknown, on: OpenAiServer = server) =>
+    fetch(`${on.url}/v1/${action}_lora_adapter`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  const models = async (): Promise<Json[]> => ((await (await fetch(`${server.url}/v1/models`)).json()) as Json).data;
+  const greedy = { temperature: 0, max_tokens: 5 };
+
+  it("loads an adapter once, lists it under the base, and answers and judges with its weights", async () => {
+    // Two loads of one name at once: the second waits for the first and finds the name taken.
+    const [first, second] = await Promise.all([lora("load", { lora_name: ADAPTER, lora_path: adapterDir }), lora("load", { lora_name: ADAPTER, lora_path: adapterDir })]);
+    const [ok, refused] = first.status === 200 ? [first, second] : [second, first];
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("content-type")).toMatch(/^text\/plain/);
+    expect(await ok.text()).toBe(`Success: LoRA adapter '${ADAPTER}' added successfully.`);
+    await expectError(refused, 400, "InvalidUserInput", new RegExp(`^The lora adapter '${ADAPTER}' has already been loaded\\.`));
+    expect(openedAdapters).toHaveLength(1);
+
+    const listed = await models();
+    expect(listed).toHaveLength(2);
+    expect(listed[0]).toMatchObject({ id: MODEL, root: MODEL, parent: null });
+    expect(listed[1]).toMatchObject({ id: ADAPTER, object: "model", owned_by: "pop", root: adapterDir, parent: MODEL });
+    expect(Number.isInteger(listed[1].created)).toBe(true);
+
+    let differs = 0;
+    for (let i = 0; i < 6; i++) {
+      const prompt = poolPrompt(7, 100 + i);
+      const [[[mine]], [[base]]] = await Promise.all([localAdapter.generate([prompt], { k: 1, temperature: 0, seed: 0 }), local.generate([prompt], { k: 1, temperature: 0, seed: 0 })]);
+      const [viaAdapter, viaBase] = await Promise.all([completion({ model: ADAPTER, messages: [userTurn(prompt)], ...greedy }), ask(prompt, greedy)]);
+      expect(viaAdapter.model).toBe(ADAPTER);
+      expect(viaAdapter.choices.map((c: Json) => c.message.content)).toEqual([mine]);
+      expect(viaBase).toEqual([base]);
+      if (mine !== base) differs++;
+    }
+    expect(differs).toBeGreaterThan(0);
+
+    const prompt = poolPrompt(7, 110);
+    const judged = await completion({ model: ADAPTER, messages: [userTurn(prompt, judgePrompt(prompt.question, "red", "correctness"))], max_tokens: 1, temperature: 0, logprobs: true, top_logprobs: 5 });
+    const row = async (b: TinyBackend) => (await b.judgeDistributions([{ prompt, answer: "red" }]))[0]![CRITERIA.indexOf("correctness")]!;
+    const [mine, base] = [await row(localAdapter), await row(local)];
+    const top: Json[] = judged.choices[0].logprobs.content[0].top_logprobs;
+    const served = [1, 2, 3, 4, 5].map((d) => top.find((t) => t.token === String(d))!.logprob as number);
+    served.forEach((lp, d) => expect(lp).toBeCloseTo(mine![d]!, 5));
+    expect(served.some((lp, d) => Math.abs(lp - base![d]!) > 1e-3)).toBe(true);
+
+    const stats = server.stats();
+    expect(stats.models[ADAPTER]!.requests).toBe(7);
+    expect(stats.models[ADAPTER]!.items).toBe(7);
+    expect(stats.models[MODEL]!.requests).toBeGreaterThan(0);
+  });
+
+  it("refuses what vLLM refuses, with its statuses and messages", async () => {
+    await expectError(await lora("load", { lora_name: ADAPTER, lora_path: adapterDir }), 400, "InvalidUserInput", /has already been loaded/);
+    await expectError(await lora("load", { lora_name: MODEL, lora_path: adapterDir }), 400, "InvalidUserInput", /base model's name/);
+    await expectError(await lora("load", { lora_name: "x" }), 400, "InvalidUserInput", /^Both 'lora_name' and 'lora_path' must be provided\.$/);
+    await expectError(await lora("load", { lora_name: "", lora_path: adapterDir }), 400, "InvalidUserInput", /Both/);
+    await expectError(await lora("load", { lora_name: 3, lora_path: adapterDir }), 400, "BadRequestError", /'lora_name' must be a string/);
+    await expectError(await lora("load", "{oops"), 400, "BadRequestError", /JSON/);
+    const missing = join(tmp, "no-such-iteration");
+    await expectError(await lora("load", { lora_name: "gone", lora_path: missing }), 404, "NotFoundError", new RegExp(`^Loading lora gone failed: No adapter found for ${missing} \\(nothing exists`));
+    await mkdir(join(tmp, "empty"), { recursive: true });
+    await expectError(await lora("load", { lora_name: "empty", lora_path: join(tmp, "empty") }), 404, "NotFoundError", /No adapter found for .*no model\.bin/);
+    await writeFile(join(tmp, "junk.bin"), "not a checkpoint");
+    await expectError(await lora("load", { lora_name: "junk", lora_path: join(tmp, "junk.bin") }), 400, "BadRequestError", /^Loading lora junk failed: .*not a tiny weights file/);
+    await expectError(await fetch(`${server.url}/v1/load_lora_adapter`), 405, "MethodNotAllowedError");
+    await expectError(await lora("unload", {}), 400, "InvalidUserInput", /'lora_name' needs to be provided/);
+    await expectError(await lora("unload", { lora_name: "nope" }), 404, "NotFoundError", /^The lora adapter 'nope' cannot be found\.$/);
+    await expectError(await lora("unload", { lora_name: MODEL }), 404, "NotFoundError", /cannot be found/);
+    // Nothing refused was loaded, nor left open.
+    expect((await models()).map((m) => m.id)).toEqual([MODEL, ADAPTER]);
+    expect(openedAdapters).toHaveLength(1);
+  });
+
+  it("unloads at once for new requests, lets running and queued ones finish, then frees the adapter", async () => {
+    let open!: () => void;
+    gate = new Promise<void>((resolve) => (open = resolve));
+    // Whatever fails below, later tests must not find the adapters' model calls held.
+    onTestFinished(() => {
+      open();
+      gate = undefined;
+    });
+    const routed = () => server.stats().models[ADAPTER]!;
+    const until = async (done: () => boolean) => {
+      while (!done()) await new Promise((r) => setTimeout(r, 1));
+    };
+    const sampled = Array.from({ length: 12 }, (_, i) => ({ prompt: poolPrompt(7, 120 + i), seed: 300 + i }));
+    const send = ({ prompt, seed }: (typeof sampled)[number]) => completion({ model: ADAPTER, messages: [userTurn(prompt)], n: 4, temperature: 1, seed });
+    // One request goes to the model and waits there; the rest queue behind it.
+    const { batches, requests } = routed();
+    const adapterReplies = [send(sampled[0]!)];
+    await until(() => routed().batches > batches);
+    adapterReplies.push(...sampled.slice(1).map(send));
+    await until(() => routed().requests === requests + sampled.length);
+    expect(routed().items).toBeLessThan(routed().requests);
+
+    let unloadedAt: number | undefined;
+    const unloading = lora("unload", { lora_name: ADAPTER }).then((res) => ((unloadedAt = performance.now()), res));
+    // Taken out of routing at once: listed no more, and a new request for it is refused...
+    await until(() => !server.stats().models[ADAPTER]);
+    expect((await models()).map((m) => m.id)).toEqual([MODEL]);
+    await expectError(await post({ model: ADAPTER, messages: [userTurn(poolPrompt(7, 150))] }), 404, "NotFoundError", new RegExp(`^The model \`${ADAPTER}\` does not exist\\.$`));
+    // ...while the base keeps answering, and the unload waits for the adapter's work.
+    const baseReplies = [0, 1, 2].map((i) => ask(poolPrompt(7, 140 + i), greedy));
+    for (const [i, reply] of (await Promise.all(baseReplies)).entries()) {
+      expect(reply).toEqual((await local.generate([poolPrompt(7, 140 + i)], { k: 1, temperature: 0, seed: 0 }))[0]);
+    }
+    expect(unloadedAt).toBeUndefined();
+    const openedAt = performance.now();
+    open();
+    gate = undefined;
+
+    const replies = await Promise.all(adapterReplies);
+    for (const [k, reply] of replies.entries()) {
+      const { prompt, seed } = sampled[k]!;
+      expect(reply.model).toBe(ADAPTER);
+      const [expected] = await localAdapter.generate([{ ...prompt, id: `seed-${seed}` }], { k: 4, temperature: 1, seed: 0 });
+      expect(reply.choices.map((c: Json) => c.message.content)).toEqual(expected);
+    }
+    const unloaded = await unloading;
+    expect(unloadedAt).toBeGreaterThan(openedAt);
+    expect(unloaded.status).toBe(200);
+    expect(await unloaded.text()).toBe(`Success: LoRA adapter '${ADAPTER}' removed successfully.`);
+
+    await expectError(await lora("unload", { lora_name: ADAPTER }), 404, "NotFoundError", /cannot be found/);
+    expect(Object.keys(server.stats().models)).toEqual([MODEL]);
+    // Its worker is gone.
+    await expect(openedAdapters[0]!.generate([poolPrompt(7, 150)], { k: 1, temperature: 0, seed: 0 })).rejects.toThrow(/worker/);
+    expect(await ask(poolPrompt(7, 150), greedy)).toEqual((await local.generate([poolPrompt(7, 150)], { k: 1, temperature: 0, seed: 0 }))[0]);
+  });
+
+  it("has no adapter routes without openAdapter, and close() frees the adapters a server holds", async () => {
+    const plain = await startOpenAiServer({ backend, model: MODEL, port: 0 });
+    try {
+      await expectError(await lora("load", { lora_name: ADAPTER, lora_path: adapterDir }, plain), 404, "NotFoundError", /not enabled/);
+      await expectError(await lora("unload", { lora_name: ADAPTER }, plain), 404, "NotFoundError");
+    } finally {
+      await plain.close();
+    }
+    const other = await startOpenAiServer({ backend, model: MODEL, port: 0, openAdapter });
+    const opened = openedAdapters.length;
+    try {
+      // lora_path may also name the checkpoint file itself.
+      expect((await lora("load", { lora_name: ADAPTER, lora_path: join(adapterDir, "model.bin") }, other)).status).toBe(200);
+      const prompt = poolPrompt(7, 100);
+      const res = await fetch(`${other.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: ADAPTER, messages: [userTurn(prompt)], ...greedy }) });
+      expect(((await res.json()) as Json).choices[0].message.content).toBe((await localAdapter.generate([prompt], { k: 1, temperature: 0, seed: 0 }))[0]![0]);
+    } finally {
+      await other.close();
+    }
+    expect(openedAdapters).toHaveLength(opened + 1);
+    await expect(openedAdapters[opened]!.generate([poolPrompt(7, 100)], { k: 1, temperature: 0, seed: 0 })).rejects.toThrow(/worker/);
+    // The base backend is the caller's: still open.
+    expect(await ask(poolPrompt(7, 100), greedy)).toHaveLength(1);
+  });
+});
+
 describe("the pop serve command", () => {
   let child: ChildProcess | undefined;
   afterAll(() => {
@@ -265,8 +458,14 @@ describe("the pop serve command", () => {
       void exited.then((code) => reject(new Error(`pop serve exited with ${code}; stderr:\n${stderr}`)));
     });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+    // The adapter endpoints are on; SIGTERM below also has the adapter to free.
+    const load = await fetch(`${url}/load_lora_adapter`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ lora_name: "it1", lora_path: ADAPTER_CHECKPOINT }) });
+    expect(await load.text()).toBe("Success: LoRA adapter 'it1' added successfully.");
     const models: Json = await (await fetch(`${url}/models`)).json();
-    expect(models.data[0].id).toBe(MODEL);
+    expect(models.data.map((m: Json) => [m.id, m.parent])).toEqual([
+      [MODEL, null],
+      ["it1", MODEL],
+    ]);
     const t0 = performance.now();
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
