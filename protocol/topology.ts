@@ -46,7 +46,11 @@ export const OBJECT_STORE = "pop_blobs";
 
 /** Options of the topology; the defaults suit one server on one host. */
 export interface TopologyOptions {
-  /** Stream and bucket replicas (3 in a 3-node cluster). Default 1. */
+  /**
+   * Stream and bucket replicas (3 in a 3-node cluster), applied when the topology is created
+   * (default 1). Existing streams and buckets keep theirs: a process that does not say never
+   * lowers a cluster's R3 to R1, and one that asks for a different number is refused.
+   */
   replicas?: number;
   /**
    * Window in which a republished message id is dropped as a duplicate. Default 24 h: longer
@@ -83,7 +87,7 @@ export function streamConfig(key: StreamKey, options: TopologyOptions = {}): Par
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old,
-    num_replicas: options.replicas ?? 1,
+    ...(options.replicas !== undefined ? { num_replicas: options.replicas } : {}),
     duplicate_window: (options.duplicateWindowMs ?? 24 * 3600_000) * MS,
     max_age: (options.maxAgeMs ?? 0) * MS,
   };
@@ -110,17 +114,18 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
     report.streams[STREAMS[key].name] = await ensureStream(jsm, streamConfig(key, options));
   }
   const replicas = options.replicas ?? 1;
+  const asked = options.replicas;
   const kvm = new Kvm(nc);
   report.buckets[BUCKETS.members] = await ensureBucket(jsm, `KV_${BUCKETS.members}`, () =>
     kvm.create(BUCKETS.members, { history: 1, replicas, description: "PoP membership and heartbeats" }),
-  );
+  asked);
   report.buckets[BUCKETS.state] = await ensureBucket(jsm, `KV_${BUCKETS.state}`, () =>
     kvm.create(BUCKETS.state, { history: 5, replicas, description: "PoP experiment configs and coordinator progress" }),
-  );
+  asked);
   const objm = new Objm(nc);
   report.buckets[OBJECT_STORE] = await ensureBucket(jsm, `OBJ_${OBJECT_STORE}`, () =>
     objm.create(OBJECT_STORE, { replicas, description: "PoP images and model weights by content hash" }),
-  );
+  asked);
   return report;
 }
 
@@ -140,7 +145,7 @@ function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && (error.code === 404 || /not found/i.test(error.message));
 }
 
-const UPDATABLE_STREAM_FIELDS = ["subjects", "description", "duplicate_window", "max_age", "discard", "num_replicas"] as const;
+const UPDATABLE_STREAM_FIELDS = ["subjects", "description", "duplicate_window", "max_age", "discard"] as const;
 const FIXED_STREAM_FIELDS = ["storage", "retention"] as const;
 
 async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }): Promise<EnsureOutcome> {
@@ -149,7 +154,7 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> &
     have = (await jsm.streams.info(want.name)).config;
   } catch (error) {
     if (!isNotFound(error)) throw new PopError(`cannot read stream ${want.name}`, { cause: error, retryable: true });
-    await jsm.streams.add(want);
+    await jsm.streams.add({ num_replicas: 1, ...want });
     return "created";
   }
   for (const field of FIXED_STREAM_FIELDS) {
@@ -159,17 +164,26 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> &
       );
     }
   }
+  if (want.num_replicas !== undefined && have.num_replicas !== want.num_replicas) {
+    throw new TopologyConflictError(
+      `stream ${want.name} has ${have.num_replicas} replica(s), but ${want.num_replicas} were asked for; replicas are set when the topology is created. Leave the replica count out to use the existing streams.`,
+    );
+  }
   const differs = UPDATABLE_STREAM_FIELDS.some((f) => want[f] !== undefined && JSON.stringify(have[f]) !== JSON.stringify(want[f]));
   if (!differs) return "unchanged";
   await jsm.streams.update(want.name, { ...have, ...want });
   return "updated";
 }
 
-async function ensureBucket(jsm: JetStreamManager, streamName: string, create: () => Promise<unknown>): Promise<EnsureOutcome> {
+async function ensureBucket(jsm: JetStreamManager, streamName: string, create: () => Promise<unknown>, replicas?: number): Promise<EnsureOutcome> {
   try {
-    await jsm.streams.info(streamName);
+    const have = (await jsm.streams.info(streamName)).config.num_replicas;
+    if (replicas !== undefined && have !== replicas) {
+      throw new TopologyConflictError(`${streamName} has ${have} replica(s), but ${replicas} were asked for; replicas are set when the topology is created.`);
+    }
     return "unchanged";
   } catch (error) {
+    if (error instanceof TopologyConflictError) throw error;
     if (!isNotFound(error)) throw new PopError(`cannot read ${streamName}`, { cause: error, retryable: true });
   }
   await create();

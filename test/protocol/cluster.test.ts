@@ -19,6 +19,12 @@ describe("3-node JetStream cluster", () => {
     const jsm = await openManager(nc);
     const info = await jsm.streams.info(STREAMS.prompts.name);
     expect(info.config.num_replicas).toBe(3);
+    // Every pop process ensures the topology without naming replicas: that must not lower them,
+    // and asking for another number is refused.
+    await ensureTopology(nc);
+    for (const s of Object.values(STREAMS)) expect((await jsm.streams.info(s.name)).config.num_replicas).toBe(3);
+    for (const b of ["KV_pop_state", "KV_pop_members", "OBJ_pop_blobs"]) expect((await jsm.streams.info(b)).config.num_replicas).toBe(3);
+    await expect(ensureTopology(nc, { replicas: 1 })).rejects.toThrow(/3 replica\(s\), but 1 were asked for/);
 
     const js = jetstream(nc);
     const base = { ...sampleMessages().find((m) => m.type === "prompt")!, experiment: "cl1" } as MessageOf<"prompt">;
