@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine: npm dependencies (from the lockfile) when
-# they are missing or stale, and nats-server (see ensure-nats.sh). Safe to run every time.
+# they are missing or stale, nats-server (see ensure-nats.sh), and torch for Debian's python3
+# (the SimPO parity test runs actors/openai/trainer/simpo.py with it). Safe to run every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quiet=""
 [ "${1:-}" = "--quiet" ] && quiet="--quiet"
+say() { [ -n "$quiet" ] || echo "$@"; }
 
 major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$major" -lt 20 ]; then
@@ -16,3 +18,30 @@ if [ ! -d node_modules/@nats-io/jetstream ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 bash deploy/ensure-nats.sh $quiet
+
+# torch for the Python trainer's pure-torch part. Debian's python3-torch (CPU) installs for
+# /usr/bin/python3 only, not for a pyenv/conda `python3` that may come first on PATH, so the
+# interpreter is named explicitly (POP_PYTHON overrides it, as the parity test's does).
+# A missing torch is a warning, not a failure: the NATS side and the tiny model never need it.
+py="${POP_PYTHON:-/usr/bin/python3}"
+torch_version() { "$py" -c 'import torch; print(torch.__version__)' 2>/dev/null; }
+if v=$(torch_version); then
+  say "torch: $v for $py"
+elif [ "$py" = /usr/bin/python3 ] && [ -x "$py" ] && [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  echo "torch not importable by $py; installing Debian's package (apt-get install python3-torch, a few minutes)..."
+  export DEBIAN_FRONTEND=noninteractive
+  # Only refresh the package lists when they do not know the package yet (a fresh container).
+  if ! apt-cache policy python3-torch 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get update -qq >/dev/null
+  fi
+  apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+  v=$(torch_version) || { echo "python3-torch was installed but $py still cannot import torch." >&2; exit 1; }
+  echo "torch: installed $v for $py"
+else
+  cat >&2 <<MSG
+warning: $py cannot import torch, and it can't be installed automatically here (needs root, Debian and apt-get).
+The Python SimPO trainer's parity test (test/actors/simpo-parity.test.ts) fails until it can:
+  Debian/Ubuntu:  sudo apt-get install python3-torch     (CPU torch for /usr/bin/python3)
+  otherwise:      install torch for a Python 3 interpreter and set POP_PYTHON to its path
+MSG
+fi

@@ -43,7 +43,8 @@ export async function runRevote(flags: Flags): Promise<void> {
     const entry = await kv.get(stateKeys.config(experiment));
     if (entry?.operation !== "PUT") throw new Error(`experiment '${experiment}' is not stored on ${server}`);
     const config = decode(entry.value, "experiment");
-    const merged = Object.fromEntries(Object.entries({ ...config.voting, ...overrides }).filter(([, v]) => v !== undefined));
+    // Only the flags given replace the run's stored settings (an unset flag is not a default).
+    const merged = { ...config.voting, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
     const parsed = VotingConfig.safeParse(merged);
     if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), revoteHelp);
     const voting = parsed.data;

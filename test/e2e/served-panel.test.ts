@@ -5,7 +5,9 @@
  * agree within judging noise. One peer's server is down when the iteration opens: its prompts
  * go back to the stream and are answered once it is up, nothing lost.
  */
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { JUDGE_TEMPERATURE, TinyBackend } from "../../actors/tiny/backend.ts";
@@ -21,6 +23,7 @@ import { cleanup } from "../support/nats.ts";
 import { startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
 const MEMBERS = ["countless", "lostspace", "ocrdumb"];
+const CLI = fileURLToPath(new URL("../../deploy/cli.ts", import.meta.url));
 const PROMPTS = 16;
 const settings = (experiment: string) => ({ experiment, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 0, poolSeed: 21, minPeers: 3 });
 
@@ -124,6 +127,11 @@ describe("peers served over the OpenAI API", () => {
     await own.dispose();
     for (const it of report.iterations) expect(it.scores.countless).toEqual(ownScores);
     expect(formatTable(report)).toMatch(/countless\s+1\s/);
+    // pop revote with no flags keeps the run's own voting settings (thresholds 0 here), so it
+    // recomputes exactly the stored pairs from the stored verdicts.
+    const revote = spawnSync(process.execPath, ["--import", "tsx", CLI, "revote", "--experiment", "served", "--server", served.url], { encoding: "utf8", timeout: 60_000 });
+    expect(revote.status, revote.stderr).toBe(0);
+    expect(revote.stdout).toMatch(new RegExp(`^\\s+1\\s+${PROMPTS}\\s+${pairsB.length}\\s+${pairsB.length}\\s+${pairsB.length}$`, "m"));
     const control = await served.control();
     // Served peers do not train; they still report, so the panel moves on.
     expect(control.filter((e) => e.event === "training_done").map((e) => (e as { result: { steps: number } }).result.steps)).toEqual([0, 0, 0]);
