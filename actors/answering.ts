@@ -1,5 +1,5 @@
 /** Answering: k candidates per prompt of the iterations this peer takes part in. */
-import { PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
+import { PROTOCOL_VERSION, candidateIdFor, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 
 export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<"prompt">>[]): Promise<Outcome[]> {
@@ -39,7 +39,7 @@ export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<
       modelVersion: ctx.modelVersion,
       sampling: { k, temperature, seed },
       // A model that answers garbage still gets its answer judged; only the size is bounded.
-      candidates: texts.slice(0, 64).map((text, i) => ({ candidateId: `${p.promptId}:${ctx.peer}:${i}`, text: text.slice(0, 4096) })),
+      candidates: texts.slice(0, 64).map((text, i) => ({ candidateId: candidateIdFor(p.promptId, ctx.peer, i), text: text.slice(0, 4096) })),
       createdAt: Date.now(),
     };
     await publishMessage(ctx.js, message);

@@ -8,10 +8,16 @@ import { ModelOutputError } from "./errors.ts";
 export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageOf<"candidates">>[]): Promise<Outcome[]> {
   const outcomes: Outcome[] = batch.map(() => "ack");
   const todo: MessageOf<"candidates">[] = [];
-  for (const d of batch) {
+  for (const [i, d] of batch.entries()) {
     const c = d.message;
     if (c.author === ctx.peer && !ctx.config.voting.selfJudging) continue;
     if (!(await ctx.takesPart(c.iteration))) continue;
+    // An outsider's answers are not judged (nor, at the coordinator, paired).
+    const members = (await ctx.iteration(c.iteration))!.peers;
+    if (!members.includes(c.author)) {
+      outcomes[i] = { dead: `'${c.author}' is not a member of iteration ${c.iteration} (members: ${members.join(", ")})`, reason: "not_member" };
+      continue;
+    }
     todo.push(c);
   }
   if (todo.length === 0) return outcomes;

@@ -51,8 +51,8 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
     });
     return;
   }
-  const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair");
-  if (skipped.length) ctx.log.warn({ skipped: skipped.length }, "skipped invalid stored pairs");
+  const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair", { deadLetterAs: `${ctx.experiment}-${ctx.peer}-train` });
+  if (skipped.length) ctx.log.warn({ skipped: skipped.length, first: skipped[0]!.reason }, "dead-lettered invalid stored pairs; not training on them");
   const mine = pairsForPeer(ctx, messages);
   const t = ctx.config.training;
   const learningRate = learningRateOf(t, iteration);
@@ -72,7 +72,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   const now = Date.now();
   const model: ModelRecord = {
     v: PROTOCOL_VERSION, type: "model", experiment: ctx.experiment, peer: ctx.peer, iteration,
-    modelVersion: info.version, object, bytes: weights.length, train: result, at: now,
+    modelVersion: info.version, object, bytes: weights.length, train: result, instance: ctx.instance, at: now,
   };
   // The record is the commit point: after it, a restart loads these weights and won't retrain.
   await ctx.state.put(stateKeys.model(ctx.experiment, ctx.peer), encode(model));

@@ -7,7 +7,7 @@ import { DeliverPolicy, jetstream, type ConsumerMessages } from "@nats-io/jetstr
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  STREAMS, decode, publishMessage, readStored, subjects, verifyEnvelope,
+  STREAMS, admit, deadLetter, publishMessage, readStored, subjects,
   type ExperimentConfig, type IterationRecord, type Prompt,
 } from "../protocol/mod.ts";
 import { addToTally, newTally, votePrompt, type PromptTally } from "./voting.ts";
@@ -67,13 +67,16 @@ export class IterationCollector {
     this.streams.push(messages);
     (async () => {
       for await (const m of messages) {
-        let message;
-        try {
-          message = decode(m.data, type);
-          verifyEnvelope(m.subject, message);
-        } catch {
-          continue; // peers' inboxes dead-letter it; the coordinator just doesn't count it
+        // Only the iteration's members speak; anything else is dead-lettered, never counted.
+        const a = admit(m.subject, m.data, [type], () => this.participants);
+        if (!a.ok) {
+          await deadLetter(jetstream(this.nc), m, a, `${this.config.experiment}-coordinator`).catch((error) =>
+            this.log.warn({ err: error, subject: m.subject }, "could not dead-letter a message; it is not counted"),
+          );
+          this.log.warn({ subject: m.subject, reason: a.reason, detail: a.detail }, "not counted: dead-lettered");
+          continue;
         }
+        const message = a.message;
         const tally = this.tallies.get(message.promptId);
         if (!tally || this.voted.has(message.promptId)) continue;
         if (!addToTally(tally, message)) continue;

@@ -11,7 +11,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
+  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, admit, deadLetter, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
 } from "../protocol/mod.ts";
 import { IterationCollector } from "./collector.ts";
@@ -131,16 +131,20 @@ export class Coordinator {
     const messages = await consumer.consume({ expires: 5000 });
     (async () => {
       for await (const m of messages) {
-        try {
-          const e = decode(m.data, "control");
-          if (e.event === "training_done") {
-            const set = this.trained.get(e.iteration) ?? new Set<string>();
-            set.add(e.peer);
-            this.trained.set(e.iteration, set);
-            this.kick?.();
-          }
-        } catch {
-          // not ours to dead-letter; peers' inboxes do
+        // A control event counts only from the identity its subject carries (permissions bind
+        // subjects to credentials); step() counts training only from the iteration's members.
+        const a = admit(m.subject, m.data, ["control"]);
+        if (!a.ok) {
+          await deadLetter(this.js, m, a, `${this.options.experiment}-coordinator`).catch(() => undefined);
+          this.options.log.warn({ subject: m.subject, reason: a.reason, detail: a.detail }, "control event not counted: dead-lettered");
+          continue;
+        }
+        const e = a.message;
+        if (e.event === "training_done") {
+          const set = this.trained.get(e.iteration) ?? new Set<string>();
+          set.add(e.peer);
+          this.trained.set(e.iteration, set);
+          this.kick?.();
         }
       }
     })().catch((error) => this.options.log.error({ err: error }, "control stream ended"));

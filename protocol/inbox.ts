@@ -7,17 +7,13 @@
  */
 import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decode } from "./codec.ts";
-import { verifyEnvelope } from "./envelope.ts";
-import { DecodeError, PopError, type DecodeFailure } from "./errors.ts";
-import { publishMessage } from "./publish.ts";
-import { DEAD_LETTER_MAX_PAYLOAD, type DeadLetter, type MessageOf, type MessageType } from "./schemas.ts";
-import { parseSubject } from "./subjects.ts";
+import { admit, deadLetter, type Roster } from "./admit.ts";
+import { PopError } from "./errors.ts";
+import type { DeadLetter, MessageOf, MessageType } from "./schemas.ts";
 import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "./topology.ts";
 
 /** Longest wait before a message whose handler failed retryably is tried again (a model server restarting takes minutes). */
 const RETRY_BACKOFF_MAX_MS = 300_000;
-import { PROTOCOL_VERSION } from "./version.ts";
 
 /** One valid delivery handed to a handler. */
 export interface Delivery<T> {
@@ -28,8 +24,8 @@ export interface Delivery<T> {
   streamSeq: number;
 }
 
-/** What a handler decides for each delivery of its batch (default: ack). */
-export type Outcome = "ack" | { nak: number } | { dead: string };
+/** What a handler decides for each delivery of its batch (default: ack); a dead letter says why. */
+export type Outcome = "ack" | { nak: number } | { dead: string; reason?: DeadLetter["reason"] };
 
 /** Called with one or more valid deliveries; returns an outcome per delivery, or throws. */
 export type BatchHandler<T> = (batch: Delivery<T>[], signal: AbortSignal) => Promise<Outcome[] | void>;
@@ -50,6 +46,8 @@ export interface InboxOptions<K extends MessageType> {
   batchSize?: number;
   /** Pull expiry; short values recover faster from a lost consumer leader. Default 5000. */
   expiresMs?: number;
+  /** Who may speak, per message (see protocol/admit.ts); speakers off the roster are dead-lettered. */
+  roster?: Roster;
   log?: InboxLogger;
 }
 
@@ -94,8 +92,8 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     wake?.();
   });
 
-  const deadLetter = (m: JsMsg, reason: DeadLetter["reason"], detail: string) =>
-    sendDeadLetter(js, m, reason, detail, options.spec.config.durable_name).then(
+  const toDeadLetters = (m: JsMsg, reason: DeadLetter["reason"], detail: string) =>
+    deadLetter(js, m, { reason, detail }, options.spec.config.durable_name).then(
       () => {
         stats.dead++;
         log.warn({ subject: m.subject, seq: m.info.streamSequence, reason, detail }, "dead-lettered a message");
@@ -120,17 +118,9 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       const raw = queue.splice(0, batchSize);
       const valid: { m: JsMsg; d: Delivery<MessageOf<K>> }[] = [];
       for (const m of raw) {
-        try {
-          const message = decode(m.data);
-          if (!(options.types as string[]).includes(message.type)) {
-            throw new DecodeError("invalid", [`a '${message.type}' message does not belong on ${options.spec.config.filter_subject}`]);
-          }
-          verifyEnvelope(m.subject, message);
-          valid.push({ m, d: { message: message as MessageOf<K>, subject: m.subject, deliveries: m.info.deliveryCount, streamSeq: m.info.streamSequence } });
-        } catch (error) {
-          const reason: DecodeFailure = error instanceof DecodeError ? error.reason : "bad_subject";
-          await deadLetter(m, reason, (error as Error).message);
-        }
+        const a = admit(m.subject, m.data, options.types, options.roster);
+        if (a.ok) valid.push({ m, d: { message: a.message, subject: m.subject, deliveries: m.info.deliveryCount, streamSeq: m.info.streamSequence } });
+        else await toDeadLetters(m, a.reason, a.detail);
       }
       if (valid.length === 0) continue;
       if (stopping) {
@@ -150,7 +140,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
             stats.redelivered++;
             v.m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** v.d.deliveries));
           } else {
-            await deadLetter(v.m, "handler_failed", (error as Error).message);
+            await toDeadLetters(v.m, "handler_failed", (error as Error).message);
           }
         }
         log.warn({ err: error, batch: valid.length }, "handler failed; batch will be redelivered or dead-lettered");
@@ -167,7 +157,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         } else if ("nak" in outcome) {
           v.m.nak(outcome.nak);
         } else {
-          await deadLetter(v.m, "handler_failed", outcome.dead);
+          await toDeadLetters(v.m, outcome.reason ?? "handler_failed", outcome.dead);
         }
       }
     }
@@ -199,32 +189,4 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       clearTimeout(timer);
     },
   };
-}
-
-async function sendDeadLetter(js: JetStreamClient, m: JsMsg, reason: DeadLetter["reason"], detail: string, consumer: string) {
-  let experiment = "unknown";
-  try {
-    experiment = parseSubject(m.subject).experiment;
-  } catch {
-    // the subject itself is what is wrong; keep "unknown"
-  }
-  const headers: Record<string, string[]> = {};
-  if (m.headers) for (const [k, v] of m.headers) headers[k] = v;
-  const letter: DeadLetter = {
-    v: PROTOCOL_VERSION,
-    type: "dead_letter",
-    experiment,
-    reason,
-    detail: detail.slice(0, 8192),
-    subject: m.subject,
-    stream: m.info.stream,
-    streamSeq: m.info.streamSequence,
-    deliveries: m.info.deliveryCount,
-    consumer,
-    headers,
-    payload: m.data.subarray(0, DEAD_LETTER_MAX_PAYLOAD),
-    payloadBytes: m.data.length,
-    at: Date.now(),
-  };
-  await publishMessage(js, letter);
 }

@@ -8,6 +8,7 @@ export * from "./envelope.ts";
 export * from "./server.ts";
 export * from "./topology.ts";
 export * from "./publish.ts";
+export * from "./admit.ts";
 export * from "./inbox.ts";
 export * from "./read.ts";
 export * from "./state.ts";

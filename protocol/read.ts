@@ -1,19 +1,30 @@
 /** Reading back what a stream holds for one subject filter: replays, reports, revotes, training sets. */
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decode } from "./codec.ts";
-import { verifyEnvelope } from "./envelope.ts";
-import { DecodeError, IncompleteReadError } from "./errors.ts";
+import { admit, deadLetter, type Roster } from "./admit.ts";
+import { IncompleteReadError } from "./errors.ts";
 import type { MessageOf, MessageType } from "./schemas.ts";
 
 /** Empty fetches (2 s each) tolerated while the server reports pending messages. */
 const MAX_EMPTY_FETCHES = 10;
 
-/** A stored message that failed to decode during a replay; replays skip it and report it. */
+/** A stored message the admission policy refused during a replay; replays skip it and report it. */
 export interface SkippedMessage {
   subject: string;
   seq: number;
   reason: string;
+}
+
+/** Options of {@link readStored}. */
+export interface ReadOptions {
+  /** Who may speak (protocol/admit.ts); others are skipped as `not_member`. */
+  roster?: Roster;
+  /**
+   * Dead-letter what is skipped, as this consumer (readers that act on what they read: training's
+   * read of the pairs). Read-only readers (reports, revotes, observers) leave it out and report
+   * the skipped messages themselves.
+   */
+  deadLetterAs?: string;
 }
 
 /**
@@ -28,6 +39,7 @@ export async function readStored<T extends MessageType>(
   stream: string,
   filter: string,
   type: T,
+  options: ReadOptions = {},
 ): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
   const js = jetstream(nc);
   // A single string filter becomes `filter_subject`, which 2.9 understands.
@@ -42,12 +54,11 @@ export async function readStored<T extends MessageType>(
       let got = 0;
       for await (const m of batch) {
         got++;
-        try {
-          const message = decode(m.data, type);
-          verifyEnvelope(m.subject, message);
-          messages.push(message);
-        } catch (error) {
-          skipped.push({ subject: m.subject, seq: m.info.streamSequence, reason: error instanceof DecodeError ? error.message : String(error) });
+        const a = admit(m.subject, m.data, [type], options.roster);
+        if (a.ok) messages.push(a.message);
+        else {
+          skipped.push({ subject: m.subject, seq: m.info.streamSequence, reason: `${a.reason}: ${a.detail}` });
+          if (options.deadLetterAs) await deadLetter(js, m, a, options.deadLetterAs);
         }
         // `pending` counts what is left after this message for the filter at delivery time.
         if (m.info.pending === 0) {

@@ -150,8 +150,29 @@ export const CandidateBatch = z.object({
   sampling: z.object({ k: z.number().int().min(1), temperature: z.number().min(0), seed: z.number().int() }),
   candidates: z.array(z.object({ candidateId: Id, text: Text })).min(1).max(64),
   createdAt: Millis,
-});
+}).superRefine((b, ctx) => checkCandidateIds(b.promptId, b.author, b.candidates.map((c) => c.candidateId), ctx, "candidates"));
 export type CandidateBatch = z.infer<typeof CandidateBatch>;
+
+/** The id of a prompt's i-th candidate from an author: a verdict can name no other batch's. */
+export const candidateIdFor = (promptId: string, author: string, i: number) => `${promptId}:${author}:${i}`;
+
+/**
+ * Candidate ids name their batch (`<promptId>:<author>:<index>`) and appear once: a verdict that
+ * scores another batch's candidates, or one candidate twice (to outweigh the other judges), is
+ * invalid whatever its scores.
+ */
+function checkCandidateIds(promptId: string, author: string, ids: string[], ctx: z.RefinementCtx, field: string): void {
+  const prefix = `${promptId}:${author}:`;
+  const seen = new Set<string>();
+  ids.forEach((id, i) => {
+    if (!id.startsWith(prefix) || !/^\d+$/.test(id.slice(prefix.length))) {
+      ctx.addIssue({ code: "custom", path: [field, i, "candidateId"], message: `'${id}' is not a candidate of this batch (expected '${prefix}<index>')` });
+    } else if (seen.has(id)) {
+      ctx.addIssue({ code: "custom", path: [field, i, "candidateId"], message: `'${id}' appears more than once` });
+    }
+    seen.add(id);
+  });
+}
 
 /**
  * A judge's word on one candidate: five Likert scores, or an abstention with the reason (the
@@ -174,7 +195,7 @@ export const Verdict = z.object({
   modelVersion: Id,
   scores: z.array(VerdictScore).min(1).max(64),
   createdAt: Millis,
-});
+}).superRefine((v, ctx) => checkCandidateIds(v.promptId, v.author, v.scores.map((s) => s.candidateId), ctx, "scores"));
 export type Verdict = z.infer<typeof Verdict>;
 
 const PairSide = z.object({
@@ -252,7 +273,7 @@ export const DeadLetter = z.object({
   type: z.literal("dead_letter"),
   /** Experiment from the subject, or "unknown". */
   experiment: Name,
-  reason: z.enum(["malformed", "invalid", "unsupported_version", "identity_mismatch", "bad_subject", "handler_failed"]),
+  reason: z.enum(["malformed", "invalid", "unsupported_version", "identity_mismatch", "bad_subject", "not_member", "handler_failed"]),
   detail: z.string().max(8192),
   subject: z.string().max(1024),
   stream: z.string().max(256),
@@ -321,6 +342,11 @@ export const ModelRecord = z.object({
   bytes: z.number().int().min(0),
   /** What the training run did (absent for a starting checkpoint). */
   train: TrainSummary.optional(),
+  /**
+   * The process (member instance) that trained these weights, so it does not load them again as
+   * if a replica had trained them. Absent in records written before it existed.
+   */
+  instance: Name.optional(),
   at: Millis,
 });
 export type ModelRecord = z.infer<typeof ModelRecord>;

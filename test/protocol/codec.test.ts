@@ -63,11 +63,22 @@ describe("codec", () => {
   it("carries an abstention, and refuses a score that is both or neither", () => {
     const v = samples[3] as Extract<Message, { type: "verdict" }>;
     const pack = (scores: unknown) => new Packr({ useRecords: false }).pack({ ...v, scores });
-    const ok = decode(pack([{ candidateId: "x", abstained: "correctness: no digit" }]), "verdict");
-    expect(ok.scores[0]).toEqual({ candidateId: "x", abstained: "correctness: no digit" });
-    for (const bad of [[{ candidateId: "x" }], [{ candidateId: "x", likert: v.scores[0]!.likert, abstained: "why" }], [{ candidateId: "x", abstained: "" }]]) {
+    const id = v.scores[0]!.candidateId;
+    const ok = decode(pack([{ candidateId: id, abstained: "correctness: no digit" }]), "verdict");
+    expect(ok.scores[0]).toEqual({ candidateId: id, abstained: "correctness: no digit" });
+    for (const bad of [[{ candidateId: id }], [{ candidateId: id, likert: v.scores[0]!.likert, abstained: "why" }], [{ candidateId: id, abstained: "" }]]) {
       expect(catchDecode(pack(bad)).reason).toBe("invalid");
     }
+  });
+
+  it("refuses a verdict that scores another batch's candidate, or one candidate twice", () => {
+    const v = samples[3] as Extract<Message, { type: "verdict" }>;
+    const pack = (scores: unknown) => new Packr({ useRecords: false }).pack({ ...v, scores });
+    const likert = v.scores[0]!.likert;
+    expect(catchDecode(pack([{ candidateId: "p-1:mallory:0", likert }])).message).toMatch(/not a candidate of this batch/);
+    expect(catchDecode(pack([{ candidateId: "p-1:alice:0", likert }, { candidateId: "p-1:alice:0", likert }])).message).toMatch(/appears more than once/);
+    const c = samples.find((m) => m.type === "candidates")!;
+    expect(catchDecode(new Packr({ useRecords: false }).pack({ ...c, candidates: [{ candidateId: "other:alice:0", text: "x" }] })).reason).toBe("invalid");
   });
 
   it("rejects trailing bytes, empty and oversized payloads", () => {

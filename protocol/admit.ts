@@ -1,0 +1,77 @@
+/**
+ * The one policy for every message a consumer reads, whoever reads it (the actors' inboxes, the
+ * coordinator's collectors and control follower, training's read of the pairs): decode, validate
+ * against the schema, check that the subject's identity is the body's, check the speaker is on
+ * the iteration's roster, and either admit the message or say why not. What is not admitted goes
+ * to the dead-letter stream with the reason; nothing bad is counted or skipped silently.
+ */
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { decode } from "./codec.ts";
+import { claimedIdentity, verifyEnvelope } from "./envelope.ts";
+import { DecodeError } from "./errors.ts";
+import { publishMessage } from "./publish.ts";
+import { DEAD_LETTER_MAX_PAYLOAD, type DeadLetter, type Message, type MessageOf, type MessageType } from "./schemas.ts";
+import { parseSubject } from "./subjects.ts";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/** Why a message was not admitted. */
+export type Rejection = { reason: DeadLetter["reason"]; detail: string };
+
+/** A message admitted, or the reason it was not. */
+export type Admission<T> = { ok: true; message: T } | ({ ok: false } & Rejection);
+
+/** Who may speak in a message: the roster of its iteration, when the reader knows it. */
+export type Roster = (message: Message) => ReadonlySet<string> | undefined;
+
+/** Applies the policy to one delivery. */
+export function admit<K extends MessageType>(subject: string, data: Uint8Array, types: readonly K[], roster?: Roster): Admission<MessageOf<K>> {
+  let message: Message;
+  try {
+    message = decode(data);
+    if (!(types as readonly string[]).includes(message.type)) {
+      throw new DecodeError("invalid", [`a '${message.type}' message does not belong here (expected ${types.join(" or ")})`]);
+    }
+    verifyEnvelope(subject, message);
+  } catch (error) {
+    return { ok: false, reason: error instanceof DecodeError ? error.reason : "bad_subject", detail: (error as Error).message };
+  }
+  const speaker = claimedIdentity(message);
+  const members = roster?.(message);
+  if (speaker !== undefined && members && !members.has(speaker)) {
+    return { ok: false, reason: "not_member", detail: `'${speaker}' is not a member of this iteration (members: ${[...members].join(", ")})` };
+  }
+  return { ok: true, message: message as MessageOf<K> };
+}
+
+/**
+ * Stores a message that was not admitted in the dead-letter stream, with the reason and its
+ * original bytes. Its id is the stream position and reason, so every reader that rejects the same
+ * message for the same reason leaves one dead letter.
+ */
+export async function deadLetter(js: JetStreamClient, m: JsMsg, rejection: Rejection, consumer: string): Promise<void> {
+  let experiment = "unknown";
+  try {
+    experiment = parseSubject(m.subject).experiment;
+  } catch {
+    // the subject itself is what is wrong; keep "unknown"
+  }
+  const headers: Record<string, string[]> = {};
+  if (m.headers) for (const [k, v] of m.headers) headers[k] = v;
+  const letter: DeadLetter = {
+    v: PROTOCOL_VERSION,
+    type: "dead_letter",
+    experiment: /^[a-z0-9][a-z0-9_-]{0,63}$/.test(experiment) ? experiment : "unknown",
+    reason: rejection.reason,
+    detail: rejection.detail.slice(0, 8192),
+    subject: m.subject.slice(0, 1024),
+    stream: m.info.stream,
+    streamSeq: m.info.streamSequence,
+    deliveries: m.info.deliveryCount,
+    consumer,
+    headers,
+    payload: m.data.subarray(0, DEAD_LETTER_MAX_PAYLOAD),
+    payloadBytes: m.data.length,
+    at: Date.now(),
+  };
+  await publishMessage(js, letter);
+}
