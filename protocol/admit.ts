@@ -45,8 +45,8 @@ export function admit<K extends MessageType>(subject: string, data: Uint8Array, 
 
 /**
  * Stores a message that was not admitted in the dead-letter stream, with the reason and its
- * original bytes. Its id is the stream position and reason, so every reader that rejects the same
- * message for the same reason leaves one dead letter.
+ * original bytes. Its id is the stream position and reason, so a reader that meets the same
+ * message again (a replay, a restart) leaves one dead letter for it.
  */
 export async function deadLetter(js: JetStreamClient, m: JsMsg, rejection: Rejection, consumer: string): Promise<void> {
   let experiment = "unknown";

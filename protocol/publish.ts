@@ -1,4 +1,18 @@
-/** Publishing a protocol message: validated, with headers, on its subject, deduplicated by id. */
+/**
+ * Publishing a protocol message: validated, with headers, on its subject, deduplicated by id.
+ *
+ * Message ids and pre-emption. A stream drops any message whose `Nats-Msg-Id` it has seen in
+ * its duplicate window, and any publisher may set any id. With ids that are a pure function of
+ * the message (`cand:<exp>:<iter>:<prompt>:<author>`), anyone who can publish at all could store
+ * a message under the id of one a peer is about to publish, and the peer's real message would be
+ * dropped as a duplicate. So a process that has credentials signs its ids: the id is the logical
+ * id plus an HMAC of it under a key derived from the process's own credential (see
+ * {@link setMessageIdKey}). The same identity computes the same id after a restart, so
+ * republishing stays idempotent, and replicas of a peer (which share its credentials) dedupe
+ * against each other; nobody without the credential can compute it, so nobody can pre-empt it.
+ * Without credentials ids are unsigned: a server that lets anyone publish cannot protect them.
+ */
+import { createHmac } from "node:crypto";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { encode } from "./codec.ts";
 import { headersFor, messageIdFor, subjectFor } from "./envelope.ts";
@@ -15,6 +29,24 @@ export interface Published {
   duplicate: boolean;
 }
 
+let idKey: Uint8Array | undefined;
+
+/**
+ * Sets the key this process signs its message ids with: a secret derived from its credential
+ * (an nkey seed, a creds file, a password), the same for every process of one identity.
+ * `undefined` turns signing off.
+ */
+export function setMessageIdKey(key: Uint8Array | undefined): void {
+  idKey = key;
+}
+
+/** The id a message is published under: its logical id, signed when a key is set. */
+export function publishedIdFor(message: Message): string {
+  const logical = messageIdFor(message);
+  if (!idKey) return logical;
+  return `${logical}~${createHmac("sha256", idKey).update(logical).digest("base64url").slice(0, 22)}`;
+}
+
 /** Publishes a message to JetStream and waits for the stream's ack. */
 export async function publishMessage(js: JetStreamClient, message: Message, options: { timeoutMs?: number } = {}): Promise<Published> {
   const subject = subjectFor(message);
@@ -22,7 +54,7 @@ export async function publishMessage(js: JetStreamClient, message: Message, opti
   let ack: PubAck;
   try {
     ack = await js.publish(subject, data, {
-      msgID: messageIdFor(message),
+      msgID: publishedIdFor(message),
       headers: headersFor(message),
       timeout: options.timeoutMs ?? 10_000,
     });
