@@ -7,6 +7,7 @@ import { Kvm } from "@nats-io/kv";
 import {
   BUCKETS, ExperimentConfig, MAX_STORED_BYTES, PROTOCOL_VERSION, decode, encode, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
 } from "../protocol/mod.ts";
+import { z } from "zod";
 import { poolPrompts } from "../actors/tiny/world.ts";
 
 
@@ -69,4 +70,19 @@ export async function createExperiment(nc: NatsConnection, config: ExperimentCon
   if (entry?.operation === "PUT") return { config: decode(entry.value, "experiment"), created: false };
   await kv.create(key, encode(config));
   return { config, created: true };
+}
+
+/**
+ * Keys of a user's experiment config that the schema does not know, as dotted paths (e.g.
+ * `training.learningrate`): a misspelt setting must be an error, not silently left at its default.
+ */
+export function unknownConfigKeys(raw: unknown, schema: z.ZodType = ExperimentConfig, path: string[] = []): string[] {
+  let s: unknown = schema;
+  // Look through .default()/.optional() wrappers to the object inside.
+  while (s && !(s instanceof z.ZodObject) && (s as { _zod?: { def?: { innerType?: unknown } } })._zod?.def?.innerType) {
+    s = (s as { _zod: { def: { innerType: unknown } } })._zod.def.innerType;
+  }
+  if (!(s instanceof z.ZodObject) || typeof raw !== "object" || raw === null || Array.isArray(raw)) return [];
+  const shape = s.shape as Record<string, z.ZodType>;
+  return Object.entries(raw).flatMap(([k, v]) => (k in shape ? unknownConfigKeys(v, shape[k]!, [...path, k]) : [[...path, k].join(".")]));
 }

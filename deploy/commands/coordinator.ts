@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import { Coordinator } from "../../coordinator/coordinator.ts";
 import { ExperimentConfig, PROTOCOL_VERSION } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
+import { unknownConfigKeys } from "../experiment.ts";
 import { connectNats, onShutdown } from "../connect.ts";
+import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { createLogger } from "../log.ts";
 
 export const coordinatorHelp = `pop coordinator [options]
@@ -14,13 +16,15 @@ pairs, waits for training and advances. Restart it at any time; it resumes from 
   --experiment NAME    experiment                                           default: demo
   --config FILE        experiment config (JSON) used if none is stored yet;
                        see deploy/experiment.example.json (the prompt pool must be loaded)
-  --server URL         NATS server(s)                                        default: $NATS_URL or nats://127.0.0.1:4222
-  --log-format F       text or json                                          default: text`;
+  --log-format F       text or json                                          default: text
+
+${NATS_OPTIONS_HELP}`;
 
 export async function runCoordinator(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const configFile = flags.string("config");
-  const server = flags.server();
+  const nats = flags.nats();
+  const server = nats.servers;
   const format = flags.logFormat();
   flags.rejectUnknown();
   let config: ExperimentConfig | undefined;
@@ -31,6 +35,8 @@ export async function runCoordinator(flags: Flags): Promise<void> {
     } catch (error) {
       throw new UsageError(`cannot read --config ${configFile}: ${(error as Error).message}`, coordinatorHelp);
     }
+    const unknown = unknownConfigKeys(raw);
+    if (unknown.length) throw new UsageError(`--config ${configFile}: unknown setting${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} (see deploy/experiment.example.json for the known ones)`, coordinatorHelp);
     // Users write only what matters; the envelope fields and empty sections are filled in.
     const filled = { v: PROTOCOL_VERSION, type: "experiment", experiment, createdAt: Date.now(), voting: {}, training: {}, deadlines: {}, heartbeat: {}, ...(raw as object) };
     const parsed = ExperimentConfig.safeParse(filled);
@@ -41,7 +47,7 @@ export async function runCoordinator(flags: Flags): Promise<void> {
     config = parsed.data;
   }
   const log = createLogger("coordinator", { format });
-  const nc = await connectNats(server, "pop-coordinator", log);
+  const nc = await connectNats(nats, "pop-coordinator", log);
   const abort = new AbortController();
   onShutdown(async () => {
     abort.abort();
