@@ -3,13 +3,14 @@
  * every live author has answered and every live judge has scored, or when its deadline passes.
  * Its state is rebuilt from the streams on start, so a restarted coordinator carries on.
  */
-import { DeliverPolicy, jetstream, type ConsumerMessages } from "@nats-io/jetstream";
+import { jetstream, type ConsumerMessages } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  STREAMS, admit, deadLetter, publishMessage, readStored, subjects,
+  STREAMS, publishMessage, readStored, subjects,
   type ExperimentConfig, type IterationRecord, type Prompt,
 } from "../protocol/mod.ts";
+import { followAdmitted } from "./follow.ts";
 import { addToTally, newTally, votePrompt, type PromptTally } from "./voting.ts";
 
 export interface CollectorStatus {
@@ -62,28 +63,19 @@ export class IterationCollector {
   }
 
   private async follow(stream: string, filter: string, type: "candidates" | "verdict"): Promise<void> {
-    const consumer = await jetstream(this.nc).consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume({ expires: 5000 });
-    this.streams.push(messages);
-    (async () => {
-      for await (const m of messages) {
-        // Only the iteration's members speak; anything else is dead-lettered, never counted.
-        const a = admit(m.subject, m.data, [type], () => this.participants);
-        if (!a.ok) {
-          await deadLetter(jetstream(this.nc), m, a, `${this.config.experiment}-coordinator`).catch((error) =>
-            this.log.warn({ err: error, subject: m.subject }, "could not dead-letter a message; it is not counted"),
-          );
-          this.log.warn({ subject: m.subject, reason: a.reason, detail: a.detail }, "not counted: dead-lettered");
-          continue;
-        }
-        const message = a.message;
+    const messages = await followAdmitted({
+      nc: this.nc, stream, filter, types: [type], log: this.log, as: `${this.config.experiment}-coordinator`,
+      // Only the iteration's members speak; anything else is dead-lettered, never counted.
+      roster: () => this.participants,
+      handle: async (message) => {
         const tally = this.tallies.get(message.promptId);
-        if (!tally || this.voted.has(message.promptId)) continue;
-        if (!addToTally(tally, message)) continue;
+        if (!tally || this.voted.has(message.promptId)) return;
+        if (!addToTally(tally, message)) return;
         if (message.type === "candidates" && !this.firstSeen.has(message.promptId)) this.firstSeen.set(message.promptId, Date.now());
         await this.maybeVote(message.promptId, false);
-      }
-    })().catch((error) => this.log.error({ err: error, stream }, "collector stream ended"));
+      },
+    });
+    this.streams.push(messages);
   }
 
   /** True when nothing more is expected for the prompt from the live panel. */

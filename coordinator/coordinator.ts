@@ -5,15 +5,16 @@
  * deadline passes) and advances. Its progress lives in the state bucket; everything else is
  * re-read from the streams on start.
  */
-import { DeliverPolicy, jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, admit, deadLetter, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
+  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
 } from "../protocol/mod.ts";
+import { followAdmitted } from "./follow.ts";
 import { IterationCollector } from "./collector.ts";
 import { MembershipView } from "./membership.ts";
 
@@ -125,29 +126,26 @@ export class Coordinator {
     return decode(entry.value, "iteration");
   }
 
-  /** Training reports come from the control stream, replayed from the start on every run. */
+  /**
+   * Training reports come from the control stream, replayed from the start on every run. A
+   * control event counts only from the identity its subject carries (permissions bind subjects to
+   * credentials); step() counts training only from the iteration's members. The evaluations are
+   * followed too, so that a bad one is dead-lettered rather than silently left for reports.
+   */
   private async followControl(): Promise<void> {
-    const consumer = await this.js.consumers.get(STREAMS.control.name, { filter_subjects: subjects.all(this.options.experiment, "ctl"), deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume({ expires: 5000 });
-    (async () => {
-      for await (const m of messages) {
-        // A control event counts only from the identity its subject carries (permissions bind
-        // subjects to credentials); step() counts training only from the iteration's members.
-        const a = admit(m.subject, m.data, ["control"]);
-        if (!a.ok) {
-          await deadLetter(this.js, m, a, `${this.options.experiment}-coordinator`).catch(() => undefined);
-          this.options.log.warn({ subject: m.subject, reason: a.reason, detail: a.detail }, "control event not counted: dead-lettered");
-          continue;
-        }
-        const e = a.message;
-        if (e.event === "training_done") {
-          const set = this.trained.get(e.iteration) ?? new Set<string>();
-          set.add(e.peer);
-          this.trained.set(e.iteration, set);
-          this.kick?.();
-        }
-      }
-    })().catch((error) => this.options.log.error({ err: error }, "control stream ended"));
+    const { nc, experiment, log } = this.options;
+    const as = `${experiment}-coordinator`;
+    await followAdmitted({
+      nc, stream: STREAMS.control.name, filter: subjects.all(experiment, "ctl"), types: ["control"], as, log,
+      handle: (e) => {
+        if (e.event !== "training_done") return;
+        const set = this.trained.get(e.iteration) ?? new Set<string>();
+        set.add(e.peer);
+        this.trained.set(e.iteration, set);
+        this.kick?.();
+      },
+    });
+    await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], as, log, handle: () => undefined });
   }
 
   private async saveProgress(iteration: number, phase: Progress["phase"]): Promise<void> {
