@@ -137,6 +137,8 @@ export class Coordinator {
     const as = `${experiment}-coordinator`;
     await followAdmitted({
       nc, stream: STREAMS.control.name, filter: subjects.all(experiment, "ctl"), types: ["control"], as, log,
+      // A member's report about an iteration must come from one of that iteration's members.
+      roster: (m) => (m.type === "control" && "iteration" in m && "peer" in m && this.record?.iteration === m.iteration ? new Set(this.record.peers) : undefined),
       handle: (e) => {
         if (e.event !== "training_done") return;
         const set = this.trained.get(e.iteration) ?? new Set<string>();
