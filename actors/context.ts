@@ -5,7 +5,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, decode, getImage, openBlobs, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
+  BUCKETS, getImage, openBlobs, readRecord, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
 } from "../protocol/mod.ts";
 import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./backend/types.ts";
 
@@ -51,9 +51,8 @@ export class PeerContext {
   async iteration(n: number): Promise<IterationRecord | undefined> {
     const cached = this.iterations.get(n);
     if (cached) return cached;
-    const entry = await this.state.get(stateKeys.iteration(this.experiment, n));
-    if (!entry || entry.operation !== "PUT") return undefined;
-    const record = decode(entry.value, "iteration");
+    const record = await readRecord(this.state, stateKeys.iteration(this.experiment, n), "iteration");
+    if (!record) return undefined;
     this.iterations.set(n, record);
     return record;
   }

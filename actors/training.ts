@@ -4,7 +4,7 @@
  * iteration already trained re-announces the stored result instead of training twice.
  */
 import {
-  PROTOCOL_VERSION, STREAMS, decode, encode, objectNames, publishMessage, readStored, stateKeys, subjects,
+  PROTOCOL_VERSION, STREAMS, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
   type EvaluationResult, type ModelRecord, type PreferencePair,
 } from "../protocol/mod.ts";
 import { canTrain, type PreferenceInput, type TrainResult } from "./backend/types.ts";
@@ -31,8 +31,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
     ctx.log.info({ iteration }, "not a member of this iteration; not training on it");
     return;
   }
-  const stored = await ctx.state.get(stateKeys.model(ctx.experiment, ctx.peer));
-  const record = stored?.operation === "PUT" ? decode(stored.value, "model") : undefined;
+  const record = await readRecord(ctx.state, stateKeys.model(ctx.experiment, ctx.peer), "model");
   if (record && record.iteration >= iteration) {
     // Trained before a crash or by another process of this peer: announce it again (the stream
     // drops the duplicates), since the crash may have come before the announcements went out.

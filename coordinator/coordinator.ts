@@ -11,7 +11,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, decode, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
+  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
 } from "../protocol/mod.ts";
 import { followAdmitted } from "./follow.ts";
@@ -85,8 +85,8 @@ export class Coordinator {
     this.blobs = await openBlobs(nc);
     this.config = await this.loadConfig();
     this.pool = await this.loadPool();
-    const stored = await this.state.get(stateKeys.progress(experiment));
-    this.progress = stored?.operation === "PUT" ? decode(stored.value, "progress") : { v: PROTOCOL_VERSION, type: "progress", experiment, iteration: 0, phase: "training", at: Date.now() };
+    const stored = await readRecord(this.state, stateKeys.progress(experiment), "progress");
+    this.progress = stored ?? { v: PROTOCOL_VERSION, type: "progress", experiment, iteration: 0, phase: "training", at: Date.now() };
     this.members = new MembershipView(await kvm.open(BUCKETS.members), experiment, this.config.heartbeat.lapseMs, log);
     await this.members.start(() => this.kick?.());
     await this.followControl();
@@ -99,8 +99,8 @@ export class Coordinator {
 
   private async loadConfig(): Promise<ExperimentConfig> {
     const key = stateKeys.config(this.options.experiment);
-    const entry = await this.state.get(key);
-    if (entry?.operation === "PUT") return decode(entry.value, "experiment");
+    const existing = await readRecord(this.state, key, "experiment");
+    if (existing) return existing;
     const config = this.options.config;
     if (!config) throw new CoordinatorSetupError(`experiment '${this.options.experiment}' has no config on this server; pass one (pop coordinator --config FILE)`);
     if (config.experiment !== this.options.experiment) throw new CoordinatorSetupError(`the config is for experiment '${config.experiment}', not '${this.options.experiment}'`);
@@ -121,9 +121,9 @@ export class Coordinator {
   }
 
   private async loadRecord(iteration: number): Promise<IterationRecord> {
-    const entry = await this.state.get(stateKeys.iteration(this.options.experiment, iteration));
-    if (entry?.operation !== "PUT") throw new CoordinatorSetupError(`progress says iteration ${iteration} is open but it has no record`);
-    return decode(entry.value, "iteration");
+    const record = await readRecord(this.state, stateKeys.iteration(this.options.experiment, iteration), "iteration");
+    if (!record) throw new CoordinatorSetupError(`progress says iteration ${iteration} is open but it has no record`);
+    return record;
   }
 
   /**

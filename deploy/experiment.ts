@@ -5,7 +5,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import {
-  BUCKETS, ExperimentConfig, MAX_STORED_BYTES, PROTOCOL_VERSION, decode, encode, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
+  BUCKETS, ExperimentConfig, MAX_STORED_BYTES, PROTOCOL_VERSION, decode, encode, readRecord, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
 } from "../protocol/mod.ts";
 import { z } from "zod";
 import { poolPrompts } from "../actors/tiny/world.ts";
@@ -66,8 +66,8 @@ export async function loadTinyPool(nc: NatsConnection, seed: number, count: numb
 export async function createExperiment(nc: NatsConnection, config: ExperimentConfig): Promise<{ config: ExperimentConfig; created: boolean }> {
   const kv = await new Kvm(nc).open(BUCKETS.state);
   const key = stateKeys.config(config.experiment);
-  const entry = await kv.get(key);
-  if (entry?.operation === "PUT") return { config: decode(entry.value, "experiment"), created: false };
+  const stored = await readRecord(kv, key, "experiment");
+  if (stored) return { config: stored, created: false };
   await kv.create(key, encode(config));
   return { config, created: true };
 }

@@ -12,4 +12,5 @@ export * from "./admit.ts";
 export * from "./inbox.ts";
 export * from "./read.ts";
 export * from "./state.ts";
+export * from "./records.ts";
 export * from "./blobs.ts";

@@ -11,7 +11,7 @@ import { TinyBackend } from "../../actors/tiny/backend.ts";
 import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../../deploy/experiment.ts";
 import { PopProcess } from "../../deploy/processes.ts";
 import {
-  BUCKETS, STREAMS, decode, ensureTopology, readStored, stateKeys, subjects, type ExperimentConfig, type MessageType, type MessageOf,
+  BUCKETS, STREAMS, ensureTopology, readRecord, readStored, stateKeys, subjects, type ExperimentConfig, type MessageType, type MessageOf,
 } from "../../protocol/mod.ts";
 import { connectTo, startServer } from "../support/nats.ts";
 
@@ -96,8 +96,7 @@ export async function startPanel(settings: DemoSettings, overrides: Parameters<t
       return panel.stored("ctl", "control");
     },
     async iterationPeers(iteration) {
-      const e = await kv.get(stateKeys.iteration(config.experiment, iteration));
-      return e?.operation === "PUT" ? decode(e.value, "iteration").peers : undefined;
+      return (await readRecord(kv, stateKeys.iteration(config.experiment, iteration), "iteration"))?.peers;
     },
     async waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 240_000): Promise<T> {
       const deadline = Date.now() + timeoutMs;
