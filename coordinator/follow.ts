@@ -30,7 +30,19 @@ export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>)
     for await (const m of messages) {
       const a = admit(m.subject, m.data, o.types, o.roster);
       if (!a.ok) {
-        await deadLetter(js, m, a, o.as).catch((error) => o.log.warn({ err: error, subject: m.subject }, "could not dead-letter a message; it is not counted"));
+        // This consumer does not redeliver, so a dead letter that fails to publish is tried again here.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await deadLetter(js, m, a, o.as);
+            break;
+          } catch (error) {
+            if (attempt >= 5) {
+              o.log.error({ err: error, subject: m.subject }, "could not dead-letter a message; it is not counted");
+              break;
+            }
+            await new Promise((r) => setTimeout(r, 1000 * attempt));
+          }
+        }
         o.log.warn({ subject: m.subject, reason: a.reason, detail: a.detail }, "not counted: dead-lettered");
         continue;
       }
