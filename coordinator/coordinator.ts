@@ -55,7 +55,16 @@ export class Coordinator {
     signal?.addEventListener("abort", () => this.kick?.(), { once: true });
     try {
       while (!signal?.aborted && !this.done) {
-        await this.step();
+        try {
+          await this.step();
+        } catch (error) {
+          // A server outage mid-step (a publish or KV write that cannot complete) must not end
+          // the coordinator: every step can be repeated, so it waits and tries again.
+          if (error instanceof PopError && !error.retryable) throw error;
+          this.options.log.warn({ err: error }, "could not advance (is the NATS server reachable?); trying again");
+          await new Promise((r) => setTimeout(r, 2000));
+          continue;
+        }
         if (this.done) break;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, tick);
@@ -164,6 +173,8 @@ export class Coordinator {
     }
     const n = this.progress.iteration;
     if (this.progress.phase === "collecting") {
+      // Opening can fail after the progress was saved (an outage); the repeat starts its collector.
+      if (!this.collector) await this.startCollector((this.record = await this.loadRecord(n)));
       await this.collector!.sweep();
       if (this.collector!.complete) await this.close(n);
       return;
@@ -243,10 +254,12 @@ export class Coordinator {
 
   private async close(iteration: number): Promise<void> {
     const status = this.collector!.status;
-    await this.collector!.stop();
-    this.collector = undefined;
+    // The collector goes last: if the announcement or the progress cannot be written, the next
+    // step repeats the close with the collector still there.
     await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment: this.options.experiment, event: "iteration_closed", iteration, pairs: status.pairs, voted: status.voted, at: Date.now() });
     await this.saveProgress(iteration, "training");
+    await this.collector!.stop();
+    this.collector = undefined;
     this.options.log.info({ iteration, pairs: status.pairs, voted: status.voted }, "iteration closed; members train");
   }
 }

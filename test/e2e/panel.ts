@@ -9,6 +9,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { TinyBackend } from "../../actors/tiny/backend.ts";
 import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../../deploy/experiment.ts";
+import type { NatsServer } from "../../deploy/nats-server.ts";
 import { PopProcess } from "../../deploy/processes.ts";
 import {
   BUCKETS, STREAMS, ensureTopology, readRecord, readStored, stateKeys, subjects, type ExperimentConfig, type MessageType, type MessageOf,
@@ -17,6 +18,8 @@ import { connectTo, startServer } from "../support/nats.ts";
 
 export interface Panel {
   url: string;
+  /** The panel's nats-server (to stop, kill or restart it). */
+  server: NatsServer;
   nc: NatsConnection;
   dir: string;
   config: ExperimentConfig;
@@ -64,6 +67,7 @@ export async function startPanel(settings: DemoSettings, overrides: Parameters<t
   const streamOf = { prompt: STREAMS.prompts, cand: STREAMS.candidates, verdict: STREAMS.verdicts, pair: STREAMS.pairs, eval: STREAMS.evaluations, ctl: STREAMS.control };
   const panel: Panel = {
     url: server.url,
+    server,
     nc,
     dir,
     config,
