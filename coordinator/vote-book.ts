@@ -1,0 +1,104 @@
+/**
+ * The collector's state machine, free of NATS: one iteration's prompts, what has arrived for
+ * each, which are voted, and when a prompt is due — as soon as every live member has answered it
+ * and every live member has judged every batch (authors not judging their own unless
+ * self-judging), or when its deadline passes, counted from its first candidate batch. The
+ * collector feeds it from the streams and publishes what it decides; tests drive it directly.
+ */
+import type { CandidateBatch, Prompt, PreferencePair, Verdict, VotingConfig } from "../protocol/mod.ts";
+import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
+
+export class VoteBook {
+  private readonly tallies = new Map<string, PromptTally>();
+  private readonly voted = new Set<string>();
+  /** When a prompt's first candidate batch arrived: its deadline counts from there. */
+  private readonly firstSeen = new Map<string, number>();
+
+  constructor(
+    prompts: Prompt[],
+    /** The iteration's members: only their candidates and verdicts count. */
+    readonly participants: ReadonlySet<string>,
+    private readonly voting: VotingConfig,
+    private readonly voteMs: number,
+  ) {
+    for (const p of prompts) this.tallies.set(p.promptId, newTally(p));
+  }
+
+  get prompts(): number {
+    return this.tallies.size;
+  }
+
+  get votedCount(): number {
+    return this.voted.size;
+  }
+
+  get complete(): boolean {
+    return this.voted.size === this.tallies.size;
+  }
+
+  isVoted(promptId: string): boolean {
+    return this.voted.has(promptId);
+  }
+
+  /** Records a prompt as voted (its pair is out, e.g. before a restart). */
+  markVoted(promptId: string): void {
+    this.voted.add(promptId);
+  }
+
+  /** Un-marks a prompt whose pair could not be published, so it is voted again. */
+  unmark(promptId: string): void {
+    this.voted.delete(promptId);
+  }
+
+  /**
+   * Adds a batch or verdict; returns the prompt to look at again, or undefined when it changes
+   * nothing (unknown prompt, already voted, a redelivery, a non-member).
+   */
+  add(message: CandidateBatch | Verdict, now: number): string | undefined {
+    const speaker = message.type === "candidates" ? message.author : message.judge;
+    if (!this.participants.has(speaker)) return undefined;
+    const tally = this.tallies.get(message.promptId);
+    if (!tally || this.voted.has(message.promptId)) return undefined;
+    if (!addToTally(tally, message)) return undefined;
+    if (message.type === "candidates" && !this.firstSeen.has(message.promptId)) this.firstSeen.set(message.promptId, now);
+    return message.promptId;
+  }
+
+  /** True when nothing more is expected for the prompt from the live members. */
+  ready(promptId: string, alive: ReadonlySet<string>): boolean {
+    const tally = this.tallies.get(promptId);
+    if (!tally) return false;
+    const live = [...this.participants].filter((p) => alive.has(p));
+    if (live.length === 0) return false;
+    for (const author of live) if (!tally.batches.has(author)) return false;
+    for (const author of tally.batches.keys()) {
+      for (const judge of live) {
+        if (judge === author && !this.voting.selfJudging) continue;
+        if (!tally.verdicts.has(verdictKey(judge, author))) return false;
+      }
+    }
+    return true;
+  }
+
+  /** Whether the prompt's deadline has passed (it has had a candidate batch for longer than voteMs). */
+  overdue(promptId: string, now: number): boolean {
+    const first = this.firstSeen.get(promptId);
+    return first !== undefined && now - first > this.voteMs;
+  }
+
+  /** Prompts not yet voted. */
+  open(): string[] {
+    return [...this.tallies.keys()].filter((p) => !this.voted.has(p));
+  }
+
+  /**
+   * Votes the prompt when it is ready (or `force`): marks it voted and returns its pairs (maybe
+   * none); undefined when it is not yet due. Mark first, so a concurrent call publishes nothing twice.
+   */
+  vote(promptId: string, alive: ReadonlySet<string>, force: boolean): PreferencePair[] | undefined {
+    if (this.voted.has(promptId) || !this.tallies.has(promptId)) return undefined;
+    if (!force && !this.ready(promptId, alive)) return undefined;
+    this.voted.add(promptId);
+    return votePrompt(this.tallies.get(promptId)!, this.voting, { judges: this.participants });
+  }
+}

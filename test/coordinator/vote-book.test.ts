@@ -1,0 +1,81 @@
+/** The collector's state machine, driven directly: when a prompt is due, what counts, deadlines. */
+import { describe, expect, it } from "vitest";
+import { VoteBook } from "../../coordinator/vote-book.ts";
+import { PROTOCOL_VERSION, VotingConfig, type CandidateBatch, type LikertScores, type Prompt, type Verdict } from "../../protocol/mod.ts";
+
+const v = PROTOCOL_VERSION;
+const experiment = "vb";
+const prompt = (id: string): Prompt => ({ v, type: "prompt", experiment, iteration: 1, promptId: id, question: "q ?", images: [], createdAt: 0 });
+const all = (s: number): LikertScores => ({ helpfulness: s, correctness: s, coherence: s, complexity: s, verbosity: s });
+const batch = (promptId: string, author: string, texts: string[]): CandidateBatch => ({
+  v, type: "candidates", experiment, iteration: 1, promptId, question: "q ?", images: [], author, modelVersion: "m",
+  sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `${promptId}:${author}:${i}`, text })), createdAt: 0,
+});
+const verdict = (promptId: string, judge: string, author: string, scores: number[]): Verdict => ({
+  v, type: "verdict", experiment, iteration: 1, promptId, judge, author, modelVersion: "m",
+  scores: scores.map((s, i) => ({ candidateId: `${promptId}:${author}:${i}`, likert: all(s) })), createdAt: 0,
+});
+const voting = VotingConfig.parse({ minChosen: 0, minMargin: 0 });
+const members = new Set(["a", "b", "c"]);
+
+/** Every member answers p1 and judges the others; returns the book. */
+function fullRound(book: VoteBook, skip: string[] = []) {
+  const steps: (CandidateBatch | Verdict)[] = [batch("p1", "a", ["red"]), batch("p1", "b", ["blue"]), batch("p1", "c", ["green"])];
+  for (const j of members) for (const au of members) if (j !== au) steps.push(verdict("p1", j, au, [au === "a" ? 5 : 1]));
+  for (const m of steps) if (!skip.includes(m.type === "candidates" ? `cand:${m.author}` : `verdict:${m.judge}:${m.author}`)) book.add(m, 1000);
+}
+
+describe("the vote book", () => {
+  it("votes a prompt as soon as every live member has answered it and judged every other member", () => {
+    const book = new VoteBook([prompt("p1"), prompt("p2")], members, voting, 60_000);
+    fullRound(book, ["verdict:c:b"]);
+    expect(book.ready("p1", members)).toBe(false);
+    expect(book.vote("p1", members, false)).toBeUndefined();
+    expect(book.add(verdict("p1", "c", "b", [1]), 1000)).toBe("p1");
+    const pairs = book.vote("p1", members, false)!;
+    expect(pairs).toHaveLength(1);
+    expect(pairs[0]!.chosen.author).toBe("a");
+    // voted once: a second call, or a late message, changes nothing
+    expect(book.vote("p1", members, false)).toBeUndefined();
+    expect(book.add(verdict("p1", "a", "b", [5]), 2000)).toBeUndefined();
+    expect(book.votedCount).toBe(1);
+    expect(book.complete).toBe(false);
+    expect(book.open()).toEqual(["p2"]);
+  });
+
+  it("does not wait for a member that is no longer alive, and ignores non-members and redeliveries", () => {
+    const book = new VoteBook([prompt("p1")], members, voting, 60_000);
+    fullRound(book, ["cand:c", "verdict:c:a", "verdict:c:b", "verdict:a:c", "verdict:b:c"]);
+    expect(book.ready("p1", members)).toBe(false);
+    expect(book.ready("p1", new Set(["a", "b"]))).toBe(true);
+    expect(book.add(batch("p1", "mallory", ["x"]), 1)).toBeUndefined();
+    expect(book.add(verdict("p1", "mallory", "a", [1]), 1)).toBeUndefined();
+    expect(book.add(batch("p1", "a", ["red"]), 1)).toBeUndefined(); // redelivered
+    expect(book.ready("p1", new Set())).toBe(false); // nobody alive: nothing to decide
+  });
+
+  it("votes an overdue prompt with what is in, counting the deadline from its first candidate batch", () => {
+    const book = new VoteBook([prompt("p1")], members, voting, 10_000);
+    expect(book.overdue("p1", 1_000_000)).toBe(false); // no candidates yet: no deadline running
+    book.add(batch("p1", "a", ["red"]), 1000);
+    book.add(batch("p1", "b", ["blue"]), 5000);
+    book.add(verdict("p1", "b", "a", [5]), 5000);
+    book.add(verdict("p1", "a", "b", [1]), 5000);
+    expect(book.overdue("p1", 11_000)).toBe(false);
+    expect(book.overdue("p1", 11_001)).toBe(true);
+    expect(book.vote("p1", members, false)).toBeUndefined();
+    const pairs = book.vote("p1", members, true)!;
+    expect(pairs.map((p) => [p.chosen.author, p.rejected.author])).toEqual([["a", "b"]]);
+  });
+
+  it("waits for authors' own verdicts under self-judging, and re-votes a prompt whose pair did not go out", () => {
+    const book = new VoteBook([prompt("p1")], members, VotingConfig.parse({ minChosen: 0, minMargin: 0, selfJudging: true }), 60_000);
+    fullRound(book);
+    expect(book.ready("p1", members)).toBe(false);
+    for (const m of members) book.add(verdict("p1", m, m, [3]), 1000);
+    expect(book.vote("p1", members, false)).toHaveLength(1);
+    book.unmark("p1");
+    expect(book.vote("p1", members, false)).toHaveLength(1);
+    expect(book.complete).toBe(true);
+  });
+});
