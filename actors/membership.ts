@@ -4,7 +4,7 @@
  * member's clock), so hosts at several sites need no synchronised clocks.
  */
 import { hostname } from "node:os";
-import { encode, memberKeys, PROTOCOL_VERSION, publishMessage, type Member } from "../protocol/mod.ts";
+import { controlEvent, encode, memberKeys, PROTOCOL_VERSION, publishMessage, type Member } from "../protocol/mod.ts";
 import type { PeerContext } from "./context.ts";
 
 export class Heartbeat {
@@ -33,9 +33,7 @@ export class Heartbeat {
   /** Registers, announces the peer and keeps beating every `intervalMs`. */
   async join(): Promise<void> {
     await this.beat();
-    await publishMessage(this.ctx.js, {
-      v: PROTOCOL_VERSION, type: "control", experiment: this.ctx.experiment, event: "peer_joined", peer: this.ctx.peer, instance: this.ctx.instance, at: this.joinedAt,
-    });
+    await publishMessage(this.ctx.js, controlEvent(this.ctx.experiment, "peer_joined", { peer: this.ctx.peer, instance: this.ctx.instance, at: this.joinedAt }));
     this.timer = setInterval(() => {
       this.beat().catch((error) => this.ctx.log.warn({ err: error }, "heartbeat failed; will retry"));
     }, this.ctx.config.heartbeat.intervalMs);
@@ -52,8 +50,6 @@ export class Heartbeat {
   async leave(): Promise<void> {
     clearInterval(this.timer);
     await this.ctx.members.delete(this.key()).catch(() => undefined);
-    await publishMessage(this.ctx.js, {
-      v: PROTOCOL_VERSION, type: "control", experiment: this.ctx.experiment, event: "peer_left", peer: this.ctx.peer, instance: this.ctx.instance, reason: "shutdown", at: Date.now(),
-    }).catch(() => undefined);
+    await publishMessage(this.ctx.js, controlEvent(this.ctx.experiment, "peer_left", { peer: this.ctx.peer, instance: this.ctx.instance, reason: "shutdown" })).catch(() => undefined);
   }
 }

@@ -4,7 +4,7 @@
  * iteration already trained re-announces the stored result instead of training twice.
  */
 import {
-  PROTOCOL_VERSION, STREAMS, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
+  PROTOCOL_VERSION, STREAMS, controlEvent, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
   type EvaluationResult, type ModelRecord, type PreferencePair,
 } from "../protocol/mod.ts";
 import { canTrain, type PreferenceInput, type TrainResult } from "./backend/types.ts";
@@ -44,10 +44,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
     // for this member's word before the next iteration, so say that training is done.
     ctx.log.info({ iteration }, "this backend does not train; the model stays as it is for the next iteration");
     await evaluateAndPublish(ctx, iteration);
-    await publishMessage(ctx.js, {
-      v: PROTOCOL_VERSION, type: "control", experiment: ctx.experiment, event: "training_done", iteration, peer: ctx.peer,
-      modelVersion: ctx.modelVersion, result: NO_TRAINING, at: Date.now(),
-    });
+    await publishMessage(ctx.js, controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: ctx.modelVersion, result: NO_TRAINING }));
     return;
   }
   const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair", { deadLetterAs: `${ctx.experiment}-${ctx.peer}-train` });
@@ -84,17 +81,10 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
 /** Publishes the new weights, their evaluation and the end of training, in that order. */
 async function announce(ctx: PeerContext, model: ModelRecord): Promise<void> {
   const { iteration } = model;
-  await publishMessage(ctx.js, {
-    v: PROTOCOL_VERSION, type: "control", experiment: ctx.experiment, event: "model_published", iteration, peer: ctx.peer,
-    modelVersion: model.modelVersion, object: model.object, bytes: model.bytes, at: model.at,
-  });
+  await publishMessage(ctx.js, controlEvent(ctx.experiment, "model_published", { iteration, peer: ctx.peer, modelVersion: model.modelVersion, object: model.object, bytes: model.bytes, at: model.at }));
   // The coordinator advances on training_done, so the evaluation is out before it.
   await evaluateAndPublish(ctx, iteration);
-  await publishMessage(ctx.js, {
-    v: PROTOCOL_VERSION, type: "control", experiment: ctx.experiment, event: "training_done", iteration, peer: ctx.peer,
-    modelVersion: model.modelVersion, result: model.train ?? NO_TRAINING,
-    at: Date.now(),
-  });
+  await publishMessage(ctx.js, controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: model.modelVersion, result: model.train ?? NO_TRAINING }));
 }
 
 /** Evaluates the current weights and publishes the result for `iteration` (nothing when the peer has no benchmark). */

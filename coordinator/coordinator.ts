@@ -11,7 +11,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
+  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, controlEvent, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
 } from "../protocol/mod.ts";
 import { followAdmitted } from "./follow.ts";
@@ -169,7 +169,7 @@ export class Coordinator {
     const { log, experiment } = this.options;
     for (const m of this.members.newlyLapsed()) {
       log.warn({ peer: m.peer, instance: m.instance }, "heartbeat lapsed; going on without it");
-      await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment, event: "peer_left", peer: m.peer, instance: m.instance, reason: "lapsed", at: Date.now() });
+      await publishMessage(this.js, controlEvent(experiment, "peer_left", { peer: m.peer, instance: m.instance, reason: "lapsed" }));
     }
     const n = this.progress.iteration;
     if (this.progress.phase === "collecting") {
@@ -195,7 +195,7 @@ export class Coordinator {
       }
       if (missing.length) log.warn({ iteration: n, missing }, "training deadline passed; advancing with the quorum");
       if (n >= this.config.iterations) {
-        await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment, event: "experiment_done", iterations: n, at: Date.now() });
+        await publishMessage(this.js, controlEvent(experiment, "experiment_done", { iterations: n }));
         await this.saveProgress(n, "done");
         log.info({ iterations: n }, "experiment done");
         return;
@@ -236,7 +236,7 @@ export class Coordinator {
     }
     this.record = record;
     await this.saveProgress(iteration, "collecting");
-    await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment, event: "iteration_opened", iteration, peers: record.peers, prompts: prompts.length, at: Date.now() });
+    await publishMessage(this.js, controlEvent(experiment, "iteration_opened", { iteration, peers: record.peers, prompts: prompts.length }));
     log.info({ iteration, peers: record.peers, prompts: prompts.length }, "iteration opened");
     await this.startCollector(record);
   }
@@ -256,7 +256,7 @@ export class Coordinator {
     const status = this.collector!.status;
     // The collector goes last: if the announcement or the progress cannot be written, the next
     // step repeats the close with the collector still there.
-    await publishMessage(this.js, { v: PROTOCOL_VERSION, type: "control", experiment: this.options.experiment, event: "iteration_closed", iteration, pairs: status.pairs, voted: status.voted, at: Date.now() });
+    await publishMessage(this.js, controlEvent(this.options.experiment, "iteration_closed", { iteration, pairs: status.pairs, voted: status.voted }));
     await this.saveProgress(iteration, "training");
     await this.collector!.stop();
     this.collector = undefined;
