@@ -16,6 +16,10 @@ import { ActorStartError } from "./errors.ts";
 import { judgeCandidates } from "./judging.ts";
 import { Heartbeat } from "./membership.ts";
 import { evaluateAndPublish, trainOnIteration } from "./training.ts";
+import { TIMED_OUT, within } from "./process/within.ts";
+
+/** Longest wait for one step of leaving that needs the server (which may be gone). */
+const STOP_STEP_MS = 2_000;
 
 export interface ActorOptions {
   nc: NatsConnection;
@@ -128,6 +132,9 @@ export class PeerActor {
       for await (const entry of watch) {
         if (entry.operation !== "PUT") continue;
         const record = decode(entry.value, "model");
+        // This process's own training: the watch can see its put before training.ts sets
+        // ctx.modelVersion, so the version alone would make it reload its own weights.
+        if (record.instance === ctx.instance) continue;
         if (record.modelVersion === ctx.modelVersion) continue;
         const bytes = await ctx.blobs.getBlob(record.object);
         if (!bytes) continue;
@@ -139,15 +146,28 @@ export class PeerActor {
     })().catch((error) => ctx.log.warn({ err: error }, "stopped following replica weights"));
   }
 
-  /** Leaves cleanly: unfinished work goes back to the stream for redelivery, nothing is lost. */
+  /**
+   * Leaves cleanly: unfinished work goes back to the stream for redelivery, nothing is lost.
+   * Takes a few seconds at most, also while a long training runs (it is not waited for: the
+   * caller disposes the backend, which ends it) and when the server is gone (each step that needs
+   * the server gives up after {@link STOP_STEP_MS}; the server redelivers unacked work anyway).
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.heartbeat?.leaving();
-    await Promise.all(this.inboxes.map((i) => i.stop()));
+    // Synchronously, before anything else: the inboxes nak what they hold and ignore how the
+    // handlers in progress end, so a training that a stop signal kills (its trainer command gets
+    // the signal too) is redelivered, not dead-lettered as a failure.
+    const inboxes = Promise.all(this.inboxes.map((i) => i.stop()));
     this.modelWatch?.stop();
-    await this.heartbeat?.leave();
-    this.options.log.info({ peer: this.options.peer }, "left the experiment");
+    // One round trip tells whether the server is there; without it each step below would wait
+    // out its bound. Offline, the steps still run (the heartbeat stops) but are not waited for.
+    const reachable = (await within(this.options.nc.flush(), 1_000).catch(() => TIMED_OUT)) !== TIMED_OUT;
+    const bound = (step: Promise<unknown> | undefined) => (reachable && step ? within(step, STOP_STEP_MS) : undefined);
+    await bound(this.heartbeat?.leaving());
+    await within(inboxes, STOP_STEP_MS + 2_000);
+    await bound(this.heartbeat?.leave());
+    this.options.log.info({ peer: this.options.peer, serverReachable: reachable }, "left the experiment");
   }
 }
 

@@ -1,6 +1,7 @@
 /** Command-line flags: `--name value` and `--flag`, with typed readers that explain mistakes. */
 import { DEFAULT_SERVER } from "./connect.ts";
 import type { LogFormat } from "./log.ts";
+import { ConnectionOptionsError, natsTarget, type NatsTarget } from "./nats-options.ts";
 
 /** A command was called wrongly; the message says how, and `help` shows the right way. */
 export class UsageError extends Error {
@@ -63,6 +64,23 @@ export class Flags {
 
   server(): string {
     return this.string("server") ?? DEFAULT_SERVER;
+  }
+
+  /**
+   * The standard connection options (deploy/nats-options.ts, listed by NATS_OPTIONS_HELP): the
+   * server URLs and the credentials from flags, the URL or the environment.
+   */
+  nats(): NatsTarget {
+    const servers = this.server();
+    try {
+      return natsTarget(servers, {
+        creds: this.string("creds"), nkey: this.string("nkey"), user: this.string("user"), password: this.string("password"),
+        tlsCa: this.string("tls-ca"), tlsCert: this.string("tls-cert"), tlsKey: this.string("tls-key"),
+      });
+    } catch (error) {
+      if (error instanceof ConnectionOptionsError) throw new UsageError(error.message, this.help);
+      throw error;
+    }
   }
 
   logFormat(): LogFormat {

@@ -1,9 +1,17 @@
 /**
  * `pop`: the command-line entry point. Each subcommand lives in deploy/commands/.
  * Run with `npx tsx deploy/cli.ts <command>` or `npm run pop -- <command>`.
+ *
+ * package.json's scripts start it as `exec node --import tsx deploy/cli.ts`: npm runs a script
+ * through `sh -c` and forwards SIGTERM/SIGINT only to that shell, which (dash, bash) dies of it
+ * without passing it on, so the demo kept running; `exec` makes node the shell's own process.
+ * Node itself rather than the tsx binary: tsx relays a signal to its node child but SIGKILLs the
+ * child when it does not acknowledge the signal within 30 ms (a busy event loop), which would
+ * skip the demo's clean stop.
  */
 import { actorHelp, runActor } from "./commands/actor.ts";
 import { coordinatorHelp, runCoordinator } from "./commands/coordinator.ts";
+import { credsHelp, runCreds } from "./commands/creds.ts";
 import { demoHelp, runDemo } from "./commands/demo.ts";
 import { poolHelp, runPool } from "./commands/pool.ts";
 import { reportHelp, runReport } from "./commands/report.ts";
@@ -13,6 +21,7 @@ import { runTinyBench, tinyBenchHelp } from "./commands/tiny-bench.ts";
 import { runTrain, trainHelp } from "./commands/train.ts";
 import { runWatch, watchHelp } from "./commands/watch.ts";
 import { Flags, UsageError } from "./args.ts";
+import { watchParent } from "./parent-watch.ts";
 
 const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<unknown>; summary: string }> = {
   demo: { help: demoHelp, run: runDemo, summary: "run the whole loop locally with the shipped tiny panel (the main job)" },
@@ -22,6 +31,7 @@ const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<un
   revote: { help: revoteHelp, run: runRevote, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
   report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
   watch: { help: watchHelp, run: runWatch, summary: "print an experiment's message flow as it happens" },
+  creds: { help: credsHelp, run: runCreds, summary: "make per-identity nkeys and the nats-server permissions that bind them" },
   serve: { help: serveHelp, run: runServe, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)" },
   train: { help: trainHelp, run: runTrain, summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)" },
   "tiny-bench": { help: tinyBenchHelp, run: runTinyBench, summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench" },
@@ -66,6 +76,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Started by another pop process (the demo, a test): stop when it is gone.
+watchParent();
 main(process.argv.slice(2)).then((code) => {
   // Actors, the coordinator and the server keep running after main's promise resolves; they exit on signals.
   if (code !== 0) process.exit(code);

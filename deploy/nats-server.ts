@@ -8,7 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { PopError } from "../protocol/mod.ts";
 
 /** nats-server could not be found or did not come up. */
@@ -47,9 +48,24 @@ export interface NatsServerOptions {
   domain?: string;
   /** Extra lines appended to the generated config. */
   extraConfig?: string;
+  /**
+   * Config files the generated config includes, e.g. the `auth.conf` that `pop creds` writes
+   * (an `authorization { users = [...] }` block): the server then requires those credentials.
+   */
+  include?: string[];
   /** Remove the directory on stop (default: true when the directory was created here). */
   cleanup?: boolean;
+  /**
+   * The server ends when this process ends, however it ends (the demo's embedded server). It runs
+   * in a process group of its own, so a terminal's Ctrl-C reaches only this process, which stops
+   * the peers before the server; and a guard process (deploy/guard.mjs) stops it if this process
+   * dies without doing so (a SIGKILL, a crash). A guard rather than a wrapper: the server stays
+   * this process's own child, with its own pid, for stop(), kill() and the ports file.
+   */
+  tiedToThisProcess?: boolean;
 }
+
+const GUARD = fileURLToPath(new URL("./guard.mjs", import.meta.url));
 
 interface PortsFile {
   nats?: string[];
@@ -62,6 +78,7 @@ export class NatsServer {
   readonly options: NatsServerOptions;
   private child?: ChildProcess;
   private exited?: Promise<void>;
+  private guard?: ChildProcess;
   /** Client URL, e.g. nats://127.0.0.1:41234 */
   url = "";
   port = 0;
@@ -105,6 +122,8 @@ export class NatsServer {
           .join(", ")}] }`,
       );
     }
+    // nats-server (2.9) resolves include paths against the config file's directory, even absolute ones.
+    for (const file of o.include ?? []) lines.push(`include ${JSON.stringify(relative(this.dir, resolve(file)))}`);
     if (o.extraConfig) lines.push(o.extraConfig);
     return lines.join("\n") + "\n";
   }
@@ -117,10 +136,16 @@ export class NatsServer {
     const conf = join(this.dir, "server.conf");
     writeFileSync(conf, this.config());
     const logFd = openSync(join(this.dir, "server.log"), "a");
-    const child = spawn(bin, ["-c", conf, "--ports_file_dir", portsDir], { stdio: ["ignore", logFd, logFd] });
+    const tied = this.options.tiedToThisProcess ?? false;
+    const child = spawn(bin, ["-c", conf, "--ports_file_dir", portsDir], { stdio: ["ignore", logFd, logFd], detached: tied });
     closeSync(logFd);
     this.child = child;
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    if (tied && child.pid !== undefined) {
+      // In this process's group (a group-wide kill ends it too); unref'd: it never keeps this process up.
+      this.guard = spawn(process.execPath, [GUARD, String(child.pid), String(process.pid)], { stdio: "ignore" });
+      this.guard.unref();
+    }
     const ports = await this.waitForPorts(portsDir, child);
     this.url = ports.nats![0]!.replace("0.0.0.0", "127.0.0.1");
     this.port = Number(new URL(this.url).port);
@@ -166,6 +191,8 @@ export class NatsServer {
     const timer = setTimeout(() => this.child?.kill("SIGKILL"), 10_000);
     await this.exited;
     clearTimeout(timer);
+    this.guard?.kill();
+    this.guard = undefined;
   }
 
   /** Simulates a crash. */

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { parentWatchEnv } from "./parent-watch.ts";
 
 const CLI = fileURLToPath(new URL("./cli.ts", import.meta.url));
 
@@ -10,7 +11,12 @@ export class PopProcess {
   readonly exited: Promise<number | null>;
   constructor(readonly name: string, readonly args: string[], readonly logFile: string) {
     const fd = openSync(logFile, "a");
-    this.child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: ["ignore", fd, fd], env: { ...process.env } });
+    // Its own process group: a terminal's Ctrl-C reaches only this process, which stops its
+    // children in order (peers before the server they leave through). POP_PARENT_PID: the child
+    // stops by itself when this process is gone, even after a SIGKILL (deploy/parent-watch.ts).
+    this.child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+      stdio: ["ignore", fd, fd], env: { ...process.env, ...parentWatchEnv() }, detached: true,
+    });
     closeSync(fd);
     this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve(signal ? null : code)));
   }

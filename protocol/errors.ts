@@ -38,3 +38,15 @@ export class TopologyConflictError extends PopError {}
 
 /** A stream read could not get every stored message (the server kept answering empty); retryable. */
 export class IncompleteReadError extends PopError {}
+
+/**
+ * Whether the NATS server refused the operation under this connection's permissions (nats.js
+ * `PermissionViolationError`, possibly the cause of a request error). Retrying with the same
+ * credentials cannot help.
+ */
+export function isPermissionViolation(error: unknown): boolean {
+  for (let e = error as { name?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === "PermissionViolationError") return true;
+  }
+  return false;
+}

@@ -54,9 +54,10 @@ export interface InboxOptions<K extends MessageType> {
 /** A running inbox. */
 export interface Inbox {
   /**
-   * Stops pulling. Messages waiting and the batch in progress are nak'ed at once for redelivery
-   * (to this peer's other processes, or to this one after a restart); a late result of the
-   * aborted handler is ignored. Waits at most `graceMs` (default 2000) for the handler to return.
+   * Stops pulling. Messages waiting and the batch in progress are nak'ed for redelivery (to this
+   * peer's other processes, or to this one after a restart) once this inbox's last pull requests
+   * have expired (`expiresMs` + 0.5 s); a late result of the aborted handler is ignored. Waits at
+   * most `graceMs` (default 2000) for the handler to return.
    */
   stop(graceMs?: number): Promise<void>;
   /** Resolves when the inbox has stopped (after stop() or a fatal error). */
@@ -74,7 +75,12 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   const consumer = await js.consumers.get(options.spec.stream, options.spec.config.durable_name);
   const batchSize = options.batchSize ?? 32;
   const log = options.log ?? silent;
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: options.expiresMs ?? 5000 });
+  const expiresMs = options.expiresMs ?? 5000;
+  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs });
+  // What a stopping inbox hands back is redelivered only once its own pull requests have expired:
+  // the server (2.9) would deliver it at once to one of those, whose subscription is gone, and
+  // the message would then wait out a whole ack_wait before anyone saw it again.
+  const handBack = (m: JsMsg) => m.nak(expiresMs + 500);
   const stats = { handled: 0, dead: 0, redelivered: 0 };
   const queue: JsMsg[] = [];
   let wake: (() => void) | undefined;
@@ -84,6 +90,11 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
 
   const reader = (async () => {
     for await (const m of messages) {
+      // Arrived while stopping (already on its way when the subscription closed): hand it back.
+      if (stopping) {
+        handBack(m);
+        continue;
+      }
       queue.push(m);
       wake?.();
     }
@@ -124,7 +135,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       }
       if (valid.length === 0) continue;
       if (stopping) {
-        for (const v of valid) v.m.nak();
+        for (const v of valid) handBack(v.m);
         continue;
       }
       let outcomes: Outcome[] | void;
@@ -179,11 +190,13 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     async stop(graceMs = 2000) {
       if (stopping && inflight.length === 0 && queue.length === 0) return done;
       stopping = true;
-      for (const m of [...inflight, ...queue.splice(0)]) m.nak();
+      // Unsubscribe first (close() does it at once), so nothing more arrives, then hand back.
+      const closed = messages.close().catch(() => undefined);
+      for (const m of [...inflight, ...queue.splice(0)]) handBack(m);
       inflight = [];
       abort.abort();
       wake?.();
-      await messages.close().catch(() => undefined);
+      await closed;
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([done, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);

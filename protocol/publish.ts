@@ -16,7 +16,7 @@ import { createHmac } from "node:crypto";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { encode } from "./codec.ts";
 import { headersFor, messageIdFor, subjectFor } from "./envelope.ts";
-import { PopError } from "./errors.ts";
+import { PopError, isPermissionViolation } from "./errors.ts";
 import type { Message } from "./schemas.ts";
 
 /** The stream could not store a message (no ack in time, no stream, server gone). */
@@ -59,6 +59,10 @@ export async function publishMessage(js: JetStreamClient, message: Message, opti
       timeout: options.timeoutMs ?? 10_000,
     });
   } catch (error) {
+    // The server's permissions refuse this identity the subject: retrying cannot help.
+    if (isPermissionViolation(error)) {
+      throw new PublishError(`not allowed to publish ${message.type} on ${subject}: the server's permissions for this connection's credentials refuse it`, { cause: error, retryable: false });
+    }
     throw new PublishError(`could not publish ${message.type} on ${subject}: ${(error as Error).message}`, { cause: error, retryable: true });
   }
   return { subject, seq: ack.seq, duplicate: ack.duplicate };

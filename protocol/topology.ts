@@ -18,7 +18,7 @@ import {
 import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { PopError, TopologyConflictError, UnsupportedServerError } from "./errors.ts";
+import { PopError, TopologyConflictError, UnsupportedServerError, isPermissionViolation } from "./errors.ts";
 import { checkMinimum, requireFeatures, serverVersion, type ServerFeature } from "./server.ts";
 import { subjects, SUBJECT_ROOT } from "./subjects.ts";
 
@@ -154,7 +154,15 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> &
     have = (await jsm.streams.info(want.name)).config;
   } catch (error) {
     if (!isNotFound(error)) throw new PopError(`cannot read stream ${want.name}`, { cause: error, retryable: true });
-    await jsm.streams.add({ num_replicas: 1, ...want });
+    try {
+      await jsm.streams.add({ num_replicas: 1, ...want });
+    } catch (addError) {
+      // A peer's or observer's key may not create streams (deploy/permissions.ts): the set-up is the coordinator's.
+      if (isPermissionViolation(addError)) {
+        throw new PopError(`stream ${want.name} does not exist and this connection's credentials may not create it: start the coordinator (or pop pool) with the coordinator's key first`, { cause: addError, retryable: true });
+      }
+      throw addError;
+    }
     return "created";
   }
   for (const field of FIXED_STREAM_FIELDS) {

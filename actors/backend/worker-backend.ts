@@ -5,8 +5,12 @@
  * methods the backend inside has.
  */
 import { Worker } from "node:worker_threads";
+import { within } from "../process/within.ts";
 import { BackendError } from "./registry.ts";
 import { OPTIONAL_METHODS, type BackendInfo, type Judgement, type JudgeInput, type ModelBackend, type OptionalMethod, type PromptInput, type SamplingOptions } from "./types.ts";
+
+/** How long an idle backend may take to dispose itself before its thread is terminated. */
+const DISPOSE_GRACE_MS = 2_000;
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -77,8 +81,14 @@ export class WorkerBackend implements ModelBackend {
   judge(items: JudgeInput[]): Promise<Judgement[]> {
     return this.call("judge", items);
   }
+  /**
+   * Ends the worker. A call in progress (a train() can run for minutes) is not waited for: a
+   * polite dispose would wait behind its synchronous stretches or free the model under it; the
+   * thread is terminated instead and the call rejects. An idle backend disposes itself first,
+   * within {@link DISPOSE_GRACE_MS}.
+   */
   async dispose(): Promise<void> {
-    if (!this.dead) await this.call("dispose").catch(() => undefined);
+    if (!this.dead && this.pending.size === 0) await within(this.call("dispose"), DISPOSE_GRACE_MS).catch(() => undefined);
     await this.worker.terminate();
   }
 }

@@ -5,7 +5,8 @@ import { BackendConfigError } from "../../actors/backend/registry.ts";
 import type { Evaluator } from "../../actors/backend/types.ts";
 import { NAME_PATTERN } from "../../protocol/mod.ts";
 import { BACKENDS } from "../backends.ts";
-import { connectNats, onShutdown } from "../connect.ts";
+import { closeNats, connectNats, onShutdown } from "../connect.ts";
+import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { createLogger } from "../log.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { peerEvaluator } from "../evaluators.ts";
@@ -19,11 +20,12 @@ replicas.
 
   --peer NAME          model identity (a-z, 0-9, '-', '_')                  required
   --experiment NAME    experiment to join                                   default: demo
-  --server URL         NATS server(s), comma-separated                       default: $NATS_URL or nats://127.0.0.1:4222
   --backend KIND       model backend: ${BACKENDS.kinds().join(", ")}${" ".repeat(Math.max(1, 38 - BACKENDS.kinds().join(", ").length))}default: tiny
   --instance NAME      this process's name among the peer's replicas        default: <host>-<pid>
   --batch N            prompts/candidate batches per model call             default: 32
   --log-format F       text or json                                          default: text
+
+${NATS_OPTIONS_HELP}
 
 Evaluation after each iteration (default: the backend's own benchmark, if it has one):
   --bench FILE         a benchmark JSONL (image, question, answer or choices, suite), exact match / choice letter
@@ -59,9 +61,10 @@ export async function runActor(flags: Flags): Promise<void> {
   const evalCmd = flags.string("eval-cmd");
   const evalTimeoutMs = (flags.number("eval-timeout-s", { min: 1 }) ?? 86_400) * 1000;
   if (bench && evalCmd) throw new UsageError("--bench and --eval-cmd are alternatives; pass one", actorHelp);
-  const server = flags.server();
+  const nats = flags.nats();
+  const server = nats.servers;
   flags.rejectUnknown();
-  const nc = await connectNats(server, `pop-actor-${peer}`, log);
+  const nc = await connectNats(nats, `pop-actor-${peer}`, log);
   log.info({ backend: kind }, "opening the model");
   let backend;
   try {
@@ -80,11 +83,19 @@ export async function runActor(flags: Flags): Promise<void> {
     throw error;
   }
   const actor = new PeerActor({ nc, experiment, peer, instance, backend, backendKind: kind, log, batchSize, evaluator });
+  let stopping = false;
   onShutdown(async (signal) => {
+    stopping = true;
     log.info({ signal }, "leaving");
     await actor.stop();
+    // Ends a training in progress (its message was nak'ed by stop(), so it is redelivered).
     await backend.dispose();
-    await nc.drain();
+    await closeNats(nc);
   });
-  await actor.start();
+  try {
+    await actor.start();
+  } catch (error) {
+    // Stopped while starting: the start fails as its backend and connection close, which is no error.
+    if (!stopping) throw error;
+  }
 }

@@ -4,7 +4,7 @@ import { Coordinator } from "../../coordinator/coordinator.ts";
 import { ExperimentConfig, PROTOCOL_VERSION } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { unknownConfigKeys } from "../experiment.ts";
-import { connectNats, onShutdown } from "../connect.ts";
+import { closeNats, connectNats, onShutdown } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { createLogger } from "../log.ts";
 
@@ -51,8 +51,8 @@ export async function runCoordinator(flags: Flags): Promise<void> {
   const abort = new AbortController();
   onShutdown(async () => {
     abort.abort();
-    await nc.drain();
+    await closeNats(nc);
   });
   await new Coordinator({ nc, experiment, log, config }).run(abort.signal);
-  await nc.drain();
+  await closeNats(nc);
 }

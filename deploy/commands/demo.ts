@@ -10,6 +10,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { STREAMS, decode, ensureTopology, getImage, openBlobs, parseSubject, subjects } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
+import { onStopSignals, signalExitCode } from "../shutdown.ts";
+import { COORDINATOR_IDENTITY, OBSERVER_IDENTITY, seedFileOf, writeCreds } from "../creds.ts";
 import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../experiment.ts";
 import { NatsServer } from "../nats-server.ts";
 import { shippedCheckpoint, shippedMembers } from "../../actors/tiny/checkpoints.ts";
@@ -68,31 +70,47 @@ export async function runDemo(flags: Flags): Promise<Report> {
   say(`Panel-of-Peers demo: ${peers.join(", ")}; ${settings.iterations} iterations x ${settings.promptsPerIteration} prompts, k=${settings.k}`);
   say(`output: ${out}`);
 
-  const server = await NatsServer.start({ dir: join(out, "nats"), cleanup: false });
-  say(`nats-server ${server.url} (pid ${server.pid}, data in ${join(out, "nats")})`);
+  // Credentials on, as in a real deployment: each process can speak only as itself.
+  const creds = writeCreds({ experiment: settings.experiment, peers, out: join(out, "creds"), observer: true });
+  const keyOf = (identity: string) => seedFileOf(creds.dir, identity);
+  const server = await NatsServer.start({ dir: join(out, "nats"), cleanup: false, include: [creds.authConf], tiedToThisProcess: true });
+  say(`nats-server ${server.url} (pid ${server.pid}, data in ${join(out, "nats")}; per-process keys in ${creds.dir}, watch with --nkey ${keyOf(OBSERVER_IDENTITY)})`);
   const children: PopProcess[] = [];
   let nc: NatsConnection | undefined;
-  const stopAll = async () => {
-    await Promise.all(children.map((c) => c.stop()));
-    await nc?.close().catch(() => undefined);
-    await server.stop();
-  };
-  const onSignal = () => {
-    say("interrupted; stopping the panel, the coordinator and the server");
-    stopAll().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // Once only: a signal's stop and the `finally` below both call it, and a second SIGTERM to a
+  // child that is already leaving would make it exit at once.
+  let stopping: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      // Peers and coordinator first (they leave and hand back their work through the server), then the server.
+      await Promise.all(children.map((c) => c.stop()));
+      await nc?.close().catch(() => undefined);
+      await server.stop();
+    })());
+  // Children run in process groups of their own (a terminal's Ctrl-C reaches only this process),
+  // so this process forwards the stop. A later second signal stops everything at once.
+  const stopListening = onStopSignals(
+    (signal) => {
+      say("interrupted; stopping the panel, the coordinator and the server");
+      stopAll().finally(() => process.exit(signalExitCode(signal)));
+    },
+    (signal) => {
+      say("interrupted again; killing the panel, the coordinator and the server");
+      for (const c of children) c.child.kill("SIGKILL");
+      void server.kill();
+      process.exit(signalExitCode(signal));
+    },
+  );
 
   try {
-    nc = await connectNats(server.url, "pop-demo");
+    nc = await connectNats({ servers: server.url, auth: { nkey: keyOf(COORDINATOR_IDENTITY) } }, "pop-demo");
     await ensureTopology(nc);
     await loadTinyPool(nc, settings.poolSeed, settings.iterations * settings.promptsPerIteration, settings.experiment);
     const { config } = await createExperiment(nc, experimentConfig(settings, { ...DEMO_DEFAULTS.overrides, voting }));
     const common = ["--server", server.url, "--experiment", config.experiment];
-    children.push(new PopProcess("coordinator", ["coordinator", ...common], join(out, "logs", "coordinator.log")));
+    children.push(new PopProcess("coordinator", ["coordinator", ...common, "--nkey", keyOf(COORDINATOR_IDENTITY)], join(out, "logs", "coordinator.log")));
     for (const peer of peers) {
-      const args = ["actor", "--peer", peer, "--checkpoint", shippedCheckpoint(peer, checkpointDir)!, ...common];
+      const args = ["actor", "--peer", peer, "--checkpoint", shippedCheckpoint(peer, checkpointDir)!, ...common, "--nkey", keyOf(peer)];
       children.push(new PopProcess(peer, args, join(out, "logs", `${peer}.log`)));
     }
     say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
@@ -108,9 +126,8 @@ export async function runDemo(flags: Flags): Promise<Report> {
     say(`wrote ${join(out, "report.json")}, ${join(out, "report.html")} and pairs-iter<N>.jsonl`);
     return report;
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     await stopAll();
+    stopListening();
   }
 }
 

@@ -5,6 +5,7 @@
 import { NAME_PATTERN, ensureTopology } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
+import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { loadTinyPool, poolName } from "../experiment.ts";
 import { MAX_IMAGES_PER_PROMPT, MAX_QUESTION_CHARS, PROGRESS_EVERY, loadPromptFile } from "../pool-file.ts";
 
@@ -40,7 +41,7 @@ Your own prompts (--from): one JSON object a line,
                        is an error). A coordinator reads its pool when it starts, so do not
                        replace the pool of an experiment that is still running.
 
-  --server URL         NATS server(s)                                         default: $NATS_URL or nats://127.0.0.1:4222`;
+${NATS_OPTIONS_HELP}`;
 
 export async function runPool(flags: Flags): Promise<void> {
   const from = flags.string("from");
@@ -48,7 +49,8 @@ export async function runPool(flags: Flags): Promise<void> {
   const count = flags.int("count", { min: 1, max: 1_000_000 });
   const name = flags.string("name");
   const replace = flags.bool("replace");
-  const server = flags.server();
+  const nats = flags.nats();
+  const server = nats.servers;
   flags.rejectUnknown();
   if (from !== undefined && (seed !== undefined || count !== undefined)) {
     throw new UsageError("--seed and --count choose the tiny world's pool; they do not go with --from", poolHelp);
@@ -57,7 +59,7 @@ export async function runPool(flags: Flags): Promise<void> {
   if (name !== undefined && !NAME_PATTERN.test(name)) {
     throw new UsageError(`--name must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit; got '${name}'`, poolHelp);
   }
-  const nc = await connectNats(server, "pop-pool");
+  const nc = await connectNats(nats, "pop-pool");
   try {
     await ensureTopology(nc);
     if (from === undefined) {

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { getImage, openBlobs } from "../../protocol/mod.ts";
 import type { Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
+import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { collectRun } from "../report/collect.ts";
 import { formatTable, writeReport } from "../report/report.ts";
 
@@ -12,15 +13,17 @@ Reads a run back from JetStream and writes report.json, pairs-iter<N>.jsonl (+ i
 report.html, and prints the member x suite x iteration table.
 
   --experiment NAME    experiment                                           default: demo
-  --server URL         NATS server(s)                                        default: $NATS_URL or nats://127.0.0.1:4222
-  --out DIR            output directory                                     default: runs/report-<experiment>`;
+  --out DIR            output directory                                     default: runs/report-<experiment>
+
+${NATS_OPTIONS_HELP}`;
 
 export async function runReport(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const out = resolve(flags.string("out") ?? `runs/report-${experiment}`);
-  const server = flags.server();
+  const nats = flags.nats();
+  const server = nats.servers;
   flags.rejectUnknown();
-  const nc = await connectNats(server, "pop-report");
+  const nc = await connectNats(nats, "pop-report");
   try {
     const run = await collectRun(nc, experiment);
     if (run.evaluations.length === 0) throw new Error(`no evaluations stored for experiment '${experiment}' on ${server}`);

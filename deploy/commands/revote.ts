@@ -6,6 +6,7 @@ import { Kvm } from "@nats-io/kv";
 import { addToTally, newTally, votePrompt, type PromptTally } from "../../coordinator/voting.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
+import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { trlRecord } from "../report/report.ts";
 
 export const revoteHelp = `pop revote [options]
@@ -15,18 +16,20 @@ another voting rule or other thresholds, without running any model. Prints, per 
 many pairs the stored run had and how many the new rule gives (and how many are the same).
 
   --experiment NAME       experiment                                        default: demo
-  --server URL            NATS server(s)                                     default: $NATS_URL or nats://127.0.0.1:4222
   --min-chosen X          keep a pair only if chosen >= X (0..1)             default: the run's
   --min-margin X          ... and chosen - rejected >= X (0..1)              default: the run's
   --combine RULE          mean (of the five criteria) or correctness        default: the run's
   --pairing P             pooled or per-member                               default: the run's
   --self-judging          count authors' verdicts on their own candidates
   --min-judges N          judges a candidate needs to be voted               default: the run's
-  --out DIR               also write the new pairs as pairs-iter<N>.jsonl`;
+  --out DIR               also write the new pairs as pairs-iter<N>.jsonl
+
+${NATS_OPTIONS_HELP}`;
 
 export async function runRevote(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
-  const server = flags.server();
+  const nats = flags.nats();
+  const server = nats.servers;
   const overrides = {
     minChosen: flags.number("min-chosen", { min: 0, max: 1 }),
     minMargin: flags.number("min-margin", { min: 0, max: 1 }),
@@ -37,7 +40,7 @@ export async function runRevote(flags: Flags): Promise<void> {
   };
   const out = flags.string("out");
   flags.rejectUnknown();
-  const nc = await connectNats(server, "pop-revote");
+  const nc = await connectNats(nats, "pop-revote");
   try {
     const kv = await new Kvm(nc).open(BUCKETS.state);
     const entry = await kv.get(stateKeys.config(experiment));

@@ -2,6 +2,7 @@
 import { decode, DecodeError, HEADER, SUBJECT_ROOT, type Message } from "../../protocol/mod.ts";
 import type { Flags } from "../args.ts";
 import { connectNats, onShutdown } from "../connect.ts";
+import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 
 export const watchHelp = `pop watch [options]
 
@@ -10,8 +11,9 @@ evaluations, control events, dead letters), one line each, from a plain NATS sub
 The same flows are visible with the nats CLI: nats sub --headers-only 'pop.<experiment>.>'
 
   --experiment NAME    experiment, or '*' for all                           default: demo
-  --server URL         NATS server(s)                                        default: $NATS_URL or nats://127.0.0.1:4222
-  --kinds LIST         only these kinds: prompt,cand,verdict,pair,eval,ctl,dead`;
+  --kinds LIST         only these kinds: prompt,cand,verdict,pair,eval,ctl,dead
+
+${NATS_OPTIONS_HELP}`;
 
 function summary(m: Message): string {
   switch (m.type) {
@@ -37,9 +39,10 @@ function summary(m: Message): string {
 export async function runWatch(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const kinds = flags.string("kinds")?.split(",").map((k) => k.trim());
-  const server = flags.server();
+  const nats = flags.nats();
+  const server = nats.servers;
   flags.rejectUnknown();
-  const nc = await connectNats(server, "pop-watch");
+  const nc = await connectNats(nats, "pop-watch");
   const sub = nc.subscribe(`${SUBJECT_ROOT}.${experiment}.>`);
   onShutdown(async () => {
     sub.unsubscribe();

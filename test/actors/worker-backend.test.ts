@@ -49,6 +49,19 @@ describe("a backend in a worker thread", () => {
     expect(answers.map((a) => a.length)).toEqual([2, 2]);
   });
 
+  it("disposes at once while a long training runs, failing the training call", async () => {
+    const other = await tinyPlug.open({ weights: file }, { peer: "m" });
+    if (!canTrain(other)) throw new Error("the tiny backend trains");
+    const pairs = poolPrompts(3, 0, 64).map((prompt) => ({ prompt, chosen: "red", rejected: "two three" }));
+    const training = other.train(pairs, { beta: 2, gamma: 1, learningRate: 3e-4, epochs: 500, batchSize: 16, seed: 1 });
+    training.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = performance.now();
+    await other.dispose();
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    await expect(training).rejects.toBeInstanceOf(BackendError);
+  });
+
   it("refuses a checkpoint that is not one", async () => {
     const bad = join(dir, "bad.bin");
     writeFileSync(bad, "not a model");

@@ -42,6 +42,13 @@ describe("two processes serving one peer", () => {
     // The process that did not train loaded the weights the other one published.
     const logs = [a1, a2].map((p) => readFileSync(p.logFile, "utf8"));
     expect(logs.some((l) => l.includes("loaded weights trained by another process"))).toBe(true);
+    // ... and a process never reloads the weights it trained itself.
+    const iterationsOf = (log: string, re: RegExp) => [...log.matchAll(re)].map((m) => Number(m[1]));
+    for (const log of logs) {
+      const trained = iterationsOf(log, / trained {2}iteration=(\d+)/g);
+      const loaded = iterationsOf(log, /loaded weights trained by another process of this peer {2}iteration=(\d+)/g);
+      expect(trained.filter((i) => loaded.includes(i))).toEqual([]);
+    }
     // Both still serve, on the same weights.
     await panel.waitFor("both replicas to report the trained weights", async () => {
       const v = [];
