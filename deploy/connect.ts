@@ -1,8 +1,8 @@
 /** Connecting the command-line tools to NATS, with errors that say what to do. */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { PopError } from "../protocol/mod.ts";
-import { describeAuth, natsConnectionOptions, natsTarget, type NatsTarget } from "./nats-options.ts";
+import { PopError, setMessageIdKey } from "../protocol/mod.ts";
+import { describeAuth, messageIdSecret, natsConnectionOptions, natsTarget, type NatsTarget } from "./nats-options.ts";
 
 export const DEFAULT_SERVER = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 
@@ -53,6 +53,8 @@ export async function connectNats(target: string | NatsTarget, name: string, log
     if (isAuthRefusal(error)) throw new AuthenticationRefusedError(t.servers, describeAuth(t.auth), error);
     throw new ServerUnreachableError(t.servers, error);
   }
+  // With credentials, this process's message ids become its own: nobody else can pre-empt them.
+  setMessageIdKey(messageIdSecret(t.auth));
   const warn = (obj: object, msg: string) => (log ? log.warn(obj, msg) : process.stderr.write(`${msg}: ${JSON.stringify(obj)}\n`));
   (async () => {
     for await (const s of nc.status()) {

@@ -3,6 +3,7 @@
  * (a .creds file, an nkey seed file, or user and password) and TLS files. Read once here from
  * flags, the URL and the environment, and turned into nats.js connect options here.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { credsAuthenticator, nkeyAuthenticator, nkeys, type ConnectionOptions } from "@nats-io/transport-node";
 import { PopError } from "../protocol/mod.ts";
@@ -175,4 +176,18 @@ export function natsConnectionOptions(target: NatsTarget, name: string): Connect
     };
   }
   return options;
+}
+
+/**
+ * The key this identity signs its message ids with (protocol/publish.ts): a hash of its secret
+ * (the nkey seed, the .creds file, or user and password), so every process of one identity
+ * computes the same ids and no other identity can. Undefined without credentials.
+ */
+export function messageIdSecret(auth: NatsAuth): Uint8Array | undefined {
+  const h = createHash("sha256").update("pop message ids\0");
+  if (auth.nkey) h.update(readNkeySeed(auth.nkey));
+  else if (auth.creds) h.update(readFile(auth.creds, "credentials file"));
+  else if (auth.user && auth.password !== undefined) h.update(`${auth.user}\0${auth.password}`);
+  else return undefined;
+  return new Uint8Array(h.digest());
 }
