@@ -14,6 +14,7 @@ import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/typ
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
 import { judgeCandidates } from "./judging.ts";
+import { retrying } from "./retry.ts";
 import { Heartbeat } from "./membership.ts";
 import { evaluateAndPublish, trainOnIteration } from "./training.ts";
 import { TIMED_OUT, within } from "./process/within.ts";
@@ -59,21 +60,21 @@ export class PeerActor {
   async start(): Promise<void> {
     const o = this.options;
     const log = o.log;
-    await ensureTopology(o.nc);
+    await retrying("checking the topology", () => ensureTopology(o.nc), log);
     const config = await waitForConfig(o.nc, o.experiment, o.waitForExperimentMs ?? 60_000, log);
     const evaluator = o.evaluator ?? (o.backend.evaluate ? { evaluate: () => o.backend.evaluate!() } : undefined);
     const ctx = await PeerContext.open({ nc: o.nc, experiment: o.experiment, peer: o.peer, instance: o.instance, backend: o.backend, log, config, evaluator });
     this.ctx = ctx;
     ctx.modelVersion = (await o.backend.info()).version;
-    const resumed = await this.loadPublishedWeights();
+    const resumed = await retrying("loading the published weights", () => this.loadPublishedWeights(), log);
     this.heartbeat = new Heartbeat(ctx, o.backendKind);
-    await this.heartbeat.join();
+    await retrying("joining", () => this.heartbeat!.join(), log);
     log.info({ experiment: o.experiment, peer: o.peer, instance: o.instance, version: ctx.modelVersion, resumedFromIteration: resumed }, "joined");
-    if (resumed === undefined) await evaluateAndPublish(ctx, 0);
+    if (resumed === undefined) await retrying("publishing the first evaluation", () => evaluateAndPublish(ctx, 0), log);
 
     const batchSize = o.batchSize ?? 32;
     this.inboxes.push(
-      await startInbox(o.nc, {
+      await retrying("starting the control inbox", () => startInbox(o.nc, {
         spec: consumers.peerControl(o.experiment, o.peer),
         types: ["control"],
         batchSize: 1,
@@ -86,23 +87,23 @@ export class PeerActor {
             else if (e.event === "experiment_done") log.info({ iterations: e.iterations }, "experiment done");
           }
         },
-      }),
-      await startInbox(o.nc, {
+      }), log),
+      await retrying("starting the candidates inbox", () => startInbox(o.nc, {
         spec: consumers.peerCandidates(o.experiment, o.peer),
         types: ["candidates"],
         batchSize,
         log,
         handler: (batch) => judgeCandidates(ctx, batch),
-      }),
-      await startInbox(o.nc, {
+      }), log),
+      await retrying("starting the prompts inbox", () => startInbox(o.nc, {
         spec: consumers.peerPrompts(o.experiment, o.peer),
         types: ["prompt"],
         batchSize,
         log,
         handler: (batch) => answerPrompts(ctx, batch),
-      }),
+      }), log),
     );
-    await this.followReplicaWeights();
+    await retrying("following replicas' weights", () => this.followReplicaWeights(), log);
   }
 
   /** Loads the weights this peer last published, if any; returns the iteration they include. */

@@ -3,14 +3,14 @@
  * every live author has answered and every live judge has scored, or when its deadline passes.
  * Its state is rebuilt from the streams on start, so a restarted coordinator carries on.
  */
-import { jetstream, type ConsumerMessages } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   STREAMS, publishMessage, readStored, subjects,
   type ExperimentConfig, type IterationRecord, type Prompt,
 } from "../protocol/mod.ts";
-import { followAdmitted } from "./follow.ts";
+import { followAdmitted, type Follower } from "./follow.ts";
 import { VoteBook } from "./vote-book.ts";
 
 export interface CollectorStatus {
@@ -21,7 +21,7 @@ export interface CollectorStatus {
 
 export class IterationCollector {
   private readonly book: VoteBook;
-  private readonly streams: ConsumerMessages[] = [];
+  private readonly streams: Follower[] = [];
   private pairs = 0;
 
   constructor(

@@ -167,6 +167,7 @@ export class Coordinator {
 
   private async step(): Promise<void> {
     const { log, experiment } = this.options;
+    await this.members.confirm();
     for (const m of this.members.newlyLapsed()) {
       log.warn({ peer: m.peer, instance: m.instance }, "heartbeat lapsed; going on without it");
       await publishMessage(this.js, controlEvent(experiment, "peer_left", { peer: m.peer, instance: m.instance, reason: "lapsed" }));

@@ -11,6 +11,8 @@ interface Seen {
   member: Member;
   /** Local time the last heartbeat arrived. */
   at: number;
+  /** The KV revision of that heartbeat. */
+  revision: number;
 }
 
 export class MembershipView {
@@ -21,7 +23,15 @@ export class MembershipView {
 
   constructor(private readonly kv: KV, private readonly experiment: string, private readonly lapseMs: number, private readonly log: Logger) {}
 
+  private onChange: () => void = () => undefined;
+
   async start(onChange: () => void): Promise<void> {
+    this.onChange = onChange;
+    await this.watch();
+  }
+
+  private async watch(): Promise<void> {
+    const onChange = this.onChange;
     const watch = await this.kv.watch({ key: memberKeys.all(this.experiment) });
     this.watcher = watch;
     (async () => {
@@ -31,7 +41,7 @@ export class MembershipView {
         } else {
           try {
             const member = decode(entry.value, "member");
-            this.processes.set(entry.key, { member, at: Date.now() });
+            this.processes.set(entry.key, { member, at: Date.now(), revision: entry.revision });
             this.lapsed.delete(`${member.peer}/${member.instance}`);
           } catch (error) {
             this.log.warn({ key: entry.key, reason: error instanceof DecodeError ? error.message : String(error) }, "ignoring an invalid membership record");
@@ -44,6 +54,29 @@ export class MembershipView {
 
   stop(): void {
     this.watcher?.stop();
+  }
+
+  /**
+   * Before anyone is declared lapsed, asks the bucket itself: a watch can stall for minutes when a
+   * cluster node dies (its consumer's leader is gone) while the heartbeats are still being stored.
+   * A process whose stored heartbeat is newer than the one the watch delivered is alive, and the
+   * watch is started again.
+   */
+  async confirm(now = Date.now()): Promise<void> {
+    let stale = false;
+    for (const [key, s] of this.processes) {
+      if (now - s.at <= this.lapseMs / 2 || this.lapsed.has(`${s.member.peer}/${s.member.instance}`)) continue;
+      const entry = await this.kv.get(key);
+      if (entry && entry.operation === "PUT" && entry.revision > s.revision) {
+        this.processes.set(key, { member: decode(entry.value, "member"), at: now, revision: entry.revision });
+        stale = true;
+      }
+    }
+    if (stale) {
+      this.log.warn({}, "the membership watch fell behind the bucket; restarting it");
+      this.watcher?.stop();
+      await this.watch();
+    }
   }
 
   /** Peers with at least one live, active process. */

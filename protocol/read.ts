@@ -43,7 +43,8 @@ export async function readStored<T extends MessageType>(
 ): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
   const js = jetstream(nc);
   // A single string filter becomes `filter_subject`, which 2.9 understands.
-  const consumer = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+  // While a cluster re-elects a leader this call was seen to hang past its own request timeout.
+  const consumer = await bounded(js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All }), `reading ${filter} from ${stream}`);
   const messages: MessageOf<T>[] = [];
   const skipped: SkippedMessage[] = [];
   try {
@@ -73,7 +74,21 @@ export async function readStored<T extends MessageType>(
       }
     }
   } finally {
-    await consumer.delete().catch(() => undefined);
+    await bounded(consumer.delete(), "").catch(() => undefined);
   }
   return { messages, skipped };
+}
+
+/** `promise`, or a retryable IncompleteReadError after 20 s. */
+async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  promise.catch(() => undefined);
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new IncompleteReadError(`${what}: the server did not answer within 20 s`, { retryable: true })), 20_000))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
