@@ -33,7 +33,8 @@ export function admit<K extends MessageType>(subject: string, data: Uint8Array, 
     }
     verifyEnvelope(subject, message);
   } catch (error) {
-    return { ok: false, reason: error instanceof DecodeError ? error.reason : "bad_subject", detail: (error as Error).message };
+    if (error instanceof DecodeError) return { ok: false, reason: error.reason, detail: error.problems.join("; ") };
+    return { ok: false, reason: "bad_subject", detail: (error as Error).message };
   }
   const speaker = claimedIdentity(message);
   const members = roster?.(message);

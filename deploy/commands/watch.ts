@@ -1,5 +1,7 @@
 /** `pop watch`: print the message flow of an experiment as it happens, one line per message. */
-import { decode, DecodeError, HEADER, SUBJECT_ROOT, type Message } from "../../protocol/mod.ts";
+import { admit, HEADER, SCHEMAS, SUBJECT_ROOT, type Message, type MessageType } from "../../protocol/mod.ts";
+
+const MESSAGE_TYPES = Object.keys(SCHEMAS) as MessageType[];
 import type { Flags } from "../args.ts";
 import { connectNats, onShutdown } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../nats-options.ts";
@@ -55,12 +57,9 @@ export async function runWatch(flags: Flags): Promise<void> {
     const h = msg.headers;
     const who = h?.get(HEADER.peer) ?? "";
     const it = h?.get(HEADER.iteration) ?? "";
-    let text: string;
-    try {
-      text = summary(decode(msg.data));
-    } catch (error) {
-      text = `(undecodable: ${error instanceof DecodeError ? error.message : String(error)})`;
-    }
+    // The same policy every consumer applies: a message it would refuse is shown as refused, with why.
+    const a = admit(msg.subject, msg.data, MESSAGE_TYPES);
+    const text = a.ok ? summary(a.message) : `(refused, ${a.reason}: ${a.detail})`;
     const t = new Date().toISOString().slice(11, 23);
     process.stdout.write(`${t}  ${(h?.get(HEADER.type) ?? kind).padEnd(26)} it=${it.padEnd(3)} ${who.padEnd(10)} ${text.slice(0, 200)}\n`);
   }
