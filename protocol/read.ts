@@ -48,10 +48,12 @@ export async function readStored<T extends MessageType>(
   const messages: MessageOf<T>[] = [];
   const skipped: SkippedMessage[] = [];
   try {
-    let done = (await consumer.info(true)).num_pending === 0;
+    let done = (await bounded(consumer.info(true), `reading ${filter} from ${stream}`)).num_pending === 0;
     let emptyFetches = 0;
     while (!done) {
-      const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+      const batch = await bounded(consumer.fetch({ max_messages: 500, expires: 2000 }), `reading ${filter} from ${stream}`);
+      // A fetch whose server died may never end on its own; close it well after its expiry.
+      const guard = setTimeout(() => void batch.close(), 15_000);
       let got = 0;
       for await (const m of batch) {
         got++;
@@ -67,8 +69,9 @@ export async function readStored<T extends MessageType>(
           break;
         }
       }
+      clearTimeout(guard);
       if (got > 0) emptyFetches = 0;
-      else if ((await consumer.info()).num_pending === 0) done = true;
+      else if ((await bounded(consumer.info(), `reading ${filter} from ${stream}`)).num_pending === 0) done = true;
       else if (++emptyFetches >= MAX_EMPTY_FETCHES) {
         throw new IncompleteReadError(`reading ${filter} from ${stream}: messages are pending but ${MAX_EMPTY_FETCHES} fetches came back empty; is the stream's leader available?`, { retryable: true });
       }
