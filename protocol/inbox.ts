@@ -12,6 +12,9 @@ import { PopError } from "./errors.ts";
 import type { DeadLetter, MessageOf, MessageType } from "./schemas.ts";
 import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "./topology.ts";
 
+/** How long an idle inbox waits before asking whether its pull has stalled. */
+const STALL_MS = 15_000;
+
 /** Longest wait before a message whose handler failed retryably is tried again (a model server restarting takes minutes). */
 const RETRY_BACKOFF_MAX_MS = 300_000;
 
@@ -76,7 +79,9 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   const batchSize = options.batchSize ?? 32;
   const log = options.log ?? silent;
   const expiresMs = options.expiresMs ?? 5000;
-  const messages: ConsumerMessages = await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs });
+  const pull = () => consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs });
+  let messages: ConsumerMessages = await pull();
+  let lastDelivery = Date.now();
   // What a stopping inbox hands back is redelivered only once its own pull requests have expired:
   // the server (2.9) would deliver it at once to one of those, whose subscription is gone, and
   // the message would then wait out a whole ack_wait before anyone saw it again.
@@ -89,14 +94,20 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   let inflight: JsMsg[] = [];
 
   const reader = (async () => {
-    for await (const m of messages) {
-      // Arrived while stopping (already on its way when the subscription closed): hand it back.
-      if (stopping) {
-        handBack(m);
-        continue;
+    // Reads the current pull; when the stall watchdog below replaces it, goes on with the new one.
+    for (;;) {
+      const current = messages;
+      for await (const m of current) {
+        lastDelivery = Date.now();
+        // Arrived while stopping (already on its way when the subscription closed): hand it back.
+        if (stopping) {
+          handBack(m);
+          continue;
+        }
+        queue.push(m);
+        wake?.();
       }
-      queue.push(m);
-      wake?.();
+      if (stopping || current === messages) break;
     }
   })().finally(() => {
     stopping = true;
@@ -183,7 +194,35 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   }, Math.max(250, ackWaitMs / 3));
   keepAlive.unref();
 
-  const done = Promise.allSettled([reader, worker]).then(() => clearInterval(keepAlive));
+  // A pull whose consumer leader died with a cluster node was seen to stall for minutes on
+  // nats-server 2.9 while messages waited. An idle inbox whose consumer reports pending messages
+  // starts a new pull (the durable consumer keeps every delivery and ack state).
+  let checking = false;
+  const stallCheck = setInterval(async () => {
+    if (stopping || checking || queue.length || inflight.length || Date.now() - lastDelivery < STALL_MS) return;
+    checking = true;
+    try {
+      // No answer about the consumer at all is as telling as pending messages: pull again.
+      const pending = await Promise.race([consumer.info(false).then((i) => i.num_pending, () => 1), new Promise<number>((r) => setTimeout(() => r(1), 10_000))]);
+      if (pending > 0 && !stopping) {
+        log.warn({ consumer: options.spec.config.durable_name, pending }, "inbox stalled with messages pending; pulling again");
+        const old = messages;
+        messages = await pull();
+        await old.close().catch(() => undefined);
+      }
+      lastDelivery = Date.now();
+    } catch {
+      // the server cannot say now; look again later
+    } finally {
+      checking = false;
+    }
+  }, STALL_MS / 3);
+  stallCheck.unref();
+
+  const done = Promise.allSettled([reader, worker]).then(() => {
+    clearInterval(keepAlive);
+    clearInterval(stallCheck);
+  });
   return {
     stats,
     done,
