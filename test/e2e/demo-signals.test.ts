@@ -63,7 +63,8 @@ class DemoRun {
     this.child.stdout!.on("data", (d) => (this.output += d));
     this.child.stderr!.on("data", (d) => (this.output += d));
     const record = () => {
-      for (const p of descendantsOf(this.child.pid!)) if (!this.seen.has(p.pid)) this.seen.set(p.pid, p);
+      // Always the latest look: a child seen between fork and exec still shows its parent's command line.
+      for (const p of descendantsOf(this.child.pid!)) this.seen.set(p.pid, p);
     };
     record();
     this.poll = setInterval(record, 100);
