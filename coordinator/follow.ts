@@ -6,8 +6,7 @@
 import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { within } from "./within.ts";
-import { admit, deadLetter, type MessageOf, type MessageType, type Roster } from "../protocol/mod.ts";
+import { admit, deadLetter, withTimeout, type MessageOf, type MessageType, type Roster } from "../protocol/mod.ts";
 
 export interface FollowOptions<K extends MessageType> {
   nc: NatsConnection;
@@ -47,10 +46,10 @@ export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>)
 
   const open = async () => {
     // While a cluster re-elects leaders these calls were seen to hang without their own timeout.
-    const consumer = await within(20_000, "creating a stream consumer", () => js.consumers.get(o.stream, lastSeq
+    const consumer = await withTimeout(js.consumers.get(o.stream, lastSeq
       ? { filter_subjects: o.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
-      : { filter_subjects: o.filter, deliver_policy: DeliverPolicy.All }));
-    const messages = await within(20_000, "starting to consume", () => consumer.consume({ expires: 5000 }));
+      : { filter_subjects: o.filter, deliver_policy: DeliverPolicy.All }), 20_000, "creating a stream consumer");
+    const messages = await withTimeout(consumer.consume({ expires: 5000 }), 20_000, "starting to consume");
     current = { consumer, messages };
     (async () => {
       for await (const m of messages) {

@@ -14,4 +14,5 @@ export * from "./inbox.ts";
 export * from "./read.ts";
 export * from "./state.ts";
 export * from "./records.ts";
+export * from "./timeout.ts";
 export * from "./blobs.ts";

@@ -3,6 +3,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Roster } from "./admit.ts";
 import { IncompleteReadError } from "./errors.ts";
+import { withTimeout } from "./timeout.ts";
 import type { MessageOf, MessageType } from "./schemas.ts";
 
 /** Empty fetches (2 s each) tolerated while the server reports pending messages. */
@@ -44,14 +45,14 @@ export async function readStored<T extends MessageType>(
   const js = jetstream(nc);
   // A single string filter becomes `filter_subject`, which 2.9 understands.
   // While a cluster re-elects a leader this call was seen to hang past its own request timeout.
-  const consumer = await bounded(js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All }), `reading ${filter} from ${stream}`);
+  const consumer = await withTimeout(js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All }), 20_000, `reading ${filter} from ${stream}`);
   const messages: MessageOf<T>[] = [];
   const skipped: SkippedMessage[] = [];
   try {
-    let done = (await bounded(consumer.info(true), `reading ${filter} from ${stream}`)).num_pending === 0;
+    let done = (await withTimeout(consumer.info(true), 20_000, `reading ${filter} from ${stream}`)).num_pending === 0;
     let emptyFetches = 0;
     while (!done) {
-      const batch = await bounded(consumer.fetch({ max_messages: 500, expires: 2000 }), `reading ${filter} from ${stream}`);
+      const batch = await withTimeout(consumer.fetch({ max_messages: 500, expires: 2000 }), 20_000, `reading ${filter} from ${stream}`);
       // A fetch whose server died may never end on its own; close it well after its expiry.
       const guard = setTimeout(() => void batch.close(), 15_000);
       let got = 0;
@@ -71,27 +72,14 @@ export async function readStored<T extends MessageType>(
       }
       clearTimeout(guard);
       if (got > 0) emptyFetches = 0;
-      else if ((await bounded(consumer.info(), `reading ${filter} from ${stream}`)).num_pending === 0) done = true;
+      else if ((await withTimeout(consumer.info(), 20_000, `reading ${filter} from ${stream}`)).num_pending === 0) done = true;
       else if (++emptyFetches >= MAX_EMPTY_FETCHES) {
         throw new IncompleteReadError(`reading ${filter} from ${stream}: messages are pending but ${MAX_EMPTY_FETCHES} fetches came back empty; is the stream's leader available?`, { retryable: true });
       }
     }
   } finally {
-    await bounded(consumer.delete(), "").catch(() => undefined);
+    await withTimeout(consumer.delete(), 20_000, "").catch(() => undefined);
   }
   return { messages, skipped };
 }
 
-/** `promise`, or a retryable IncompleteReadError after 20 s. */
-async function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  promise.catch(() => undefined);
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new IncompleteReadError(`${what}: the server did not answer within 20 s`, { retryable: true })), 20_000))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
