@@ -3,18 +3,18 @@
  * answers prompts, judges its peers' candidates, trains on each iteration's pairs and evaluates
  * itself. Several processes may serve the same peer: they share its durable consumers.
  */
-import { Kvm, KvWatchInclude } from "@nats-io/kv";
+import { KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, consumers, decode, ensureTopology, stateKeys, startInbox, type ExperimentConfig, type Inbox,
+  BUCKETS, consumers, decode, ensureTopology, retrying, stateKeys, startInbox, type ExperimentConfig, type Inbox,
+  kvmOf,
 } from "../protocol/mod.ts";
 import { answerPrompts } from "./answering.ts";
 import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/types.ts";
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
 import { judgeCandidates } from "./judging.ts";
-import { retrying } from "./retry.ts";
 import { Heartbeat } from "./membership.ts";
 import { evaluateAndPublish, trainOnIteration } from "./training.ts";
 import { TIMED_OUT, within } from "./process/within.ts";
@@ -173,7 +173,7 @@ export class PeerActor {
 }
 
 async function waitForConfig(nc: NatsConnection, experiment: string, timeoutMs: number, log: Logger): Promise<ExperimentConfig> {
-  const kv = await new Kvm(nc).open(BUCKETS.state);
+  const kv = await kvmOf(nc).open(BUCKETS.state);
   const deadline = Date.now() + timeoutMs;
   let told = false;
   while (true) {

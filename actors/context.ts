@@ -1,11 +1,12 @@
 /** What every part of a running actor shares: connections, buckets, the model and caches. */
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS, getImage, openBlobs, readRecord, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
+  jetStreamOf, kvmOf,
 } from "../protocol/mod.ts";
 import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./backend/types.ts";
 
@@ -36,13 +37,13 @@ export class PeerContext {
     /** How this peer is benchmarked after each iteration; none: it is not. */
     readonly evaluator: Evaluator | undefined,
   ) {
-    this.js = jetstream(nc);
+    this.js = jetStreamOf(nc);
   }
 
   static async open(options: {
     nc: NatsConnection; experiment: string; peer: string; instance: string; backend: ModelBackend; log: Logger; config: ExperimentConfig; evaluator?: Evaluator;
   }): Promise<PeerContext> {
-    const kvm = new Kvm(options.nc);
+    const kvm = kvmOf(options.nc);
     const [state, members, blobs] = await Promise.all([kvm.open(BUCKETS.state), kvm.open(BUCKETS.members), openBlobs(options.nc)]);
     return new PeerContext(options.nc, options.experiment, options.peer, options.instance, options.backend, options.log, state, members, blobs, options.config, options.evaluator);
   }

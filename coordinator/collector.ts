@@ -3,12 +3,12 @@
  * every live author has answered and every live judge has scored, or when its deadline passes.
  * Its state is rebuilt from the streams on start, so a restarted coordinator carries on.
  */
-import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   STREAMS, publishMessage, readStored, subjects,
   type ExperimentConfig, type IterationRecord, type Prompt,
+  jetStreamOf,
 } from "../protocol/mod.ts";
 import { followAdmitted, type Follower } from "./follow.ts";
 import { VoteBook } from "./vote-book.ts";
@@ -75,7 +75,7 @@ export class IterationCollector {
     if (!pairs) return;
     try {
       for (const pair of pairs) {
-        const r = await publishMessage(jetstream(this.nc), pair);
+        const r = await publishMessage(jetStreamOf(this.nc), pair);
         if (!r.duplicate) this.pairs++;
       }
     } catch (error) {

@@ -5,14 +5,15 @@
  * deadline passes) and advances. Its progress lives in the state bucket; everything else is
  * re-read from the streams on start.
  */
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, controlEvent, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
+  jetStreamOf, kvmOf,
 } from "../protocol/mod.ts";
 import { followAdmitted } from "./follow.ts";
 import { IterationCollector } from "./collector.ts";
@@ -88,8 +89,8 @@ export class Coordinator {
   private async setUp(): Promise<void> {
     const { nc, experiment, log } = this.options;
     await ensureTopology(nc);
-    this.js = jetstream(nc);
-    const kvm = new Kvm(nc);
+    this.js = jetStreamOf(nc);
+    const kvm = kvmOf(nc);
     this.state = await kvm.open(BUCKETS.state);
     this.blobs = await openBlobs(nc);
     this.config = await this.loadConfig();
@@ -249,8 +250,16 @@ export class Coordinator {
       await Promise.all(prompts.slice(i, i + 64).map((p) => publishMessage(this.js, p)));
     }
     await this.collector?.stop();
-    this.collector = new IterationCollector(this.options.nc, this.config, record, prompts, () => this.members.alive(), this.options.log, () => this.kick?.());
-    await this.collector.start();
+    this.collector = undefined;
+    const collector = new IterationCollector(this.options.nc, this.config, record, prompts, () => this.members.alive(), this.options.log, () => this.kick?.());
+    try {
+      await collector.start();
+    } catch (error) {
+      // Half started (one stream followed, not the other) it would never complete: the next step starts a new one.
+      await collector.stop();
+      throw error;
+    }
+    this.collector = collector;
   }
 
   private async close(iteration: number): Promise<void> {

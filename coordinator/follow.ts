@@ -3,10 +3,10 @@
  * admitted message goes to the handler; each refused one is dead-lettered with its reason and
  * logged, never counted. The coordinator replays its streams this way on every start.
  */
-import { DeliverPolicy, jetstream, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { admit, deadLetter, withTimeout, type MessageOf, type MessageType, type Roster } from "../protocol/mod.ts";
+import { admit, deadLetter, jetStreamOf, retrying, withTimeout, type MessageOf, type MessageType, type Roster } from "../protocol/mod.ts";
 
 export interface FollowOptions<K extends MessageType> {
   nc: NatsConnection;
@@ -38,7 +38,7 @@ const STALL_MS = 15_000;
  * last message it handled.
  */
 export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>): Promise<Follower> {
-  const js = jetstream(o.nc);
+  const js = jetStreamOf(o.nc);
   let lastSeq = 0;
   let progressAt = Date.now();
   let closed = false;
@@ -48,8 +48,8 @@ export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>)
     // While a cluster re-elects leaders these calls were seen to hang without their own timeout.
     const consumer = await withTimeout(js.consumers.get(o.stream, lastSeq
       ? { filter_subjects: o.filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
-      : { filter_subjects: o.filter, deliver_policy: DeliverPolicy.All }), 20_000, "creating a stream consumer");
-    const messages = await withTimeout(consumer.consume({ expires: 5000 }), 20_000, "starting to consume");
+      : { filter_subjects: o.filter, deliver_policy: DeliverPolicy.All }), 8_000, "creating a stream consumer");
+    const messages = await withTimeout(consumer.consume({ expires: 5000 }), 8_000, "starting to consume");
     current = { consumer, messages };
     (async () => {
       for await (const m of messages) {
@@ -84,7 +84,7 @@ export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>)
     await o.handle(a.message);
   };
 
-  await open();
+  await retrying(`following ${o.filter} on ${o.stream}`, open, o.log);
   let checking = false;
   const watchdog = setInterval(async () => {
     if (closed || checking || Date.now() - progressAt < STALL_MS) return;
@@ -94,7 +94,7 @@ export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>)
       if (pending > 0 && !closed) {
         o.log.warn({ stream: o.stream, filter: o.filter, afterSeq: lastSeq }, "stream follower stalled; starting a new consumer after the last message handled");
         await current!.messages.close().catch(() => undefined);
-        await open();
+        await retrying(`following ${o.filter} on ${o.stream}`, open, o.log);
       }
       progressAt = Date.now();
     } catch (error) {

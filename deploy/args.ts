@@ -76,6 +76,7 @@ export class Flags {
       return natsTarget(servers, {
         creds: this.string("creds"), nkey: this.string("nkey"), user: this.string("user"), password: this.string("password"),
         tlsCa: this.string("tls-ca"), tlsCert: this.string("tls-cert"), tlsKey: this.string("tls-key"),
+        jsDomain: this.string("js-domain"),
       });
     } catch (error) {
       if (error instanceof ConnectionOptionsError) throw new UsageError(error.message, this.help);

@@ -1,7 +1,7 @@
 /** Connecting the command-line tools to NATS, with errors that say what to do. */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
-import { PopError, setMessageIdKey } from "../protocol/mod.ts";
+import { PopError, setJetStreamDomain, setMessageIdKey } from "../protocol/mod.ts";
 import { describeAuth, messageIdSecret, natsConnectionOptions, natsTarget, type NatsTarget } from "./nats-options.ts";
 
 export const DEFAULT_SERVER = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -55,6 +55,7 @@ export async function connectNats(target: string | NatsTarget, name: string, log
   }
   // With credentials, this process's message ids become its own: nobody else can pre-empt them.
   setMessageIdKey(messageIdSecret(t.auth));
+  setJetStreamDomain(nc, t.jsDomain);
   const warn = (obj: object, msg: string) => (log ? log.warn(obj, msg) : process.stderr.write(`${msg}: ${JSON.stringify(obj)}\n`));
   (async () => {
     for await (const s of nc.status()) {

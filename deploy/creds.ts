@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { NAME_PATTERN, PopError } from "../protocol/mod.ts";
 import { readNkeySeed } from "./nats-options.ts";
-import { coordinatorPermissions, observerPermissions, peerPermissions, type Role, type RolePermissions, type Rule } from "./permissions.ts";
+import { coordinatorPermissions, inDomain, observerPermissions, peerPermissions, type Role, type RolePermissions, type Rule } from "./permissions.ts";
 
 /** Names the coordinator and observer keys take; no peer may be called so. */
 export const COORDINATOR_IDENTITY = "coordinator";
@@ -24,6 +24,8 @@ export interface CredsOptions {
   out: string;
   /** Also make a read-only observer key. */
   observer?: boolean;
+  /** The processes reach JetStream through this domain (`--js-domain`, multi-site runs: "hub"). */
+  jsDomain?: string;
 }
 
 /** One identity's key. */
@@ -72,7 +74,7 @@ export function writeCreds(options: CredsOptions): CredsResult {
     { name: COORDINATOR_IDENTITY, permissions: coordinatorPermissions(experiment, peers) },
     ...peers.map((p) => ({ name: p, permissions: peerPermissions(experiment, p) })),
     ...(options.observer ? [{ name: OBSERVER_IDENTITY, permissions: observerPermissions(experiment, peers) }] : []),
-  ];
+  ].map((w) => ({ ...w, permissions: inDomain(w.permissions, options.jsDomain) }));
   const identities = wanted.map(({ name, permissions }) => {
     const seedFile = seedFileOf(dir, name);
     const created = !existsSync(seedFile);

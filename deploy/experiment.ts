@@ -3,9 +3,9 @@
  * panel, and loading the tiny world's unlabeled prompt pool into the object store.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kvm } from "@nats-io/kv";
 import {
   BUCKETS, ExperimentConfig, MAX_STORED_BYTES, PROTOCOL_VERSION, decode, encode, readRecord, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
+  kvmOf,
 } from "../protocol/mod.ts";
 import { z } from "zod";
 import { poolPrompts } from "../actors/tiny/world.ts";
@@ -64,7 +64,7 @@ export async function loadTinyPool(nc: NatsConnection, seed: number, count: numb
 
 /** Stores the experiment's config unless one exists; returns the stored one. */
 export async function createExperiment(nc: NatsConnection, config: ExperimentConfig): Promise<{ config: ExperimentConfig; created: boolean }> {
-  const kv = await new Kvm(nc).open(BUCKETS.state);
+  const kv = await kvmOf(nc).open(BUCKETS.state);
   const key = stateKeys.config(config.experiment);
   const stored = await readRecord(kv, key, "experiment");
   if (stored) return { config: stored, created: false };

@@ -27,6 +27,11 @@ export interface NatsTarget {
   /** Comma-separated server URLs, without any `user:pass@` (that moved into `auth`). */
   servers: string;
   auth: NatsAuth;
+  /**
+   * The JetStream domain the experiment's streams live in, when it is not the connected server's
+   * own: a site's server joined to the hub by a leafnode (`pop site`) reaches the hub's with "hub".
+   */
+  jsDomain?: string;
 }
 
 /** The shared block of every connecting command's `--help`. */
@@ -39,7 +44,9 @@ export const NATS_OPTIONS_HELP = `Connection (each option may also come from the
   --password P         ... and password                                           or $NATS_PASSWORD
   --tls-ca FILE        CA certificate that signed the server's (PEM)              or $NATS_TLS_CA
   --tls-cert FILE      client certificate (PEM), with --tls-key                   or $NATS_TLS_CERT
-  --tls-key FILE       client key (PEM)                                           or $NATS_TLS_KEY`;
+  --tls-key FILE       client key (PEM)                                           or $NATS_TLS_KEY
+  --js-domain D        the JetStream domain holding the experiment, from a site   or $NATS_JS_DOMAIN
+                       joined to a hub by a leafnode (pop site): "hub"`;
 
 /** A credentials or TLS file cannot be read or does not hold what it should. Fix the file and retry. */
 export class CredentialsFileError extends PopError {}
@@ -79,7 +86,7 @@ export function splitServerCredentials(servers: string): { servers: string; user
  * clash with a process started with --nkey); TLS files are taken one by one. Throws
  * {@link ConnectionOptionsError} on contradictions.
  */
-export function natsTarget(servers: string, flags: NatsAuth, env: NodeJS.ProcessEnv = process.env): NatsTarget {
+export function natsTarget(servers: string, flags: NatsAuth & { jsDomain?: string }, env: NodeJS.ProcessEnv = process.env): NatsTarget {
   const fromUrl = splitServerCredentials(servers);
   const given = flags.creds ?? flags.nkey ?? flags.user ?? flags.password ?? fromUrl.user;
   const e = given === undefined ? env : {};
@@ -92,13 +99,15 @@ export function natsTarget(servers: string, flags: NatsAuth, env: NodeJS.Process
     tlsCert: flags.tlsCert ?? env.NATS_TLS_CERT,
     tlsKey: flags.tlsKey ?? env.NATS_TLS_KEY,
   };
+  const jsDomain = flags.jsDomain ?? env.NATS_JS_DOMAIN;
+  if (jsDomain !== undefined && !/^[A-Za-z0-9_-]+$/.test(jsDomain)) throw new ConnectionOptionsError(`--js-domain '${jsDomain}' is not a domain name (letters, digits, '-' and '_')`);
   for (const k of Object.keys(auth) as (keyof NatsAuth)[]) if (!auth[k]) delete auth[k];
   const kinds = [auth.creds && "--creds", auth.nkey && "--nkey", auth.user && "--user"].filter(Boolean);
   // Several authenticators would be offered at once and the server would pick one silently.
   if (kinds.length > 1) throw new ConnectionOptionsError(`give one kind of credentials, not ${kinds.join(" and ")} (check NATS_CREDS, NATS_NKEY, NATS_USER too)`);
   if (auth.password !== undefined && auth.user === undefined) throw new ConnectionOptionsError("--password needs --user");
   if (Boolean(auth.tlsCert) !== Boolean(auth.tlsKey)) throw new ConnectionOptionsError("--tls-cert and --tls-key go together");
-  return { servers: fromUrl.servers, auth };
+  return { servers: fromUrl.servers, auth, ...(jsDomain ? { jsDomain } : {}) };
 }
 
 function readFile(path: string, what: string): Uint8Array {

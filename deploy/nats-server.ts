@@ -46,6 +46,8 @@ export interface NatsServerOptions {
   cluster?: { name: string; port?: number; routes: string[] };
   /** JetStream domain (for leafnode set-ups). */
   domain?: string;
+  /** Leafnode links: a hub listens (with one user per site), a site connects out (deploy/sites.ts). */
+  leafnodes?: LeafnodeOptions;
   /** Extra lines appended to the generated config. */
   extraConfig?: string;
   /**
@@ -63,6 +65,49 @@ export interface NatsServerOptions {
    * this process's own child, with its own pid, for stop(), kill() and the ports file.
    */
   tiedToThisProcess?: boolean;
+}
+
+/**
+ * A nats-server config for `o`, its JetStream data in `dir`/js. Written by the launcher and by
+ * `pop site`, so a hand-started server runs what the tests run. Include paths become relative
+ * to `confDir` (default `dir`), where the config file goes: nats-server 2.9 resolves them
+ * against it, even absolute ones.
+ */
+export function serverConfig(o: NatsServerOptions, at: { dir: string; port: number; clusterPort?: number; host?: string; confDir?: string }): string {
+  const host = at.host ?? "127.0.0.1";
+  const lines = [
+    `server_name: ${o.name ?? "pop"}`,
+    `listen: ${host}:${at.port}`,
+    `jetstream { store_dir: ${JSON.stringify(join(at.dir, "js"))}${o.domain ? `, domain: ${o.domain}` : ""} }`,
+  ];
+  if (o.cluster) {
+    lines.push(
+      `cluster { name: ${o.cluster.name}, listen: ${host}:${at.clusterPort ?? -1}, routes: [${o.cluster.routes.map((r) => `"${r}"`).join(", ")}] }`,
+    );
+  }
+  if (o.leafnodes) lines.push(leafnodeConfig(o.leafnodes, host));
+  for (const file of o.include ?? []) lines.push(`include ${JSON.stringify(relative(at.confDir ?? at.dir, resolve(file)))}`);
+  if (o.extraConfig) lines.push(o.extraConfig);
+  return lines.join("\n") + "\n";
+}
+
+/** A server's leafnode section. */
+export interface LeafnodeOptions {
+  /** Accept sites' leafnode connections on this port, each site logging in as one of `users`. */
+  listen?: { port: number; users: { user: string; password: string }[] };
+  /** Connect out to these hub URLs (`nats-leaf://user:password@host:port`). */
+  remotes?: string[];
+}
+
+/** The `leafnodes { ... }` block of a server config. */
+export function leafnodeConfig(o: LeafnodeOptions, host = "127.0.0.1"): string {
+  const parts: string[] = [];
+  if (o.listen) {
+    const users = o.listen.users.map((u) => `{ user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} }`).join(", ");
+    parts.push(`listen: ${host}:${o.listen.port}`, `authorization { users = [ ${users} ] }`);
+  }
+  if (o.remotes?.length) parts.push(`remotes = [ ${o.remotes.map((u) => `{ url: ${JSON.stringify(u)} }`).join(", ")} ]`);
+  return `leafnodes { ${parts.join(", ")} }`;
 }
 
 const GUARD = fileURLToPath(new URL("./guard.mjs", import.meta.url));
@@ -109,23 +154,7 @@ export class NatsServer {
   }
 
   private config(): string {
-    const o = this.options;
-    const lines = [
-      `server_name: ${o.name ?? "pop"}`,
-      `listen: 127.0.0.1:${this.port || (o.port ?? -1)}`,
-      `jetstream { store_dir: "${join(this.dir, "js")}"${o.domain ? `, domain: ${o.domain}` : ""} }`,
-    ];
-    if (o.cluster) {
-      lines.push(
-        `cluster { name: ${o.cluster.name}, listen: 127.0.0.1:${this.clusterPort || (o.cluster.port ?? -1)}, routes: [${o.cluster.routes
-          .map((r) => `"${r}"`)
-          .join(", ")}] }`,
-      );
-    }
-    // nats-server (2.9) resolves include paths against the config file's directory, even absolute ones.
-    for (const file of o.include ?? []) lines.push(`include ${JSON.stringify(relative(this.dir, resolve(file)))}`);
-    if (o.extraConfig) lines.push(o.extraConfig);
-    return lines.join("\n") + "\n";
+    return serverConfig(this.options, { dir: this.dir, port: this.port || (this.options.port ?? -1), clusterPort: this.clusterPort || (this.options.cluster?.port ?? -1) });
   }
 
   private async launch(): Promise<void> {
@@ -251,7 +280,7 @@ export class NatsCluster {
 }
 
 /** Ports that were free a moment ago (bound to 0 and released). */
-async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
       const srv = createServer();

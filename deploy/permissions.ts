@@ -221,3 +221,21 @@ export function observerPermissions(exp: string, peers: string[]): RolePermissio
     subscribe: { allow: [INBOX, r(pop(exp, ">"), "plain subscriptions to the experiment (pop watch)")], deny: [] },
   };
 }
+
+/**
+ * The same permissions for processes that reach JetStream through a domain (`--js-domain`, a
+ * site joined to a hub by a leafnode): nats.js then sends API requests to `$JS.<domain>.API.…`
+ * and KV writes to `$JS.<domain>.API.$KV.…`. Acks, flow control, object chunks and the
+ * protocol's own subjects keep their names.
+ */
+export function inDomain(p: RolePermissions, domain: string | undefined): RolePermissions {
+  if (!domain) return p;
+  const api = `$JS.${domain}.API`;
+  const move = (rule: Rule): Rule => {
+    if (rule.subject === API || rule.subject.startsWith(`${API}.`)) return { ...rule, subject: api + rule.subject.slice(API.length) };
+    if (rule.subject.startsWith("$KV.")) return { ...rule, subject: `${api}.${rule.subject}` };
+    return rule;
+  };
+  const lists = (l: { allow: Rule[]; deny: Rule[] }) => ({ allow: l.allow.map(move), deny: l.deny.map(move) });
+  return { ...p, publish: lists(p.publish), subscribe: lists(p.subscribe) };
+}

@@ -4,7 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import type { JetStreamManager, MsgRequest, NextMsgRequest } from "@nats-io/jetstream";
-import { Objm, type ObjectStore } from "@nats-io/obj";
+import type { ObjectStore } from "@nats-io/obj";
+import { objmOf } from "./jetstream.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { PopError } from "./errors.ts";
 import type { ImageRef } from "./schemas.ts";
@@ -29,7 +30,7 @@ export function sha256Name(bytes: Uint8Array): string {
  * (the streaming read) is the library's and still makes one per call.
  */
 export async function openBlobs(nc: NatsConnection): Promise<ObjectStore> {
-  const [store, jsm] = await Promise.all([new Objm(nc).open(OBJECT_STORE), openManager(nc)]);
+  const [store, jsm] = await Promise.all([objmOf(nc).open(OBJECT_STORE), openManager(nc)]);
   const libraryGetBlob = store.getBlob.bind(store);
   // Replaced on this instance so that every caller (actors, coordinator, deploy tools) reads
   // without leaving consumers behind, with no change at the call sites.

@@ -5,7 +5,8 @@
  * batches: whatever accumulated while the previous batch was processed, so slow model work
  * naturally batches without holding anything back.
  */
-import { jetstream, type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
+import { jetStreamOf } from "./jetstream.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Roster } from "./admit.ts";
 import { PopError } from "./errors.ts";
@@ -72,7 +73,7 @@ const silent: InboxLogger = { info() {}, warn() {}, error() {} };
 
 /** Starts reading a durable consumer (creating it if needed) and handing valid batches to the handler. */
 export async function startInbox<K extends MessageType>(nc: NatsConnection, options: InboxOptions<K>): Promise<Inbox> {
-  const js = jetstream(nc);
+  const js = jetStreamOf(nc);
   const jsm = await openManager(nc);
   await ensureConsumer(jsm, options.spec);
   const consumer = await js.consumers.get(options.spec.stream, options.spec.config.durable_name);

@@ -1,8 +1,10 @@
 /** Reading back what a stream holds for one subject filter: replays, reports, revotes, training sets. */
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { jetStreamOf } from "./jetstream.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Roster } from "./admit.ts";
 import { IncompleteReadError } from "./errors.ts";
+import { retrying } from "./retry.ts";
 import { withTimeout } from "./timeout.ts";
 import type { MessageOf, MessageType } from "./schemas.ts";
 
@@ -42,17 +44,29 @@ export async function readStored<T extends MessageType>(
   type: T,
   options: ReadOptions = {},
 ): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
-  const js = jetstream(nc);
+  // A read is repeatable; dead letters of a repeated read are deduplicated by their ids.
+  return retrying(`reading ${filter} from ${stream}`, () => readOnce(nc, stream, filter, type, options), undefined, READ_RETRY_MS);
+}
+
+/** How long a read keeps trying (a cluster that lost a node settles within about a minute). */
+const READ_RETRY_MS = 90_000;
+/** One attempt's bound on each call: short, so that a consumer placed on a dead peer is given up soon. */
+const CALL_MS = 8_000;
+
+async function readOnce<T extends MessageType>(
+  nc: NatsConnection, stream: string, filter: string, type: T, options: ReadOptions,
+): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
+  const js = jetStreamOf(nc);
   // A single string filter becomes `filter_subject`, which 2.9 understands.
   // While a cluster re-elects a leader this call was seen to hang past its own request timeout.
-  const consumer = await withTimeout(js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All }), 20_000, `reading ${filter} from ${stream}`);
+  const consumer = await withTimeout(js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All }), CALL_MS, `reading ${filter} from ${stream}`);
   const messages: MessageOf<T>[] = [];
   const skipped: SkippedMessage[] = [];
   try {
-    let done = (await withTimeout(consumer.info(true), 20_000, `reading ${filter} from ${stream}`)).num_pending === 0;
+    let done = (await withTimeout(consumer.info(true), CALL_MS, `reading ${filter} from ${stream}`)).num_pending === 0;
     let emptyFetches = 0;
     while (!done) {
-      const batch = await withTimeout(consumer.fetch({ max_messages: 500, expires: 2000 }), 20_000, `reading ${filter} from ${stream}`);
+      const batch = await withTimeout(consumer.fetch({ max_messages: 500, expires: 2000 }), CALL_MS, `reading ${filter} from ${stream}`);
       // A fetch whose server died may never end on its own; close it well after its expiry.
       const guard = setTimeout(() => void batch.close(), 15_000);
       let got = 0;
@@ -72,13 +86,13 @@ export async function readStored<T extends MessageType>(
       }
       clearTimeout(guard);
       if (got > 0) emptyFetches = 0;
-      else if ((await withTimeout(consumer.info(), 20_000, `reading ${filter} from ${stream}`)).num_pending === 0) done = true;
+      else if ((await withTimeout(consumer.info(), CALL_MS, `reading ${filter} from ${stream}`)).num_pending === 0) done = true;
       else if (++emptyFetches >= MAX_EMPTY_FETCHES) {
         throw new IncompleteReadError(`reading ${filter} from ${stream}: messages are pending but ${MAX_EMPTY_FETCHES} fetches came back empty; is the stream's leader available?`, { retryable: true });
       }
     }
   } finally {
-    await withTimeout(consumer.delete(), 20_000, "").catch(() => undefined);
+    await withTimeout(consumer.delete(), CALL_MS, "").catch(() => undefined);
   }
   return { messages, skipped };
 }

@@ -15,8 +15,7 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { Objm } from "@nats-io/obj";
+import { kvmOf, managerOf, objmOf } from "./jetstream.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { PopError, TopologyConflictError, UnsupportedServerError, isPermissionViolation } from "./errors.ts";
 import { checkMinimum, requireFeatures, serverVersion, type ServerFeature } from "./server.ts";
@@ -115,14 +114,14 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   }
   const replicas = options.replicas ?? 1;
   const asked = options.replicas;
-  const kvm = new Kvm(nc);
+  const kvm = kvmOf(nc);
   report.buckets[BUCKETS.members] = await ensureBucket(jsm, `KV_${BUCKETS.members}`, () =>
     kvm.create(BUCKETS.members, { history: 1, replicas, description: "PoP membership and heartbeats" }),
   asked);
   report.buckets[BUCKETS.state] = await ensureBucket(jsm, `KV_${BUCKETS.state}`, () =>
     kvm.create(BUCKETS.state, { history: 5, replicas, description: "PoP experiment configs and coordinator progress" }),
   asked);
-  const objm = new Objm(nc);
+  const objm = objmOf(nc);
   report.buckets[OBJECT_STORE] = await ensureBucket(jsm, `OBJ_${OBJECT_STORE}`, () =>
     objm.create(OBJECT_STORE, { replicas, description: "PoP images and model weights by content hash" }),
   asked);
@@ -132,7 +131,7 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
 /** A JetStream manager, or a clear error when the server has JetStream off. */
 export async function openManager(nc: NatsConnection): Promise<JetStreamManager> {
   try {
-    return await jetstreamManager(nc, { timeout: 5000 });
+    return await managerOf(nc);
   } catch (error) {
     throw new UnsupportedServerError(
       "JetStream is not available on this server: start nats-server with -js (or 'jetstream {}' in its config)",

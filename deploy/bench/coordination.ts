@@ -6,11 +6,11 @@
  *
  *   npx tsx deploy/bench/coordination.ts [--peers 3,16] [--prompts 1000] [--k 4]
  */
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { Coordinator } from "../../coordinator/coordinator.ts";
 import {
   BUCKETS, PROTOCOL_VERSION, STREAMS, encode, ensureTopology, memberKeys, publishMessage, readStored, subjects, type Prompt,
+  jetStreamOf, kvmOf,
 } from "../../protocol/mod.ts";
 import { Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
@@ -37,7 +37,7 @@ async function runOnce(peers: number) {
       { voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 }, heartbeat: { intervalMs: 1000, lapseMs: 600_000 } },
     ));
     const names = Array.from({ length: peers }, (_, i) => `p${i}`);
-    const members = await new Kvm(nc).open(BUCKETS.members);
+    const members = await kvmOf(nc).open(BUCKETS.members);
     for (const peer of names) {
       await members.put(memberKeys.instance(exp, peer, "i"), encode({
         v: PROTOCOL_VERSION, type: "member", experiment: exp, peer, instance: "i", backend: "synthetic", modelVersion: "m", host: "h", pid: 1, joinedAt: Date.now(), heartbeatAt: Date.now(), state: "active",
@@ -46,7 +46,7 @@ async function runOnce(peers: number) {
     const coordinator = new Coordinator({ nc, experiment: exp, log });
     const abort = new AbortController();
     const running = coordinator.run(abort.signal);
-    const js = jetstream(nc);
+    const js = jetStreamOf(nc);
     // Wait for the prompts, then answer and judge them all as fast as the server takes them.
     let ps: Prompt[] = [];
     while (ps.length < prompts) {

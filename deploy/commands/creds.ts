@@ -2,7 +2,7 @@
 import { UsageError, type Flags } from "../args.ts";
 import { CredsSetupError, writeCreds } from "../creds.ts";
 
-export const credsHelp = `pop creds --experiment NAME --peers A,B,C --out DIR [--observer]
+export const credsHelp = `pop creds --experiment NAME --peers A,B,C --out DIR [--observer] [--js-domain hub]
 
 Makes one nkey per peer, one for the coordinator and (with --observer) one read-only observer,
 and a nats-server authorization block that lets each key speak only as itself: a peer publishes
@@ -14,20 +14,23 @@ Running it again keeps existing keys, adds new ones and rewrites auth.conf.
   --experiment NAME    experiment the permissions are for                   required
   --peers A,B,C        the panel's peer names                               required
   --out DIR            where to write the keys and config                   required
-  --observer           also make observer.nk, for pop watch, report and revote`;
+  --observer           also make observer.nk, for pop watch, report and revote
+  --js-domain D        the processes reach JetStream through domain D (multi-site runs with
+                       pop site: "hub"); they then pass --js-domain D too`;
 
 export async function runCreds(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment");
   const peers = flags.string("peers")?.split(",").map((p) => p.trim()).filter(Boolean);
   const out = flags.string("out");
   const observer = flags.bool("observer");
+  const jsDomain = flags.string("js-domain");
   flags.rejectUnknown();
   if (!experiment) throw new UsageError("--experiment is required", credsHelp);
   if (!peers?.length) throw new UsageError("--peers is required", credsHelp);
   if (!out) throw new UsageError("--out is required", credsHelp);
   let result;
   try {
-    result = writeCreds({ experiment, peers, out, observer });
+    result = writeCreds({ experiment, peers, out, observer, jsDomain });
   } catch (error) {
     if (error instanceof CredsSetupError) throw new UsageError(error.message, credsHelp);
     throw error;

@@ -5,9 +5,9 @@
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { STREAMS, decode, ensureTopology, getImage, openBlobs, parseSubject, subjects } from "../../protocol/mod.ts";
+import { STREAMS, decode, ensureTopology, jetStreamOf, getImage, openBlobs, parseSubject, subjects } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { onStopSignals, signalExitCode } from "../shutdown.ts";
@@ -135,7 +135,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
 async function followUntilDone(
   nc: NatsConnection, experiment: string, peers: string[], iterations: number, children: PopProcess[], timeoutMs: number, say: (l: string) => void,
 ): Promise<void> {
-  const js = jetstream(nc);
+  const js = jetStreamOf(nc);
   const evaluated = new Map<number, Set<string>>();
   const counts = new Map<string, number>();
   let done = false;

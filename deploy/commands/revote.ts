@@ -1,8 +1,7 @@
 /** `pop revote`: recompute a stored run's pairs from its verdicts under other voting settings. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { STREAMS, VotingConfig, decode, readStored, stateKeys, subjects, BUCKETS, type PreferencePair } from "../../protocol/mod.ts";
-import { Kvm } from "@nats-io/kv";
+import { STREAMS, VotingConfig, decode, readStored, stateKeys, subjects, BUCKETS, kvmOf, type PreferencePair } from "../../protocol/mod.ts";
 import { addToTally, newTally, votePrompt, type PromptTally } from "../../coordinator/voting.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
@@ -42,7 +41,7 @@ export async function runRevote(flags: Flags): Promise<void> {
   flags.rejectUnknown();
   const nc = await connectNats(nats, "pop-revote");
   try {
-    const kv = await new Kvm(nc).open(BUCKETS.state);
+    const kv = await kvmOf(nc).open(BUCKETS.state);
     const entry = await kv.get(stateKeys.config(experiment));
     if (entry?.operation !== "PUT") throw new Error(`experiment '${experiment}' is not stored on ${server}`);
     const config = decode(entry.value, "experiment");

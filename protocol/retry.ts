@@ -1,0 +1,34 @@
+/**
+ * Retrying what retrying can help. While a cluster elects a new stream or consumer leader (a node
+ * died), its API answers with timeouts or "no responders" for seconds; and nats-server 2.9 keeps
+ * placing new ephemeral consumers on a dead peer for up to about a minute (seen here: about half
+ * of the ordered consumers created in that minute never answered). A reader or follower that
+ * gave up then would stall an iteration or leave a peer out of the panel.
+ */
+import { PopError, isPermissionViolation } from "./errors.ts";
+
+/** The few logger methods a retry reports through (pino's shape). */
+export interface RetryLog {
+  warn(details: object, message: string): void;
+}
+
+/** Whether trying again can help: not for a refusal by permissions nor a PopError marked final. */
+export function canRetry(error: unknown): boolean {
+  if (isPermissionViolation(error)) return false;
+  return !(error instanceof PopError) || error.retryable;
+}
+
+/** Runs `fn` until it succeeds, a non-retryable error comes, or `maxMs` has passed. */
+export async function retrying<T>(what: string, fn: () => Promise<T>, log?: RetryLog, maxMs = 120_000): Promise<T> {
+  const deadline = Date.now() + maxMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!canRetry(error) || Date.now() > deadline) throw error;
+      const waitMs = Math.min(10_000, 250 * 2 ** attempt);
+      log?.warn({ err: error, attempt, waitMs }, `${what} failed; trying again`);
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
+}
