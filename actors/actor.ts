@@ -11,6 +11,7 @@ import {
   kvmOf,
 } from "../protocol/mod.ts";
 import { answerPrompts } from "./answering.ts";
+import { catchUp } from "./catch-up.ts";
 import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/types.ts";
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
@@ -21,6 +22,9 @@ import { TIMED_OUT, within } from "./process/within.ts";
 
 /** Longest wait for one step of leaving that needs the server (which may be gone). */
 const STOP_STEP_MS = 2_000;
+/** How often an idle peer checks for work never delivered to it (actors/catch-up.ts), and how idle it must be. */
+const CATCH_UP_EVERY_MS = 20_000;
+const CATCH_UP_IDLE_MS = 15_000;
 
 export interface ActorOptions {
   nc: NatsConnection;
@@ -49,6 +53,7 @@ export class PeerActor {
   private heartbeat?: Heartbeat;
   private inboxes: Inbox[] = [];
   private modelWatch?: { stop(): void };
+  private catchUpTimer?: NodeJS.Timeout;
   private stopped = false;
 
   constructor(private readonly options: ActorOptions) {}
@@ -104,6 +109,24 @@ export class PeerActor {
       }), log),
     );
     await retrying("following replicas' weights", () => this.followReplicaWeights(), log);
+    this.startCatchUp(batchSize);
+  }
+
+  private startCatchUp(batchSize: number): void {
+    const ctx = this.ctx!;
+    const tried = new Set<string>();
+    let running = false;
+    this.catchUpTimer = setInterval(() => {
+      if (running || this.stopped || this.inboxes.some((i) => i.idleMs() < CATCH_UP_IDLE_MS)) return;
+      running = true;
+      catchUp(ctx, tried, batchSize)
+        .then((r) => {
+          if (r.answered || r.judged) ctx.log.info(r, "caught up on undelivered work");
+        })
+        .catch((error) => ctx.log.warn({ err: error }, "could not check for undelivered work; will look again"))
+        .finally(() => (running = false));
+    }, CATCH_UP_EVERY_MS);
+    this.catchUpTimer.unref();
   }
 
   /** Loads the weights this peer last published, if any; returns the iteration they include. */
@@ -160,6 +183,7 @@ export class PeerActor {
     // handlers in progress end, so a training that a stop signal kills (its trainer command gets
     // the signal too) is redelivered, not dead-lettered as a failure.
     const inboxes = Promise.all(this.inboxes.map((i) => i.stop()));
+    clearInterval(this.catchUpTimer);
     this.modelWatch?.stop();
     // One round trip tells whether the server is there; without it each step below would wait
     // out its bound. Offline, the steps still run (the heartbeat stops) but are not waited for.

@@ -49,7 +49,8 @@ export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageO
       scores,
       createdAt: Date.now(),
     };
-    await publishMessage(ctx.js, verdict);
+    const published = await publishMessage(ctx.js, verdict);
+    ctx.log.debug({ promptId: c.promptId, author: c.author, seq: published.seq, duplicate: published.duplicate }, "verdict published");
   }
   ctx.log.debug({ batches: todo.length, candidates: items.length, abstained, ms: Math.round(performance.now() - t0) }, "judged candidates");
   return outcomes;

@@ -1,7 +1,8 @@
 /**
  * Mean voting (Panel-of-Peers): each judge's 1–5 Likert scores are normalised to [0, 1]
  * ((s − 1) / 4) and combined over the five criteria (mean by default); a candidate's score is
- * the mean over its judges (the author excluded unless self-judging is on). Per prompt, the
+ * the mean over its judges (the author excluded unless self-judging is on), or under a robust
+ * rule (`aggregate`) the median, a trimmed mean or an agreement-weighted mean. Per prompt, the
  * best-scored candidate is chosen and the worst rejected, across the pooled panel or per author;
  * a pair is kept only if chosen ≥ minChosen and chosen − rejected ≥ minMargin.
  * Pure functions: the coordinator and `pop revote` share them.
@@ -52,34 +53,111 @@ export function combine(likert: LikertScores, rule: VotingConfig["combine"]): nu
   return CRITERIA.reduce((sum, c) => sum + norm(likert[c]), 0) / CRITERIA.length;
 }
 
+/** One judge's combined score of one candidate. */
+interface JudgeScore {
+  judge: string;
+  score: number;
+}
+
 /**
  * Scores every candidate of the prompt. `judges`, when given, limits whose verdicts count (e.g.
  * the panel still alive); candidates with fewer than `minJudges` counted judges are left out.
  */
 export function scoreCandidates(tally: PromptTally, voting: VotingConfig, judges?: ReadonlySet<string>): ScoredCandidate[] {
-  const out: ScoredCandidate[] = [];
+  const perCandidate = new Map<string, JudgeScore[]>();
   for (const batch of tally.batches.values()) {
-    const perCandidate = new Map<string, { sum: number; judges: string[] }>();
     for (const verdict of tally.verdicts.values()) {
       if (verdict.author !== batch.author) continue;
       if (!voting.selfJudging && verdict.judge === batch.author) continue;
       if (judges && !judges.has(verdict.judge)) continue;
       for (const s of verdict.scores) {
         if (!s.likert) continue; // an abstention counts for nothing, not as a low score
-        const acc = perCandidate.get(s.candidateId) ?? { sum: 0, judges: [] };
-        acc.sum += combine(s.likert, voting.combine);
-        acc.judges.push(verdict.judge);
-        perCandidate.set(s.candidateId, acc);
+        const list = perCandidate.get(s.candidateId) ?? [];
+        list.push({ judge: verdict.judge, score: combine(s.likert, voting.combine) });
+        perCandidate.set(s.candidateId, list);
       }
     }
+  }
+  const weights = voting.aggregate === "agreement" ? agreementWeights(perCandidate) : undefined;
+  const out: ScoredCandidate[] = [];
+  for (const batch of tally.batches.values()) {
     for (const c of batch.candidates) {
-      const acc = perCandidate.get(c.candidateId);
-      if (!acc || acc.judges.length < voting.minJudges) continue;
-      out.push({ candidateId: c.candidateId, author: batch.author, text: c.text, score: acc.sum / acc.judges.length, judges: acc.judges.sort() });
+      const list = perCandidate.get(c.candidateId);
+      if (!list || list.length < voting.minJudges) continue;
+      out.push({ candidateId: c.candidateId, author: batch.author, text: c.text, score: aggregate(list, voting.aggregate, weights), judges: list.map((j) => j.judge).sort() });
     }
   }
   // A fixed order makes ties break the same way on every coordinator and every revote.
   return out.sort((a, b) => b.score - a.score || a.candidateId.localeCompare(b.candidateId));
+}
+
+/** One candidate's score from its judges' scores under the rule. */
+export function aggregate(list: JudgeScore[], rule: VotingConfig["aggregate"], weights?: ReadonlyMap<string, number>): number {
+  const scores = list.map((j) => j.score).sort((a, b) => a - b);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  switch (rule) {
+    case "median": {
+      const mid = scores.length >> 1;
+      return scores.length % 2 ? scores[mid]! : (scores[mid - 1]! + scores[mid]!) / 2;
+    }
+    case "trimmed": {
+      const cut = scores.length >= 3 ? Math.max(1, Math.floor(scores.length * 0.2)) : 0;
+      return mean(scores.slice(cut, scores.length - cut));
+    }
+    case "agreement": {
+      const total = list.reduce((a, j) => a + (weights?.get(j.judge) ?? 1), 0);
+      // Nobody agrees with anybody (or one judge): nothing to weigh by, so the plain mean.
+      if (total <= 1e-9) return mean(scores);
+      return list.reduce((a, j) => a + (weights?.get(j.judge) ?? 1) * j.score, 0) / total;
+    }
+    default:
+      return mean(scores);
+  }
+}
+
+/**
+ * Per judge, how far to trust it on this prompt: the correlation of its scores with the median
+ * of the other judges' scores over the candidates both scored, floored at 0. A judge that
+ * inverts the others' order gets 0; one that scores everything alike while the others tell the
+ * candidates apart gets 0; where the others cannot tell them apart either, or too few
+ * candidates are shared, nothing is known and the judge keeps weight 1.
+ */
+export function agreementWeights(perCandidate: ReadonlyMap<string, JudgeScore[]>): Map<string, number> {
+  const judges = new Set<string>();
+  for (const list of perCandidate.values()) for (const j of list) judges.add(j.judge);
+  const weights = new Map<string, number>();
+  for (const judge of judges) {
+    const mine: number[] = [];
+    const others: number[] = [];
+    for (const list of perCandidate.values()) {
+      const own = list.find((j) => j.judge === judge);
+      const rest = list.filter((j) => j.judge !== judge).map((j) => j.score).sort((a, b) => a - b);
+      if (!own || rest.length === 0) continue;
+      const mid = rest.length >> 1;
+      mine.push(own.score);
+      others.push(rest.length % 2 ? rest[mid]! : (rest[mid - 1]! + rest[mid]!) / 2);
+    }
+    weights.set(judge, trust(mine, others));
+  }
+  return weights;
+}
+
+function trust(mine: number[], others: number[]): number {
+  if (mine.length < 2) return 1;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const mx = mean(mine);
+  const my = mean(others);
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < mine.length; i++) {
+    sxy += (mine[i]! - mx) * (others[i]! - my);
+    sxx += (mine[i]! - mx) ** 2;
+    syy += (others[i]! - my) ** 2;
+  }
+  if (syy < 1e-12) return 1;
+  if (sxx < 1e-12) return 0;
+  return Math.max(0, sxy / Math.sqrt(sxx * syy));
 }
 
 /** The pairs one prompt yields under the voting rule (zero or one when pooled). */

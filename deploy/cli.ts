@@ -16,6 +16,7 @@ import { demoHelp, runDemo } from "./commands/demo.ts";
 import { poolHelp, runPool } from "./commands/pool.ts";
 import { reportHelp, runReport } from "./commands/report.ts";
 import { revoteHelp, runRevote } from "./commands/revote.ts";
+import { runSite, siteHelp } from "./commands/site.ts";
 import { runServe, serveHelp } from "./commands/serve.ts";
 import { runTinyBench, tinyBenchHelp } from "./commands/tiny-bench.ts";
 import { runTrain, trainHelp } from "./commands/train.ts";
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<un
   report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
   watch: { help: watchHelp, run: runWatch, summary: "print an experiment's message flow as it happens" },
   creds: { help: credsHelp, run: runCreds, summary: "make per-identity nkeys and the nats-server permissions that bind them" },
+  site: { help: siteHelp, run: runSite, summary: "write nats-server configs for a hub and sites joined by leafnodes (multi-site runs)" },
   serve: { help: serveHelp, run: runServe, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)" },
   train: { help: trainHelp, run: runTrain, summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)" },
   "tiny-bench": { help: tinyBenchHelp, run: runTinyBench, summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench" },

@@ -12,7 +12,7 @@ export const DEMO_DEFAULTS = {
   temperature: 0.7,
   poolSeed: 7,
   overrides: {
-    voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 },
+    voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" },
     // An NLL term on the chosen answers (CPO-SimPO) made the tiny panel learn from few pairs
     // (actors/tiny/README.md has the simulation runs); sftWeight 0 is the paper's pure SimPO.
     // Batches of 16 pairs (twice the steps of 32) let the OCR-dumb member learn reading faster.

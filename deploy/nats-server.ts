@@ -93,8 +93,13 @@ export function serverConfig(o: NatsServerOptions, at: { dir: string; port: numb
 
 /** A server's leafnode section. */
 export interface LeafnodeOptions {
-  /** Accept sites' leafnode connections on this port, each site logging in as one of `users`. */
-  listen?: { port: number; users: { user: string; password: string }[] };
+  /**
+   * Accept sites' leafnode connections on this port, each site logging in as one of `users`.
+   * `advertise` (host:port) is the address the hub tells its sites to reconnect to: without it
+   * the hub hands out its listen address, which a site behind NAT or a proxy then dials
+   * directly after a link outage (nats-server 2.9 does so even with no_advertise).
+   */
+  listen?: { port: number; users: { user: string; password: string }[]; advertise?: string };
   /** Connect out to these hub URLs (`nats-leaf://user:password@host:port`). */
   remotes?: string[];
 }
@@ -104,7 +109,9 @@ export function leafnodeConfig(o: LeafnodeOptions, host = "127.0.0.1"): string {
   const parts: string[] = [];
   if (o.listen) {
     const users = o.listen.users.map((u) => `{ user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} }`).join(", ");
-    parts.push(`listen: ${host}:${o.listen.port}`, `authorization { users = [ ${users} ] }`);
+    parts.push(`listen: ${host}:${o.listen.port}`);
+    if (o.listen.advertise) parts.push(`advertise: ${JSON.stringify(o.listen.advertise)}`);
+    parts.push(`authorization { users = [ ${users} ] }`);
   }
   if (o.remotes?.length) parts.push(`remotes = [ ${o.remotes.map((u) => `{ url: ${JSON.stringify(u)} }`).join(", ")} ]`);
   return `leafnodes { ${parts.join(", ")} }`;

@@ -143,6 +143,10 @@ export function peerPermissions(exp: string, peer: string): RolePermissions {
     ...jetStreamBasics(),
     ...peerDurables(exp, peer).flatMap((spec) => durableUse(spec, spec.config.durable_name)),
     ...orderedReads(STREAMS.pairs.name, pop(exp, "pair.*"), "read an iteration's pairs to train on"),
+    // actors/catch-up.ts: what this peer should have answered and judged, against what it did.
+    ...orderedReads(STREAMS.prompts.name, pop(exp, "prompt.*"), "catch up: the open iteration's prompts"),
+    ...orderedReads(STREAMS.candidates.name, pop(exp, "cand.*.*"), "catch up: the members' candidates of the open iteration"),
+    ...orderedReads(STREAMS.verdicts.name, pop(exp, `verdict.*.${peer}`), "catch up: its own verdicts"),
     ...kvReads(BUCKETS.state, `${exp}.>`, "read the experiment config, iteration records and its model record"),
     ...orderedReads(KV_STATE, `$KV.${BUCKETS.state}.${stateKeys.model(exp, peer)}`, "watch its model record (weights trained by its other processes)", true),
     ...objectReads(),
@@ -225,17 +229,19 @@ export function observerPermissions(exp: string, peers: string[]): RolePermissio
 /**
  * The same permissions for processes that reach JetStream through a domain (`--js-domain`, a
  * site joined to a hub by a leafnode): nats.js then sends API requests to `$JS.<domain>.API.…`
- * and KV writes to `$JS.<domain>.API.$KV.…`. Acks, flow control, object chunks and the
- * protocol's own subjects keep their names.
+ * and KV writes to `$JS.<domain>.API.$KV.…`. Each such rule is kept as well: on the server that
+ * owns the domain (the hub), the request is mapped back to `$JS.API.…` and nats-server 2.9
+ * checks the permissions again on the mapped subject. Acks, flow control, object chunks and
+ * the protocol's own subjects keep their names.
  */
 export function inDomain(p: RolePermissions, domain: string | undefined): RolePermissions {
   if (!domain) return p;
   const api = `$JS.${domain}.API`;
-  const move = (rule: Rule): Rule => {
-    if (rule.subject === API || rule.subject.startsWith(`${API}.`)) return { ...rule, subject: api + rule.subject.slice(API.length) };
-    if (rule.subject.startsWith("$KV.")) return { ...rule, subject: `${api}.${rule.subject}` };
-    return rule;
+  const moved = (rule: Rule): Rule[] => {
+    if (rule.subject === API || rule.subject.startsWith(`${API}.`)) return [rule, { ...rule, subject: api + rule.subject.slice(API.length) }];
+    if (rule.subject.startsWith("$KV.")) return [rule, { ...rule, subject: `${api}.${rule.subject}` }];
+    return [rule];
   };
-  const lists = (l: { allow: Rule[]; deny: Rule[] }) => ({ allow: l.allow.map(move), deny: l.deny.map(move) });
+  const lists = (l: { allow: Rule[]; deny: Rule[] }) => ({ allow: l.allow.flatMap(moved), deny: l.deny.flatMap(moved) });
   return { ...p, publish: lists(p.publish), subscribe: lists(p.subscribe) };
 }

@@ -52,10 +52,10 @@ export function linkUsers(sites: string[]): LinkUser[] {
 }
 
 /** The hub server: domain "hub", listening for the sites' leafnodes. */
-export function hubOptions(o: { leafPort: number; users: LinkUser[]; include?: string[]; port?: number }): NatsServerOptions {
+export function hubOptions(o: { leafPort: number; users: LinkUser[]; advertise: string; include?: string[]; port?: number }): NatsServerOptions {
   return {
     name: HUB_DOMAIN, domain: HUB_DOMAIN, port: o.port, include: o.include,
-    leafnodes: { listen: { port: o.leafPort, users: o.users.map(({ user, password }) => ({ user, password })) } },
+    leafnodes: { listen: { port: o.leafPort, advertise: o.advertise, users: o.users.map(({ user, password }) => ({ user, password })) } },
   };
 }
 
@@ -77,6 +77,8 @@ export interface SiteNetworkOptions {
    * tests put a proxy they control in between to cut a site's link.
    */
   linkTo?: (site: string, hubLeafPort: number) => string | Promise<string>;
+  /** The address the hub gives its sites for reconnecting (default: the one the first site dials). */
+  advertise?: (links: ReadonlyMap<string, string>) => string;
 }
 
 /** A hub and its sites on this machine: what the tests and a one-machine trial run. */
@@ -89,12 +91,14 @@ export class SiteNetwork {
     const dir = o.dir ?? mkdtempSync(join(tmpdir(), "pop-sites-"));
     const users = linkUsers(o.sites);
     const [leafPort] = await freePorts(1);
-    const hub = await NatsServer.start({ ...hubOptions({ leafPort: leafPort!, users, include: o.include }), dir: join(dir, HUB_DOMAIN), cleanup: false });
+    const links = new Map<string, string>();
+    for (const { site } of users) links.set(site, o.linkTo ? await o.linkTo(site, leafPort!) : `127.0.0.1:${leafPort}`);
+    const advertise = o.advertise?.(links) ?? links.get(o.sites[0]!)!;
+    const hub = await NatsServer.start({ ...hubOptions({ leafPort: leafPort!, users, advertise, include: o.include }), dir: join(dir, HUB_DOMAIN), cleanup: false });
     const sites = new Map<string, NatsServer>();
     try {
       for (const link of users) {
-        const at = o.linkTo ? await o.linkTo(link.site, leafPort!) : `127.0.0.1:${leafPort}`;
-        sites.set(link.site, await NatsServer.start({ ...siteOptions({ link, hub: at, include: o.include }), dir: join(dir, link.site), cleanup: false }));
+        sites.set(link.site, await NatsServer.start({ ...siteOptions({ link, hub: links.get(link.site)!, include: o.include }), dir: join(dir, link.site), cleanup: false }));
       }
     } catch (error) {
       await Promise.all([hub, ...sites.values()].map((s) => s.stop("SIGKILL")));
@@ -142,7 +146,7 @@ export function writeSiteConfigs(o: {
     writeFileSync(file, serverConfig(options, { dir: data, port, host, confDir: dir }), { mode: 0o600 });
     return file;
   };
-  const hub = write("hub", hubOptions({ leafPort: o.leafPort, users, include: o.include }), o.hubPort, "0.0.0.0");
+  const hub = write("hub", hubOptions({ leafPort: o.leafPort, users, advertise: `${o.hubHost}:${o.leafPort}`, include: o.include }), o.hubPort, "0.0.0.0");
   const sites = users.map((link, i) => {
     const port = o.sitePortBase + i;
     return { site: link.site, port, config: write(`site-${link.site}`, siteOptions({ link, hub: `${o.hubHost}:${o.leafPort}`, include: o.include }), port, "0.0.0.0") };

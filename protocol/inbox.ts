@@ -67,6 +67,8 @@ export interface Inbox {
   /** Resolves when the inbox has stopped (after stop() or a fatal error). */
   done: Promise<void>;
   stats: { handled: number; dead: number; redelivered: number };
+  /** Milliseconds since this inbox last received or finished anything; 0 while it holds work. */
+  idleMs(): number;
 }
 
 const silent: InboxLogger = { info() {}, warn() {}, error() {} };
@@ -83,6 +85,8 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   const pull = () => consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs });
   let messages: ConsumerMessages = await pull();
   let lastDelivery = Date.now();
+  // Work seen (a delivery, a batch done), apart from the stall check's own bookkeeping above.
+  let lastActivity = Date.now();
   // What a stopping inbox hands back is redelivered only once its own pull requests have expired:
   // the server (2.9) would deliver it at once to one of those, whose subscription is gone, and
   // the message would then wait out a whole ack_wait before anyone saw it again.
@@ -99,7 +103,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     for (;;) {
       const current = messages;
       for await (const m of current) {
-        lastDelivery = Date.now();
+        lastDelivery = lastActivity = Date.now();
         // Arrived while stopping (already on its way when the subscription closed): hand it back.
         if (stopping) {
           handBack(m);
@@ -170,6 +174,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         continue;
       } finally {
         inflight = [];
+        lastActivity = Date.now();
       }
       for (let i = 0; i < valid.length; i++) {
         const v = valid[i]!;
@@ -226,6 +231,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   });
   return {
     stats,
+    idleMs: () => (queue.length || inflight.length ? 0 : Date.now() - lastActivity),
     done,
     async stop(graceMs = 2000) {
       if (stopping && inflight.length === 0 && queue.length === 0) return done;

@@ -52,7 +52,17 @@ export const VotingConfig = z.object({
   combine: z.enum(["mean", "correctness"]).default("mean"),
   /** Minimum number of judges that must have scored a candidate for it to be voted. */
   minJudges: z.number().int().min(1).default(1),
+  /**
+   * How the judges' scores of one candidate become its score (coordinator/voting.ts): "mean"
+   * (the paper's), "median", "trimmed" (the mean without the highest and lowest fifth, at least
+   * one each side from three judges on), or "agreement" (a mean weighted by how well each judge
+   * agrees with the others on the prompt's candidates; judges that invert, flatten or randomise
+   * their scores weigh little or nothing).
+   */
+  aggregate: z.enum(["mean", "median", "trimmed", "agreement"]).default("mean"),
 });
+/** The rules {@link VotingConfig.aggregate} offers. */
+export const AGGREGATES = VotingConfig.shape.aggregate.unwrap().options;
 export type VotingConfig = z.infer<typeof VotingConfig>;
 
 /**

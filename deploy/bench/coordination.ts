@@ -7,6 +7,7 @@
  *   npx tsx deploy/bench/coordination.ts [--peers 3,16] [--prompts 1000] [--k 4]
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { DEMO_DEFAULTS } from "../defaults.ts";
 import { Coordinator } from "../../coordinator/coordinator.ts";
 import {
   BUCKETS, PROTOCOL_VERSION, STREAMS, encode, ensureTopology, memberKeys, publishMessage, readStored, subjects, type Prompt,
@@ -34,7 +35,7 @@ async function runOnce(peers: number) {
     const exp = `bench${peers}`;
     await createExperiment(nc, experimentConfig(
       { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
-      { voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 }, heartbeat: { intervalMs: 1000, lapseMs: 600_000 } },
+      { voting: DEMO_DEFAULTS.overrides.voting, heartbeat: { intervalMs: 1000, lapseMs: 600_000 } },
     ));
     const names = Array.from({ length: peers }, (_, i) => `p${i}`);
     const members = await kvmOf(nc).open(BUCKETS.members);

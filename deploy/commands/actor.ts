@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { PeerActor } from "../../actors/actor.ts";
 import { BackendConfigError } from "../../actors/backend/registry.ts";
 import type { Evaluator } from "../../actors/backend/types.ts";
+import { HOSTILE_JUDGES, withHostileJudge, type HostileJudge } from "../../actors/backend/hostile.ts";
 import { NAME_PATTERN } from "../../protocol/mod.ts";
 import { BACKENDS } from "../backends.ts";
 import { closeNats, connectNats, onShutdown } from "../connect.ts";
@@ -24,6 +25,7 @@ replicas.
   --instance NAME      this process's name among the peer's replicas        default: <host>-<pid>
   --batch N            prompts/candidate batches per model call             default: 32
   --log-format F       text or json                                          default: text
+  --hostile-judge M    robustness experiments: corrupt this peer's verdicts: ${HOSTILE_JUDGES.join(", ")}
 
 ${NATS_OPTIONS_HELP}
 
@@ -60,6 +62,10 @@ export async function runActor(flags: Flags): Promise<void> {
   const bench = flags.string("bench");
   const evalCmd = flags.string("eval-cmd");
   const evalTimeoutMs = (flags.number("eval-timeout-s", { min: 1 }) ?? 86_400) * 1000;
+  const hostile = flags.string("hostile-judge");
+  if (hostile !== undefined && !(HOSTILE_JUDGES as readonly string[]).includes(hostile)) {
+    throw new UsageError(`--hostile-judge must be one of ${HOSTILE_JUDGES.join(", ")}`, actorHelp);
+  }
   if (bench && evalCmd) throw new UsageError("--bench and --eval-cmd are alternatives; pass one", actorHelp);
   const nats = flags.nats();
   const server = nats.servers;
@@ -73,6 +79,10 @@ export async function runActor(flags: Flags): Promise<void> {
     await nc.close();
     if (error instanceof BackendConfigError) throw new UsageError(error.message, actorHelp);
     throw error;
+  }
+  if (hostile) {
+    log.warn({ mode: hostile }, "this peer judges as a hostile judge (--hostile-judge): its verdicts are corrupted on purpose");
+    backend = withHostileJudge(backend, hostile as HostileJudge);
   }
   let evaluator: Evaluator | undefined;
   try {

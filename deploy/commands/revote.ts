@@ -1,7 +1,7 @@
 /** `pop revote`: recompute a stored run's pairs from its verdicts under other voting settings. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { STREAMS, VotingConfig, decode, readStored, stateKeys, subjects, BUCKETS, kvmOf, type PreferencePair } from "../../protocol/mod.ts";
+import { AGGREGATES, STREAMS, VotingConfig, decode, readStored, stateKeys, subjects, BUCKETS, kvmOf, type PreferencePair } from "../../protocol/mod.ts";
 import { addToTally, newTally, votePrompt, type PromptTally } from "../../coordinator/voting.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
@@ -18,6 +18,8 @@ many pairs the stored run had and how many the new rule gives (and how many are 
   --min-chosen X          keep a pair only if chosen >= X (0..1)             default: the run's
   --min-margin X          ... and chosen - rejected >= X (0..1)              default: the run's
   --combine RULE          mean (of the five criteria) or correctness        default: the run's
+  --aggregate RULE        how judges' scores of a candidate combine:       default: the run's
+                          ${AGGREGATES.join(", ")} (all but mean resist hostile judges)
   --pairing P             pooled or per-member                               default: the run's
   --self-judging          count authors' verdicts on their own candidates
   --min-judges N          judges a candidate needs to be voted               default: the run's
@@ -33,6 +35,7 @@ export async function runRevote(flags: Flags): Promise<void> {
     minChosen: flags.number("min-chosen", { min: 0, max: 1 }),
     minMargin: flags.number("min-margin", { min: 0, max: 1 }),
     combine: flags.string("combine"),
+    aggregate: flags.string("aggregate"),
     pairing: flags.string("pairing"),
     selfJudging: flags.bool("self-judging") || undefined,
     minJudges: flags.int("min-judges", { min: 1 }),

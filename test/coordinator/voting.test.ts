@@ -101,3 +101,53 @@ describe("mean voting", () => {
     expect(votePrompt(t, { ...defaults, minJudges: 2 }, { judges: new Set(["bob"]) })).toHaveLength(0);
   });
 });
+
+describe("robust voting rules", () => {
+  // Three honest judges agree that alice's first answer beats her second, and that bob's beats
+  // carol's; three hostile ones: an inverter, one that scores everything 5, one that is random.
+  const honest = { red: 5, blue: 2, green: 4, grey: 1 };
+  const inverted = { red: 1, blue: 4, green: 2, grey: 5 };
+  const tallyWith = (hostile: Record<string, Record<string, number>>) => {
+    const t = newTally(prompt);
+    addToTally(t, batch("alice", ["red", "blue"]));
+    addToTally(t, batch("bob", ["green", "grey"]));
+    const judges: Record<string, Record<string, number>> = { h1: honest, h2: { ...honest, blue: 1 }, h3: { ...honest, green: 5 }, ...hostile };
+    for (const [judge, s] of Object.entries(judges)) {
+      addToTally(t, verdict(judge, "alice", [all(s.red!), all(s.blue!)]));
+      addToTally(t, verdict(judge, "bob", [all(s.green!), all(s.grey!)]));
+    }
+    return t;
+  };
+  const hostile = { inv: inverted, five: { red: 5, blue: 5, green: 5, grey: 5 }, rnd: { red: 2, blue: 5, green: 1, grey: 4 } };
+  const honestPair = (rule: VotingConfig["aggregate"]) => votePrompt(tallyWith({}), { ...defaults, minChosen: 0, minMargin: 0, aggregate: rule }, { now: 1 })[0]!;
+
+  it("keeps the honest panel's pair under every rule when no judge is hostile", () => {
+    for (const rule of ["mean", "median", "trimmed", "agreement"] as const) {
+      const p = honestPair(rule);
+      expect([p.chosen.text, p.rejected.text], rule).toEqual(["red", "grey"]);
+    }
+  });
+
+  it("the mean is pulled by hostile judges; median, trimmed mean and agreement weights hold the honest order", () => {
+    const vote = (rule: VotingConfig["aggregate"]) => votePrompt(tallyWith(hostile), { ...defaults, minChosen: 0, minMargin: 0, aggregate: rule }, { now: 1 })[0]!;
+    // The mean's margin shrinks from the honest panel's to a fraction of it.
+    expect(vote("mean").margin).toBeLessThan(honestPair("mean").margin / 2);
+    for (const rule of ["median", "trimmed", "agreement"] as const) {
+      expect([vote(rule).chosen.text, vote(rule).rejected.text], rule).toEqual(["red", "grey"]);
+    }
+    // Agreement weights: the inverter and the flat judge count for nothing.
+    const t = tallyWith(hostile);
+    const scored = scoreCandidates(t, { ...defaults, aggregate: "agreement" });
+    const red = scored.find((s) => s.text === "red")!;
+    expect(red.score).toBeGreaterThan(0.85);
+  });
+
+  it("median and trimmed mean follow their definitions", async () => {
+    const { aggregate } = await import("../../coordinator/voting.ts");
+    const js = (xs: number[]) => xs.map((score, i) => ({ judge: `j${i}`, score }));
+    expect(aggregate(js([0, 1, 0.5]), "median")).toBe(0.5);
+    expect(aggregate(js([0, 1, 0.5, 0.25]), "median")).toBe(0.375);
+    expect(aggregate(js([0, 1, 0.5, 0.25, 0.75]), "trimmed")).toBe(0.5); // drops 0 and 1
+    expect(aggregate(js([0, 1]), "trimmed")).toBe(0.5); // two judges: nothing to trim
+  });
+});

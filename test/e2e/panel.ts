@@ -38,7 +38,7 @@ export interface Panel {
 }
 
 /** Voting that keeps a pair for every prompt (thresholds at zero), so counts are exact in flow tests. */
-export const VOTE_EVERY_PROMPT = { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1 } as const;
+export const VOTE_EVERY_PROMPT = { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" } as const;
 
 /** Random-weight checkpoints: real models that need no pretraining, for flow tests. */
 export async function randomCheckpoints(dir: string, names: string[]): Promise<Record<string, string>> {

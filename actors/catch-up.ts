@@ -1,0 +1,70 @@
+/**
+ * Catching up on work whose delivery was lost. The durable consumers are meant to redeliver
+ * everything not acked, but a site's link cut for 30 s on nats-server 2.9 was seen to leave a
+ * candidate batch acked on the server that its judge never saw, and the iteration then waited
+ * for that verdict forever. So an idle peer checks, against the streams themselves, that it has
+ * answered every prompt and judged every member's candidates of the open iteration, and does
+ * what is missing. Answering and judging are idempotent (message ids), so a check that races a
+ * late delivery costs work, never a duplicate.
+ */
+import {
+  STREAMS, readRecord, readStored, stateKeys, subjects,
+  type Delivery, type MessageOf,
+} from "../protocol/mod.ts";
+import { answerPrompts } from "./answering.ts";
+import type { PeerContext } from "./context.ts";
+import { judgeCandidates } from "./judging.ts";
+
+/** What one catch-up found missing and did. */
+export interface CatchUpResult {
+  iteration?: number;
+  answered: number;
+  judged: number;
+}
+
+const asDeliveries = <T>(messages: T[]): Delivery<T>[] => messages.map((message) => ({ message, subject: "", deliveries: 1, streamSeq: 0 }));
+
+/**
+ * Answers and judges what this peer has not yet for the iteration now collecting. `tried` holds
+ * the work attempted by earlier catch-ups of this process, tried once only (a prompt the model
+ * cannot answer must not be retried every round).
+ */
+export async function catchUp(ctx: PeerContext, tried: Set<string>, batchSize = 32): Promise<CatchUpResult> {
+  const progress = await readRecord(ctx.state, stateKeys.progress(ctx.experiment), "progress");
+  if (!progress || progress.phase !== "collecting") return { answered: 0, judged: 0 };
+  const it = progress.iteration;
+  const record = await ctx.iteration(it);
+  if (!record || !record.peers.includes(ctx.peer)) return { iteration: it, answered: 0, judged: 0 };
+  const exp = ctx.experiment;
+  const members: ReadonlySet<string> = new Set(record.peers);
+  const read = async <T extends "prompt" | "candidates" | "verdict">(stream: string, filter: string, type: T) =>
+    (await readStored(ctx.nc, stream, filter, type, { roster: () => members })).messages;
+
+  const prompts = await read(STREAMS.prompts.name, subjects.prompt(exp, it), "prompt");
+  const answered = new Set((await read(STREAMS.candidates.name, subjects.candidates(exp, it, ctx.peer), "candidates")).map((c) => c.promptId));
+  const toAnswer = prompts.filter((p) => record.promptIds.includes(p.promptId) && !answered.has(p.promptId) && !tried.has(`answer|${p.promptId}`));
+
+  const judged = new Set((await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).map((v) => `${v.promptId}|${v.author}`));
+  const toJudge: MessageOf<"candidates">[] = [];
+  for (const author of record.peers) {
+    if (author === ctx.peer && !ctx.config.voting.selfJudging) continue;
+    for (const c of await read(STREAMS.candidates.name, subjects.candidates(exp, it, author), "candidates")) {
+      const key = `${c.promptId}|${c.author}`;
+      if (!judged.has(key) && !tried.has(`judge|${key}`)) toJudge.push(c);
+    }
+  }
+  if (toAnswer.length === 0 && toJudge.length === 0) return { iteration: it, answered: 0, judged: 0 };
+  ctx.log.warn({ iteration: it, toAnswer: toAnswer.length, toJudge: toJudge.length }, "work of the open iteration was never delivered to this peer; doing it now");
+  for (let i = 0; i < toAnswer.length; i += batchSize) {
+    const chunk = toAnswer.slice(i, i + batchSize);
+    await answerPrompts(ctx, asDeliveries(chunk));
+    // Only once done: a chunk that failed (the server gone again) is tried next round.
+    for (const p of chunk) tried.add(`answer|${p.promptId}`);
+  }
+  for (let i = 0; i < toJudge.length; i += batchSize) {
+    const chunk = toJudge.slice(i, i + batchSize);
+    await judgeCandidates(ctx, asDeliveries(chunk));
+    for (const c of chunk) tried.add(`judge|${c.promptId}|${c.author}`);
+  }
+  return { iteration: it, answered: toAnswer.length, judged: toJudge.length };
+}
