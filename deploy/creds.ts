@@ -72,7 +72,7 @@ export function writeCreds(options: CredsOptions): CredsResult {
   mkdirSync(dir, { recursive: true });
   const wanted: { name: string; permissions: RolePermissions }[] = [
     { name: COORDINATOR_IDENTITY, permissions: coordinatorPermissions(experiment, peers) },
-    ...peers.map((p) => ({ name: p, permissions: peerPermissions(experiment, p) })),
+    ...peers.map((p) => ({ name: p, permissions: peerPermissions(experiment, p, peers) })),
     ...(options.observer ? [{ name: OBSERVER_IDENTITY, permissions: observerPermissions(experiment, peers) }] : []),
   ].map((w) => ({ ...w, permissions: inDomain(w.permissions, options.jsDomain) }));
   const identities = wanted.map(({ name, permissions }) => {

@@ -128,7 +128,7 @@ const INBOX: Rule = r("_INBOX.>", "replies to every request (JetStream API, publ
  * control events, dead letters, its membership records, its model record and weights; uses its
  * three durable consumers; reads the pairs, state and objects it needs.
  */
-export function peerPermissions(exp: string, peer: string): RolePermissions {
+export function peerPermissions(exp: string, peer: string, peers: string[] = [peer]): RolePermissions {
   const allow: Rule[] = [
     r(pop(exp, `cand.*.${peer}`), "its candidate batches"),
     r(pop(exp, `verdict.*.${peer}`), "its verdicts"),
@@ -155,6 +155,9 @@ export function peerPermissions(exp: string, peer: string): RolePermissions {
     r(pop("*", "prompt.>"), "prompts are the coordinator's"),
     r(pop("*", "pair.>"), "pairs are the coordinator's"),
     ...(["iteration_opened", "iteration_closed", "experiment_done"] as const).map((e) => r(pop("*", `ctl.${e}`), "the coordinator's control event")),
+    // The ordered reads above take any consumer name, and a filter token '*' also matches a
+    // durable's literal '>' filter: the other peers' durables are denied by name.
+    ...othersDurables(exp, peers, peer),
   ];
   return { identity: peer, role: "peer", publish: { allow, deny }, subscribe: { allow: [INBOX], deny: [] } };
 }
