@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Long fault scenarios run on their own: npm run chaos (vitest.chaos.config.ts).
+    // Randomized fault runs are a script of their own: npm run chaos (test/chaos/run.ts).
     exclude: ["test/chaos/**", "**/node_modules/**"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
