@@ -89,20 +89,28 @@ async function main(): Promise<void> {
       [...tallies.values()].flatMap((t) => votePrompt(t, voting, { judges, now: 0 }));
     const reference = voteAll({ ...config.voting, aggregate: "mean" }, new Set(honest));
     const refBy = new Map(reference.map((p) => [p.promptId, p]));
-    // Per rule, against the honest panel's pairs: the same pair (chosen and rejected), a pair of
-    // the same prompt with another choice, one the honest panel has and the rule lost, one the
-    // rule added, and one whose chosen is the honest panel's rejected or the other way (inverted).
-    const rows: { rule: string; pairs: PreferencePair[]; same: number; other: number; lost: number; added: number; inverted: number }[] = [];
-    for (const [rule, pairs] of [["honest panel (mean)", reference], ...AGGREGATES.map((r) => [r, voteAll({ ...config.voting, aggregate: r })] as const)] as const) {
+    // Per rule, against the honest panel's pairs: the same preference (the same chosen and
+    // rejected texts; among equal answers which copy is picked does not matter), another
+    // preference for the prompt, one the honest panel has and the rule lost, one the rule added,
+    // and one whose chosen text is the honest panel's rejected or the other way (inverted).
+    // "honest judges only" rows show what a rule costs when nobody is hostile.
+    const honestJudges = new Set(honest);
+    const variants: [string, PreferencePair[], boolean][] = [
+      ["honest panel (mean)", reference, true],
+      ...AGGREGATES.map((r) => [`${r}, all judges`, voteAll({ ...config.voting, aggregate: r }), true] as [string, PreferencePair[], boolean]),
+      ...AGGREGATES.filter((r) => r !== "mean").map((r) => [`${r}, honest judges only`, voteAll({ ...config.voting, aggregate: r }, honestJudges), false] as [string, PreferencePair[], boolean]),
+    ];
+    const rows: { rule: string; pairs: PreferencePair[]; train: boolean; same: number; other: number; lost: number; added: number; inverted: number }[] = [];
+    for (const [rule, pairs, train] of variants) {
       const by = new Map(pairs.map((p) => [p.promptId, p]));
-      const row = { rule, pairs: [...pairs], same: 0, other: 0, lost: 0, added: 0, inverted: 0 };
+      const row = { rule, pairs, train, same: 0, other: 0, lost: 0, added: 0, inverted: 0 };
       for (const id of new Set([...by.keys(), ...refBy.keys()])) {
         const p = by.get(id);
         const r = refBy.get(id);
         if (!p) row.lost++;
         else if (!r) row.added++;
-        else if (p.chosen.candidateId === r.chosen.candidateId && p.rejected.candidateId === r.rejected.candidateId) row.same++;
-        else if (p.chosen.candidateId === r.rejected.candidateId || p.rejected.candidateId === r.chosen.candidateId) row.inverted++;
+        else if (p.chosen.text === r.chosen.text && p.rejected.text === r.rejected.text) row.same++;
+        else if (p.chosen.text === r.rejected.text || p.rejected.text === r.chosen.text) row.inverted++;
         else row.other++;
       }
       rows.push(row);
@@ -127,7 +135,7 @@ async function main(): Promise<void> {
         before.set(m, (await b.evaluate()).average);
         await b.dispose();
       }
-      for (const row of rows) {
+      for (const row of rows.filter((x) => x.train)) {
         const inputs = await Promise.all(row.pairs.map(inputOf));
         let sum = 0;
         for (const m of honest) {
@@ -147,7 +155,7 @@ async function main(): Promise<void> {
     const lines = [
       `Hostile judges: ${honest.length} honest members + invert, all-5, random judges; ${PROMPTS} prompts, pool seed ${settings.poolSeed}, the demo's thresholds (chosen >= ${config.voting.minChosen}, margin >= ${config.voting.minMargin}).`,
       "",
-      "| rule | pairs | same as honest panel | other choice | lost | added | inverted | honest members' gain (points) |",
+      "| rule | pairs | same preference as honest panel | another preference | lost | added | inverted | honest members' gain (points) |",
       "|---|---|---|---|---|---|---|---|",
       ...rows.map((r) => `| ${r.rule} | ${r.pairs.length} | ${r.same} | ${r.other} | ${r.lost} | ${r.added} | ${r.inverted} | ${gains.has(r.rule) ? (gains.get(r.rule)! * 100).toFixed(1) : "-"} |`),
     ];

@@ -16,6 +16,7 @@
  *
  *   npm run chaos -- [--runs 3] [--seed 1] [--faults coordinator,actor,node,link]
  */
+import { makeRng } from "../../actors/tiny/rng.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,17 +49,8 @@ const { values: a } = parseArgs({
 });
 const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
 
-/** mulberry32: the run's random choices, replayable from its seed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The run's random choices, replayable from its seed. */
+const rng = (seed: number) => makeRng(seed).next;
 const between = (r: () => number, lo: number, hi: number) => Math.round(lo + r() * (hi - lo));
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 

@@ -1,19 +1,11 @@
+import { makeRng } from "../../actors/tiny/rng.ts";
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { decode, DecodeError, encode, MAX_MESSAGE_BYTES, Message, SCHEMAS, type MessageType } from "../../protocol/mod.ts";
 import { sampleMessages, sampleRecords } from "../support/messages.ts";
 
 /** Deterministic PRNG so a failing fuzz case can be replayed. */
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = (seed: number) => makeRng(seed).next;
 
 describe("codec", () => {
   const samples = [...sampleMessages(), ...sampleRecords()];
