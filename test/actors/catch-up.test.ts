@@ -1,0 +1,63 @@
+/**
+ * A peer catches up on work never delivered to it (actors/catch-up.ts): against a real server
+ * holding an open iteration's prompts and another member's candidates, and nothing from this
+ * peer, one catch-up answers every prompt and judges every batch; a second finds nothing to do.
+ */
+import pino from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { catchUp } from "../../actors/catch-up.ts";
+import { PeerContext } from "../../actors/context.ts";
+import { TinyBackend } from "../../actors/tiny/backend.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/experiment.ts";
+import {
+  PROTOCOL_VERSION, STREAMS, encode, ensureTopology, kvmOf, BUCKETS, publishMessage, jetStreamOf, readStored, stateKeys, subjects,
+  type CandidateBatch, type Prompt,
+} from "../../protocol/mod.ts";
+import { cleanup, connectTo, startServer } from "../support/nats.ts";
+import { VOTE_EVERY_PROMPT } from "../e2e/panel.ts";
+
+const EXP = "catchup";
+const PROMPTS = 6;
+
+describe("catching up on undelivered work", () => {
+  afterAll(cleanup);
+
+  it("answers the prompts and judges the batches a peer never got, once", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server.url);
+    await ensureTopology(nc);
+    const pool = await loadTinyPool(nc, 5, PROMPTS, EXP);
+    const { config } = await createExperiment(nc, experimentConfig({ experiment: EXP, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 5, minPeers: 2 }, { voting: VOTE_EVERY_PROMPT }));
+    const state = await kvmOf(nc).open(BUCKETS.state);
+    const v = PROTOCOL_VERSION;
+    const prompts: Prompt[] = pool.prompts.slice(0, PROMPTS).map((p) => ({ v, type: "prompt", experiment: EXP, iteration: 1, promptId: p.promptId, question: p.question, images: p.images, createdAt: 1 }));
+    await state.put(stateKeys.iteration(EXP, 1), encode({ v, type: "iteration", experiment: EXP, iteration: 1, peers: ["ann", "cat"], promptIds: prompts.map((p) => p.promptId), openedAt: 1 }));
+    await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "collecting", at: 1 }));
+    const js = jetStreamOf(nc);
+    for (const p of prompts) {
+      await publishMessage(js, p);
+      const batch: CandidateBatch = {
+        v, type: "candidates", experiment: EXP, iteration: 1, promptId: p.promptId, question: p.question, images: p.images, author: "ann", modelVersion: "m",
+        sampling: { k: 2, temperature: 1, seed: 1 }, candidates: [0, 1].map((i) => ({ candidateId: `${p.promptId}:ann:${i}`, text: i ? "red" : "blue" })), createdAt: 1,
+      };
+      await publishMessage(js, batch);
+    }
+
+    const backend = await TinyBackend.create(7);
+    const ctx = await PeerContext.open({ nc, experiment: EXP, peer: "cat", instance: "t", backend, log: pino({ level: "silent" }), config });
+    ctx.modelVersion = (await backend.info()).version;
+    const tried = new Set<string>();
+    expect(await catchUp(ctx, tried)).toEqual({ iteration: 1, answered: PROMPTS, judged: PROMPTS });
+
+    const cands = (await readStored(nc, STREAMS.candidates.name, subjects.candidates(EXP, 1, "cat"), "candidates")).messages;
+    expect(cands.map((c) => c.promptId).sort()).toEqual(prompts.map((p) => p.promptId).sort());
+    const verdicts = (await readStored(nc, STREAMS.verdicts.name, subjects.verdict(EXP, 1, "cat"), "verdict")).messages;
+    expect(verdicts.map((x) => `${x.promptId}|${x.author}`).sort()).toEqual(prompts.map((p) => `${p.promptId}|ann`).sort());
+    // Nothing left: a second round does nothing, also with a fresh memory of what it tried.
+    expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0 });
+    // Outside a collecting iteration it does not look.
+    await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "training", at: 2 }));
+    expect(await catchUp(ctx, new Set())).toEqual({ answered: 0, judged: 0 });
+    await backend.dispose();
+  });
+});
