@@ -90,7 +90,7 @@ export function writeCreds(options: CredsOptions): CredsResult {
   const authConf = join(dir, "auth.conf");
   writeFileSync(authConf, renderAuthConf(experiment, identities));
   const readme = join(dir, "README.txt");
-  writeFileSync(readme, renderReadme(experiment, dir, identities));
+  writeFileSync(readme, renderReadme(experiment, dir, identities, options.jsDomain));
   return { dir, identities, authConf, readme };
 }
 
@@ -138,7 +138,8 @@ export function renderAuthConf(experiment: string, identities: Identity[]): stri
   return lines.join("\n") + "\n";
 }
 
-function renderReadme(experiment: string, dir: string, identities: Identity[]): string {
+function renderReadme(experiment: string, dir: string, identities: Identity[], jsDomain?: string): string {
+  const d = jsDomain ? ` --js-domain ${jsDomain}` : "";
   const peers = identities.filter((i) => i.role === "peer");
   const observer = identities.find((i) => i.role === "observer");
   const title = `Credentials of the Panel-of-Peers experiment '${experiment}'`;
@@ -161,10 +162,10 @@ no secrets.
 
 2. Every pop command passes its key with --nkey (or the environment variable NATS_NKEY):
 
-     pop pool --from prompts.jsonl --name my-pool --nkey ${seedFileOf(dir, COORDINATOR_IDENTITY)}
-     pop coordinator --experiment ${experiment} --config experiment.json --nkey ${seedFileOf(dir, COORDINATOR_IDENTITY)}
-${peers.map((p) => `     pop actor --experiment ${experiment} --peer ${p.name} --nkey ${p.seedFile}`).join("\n")}
-${observer ? `     pop watch --experiment ${experiment} --nkey ${observer.seedFile}\n     pop report --experiment ${experiment} --nkey ${observer.seedFile}\n` : ""}
+     pop pool --from prompts.jsonl --name my-pool --nkey ${seedFileOf(dir, COORDINATOR_IDENTITY)}${d}
+     pop coordinator --experiment ${experiment} --config experiment.json --nkey ${seedFileOf(dir, COORDINATOR_IDENTITY)}${d}
+${peers.map((p) => `     pop actor --experiment ${experiment} --peer ${p.name} --nkey ${p.seedFile}${d}`).join("\n")}
+${observer ? `     pop watch --experiment ${experiment} --nkey ${observer.seedFile}${d}\n     pop report --experiment ${experiment} --nkey ${observer.seedFile}${d}\n` : ""}${jsDomain ? `   These keys are for processes that reach the experiment through JetStream domain '${jsDomain}'\n   (a multi-site run, pop site): each passes --js-domain ${jsDomain} and its site's --server.\n` : ""}
    The coordinator's key sets a server up (streams, the prompt pool, the experiment config), so
    run pop pool and the first coordinator with it. Peers cannot create streams: start the
    coordinator (or pop pool) before the peers on a fresh server.
