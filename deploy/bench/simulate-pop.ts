@@ -4,50 +4,66 @@
  * on five criteria (absolute, one candidate at a time), mean voting builds pooled pairs with the
  * paper's thresholds, and every member trains with SimPO on the same pairs from its previous
  * weights. Prints the member x suite x iteration table and the time of each phase per member.
+ * The votes are the coordinator's own (coordinator/voting.ts), under the demo's voting settings.
  *
- *   npx tsx actors/tiny/simulate-pop.ts [--iterations 3] [--n 2000] [--k 4] [--temperature 0.7]
+ *   npm run simulate:pop -- [--iterations 3] [--n 2000] [--k 4] [--temperature 0.7]
  *       [--beta 2] [--gamma 1] [--lr 1e-3] [--lr-decay 0.5] [--epochs 3] [--batch 16] [--sft 1]
  *       [--judge-anchor 1] [--pool-seed 7] [--judge-temperature 0.25] [--freeze-encoder 1]
  *       [--keep-optimizer 0] [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
  *       [--oracle-judge]
- * The defaults are the demo's (deploy/defaults.ts).
+ * The defaults are the demo's (deploy/defaults.ts) and the tiny model's (actors/tiny/train.ts).
  * It also prints, per iteration, the mean normalised score each judge gives correct and other
  * candidates of each family (a blind judge shows as correct ≈ other).
  */
 import { parseArgs } from "node:util";
-import { TinyBackend } from "./backend.ts";
-import { judgeOnce } from "../backend/judge-once.ts";
-import { learningRateOf } from "../training.ts";
-import { PANEL } from "./pretrain.ts";
-import { FAMILIES, poolItem, itemPrompt } from "./world.ts";
-import { classifyAnswer, oracleScores } from "./criteria.ts";
-import { votePairs, type Candidate } from "./pop-vote.ts";
-import type { EvalResult, LikertScores, PreferenceInput, PromptInput } from "../backend/types.ts";
-import { hashSeed } from "./rng.ts";
+import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/tiny/backend.ts";
+import { judgeOnce } from "../../actors/backend/judge-once.ts";
+import { learningRateOf } from "../../actors/training.ts";
+import { PANEL } from "../../actors/tiny/pretrain.ts";
+import { FAMILIES, poolItem, itemPrompt } from "../../actors/tiny/world.ts";
+import { classifyAnswer, oracleScores } from "../../actors/tiny/criteria.ts";
+import { SIMPO_DEFAULTS } from "../../actors/tiny/train.ts";
+import type { EvalResult, LikertScores, PreferenceInput, PromptInput } from "../../actors/backend/types.ts";
+import { hashSeed } from "../../actors/tiny/rng.ts";
+import { addToTally, newTally, votePrompt } from "../../coordinator/voting.ts";
+import { PROTOCOL_VERSION } from "../../protocol/mod.ts";
+import { DEMO_DEFAULTS } from "../defaults.ts";
+
+/** One sampled answer and its judges' scores. */
+interface Candidate {
+  promptId: string;
+  author: string;
+  answer: string;
+  /** Scores by judge name. */
+  scores: Record<string, LikertScores>;
+}
+
+const D = DEMO_DEFAULTS;
+const T = D.overrides.training;
 
 const { values: a } = parseArgs({
   options: {
-    iterations: { type: "string", default: "3" },
-    n: { type: "string", default: "2000" },
-    k: { type: "string", default: "4" },
-    temperature: { type: "string", default: "0.7" },
-    beta: { type: "string", default: "2" },
-    gamma: { type: "string", default: "1" },
-    lr: { type: "string", default: "1e-3" },
+    iterations: { type: "string", default: String(D.iterations) },
+    n: { type: "string", default: String(D.promptsPerIteration) },
+    k: { type: "string", default: String(D.k) },
+    temperature: { type: "string", default: String(D.temperature) },
+    beta: { type: "string", default: String(T.beta) },
+    gamma: { type: "string", default: String(T.gamma) },
+    lr: { type: "string", default: String(T.learningRate) },
     /** Learning rate of iteration i = lr x decay^(i-1). */
-    "lr-decay": { type: "string", default: "0.5" },
-    epochs: { type: "string", default: "3" },
-    batch: { type: "string", default: "16" },
-    sft: { type: "string", default: "1" },
-    "judge-anchor": { type: "string", default: "1" },
-    optimizer: { type: "string", default: "adam" },
-    eps: { type: "string", default: "1e-7" },
-    "freeze-encoder": { type: "string", default: "1" },
+    "lr-decay": { type: "string", default: String(T.learningRateDecay) },
+    epochs: { type: "string", default: String(T.epochs) },
+    batch: { type: "string", default: String(T.batchSize) },
+    sft: { type: "string", default: String(T.sftWeight) },
+    "judge-anchor": { type: "string", default: String(SIMPO_DEFAULTS.judgeAnchor) },
+    optimizer: { type: "string", default: SIMPO_DEFAULTS.optimizer },
+    eps: { type: "string", default: String(SIMPO_DEFAULTS.adamEpsilon) },
+    "freeze-encoder": { type: "string", default: SIMPO_DEFAULTS.freezeEncoder ? "1" : "0" },
     "keep-optimizer": { type: "string", default: "0" },
-    "judge-temperature": { type: "string", default: "0.25" },
-    "pool-seed": { type: "string", default: "7" },
-    "min-chosen": { type: "string", default: "0.85" },
-    "min-gap": { type: "string", default: "0.75" },
+    "judge-temperature": { type: "string", default: String(JUDGE_TEMPERATURE) },
+    "pool-seed": { type: "string", default: String(D.poolSeed) },
+    "min-chosen": { type: "string", default: String(D.overrides.voting.minChosen) },
+    "min-gap": { type: "string", default: String(D.overrides.voting.minMargin) },
     dir: { type: "string", default: "actors/tiny/checkpoints" },
     /** Diagnostic: judges give the world's ground-truth scores (how far judge errors limit PoP). */
     "oracle-judge": { type: "boolean", default: false },
@@ -109,21 +125,22 @@ for (let it = 1; it <= I; it++) {
     }
     console.log(`  judge ${n.padEnd(10)} mean score correct/other: ${row.join("  ")}`);
   }
-  // 3. vote
-  const { pairs } = votePairs(cands, { minChosen: Number(a["min-chosen"]), minGap: Number(a["min-gap"]) });
+  // 3. vote, as the coordinator does: one tally per prompt of every author's batch and every judge's verdict
+  const voting = { ...D.overrides.voting, minChosen: Number(a["min-chosen"]), minMargin: Number(a["min-gap"]) };
+  const pairs = votes(cands, prompts, it, voting);
   const fam: Record<string, number> = {};
   const famOk: Record<string, number> = {};
   let chosenOk = 0;
   for (const p of pairs) {
     const item = byId.get(p.promptId)!;
-    const ok = classifyAnswer(item.family, item.answer, p.chosen.answer) === "correct";
+    const ok = classifyAnswer(item.family, item.answer, p.chosen.text) === "correct";
     fam[item.family] = (fam[item.family] ?? 0) + 1;
     famOk[item.family] = (famOk[item.family] ?? 0) + (ok ? 1 : 0);
     if (ok) chosenOk++;
   }
   const candOk = cands.filter((c) => { const it2 = byId.get(c.promptId)!; return classifyAnswer(it2.family, it2.answer, c.answer) === "correct"; }).length;
   console.log(`iter ${it}: ${cands.length} candidates (${((100 * candOk) / cands.length).toFixed(0)}% correct), ${pairs.length}/${N} pairs kept, chosen correct ${pairs.length ? ((100 * chosenOk) / pairs.length).toFixed(0) : 0}%, per family (chosen correct/kept) ${Object.keys(fam).map((f) => `${f} ${famOk[f]}/${fam[f]}`).join(", ")}, chosen by ${JSON.stringify(Object.fromEntries(names.map((n) => [n, pairs.filter((p) => p.chosen.author === n).length])))}`);
-  const prefs: PreferenceInput[] = pairs.map((p) => ({ prompt: promptById.get(p.promptId)!, chosen: p.chosen.answer, rejected: p.rejected.answer }));
+  const prefs: PreferenceInput[] = pairs.map((p) => ({ prompt: promptById.get(p.promptId)!, chosen: p.chosen.text, rejected: p.rejected.text }));
   // 4. train, 5. evaluate
   for (const [i, m] of members.entries()) {
     const r = await time("train", names[i]!, () => m.train(prefs, { ...simpo, learningRate: learningRateOf({ learningRate: simpo.learningRate, learningRateDecay: Number(a["lr-decay"]) }, it), seed: hashSeed("pop-train", it, names[i]!) }));
@@ -144,3 +161,30 @@ for (const [ph, per] of Object.entries(phase)) {
 }
 console.log(`total wall ${((performance.now() - t00) / 1000).toFixed(1)} s (one process, sequential)`);
 for (const m of members) await m.dispose();
+
+/** The pairs the coordinator's voting (coordinator/voting.ts) makes of the simulated candidates and scores. */
+function votes(cands: Candidate[], prompts: PromptInput[], iteration: number, voting: typeof DEMO_DEFAULTS.overrides.voting) {
+  const v = PROTOCOL_VERSION;
+  const experiment = "simulation";
+  const byPrompt = new Map<string, Candidate[]>();
+  for (const c of cands) (byPrompt.get(c.promptId) ?? byPrompt.set(c.promptId, []).get(c.promptId)!).push(c);
+  return prompts.flatMap((p) => {
+    const tally = newTally({ v, type: "prompt", experiment, iteration, promptId: p.id, question: p.question, images: [], createdAt: 0 });
+    const list = byPrompt.get(p.id) ?? [];
+    for (const author of new Set(list.map((c) => c.author))) {
+      const mine = list.filter((c) => c.author === author);
+      const id = (i: number) => `${p.id}:${author}:${i}`;
+      addToTally(tally, {
+        v, type: "candidates", experiment, iteration, promptId: p.id, question: p.question, images: [], author, modelVersion: "sim",
+        sampling: { k: mine.length, temperature: 0, seed: 0 }, candidates: mine.map((c, i) => ({ candidateId: id(i), text: c.answer })), createdAt: 0,
+      });
+      for (const judge of new Set(mine.flatMap((c) => Object.keys(c.scores)))) {
+        addToTally(tally, {
+          v, type: "verdict", experiment, iteration, promptId: p.id, judge, author, modelVersion: "sim",
+          scores: mine.map((c, i) => ({ candidateId: id(i), likert: c.scores[judge]! })), createdAt: 0,
+        });
+      }
+    }
+    return votePrompt(tally, voting, { now: 0 });
+  });
+}
