@@ -59,7 +59,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   }
   const result =
     inputs.length > 0
-      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: seedOf(ctx.experiment, ctx.peer, iteration) }, { experiment: ctx.experiment, peer: ctx.peer, iteration })
+      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, ...(t.judgeAnchor !== undefined ? { judgeAnchor: t.judgeAnchor } : {}), seed: seedOf(ctx.experiment, ctx.peer, iteration) }, { experiment: ctx.experiment, peer: ctx.peer, iteration })
       : NO_TRAINING;
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();
@@ -74,7 +74,7 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   await ctx.state.put(stateKeys.model(ctx.experiment, ctx.peer), encode(model));
   ctx.modelVersion = info.version;
   ctx.modelIteration = iteration;
-  ctx.log.info({ iteration, version: info.version, steps: result.steps, loss: [round(result.lossFirst), round(result.lossLast)], margin: [round(result.marginBefore), round(result.marginAfter)], ms: Math.round(result.ms) }, "trained");
+  ctx.log.info({ iteration, version: info.version, steps: result.steps, loss: [round(result.lossFirst), round(result.lossLast)], margin: [round(result.marginBefore), round(result.marginAfter)], ...(result.terms ? { terms: Object.fromEntries(Object.entries(result.terms).map(([k, [a, b]]) => [k, [round(a), round(b)]])) } : {}), ms: Math.round(result.ms) }, "trained");
   await announce(ctx, model);
 }
 

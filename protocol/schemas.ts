@@ -87,6 +87,13 @@ export const TrainingConfig = z.object({
    * 0 is the paper's pure SimPO.
    */
   sftWeight: z.number().min(0).default(0),
+  /**
+   * Weight of a term that keeps the member's judge outputs where they were before this training
+   * (self-distillation on the pairs' answers), so that learning to answer does not unlearn
+   * judging. The embedded model implements it (its default is 1); unset: the backend's default;
+   * trainers without such a term ignore it.
+   */
+  judgeAnchor: z.number().min(0).optional(),
   /** "same": every member trains on all pairs; "authored-by-others": a member skips pairs whose chosen it wrote. */
   pairsFor: z.enum(["same", "authored-by-others"]).default("same"),
 });
@@ -242,6 +249,8 @@ const TrainSummary = z.object({
   pairs: z.number().int().min(0),
   lossFirst: z.number(),
   lossLast: z.number(),
+  /** Each term of the loss (e.g. simpo, nll, anchor), at the first step and the last, unweighted. */
+  terms: z.record(z.string().max(32), z.tuple([z.number(), z.number()])).optional(),
   marginBefore: z.number(),
   marginAfter: z.number(),
   ms: z.number().min(0),

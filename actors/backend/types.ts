@@ -83,6 +83,8 @@ export interface SimpoOptions {
   seed: number;
   /** Weight of an NLL term on the chosen answers (CPO-SimPO, TRL's `cpo_alpha`); 0 or absent: pure SimPO. */
   sftWeight?: number;
+  /** Weight of the judge-anchor term (see TrainingConfig.judgeAnchor); absent: the backend's default. */
+  judgeAnchor?: number;
 }
 
 /** What a training run did, for logs and the experiment record. */
@@ -91,6 +93,8 @@ export interface TrainResult {
   pairs: number;
   lossFirst: number;
   lossLast: number;
+  /** Each term of the loss (simpo, nll, anchor, ...), unweighted, at the first step and the last. */
+  terms?: Record<string, [number, number]>;
   /** Mean length-averaged log-prob margin chosen − rejected, before and after training. */
   marginBefore: number;
   marginAfter: number;

@@ -387,7 +387,7 @@ export class TinyVlm {
    * SimPO loss: mean over pairs of -log sigmoid(beta*(avg lp_w - avg lp_l) - gamma), computed as
    * softplus(-(x)). Also returns the length-averaged margins (avg lp_w - avg lp_l).
    */
-  simpoLoss(images: tf.Tensor4D, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D } {
+  simpoLoss(images: tf.Tensor4D, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D; simpo: tf.Scalar; nll: tf.Scalar } {
     const N = chosen.tokens.shape[0];
     const img = this.encode(images);
     const lp = this.seqLogProb(catEnc(img, img), tf.concat([chosen.tokens, rejected.tokens], 0), tf.concat([chosen.mask, rejected.mask], 0));
@@ -504,12 +504,14 @@ export function parseWeights(bytes: Uint8Array): { config: TinyConfig; meta: Rec
  * sftWeight x the mean length-normalised NLL of the chosen answers (CPO-SimPO). The Python
  * trainer (actors/openai/trainer/simpo.py) computes the same function; a test holds them equal.
  */
-export function simpoObjective(lp: tf.Tensor1D, len: tf.Tensor1D, N: number, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D } {
+export function simpoObjective(lp: tf.Tensor1D, len: tf.Tensor1D, N: number, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D; simpo: tf.Scalar; nll: tf.Scalar } {
   const avg = tf.div(lp, len);
   const margin = tf.sub(avg.slice([0], [N]), avg.slice([N], [N])) as tf.Tensor1D;
-  const loss = simpoFromMargin(margin, beta, gamma);
-  if (!sftWeight) return { loss, margin };
-  return { loss: tf.add(loss, tf.mul(-sftWeight, tf.mean(avg.slice([0], [N])))) as tf.Scalar, margin };
+  const simpo = simpoFromMargin(margin, beta, gamma);
+  // Length-averaged NLL of the chosen answers: reported whatever its weight, added when weighted.
+  const nll = tf.neg(tf.mean(avg.slice([0], [N]))) as tf.Scalar;
+  if (!sftWeight) return { loss: simpo, margin, simpo, nll };
+  return { loss: tf.add(simpo, tf.mul(sftWeight, nll)) as tf.Scalar, margin, simpo, nll };
 }
 
 /** SimPO loss from length-averaged margins: mean softplus(-(beta*margin - gamma)). */

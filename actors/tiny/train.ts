@@ -68,11 +68,16 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
   const anchor = o.judgeAnchor > 0 ? model.judgeDistributions(pairs.flatMap((p) => [{ image: p.image, question: p.question, answer: p.chosen }, { image: p.image, question: p.question, answer: p.rejected }])) : undefined;
   const rng = makeRng(hashSeed("simpo", o.seed));
   let steps = 0, lossFirst = NaN, lossLast = NaN;
+  // Unweighted terms of the loss at the first step and the last (what moved, for the logs).
+  const names = anchor ? ["simpo", "nll", "anchor"] : ["simpo", "nll"];
+  let termsFirst: number[] = [];
+  let termsLast: number[] = [];
   for (let e = 0; e < o.epochs && pairs.length; e++) {
     const order = rng.shuffle(pairs.map((_, i) => i));
     for (let s = 0; s < order.length; s += o.batchSize) {
       const idx = order.slice(s, s + o.batchSize);
       const b = idx.map((i) => pairs[i]!);
+      let parts: tf.Scalar[] = [];
       const loss = tf.tidy(() => {
         const images = imagesTensor(b.map((p) => p.image));
         const c = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.chosen })));
@@ -83,18 +88,28 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
           targets: tf.tensor2d(idx.flatMap((i) => [...anchor[2 * i]!, ...anchor[2 * i + 1]!].flat()), [b.length * 10, 5]),
         };
         const l = opt.minimize(() => {
-          const simpo = model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight).loss;
-          return judge ? tf.add(simpo, tf.mul(o.judgeAnchor, model.judgeAnchorLoss(judge.images, judge.prefix, judge.targets))) as tf.Scalar : simpo;
+          const s = model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight);
+          const anchorLoss = judge && model.judgeAnchorLoss(judge.images, judge.prefix, judge.targets);
+          // Kept past the tape's clean-up to be read below; disposed right after.
+          parts = [s.simpo, s.nll, ...(anchorLoss ? [anchorLoss] : [])].map((t) => tf.keep(t.clone()));
+          return anchorLoss ? tf.add(s.loss, tf.mul(o.judgeAnchor, anchorLoss)) as tf.Scalar : s.loss;
         }, true, vars)!;
         return l.dataSync()[0]!;
       });
-      if (steps === 0) lossFirst = loss;
+      const values = parts.map((t) => t.dataSync()[0]!);
+      tf.dispose(parts);
+      if (steps === 0) {
+        lossFirst = loss;
+        termsFirst = values;
+      }
       lossLast = loss;
+      termsLast = values;
       steps++;
     }
   }
   if (!optimizer) opt.dispose();
-  return { steps, pairs: pairs.length, lossFirst, lossLast, marginBefore, marginAfter: marginOf(model, pairs), ms: performance.now() - t0 };
+  const terms = steps ? Object.fromEntries(names.map((n, i) => [n, [termsFirst[i]!, termsLast[i]!] as [number, number]])) : undefined;
+  return { steps, pairs: pairs.length, lossFirst, lossLast, ...(terms ? { terms } : {}), marginBefore, marginAfter: marginOf(model, pairs), ms: performance.now() - t0 };
 }
 
 /** A judge training example: a candidate answer with its five ground-truth labels (1..5). */

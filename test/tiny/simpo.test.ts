@@ -72,6 +72,11 @@ describe("SimPO loss", () => {
     expect(res.steps).toBe(5);
     expect(res.marginAfter).toBeGreaterThan(res.marginBefore + 0.2);
     expect(res.lossLast).toBeLessThan(res.lossFirst);
+    // Each term is reported; the SimPO term is what fell, and the total is their weighted sum.
+    expect(Object.keys(res.terms!)).toEqual(["simpo", "nll", "anchor"]);
+    expect(res.terms!.simpo[1]).toBeLessThan(res.terms!.simpo[0]);
+    const [s0, n0, a0] = [res.terms!.simpo[0], res.terms!.nll[0], res.terms!.anchor[0]];
+    expect(res.lossFirst).toBeCloseTo(s0 + 1 * n0 + 1 * a0, 4); // defaults: sftWeight 1, judgeAnchor 1
     model.dispose();
   });
 
