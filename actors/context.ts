@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS, getImage, openBlobs, readRecord, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
-  jetStreamOf, kvmOf,
+  jetStreamOf, kvmOf, type Member,
 } from "../protocol/mod.ts";
 import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./backend/types.ts";
 
@@ -19,6 +19,8 @@ export class PeerContext {
   modelVersion = "";
   /** The iteration whose pairs the current weights include (0: the starting checkpoint). */
   modelIteration = 0;
+  /** Long work in progress, shown in the membership record (training steps done of total). */
+  activity?: Member["activity"];
   private readonly images = new Map<string, ImageInput>();
   private imageBytes = 0;
   private readonly iterations = new Map<number, IterationRecord>();

@@ -19,6 +19,7 @@ export class Heartbeat {
       v: PROTOCOL_VERSION, type: "member", experiment: this.ctx.experiment, peer: this.ctx.peer, instance: this.ctx.instance,
       backend: this.backendKind, modelVersion: this.ctx.modelVersion || "unknown", host: hostname(), pid: process.pid,
       joinedAt: this.joinedAt, heartbeatAt: Date.now(), state: this.state,
+      ...(this.ctx.activity ? { activity: this.ctx.activity } : {}),
     };
   }
 

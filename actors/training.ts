@@ -57,9 +57,11 @@ export async function trainOnIteration(ctx: PeerContext, iteration: number): Pro
   for (const p of mine) {
     inputs.push({ prompt: await ctx.promptInput(p.promptId, p.question, p.images), chosen: p.chosen.text, rejected: p.rejected.text });
   }
+  ctx.activity = { doing: "training", iteration, done: 0, total: 0 };
+  const onProgress = (done: number, total: number) => (ctx.activity = { doing: "training", iteration, done, total });
   const result =
     inputs.length > 0
-      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, ...(t.judgeAnchor !== undefined ? { judgeAnchor: t.judgeAnchor } : {}), seed: seedOf(ctx.experiment, ctx.peer, iteration) }, { experiment: ctx.experiment, peer: ctx.peer, iteration })
+      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, ...(t.judgeAnchor !== undefined ? { judgeAnchor: t.judgeAnchor } : {}), seed: seedOf(ctx.experiment, ctx.peer, iteration) }, { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress }).finally(() => (ctx.activity = undefined))
       : NO_TRAINING;
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();

@@ -143,6 +143,8 @@ export interface TrainContext {
   peer: string;
   /** The iteration whose pairs these are. */
   iteration: number;
+  /** Called as training goes: `done` of `total` optimisation steps (backends that can tell). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Training: one SimPO run over the pairs, continuing from the current weights. */

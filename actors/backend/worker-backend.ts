@@ -12,7 +12,7 @@ import { OPTIONAL_METHODS, type BackendInfo, type Judgement, type JudgeInput, ty
 /** How long an idle backend may take to dispose itself before its thread is terminated. */
 const DISPOSE_GRACE_MS = 2_000;
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; progress?: (done: number, total: number) => void };
 
 export class WorkerBackend implements ModelBackend {
   private readonly pending = new Map<number, Pending>();
@@ -20,10 +20,11 @@ export class WorkerBackend implements ModelBackend {
   private dead?: Error;
 
   private constructor(private readonly worker: Worker, methods: OptionalMethod[]) {
-    worker.on("message", (msg: { id?: number; ok?: boolean; result?: unknown; error?: { message: string; retryable?: boolean } }) => {
+    worker.on("message", (msg: { id?: number; ok?: boolean; result?: unknown; progress?: [number, number]; error?: { message: string; retryable?: boolean } }) => {
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
+      if (msg.progress) return p.progress?.(msg.progress[0], msg.progress[1]);
       this.pending.delete(msg.id);
       if (msg.ok) p.resolve(msg.result);
       else p.reject(new BackendError(msg.error!.message, { retryable: msg.error!.retryable }));
@@ -66,8 +67,16 @@ export class WorkerBackend implements ModelBackend {
   private call<T>(method: keyof ModelBackend, ...args: unknown[]): Promise<T> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
+    // A training context's progress callback cannot cross the thread: the worker reports steps
+    // as messages of this call instead (worker-main.ts), handed to the callback here.
+    let progress: Pending["progress"];
+    if (method === "train" && args[2] && typeof args[2] === "object") {
+      const { onProgress, ...context } = args[2] as { onProgress?: Pending["progress"] };
+      progress = onProgress;
+      args = [args[0], args[1], { ...context, reportProgress: Boolean(onProgress) }];
+    }
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, progress });
       this.worker.postMessage({ id, method, args });
     });
   }

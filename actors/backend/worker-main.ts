@@ -30,6 +30,10 @@ port.on("message", async (call: Call) => {
     if (!backend) throw new Error("backend failed to load");
     const fn = backend[call.method] as ((...a: unknown[]) => Promise<unknown>) | undefined;
     if (typeof fn !== "function") throw new Error(`this backend has no '${String(call.method)}'`);
+    const context = call.method === "train" ? (call.args[2] as { reportProgress?: boolean } | undefined) : undefined;
+    if (context?.reportProgress) {
+      call.args[2] = { ...context, onProgress: (done: number, total: number) => port.postMessage({ id: call.id, progress: [done, total] }) };
+    }
     const result = await fn.apply(backend, call.args);
     port.postMessage({ id: call.id, ok: true, result });
   } catch (error) {

@@ -58,7 +58,9 @@ function marginOf(model: TinyVlm, pairs: SimpoPair[]): number {
  * With `freezeEncoder` (default) only the language part learns (the shared vision tower stays).
  * A given `optimizer` is used (and not disposed) instead of a fresh one.
  */
-export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typeof SIMPO_DEFAULTS> = {}, optimizer?: tf.Optimizer): TrainResult {
+export function trainSimpo(
+  model: TinyVlm, pairs: SimpoPair[], opts: Partial<typeof SIMPO_DEFAULTS> = {}, optimizer?: tf.Optimizer, onStep?: (done: number, total: number) => void,
+): TrainResult {
   const o = { ...SIMPO_DEFAULTS, ...opts };
   const t0 = performance.now();
   const marginBefore = marginOf(model, pairs);
@@ -72,6 +74,7 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
   const names = anchor ? ["simpo", "nll", "anchor"] : ["simpo", "nll"];
   let termsFirst: number[] = [];
   let termsLast: number[] = [];
+  const total = pairs.length ? o.epochs * Math.ceil(pairs.length / o.batchSize) : 0;
   for (let e = 0; e < o.epochs && pairs.length; e++) {
     const order = rng.shuffle(pairs.map((_, i) => i));
     for (let s = 0; s < order.length; s += o.batchSize) {
@@ -105,6 +108,7 @@ export function trainSimpo(model: TinyVlm, pairs: SimpoPair[], opts: Partial<typ
       lossLast = loss;
       termsLast = values;
       steps++;
+      onStep?.(steps, total);
     }
   }
   if (!optimizer) opt.dispose();

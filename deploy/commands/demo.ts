@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { STREAMS, decode, ensureTopology, jetStreamOf, getImage, openBlobs, parseSubject, subjects } from "../../protocol/mod.ts";
+import { BUCKETS, STREAMS, decode, ensureTopology, jetStreamOf, kvmOf, memberKeys, getImage, openBlobs, parseSubject, subjects } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { onStopSignals, signalExitCode } from "../shutdown.ts";
@@ -190,6 +190,31 @@ async function followUntilDone(
       }
     }),
   ];
+  // Training shows in the members' records (steps done of total), not in any stream: watch them.
+  const training = new Map<string, { iteration: number; done: number; total: number; since: number; at: number }>();
+  const members = await kvmOf(nc).open(BUCKETS.members);
+  const memberWatch = await members.watch({ key: memberKeys.all(experiment) });
+  (async () => {
+    for await (const entry of memberWatch) {
+      if (entry.operation !== "PUT") continue;
+      const m = decode(entry.value, "member");
+      if (m.activity?.doing !== "training") {
+        training.delete(m.peer);
+        continue;
+      }
+      const prev = training.get(m.peer);
+      const since = prev && prev.iteration === m.activity.iteration ? prev.since : Date.now();
+      training.set(m.peer, { ...m.activity, since, at: Date.now() });
+    }
+  })().catch(() => undefined);
+  const trainingLine = () => {
+    const now = Date.now();
+    const parts = [...training.entries()].filter(([, t]) => t.total > 0 && now - t.at < 15_000).sort(([a], [b]) => a.localeCompare(b));
+    if (parts.length === 0) return undefined;
+    // ETA from each member's own pace since it started this training; the slowest decides.
+    const eta = Math.max(...parts.map(([, t]) => (t.done > 0 ? ((now - t.since) / t.done) * (t.total - t.done) : Infinity)));
+    return `  training iteration ${parts[0]![1].iteration}: ${parts.map(([p, t]) => `${p} ${t.done}/${t.total}`).join(", ")} steps${Number.isFinite(eta) ? `, about ${Math.ceil(eta / 1000)} s to go` : ""}`;
+  };
   const deadline = Date.now() + timeoutMs;
   let lastLine = "";
   let lastAt = 0;
@@ -204,13 +229,14 @@ async function followUntilDone(
     }
     const open = Math.max(0, ...[...counts.keys()].map((k) => Number(k.split(":")[1])));
     if (open > 0 && Date.now() - lastAt > 10_000) {
-      const line = `  iteration ${open}: ${counts.get(`cand:${open}`) ?? 0} candidate batches, ${counts.get(`verdict:${open}`) ?? 0} verdicts, ${counts.get(`pair:${open}`) ?? 0} pairs`;
+      const line = trainingLine() ?? `  iteration ${open}: ${counts.get(`cand:${open}`) ?? 0} candidate batches, ${counts.get(`verdict:${open}`) ?? 0} verdicts, ${counts.get(`pair:${open}`) ?? 0} pairs`;
       if (line !== lastLine) say(line);
       lastLine = line;
       lastAt = Date.now();
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  memberWatch.stop();
   await Promise.all(subs.map((s) => s.close().catch(() => undefined)));
   if (failure) throw failure;
 }

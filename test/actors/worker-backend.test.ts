@@ -34,10 +34,15 @@ describe("a backend in a worker thread", () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
     const t0 = performance.now();
-    const result = await backend.train(pairs, { beta: 2, gamma: 1, learningRate: 3e-4, epochs: 2, batchSize: 16, seed: 1 });
+    const progress: [number, number][] = [];
+    const result = await backend.train(pairs, { beta: 2, gamma: 1, learningRate: 3e-4, epochs: 2, batchSize: 16, seed: 1 }, {
+      experiment: "w", peer: "p", iteration: 1, onProgress: (done, total) => progress.push([done, total]),
+    });
     const ms = performance.now() - t0;
     clearInterval(timer);
     expect(result.steps).toBeGreaterThan(0);
+    // Every step is reported across the thread, with the run's total: 2 epochs of 64/16 batches.
+    expect(progress).toEqual(Array.from({ length: 8 }, (_, i) => [i + 1, 8]));
     expect((await backend.info()).version).not.toBe(before);
     // Timers keep firing during the training call (a blocked loop would give ~0 ticks).
     expect(ticks).toBeGreaterThan((ms / 5) * 0.3);
