@@ -121,7 +121,7 @@ export class PeerActor {
       running = true;
       catchUp(ctx, tried, batchSize)
         .then((r) => {
-          if (r.answered || r.judged) ctx.log.info(r, "caught up on undelivered work");
+          if (r.answered || r.judged || r.trained) ctx.log.info(r, "caught up on undelivered work");
         })
         .catch((error) => ctx.log.warn({ err: error }, "could not check for undelivered work; will look again"))
         .finally(() => (running = false));

@@ -2,10 +2,11 @@
  * Catching up on work whose delivery was lost. The durable consumers are meant to redeliver
  * everything not acked, but a site's link cut for 30 s on nats-server 2.9 was seen to leave a
  * candidate batch acked on the server that its judge never saw, and the iteration then waited
- * for that verdict forever. So an idle peer checks, against the streams themselves, that it has
- * answered every prompt and judged every member's candidates of the open iteration, and does
- * what is missing. Answering and judging are idempotent (message ids), so a check that races a
- * late delivery costs work, never a duplicate.
+ * for that verdict forever. So an idle peer checks, against the streams and records themselves,
+ * that it has answered every prompt and judged every member's candidates of the open iteration,
+ * and trained on the iteration being trained on, and does what is missing. Answering and judging
+ * are idempotent (message ids), so a check that races a late delivery costs work, never a
+ * duplicate; training runs one at a time and finds the model record once it is done.
  */
 import {
   STREAMS, readRecord, readStored, stateKeys, subjects,
@@ -14,12 +15,32 @@ import {
 import { answerPrompts } from "./answering.ts";
 import type { PeerContext } from "./context.ts";
 import { judgeCandidates } from "./judging.ts";
+import { trainOnIteration } from "./training.ts";
 
 /** What one catch-up found missing and did. */
 export interface CatchUpResult {
   iteration?: number;
   answered: number;
   judged: number;
+  /** Whether it trained on an iteration whose close was never delivered. */
+  trained?: boolean;
+}
+
+/**
+ * The iteration is closed and this member has not trained on it (its model record is older),
+ * with nothing training here: the close was never delivered. Trains as the inbox would have.
+ */
+async function trainIfMissed(ctx: PeerContext, iteration: number, tried: Set<string>): Promise<boolean> {
+  // Once per iteration and process: a backend that does not train writes no model record.
+  if (ctx.training || tried.has(`train|${iteration}`)) return false;
+  const record = await ctx.iteration(iteration);
+  if (!record?.peers.includes(ctx.peer)) return false;
+  const model = await readRecord(ctx.state, stateKeys.model(ctx.experiment, ctx.peer), "model");
+  if ((model?.iteration ?? 0) >= iteration) return false;
+  ctx.log.warn({ iteration }, "the iteration closed but its close was never delivered to this peer; training now");
+  await trainOnIteration(ctx, iteration);
+  tried.add(`train|${iteration}`);
+  return true;
 }
 
 const asDeliveries = <T>(messages: T[]): Delivery<T>[] => messages.map((message) => ({ message, subject: "", deliveries: 1, streamSeq: 0 }));
@@ -31,6 +52,7 @@ const asDeliveries = <T>(messages: T[]): Delivery<T>[] => messages.map((message)
  */
 export async function catchUp(ctx: PeerContext, tried: Set<string>, batchSize = 32): Promise<CatchUpResult> {
   const progress = await readRecord(ctx.state, stateKeys.progress(ctx.experiment), "progress");
+  if (progress?.phase === "training") return { iteration: progress.iteration, answered: 0, judged: 0, trained: await trainIfMissed(ctx, progress.iteration, tried) };
   if (!progress || progress.phase !== "collecting") return { answered: 0, judged: 0 };
   const it = progress.iteration;
   const record = await ctx.iteration(it);

@@ -21,6 +21,8 @@ export class PeerContext {
   modelIteration = 0;
   /** Long work in progress, shown in the membership record (training steps done of total). */
   activity?: Member["activity"];
+  /** The training in progress in this process, if any (actors/training.ts runs one at a time). */
+  training?: Promise<void>;
   private readonly images = new Map<string, ImageInput>();
   private imageBytes = 0;
   private readonly iterations = new Map<number, IterationRecord>();

@@ -26,7 +26,24 @@ export function learningRateOf(t: { learningRate: number; learningRateDecay: num
   return t.learningRate * t.learningRateDecay ** Math.max(0, iteration - 1);
 }
 
+/**
+ * Trains on an iteration once per process at a time: the control inbox and the catch-up
+ * (actors/catch-up.ts) may both ask; the second waits for the first and then finds the model
+ * record says it is done.
+ */
 export async function trainOnIteration(ctx: PeerContext, iteration: number): Promise<void> {
+  const running = ctx.training;
+  if (running) await running.catch(() => undefined);
+  const mine = trainOnce(ctx, iteration);
+  ctx.training = mine;
+  try {
+    await mine;
+  } finally {
+    if (ctx.training === mine) ctx.training = undefined;
+  }
+}
+
+async function trainOnce(ctx: PeerContext, iteration: number): Promise<void> {
   if (!(await ctx.takesPart(iteration))) {
     ctx.log.info({ iteration }, "not a member of this iteration; not training on it");
     return;

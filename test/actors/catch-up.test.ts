@@ -55,8 +55,14 @@ describe("catching up on undelivered work", () => {
     expect(verdicts.map((x) => `${x.promptId}|${x.author}`).sort()).toEqual(prompts.map((p) => `${p.promptId}|ann`).sort());
     // Nothing left: a second round does nothing, also with a fresh memory of what it tried.
     expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0 });
-    // Outside a collecting iteration it does not look.
+    // The iteration closed and the close never came: it trains, once.
     await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "training", at: 2 }));
+    const triedNow = new Set<string>();
+    expect(await catchUp(ctx, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: true });
+    expect((await readStored(nc, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages.filter((e) => e.event === "training_done")).toHaveLength(1);
+    expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
+    // Done: nothing to look at.
+    await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "done", at: 3 }));
     expect(await catchUp(ctx, new Set())).toEqual({ answered: 0, judged: 0 });
     await backend.dispose();
   });
