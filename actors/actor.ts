@@ -22,9 +22,14 @@ import { TIMED_OUT, within } from "./process/within.ts";
 
 /** Longest wait for one step of leaving that needs the server (which may be gone). */
 const STOP_STEP_MS = 2_000;
-/** How often an idle peer checks for work never delivered to it (actors/catch-up.ts), and how idle it must be. */
-const CATCH_UP_EVERY_MS = 20_000;
+/**
+ * An idle peer checks for work never delivered to it (actors/catch-up.ts) once it has been idle
+ * this long, then again after twice the gap each time it finds nothing (a check reads the open
+ * iteration's candidates, which is much for a large iteration), up to the longest gap.
+ */
 const CATCH_UP_IDLE_MS = 15_000;
+const CATCH_UP_FIRST_GAP_MS = 20_000;
+const CATCH_UP_LONGEST_GAP_MS = 600_000;
 
 export interface ActorOptions {
   nc: NatsConnection;
@@ -116,16 +121,30 @@ export class PeerActor {
     const ctx = this.ctx!;
     const tried = new Set<string>();
     let running = false;
+    let gap = CATCH_UP_FIRST_GAP_MS;
+    let nextAt = 0;
     this.catchUpTimer = setInterval(() => {
-      if (running || this.stopped || this.inboxes.some((i) => i.idleMs() < CATCH_UP_IDLE_MS)) return;
+      if (running || this.stopped) return;
+      if (this.inboxes.some((i) => i.idleMs() < CATCH_UP_IDLE_MS)) {
+        // Work is arriving: the next idle spell is checked soon again.
+        gap = CATCH_UP_FIRST_GAP_MS;
+        nextAt = 0;
+        return;
+      }
+      if (Date.now() < nextAt) return;
       running = true;
       catchUp(ctx, tried, batchSize)
         .then((r) => {
-          if (r.answered || r.judged || r.trained) ctx.log.info(r, "caught up on undelivered work");
+          const found = Boolean(r.answered || r.judged || r.trained);
+          if (found) ctx.log.info(r, "caught up on undelivered work");
+          gap = found ? CATCH_UP_FIRST_GAP_MS : Math.min(gap * 2, CATCH_UP_LONGEST_GAP_MS);
         })
         .catch((error) => ctx.log.warn({ err: error }, "could not check for undelivered work; will look again"))
-        .finally(() => (running = false));
-    }, CATCH_UP_EVERY_MS);
+        .finally(() => {
+          running = false;
+          nextAt = Date.now() + gap;
+        });
+    }, 5_000);
     this.catchUpTimer.unref();
   }
 
