@@ -38,7 +38,8 @@ describe("an experiment across two sites", () => {
     if (nc) await closeNats(nc);
     await network?.dispose();
     await link?.close();
-    if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+    // POP_KEEP_TEST_DIRS=1 keeps the servers' and processes' logs for a post-mortem.
+    if (!process.env.POP_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
   });
 
   it("finishes with every pair once when a site's link is cut for 30 s mid-iteration", async () => {
