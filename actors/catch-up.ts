@@ -9,7 +9,7 @@
  * duplicate; training runs one at a time and finds the model record once it is done.
  */
 import {
-  STREAMS, readRecord, readStored, stateKeys, subjects,
+  STREAMS, consumers, managerOf, readRecord, readStored, stateKeys, subjects,
   type Delivery, type MessageOf,
 } from "../protocol/mod.ts";
 import { answerPrompts } from "./answering.ts";
@@ -28,13 +28,19 @@ export interface CatchUpResult {
 
 /**
  * The iteration is closed and this member has not trained on it (its model record is older),
- * with nothing training here: the close was never delivered. Trains as the inbox would have.
+ * while nothing of this peer's control consumer is pending or being handled (by this process
+ * or another process of the same peer): the close was never delivered. Trains as the inbox
+ * would have. The consumer is looked at before the record: a process that trains writes the
+ * record before it acks the close, so a close acked meanwhile shows in the record.
  */
 async function trainIfMissed(ctx: PeerContext, iteration: number, tried: Set<string>): Promise<boolean> {
   // Once per iteration and process: a backend that does not train writes no model record.
   if (ctx.training || tried.has(`train|${iteration}`)) return false;
   const record = await ctx.iteration(iteration);
   if (!record?.peers.includes(ctx.peer)) return false;
+  const spec = consumers.peerControl(ctx.experiment, ctx.peer);
+  const control = await (await managerOf(ctx.nc)).consumers.info(spec.stream, spec.config.durable_name!);
+  if (control.num_pending > 0 || control.num_ack_pending > 0) return false;
   const model = await readRecord(ctx.state, stateKeys.model(ctx.experiment, ctx.peer), "model");
   if ((model?.iteration ?? 0) >= iteration) return false;
   ctx.log.warn({ iteration }, "the iteration closed but its close was never delivered to this peer; training now");

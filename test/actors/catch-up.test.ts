@@ -10,7 +10,7 @@ import { PeerContext } from "../../actors/context.ts";
 import { TinyBackend } from "../../actors/tiny/backend.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/experiment.ts";
 import {
-  PROTOCOL_VERSION, STREAMS, encode, ensureTopology, kvmOf, BUCKETS, publishMessage, jetStreamOf, readStored, stateKeys, subjects,
+  PROTOCOL_VERSION, STREAMS, consumers, controlEvent, encode, ensureConsumer, managerOf, ensureTopology, kvmOf, BUCKETS, publishMessage, jetStreamOf, readStored, stateKeys, subjects,
   type CandidateBatch, type Prompt,
 } from "../../protocol/mod.ts";
 import { cleanup, connectTo, startServer } from "../support/nats.ts";
@@ -55,9 +55,19 @@ describe("catching up on undelivered work", () => {
     expect(verdicts.map((x) => `${x.promptId}|${x.author}`).sort()).toEqual(prompts.map((p) => `${p.promptId}|ann`).sort());
     // Nothing left: a second round does nothing, also with a fresh memory of what it tried.
     expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0 });
-    // The iteration closed and the close never came: it trains, once.
+    // The iteration closed and the close never came (its control consumer holds nothing): it trains, once.
+    const control = consumers.peerControl(EXP, "cat");
+    await ensureConsumer(await managerOf(nc), control);
     await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "training", at: 2 }));
     const triedNow = new Set<string>();
+    // While the close waits in the consumer (or a process of this peer holds it), it is left to the inbox.
+    await publishMessage(js, controlEvent(EXP, "iteration_closed", { iteration: 1, pairs: 0, voted: PROMPTS }));
+    expect(await catchUp(ctx, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
+    const close = await (await js.consumers.get(control.stream, control.config.durable_name!)).next({ expires: 2000 });
+    expect(close).not.toBeNull();
+    expect(await catchUp(ctx, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
+    // Acked without training (the delivery that nats-server 2.9 loses): now it trains.
+    await close!.ackAck();
     expect(await catchUp(ctx, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: true });
     expect((await readStored(nc, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages.filter((e) => e.event === "training_done")).toHaveLength(1);
     expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
