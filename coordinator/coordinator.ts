@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import {
   BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, controlEvent, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
-  jetStreamOf, kvmOf,
+  jetStreamOf, kvmOf, parseSubject,
 } from "../protocol/mod.ts";
 import { followAdmitted } from "./follow.ts";
 import { IterationCollector } from "./collector.ts";
@@ -43,6 +43,8 @@ export class Coordinator {
   private collector?: IterationCollector;
   private record?: IterationRecord;
   private readonly trained = new Map<number, Set<string>>();
+  /** Who took part in each opened iteration: only they may speak for it, also after it closed. */
+  private readonly rosters = new Map<number, ReadonlySet<string>>();
   private phaseSince = Date.now();
   private kick?: () => void;
   private waitingLogged = "";
@@ -97,6 +99,10 @@ export class Coordinator {
     this.pool = await this.loadPool();
     const stored = await readRecord(this.state, stateKeys.progress(experiment), "progress");
     this.progress = stored ?? { v: PROTOCOL_VERSION, type: "progress", experiment, iteration: 0, phase: "training", at: Date.now() };
+    for (let i = 1; i <= this.progress.iteration; i++) {
+      const r = await readRecord(this.state, stateKeys.iteration(experiment, i), "iteration");
+      if (r) this.rosters.set(i, new Set(r.peers));
+    }
     this.members = new MembershipView(await kvm.open(BUCKETS.members), experiment, this.config.heartbeat.lapseMs, log);
     await this.members.start(() => this.kick?.());
     await this.followControl();
@@ -158,6 +164,24 @@ export class Coordinator {
       },
     });
     await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], as, log, handle: () => undefined });
+    // Candidates and verdicts of an iteration that is not collecting (late, early or forged) are
+    // read by no collector: these followers still dead-letter the bad ones. The open iteration's
+    // are the collector's to judge and count.
+    const collecting = (subject: string) => {
+      const n = this.progress?.phase === "collecting" ? this.progress.iteration : undefined;
+      try {
+        return n !== undefined && parseSubject(subject).iteration === n;
+      } catch {
+        return false;
+      }
+    };
+    // Nobody speaks for an iteration not yet opened.
+    const roster = (m: { iteration?: number }) => (m.iteration === undefined ? undefined : this.rosters.get(m.iteration) ?? new Set<string>());
+    for (const [stream, kind, type] of [[STREAMS.candidates.name, "cand", "candidates"], [STREAMS.verdicts.name, "verdict", "verdict"]] as const) {
+      await followAdmitted({ nc, stream, filter: subjects.all(experiment, kind), types: [type], as, log, skip: collecting, roster: (m) => roster(m as { iteration?: number }), handle: () => undefined });
+    }
+    // Pairs are read by the members when they train; a bad one published after that is still judged here.
+    await followAdmitted({ nc, stream: STREAMS.pairs.name, filter: subjects.all(experiment, "pair"), types: ["pair"], as, log, handle: () => undefined });
   }
 
   private async saveProgress(iteration: number, phase: Progress["phase"]): Promise<void> {
@@ -237,6 +261,7 @@ export class Coordinator {
       record = await this.loadRecord(iteration); // opened before a restart: keep who was in it
     }
     this.record = record;
+    this.rosters.set(iteration, new Set(record.peers));
     await this.saveProgress(iteration, "collecting");
     await publishMessage(this.js, controlEvent(experiment, "iteration_opened", { iteration, peers: record.peers, prompts: prompts.length }));
     log.info({ iteration, peers: record.peers, prompts: prompts.length }, "iteration opened");

@@ -17,6 +17,8 @@ export interface FollowOptions<K extends MessageType> {
   roster?: Roster;
   /** The consumer name dead letters carry. */
   as: string;
+  /** Messages another reader judges (by subject): passed over without a look. */
+  skip?: (subject: string) => boolean;
   log: Logger;
   handle: (message: MessageOf<K>) => Promise<void> | void;
 }
@@ -55,7 +57,7 @@ export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>)
       for await (const m of messages) {
         // A restarted follower may see again what it handled; handlers are idempotent, but skip it.
         if (m.info.streamSequence <= lastSeq) continue;
-        await handleOne(m);
+        if (!o.skip?.(m.subject)) await handleOne(m);
         lastSeq = m.info.streamSequence;
         progressAt = Date.now();
       }
