@@ -23,6 +23,13 @@ export class IterationCollector {
   private readonly book: VoteBook;
   private readonly streams: Follower[] = [];
   private pairs = 0;
+  /**
+   * What the last sweep saw: a prompt only becomes due by a message of its own (handled as it
+   * arrives), a change of the live panel, a deadline, or a failed publish; without one of those
+   * a sweep would find nothing, and it ran after every vote (most of the coordinator's CPU).
+   */
+  private sweptAlive?: string;
+  private retry = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -81,6 +88,7 @@ export class IterationCollector {
     } catch (error) {
       // Not out: vote it again on the next sweep (its id makes a partial first try harmless).
       this.book.unmark(promptId);
+      this.retry = true;
       this.log.warn({ err: error, promptId }, "could not publish a pair; will retry");
       return;
     }
@@ -92,8 +100,12 @@ export class IterationCollector {
     this.onChange();
   }
 
-  /** Re-checks every open prompt: after membership changes, and for deadlines. */
+  /** Re-checks every open prompt: after membership changes, for deadlines and failed publishes. */
   async sweep(now = Date.now()): Promise<void> {
+    const alive = [...this.alive()].sort().join(",");
+    if (!this.retry && this.sweptAlive === alive && now < this.book.nextDeadline()) return;
+    this.retry = false;
+    this.sweptAlive = alive;
     for (const promptId of this.book.open()) {
       const overdue = this.book.overdue(promptId, now);
       if (overdue) this.log.warn({ promptId }, "vote deadline passed; voting with the verdicts in");

@@ -15,7 +15,7 @@ import {
   type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
   jetStreamOf, kvmOf, parseSubject,
 } from "../protocol/mod.ts";
-import { followAdmitted } from "./follow.ts";
+import { followAdmitted, type Follower } from "./follow.ts";
 import { IterationCollector } from "./collector.ts";
 import { MembershipView } from "./membership.ts";
 
@@ -45,6 +45,8 @@ export class Coordinator {
   private readonly trained = new Map<number, Set<string>>();
   /** Who took part in each opened iteration: only they may speak for it, also after it closed. */
   private readonly rosters = new Map<number, ReadonlySet<string>>();
+  /** The experiment-wide stream followers (control, evaluations, late candidates, verdicts, pairs). */
+  private readonly followers: Follower[] = [];
   private phaseSince = Date.now();
   private kick?: () => void;
   private waitingLogged = "";
@@ -80,6 +82,7 @@ export class Coordinator {
       }
     } finally {
       await this.collector?.stop();
+      await Promise.all(this.followers.map((f) => f.close()));
       this.members.stop();
     }
   }
@@ -151,7 +154,7 @@ export class Coordinator {
   private async followControl(): Promise<void> {
     const { nc, experiment, log } = this.options;
     const as = `${experiment}-coordinator`;
-    await followAdmitted({
+    this.followers.push(await followAdmitted({
       nc, stream: STREAMS.control.name, filter: subjects.all(experiment, "ctl"), types: ["control"], as, log,
       // A member's report about an iteration must come from one of that iteration's members.
       roster: (m) => (m.type === "control" && "iteration" in m && "peer" in m && this.record?.iteration === m.iteration ? new Set(this.record.peers) : undefined),
@@ -162,8 +165,8 @@ export class Coordinator {
         this.trained.set(e.iteration, set);
         this.kick?.();
       },
-    });
-    await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], as, log, handle: () => undefined });
+    }));
+    this.followers.push(await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], as, log, handle: () => undefined }));
     // Candidates and verdicts of an iteration that is not collecting (late, early or forged) are
     // read by no collector: these followers still dead-letter the bad ones. The open iteration's
     // are the collector's to judge and count.
@@ -178,10 +181,10 @@ export class Coordinator {
     // Nobody speaks for an iteration not yet opened.
     const roster = (m: { iteration?: number }) => (m.iteration === undefined ? undefined : this.rosters.get(m.iteration) ?? new Set<string>());
     for (const [stream, kind, type] of [[STREAMS.candidates.name, "cand", "candidates"], [STREAMS.verdicts.name, "verdict", "verdict"]] as const) {
-      await followAdmitted({ nc, stream, filter: subjects.all(experiment, kind), types: [type], as, log, skip: collecting, roster: (m) => roster(m as { iteration?: number }), handle: () => undefined });
+      this.followers.push(await followAdmitted({ nc, stream, filter: subjects.all(experiment, kind), types: [type], as, log, skip: collecting, roster: (m) => roster(m as { iteration?: number }), handle: () => undefined }));
     }
     // Pairs are read by the members when they train; a bad one published after that is still judged here.
-    await followAdmitted({ nc, stream: STREAMS.pairs.name, filter: subjects.all(experiment, "pair"), types: ["pair"], as, log, handle: () => undefined });
+    this.followers.push(await followAdmitted({ nc, stream: STREAMS.pairs.name, filter: subjects.all(experiment, "pair"), types: ["pair"], as, log, handle: () => undefined }));
   }
 
   private async saveProgress(iteration: number, phase: Progress["phase"]): Promise<void> {

@@ -86,6 +86,15 @@ export class VoteBook {
     return first !== undefined && now - first > this.voteMs;
   }
 
+  /** When the earliest deadline of a prompt not yet voted passes (Infinity when none runs). */
+  nextDeadline(): number {
+    let next = Infinity;
+    for (const [promptId, first] of this.firstSeen) {
+      if (!this.voted.has(promptId)) next = Math.min(next, first + this.voteMs);
+    }
+    return next;
+  }
+
   /** Prompts not yet voted. */
   open(): string[] {
     return [...this.tallies.keys()].filter((p) => !this.voted.has(p));

@@ -14,8 +14,16 @@ export interface RetryLog {
 
 /** Whether trying again can help: not for a refusal by permissions nor a PopError marked final. */
 export function canRetry(error: unknown): boolean {
-  if (isPermissionViolation(error)) return false;
+  if (isPermissionViolation(error) || isClosedConnection(error)) return false;
   return !(error instanceof PopError) || error.retryable;
+}
+
+/** The connection was closed on purpose (nats.js `ClosedConnectionError`): nothing will answer again. */
+function isClosedConnection(error: unknown): boolean {
+  for (let e = error as { name?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === "ClosedConnectionError") return true;
+  }
+  return false;
 }
 
 /** Runs `fn` until it succeeds, a non-retryable error comes, or `maxMs` has passed. */

@@ -57,7 +57,9 @@ describe("the vote book", () => {
   it("votes an overdue prompt with what is in, counting the deadline from its first candidate batch", () => {
     const book = new VoteBook([prompt("p1")], members, voting, 10_000);
     expect(book.overdue("p1", 1_000_000)).toBe(false); // no candidates yet: no deadline running
+    expect(book.nextDeadline()).toBe(Infinity);
     book.add(batch("p1", "a", ["red"]), 1000);
+    expect(book.nextDeadline()).toBe(11_000); // the collector sweeps no sooner, unless the panel changes
     book.add(batch("p1", "b", ["blue"]), 5000);
     book.add(verdict("p1", "b", "a", [5]), 5000);
     book.add(verdict("p1", "a", "b", [1]), 5000);
@@ -66,6 +68,7 @@ describe("the vote book", () => {
     expect(book.vote("p1", members, false)).toBeUndefined();
     const pairs = book.vote("p1", members, true)!;
     expect(pairs.map((p) => [p.chosen.author, p.rejected.author])).toEqual([["a", "b"]]);
+    expect(book.nextDeadline()).toBe(Infinity); // voted: its deadline no longer counts
   });
 
   it("waits for authors' own verdicts under self-judging, and re-votes a prompt whose pair did not go out", () => {
