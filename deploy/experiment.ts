@@ -42,6 +42,9 @@ export function experimentConfig(s: DemoSettings, overrides: Partial<Pick<Experi
 
 export const poolName = (seed: number) => `tiny-world-${seed}`;
 
+/** Images stored at once while a pool loads. */
+const POOL_PUTS_IN_FLIGHT = 16;
+
 /** Puts `count` prompts of the tiny world's pool (images and questions) into the object store, once. */
 export async function loadTinyPool(nc: NatsConnection, seed: number, count: number, experiment: string): Promise<PromptPool> {
   const blobs = await openBlobs(nc);
@@ -51,12 +54,18 @@ export async function loadTinyPool(nc: NatsConnection, seed: number, count: numb
     const pool = decode(existing, "pool", { maxBytes: MAX_STORED_BYTES });
     if (pool.prompts.length >= count) return pool;
   }
-  const prompts: PromptPool["prompts"] = [];
-  for (const p of poolPrompts(seed, 0, count)) {
-    const images = [];
-    for (const img of p.images) images.push(await putImage(blobs, img));
-    prompts.push({ promptId: p.id, question: p.question, images });
-  }
+  const items = poolPrompts(seed, 0, count);
+  const prompts: PromptPool["prompts"] = new Array(items.length);
+  // Several puts in flight: one at a time, each waited for its ack, was most of the demo's start.
+  let next = 0;
+  await Promise.all(Array.from({ length: POOL_PUTS_IN_FLIGHT }, async () => {
+    for (let i = next++; i < items.length; i = next++) {
+      const p = items[i]!;
+      const images = [];
+      for (const img of p.images) images.push(await putImage(blobs, img));
+      prompts[i] = { promptId: p.id, question: p.question, images };
+    }
+  }));
   const pool: PromptPool = { v: PROTOCOL_VERSION, type: "pool", experiment, name, prompts };
   await blobs.putBlob({ name: objectNames.pool(name), description: `tiny world pool, seed ${seed}` }, encode(pool));
   return pool;
