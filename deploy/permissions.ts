@@ -121,6 +121,18 @@ function kvReads(bucket: string, keys: string, why: string): Rule[] {
   ];
 }
 
+/** Reading everything of one experiment: its streams, state and membership (also watched), objects. */
+function experimentReads(exp: string): Rule[] {
+  return [
+    ...Object.values(STREAMS).flatMap((s) => orderedReads(s.name, pop(exp, ">"), `read ${s.name}`)),
+    ...kvReads(BUCKETS.state, `${exp}.>`, "read config, progress, iteration and model records (kv.create reads too)"),
+    ...kvReads(BUCKETS.members, `${exp}.>`, "read membership records"),
+    ...orderedReads(KV_MEMBERS, `$KV.${BUCKETS.members}.${memberKeys.all(exp)}`, "watch the members (heartbeats)", true),
+    ...orderedReads(KV_STATE, `$KV.${BUCKETS.state}.${exp}.>`, "watch the state bucket", true),
+    ...objectReads(),
+  ];
+}
+
 const INBOX: Rule = r("_INBOX.>", "replies to every request (JetStream API, publish acks, KV reads) and consumer deliveries arrive on inboxes");
 
 /**
@@ -183,12 +195,7 @@ export function coordinatorPermissions(exp: string, peers: string[]): RolePermis
     ...jetStreamBasics(),
     ...ALL_STREAMS.map((s) => r(`${API}.STREAM.CREATE.${s}`, "ensureTopology creates the topology on a fresh server")),
     ...ALL_STREAMS.map((s) => r(`${API}.STREAM.UPDATE.${s}`, "ensureTopology updates a stream whose settings changed")),
-    ...Object.values(STREAMS).flatMap((s) => orderedReads(s.name, pop(exp, ">"), `read ${s.name}`)),
-    ...kvReads(BUCKETS.state, `${exp}.>`, "read config, progress, iteration and model records (kv.create reads too)"),
-    ...kvReads(BUCKETS.members, `${exp}.>`, "read membership records"),
-    ...orderedReads(KV_MEMBERS, `$KV.${BUCKETS.members}.${memberKeys.all(exp)}`, "watch the members (heartbeats)", true),
-    ...orderedReads(KV_STATE, `$KV.${BUCKETS.state}.${exp}.>`, "watch the state bucket", true),
-    ...objectReads(),
+    ...experimentReads(exp),
   ];
   return {
     identity: "coordinator",
@@ -205,12 +212,7 @@ export function coordinatorPermissions(exp: string, peers: string[]): RolePermis
 export function observerPermissions(exp: string, peers: string[]): RolePermissions {
   const allow: Rule[] = [
     ...jetStreamBasics(),
-    ...Object.values(STREAMS).flatMap((s) => orderedReads(s.name, pop(exp, ">"), `read ${s.name}`)),
-    ...kvReads(BUCKETS.state, `${exp}.>`, "read the config and records"),
-    ...kvReads(BUCKETS.members, `${exp}.>`, "read membership records"),
-    ...orderedReads(KV_MEMBERS, `$KV.${BUCKETS.members}.${memberKeys.all(exp)}`, "watch the members", true),
-    ...orderedReads(KV_STATE, `$KV.${BUCKETS.state}.${exp}.>`, "watch the state bucket", true),
-    ...objectReads(),
+    ...experimentReads(exp),
   ];
   // Explicit, so that widening an allow above can never make the observer a writer.
   const deny: Rule[] = [

@@ -62,28 +62,48 @@ async function expectRefused(p: Promise<unknown>, subject: string) {
   expect((error as Error).message).toContain(subject);
 }
 
+/**
+ * A server that requires an experiment's credentials, in its own directory: `start()` writes the
+ * keys and starts the server, `as(identity)` connects with that identity's key.
+ */
+function credsSandbox(prefix: string) {
+  const sandbox = {
+    dir: mkdtempSync(join(tmpdir(), prefix)),
+    creds: undefined as unknown as CredsResult,
+    server: undefined as unknown as NatsServer,
+    conns: [] as NatsConnection[],
+    async start() {
+      sandbox.creds = writeCreds({ experiment: EXP, peers: PEERS, out: join(sandbox.dir, "creds"), observer: true });
+      sandbox.server = await NatsServer.start({ dir: join(sandbox.dir, "nats"), include: [sandbox.creds.authConf] });
+    },
+    async as(identity: string) {
+      const nc = await connectNats({ servers: sandbox.server.url, auth: { nkey: seedFileOf(sandbox.creds.dir, identity) } }, `test-${identity}`);
+      sandbox.conns.push(nc);
+      return nc;
+    },
+    async dispose() {
+      await Promise.all(sandbox.conns.map((c) => c.close().catch(() => undefined)));
+      await sandbox.server?.dispose();
+      rmSync(sandbox.dir, { recursive: true, force: true });
+    },
+  };
+  return sandbox;
+}
+
 describe("per-identity credentials (pop creds) on nats-server", () => {
-  const dir = mkdtempSync(join(tmpdir(), "pop-creds-"));
+  const box = credsSandbox("pop-creds-");
+  const as = box.as;
+  const { dir } = box;
   let creds: CredsResult;
   let server: NatsServer;
-  const conns: NatsConnection[] = [];
-  const as = async (identity: string) => {
-    const nc = await connectNats({ servers: server.url, auth: { nkey: seedFileOf(creds.dir, identity) } }, `test-${identity}`);
-    conns.push(nc);
-    return nc;
-  };
 
   beforeAll(async () => {
-    creds = writeCreds({ experiment: EXP, peers: PEERS, out: join(dir, "creds"), observer: true });
-    server = await NatsServer.start({ dir: join(dir, "nats"), include: [creds.authConf] });
+    await box.start();
+    ({ creds, server } = box);
     // The coordinator's key sets the server up, as README.txt says.
     await ensureTopology(await as(COORDINATOR_IDENTITY));
   });
-  afterAll(async () => {
-    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-    await server?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => box.dispose());
 
   it("writes seeds readable only by their owner and a config nats-server accepts", () => {
     expect(creds.identities.map((i) => i.name)).toEqual([COORDINATOR_IDENTITY, ...PEERS, OBSERVER_IDENTITY]);
@@ -130,7 +150,7 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
     const warned: { obj: Record<string, unknown>; msg: string }[] = [];
     const log = { warn: (obj: Record<string, unknown>, msg: string) => warned.push({ obj, msg }), info() {} } as unknown as Logger;
     const nc = await connectNats({ servers: server.url, auth: { nkey: seedFileOf(creds.dir, "alice") } }, "test-alice-sub", log);
-    conns.push(nc);
+    box.conns.push(nc);
     const sub = nc.subscribe("pop.sec.>");
     await expect((async () => {
       for await (const _ of sub) break;
@@ -172,24 +192,16 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
 
 // Its own server: the probes above leave messages a real run would have to read around.
 describe("a run with per-identity credentials", () => {
-  const dir = mkdtempSync(join(tmpdir(), "pop-creds-run-"));
+  const box = credsSandbox("pop-creds-run-");
+  const as = box.as;
+  const { dir } = box;
   let creds: CredsResult;
   let server: NatsServer;
-  const conns: NatsConnection[] = [];
-  const as = async (identity: string) => {
-    const nc = await connectNats({ servers: server.url, auth: { nkey: seedFileOf(creds.dir, identity) } }, `test-${identity}`);
-    conns.push(nc);
-    return nc;
-  };
-  afterAll(async () => {
-    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-    await server?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => box.dispose());
 
   it("(e) a coordinator and three actors, each with its own key, complete a run", async () => {
-    creds = writeCreds({ experiment: EXP, peers: PEERS, out: join(dir, "creds"), observer: true });
-    server = await NatsServer.start({ dir: join(dir, "nats"), include: [creds.authConf] });
+    await box.start();
+    ({ creds, server } = box);
     const settings = { experiment: EXP, iterations: 1, promptsPerIteration: 6, k: 2, temperature: 1, poolSeed: 21, minPeers: 3 };
     // On a fresh server a peer's key cannot set up the streams, and says who can.
     await expect(ensureTopology(await as("alice"))).rejects.toThrow(/may not create it: start the coordinator/);
