@@ -32,9 +32,8 @@ export function learningRateOf(t: { learningRate: number; learningRateDecay: num
  * record says it is done.
  */
 export async function trainOnIteration(ctx: PeerContext, iteration: number): Promise<void> {
-  const running = ctx.training;
-  if (running) await running.catch(() => undefined);
-  const mine = trainOnce(ctx, iteration);
+  // Chained, so that any number of callers run one after another, never two at once.
+  const mine = (ctx.training ?? Promise.resolve()).catch(() => undefined).then(() => trainOnce(ctx, iteration));
   ctx.training = mine;
   try {
     await mine;

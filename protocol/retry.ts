@@ -14,14 +14,19 @@ export interface RetryLog {
 
 /** Whether trying again can help: not for a refusal by permissions nor a PopError marked final. */
 export function canRetry(error: unknown): boolean {
-  if (isPermissionViolation(error) || isClosedConnection(error)) return false;
+  if (isPermissionViolation(error) || isFinal(error)) return false;
   return !(error instanceof PopError) || error.retryable;
 }
 
-/** The connection was closed on purpose (nats.js `ClosedConnectionError`): nothing will answer again. */
-function isClosedConnection(error: unknown): boolean {
-  for (let e = error as { name?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.name === "ClosedConnectionError") return true;
+/**
+ * nats.js errors no retry can change: a connection closed on purpose, and a stream that does
+ * not exist (JetStream API error 10059; a cluster electing a leader answers 503 or times out
+ * instead, so a read of a misspelt experiment fails at once rather than after a minute and a half).
+ */
+function isFinal(error: unknown): boolean {
+  for (let e = error as { name?: string; code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === "ClosedConnectionError" || e.name === "StreamNotFoundError") return true;
+    if (e.name === "JetStreamApiError" && e.code === 10059) return true;
   }
   return false;
 }
