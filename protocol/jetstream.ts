@@ -18,11 +18,6 @@ export function setJetStreamDomain(nc: NatsConnection, domain: string | undefine
   else domains.delete(nc);
 }
 
-/** The connection's JetStream domain, if it has one. */
-export function jetStreamDomain(nc: NatsConnection): string | undefined {
-  return domains.get(nc);
-}
-
 const opts = (nc: NatsConnection) => (domains.has(nc) ? { domain: domains.get(nc)! } : {});
 
 /** A JetStream client in the connection's domain. */
