@@ -19,6 +19,7 @@ import { PopProcess } from "../processes.ts";
 import { collectRun } from "../report/collect.ts";
 import { formatTable, writeReport, type Report } from "../report/report.ts";
 import { DEMO_DEFAULTS } from "../defaults.ts";
+import { RunTimeline, formatTimeline } from "./demo-timeline.ts";
 
 export const demoHelp = `pop demo [options]        (npm run demo)
 
@@ -114,8 +115,9 @@ export async function runDemo(flags: Flags): Promise<Report> {
       children.push(new PopProcess(peer, args, join(out, "logs", `${peer}.log`)));
     }
     say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
+    const timeline = new RunTimeline(Date.now());
 
-    await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say);
+    await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say, timeline);
     const run = await collectRun(nc, config.experiment);
     const blobs = await openBlobs(nc);
     const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined));
@@ -124,6 +126,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const last = report.iterations[report.iterations.length - 1]!;
     say(`panel average ${(first.panelAverage * 100).toFixed(1)} -> ${(last.panelAverage * 100).toFixed(1)} (${last.panelAverage >= first.panelAverage ? "+" : ""}${((last.panelAverage - first.panelAverage) * 100).toFixed(1)} points) in ${((Date.now() - started) / 60000).toFixed(1)} min`);
     say(`wrote ${join(out, "report.json")}, ${join(out, "report.html")} and pairs-iter<N>.jsonl`);
+    process.stdout.write("\n" + formatTimeline(timeline.timings(), Date.now() - started) + "\n");
     return report;
   } finally {
     await stopAll();
@@ -134,6 +137,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
 /** Prints the run's progress from the streams until every member has evaluated the last iteration. */
 async function followUntilDone(
   nc: NatsConnection, experiment: string, peers: string[], iterations: number, children: PopProcess[], timeoutMs: number, say: (l: string) => void,
+  timeline: RunTimeline,
 ): Promise<void> {
   const js = jetStreamOf(nc);
   const evaluated = new Map<number, Set<string>>();
@@ -144,7 +148,12 @@ async function followUntilDone(
     const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
     const msgs = await c.consume({ expires: 5000 });
     (async () => {
-      for await (const m of msgs) onMessage(m.subject, m.data);
+      for await (const m of msgs) {
+        // A message that does not decode is the coordinator's to dead-letter; progress goes on.
+        try {
+          onMessage(m.subject, m.data);
+        } catch {}
+      }
     })().catch(() => undefined);
     return msgs;
   };
@@ -154,11 +163,20 @@ async function followUntilDone(
     counts.set(key, (counts.get(key) ?? 0) + 1);
   };
   const subs = [
-    await follow(STREAMS.candidates.name, subjects.all(experiment, "cand"), count),
-    await follow(STREAMS.verdicts.name, subjects.all(experiment, "verdict"), count),
+    await follow(STREAMS.candidates.name, subjects.all(experiment, "cand"), (subject, data) => {
+      count(subject);
+      const b = decode(data, "candidates");
+      timeline.candidate(b.iteration, b.createdAt);
+    }),
+    await follow(STREAMS.verdicts.name, subjects.all(experiment, "verdict"), (subject, data) => {
+      count(subject);
+      const v = decode(data, "verdict");
+      timeline.verdict(v.iteration, v.createdAt);
+    }),
     await follow(STREAMS.pairs.name, subjects.all(experiment, "pair"), count),
     await follow(STREAMS.evaluations.name, subjects.all(experiment, "eval"), (_s, data) => {
       const e = decode(data, "evaluation");
+      timeline.evaluated(e.iteration, e.at);
       const set = evaluated.get(e.iteration) ?? new Set();
       set.add(e.peer);
       evaluated.set(e.iteration, set);
@@ -173,12 +191,15 @@ async function followUntilDone(
           say(`  ${e.peer} joined`);
           break;
         case "iteration_opened":
+          timeline.iterationOpened(e.iteration, e.at);
           say(`iteration ${e.iteration} opened: ${e.prompts} prompts, panel ${e.peers.join(", ")}`);
           break;
         case "iteration_closed":
+          timeline.iterationClosed(e.iteration, e.at);
           say(`iteration ${e.iteration} voted: ${e.voted} prompts -> ${e.pairs} preference pairs; members train with SimPO`);
           break;
         case "training_done":
+          timeline.trained(e.iteration, e.peer, e.at, e.result.ms);
           say(`  ${e.peer} trained on iteration ${e.iteration}: ${e.result.pairs} pairs, ${e.result.steps} steps, loss ${e.result.lossFirst.toFixed(3)} -> ${e.result.lossLast.toFixed(3)}, ${(e.result.ms / 1000).toFixed(1)} s`);
           break;
         case "peer_left":
