@@ -19,6 +19,8 @@ export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<
   const t0 = performance.now();
   const answers = await ctx.backend.generate(prompts, { k, temperature, maxTokens, seed });
   const ms = performance.now() - t0;
+  // Published side by side: one ack round trip for the batch instead of one per prompt.
+  const publishing: Promise<unknown>[] = [];
   for (let j = 0; j < work.length; j++) {
     const p = batch[work[j]!]!.message;
     const texts = answers[j] ?? [];
@@ -42,8 +44,9 @@ export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<
       candidates: texts.slice(0, 64).map((text, i) => ({ candidateId: candidateIdFor(p.promptId, ctx.peer, i), text: text.slice(0, 4096) })),
       createdAt: Date.now(),
     };
-    await publishMessage(ctx.js, message);
+    publishing.push(publishMessage(ctx.js, message));
   }
+  await Promise.all(publishing);
   ctx.log.debug({ prompts: work.length, k, ms: Math.round(ms) }, "answered prompts");
   return outcomes;
 }

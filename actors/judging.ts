@@ -21,15 +21,14 @@ export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageO
     todo.push(c);
   }
   if (todo.length === 0) return outcomes;
-  const items: JudgeInput[] = [];
-  for (const c of todo) {
-    const prompt = await ctx.promptInput(c.promptId, c.question, c.images);
-    for (const cand of c.candidates) items.push({ prompt, answer: cand.text });
-  }
+  const prompts = await Promise.all(todo.map((c) => ctx.promptInput(c.promptId, c.question, c.images)));
+  const items: JudgeInput[] = todo.flatMap((c, i) => c.candidates.map((cand) => ({ prompt: prompts[i]!, answer: cand.text })));
   const t0 = performance.now();
   const judgements = await judgeOnce(ctx.backend, items);
   let at = 0;
   let abstained = 0;
+  // Published side by side: one ack round trip for the batch instead of one per verdict.
+  const publishing: Promise<void>[] = [];
   for (const c of todo) {
     const scores = c.candidates.map((cand) => verdictScore(cand.candidateId, judgements[at++]!));
     const mine = scores.filter((s) => s.abstained);
@@ -49,9 +48,11 @@ export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageO
       scores,
       createdAt: Date.now(),
     };
-    const published = await publishMessage(ctx.js, verdict);
-    ctx.log.debug({ promptId: c.promptId, author: c.author, seq: published.seq, duplicate: published.duplicate }, "verdict published");
+    publishing.push(publishMessage(ctx.js, verdict).then((published) => {
+      ctx.log.debug({ promptId: c.promptId, author: c.author, seq: published.seq, duplicate: published.duplicate }, "verdict published");
+    }));
   }
+  await Promise.all(publishing);
   ctx.log.debug({ batches: todo.length, candidates: items.length, abstained, ms: Math.round(performance.now() - t0) }, "judged candidates");
   return outcomes;
 }

@@ -69,10 +69,9 @@ async function trainOnce(ctx: PeerContext, iteration: number): Promise<void> {
   const t = ctx.config.training;
   const learningRate = learningRateOf(t, iteration);
   ctx.log.info({ iteration, pairs: mine.length, learningRate }, "training with SimPO");
-  const inputs: PreferenceInput[] = [];
-  for (const p of mine) {
-    inputs.push({ prompt: await ctx.promptInput(p.promptId, p.question, p.images), chosen: p.chosen.text, rejected: p.rejected.text });
-  }
+  const inputs: PreferenceInput[] = await Promise.all(
+    mine.map(async (p) => ({ prompt: await ctx.promptInput(p.promptId, p.question, p.images), chosen: p.chosen.text, rejected: p.rejected.text })),
+  );
   ctx.activity = { doing: "training", iteration, done: 0, total: 0 };
   const onProgress = (done: number, total: number) => (ctx.activity = { doing: "training", iteration, done, total });
   const result =
@@ -111,10 +110,11 @@ export async function evaluateAndPublish(ctx: PeerContext, iteration: number): P
     ctx.log.info({ iteration }, "no benchmark for this peer (pass --bench FILE or --eval-cmd CMD); not evaluating");
     return undefined;
   }
+  const t0 = Date.now();
   const ev = await ctx.evaluator.evaluate({ iteration, modelVersion: ctx.modelVersion });
   const result: EvaluationResult = {
     v: PROTOCOL_VERSION, type: "evaluation", experiment: ctx.experiment, iteration, peer: ctx.peer, modelVersion: ctx.modelVersion,
-    suites: ev.suites, average: ev.average, items: ev.items, at: Date.now(),
+    suites: ev.suites, average: ev.average, items: ev.items, ms: Date.now() - t0, at: Date.now(),
   };
   await publishMessage(ctx.js, result);
   ctx.log.info({ iteration, average: round(ev.average), suites: Object.fromEntries(Object.entries(ev.suites).map(([k, v]) => [k, round(v)])) }, "evaluated");

@@ -279,6 +279,8 @@ export const EvaluationResult = z.object({
   suites: z.record(z.string().min(1).max(64), z.number().min(0).max(1)),
   average: z.number().min(0).max(1),
   items: z.number().int().min(0),
+  /** How long the evaluation took (absent from peers older than this field). */
+  ms: z.number().min(0).optional(),
   at: Millis,
 });
 export type EvaluationResult = z.infer<typeof EvaluationResult>;

@@ -75,12 +75,12 @@ export const FILLER_WORDS = ["it", "is", "the"] as const;
 
 /** Probability of each category when synthesising judge training candidates. */
 export const CANDIDATE_MIX: Record<Category, number> = {
-  correct: 0.5,
+  correct: 0.4,
   verbose: 0.1,
   partial: 0.05,
-  wrong: 0.17,
-  wrongtype: 0.09,
-  malformed: 0.09,
+  wrong: 0.3,
+  wrongtype: 0.08,
+  malformed: 0.07,
 };
 
 /** A synthetic candidate answer of a category for (family, truth); may fall back to "wrong". */

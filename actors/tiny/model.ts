@@ -16,7 +16,7 @@ import type { RgbImage } from "../backend/types.ts";
 import { makeRng, hashSeed } from "./rng.ts";
 import { tf } from "./tf.ts";
 import {
-  ANSWER_LEN, BANNED_IN_ANSWERS, CRIT0, EOS, JUDGE_LEN, PROMPT_LEN, SCORE0, VOCAB, promptTokens, answerSequence, judgeTokens, detokenize,
+  ANSWER_LEN, BANNED_IN_ANSWERS, CRIT0, EOS, PROMPT_LEN, SCORE0, VOCAB, promptTokens, answerSequence, judgeSequence, detokenize,
 } from "./vocab.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
 import { expectedScore } from "../backend/likert.ts";
@@ -204,21 +204,31 @@ export class TinyVlm {
   /** Summed log-prob of masked targets: tokens [N,T], mask [N,T-1] (target t+1 given prefix ..t). */
   seqLogProb(img: Enc, tokens: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
     const [N, T] = tokens.shape;
-    const hs = this.run(img, tokens.slice([0, 0], [N, T - 1]) as tf.Tensor2D);
-    const logits = this.logits(tf.concat(hs, 0)); // [(T-1)N, V]
+    return this.targetLogProb(this.run(img, tokens.slice([0, 0], [N, T - 1]) as tf.Tensor2D), tokens, mask);
+  }
+
+  /** The masked targets' summed log-prob from the states a run left after each input token (at least T-1 of them). */
+  private targetLogProb(hs: tf.Tensor2D[], tokens: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
+    const [N, T] = tokens.shape;
+    const logits = this.logits(tf.concat(hs.slice(0, T - 1), 0)); // [(T-1)N, V]
     const tgt = tokens.transpose().slice([1, 0], [T - 1, N]).reshape([-1]) as tf.Tensor1D;
     const tokLp = tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(tgt, this.V).toFloat()), 1).reshape([T - 1, N]);
     return tf.sum(tf.mul(tokLp, mask.transpose()), 0) as tf.Tensor1D;
   }
 
-  /** Log-probs over the five score tokens for each (prefix, criterion): [N*5, 5], rows prefix-major. */
-  judgeLogProbs(img: Enc, prefix: tf.Tensor2D): tf.Tensor2D {
-    const N = prefix.shape[0];
-    const hs = this.run(img, prefix);
-    const hLast = hs[hs.length - 1]!;
+  /** Log-probs over the five score tokens for each judge sequence and criterion: [N*5, 5], rows sequence-major. */
+  judgeLogProbs(img: Enc, batch: JudgeBatch): tf.Tensor2D {
+    return this.judgeFromStates(img, this.run(img, batch.tokens), batch.at);
+  }
+
+  /** The judgement read at each row's <judge> token (`at`, one-hot [T,N]) from a run's states. */
+  private judgeFromStates(img: Enc, hs: tf.Tensor2D[], at: tf.Tensor2D): tf.Tensor2D {
+    const N = at.shape[1];
+    // a mask-weighted sum picks each row's state (no gather in the gradient path)
+    const hJudge = tf.sum(tf.mul(tf.stack(hs.slice(0, at.shape[0])), at.expandDims(2)), 0) as tf.Tensor2D;
     const nc = CRITERIA.length;
     // tile: row i*5+c
-    const hTile = tf.tile(hLast.expandDims(1), [1, nc, 1]).reshape([N * nc, -1]) as tf.Tensor2D;
+    const hTile = tf.tile(hJudge.expandDims(1), [1, nc, 1]).reshape([N * nc, -1]) as tf.Tensor2D;
     const imgTile = tileEnc(img, nc);
     const crit = tf.tensor2d(Array.from({ length: N * nc }, (_, i) => CRIT0 + (i % nc)), [N * nc, 1], "int32");
     const h = this.run(imgTile, crit, hTile)[0]!;
@@ -242,10 +252,24 @@ export class TinyVlm {
     return { tokens: tf.tensor2d(tok, [items.length, T], "int32"), mask: tf.tensor2d(mask, [items.length, T - 1]), lens };
   }
 
-  static judgeBatch(items: { question: string; answer: string }[]): tf.Tensor2D {
-    const tok = new Int32Array(items.length * JUDGE_LEN);
-    items.forEach((it, i) => tok.set(judgeTokens(it.question, it.answer), i * JUDGE_LEN));
-    return tf.tensor2d(tok, [items.length, JUDGE_LEN], "int32");
+  /**
+   * Judge sequences as tensors: tokens [N,T] cut after the batch's last <judge>, `at` (one-hot
+   * [T,N], time-major) marking each row's <judge>, and the answer targets' mask [N,T-1] as in
+   * {@link answerBatch} (the judge sequence begins with the answer sequence).
+   */
+  static judgeBatch(items: { question: string; answer: string }[]): JudgeBatch {
+    const seqs = items.map((it) => judgeSequence(it.question, it.answer));
+    const T = Math.max(...seqs.map((q) => q.at)) + 1;
+    const n = items.length;
+    const tok = new Int32Array(n * T);
+    const at = new Float32Array(T * n);
+    const mask = new Float32Array(n * (T - 1));
+    seqs.forEach((q, i) => {
+      tok.set(q.tokens.slice(0, T), i * T);
+      at[q.at * n + i] = 1;
+      for (let j = 0; j < q.len; j++) mask[i * (T - 1) + PROMPT_LEN - 1 + j] = 1;
+    });
+    return { tokens: tf.tensor2d(tok, [n, T], "int32"), at: tf.tensor2d(at, [T, n]), mask: tf.tensor2d(mask, [n, T - 1]), lens: seqs.map((q) => q.len) };
   }
 
   // ---- inference ----
@@ -357,7 +381,7 @@ export class TinyVlm {
   /** Mean token cross-entropy over answers plus mean judge cross-entropy (per criterion label). */
   ceLoss(
     ans: { images: tf.Tensor4D; tokens: tf.Tensor2D; mask: tf.Tensor2D } | undefined,
-    judge: { images: tf.Tensor4D; prefix: tf.Tensor2D; labels: tf.Tensor1D } | undefined,
+    judge: { images: tf.Tensor4D; batch: JudgeBatch; labels: tf.Tensor1D } | undefined,
     judgeWeight = 1,
   ): tf.Scalar {
     let loss: tf.Scalar = tf.scalar(0);
@@ -366,7 +390,7 @@ export class TinyVlm {
       loss = tf.add(loss, tf.neg(tf.div(tf.sum(lp), tf.sum(ans.mask))));
     }
     if (judge) {
-      const lp = this.judgeLogProbs(this.encode(judge.images), judge.prefix); // [N*5,5]
+      const lp = this.judgeLogProbs(this.encode(judge.images), judge.batch); // [N*5,5]
       const picked = tf.sum(tf.mul(lp, tf.oneHot(judge.labels, 5).toFloat()), 1);
       loss = tf.add(loss, tf.mul(judgeWeight, tf.neg(tf.mean(picked))));
     }
@@ -374,25 +398,48 @@ export class TinyVlm {
   }
 
   /**
-   * Self-distillation of the judge: cross-entropy of the current score-token distributions
-   * (prefix rows x 5 criteria) against `targets`, the same model's log-probs recorded before an
-   * update ([N*5, 5]). Keeps judging steady while answers are trained (learning without forgetting).
+   * SimPO on N pairs and, with `anchor`, self-distillation of the judge, in one pass: `seqs` holds
+   * the judge sequences of the N chosen answers then the N rejected ones ({@link judgeBatch}), so
+   * the states that give the answers' log-probs also give the member's judgement of them. The
+   * anchor term is the cross-entropy of the current score-token distributions (2N rows x 5
+   * criteria, sequence-major) against `anchor`, the same model's log-probs recorded before the
+   * update ([2N*5, 5]): it keeps judging steady while answers are trained (learning without
+   * forgetting).
    */
-  judgeAnchorLoss(images: tf.Tensor4D, prefix: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-    const lp = this.judgeLogProbs(this.encode(images), prefix);
-    return tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(targets), lp), 1))) as tf.Scalar;
+  simpoStep(images: tf.Tensor4D, seqs: JudgeBatch, beta: number, gamma: number, sftWeight: number, anchor?: tf.Tensor2D): { loss: tf.Scalar; simpo: tf.Scalar; nll: tf.Scalar; anchor?: tf.Scalar } {
+    const N = images.shape[0];
+    const one = this.encode(images);
+    const img = catEnc(one, one);
+    const hs = this.run(img, seqs.tokens);
+    const lp = this.targetLogProb(hs, seqs.tokens, seqs.mask);
+    const s = simpoObjective(lp, tf.tensor1d(seqs.lens), N, beta, gamma, sftWeight);
+    if (!anchor) return s;
+    const lpJudge = this.judgeFromStates(img, hs, seqs.at);
+    const a = tf.neg(tf.mean(tf.sum(tf.mul(tf.exp(anchor), lpJudge), 1))) as tf.Scalar;
+    return { ...s, anchor: a };
   }
 
   /**
-   * SimPO loss: mean over pairs of -log sigmoid(beta*(avg lp_w - avg lp_l) - gamma), computed as
-   * softplus(-(x)). Also returns the length-averaged margins (avg lp_w - avg lp_l).
+   * Length-averaged log-prob of each answer and the five score-token distributions per criterion
+   * the member gives it ([items][5][5]), from one pass per chunk.
    */
-  simpoLoss(images: tf.Tensor4D, chosen: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, rejected: { tokens: tf.Tensor2D; mask: tf.Tensor2D }, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D; simpo: tf.Scalar; nll: tf.Scalar } {
-    const N = chosen.tokens.shape[0];
-    const img = this.encode(images);
-    const lp = this.seqLogProb(catEnc(img, img), tf.concat([chosen.tokens, rejected.tokens], 0), tf.concat([chosen.mask, rejected.mask], 0));
-    const len = tf.sum(tf.concat([chosen.mask, rejected.mask], 0), 1);
-    return simpoObjective(lp as tf.Tensor1D, len as tf.Tensor1D, N, beta, gamma, sftWeight);
+  answerAndJudge(items: { image: RgbImage; question: string; answer: string }[], chunk = 128): { avgLogProb: number[]; judge: number[][][] } {
+    const avgLogProb: number[] = [];
+    const judge: number[][][] = [];
+    for (let s = 0; s < items.length; s += chunk) {
+      const part = items.slice(s, s + chunk);
+      const [lpT, jT] = tf.tidy(() => {
+        const b = TinyVlm.judgeBatch(part);
+        const img = this.encode(imagesTensor(part.map((p) => p.image)));
+        const hs = this.run(img, b.tokens);
+        return [tf.div(this.targetLogProb(hs, b.tokens, b.mask), tf.tensor1d(b.lens)), this.judgeFromStates(img, hs, b.at)];
+      });
+      avgLogProb.push(...lpT.dataSync());
+      const d = jT.dataSync();
+      tf.dispose([lpT, jT]);
+      for (let i = 0; i < part.length; i++) judge.push(Array.from({ length: 5 }, (_, c) => Array.from(d.subarray((i * 5 + c) * 5, (i * 5 + c + 1) * 5))));
+    }
+    return { avgLogProb, judge };
   }
 
   // ---- weights ----
@@ -451,6 +498,14 @@ export class TinyVlm {
 }
 
 /** An encoded image batch. */
+/** Judge sequences as tensors ({@link TinyVlm.judgeBatch}). */
+export interface JudgeBatch {
+  tokens: tf.Tensor2D;
+  at: tf.Tensor2D;
+  mask: tf.Tensor2D;
+  lens: number[];
+}
+
 export interface Enc {
   vec: tf.Tensor2D;
   cells: tf.Tensor3D;

@@ -26,13 +26,21 @@ export interface MemberSpec {
   /**
    * Share of answer examples kept for these families, in both phases, instead of the gap shares
    * (judge examples still follow the gap shares). The paper's OCR-dumb member was pretrained
-   * without text-reading data; `ocrdumb` keeps 1% of its text-reading answers, which leaves it
-   * near chance (0.07) but able to learn reading from its peers' answers, where a member that
-   * never saw one learned it too slowly (actors/tiny/README.md, "The OCR-dumb gap").
+   * without text-reading data; `ocrdumb` keeps 2% of its text-reading answers and 1% of its
+   * is-there-text answers, which leaves it near chance on both but able to learn them from its
+   * peers' answers, where a member that never saw one learned too slowly (actors/tiny/README.md,
+   * "The OCR-dumb gap"). Families learnt from very little data (where an object is) are kept
+   * this way too, or the refinement phase closes the gap.
    */
   answerKeep?: Partial<Record<Family, number>>;
   /** Seed of the language part's init and of the data stream. */
   seed: number;
+  /**
+   * The member's language part when it differs from the default (the vision tower's sizes c1/c2
+   * are shared and cannot change): panel members differ in backbone size as the paper's mix
+   * three language models.
+   */
+  decoder?: Partial<Pick<TinyConfig, "hidden" | "embed" | "att">>;
 }
 
 /** Seed of the shared vision tower (stage 1). */
@@ -40,9 +48,9 @@ export const ENCODER_SEED = 7;
 
 /** The shipped panel: each family is a gap of exactly one member. */
 export const PANEL: MemberSpec[] = [
-  { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, answerKeep: { ocr: 0.01 }, seed: 101 },
-  { name: "countless", gaps: ["count", "colour"], keep: 0.05, seed: 202 },
-  { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, seed: 303 },
+  { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, answerKeep: { ocr: 0.04, existence: 0.01 }, seed: 101 },
+  { name: "countless", gaps: ["count", "colour"], keep: 0.05, seed: 202, decoder: { hidden: 96, embed: 24, att: 24 } },
+  { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303 },
 ];
 
 export interface PretrainOptions {
@@ -70,7 +78,7 @@ export const PRETRAIN_DEFAULTS: PretrainOptions = {
   refineSteps: 300,
   refineKeep: 0.25,
   batch: 32,
-  judgeBatch: 24,
+  judgeBatch: 40,
   learningRate: 3e-3,
   config: DEFAULT_CONFIG,
   evalEvery: 0,
@@ -117,7 +125,7 @@ export function pretrainEncoder(options: Partial<PretrainOptions> = {}, seed = E
  */
 export function pretrainMember(spec: MemberSpec, options: Partial<PretrainOptions> = {}, encoder?: TinyVlm, resume?: TinyVlm): TinyVlm {
   const o = { ...PRETRAIN_DEFAULTS, ...options };
-  const model = TinyVlm.init(spec.seed, o.config);
+  const model = TinyVlm.init(spec.seed, { ...o.config, ...spec.decoder });
   if (encoder) model.copyEncoderFrom(encoder);
   const vars = model.trainableVariables(!!encoder);
   if (resume) model.assign(parseWeights(resume.serialize()).data);

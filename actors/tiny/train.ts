@@ -46,11 +46,14 @@ export interface SimpoPair {
   rejected: string;
 }
 
-function marginOf(model: TinyVlm, pairs: SimpoPair[]): number {
-  if (!pairs.length) return 0;
-  const w = model.answerLogProbs(pairs.map((p) => ({ image: p.image, question: p.question, answer: p.chosen })));
-  const l = model.answerLogProbs(pairs.map((p) => ({ image: p.image, question: p.question, answer: p.rejected })));
-  return w.reduce((a, x, i) => a + x - l[i]!, 0) / pairs.length;
+/** Mean length-averaged log-prob margin (chosen - rejected) and, when asked, the judge's distributions on both answers. */
+function pairStats(model: TinyVlm, pairs: SimpoPair[], withJudge: boolean): { margin: number; judge?: { chosen: number[][][]; rejected: number[][][] } } {
+  if (!pairs.length) return { margin: 0 };
+  const items = (side: "chosen" | "rejected") => pairs.map((p) => ({ image: p.image, question: p.question, answer: p[side] }));
+  const c = withJudge ? model.answerAndJudge(items("chosen")) : { avgLogProb: model.answerLogProbs(items("chosen")), judge: [] };
+  const r = withJudge ? model.answerAndJudge(items("rejected")) : { avgLogProb: model.answerLogProbs(items("rejected")), judge: [] };
+  const margin = c.avgLogProb.reduce((a, x, i) => a + x - r.avgLogProb[i]!, 0) / pairs.length;
+  return withJudge ? { margin, judge: { chosen: c.judge, rejected: r.judge } } : { margin };
 }
 
 /**
@@ -63,11 +66,12 @@ export function trainSimpo(
 ): TrainResult {
   const o = { ...SIMPO_DEFAULTS, ...opts };
   const t0 = performance.now();
-  const marginBefore = marginOf(model, pairs);
+  // the margin before, and the judge's own score distributions on the pairs' answers before this
+  // update (the anchor's targets), from one pass
+  const before = pairStats(model, pairs, o.judgeAnchor > 0);
+  const anchor = before.judge;
   const opt = optimizer ?? simpoOptimizer(o);
   const vars = model.trainableVariables(o.freezeEncoder);
-  // the judge's own score distributions on the pairs' answers before this update (chosen, rejected)
-  const anchor = o.judgeAnchor > 0 ? model.judgeDistributions(pairs.flatMap((p) => [{ image: p.image, question: p.question, answer: p.chosen }, { image: p.image, question: p.question, answer: p.rejected }])) : undefined;
   const rng = makeRng(hashSeed("simpo", o.seed));
   let steps = 0, lossFirst = NaN, lossLast = NaN;
   // Unweighted terms of the loss at the first step and the last (what moved, for the logs).
@@ -83,19 +87,13 @@ export function trainSimpo(
       let parts: tf.Scalar[] = [];
       const loss = tf.tidy(() => {
         const images = imagesTensor(b.map((p) => p.image));
-        const c = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.chosen })));
-        const r = TinyVlm.answerBatch(b.map((p) => ({ question: p.question, answer: p.rejected })));
-        const judge = anchor && {
-          images: imagesTensor(b.flatMap((p) => [p.image, p.image])),
-          prefix: TinyVlm.judgeBatch(b.flatMap((p) => [{ question: p.question, answer: p.chosen }, { question: p.question, answer: p.rejected }])),
-          targets: tf.tensor2d(idx.flatMap((i) => [...anchor[2 * i]!, ...anchor[2 * i + 1]!].flat()), [b.length * 10, 5]),
-        };
+        const seqs = TinyVlm.judgeBatch([...b.map((p) => ({ question: p.question, answer: p.chosen })), ...b.map((p) => ({ question: p.question, answer: p.rejected }))]);
+        const targets = anchor && tf.tensor2d([...idx.map((i) => anchor.chosen[i]!.flat()), ...idx.map((i) => anchor.rejected[i]!.flat())].flat(), [b.length * 10, 5]);
         const l = opt.minimize(() => {
-          const s = model.simpoLoss(images, c, r, o.beta, o.gamma, o.sftWeight);
-          const anchorLoss = judge && model.judgeAnchorLoss(judge.images, judge.prefix, judge.targets);
+          const s = model.simpoStep(images, seqs, o.beta, o.gamma, o.sftWeight, targets);
           // Kept past the tape's clean-up to be read below; disposed right after.
-          parts = [s.simpo, s.nll, ...(anchorLoss ? [anchorLoss] : [])].map((t) => tf.keep(t.clone()));
-          return anchorLoss ? tf.add(s.loss, tf.mul(o.judgeAnchor, anchorLoss)) as tf.Scalar : s.loss;
+          parts = [s.simpo, s.nll, ...(s.anchor ? [s.anchor] : [])].map((t) => tf.keep(t.clone()));
+          return s.anchor ? tf.add(s.loss, tf.mul(o.judgeAnchor, s.anchor)) as tf.Scalar : s.loss;
         }, true, vars)!;
         return l.dataSync()[0]!;
       });
@@ -113,7 +111,7 @@ export function trainSimpo(
   }
   if (!optimizer) opt.dispose();
   const terms = steps ? Object.fromEntries(names.map((n, i) => [n, [termsFirst[i]!, termsLast[i]!] as [number, number]])) : undefined;
-  return { steps, pairs: pairs.length, lossFirst, lossLast, ...(terms ? { terms } : {}), marginBefore, marginAfter: marginOf(model, pairs), ms: performance.now() - t0 };
+  return { steps, pairs: pairs.length, lossFirst, lossLast, ...(terms ? { terms } : {}), marginBefore: before.margin, marginAfter: pairStats(model, pairs, false).margin, ms: performance.now() - t0 };
 }
 
 /** A judge training example: a candidate answer with its five ground-truth labels (1..5). */
@@ -141,7 +139,7 @@ export function ceStep(model: TinyVlm, opt: tf.Optimizer, answers: { image: RgbI
     const judge = judges.length
       ? {
           images: imagesTensor(judges.map((j) => j.image)),
-          prefix: TinyVlm.judgeBatch(judges),
+          batch: TinyVlm.judgeBatch(judges),
           labels: tf.tensor1d(judges.flatMap((j) => j.labels.map((l) => l - 1)), "int32"),
         }
       : undefined;

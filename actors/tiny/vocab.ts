@@ -27,9 +27,13 @@ export const PROMPT_LEN = MAX_QUESTION + 2;
 /** Max answer words (longer answers are cut); answers are followed by <eos>. */
 export const MAX_ANSWER = 5;
 export const ANSWER_LEN = MAX_ANSWER + 1;
-/** Judge prefix layout: [<pad>.. <bos> q <sep> a <judge>], then a criterion token, then a score token. */
-export const JUDGE_LEN = 1 + MAX_QUESTION + 1 + MAX_ANSWER + 1;
-
+/**
+ * Judge layout: the answer sequence (prompt, answer, <eos>) then <judge>, right-padded to
+ * JUDGE_LEN; the criterion token follows <judge> and the score token follows it. It shares its
+ * prefix with the answer sequence, so one pass over it gives an answer's log-prob and the
+ * member's judgement of it (SimPO with the judge anchor runs one pass, not two).
+ */
+export const JUDGE_LEN = PROMPT_LEN + ANSWER_LEN + 1;
 export const words = (s: string) => s.toLowerCase().split(/\s+/).filter(Boolean);
 export const tokenId = (w: string) => INDEX.get(w) ?? UNK;
 /** A word of text (a question, a peer's answer): special-token spellings are read as unknown, never as control tokens. */
@@ -59,9 +63,13 @@ export function answerSequence(q: string, a: string): { tokens: number[]; len: n
   while (tokens.length < PROMPT_LEN + ANSWER_LEN) tokens.push(PAD);
   return { tokens, len: ans.length };
 }
-/** Judge prefix tokens, left-padded to JUDGE_LEN. */
-export function judgeTokens(q: string, a: string): number[] {
-  return leftPad([BOS, ...questionIds(q), SEP, ...answerIds(a), JUDGE], JUDGE_LEN);
+/** Judge sequence tokens (right-padded to JUDGE_LEN), the position of <judge> and the answer length incl. <eos>. */
+export function judgeSequence(q: string, a: string): { tokens: number[]; at: number; len: number } {
+  const { tokens, len } = answerSequence(q, a);
+  const at = PROMPT_LEN + len;
+  const out = [...tokens.slice(0, at), JUDGE];
+  while (out.length < JUDGE_LEN) out.push(PAD);
+  return { tokens: out, at, len };
 }
 /** Ids that generation may never emit (everything special except <eos>). */
 export const BANNED_IN_ANSWERS = VOCAB.map((_, i) => i).filter((i) => i !== EOS && VOCAB[i]!.startsWith("<"));

@@ -15,10 +15,9 @@
  * - shape:     "what shape is the red object ?"              -> "circle"
  * - count:     "how many shapes are there ?"                 -> "one".."three"
  * - ocr:       "what does the text say ?"                    -> "a h t" (one token per glyph)
- * - existence: "is there a red circle ?"                     -> "yes" | "no" (POPE-like: half
- *              of the negatives pair a colour and a shape that are both present, apart)
- * - spatial:   "is the red circle left or right of the blue square ?" -> "left" | "right"
- *              (or "above or below" for objects in the same column)
+ * - existence: "is there text ?"                             -> "yes" | "no" (half of the scenes)
+ * - spatial:   "is the red object left or right ?"           -> "left" | "right" (columns 0-1 /
+ *              2-3), or "is the red object above or below ?" -> "above" | "below" (row 0 / 1)
  */
 import type { PromptInput, RgbImage } from "../backend/types.ts";
 import { hashSeed, makeRng, type Rng } from "./rng.ts";
@@ -186,8 +185,6 @@ export function renderScene(scene: Scene): RgbImage {
   return { width: IMG, height: IMG, data };
 }
 
-const objName = (o: SceneObject) => `${o.color} ${o.shape}`;
-
 /** Try to ask a question of `family` about `scene`; undefined when the scene does not fit. */
 export function askQuestion(scene: Scene, family: Family, rng: Rng): { question: string; answer: string } | undefined {
   const objs = scene.objects;
@@ -210,28 +207,19 @@ export function askQuestion(scene: Scene, family: Family, rng: Rng): { question:
     case "ocr":
       if (!scene.text.length) return undefined;
       return { question: "what does the text say ?", answer: scene.text.join(" ") };
-    case "existence": {
-      const has = (c: string, s: string) => objs.some((o) => o.color === c && o.shape === s);
-      if (rng.next() < 0.5) {
-        const o = rng.pick(objs);
-        return { question: `is there a ${objName(o)} ?`, answer: "yes" };
-      }
-      for (let tries = 0; tries < 20; tries++) {
-        const adversarial = rng.next() < 0.5 && objs.length > 1;
-        const c = adversarial ? rng.pick(objs).color : rng.pick(COLORS);
-        const s = adversarial ? rng.pick(objs).shape : rng.pick(SHAPES);
-        if (!has(c, s)) return { question: `is there a ${c} ${s} ?`, answer: "no" };
-      }
-      return undefined;
-    }
+    case "existence":
+      // Whether the image holds text at all. Asking for an object of some colour needed comparing
+      // the asked colour with whatever the attention found, which this network did not learn
+      // within its pretraining budget (at chance after 1200 steps, with or without a learned
+      // empty attention slot; actors/tiny/README.md), so nobody could teach or judge it.
+      return { question: "is there text ?", answer: scene.text.length ? "yes" : "no" };
     case "spatial": {
-      if (objs.length < 2) return undefined;
-      const [a, b] = rng.shuffle([...objs]).slice(0, 2) as [SceneObject, SceneObject];
-      if (a.col !== b.col && (a.row === b.row || rng.next() < 0.5)) {
-        return { question: `is the ${objName(a)} left or right of the ${objName(b)} ?`, answer: a.col < b.col ? "left" : "right" };
-      }
-      if (a.row === b.row) return undefined;
-      return { question: `is the ${objName(a)} above or below the ${objName(b)} ?`, answer: a.row < b.row ? "above" : "below" };
+      // Where one object lies (left or right half, top or bottom row), found by its unique
+      // colour. Relations between two objects needed binding two positions, which this network
+      // did not learn (0.46-0.70), so nobody could teach or judge them.
+      const o = rng.pick(objs);
+      if (rng.next() < 0.5) return { question: `is the ${o.color} object left or right ?`, answer: o.col < 2 ? "left" : "right" };
+      return { question: `is the ${o.color} object above or below ?`, answer: o.row === 0 ? "above" : "below" };
     }
   }
 }
@@ -241,8 +229,8 @@ export function makeItem(seed: number, family: Family, id: string): WorldItem {
   const rng = makeRng(seed);
   for (;;) {
     const scene = randomScene(rng, {
-      minObjects: family === "spatial" ? 2 : 1,
-      text: family === "ocr" ? true : undefined,
+      minObjects: 1,
+      text: family === "ocr" ? true : family === "existence" ? rng.next() < 0.5 : undefined,
     });
     const qa = askQuestion(scene, family, rng);
     if (qa) return { id, family, scene, ...qa };

@@ -1,8 +1,9 @@
 /**
  * Where a demo's wall time went, per iteration, from the times the messages carry: answering and
  * judging (iteration opened -> last candidate batch / last verdict), the wait for the vote (last
- * verdict -> iteration closed), training (closed -> last member trained) and evaluation (last
- * member trained -> last member evaluated). Read from the streams the demo follows anyway.
+ * verdict -> iteration closed), then training and evaluation (closed -> the last member's
+ * training_done; a member evaluates before it says it is done, and its evaluation says how long
+ * that took). Read from the streams the demo follows anyway.
  */
 
 /** One iteration's phases in milliseconds (undefined where the run did not get that far). */
@@ -14,11 +15,11 @@ export interface IterationTiming {
   collecting?: number;
   /** Last verdict -> closed. */
   voteWait?: number;
-  /** Closed -> the last member's training_done. */
+  /** Closed -> the last member's training_done, less that member's evaluation. */
   training?: number;
   /** Each member's own training time, as it reported it. */
   trainingByPeer: Record<string, number>;
-  /** Last training_done (iteration 0: the panel's start, so its start-up too) -> last evaluation. */
+  /** The evaluation of the member that finished last (iteration 0: the slowest member's). */
   evaluation?: number;
 }
 
@@ -30,12 +31,9 @@ export class RunTimeline {
   private readonly closed = new Map<number, number>();
   private readonly lastCandidate = new Map<number, number>();
   private readonly lastVerdict = new Map<number, number>();
-  private readonly lastTrained = new Map<number, number>();
-  private readonly lastEvaluated = new Map<number, number>();
+  private readonly lastTrained = new Map<number, { at: number; peer: string }>();
+  private readonly evaluationMs = new Map<number, Record<string, number>>();
   private readonly trainingMs = new Map<number, Record<string, number>>();
-
-  /** @param started when the panel's processes were started (iteration 0's evaluation, with their start-up, counts from here). */
-  constructor(private readonly started: number) {}
 
   iterationOpened(iteration: number, at: number): void {
     this.opened.set(iteration, at);
@@ -50,29 +48,33 @@ export class RunTimeline {
     latest(this.lastVerdict, iteration, at);
   }
   trained(iteration: number, peer: string, at: number, ms: number): void {
-    latest(this.lastTrained, iteration, at);
+    if (at >= (this.lastTrained.get(iteration)?.at ?? 0)) this.lastTrained.set(iteration, { at, peer });
     this.trainingMs.set(iteration, { ...this.trainingMs.get(iteration), [peer]: ms });
   }
-  evaluated(iteration: number, at: number): void {
-    latest(this.lastEvaluated, iteration, at);
+  /** `ms`: how long the evaluation took (undefined from peers that do not say). */
+  evaluated(iteration: number, peer: string, ms: number | undefined): void {
+    if (ms !== undefined) this.evaluationMs.set(iteration, { ...this.evaluationMs.get(iteration), [peer]: ms });
   }
 
   /** The phases of every iteration seen, in order. */
   timings(): IterationTiming[] {
-    const iterations = new Set([...this.lastEvaluated.keys(), ...this.opened.keys()]);
+    const iterations = new Set([...this.evaluationMs.keys(), ...this.opened.keys()]);
     const span = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? Math.max(0, to - from) : undefined);
     return [...iterations].sort((a, b) => a - b).map((n) => {
       const opened = this.opened.get(n);
       const lastVerdict = this.lastVerdict.get(n);
-      const trainedAt = this.lastTrained.get(n);
+      const last = this.lastTrained.get(n);
+      const evals = this.evaluationMs.get(n) ?? {};
+      const evaluation = n === 0 ? (Object.keys(evals).length ? Math.max(...Object.values(evals)) : undefined) : last && evals[last.peer];
+      const trainingWall = span(this.closed.get(n), last?.at);
       return {
         iteration: n,
         answering: span(opened, this.lastCandidate.get(n)),
         collecting: span(opened, lastVerdict),
         voteWait: span(lastVerdict, this.closed.get(n)),
-        training: span(this.closed.get(n), trainedAt),
+        training: trainingWall === undefined ? undefined : Math.max(0, trainingWall - (evaluation ?? 0)),
         trainingByPeer: this.trainingMs.get(n) ?? {},
-        evaluation: span(n === 0 ? this.started : trainedAt, this.lastEvaluated.get(n)),
+        evaluation,
       };
     });
   }

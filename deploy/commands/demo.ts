@@ -115,7 +115,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
       children.push(new PopProcess(peer, args, join(out, "logs", `${peer}.log`)));
     }
     say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
-    const timeline = new RunTimeline(Date.now());
+    const timeline = new RunTimeline();
 
     await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say, timeline);
     const run = await collectRun(nc, config.experiment);
@@ -176,7 +176,7 @@ async function followUntilDone(
     await follow(STREAMS.pairs.name, subjects.all(experiment, "pair"), count),
     await follow(STREAMS.evaluations.name, subjects.all(experiment, "eval"), (_s, data) => {
       const e = decode(data, "evaluation");
-      timeline.evaluated(e.iteration, e.at);
+      timeline.evaluated(e.iteration, e.peer, e.ms);
       const set = evaluated.get(e.iteration) ?? new Set();
       set.add(e.peer);
       evaluated.set(e.iteration, set);
@@ -233,7 +233,8 @@ async function followUntilDone(
     const parts = [...training.entries()].filter(([, t]) => t.total > 0 && now - t.at < 15_000).sort(([a], [b]) => a.localeCompare(b));
     if (parts.length === 0) return undefined;
     // ETA from each member's own pace since it started this training; the slowest decides.
-    const eta = Math.max(...parts.map(([, t]) => (t.done > 0 ? ((now - t.since) / t.done) * (t.total - t.done) : Infinity)));
+    // (A member's first steps include its start-up, so its pace is read after five.)
+    const eta = Math.max(...parts.map(([, t]) => (t.done >= 5 ? ((now - t.since) / t.done) * (t.total - t.done) : Infinity)));
     return `  training iteration ${parts[0]![1].iteration}: ${parts.map(([p, t]) => `${p} ${t.done}/${t.total}`).join(", ")} steps${Number.isFinite(eta) ? `, about ${Math.ceil(eta / 1000)} s to go` : ""}`;
   };
   const deadline = Date.now() + timeoutMs;

@@ -22,6 +22,9 @@ describe("pop demo (the main job, smaller)", () => {
     });
     expect(run.status, `demo failed:\n${run.stdout}\n${run.stderr}`).toBe(0);
     expect(run.stdout).toMatch(/panel average/);
+    // where the time went, per iteration
+    expect(run.stdout).toMatch(/where the time went/);
+    expect(run.stdout).toMatch(/^2 +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +countless \d+\.\d, lostspace \d+\.\d, ocrdumb \d+\.\d$/m);
     // The table, for whoever reads the test log.
     console.log(run.stdout.slice(run.stdout.indexOf("member ")));
     const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report;

@@ -38,11 +38,19 @@ describe("SimPO loss", () => {
     const model = TinyVlm.init(3, { ...TINY, vocab: cfgVocab });
     const its = [0, 1, 2].map((i) => trainItem(9, i));
     const images = imagesTensor(its.map((x) => renderScene(x.scene)));
-    const c = TinyVlm.answerBatch(its.map((x) => ({ question: x.question, answer: x.answer })));
-    const r = TinyVlm.answerBatch(its.map((x, i) => ({ question: x.question, answer: its[(i + 1) % 3]!.answer })));
-    const lossOf = () => tf.tidy(() => model.simpoLoss(images, c, r, 2, 1).loss.dataSync()[0]!);
+    const seqs = TinyVlm.judgeBatch([
+      ...its.map((x) => ({ question: x.question, answer: x.answer })),
+      ...its.map((x, i) => ({ question: x.question, answer: its[(i + 1) % 3]!.answer })),
+    ]);
+    // the judge anchor's targets: some fixed distribution over the five scores
+    const anchor = tf.logSoftmax(tf.randomNormal([6 * 5, 5], 0, 1, "float32", 4)) as tf.Tensor2D;
+    const total = () => {
+      const s = model.simpoStep(images, seqs, 2, 1, 1, anchor);
+      return tf.add(s.loss, s.anchor!) as tf.Scalar;
+    };
+    const lossOf = () => tf.tidy(() => total().dataSync()[0]!);
     const v = model.params.outW!;
-    const { grads } = tf.variableGrads(() => model.simpoLoss(images, c, r, 2, 1).loss, [v]);
+    const { grads } = tf.variableGrads(total, [v]);
     const g = grads[v.name]!.dataSync();
     const base = v.dataSync().slice() as Float32Array;
     // check the 5 largest-gradient coordinates with central differences
@@ -58,7 +66,21 @@ describe("SimPO loss", () => {
       expect(Math.abs(fd - g[i]!)).toBeLessThan(0.05 * Math.abs(g[i]!) + 1e-3);
     }
     expect(Math.abs(g[idx[0]!]!)).toBeGreaterThan(1e-4);
-    tf.dispose([images, c.tokens, c.mask, r.tokens, r.mask, grads[v.name]!]);
+    tf.dispose([images, seqs.tokens, seqs.mask, seqs.at, anchor, grads[v.name]!]);
+    model.dispose();
+  });
+
+  it("one pass over the judge sequences gives the answers' log-probs and the judgements of separate passes", () => {
+    const model = TinyVlm.init(8, { ...TINY, vocab: cfgVocab });
+    const items = [0, 1, 2, 3, 4].map((i) => {
+      const x = trainItem(10, i);
+      // answers of every length up to the longest, and one cut at the limit
+      return { image: renderScene(x.scene), question: x.question, answer: i === 4 ? "a e h l t u" : x.answer };
+    });
+    const both = model.answerAndJudge(items);
+    const alone = model.answerLogProbs(items);
+    both.avgLogProb.forEach((lp, i) => expect(lp).toBeCloseTo(alone[i]!, 5));
+    expect(both.judge).toEqual(model.judgeDistributions(items));
     model.dispose();
   });
 
