@@ -1,21 +1,38 @@
-/** `pop watch`: print the message flow of an experiment as it happens, one line per message. */
-import { admit, HEADER, SCHEMAS, SUBJECT_ROOT, type Message, type MessageType } from "../../protocol/mod.ts";
-
-const MESSAGE_TYPES = Object.keys(SCHEMAS) as MessageType[];
+/**
+ * `pop watch`: a live view of a running experiment (members, the open iteration's progress with
+ * totals and ETA, message rates, scores, dead letters), caught up from the streams so it can start
+ * late; `--lines` prints one line per message instead, for scripts.
+ */
+import { DeliverPolicy } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { admit, BUCKETS, CRITERIA, decode, HEADER, jetStreamOf, kvmOf, memberKeys, SCHEMAS, STREAMS, SUBJECT_ROOT, subjects, type Message, type MessageType } from "../../protocol/mod.ts";
 import type { Flags } from "../args.ts";
 import { connectNats, onShutdown } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../nats-options.ts";
+import { WatchState } from "../watch/state.ts";
+import { renderWatch } from "../watch/render.ts";
+
+const MESSAGE_TYPES = Object.keys(SCHEMAS) as MessageType[];
 
 export const watchHelp = `pop watch [options]
 
-Prints every message of an experiment as it flows (prompts, candidates, verdicts, pairs,
-evaluations, control events, dead letters), one line each, from a plain NATS subscription.
-The same flows are visible with the nats CLI: nats sub --headers-only 'pop.<experiment>.>'
+A live view of an experiment: each member's state (answering, judging, training step/total),
+model version and heartbeat; the open iteration's answers, verdicts and pairs against what a
+full iteration has, with rates and ETA; messages per second; the scores per iteration; the
+latest dead letters with their reasons. It reads the streams from the start, so it can start
+late; it only reads (observer credentials are enough).
 
-  --experiment NAME    experiment, or '*' for all                           default: demo
-  --kinds LIST         only these kinds: prompt,cand,verdict,pair,eval,ctl,dead
+  --experiment NAME    experiment                                           default: demo
+  --once               catch up, print the view once and exit
+  --lines              instead of the view, one line per message as it flows (prompts,
+                       candidates, verdicts with labelled scores, pairs, evaluations, control
+                       events, dead letters), from a plain subscription; '*' as the experiment
+                       shows all of them
+  --kinds LIST         with --lines, only these kinds: prompt,cand,verdict,pair,eval,ctl,dead
 
 ${NATS_OPTIONS_HELP}`;
+
+const SHORT: Record<string, string> = { helpfulness: "help", correctness: "correct", coherence: "coherent", complexity: "complex", verbosity: "verbose" };
 
 function summary(m: Message): string {
   switch (m.type) {
@@ -24,9 +41,11 @@ function summary(m: Message): string {
     case "candidates":
       return `${m.promptId}  ${m.candidates.map((c) => JSON.stringify(c.text)).join(" | ")}`;
     case "verdict":
-      return `${m.promptId}  on ${m.author}: ${m.scores.map((s) => (s.likert ? Object.values(s.likert).map((x) => x.toFixed(1)).join("/") : `abstained (${s.abstained})`)).join("  ")}`;
+      return `${m.promptId}  on ${m.author}: ${m.scores
+        .map((s) => (s.likert ? CRITERIA.map((c) => `${SHORT[c] ?? c} ${s.likert![c].toFixed(1)}`).join(" ") : `abstained (${s.abstained})`))
+        .join("  |  ")}`;
     case "pair":
-      return `${m.promptId}  chosen ${m.chosen.author} ${JSON.stringify(m.chosen.text)} (${m.chosen.score.toFixed(2)})  rejected ${m.rejected.author} ${JSON.stringify(m.rejected.text)} (${m.rejected.score.toFixed(2)})`;
+      return `${m.promptId}  chosen ${m.chosen.author} ${JSON.stringify(m.chosen.text)} (score ${m.chosen.score.toFixed(2)})  rejected ${m.rejected.author} ${JSON.stringify(m.rejected.text)} (score ${m.rejected.score.toFixed(2)})`;
     case "evaluation":
       return `average ${(m.average * 100).toFixed(1)}  ${Object.entries(m.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ")}`;
     case "control":
@@ -38,13 +57,26 @@ function summary(m: Message): string {
   }
 }
 
+/** When a message was made, where it says; rates count from these, so a late start does not read as a burst. */
+function timeOf(m: Message, fallback: number): number {
+  if ("createdAt" in m && typeof m.createdAt === "number") return m.createdAt;
+  if ("at" in m && typeof m.at === "number") return m.at;
+  return fallback;
+}
+
 export async function runWatch(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
+  const lines = flags.bool("lines");
+  const once = flags.bool("once");
   const kinds = flags.string("kinds")?.split(",").map((k) => k.trim());
   const nats = flags.nats();
-  const server = nats.servers;
   flags.rejectUnknown();
   const nc = await connectNats(nats, "pop-watch");
+  if (lines) return watchLines(nc, experiment, kinds, nats.servers);
+  return watchView(nc, experiment, once);
+}
+
+async function watchLines(nc: NatsConnection, experiment: string, kinds: string[] | undefined, server: string): Promise<void> {
   const sub = nc.subscribe(`${SUBJECT_ROOT}.${experiment}.>`);
   onShutdown(async () => {
     sub.unsubscribe();
@@ -61,6 +93,66 @@ export async function runWatch(flags: Flags): Promise<void> {
     const a = admit(msg.subject, msg.data, MESSAGE_TYPES);
     const text = a.ok ? summary(a.message) : `(refused, ${a.reason}: ${a.detail})`;
     const t = new Date().toISOString().slice(11, 23);
-    process.stdout.write(`${t}  ${(h?.get(HEADER.type) ?? kind).padEnd(26)} it=${it.padEnd(3)} ${who.padEnd(10)} ${text.slice(0, 200)}\n`);
+    process.stdout.write(`${t}  ${(h?.get(HEADER.type) ?? kind).padEnd(26)} it=${it.padEnd(3)} ${who.padEnd(10)} ${text.slice(0, 300)}\n`);
+  }
+}
+
+async function watchView(nc: NatsConnection, experiment: string, once: boolean): Promise<void> {
+  const state = new WatchState(experiment);
+  const js = jetStreamOf(nc);
+  let lastMessageAt = Date.now();
+  const streams: [string, string][] = [
+    [STREAMS.candidates.name, subjects.all(experiment, "cand")],
+    [STREAMS.verdicts.name, subjects.all(experiment, "verdict")],
+    [STREAMS.pairs.name, subjects.all(experiment, "pair")],
+    [STREAMS.evaluations.name, subjects.all(experiment, "eval")],
+    [STREAMS.control.name, subjects.all(experiment, "ctl")],
+    [STREAMS.dead.name, subjects.all(experiment, "dead")],
+  ];
+  const reads = await Promise.all(
+    streams.map(async ([stream, filter]) => {
+      const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
+      const msgs = await c.consume({ expires: 5000 });
+      void (async () => {
+        for await (const m of msgs) {
+          lastMessageAt = Date.now();
+          const a = admit(m.subject, m.data, MESSAGE_TYPES);
+          if (a.ok) state.add(a.message, timeOf(a.message, Date.now()));
+        }
+      })().catch(() => undefined);
+      return msgs;
+    }),
+  );
+  const members = await kvmOf(nc).open(BUCKETS.members);
+  const memberWatch = await members.watch({ key: memberKeys.all(experiment) });
+  void (async () => {
+    for await (const e of memberWatch) {
+      try {
+        state.member(e.key, e.operation === "PUT" ? decode(e.value, "member") : undefined);
+      } catch {
+        // a record that does not decode is not shown
+      }
+    }
+  })().catch(() => undefined);
+  const stop = async () => {
+    memberWatch.stop();
+    await Promise.all(reads.map((r) => r.close().catch(() => undefined)));
+    await nc.close();
+  };
+  if (once) {
+    // Caught up once nothing has arrived for a second (at most 30 s).
+    const deadline = Date.now() + 30_000;
+    while (Date.now() - lastMessageAt < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    process.stdout.write(renderWatch(state, Date.now()).join("\n") + "\n");
+    await stop();
+    return;
+  }
+  onShutdown(stop);
+  const tty = process.stdout.isTTY;
+  // A terminal gets the view redrawn in place every second; a file or pipe a copy every 10 s.
+  for (;;) {
+    const view = renderWatch(state, Date.now()).join("\n");
+    process.stdout.write(tty ? `\x1b[H\x1b[2J${view}\n(Ctrl-C to stop)\n` : `${view}\n\n`);
+    await new Promise((r) => setTimeout(r, tty ? 1000 : 10_000));
   }
 }
