@@ -137,9 +137,9 @@ describe("the shipped panel", () => {
         expect(evs.get(m.name)!.suites[f]!, `${m.name} on ${f}`).toBeLessThan(bestPeer(m, f) - 0.15);
       }
     }
-    // the OCR-dumb member (almost no text-reading answers in pretraining) reads near chance
+    // the OCR-dumb member (few text-reading answers in pretraining) reads far worse than its peers
     const ocrdumb = PANEL.find((m) => m.answerKeep?.ocr !== undefined)!;
-    expect(evs.get(ocrdumb.name)!.suites.ocr!).toBeLessThan(0.1);
+    expect(evs.get(ocrdumb.name)!.suites.ocr!).toBeLessThan(0.2);
     // members differ in their language backbone's size, not only in their data
     const sizes = new Set<number>();
     for (const m of PANEL) sizes.add(parseWeights(new Uint8Array(readFileSync(`actors/tiny/checkpoints/${m.name}.bin`))).config.hidden);
