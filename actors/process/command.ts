@@ -100,13 +100,40 @@ function track(r: Running): () => void {
 export function runCommand(command: string, options: RunOptions): Promise<void> {
   const log = options.log ?? consoleLog;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let stopReason: string | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let pid: number | undefined;
+  const handle: Running = {
+    stop: (reason) => {
+      const group = pid;
+      if (stopReason || group === undefined) return;
+      stopReason = reason;
+      killGroup(group, "SIGTERM");
+      killTimer = setTimeout(() => killGroup(group, "SIGKILL"), KILL_GRACE_MS);
+    },
+    kill: () => {
+      if (pid !== undefined) killGroup(pid, "SIGKILL");
+    },
+  };
+  // Listening before the command starts: a stop signal that came between the start and the
+  // listener would end this process by the default action and leave the command running.
+  const untrack = track(handle);
   // Its own process group (detached), so a timeout or stop reaches the harness's workers too,
   // not just the shell.
-  const child = spawn("/bin/sh", ["-c", command], {
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...options.env },
-  });
+  const child = (() => {
+    try {
+      return spawn("/bin/sh", ["-c", command], {
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, ...options.env },
+      });
+    } catch (error) {
+      untrack();
+      throw error;
+    }
+  })();
+  pid = child.pid;
+  if (pid !== undefined) options.onSpawn?.(pid);
   const stderrTail: string[] = [];
   for (const stream of ["stdout", "stderr"] as const) {
     createInterface({ input: child[stream], crlfDelay: Infinity }).on("line", (line) => {
@@ -119,22 +146,6 @@ export function runCommand(command: string, options: RunOptions): Promise<void> 
     });
   }
 
-  let stopReason: string | undefined;
-  let killTimer: NodeJS.Timeout | undefined;
-  const pid = child.pid;
-  if (pid !== undefined) options.onSpawn?.(pid);
-  const handle: Running = {
-    stop: (reason) => {
-      if (stopReason || pid === undefined) return;
-      stopReason = reason;
-      killGroup(pid, "SIGTERM");
-      killTimer = setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS);
-    },
-    kill: () => {
-      if (pid !== undefined) killGroup(pid, "SIGKILL");
-    },
-  };
-  const untrack = track(handle);
   const timer = setTimeout(() => handle.stop(`ran past its timeout of ${timeoutMs} ms`), timeoutMs);
 
   return new Promise<void>((resolve, reject) => {
