@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { BackendConfigError, BackendError, type BackendPlug } from "../backend/registry.ts";
 import type { ModelBackend } from "../backend/types.ts";
 import { WorkerBackend } from "../backend/worker-backend.ts";
-import { shippedCheckpoint } from "./checkpoints.ts";
+import { shippedCheckpoint, shippedMembers } from "./checkpoints.ts";
 
 /** What the worker needs to load a tiny model. */
 export interface TinySpec {
@@ -22,7 +22,7 @@ export const tinyPlug: BackendPlug<TinySpec> = {
   ],
   configure(read, { peer }) {
     const weights = read.string("checkpoint") ?? shippedCheckpoint(peer);
-    if (!weights) throw new BackendConfigError(`no --checkpoint given and '${peer}' is not a shipped member; pass --checkpoint FILE`);
+    if (!weights) throw new BackendConfigError(`no --checkpoint given and '${peer}' is not a shipped member (${shippedMembers().join(", ")}); pass --checkpoint FILE`);
     if (!existsSync(weights)) throw new BackendConfigError(`checkpoint ${weights} does not exist`);
     return { weights, benchItems: read.int("bench-items", { min: 1 }) };
   },

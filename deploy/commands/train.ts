@@ -1,7 +1,7 @@
 /** `pop train`: the tiny model's trainer behind the trainer contract. */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { shippedCheckpoint } from "../../actors/tiny/checkpoints.ts";
+import { shippedCheckpoint, shippedMembers } from "../../actors/tiny/checkpoints.ts";
 import { trainWorkDir } from "../../actors/tiny/contract-trainer.ts";
 import { UsageError, type Flags } from "../args.ts";
 
@@ -26,7 +26,7 @@ export async function runTrain(flags: Flags): Promise<void> {
   const base = flags.string("base") ?? (peer ? shippedCheckpoint(peer) : undefined);
   flags.rejectUnknown();
   if (!dir) throw new UsageError("no work directory: pass --dir DIR or set POP_TRAIN_DIR", trainHelp);
-  if (!base) throw new UsageError(peer ? `'${peer}' is not a shipped member; pass --base FILE` : "pass --base FILE or --peer NAME", trainHelp);
+  if (!base) throw new UsageError(peer ? `'${peer}' is not a shipped member (${shippedMembers().join(", ")}); pass --base FILE` : "pass --base FILE or --peer NAME", trainHelp);
   if (!existsSync(base)) throw new UsageError(`base checkpoint ${base} does not exist`, trainHelp);
   await trainWorkDir(resolve(dir), base, (line) => process.stderr.write(`pop train: ${line}\n`));
 }
