@@ -142,7 +142,13 @@ async function followUntilDone(
   const js = jetStreamOf(nc);
   const evaluated = new Map<number, Set<string>>();
   const counts = new Map<string, number>();
+  // Done once every member has evaluated the last iteration and said it is done with it (a
+  // member evaluates before it publishes training_done; the time breakdown needs both).
+  const trainedLast = new Set<string>();
   let done = false;
+  const checkDone = () => {
+    if ((evaluated.get(iterations)?.size ?? 0) >= peers.length && trainedLast.size >= peers.length) done = true;
+  };
   let failure: Error | undefined;
   const follow = async (stream: string, filter: string, onMessage: (subject: string, data: Uint8Array) => void) => {
     const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
@@ -182,7 +188,7 @@ async function followUntilDone(
       evaluated.set(e.iteration, set);
       const suites = Object.entries(e.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ");
       say(`  eval  iteration ${e.iteration}  ${e.peer.padEnd(10)} average ${(e.average * 100).toFixed(1)}  (${suites})`);
-      if ((evaluated.get(iterations)?.size ?? 0) >= peers.length) done = true;
+      checkDone();
     }),
     await follow(STREAMS.control.name, subjects.all(experiment, "ctl"), (_s, data) => {
       const e = decode(data, "control");
@@ -200,6 +206,10 @@ async function followUntilDone(
           break;
         case "training_done":
           timeline.trained(e.iteration, e.peer, e.at, e.result.ms);
+          if (e.iteration === iterations) {
+            trainedLast.add(e.peer);
+            checkDone();
+          }
           say(`  ${e.peer} trained on iteration ${e.iteration}: ${e.result.pairs} pairs, ${e.result.steps} steps, loss ${e.result.lossFirst.toFixed(3)} -> ${e.result.lossLast.toFixed(3)}, ${(e.result.ms / 1000).toFixed(1)} s`);
           break;
         case "peer_left":
