@@ -299,7 +299,7 @@ export class TinyVlm {
       const d = lp.dataSync();
       lp.dispose();
       for (let i = 0; i < part.length; i++) {
-        out.push(Array.from({ length: 5 }, (_, c) => Array.from(d.subarray((i * 5 + c) * 5, (i * 5 + c + 1) * 5))));
+        out.push(scoreRows(d, i));
       }
     }
     return out;
@@ -437,7 +437,7 @@ export class TinyVlm {
       avgLogProb.push(...lpT.dataSync());
       const d = jT.dataSync();
       tf.dispose([lpT, jT]);
-      for (let i = 0; i < part.length; i++) judge.push(Array.from({ length: 5 }, (_, c) => Array.from(d.subarray((i * 5 + c) * 5, (i * 5 + c + 1) * 5))));
+      for (let i = 0; i < part.length; i++) judge.push(scoreRows(d, i));
     }
     return { avgLogProb, judge };
   }
@@ -498,6 +498,11 @@ export class TinyVlm {
 }
 
 /** An encoded image batch. */
+/** Item `i`'s five criteria x five score-token log-probs from a judge output laid out [items*5, 5]. */
+function scoreRows(d: Float32Array | Int32Array | Uint8Array, i: number): number[][] {
+  return Array.from({ length: 5 }, (_, c) => Array.from(d.subarray((i * 5 + c) * 5, (i * 5 + c + 1) * 5)));
+}
+
 /** Judge sequences as tensors ({@link TinyVlm.judgeBatch}). */
 export interface JudgeBatch {
   tokens: tf.Tensor2D;

@@ -130,7 +130,7 @@ export class WatchState {
     return out;
   }
 
-  /** The open iteration: the highest one opened and not yet trained by all its peers. */
+  /** The iteration shown: the highest one opened (closed ones show their pairs and who has trained). */
   current(): IterationProgress | undefined {
     const open = [...this.iterations.values()].filter((i) => i.prompts > 0).sort((a, b) => b.iteration - a.iteration);
     return open[0];
