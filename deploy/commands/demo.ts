@@ -134,7 +134,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
   }
 }
 
-/** Prints the run's progress from the streams until every member has evaluated the last iteration. */
+/** Prints the run's progress from the streams until every member has evaluated the last iteration and said it is done with it. */
 async function followUntilDone(
   nc: NatsConnection, experiment: string, peers: string[], iterations: number, children: PopProcess[], timeoutMs: number, say: (l: string) => void,
   timeline: RunTimeline,
