@@ -7,7 +7,7 @@ import {
   PROTOCOL_VERSION, STREAMS, controlEvent, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
   type EvaluationResult, type ModelRecord, type PreferencePair,
 } from "../protocol/mod.ts";
-import { canTrain, type PreferenceInput, type TrainResult } from "./backend/types.ts";
+import { canTrain, type PreferenceInput, type TrainResult, type TrainStep } from "./backend/types.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 
 const NO_TRAINING: TrainResult = { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
@@ -73,7 +73,8 @@ async function trainOnce(ctx: PeerContext, iteration: number): Promise<void> {
     mine.map(async (p) => ({ prompt: await ctx.promptInput(p.promptId, p.question, p.images), chosen: p.chosen.text, rejected: p.rejected.text })),
   );
   ctx.activity = { doing: "training", iteration, done: 0, total: 0 };
-  const onProgress = (done: number, total: number) => (ctx.activity = { doing: "training", iteration, done, total });
+  const onProgress = (done: number, total: number, step?: TrainStep) =>
+    (ctx.activity = { doing: "training", iteration, done, total, ...(step && Number.isFinite(step.loss) && Number.isFinite(step.margin) ? { loss: step.loss, margin: step.margin } : {}) });
   const result =
     inputs.length > 0
       ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, ...(t.judgeAnchor !== undefined ? { judgeAnchor: t.judgeAnchor } : {}), seed: seedOf(ctx.experiment, ctx.peer, iteration) }, { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress }).finally(() => (ctx.activity = undefined))
@@ -111,7 +112,8 @@ export async function evaluateAndPublish(ctx: PeerContext, iteration: number): P
     return undefined;
   }
   const t0 = Date.now();
-  const ev = await ctx.evaluator.evaluate({ iteration, modelVersion: ctx.modelVersion });
+  ctx.activity = { doing: "evaluating", iteration, done: 0, total: 0 };
+  const ev = await ctx.evaluator.evaluate({ iteration, modelVersion: ctx.modelVersion }).finally(() => (ctx.activity = undefined));
   const result: EvaluationResult = {
     v: PROTOCOL_VERSION, type: "evaluation", experiment: ctx.experiment, iteration, peer: ctx.peer, modelVersion: ctx.modelVersion,
     suites: ev.suites, average: ev.average, items: ev.items, ms: Date.now() - t0, at: Date.now(),

@@ -12,6 +12,7 @@
 import { actorHelp, runActor } from "./commands/actor.ts";
 import { coordinatorHelp, runCoordinator } from "./commands/coordinator.ts";
 import { credsHelp, runCreds } from "./commands/creds.ts";
+import { dashboardHelp, runDashboard } from "./commands/dashboard.ts";
 import { demoHelp, runDemo } from "./commands/demo.ts";
 import { poolHelp, runPool } from "./commands/pool.ts";
 import { reportHelp, runReport } from "./commands/report.ts";
@@ -31,7 +32,8 @@ const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<un
   pool: { help: poolHelp, run: runPool, summary: "load unlabeled prompts into a server: your JSONL (--from) or the tiny world's" },
   revote: { help: revoteHelp, run: runRevote, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
   report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
-  watch: { help: watchHelp, run: runWatch, summary: "print an experiment's message flow as it happens" },
+  watch: { help: watchHelp, run: runWatch, summary: "a live terminal view of an experiment (--lines: one line per message)" },
+  dashboard: { help: dashboardHelp, run: runDashboard, summary: "a live web page of an experiment, with a pair browser" },
   creds: { help: credsHelp, run: runCreds, summary: "make per-identity nkeys and the nats-server permissions that bind them" },
   site: { help: siteHelp, run: runSite, summary: "write nats-server configs for a hub and sites joined by leafnodes (multi-site runs)" },
   serve: { help: serveHelp, run: runServe, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)" },
@@ -83,5 +85,5 @@ watchParent();
 main(process.argv.slice(2)).then((code) => {
   // Actors, the coordinator and the server keep running after main's promise resolves; they exit on signals.
   if (code !== 0) process.exit(code);
-  if (!["actor", "coordinator", "watch", "serve"].includes(process.argv[2] ?? "")) process.exit(0);
+  if (!["actor", "coordinator", "watch", "serve", "dashboard"].includes(process.argv[2] ?? "")) process.exit(0);
 });

@@ -326,8 +326,18 @@ export const Member = z.object({
   heartbeatAt: Millis,
   /** "active" while serving, "leaving" once it starts a clean shutdown. */
   state: z.enum(["active", "leaving"]),
-  /** Long work in progress, for watchers: training on an iteration's pairs, `done` of `total` steps. */
-  activity: z.object({ doing: z.literal("training"), iteration: Iteration, done: z.number().int().min(0), total: z.number().int().min(0) }).optional(),
+  /**
+   * Long work in progress, for watchers: training on an iteration's pairs (`done` of `total` steps,
+   * with the latest step's loss and margin where the backend reports them) or evaluating.
+   */
+  activity: z.object({
+    doing: z.enum(["training", "evaluating"]),
+    iteration: Iteration,
+    done: z.number().int().min(0),
+    total: z.number().int().min(0),
+    loss: z.number().finite().optional(),
+    margin: z.number().finite().optional(),
+  }).optional(),
 });
 export type Member = z.infer<typeof Member>;
 

@@ -143,8 +143,18 @@ export interface TrainContext {
   peer: string;
   /** The iteration whose pairs these are. */
   iteration: number;
-  /** Called as training goes: `done` of `total` optimisation steps (backends that can tell). */
-  onProgress?: (done: number, total: number) => void;
+  /** Called as training goes: `done` of `total` optimisation steps (backends that can tell), with that step's figures where known. */
+  onProgress?: (done: number, total: number, step?: TrainStep) => void;
+}
+
+/** One optimisation step's figures, for training curves. */
+export interface TrainStep {
+  /** The total loss that was minimised. */
+  loss: number;
+  /** Mean length-averaged log-prob margin, chosen minus rejected, on the step's batch. */
+  margin: number;
+  /** Each term of the loss, unweighted (e.g. simpo, nll, anchor). */
+  terms?: Record<string, number>;
 }
 
 /** Training: one SimPO run over the pairs, continuing from the current weights. */

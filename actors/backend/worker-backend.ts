@@ -7,12 +7,12 @@
 import { Worker } from "node:worker_threads";
 import { within } from "../process/within.ts";
 import { BackendError } from "./registry.ts";
-import { OPTIONAL_METHODS, type BackendInfo, type Judgement, type JudgeInput, type ModelBackend, type OptionalMethod, type PromptInput, type SamplingOptions } from "./types.ts";
+import { OPTIONAL_METHODS, type BackendInfo, type Judgement, type JudgeInput, type ModelBackend, type OptionalMethod, type PromptInput, type SamplingOptions, type TrainStep } from "./types.ts";
 
 /** How long an idle backend may take to dispose itself before its thread is terminated. */
 const DISPOSE_GRACE_MS = 2_000;
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; progress?: (done: number, total: number) => void };
+type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; progress?: (done: number, total: number, step?: TrainStep) => void };
 
 export class WorkerBackend implements ModelBackend {
   private readonly pending = new Map<number, Pending>();
@@ -20,11 +20,11 @@ export class WorkerBackend implements ModelBackend {
   private dead?: Error;
 
   private constructor(private readonly worker: Worker, methods: OptionalMethod[]) {
-    worker.on("message", (msg: { id?: number; ok?: boolean; result?: unknown; progress?: [number, number]; error?: { message: string; retryable?: boolean } }) => {
+    worker.on("message", (msg: { id?: number; ok?: boolean; result?: unknown; progress?: [number, number, TrainStep?]; error?: { message: string; retryable?: boolean } }) => {
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;
-      if (msg.progress) return p.progress?.(msg.progress[0], msg.progress[1]);
+      if (msg.progress) return p.progress?.(msg.progress[0], msg.progress[1], msg.progress[2]);
       this.pending.delete(msg.id);
       if (msg.ok) p.resolve(msg.result);
       else p.reject(new BackendError(msg.error!.message, { retryable: msg.error!.retryable }));

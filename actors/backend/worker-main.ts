@@ -3,7 +3,7 @@
  * its `openBackend(spec)`, and answers calls from the actor.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { capabilitiesOf, type ModelBackend } from "./types.ts";
+import { capabilitiesOf, type ModelBackend, type TrainStep } from "./types.ts";
 
 interface Call {
   id: number;
@@ -32,7 +32,7 @@ port.on("message", async (call: Call) => {
     if (typeof fn !== "function") throw new Error(`this backend has no '${String(call.method)}'`);
     const context = call.method === "train" ? (call.args[2] as { reportProgress?: boolean } | undefined) : undefined;
     if (context?.reportProgress) {
-      call.args[2] = { ...context, onProgress: (done: number, total: number) => port.postMessage({ id: call.id, progress: [done, total] }) };
+      call.args[2] = { ...context, onProgress: (done: number, total: number, step?: TrainStep) => port.postMessage({ id: call.id, progress: [done, total, step] }) };
     }
     const result = await fn.apply(backend, call.args);
     port.postMessage({ id: call.id, ok: true, result });

@@ -406,7 +406,7 @@ export class TinyVlm {
    * update ([2N*5, 5]): it keeps judging steady while answers are trained (learning without
    * forgetting).
    */
-  simpoStep(images: tf.Tensor4D, seqs: JudgeBatch, beta: number, gamma: number, sftWeight: number, anchor?: tf.Tensor2D): { loss: tf.Scalar; simpo: tf.Scalar; nll: tf.Scalar; anchor?: tf.Scalar } {
+  simpoStep(images: tf.Tensor4D, seqs: JudgeBatch, beta: number, gamma: number, sftWeight: number, anchor?: tf.Tensor2D): { loss: tf.Scalar; simpo: tf.Scalar; nll: tf.Scalar; margin: tf.Tensor1D; anchor?: tf.Scalar } {
     const N = images.shape[0];
     const one = this.encode(images);
     const img = catEnc(one, one);

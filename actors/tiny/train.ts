@@ -1,5 +1,5 @@
 /** Training loops for the tiny model: cross-entropy (pretraining) and SimPO (PoP). */
-import type { RgbImage, TrainResult } from "../backend/types.ts";
+import type { RgbImage, TrainResult, TrainStep } from "../backend/types.ts";
 import { CRITERIA_SCORES, classifyAnswer, drawCategory, synthCandidate } from "./criteria.ts";
 import { TinyVlm, imagesTensor } from "./model.ts";
 import { hashSeed, makeRng } from "./rng.ts";
@@ -62,7 +62,7 @@ function pairStats(model: TinyVlm, pairs: SimpoPair[], withJudge: boolean): { ma
  * A given `optimizer` is used (and not disposed) instead of a fresh one.
  */
 export function trainSimpo(
-  model: TinyVlm, pairs: SimpoPair[], opts: Partial<typeof SIMPO_DEFAULTS> = {}, optimizer?: tf.Optimizer, onStep?: (done: number, total: number) => void,
+  model: TinyVlm, pairs: SimpoPair[], opts: Partial<typeof SIMPO_DEFAULTS> = {}, optimizer?: tf.Optimizer, onStep?: (done: number, total: number, step: TrainStep) => void,
 ): TrainResult {
   const o = { ...SIMPO_DEFAULTS, ...opts };
   const t0 = performance.now();
@@ -84,7 +84,7 @@ export function trainSimpo(
     for (let s = 0; s < order.length; s += o.batchSize) {
       const idx = order.slice(s, s + o.batchSize);
       const b = idx.map((i) => pairs[i]!);
-      let parts: tf.Scalar[] = [];
+      let parts: tf.Tensor[] = [];
       const loss = tf.tidy(() => {
         const images = imagesTensor(b.map((p) => p.image));
         const seqs = TinyVlm.judgeBatch([...b.map((p) => ({ question: p.question, answer: p.chosen })), ...b.map((p) => ({ question: p.question, answer: p.rejected }))]);
@@ -92,13 +92,14 @@ export function trainSimpo(
         const l = opt.minimize(() => {
           const s = model.simpoStep(images, seqs, o.beta, o.gamma, o.sftWeight, targets);
           // Kept past the tape's clean-up to be read below; disposed right after.
-          parts = [s.simpo, s.nll, ...(s.anchor ? [s.anchor] : [])].map((t) => tf.keep(t.clone()));
+          parts = [s.simpo, s.nll, ...(s.anchor ? [s.anchor] : []), tf.mean(s.margin)].map((t) => tf.keep(t.clone()));
           return s.anchor ? tf.add(s.loss, tf.mul(o.judgeAnchor, s.anchor)) as tf.Scalar : s.loss;
         }, true, vars)!;
         return l.dataSync()[0]!;
       });
       const values = parts.map((t) => t.dataSync()[0]!);
       tf.dispose(parts);
+      const margin = values.pop()!;
       if (steps === 0) {
         lossFirst = loss;
         termsFirst = values;
@@ -106,7 +107,7 @@ export function trainSimpo(
       lossLast = loss;
       termsLast = values;
       steps++;
-      onStep?.(steps, total);
+      onStep?.(steps, total, { loss, margin, terms: Object.fromEntries(names.map((n, i) => [n, values[i]!])) });
     }
   }
   if (!optimizer) opt.dispose();

@@ -224,6 +224,17 @@ export function askQuestion(scene: Scene, family: Family, rng: Rng): { question:
   }
 }
 
+/** The family a question of this world asks about, read from its wording (undefined: not one of its questions). */
+export function familyOfQuestion(question: string): Family | undefined {
+  if (/^what colou?r is the \w+ \?$/.test(question)) return "colour";
+  if (/^what shape is the \w+ object \?$/.test(question)) return "shape";
+  if (/^how many shapes are there \?$/.test(question)) return "count";
+  if (question === "what does the text say ?") return "ocr";
+  if (question === "is there text ?") return "existence";
+  if (/^is the \w+ object (left or right|above or below) \?$/.test(question)) return "spatial";
+  return undefined;
+}
+
 /** The item of `family` drawn from a seed (deterministic; retries scenes until one fits). */
 export function makeItem(seed: number, family: Family, id: string): WorldItem {
   const rng = makeRng(seed);
@@ -294,14 +305,4 @@ export function poolPrompts(poolSeed: number, start: number, count: number): Pro
 /** The PromptInput of a world item (question text + rendered image; no answer). */
 export function itemPrompt(item: WorldItem): PromptInput {
   return { id: item.id, question: item.question, images: [{ format: "rgb8", ...renderScene(item.scene) }] };
-}
-
-/** The family a question belongs to, read from its wording (for tables and analysis). */
-export function familyOfQuestion(q: string): Family {
-  if (q.startsWith("what color")) return "colour";
-  if (q.startsWith("what shape")) return "shape";
-  if (q.startsWith("how many")) return "count";
-  if (q.startsWith("what does")) return "ocr";
-  if (q.startsWith("is there")) return "existence";
-  return "spatial";
 }

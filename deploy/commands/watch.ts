@@ -3,14 +3,14 @@
  * totals and ETA, message rates, scores, dead letters), caught up from the streams so it can start
  * late; `--lines` prints one line per message instead, for scripts.
  */
-import { DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { admit, BUCKETS, CRITERIA, decode, HEADER, jetStreamOf, kvmOf, memberKeys, SCHEMAS, STREAMS, SUBJECT_ROOT, subjects, type Message, type MessageType } from "../../protocol/mod.ts";
+import { admit, CRITERIA, HEADER, SCHEMAS, SUBJECT_ROOT, type Message, type MessageType } from "../../protocol/mod.ts";
 import type { Flags } from "../args.ts";
 import { connectNats, onShutdown } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { WatchState } from "../watch/state.ts";
 import { renderWatch } from "../watch/render.ts";
+import { followExperiment } from "../watch/follow.ts";
 
 const MESSAGE_TYPES = Object.keys(SCHEMAS) as MessageType[];
 
@@ -57,13 +57,6 @@ function summary(m: Message): string {
   }
 }
 
-/** When a message was made, where it says; rates count from these, so a late start does not read as a burst. */
-function timeOf(m: Message, fallback: number): number {
-  if ("createdAt" in m && typeof m.createdAt === "number") return m.createdAt;
-  if ("at" in m && typeof m.at === "number") return m.at;
-  return fallback;
-}
-
 export async function runWatch(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const lines = flags.bool("lines");
@@ -99,50 +92,16 @@ async function watchLines(nc: NatsConnection, experiment: string, kinds: string[
 
 async function watchView(nc: NatsConnection, experiment: string, once: boolean): Promise<void> {
   const state = new WatchState(experiment);
-  const js = jetStreamOf(nc);
-  let lastMessageAt = Date.now();
-  const streams: [string, string][] = [
-    [STREAMS.candidates.name, subjects.all(experiment, "cand")],
-    [STREAMS.verdicts.name, subjects.all(experiment, "verdict")],
-    [STREAMS.pairs.name, subjects.all(experiment, "pair")],
-    [STREAMS.evaluations.name, subjects.all(experiment, "eval")],
-    [STREAMS.control.name, subjects.all(experiment, "ctl")],
-    [STREAMS.dead.name, subjects.all(experiment, "dead")],
-  ];
-  const reads = await Promise.all(
-    streams.map(async ([stream, filter]) => {
-      const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
-      const msgs = await c.consume({ expires: 5000 });
-      void (async () => {
-        for await (const m of msgs) {
-          lastMessageAt = Date.now();
-          const a = admit(m.subject, m.data, MESSAGE_TYPES);
-          if (a.ok) state.add(a.message, timeOf(a.message, Date.now()));
-        }
-      })().catch(() => undefined);
-      return msgs;
-    }),
-  );
-  const members = await kvmOf(nc).open(BUCKETS.members);
-  const memberWatch = await members.watch({ key: memberKeys.all(experiment) });
-  void (async () => {
-    for await (const e of memberWatch) {
-      try {
-        state.member(e.key, e.operation === "PUT" ? decode(e.value, "member") : undefined);
-      } catch {
-        // a record that does not decode is not shown
-      }
-    }
-  })().catch(() => undefined);
+  const following = await followExperiment(nc, experiment, {
+    message: (m, at) => state.add(m, at),
+    member: (key, record) => state.member(key, record),
+  });
   const stop = async () => {
-    memberWatch.stop();
-    await Promise.all(reads.map((r) => r.close().catch(() => undefined)));
+    await following.stop();
     await nc.close();
   };
   if (once) {
-    // Caught up once nothing has arrived for a second (at most 30 s).
-    const deadline = Date.now() + 30_000;
-    while (Date.now() - lastMessageAt < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await following.caughtUp();
     process.stdout.write(renderWatch(state, Date.now()).join("\n") + "\n");
     await stop();
     return;

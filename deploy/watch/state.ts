@@ -115,6 +115,7 @@ export class WatchState {
     if (!m) return "not running";
     if (m.state === "leaving") return "leaving";
     if (m.activity?.doing === "training") return `training ${m.activity.done}/${m.activity.total}`;
+    if (m.activity?.doing === "evaluating") return "evaluating";
     const seen = this.peers.get(peer);
     const busy: string[] = [];
     if (seen?.lastCandidateAt && now - seen.lastCandidateAt < BUSY_MS) busy.push("answering");

@@ -1,0 +1,299 @@
+/**
+ * The dashboard's page: one HTML document with its own script and styles, nothing from the network.
+ * Everything a model wrote (answers, questions) is put in as text, never as markup.
+ */
+
+export function dashboardPage(experiment: string): string {
+  const title = `Panel-of-Peers dashboard: ${experiment.replace(/[&<>"]/g, "")}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>${STYLE}</style>
+</head><body>
+<header><h1>${title}</h1><span id="conn" data-testid="connection">connecting…</span></header>
+<main>
+<section><h2>Members</h2>
+<table data-testid="members"><thead><tr><th>member</th><th>doing</th><th>model version</th><th>heartbeat</th><th>backend</th><th>host (pid)</th></tr></thead><tbody id="members"></tbody></table>
+<p id="gone" class="muted"></p></section>
+<section><h2>Iteration <span id="iter-no">–</span></h2><div id="progress" data-testid="progress"></div>
+<h3>Messages per second (last 10 s)</h3><div id="rates" data-testid="rates"></div></section>
+<section><h2>Who sends what to whom</h2><div id="flows" data-testid="flows"></div></section>
+<section><h2>Scores per iteration</h2><div id="scores" data-testid="scores"></div><div id="score-table"></div></section>
+<section><h2>Training</h2><p class="muted">Loss and margin (chosen minus rejected, mean log-prob per token) as members report their steps.</p><div id="training" data-testid="training"></div></section>
+<section><h2>Dead letters</h2><div id="dead" data-testid="dead-letters"></div></section>
+<section class="wide"><h2>Pair browser</h2>
+<form id="filters" data-testid="pair-filters">
+<label>iteration <select id="f-iteration"><option value="">all</option></select></label>
+<label>member <select id="f-member"><option value="">all</option></select></label>
+<label>suite <select id="f-suite"><option value="">all</option></select></label>
+<label>margin ≥ <input id="f-min" type="number" step="0.05" min="0" max="1" size="4"></label>
+<label>≤ <input id="f-max" type="number" step="0.05" min="0" max="1" size="4"></label>
+<button type="submit">show</button> <span id="pair-count" data-testid="pair-count"></span>
+</form>
+<div class="browser"><div class="list"><table data-testid="pairs"><thead><tr><th>it</th><th>suite</th><th>question</th><th>chosen</th><th>rejected</th><th>margin</th></tr></thead><tbody id="pairs"></tbody></table>
+<p><button id="more" type="button" hidden>more</button></p></div>
+<div id="detail" class="detail" data-testid="pair-detail"><p class="muted">Choose a pair to see its image, both answers, every judge's scores and the vote.</p></div></div>
+</section>
+</main>
+<script>${SCRIPT}</script>
+</body></html>
+`;
+}
+
+const STYLE = `
+body{font:14px system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
+header{display:flex;gap:1em;align-items:baseline;padding:.6em 1.2em;background:#263238;color:#fff}
+header h1{font-size:18px;margin:0}#conn{font-size:12px;opacity:.8}
+main{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px;padding:12px}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 12px;overflow:auto}
+section.wide{grid-column:1/-1}h2{font-size:15px;margin:.2em 0 .5em}h3{font-size:13px;margin:.8em 0 .3em}
+table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #eee;padding:2px 6px;text-align:left;vertical-align:top}
+th{color:#555;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777;font-size:12px}
+.bar{background:#eceff1;border-radius:3px;height:10px;width:220px;display:inline-block;vertical-align:middle;margin-right:6px}
+.bar i{display:block;height:100%;background:#42a5f5;border-radius:3px}
+.browser{display:grid;grid-template-columns:minmax(420px,1.2fr) 1fr;gap:12px}.list{max-height:520px;overflow:auto}
+#pairs tr{cursor:pointer}#pairs tr:hover{background:#e3f2fd}#pairs tr.sel{background:#bbdefb}
+.detail img{image-rendering:pixelated;width:192px;height:auto;border:1px solid #ccc;margin:0 8px 8px 0}
+.ans{white-space:pre-wrap;font-family:ui-monospace,monospace;background:#f5f5f5;padding:2px 4px}
+.chosen{color:#2e7d32}.rejected{color:#c62828}form label{margin-right:.8em}
+svg text{font-size:11px;fill:#333}`;
+
+// The page's script. Plain ES2020, no libraries.
+const SCRIPT = String.raw`
+const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
+const DASHES = ["", "6 3", "2 3", "8 3 2 3"];
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined) e.setAttribute(k, v);
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+const pct = (x) => (x === undefined ? "–" : (x * 100).toFixed(1));
+const ago = (ms) => (ms < 1000 ? "now" : ms < 60000 ? Math.round(ms / 1000) + " s ago" : Math.round(ms / 60000) + " min ago");
+let colourOf = new Map();
+function colour(peer) {
+  if (!colourOf.has(peer)) colourOf.set(peer, COLOURS[colourOf.size % COLOURS.length]);
+  return colourOf.get(peer);
+}
+
+// A line chart as SVG text: axes scaled to the data, titles on both axes, an optional reference line.
+function chart(series, o) {
+  const w = o.w || 440, h = o.h || 240, m = { l: 52, r: 12, t: 22, b: 40 };
+  const pts = series.flatMap((s) => s.points);
+  if (!pts.length) return '<p class="muted">' + esc(o.empty || "nothing yet") + "</p>";
+  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]).concat(o.ref !== undefined ? [o.ref] : []);
+  let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+  if (x1 === x0) x1 = x0 + 1;
+  const pad = (y1 - y0) * 0.08 || Math.abs(y1) * 0.1 || 1;
+  y0 -= pad; y1 += pad;
+  if (o.clamp) { y0 = Math.max(o.clamp[0], y0); y1 = Math.min(o.clamp[1], y1); }
+  const X = (v) => m.l + ((v - x0) / (x1 - x0)) * (w - m.l - m.r);
+  const Y = (v) => h - m.b - ((v - y0) / (y1 - y0)) * (h - m.t - m.b);
+  let g = "";
+  for (let i = 0; i <= 4; i++) {
+    const v = y0 + ((y1 - y0) * i) / 4;
+    g += '<line x1="' + m.l + '" x2="' + (w - m.r) + '" y1="' + Y(v) + '" y2="' + Y(v) + '" stroke="#eee"/><text x="' + (m.l - 4) + '" y="' + (Y(v) + 4) + '" text-anchor="end">' + (o.fmt ? o.fmt(v) : v.toFixed(2)) + "</text>";
+  }
+  const xt = o.xTicks || [x0, x1];
+  for (const v of xt) g += '<text x="' + X(v) + '" y="' + (h - m.b + 14) + '" text-anchor="middle">' + Math.round(v) + "</text>";
+  if (o.ref !== undefined) g += '<line x1="' + m.l + '" x2="' + (w - m.r) + '" y1="' + Y(o.ref) + '" y2="' + Y(o.ref) + '" stroke="#999" stroke-dasharray="4 4"/><text x="' + (w - m.r) + '" y="' + (Y(o.ref) - 3) + '" text-anchor="end" fill="#777">' + esc(o.refLabel || "") + "</text>";
+  g += '<text x="' + ((m.l + w - m.r) / 2) + '" y="' + (h - 6) + '" text-anchor="middle">' + esc(o.xTitle) + "</text>";
+  g += '<text transform="translate(12,' + ((m.t + h - m.b) / 2) + ') rotate(-90)" text-anchor="middle">' + esc(o.yTitle) + "</text>";
+  g += '<text x="' + (w / 2) + '" y="14" text-anchor="middle" font-weight="bold">' + esc(o.title) + "</text>";
+  for (const s of series) {
+    const d = s.points.map((p, j) => (j ? "L" : "M") + X(p[0]).toFixed(1) + "," + Y(p[1]).toFixed(1)).join(" ");
+    g += '<path d="' + d + '" fill="none" stroke="' + s.colour + '" stroke-width="2" stroke-dasharray="' + (s.dash || "") + '"><title>' + esc(s.name) + "</title></path>";
+    if (s.points.length < 40) for (const p of s.points) g += '<circle cx="' + X(p[0]).toFixed(1) + '" cy="' + Y(p[1]).toFixed(1) + '" r="3" fill="' + s.colour + '"><title>' + esc(s.name + ": " + p[1].toFixed(3)) + "</title></circle>";
+  }
+  const legend = series.map((s) => '<span style="color:' + s.colour + '">' + (s.dash ? "┅" : "━") + " " + esc(s.name) + "</span>").join(" &nbsp; ");
+  return '<svg width="' + w + '" height="' + h + '" role="img" aria-label="' + esc(o.title) + '">' + g + "</svg><div class=\"muted\">" + legend + "</div>";
+}
+
+function renderMembers(s) {
+  const body = $("members");
+  body.replaceChildren(...s.members.map((m) => el("tr", { "data-testid": "member-row", "data-peer": m.peer },
+    el("td", {}, el("b", { style: "color:" + colour(m.peer) }, m.peer)), el("td", { "data-testid": "doing" }, m.doing), el("td", {}, m.modelVersion),
+    el("td", {}, ago(m.heartbeatAgeMs)), el("td", {}, m.backend), el("td", {}, m.host + " (" + m.pid + ")"))));
+  $("gone").textContent = s.gone.length ? "not running now: " + s.gone.join(", ") : "";
+}
+
+let history = [];
+function renderProgress(s) {
+  const it = s.iterations.find((i) => i.iteration === s.current);
+  $("iter-no").textContent = it ? it.iteration + (s.done ? " (experiment done)" : "") : "– (no iteration opened yet)";
+  if (!it) return $("progress").replaceChildren(el("p", { class: "muted" }, "waiting for the coordinator to open an iteration"));
+  history.push({ at: s.now, c: it.candidates, v: it.verdicts, it: it.iteration });
+  history = history.filter((h) => h.it === it.iteration && s.now - h.at < 20000);
+  const first = history[0];
+  const row = (name, done, total, key) => {
+    let extra = "";
+    if (total && first && s.now > first.at && done < total) {
+      const rate = (done - first[key]) / ((s.now - first.at) / 1000);
+      if (rate > 0) extra = rate.toFixed(0) + "/s, about " + Math.ceil((total - done) / rate) + " s to go";
+    }
+    const frac = total ? Math.min(1, done / total) : 0;
+    return el("tr", {}, el("td", {}, name), el("td", {}, el("span", { class: "bar" }, el("i", { style: "width:" + (frac * 100).toFixed(1) + "%" }))),
+      el("td", { class: "num", "data-testid": "count-" + name }, done + (total ? " / " + total : "")), el("td", { class: "muted" }, extra));
+  };
+  const closed = it.closed ? "voted " + it.closed.voted + " prompts, kept " + it.closed.pairs + " pairs" : "collecting";
+  $("progress").replaceChildren(el("table", {},
+    row("prompts", it.prompts, 0), row("candidates", it.candidates, it.expected.candidates, "c"), row("verdicts", it.verdicts, it.expected.verdicts, "v"),
+    row("pairs", it.pairs, 0), row("trained", it.trained.length, it.peers.length)),
+    el("p", { class: "muted" }, "panel: " + it.peers.join(", ") + " · " + closed));
+  const rates = Object.entries(s.rates).sort();
+  $("rates").replaceChildren(rates.length ? el("table", {}, ...rates.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, v.toFixed(1))))) : el("p", { class: "muted" }, "no messages in the last 10 s"));
+}
+
+function renderFlows(s) {
+  const nodes = ["coordinator", ...new Set([...s.iterations.flatMap((i) => i.peers), ...s.members.map((m) => m.peer)])];
+  const w = 600, h = 420, cx = w / 2, cy = h / 2, r = 160;
+  const pos = new Map(nodes.map((n, i) => [n, [cx + r * Math.cos(-Math.PI / 2 + (2 * Math.PI * i) / nodes.length), cy + r * Math.sin(-Math.PI / 2 + (2 * Math.PI * i) / nodes.length)]]));
+  const edges = new Map();
+  for (const f of s.flows) {
+    if (!pos.has(f.from) || !pos.has(f.to)) continue;
+    const k = f.from + "\t" + f.to;
+    edges.set(k, (edges.get(k) || []).concat([f]));
+  }
+  let g = '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#78909c"/></marker></defs>';
+  for (const [k, fs] of edges) {
+    const [a, b] = k.split("\t");
+    const [x1, y1] = pos.get(a), [x2, y2] = pos.get(b);
+    const dx = x2 - x1, dy = y2 - y1, len = Math.hypot(dx, dy) || 1;
+    // Bent to its right, so the two directions between a pair of nodes stay apart; the label sits
+    // on the bend, one line per kind of message.
+    const bend = 56, bx = (x1 + x2) / 2 + (dy / len) * bend, by = (y1 + y2) / 2 - (dx / len) * bend;
+    const sx = x1 + (dx / len) * 40, sy = y1 + (dy / len) * 14, ex = x2 - (dx / len) * 40, ey = y2 - (dy / len) * 14;
+    const mx = 0.25 * sx + 0.5 * bx + 0.25 * ex, my = 0.25 * sy + 0.5 * by + 0.25 * ey;
+    const label = fs.map((f) => f.kind + " " + f.count).join(", ");
+    g += '<path d="M' + sx + "," + sy + " Q" + bx + "," + by + " " + ex + "," + ey + '" fill="none" stroke="#90a4ae" stroke-width="1.5" marker-end="url(#arrow)"><title>' + esc(a + " → " + b + ": " + label) + "</title></path>";
+    g += '<text x="' + mx + '" y="' + (my - (fs.length - 1) * 6) + '" text-anchor="middle" font-size="10" data-edge="' + esc(a + ">" + b) + '">' + fs.map((f, i) => '<tspan x="' + mx + '" dy="' + (i ? 12 : 0) + '">' + esc(f.kind + " " + f.count) + "</tspan>").join("") + "</text>";
+  }
+  for (const [n, [x, y]] of pos) {
+    const fill = n === "coordinator" ? "#eceff1" : colour(n) + "22";
+    g += '<rect x="' + (x - 38) + '" y="' + (y - 11) + '" width="76" height="22" rx="10" fill="' + fill + '" stroke="' + (n === "coordinator" ? "#607d8b" : colour(n)) + '"/><text x="' + x + '" y="' + (y + 4) + '" text-anchor="middle" font-weight="bold">' + esc(n) + "</text>";
+  }
+  $("flows").innerHTML = '<svg width="' + w + '" height="' + h + '" role="img" aria-label="message flows">' + g + '</svg><p class="muted">Messages since the start of the experiment, per sender and receiver: candidates go to every other member to be judged, verdicts back to the author, pairs from the coordinator to whoever trains on them.</p>';
+}
+
+function renderScores(s) {
+  const peers = [...new Set(s.scores.flatMap((x) => Object.keys(x.peers)))].sort();
+  const series = peers.map((p, i) => ({ name: p, colour: colour(p), dash: DASHES[i % DASHES.length], points: s.scores.filter((x) => x.peers[p]).map((x) => [x.iteration, x.peers[p].average * 100]) }));
+  const panel = s.scores.map((x) => { const v = Object.values(x.peers).map((p) => p.average); return [x.iteration, (v.reduce((a, b) => a + b, 0) / v.length) * 100]; });
+  if (panel.length) series.push({ name: "panel average", colour: "#000", dash: "4 4", points: panel });
+  $("scores").innerHTML = chart(series, { title: "Benchmark average per member (%)", xTitle: "iteration (0: before training)", yTitle: "accuracy %", xTicks: s.scores.map((x) => x.iteration), fmt: (v) => v.toFixed(0), clamp: [0, 100], empty: "no evaluations yet" });
+  if (!s.scores.length) return $("score-table").replaceChildren();
+  const suites = [...new Set(s.scores.flatMap((x) => Object.values(x.peers).flatMap((p) => Object.keys(p))))].filter((k) => k !== "average").sort().concat(["average"]);
+  const first = s.scores[0], last = s.scores[s.scores.length - 1];
+  const head = el("tr", {}, el("th", {}, "member"), el("th", {}, "iteration"), ...suites.map((x) => el("th", { class: "num" }, x)));
+  const rows = peers.map((p) => el("tr", { "data-testid": "score-row" }, el("td", {}, p), el("td", {}, first.iteration + " → " + last.iteration),
+    ...suites.map((k) => {
+      const a = first.peers[p]?.[k], b = last.peers[p]?.[k];
+      const d = a !== undefined && b !== undefined ? (b - a) * 100 : undefined;
+      return el("td", { class: "num" }, pct(b) + (d !== undefined && last !== first ? " (" + (d >= 0 ? "+" : "") + d.toFixed(1) + ")" : ""));
+    })));
+  $("score-table").replaceChildren(el("table", {}, head, ...rows));
+}
+
+function renderTraining(s) {
+  const curves = s.training.filter((c) => c.points.some((p) => p.loss !== undefined));
+  const done = s.trained.map((t) => el("li", {}, t.peer + ", iteration " + t.iteration + ": " + t.steps + " steps in " + (t.ms / 1000).toFixed(1) + " s, loss " + t.lossFirst.toFixed(3) + " → " + t.lossLast.toFixed(3) + ", margin " + t.marginBefore.toFixed(3) + " → " + t.marginAfter.toFixed(3)));
+  const summary = done.length ? el("ul", { class: "muted" }, ...done) : el("p", { class: "muted" }, s.training.length ? "training; its backend reports steps without their loss" : "no training yet");
+  if (!curves.length) return $("training").replaceChildren(summary);
+  const its = [...new Set(curves.map((c) => c.iteration))].sort((a, b) => a - b);
+  const series = (key) => curves.map((c) => ({ name: c.peer + " it " + c.iteration, colour: colour(c.peer), dash: DASHES[its.indexOf(c.iteration) % DASHES.length], points: c.points.filter((p) => p[key] !== undefined).map((p) => [p.step, p[key]]) }));
+  $("training").innerHTML = chart(series("loss"), { title: "Loss per step", xTitle: "step", yTitle: "loss" }) + chart(series("margin"), { title: "Margin per step", xTitle: "step", yTitle: "margin", ref: 0, refLabel: "no preference" });
+  $("training").append(summary);
+}
+
+function renderDead(s) {
+  $("dead").replaceChildren(s.deadLetters.length
+    ? el("table", {}, ...s.deadLetters.map((d) => el("tr", { "data-testid": "dead-row" }, el("td", {}, new Date(d.at).toLocaleTimeString()), el("td", {}, d.reason), el("td", {}, d.detail.slice(0, 200)), el("td", { class: "muted" }, d.subject))))
+    : el("p", { class: "muted" }, "none"));
+}
+
+let known = { iterations: "", members: "" };
+function renderFilters(s) {
+  const its = s.iterations.filter((i) => i.pairs > 0).map((i) => String(i.iteration));
+  const peers = [...new Set(s.iterations.flatMap((i) => i.peers))].sort();
+  const fill = (id, values, key) => {
+    if (known[key] === values.join()) return;
+    known[key] = values.join();
+    const sel = $(id), was = sel.value;
+    sel.replaceChildren(el("option", { value: "" }, "all"), ...values.map((v) => el("option", { value: v }, v)));
+    sel.value = values.includes(was) ? was : "";
+  };
+  fill("f-iteration", its, "iterations");
+  fill("f-member", peers, "members");
+}
+
+let lastState;
+function render(s) {
+  lastState = s;
+  renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderTraining(s); renderDead(s); renderFilters(s);
+  if (!pairsLoaded && s.pairsKept > 0) loadPairs(false);
+}
+
+// ---- pair browser ----
+let pairsLoaded = false, offset = 0, selected;
+async function loadPairs(more) {
+  pairsLoaded = true;
+  offset = more ? offset + 50 : 0;
+  const q = new URLSearchParams({ offset: String(offset), limit: "50" });
+  for (const [k, id] of [["iteration", "f-iteration"], ["member", "f-member"], ["suite", "f-suite"], ["minMargin", "f-min"], ["maxMargin", "f-max"]]) if ($(id).value !== "") q.set(k, $(id).value);
+  const r = await fetch("api/pairs?" + q);
+  if (!r.ok) { $("pair-count").textContent = await r.text(); return; }
+  const d = await r.json();
+  const suiteSel = $("f-suite");
+  if (known.suites !== d.suites.join()) {
+    known.suites = d.suites.join();
+    const was = suiteSel.value;
+    suiteSel.replaceChildren(el("option", { value: "" }, "all"), ...d.suites.map((v) => el("option", { value: v }, v)));
+    suiteSel.value = d.suites.includes(was) ? was : "";
+  }
+  const rows = d.rows.map((p) => {
+    const tr = el("tr", { "data-testid": "pair-row", "data-pair": p.pairId }, el("td", {}, p.iteration), el("td", {}, p.suite || ""), el("td", {}, p.question),
+      el("td", { class: "chosen" }, p.chosen.text + " (" + p.chosen.author + ")"), el("td", { class: "rejected" }, p.rejected.text + " (" + p.rejected.author + ")"), el("td", { class: "num" }, p.margin.toFixed(2)));
+    tr.addEventListener("click", () => openPair(p.pairId, tr));
+    return tr;
+  });
+  if (more) $("pairs").append(...rows); else $("pairs").replaceChildren(...rows);
+  $("pair-count").textContent = d.total + " pairs match" + (d.total > offset + d.rows.length ? " (showing " + (offset + d.rows.length) + ")" : "");
+  $("more").hidden = d.total <= offset + d.rows.length;
+}
+
+async function openPair(id, tr) {
+  selected = id;
+  for (const x of document.querySelectorAll("#pairs tr.sel")) x.classList.remove("sel");
+  if (tr) tr.classList.add("sel");
+  const r = await fetch("api/pairs/" + encodeURIComponent(id));
+  if (!r.ok) return $("detail").replaceChildren(el("p", {}, await r.text()));
+  const p = await r.json();
+  if (selected !== id) return;
+  const imgs = Array.from({ length: p.images }, (_, i) => el("img", { src: "api/pairs/" + encodeURIComponent(id) + "/image/" + i, alt: "image " + (i + 1) + " of the prompt", "data-testid": "pair-image" }));
+  const CRIT = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"];
+  const judges = (side, list) => list.map((v) => el("tr", { "data-testid": "judge-row" }, el("td", { class: side }, side), el("td", {}, v.judge),
+    ...(v.likert ? CRIT.map((c) => el("td", { class: "num" }, v.likert[c].toFixed(2))) : [el("td", { colspan: "5", class: "muted" }, "abstained: " + v.abstained)])));
+  const vt = el("table", {}, el("tr", {}, el("th", {}, "answer"), el("th", {}, "judge"), ...CRIT.map((c) => el("th", { class: "num" }, c))), ...judges("chosen", p.verdicts.chosen), ...judges("rejected", p.verdicts.rejected));
+  $("detail").replaceChildren(
+    el("div", {}, ...imgs),
+    el("p", {}, el("b", {}, "question: "), p.question, p.suite ? el("span", { class: "muted" }, "  (" + p.suite + ")") : ""),
+    el("p", { class: "chosen" }, el("b", {}, "chosen "), "(" + p.chosen.author + ", voted " + p.chosen.score.toFixed(3) + "): ", el("span", { class: "ans", "data-testid": "chosen-text" }, p.chosen.text)),
+    el("p", { class: "rejected" }, el("b", {}, "rejected "), "(" + p.rejected.author + ", voted " + p.rejected.score.toFixed(3) + "): ", el("span", { class: "ans" }, p.rejected.text)),
+    el("p", {}, "vote: margin " + p.margin.toFixed(3) + " from the mean of " + p.judges.length + " judges (" + p.judges.join(", ") + ")" + (p.forPeer ? ", for " + p.forPeer : "") + "; iteration " + p.iteration + ", prompt " + p.promptId),
+    el("h3", {}, "Every judge's scores (1–5)"), vt);
+}
+
+$("filters").addEventListener("submit", (e) => { e.preventDefault(); loadPairs(false); });
+$("more").addEventListener("click", () => loadPairs(true));
+
+// ---- live data ----
+function connect() {
+  const es = new EventSource("api/events");
+  es.onopen = () => ($("conn").textContent = "live");
+  es.onmessage = (e) => { render(JSON.parse(e.data)); $("conn").textContent = "live · " + new Date().toLocaleTimeString(); };
+  es.onerror = () => ($("conn").textContent = "disconnected, retrying…");
+}
+connect();
+`;
