@@ -116,7 +116,7 @@ export async function evaluateAndPublish(ctx: PeerContext, iteration: number): P
   const ev = await ctx.evaluator.evaluate({ iteration, modelVersion: ctx.modelVersion }).finally(() => (ctx.activity = undefined));
   const result: EvaluationResult = {
     v: PROTOCOL_VERSION, type: "evaluation", experiment: ctx.experiment, iteration, peer: ctx.peer, modelVersion: ctx.modelVersion,
-    suites: ev.suites, average: ev.average, items: ev.items, ms: Date.now() - t0, at: Date.now(),
+    suites: ev.suites, average: ev.average, items: ev.items, ...(ev.chance ? { chance: ev.chance } : {}), ms: Date.now() - t0, at: Date.now(),
   };
   await publishMessage(ctx.js, result);
   ctx.log.info({ iteration, average: round(ev.average), suites: Object.fromEntries(Object.entries(ev.suites).map(([k, v]) => [k, round(v)])) }, "evaluated");

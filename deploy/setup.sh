@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh machine: npm dependencies (from the lockfile) when
 # they are missing or stale, nats-server (see ensure-nats.sh), and torch for Debian's python3
-# (the SimPO parity test runs actors/openai/trainer/simpo.py with it). Safe to run every time.
+# (the SimPO parity test runs actors/openai/trainer/simpo.py with it). With --tests also Debian's
+# chromium, which the browser tests drive headless. Safe to run every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quiet=""
-[ "${1:-}" = "--quiet" ] && quiet="--quiet"
+tests=""
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet="--quiet" ;;
+    --tests) tests=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (options: --quiet, --tests)" >&2; exit 2 ;;
+  esac
+done
 say() { [ -n "$quiet" ] || echo "$@"; }
 
 major=$(node -p 'process.versions.node.split(".")[0]')
@@ -44,4 +52,29 @@ The Python SimPO trainer's parity test (test/actors/simpo-parity.test.ts) fails 
   Debian/Ubuntu:  sudo apt-get install python3-torch     (CPU torch for /usr/bin/python3)
   otherwise:      install torch for a Python 3 interpreter and set POP_PYTHON to its path
 MSG
+fi
+
+# Chromium for the browser tests (the dashboard and report.html, driven with playwright-core).
+# playwright-core downloads no browser; Debian's package is used. POP_CHROMIUM names another binary.
+if [ -n "$tests" ]; then
+  if [ -n "${POP_CHROMIUM:-}" ] && [ -x "${POP_CHROMIUM}" ]; then
+    say "chromium: $POP_CHROMIUM"
+  elif command -v chromium >/dev/null 2>&1; then
+    say "chromium: $(command -v chromium)"
+  elif [ "$(id -u)" = 0 ] && [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+    echo "chromium not found; installing Debian's package for the browser tests (apt-get install chromium, under a minute)..."
+    export DEBIAN_FRONTEND=noninteractive
+    if ! apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      apt-get update -qq >/dev/null
+    fi
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    echo "chromium: installed $(command -v chromium)"
+  else
+    cat >&2 <<MSG
+warning: no chromium, and it can't be installed automatically here (needs root, Debian and apt-get).
+The browser tests (test/e2e/demo.test.ts: the dashboard and report.html) fail until it can:
+  Debian/Ubuntu:  sudo apt-get install chromium
+  otherwise:      install Chromium or Chrome and set POP_CHROMIUM to its path
+MSG
+  fi
 fi

@@ -254,6 +254,8 @@ const TrainSummary = z.object({
   marginBefore: z.number(),
   marginAfter: z.number(),
   ms: z.number().min(0),
+  /** [step, loss, margin] at evenly spaced steps, for training curves (absent where the backend does not report it). */
+  curve: z.array(z.tuple([z.number().int().min(0), z.number().finite(), z.number().finite()])).max(256).optional(),
 });
 
 /** Lifecycle events of an experiment; `event` says which. */
@@ -281,6 +283,8 @@ export const EvaluationResult = z.object({
   items: z.number().int().min(0),
   /** How long the evaluation took (absent from peers older than this field). */
   ms: z.number().min(0).optional(),
+  /** Accuracy of guessing per suite, where the benchmark knows it. */
+  chance: z.record(z.string().min(1).max(64), z.number().min(0).max(1)).optional(),
   at: Millis,
 });
 export type EvaluationResult = z.infer<typeof EvaluationResult>;

@@ -99,13 +99,20 @@ export interface TrainResult {
   marginBefore: number;
   marginAfter: number;
   ms: number;
+  /** Training curve: [step, loss, margin] at up to {@link CURVE_POINTS} evenly spaced steps (last included). */
+  curve?: [number, number, number][];
 }
+
+/** Most points a training curve keeps (it travels in the training_done event). */
+export const CURVE_POINTS = 200;
 
 /** Accuracy per benchmark suite (0..1) and their unweighted mean. */
 export interface EvalResult {
   suites: Record<string, number>;
   average: number;
   items: number;
+  /** Accuracy of guessing per suite, where the benchmark knows it (reports mark it). */
+  chance?: Record<string, number>;
   ms: number;
 }
 

@@ -1,7 +1,7 @@
 /** Benchmark evaluation of a tiny model over the world's held-out suites (greedy, exact match). */
 import type { EvalResult } from "../backend/types.ts";
 import type { TinyVlm } from "./model.ts";
-import { benchmarkSuites, BENCH_ITEMS, BENCH_SEED, FAMILIES, renderScene } from "./world.ts";
+import { benchmarkSuites, BENCH_ITEMS, BENCH_SEED, chanceOf, FAMILIES, renderScene } from "./world.ts";
 import { words } from "./vocab.ts";
 
 const cache = new Map<string, ReturnType<typeof buildSuites>>();
@@ -29,5 +29,6 @@ export function evaluateModel(model: TinyVlm, items = BENCH_ITEMS, seed = BENCH_
     res[s.family] = ok / s.items.length;
   }
   const vals = Object.values(res);
-  return { suites: res, average: vals.reduce((a, b) => a + b, 0) / vals.length, items: all.length, ms: performance.now() - t0 };
+  const chance = Object.fromEntries(FAMILIES.map((f) => [f, chanceOf(f)]));
+  return { suites: res, average: vals.reduce((a, b) => a + b, 0) / vals.length, items: all.length, chance, ms: performance.now() - t0 };
 }

@@ -1,5 +1,5 @@
 /** Training loops for the tiny model: cross-entropy (pretraining) and SimPO (PoP). */
-import type { RgbImage, TrainResult, TrainStep } from "../backend/types.ts";
+import { CURVE_POINTS, type RgbImage, type TrainResult, type TrainStep } from "../backend/types.ts";
 import { CRITERIA_SCORES, classifyAnswer, drawCategory, synthCandidate } from "./criteria.ts";
 import { TinyVlm, imagesTensor } from "./model.ts";
 import { hashSeed, makeRng } from "./rng.ts";
@@ -78,6 +78,7 @@ export function trainSimpo(
   const names = anchor ? ["simpo", "nll", "anchor"] : ["simpo", "nll"];
   let termsFirst: number[] = [];
   let termsLast: number[] = [];
+  const curve: [number, number, number][] = [];
   const total = pairs.length ? o.epochs * Math.ceil(pairs.length / o.batchSize) : 0;
   for (let e = 0; e < o.epochs && pairs.length; e++) {
     const order = rng.shuffle(pairs.map((_, i) => i));
@@ -107,12 +108,21 @@ export function trainSimpo(
       lossLast = loss;
       termsLast = values;
       steps++;
+      curve.push([steps, loss, margin]);
       onStep?.(steps, total, { loss, margin, terms: Object.fromEntries(names.map((n, i) => [n, values[i]!])) });
     }
   }
   if (!optimizer) opt.dispose();
   const terms = steps ? Object.fromEntries(names.map((n, i) => [n, [termsFirst[i]!, termsLast[i]!] as [number, number]])) : undefined;
-  return { steps, pairs: pairs.length, lossFirst, lossLast, ...(terms ? { terms } : {}), marginBefore: before.margin, marginAfter: pairStats(model, pairs, false).margin, ms: performance.now() - t0 };
+  return { steps, pairs: pairs.length, lossFirst, lossLast, ...(terms ? { terms } : {}), marginBefore: before.margin, marginAfter: pairStats(model, pairs, false).margin, ms: performance.now() - t0, ...(curve.length ? { curve: thin(curve, CURVE_POINTS) } : {}) };
+}
+
+/** At most `n` evenly spaced entries of `xs`, the last always among them. */
+export function thin<T>(xs: T[], n: number): T[] {
+  if (xs.length <= n) return xs;
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(xs[Math.round(((i + 1) * xs.length) / n) - 1]!);
+  return out;
 }
 
 /** A judge training example: a candidate answer with its five ground-truth labels (1..5). */

@@ -79,6 +79,26 @@ export interface WorldItem {
   answer: string;
 }
 
+/**
+ * Accuracy of a uniform guess among the answers a question of the family allows (the chance level
+ * the report marks): one of 5 colours, 4 shapes, 1-3 objects, 2-3 of 6 glyphs, yes/no, one of two sides.
+ */
+export function chanceOf(family: Family): number {
+  switch (family) {
+    case "colour":
+      return 1 / COLORS.length;
+    case "shape":
+      return 1 / SHAPES.length;
+    case "count":
+      return 1 / MAX_OBJECTS;
+    case "ocr":
+      return (1 / GLYPHS.length ** 2 + 1 / GLYPHS.length ** 3) / 2 / 2;
+    case "existence":
+    case "spatial":
+      return 1 / 2;
+  }
+}
+
 /** Words an answer of each family may use (its "type"). */
 export function answerWords(family: Family): readonly string[] {
   switch (family) {

@@ -3,6 +3,7 @@
  * peers as separate processes, runs the iterations with progress on the terminal, and writes
  * report.json, pairs-iter<N>.jsonl and report.html to the output directory.
  */
+import { familyOfQuestion } from "../../actors/tiny/world.ts";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
@@ -120,7 +121,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say, timeline);
     const run = await collectRun(nc, config.experiment);
     const blobs = await openBlobs(nc);
-    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined));
+    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined), familyOfQuestion);
     process.stdout.write("\n" + formatTable(report) + "\n\n");
     const first = report.iterations[0]!;
     const last = report.iterations[report.iterations.length - 1]!;

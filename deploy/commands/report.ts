@@ -1,4 +1,5 @@
 /** `pop report`: write the report files of a stored run. */
+import { familyOfQuestion } from "../../actors/tiny/world.ts";
 import { resolve } from "node:path";
 import { getImage, openBlobs } from "../../protocol/mod.ts";
 import type { Flags } from "../args.ts";
@@ -28,7 +29,7 @@ export async function runReport(flags: Flags): Promise<void> {
     const run = await collectRun(nc, experiment);
     if (run.evaluations.length === 0) throw new Error(`no evaluations stored for experiment '${experiment}' on ${server}`);
     const blobs = await openBlobs(nc);
-    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined));
+    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined), familyOfQuestion);
     process.stdout.write(formatTable(report) + `\n\nwrote ${out}\n`);
   } finally {
     await nc.close();

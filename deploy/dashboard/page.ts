@@ -72,10 +72,11 @@ function el(tag, attrs, ...kids) {
 }
 const pct = (x) => (x === undefined ? "–" : (x * 100).toFixed(1));
 const ago = (ms) => (ms < 1000 ? "now" : ms < 60000 ? Math.round(ms / 1000) + " s ago" : Math.round(ms / 60000) + " min ago");
-let colourOf = new Map();
+// Colours follow the members' sorted names, as in report.html.
+let peerOrder = [];
 function colour(peer) {
-  if (!colourOf.has(peer)) colourOf.set(peer, COLOURS[colourOf.size % COLOURS.length]);
-  return colourOf.get(peer);
+  const i = peerOrder.indexOf(peer);
+  return i < 0 ? "#555" : COLOURS[i % COLOURS.length];
 }
 
 // A line chart as SVG text: axes scaled to the data, titles on both axes, an optional reference line.
@@ -179,7 +180,7 @@ function renderFlows(s) {
 
 function renderScores(s) {
   const peers = [...new Set(s.scores.flatMap((x) => Object.keys(x.peers)))].sort();
-  const series = peers.map((p, i) => ({ name: p, colour: colour(p), dash: DASHES[i % DASHES.length], points: s.scores.filter((x) => x.peers[p]).map((x) => [x.iteration, x.peers[p].average * 100]) }));
+  const series = peers.map((p) => ({ name: p, colour: colour(p), dash: DASHES[Math.max(0, peerOrder.indexOf(p)) % DASHES.length], points: s.scores.filter((x) => x.peers[p]).map((x) => [x.iteration, x.peers[p].average * 100]) }));
   const panel = s.scores.map((x) => { const v = Object.values(x.peers).map((p) => p.average); return [x.iteration, (v.reduce((a, b) => a + b, 0) / v.length) * 100]; });
   if (panel.length) series.push({ name: "panel average", colour: "#000", dash: "4 4", points: panel });
   $("scores").innerHTML = chart(series, { title: "Benchmark average per member (%)", xTitle: "iteration (0: before training)", yTitle: "accuracy %", xTicks: s.scores.map((x) => x.iteration), fmt: (v) => v.toFixed(0), clamp: [0, 100], empty: "no evaluations yet" });
@@ -228,9 +229,8 @@ function renderFilters(s) {
   fill("f-member", peers, "members");
 }
 
-let lastState;
 function render(s) {
-  lastState = s;
+  peerOrder = [...new Set([...s.iterations.flatMap((i) => i.peers), ...s.members.map((m) => m.peer)])].sort();
   renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderTraining(s); renderDead(s); renderFilters(s);
   if (!pairsLoaded && s.pairsKept > 0) loadPairs(false);
 }

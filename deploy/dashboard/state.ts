@@ -74,7 +74,7 @@ export class DashboardState {
   private readonly pairCounts = new Map<number, Map<string, number>>();
   private readonly suites = new Map<number, Map<string, Record<string, number>>>();
   private readonly curves = new Map<string, { peer: string; iteration: number; points: TrainingPoint[] }>();
-  private readonly trainDone = new Map<string, { peer: string; iteration: number; lossFirst: number; lossLast: number; marginBefore: number; marginAfter: number; steps: number; ms: number }>();
+  private readonly trainDone = new Map<string, { peer: string; iteration: number; lossFirst: number; lossLast: number; marginBefore: number; marginAfter: number; steps: number; ms: number; curve?: [number, number, number][] }>();
 
   /**
    * @param suiteOf the suite a prompt's question belongs to, where the panel's world can tell
@@ -196,11 +196,25 @@ export class DashboardState {
         return { from, to, kind, count };
       }),
       scores: [...this.suites.entries()].sort(([a], [b]) => a - b).map(([iteration, m]) => ({ iteration, peers: Object.fromEntries([...m.entries()].sort()) })),
-      training: [...this.curves.values()].map((c) => ({ ...c, summary: this.trainDone.get(`${c.peer}\t${c.iteration}`) })),
-      trained: [...this.trainDone.values()],
+      training: this.trainingCurves(),
+      trained: [...this.trainDone.values()].map(({ curve: _, ...t }) => t),
       deadLetters: w.deadLetters.slice(-20).reverse(),
       pairsKept: this.pairs.size,
     };
+  }
+
+  /**
+   * One curve per member and iteration: a finished training's own curve (every step's figures,
+   * thinned, also when the dashboard started late), else the steps seen in heartbeats so far.
+   */
+  private trainingCurves(): { peer: string; iteration: number; points: TrainingPoint[] }[] {
+    const out = new Map<string, { peer: string; iteration: number; points: TrainingPoint[] }>();
+    for (const [k, c] of this.curves) out.set(k, c);
+    for (const [k, t] of this.trainDone) {
+      if (!t.curve?.length) continue;
+      out.set(k, { peer: t.peer, iteration: t.iteration, points: t.curve.map(([step, loss, margin]) => ({ step, total: t.steps, loss, margin })) });
+    }
+    return [...out.values()].sort((a, b) => a.iteration - b.iteration || a.peer.localeCompare(b.peer));
   }
 
   /** The pairs matching a query, newest iteration first, and how many match in all. */

@@ -38,6 +38,34 @@ describe("report", () => {
     expect(html).not.toMatch(/<script|https?:\/\//);
   });
 
+  it("report.html scales its axes to the data, marks chance, tells members apart and shows training, examples and settings", () => {
+    const evs = [ev("a", 0, { x: 0.62, y: 0.7 }), ev("b", 0, { x: 0.64, y: 0.7 }), ev("a", 1, { x: 0.8, y: 0.74 }), ev("b", 1, { x: 0.81, y: 0.72 })].map((e) => ({ ...e, chance: { x: 0.5, y: 0.25 } }));
+    const report = buildReport({
+      experiment: "r",
+      evaluations: evs,
+      pairs: [pair(1, "p1")],
+      control: [{ v: PROTOCOL_VERSION, type: "control", experiment: "r", event: "training_done", iteration: 1, peer: "a", modelVersion: "m", result: { steps: 4, pairs: 8, lossFirst: 2, lossLast: 1.2, terms: { simpo: [1, 0.5], nll: [1, 0.7] }, marginBefore: -0.1, marginAfter: 0.4, ms: 1500, curve: [[2, 1.6, 0.1], [4, 1.2, 0.4]] }, at: 1 }],
+    });
+    expect(report.chance).toEqual({ x: 0.5, y: 0.25 });
+    expect(report.training).toEqual([expect.objectContaining({ peer: "a", iteration: 1, steps: 4, seconds: 1.5, curve: [[2, 1.6, 0.1], [4, 1.2, 0.4]] })]);
+    const html = renderHtml(report, new Map([[1, [{ pair: pair(1, "p1"), suite: "x", image: "data:image/png;base64,AAAA" }]]]));
+    // The y axis of suite x spans its data and the chance line (50..81), not 0..100.
+    const x = html.slice(html.indexOf('aria-label="x"'), html.indexOf("</svg>", html.indexOf('aria-label="x"')));
+    expect(x).toContain("chance 50");
+    expect(x).not.toMatch(/>100</);
+    expect(x).toMatch(/>accuracy \(%\)</);
+    expect(x).toMatch(/>iteration \(0 = before training\)</);
+    // members differ in dash and marker, not only colour
+    expect(html).toMatch(/stroke="#d62728" stroke-width="2" stroke-dasharray="7 3"/);
+    expect(html).toContain("<rect");
+    expect(html).toMatch(/change since iteration 0/);
+    expect(html).toMatch(/<td><b>77\.0<\/b><\/td><td>\+11\.0<\/td>/); // a: 66.0 -> 77.0
+    expect(html).toMatch(/Iteration 1: loss/);
+    expect(html).toMatch(/simpo first → last/);
+    expect(html).toContain('<img src="data:image/png;base64,AAAA"');
+    expect(html).not.toMatch(/<script|https?:\/\//);
+  });
+
   it("writes pairs in TRL's conversational preference shape", () => {
     const r = trlRecord(pair(1, "p1"), ["images/x.png"]);
     expect(r.prompt).toEqual([{ role: "user", content: [{ type: "image" }, { type: "text", text: "what colour ?" }] }]);

@@ -1,0 +1,145 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { PROTOCOL_VERSION, type ImageRef, type Member, type Message } from "../../protocol/mod.ts";
+import { DashboardState } from "../../deploy/dashboard/state.ts";
+import { DashboardServer, pairQuery } from "../../deploy/dashboard/server.ts";
+import { familyOfQuestion } from "../../actors/tiny/world.ts";
+
+const T = Date.parse("2026-11-28T12:00:00Z");
+const base = { v: PROTOCOL_VERSION, experiment: "demo" } as const;
+const IMG: ImageRef = { hash: `sha256-${"a".repeat(64)}`, format: "rgb8", width: 2, height: 1 };
+const likert = (x: number) => ({ helpfulness: x, correctness: x, coherence: x, complexity: x, verbosity: x });
+const member = (peer: string, extra: Partial<Member> = {}): Member => ({
+  ...base, type: "member", peer, instance: `${peer}-1`, backend: "tiny", modelVersion: `${peer}v1`, host: "lab1", pid: 7,
+  joinedAt: T - 60_000, heartbeatAt: T - 500, state: "active", ...extra,
+});
+const cand = (promptId: string, author: string, texts: string[]) =>
+  ({ ...base, type: "candidates", iteration: 1, promptId, question: "what does the text say ?", images: [IMG], author, modelVersion: "m", sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `${promptId}:${author}:${i}`, text })), createdAt: T }) as Message;
+const verdict = (promptId: string, judge: string, author: string, scores: number[]) =>
+  ({ ...base, type: "verdict", iteration: 1, promptId, judge, author, modelVersion: "m", scores: scores.map((x, i) => ({ candidateId: `${promptId}:${author}:${i}`, likert: likert(x) })), createdAt: T }) as Message;
+const pair = (promptId: string, question: string, chosen: [string, string], rejected: [string, string], margin: number) =>
+  ({
+    ...base, type: "pair", iteration: 1, pairId: `1:${promptId}`, promptId, question, images: [IMG],
+    chosen: { candidateId: `${promptId}:${chosen[0]}:0`, author: chosen[0], text: chosen[1], score: 0.95 },
+    rejected: { candidateId: `${promptId}:${rejected[0]}:1`, author: rejected[0], text: rejected[1], score: 0.95 - margin },
+    margin, judges: ["a", "b", "c"], createdAt: T,
+  }) as Message;
+
+/** A small recorded run: three members, one prompt answered and judged, two pairs, training under way. */
+function recorded(): DashboardState {
+  const s = new DashboardState("demo", familyOfQuestion);
+  // Answers arrive before the iteration's opening (the streams are read side by side).
+  s.add(cand("p1", "a", ["t e", "t u"]), T);
+  s.add({ ...base, type: "control", event: "iteration_opened", iteration: 1, peers: ["a", "b", "c"], prompts: 2, at: T - 5000 } as Message, T);
+  s.add(cand("p1", "b", ["t e", "a a"]), T);
+  s.add(verdict("p1", "b", "a", [5, 1.5]), T);
+  s.add(verdict("p1", "c", "a", [4.5, 1]), T);
+  s.add(verdict("p1", "c", "a", [4.5, 1]), T); // redelivered: replaces, does not add
+  s.add(pair("p1", "what does the text say ?", ["a", "t e"], ["a", "t u"], 0.8), T);
+  s.add(pair("p2", "what color is the square ?", ["b", "red"], ["c", "blue"], 0.76), T);
+  s.add({ ...base, type: "evaluation", iteration: 0, peer: "a", modelVersion: "m", suites: { ocr: 0.2, colour: 1 }, average: 0.6, items: 10, at: T } as Message, T);
+  s.member("demo.a.a-1", member("a", { activity: { doing: "training", iteration: 1, done: 3, total: 10, loss: 1.5, margin: -0.1 } }));
+  s.member("demo.a.a-1", member("a", { activity: { doing: "training", iteration: 1, done: 5, total: 10, loss: 1.2, margin: 0.2 } }));
+  s.member("demo.b.b-1", member("b", { activity: { doing: "evaluating", iteration: 1, done: 0, total: 0 } }));
+  return s;
+}
+
+describe("pop dashboard's state", () => {
+  it("counts who sends what to whom, keeps training curves and shows each member's state", () => {
+    const snap = recorded().snapshot(T);
+    const flow = (from: string, to: string, kind: string) => snap.flows.find((f) => f.from === from && f.to === to && f.kind === kind)?.count;
+    expect(flow("a", "b", "candidates")).toBe(1);
+    expect(flow("a", "c", "candidates")).toBe(1);
+    expect(flow("a", "a", "candidates")).toBeUndefined();
+    expect(flow("c", "a", "verdicts")).toBe(2);
+    expect(flow("coordinator", "b", "prompts")).toBe(2);
+    expect(flow("coordinator", "c", "pairs")).toBe(2);
+    expect(snap.members.map((m) => [m.peer, m.doing])).toEqual([["a", "training 5/10"], ["b", "evaluating"]]);
+    expect(snap.gone).toEqual(["c"]);
+    expect(snap.iterations[0]).toMatchObject({ iteration: 1, candidates: 2, verdicts: 3, pairs: 2, expected: { candidates: 6, verdicts: 12 } });
+    expect(snap.training).toEqual([{ peer: "a", iteration: 1, points: [{ step: 3, total: 10, loss: 1.5, margin: -0.1 }, { step: 5, total: 10, loss: 1.2, margin: 0.2 }] }]);
+    expect(snap.scores).toEqual([{ iteration: 0, peers: { a: { ocr: 0.2, colour: 1, average: 0.6 } } }]);
+  });
+
+  it("a finished training's own curve replaces the sampled one", () => {
+    const s = recorded();
+    s.add({ ...base, type: "control", event: "training_done", iteration: 1, peer: "a", modelVersion: "m2", result: { steps: 10, pairs: 20, lossFirst: 2, lossLast: 1, marginBefore: 0, marginAfter: 0.5, ms: 900, curve: [[5, 1.4, 0.1], [10, 1, 0.5]] }, at: T } as Message, T);
+    const snap = s.snapshot(T);
+    expect(snap.training[0]!.points).toEqual([{ step: 5, total: 10, loss: 1.4, margin: 0.1 }, { step: 10, total: 10, loss: 1, margin: 0.5 }]);
+    expect(snap.trained[0]).toMatchObject({ peer: "a", steps: 10, lossLast: 1 });
+    expect(snap.trained[0]).not.toHaveProperty("curve");
+  });
+
+  it("filters pairs by iteration, member, suite and margin, and opens one with every judge's scores", () => {
+    const s = recorded();
+    expect(s.queryPairs({}).total).toBe(2);
+    expect(s.queryPairs({ suite: "ocr" }).rows.map((r) => r.promptId)).toEqual(["p1"]);
+    expect(s.queryPairs({ member: "c" }).rows.map((r) => r.promptId)).toEqual(["p2"]);
+    expect(s.queryPairs({ minMargin: 0.78 }).rows.map((r) => r.promptId)).toEqual(["p1"]);
+    expect(s.queryPairs({ iteration: 2 }).total).toBe(0);
+    const d = s.pair("1:p1")!;
+    expect(d.suite).toBe("ocr");
+    expect(d.verdicts.chosen).toEqual([
+      { judge: "b", author: "a", candidateId: "p1:a:0", likert: likert(5) },
+      { judge: "c", author: "a", candidateId: "p1:a:0", likert: likert(4.5) },
+    ]);
+    expect(d.verdicts.rejected.map((v) => [v.judge, v.likert?.correctness])).toEqual([["b", 1.5], ["c", 1]]);
+    expect(s.pair("nope")).toBeUndefined();
+    expect(s.suiteNames()).toEqual(["colour", "ocr"]);
+  });
+
+  it("reads the browser's filters and says what is wrong with a bad one", () => {
+    expect(pairQuery(new URLSearchParams("iteration=2&member=a&minMargin=0.5&limit=10"))).toEqual({ iteration: 2, member: "a", minMargin: 0.5, limit: 10 });
+    expect(pairQuery(new URLSearchParams("iteration=-1"))).toMatch(/iteration must be a whole number/);
+    expect(pairQuery(new URLSearchParams("minMargin=lots"))).toMatch(/minMargin must be a number, got 'lots'/);
+  });
+});
+
+describe("pop dashboard's server", () => {
+  const fetched: string[] = [];
+  const server = new DashboardServer({
+    state: recorded(),
+    // The object store's bytes: a 2x1 RGB image.
+    fetchImage: async (ref) => {
+      fetched.push(ref.hash);
+      return { format: "rgb8", width: 2, height: 1, data: new Uint8Array([255, 0, 0, 0, 0, 255]) };
+    },
+    pushMs: 50,
+  });
+  let url = "";
+  afterAll(() => server.close());
+
+  it("serves the page, the live data (also as server-sent events), pairs and their images; it only reads", async () => {
+    ({ url } = await server.listen(0, "127.0.0.1"));
+    const page = await fetch(url);
+    expect(page.headers.get("content-type")).toMatch(/text\/html/);
+    const html = await page.text();
+    expect(html).toContain("Pair browser");
+    expect(html).not.toMatch(/https?:\/\/(?!www\.w3)/); // nothing from the network
+    const state = (await (await fetch(`${url}api/state`)).json()) as { members: { peer: string }[] };
+    expect(state.members.map((m) => m.peer)).toEqual(["a", "b"]);
+
+    const events = await fetch(`${url}api/events`);
+    expect(events.headers.get("content-type")).toBe("text/event-stream");
+    const reader = events.body!.getReader();
+    let text = "";
+    while ((text.match(/^data: /gm) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+    expect(JSON.parse(text.split("\n")[0]!.slice(6))).toMatchObject({ experiment: "demo", current: 1 });
+    await reader.cancel();
+
+    const pairs = (await (await fetch(`${url}api/pairs?suite=ocr`)).json()) as { total: number; rows: { pairId: string }[]; suites: string[] };
+    expect(pairs.total).toBe(1);
+    expect(pairs.suites).toEqual(["colour", "ocr"]);
+    expect((await fetch(`${url}api/pairs?iteration=x`)).status).toBe(400);
+    const one = (await (await fetch(`${url}api/pairs/${encodeURIComponent(pairs.rows[0]!.pairId)}`)).json()) as { verdicts: { chosen: unknown[] } };
+    expect(one.verdicts.chosen).toHaveLength(2);
+    expect((await fetch(`${url}api/pairs/none`)).status).toBe(404);
+
+    const img = await fetch(`${url}api/pairs/${encodeURIComponent("1:p1")}/image/0`);
+    expect(img.headers.get("content-type")).toBe("image/png");
+    expect([...new Uint8Array(await img.arrayBuffer()).subarray(1, 4)]).toEqual([0x50, 0x4e, 0x47]);
+    await fetch(`${url}api/pairs/${encodeURIComponent("1:p2")}/image/0`);
+    expect(fetched).toHaveLength(1); // the same image, fetched once
+    expect((await fetch(`${url}api/pairs/${encodeURIComponent("1:p1")}/image/3`)).status).toBe(404);
+    expect((await fetch(url, { method: "POST" })).status).toBe(405);
+  });
+});
