@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { EvalContext, Evaluator, ModelBackend } from "../actors/backend/types.ts";
 import { BenchmarkFileEvaluator } from "../actors/evaluation/benchmark-file.ts";
 import { CommandEvaluator } from "../actors/evaluation/command.ts";
+import { progressLine } from "../actors/process/progress.ts";
 
 export interface EvaluatorChoice {
   backend: ModelBackend;
@@ -22,11 +23,17 @@ export interface EvaluatorChoice {
 export async function peerEvaluator(c: EvaluatorChoice): Promise<Evaluator | undefined> {
   if (c.bench) {
     let last = 0;
+    let started = 0;
+    let lastDone = 0;
     return BenchmarkFileEvaluator.open(c.backend, c.bench, {
       onProgress: (done, total) => {
-        if (done === total || Date.now() - last > 10_000) {
-          last = Date.now();
-          c.log.info({ done, total }, "benchmark progress");
+        const now = Date.now();
+        // A new evaluation (each iteration has one) starts the clock again.
+        if (done <= 0 || !started || done < lastDone) started = now;
+        lastDone = done;
+        if (done === total || now - last > 10_000) {
+          last = now;
+          c.log.info({ done, total, line: progressLine("benchmark", done, total, now - started, { unit: "items" }) }, "benchmark progress");
         }
       },
     });

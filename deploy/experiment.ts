@@ -46,14 +46,18 @@ export const poolName = (seed: number) => `tiny-world-${seed}`;
 const POOL_PUTS_IN_FLIGHT = 16;
 
 /** Puts `count` prompts of the tiny world's pool (images and questions) into the object store, once. */
-export async function loadTinyPool(nc: NatsConnection, seed: number, count: number, experiment: string): Promise<PromptPool> {
+export async function loadTinyPool(nc: NatsConnection, seed: number, count: number, experiment: string, onProgress?: (done: number, total: number) => void): Promise<PromptPool> {
   const blobs = await openBlobs(nc);
   const name = poolName(seed);
   const existing = await blobs.getBlob(objectNames.pool(name));
   if (existing) {
     const pool = decode(existing, "pool", { maxBytes: MAX_STORED_BYTES });
-    if (pool.prompts.length >= count) return pool;
+    if (pool.prompts.length >= count) {
+      onProgress?.(count, count);
+      return pool;
+    }
   }
+  let stored = 0;
   const items = poolPrompts(seed, 0, count);
   const prompts: PromptPool["prompts"] = new Array(items.length);
   // Several puts in flight: one at a time, each waited for its ack, was most of the demo's start.
@@ -64,6 +68,7 @@ export async function loadTinyPool(nc: NatsConnection, seed: number, count: numb
       const images = [];
       for (const img of p.images) images.push(await putImage(blobs, img));
       prompts[i] = { promptId: p.id, question: p.question, images };
+      onProgress?.(++stored, items.length);
     }
   }));
   const pool: PromptPool = { v: PROTOCOL_VERSION, type: "pool", experiment, name, prompts };

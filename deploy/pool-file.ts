@@ -25,8 +25,6 @@ export const MAX_IMAGES_PER_PROMPT = 16;
 export const MAX_QUESTION_CHARS = 64 * 1024;
 /** Problems spelled out in a {@link PromptFileError} message; the rest are counted. */
 export const MAX_LISTED_PROBLEMS = 20;
-/** Progress is reported every this many prompts. */
-export const PROGRESS_EVERY = 1000;
 /** The `experiment` field of a stored pool; the same one the tiny world's pool carries. */
 const POOL_EXPERIMENT = "pool";
 const KEYS = ["question", "image", "images"];
@@ -94,8 +92,8 @@ export interface PromptFile {
 export interface ReadOptions {
   /** Pool name; default {@link defaultPoolName} of the file. */
   name?: string;
-  /** Called with a line of progress every {@link PROGRESS_EVERY} prompts. */
-  progress?: (message: string) => void;
+  /** Called as prompts are checked (reading the file) and then stored: done of total. */
+  onProgress?: (phase: "checking" | "storing", done: number, total: number) => void;
 }
 
 /** The pool name a file gets by default: its base name without extension, lower-cased, other characters as '-'. */
@@ -143,7 +141,7 @@ export async function readPromptFile(file: string, options: ReadOptions = {}): P
       }
       if (!parsed.problems.length && found.length === parsed.paths.length) prompts.push({ line, promptId: `${name}:${line}`, question: parsed.question, images: found });
     }
-    if (++checked % PROGRESS_EVERY === 0) options.progress?.(`checked ${checked}/${total} prompts`);
+    options.onProgress?.("checking", ++checked, total);
   }
   if (!total) problems.push(`${file}: no prompts (only blank lines and # comments)`);
   if (problems.length) throw new PromptFileError(file, problems);
@@ -201,7 +199,7 @@ export async function loadPromptFile(nc: NatsConnection, file: string, options: 
       await putEncodedImage(blobs, { format: image.format, width: image.width, height: image.height, data: await readImageBytes(image) });
       storedImages++;
     }
-    if ((i + 1) % PROGRESS_EVERY === 0) options.progress?.(`stored ${i + 1}/${checked.prompts.length} prompts (${done.size} images)`);
+    options.onProgress?.("storing", i + 1, checked.prompts.length);
   }
   if (!same) await blobs.putBlob({ name: objectName, description: `prompts from ${path.basename(file)}` }, checked.encoded);
   return { file: checked, storedPool: !same, storedImages };

@@ -190,6 +190,7 @@ export class BenchmarkFileEvaluator implements Evaluator {
   /** Greedy replies (`temperature: 0, k: 1, seed: 0`), batch by batch, scored per suite. */
   async evaluate(): Promise<EvalResult> {
     const t0 = performance.now();
+    this.options.onProgress?.(0, this.items.length);
     const batch = this.options.batchSize ?? 32;
     const right = new Map<string, { ok: number; n: number }>();
     for (let at = 0; at < this.items.length; at += batch) {

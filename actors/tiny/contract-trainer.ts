@@ -7,7 +7,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { PopError } from "../../protocol/mod.ts";
-import type { ImageInput, PreferenceInput } from "../backend/types.ts";
+import type { ImageInput, PreferenceInput, TrainContext } from "../backend/types.ts";
 import { sniffImage } from "../images/codec.ts";
 import { TRAINER_FORMAT, type TrainMetrics, type TrainSettings } from "../trainer/contract.ts";
 import { TinyBackend } from "./backend.ts";
@@ -20,8 +20,11 @@ export const TINY_ADAPTER_FILE = "model.bin";
 
 type Log = (line: string) => void;
 
-/** Trains the work directory's pairs from its init adapter (else `base`) and writes the adapter and metrics. */
-export async function trainWorkDir(dir: string, base: string, log: Log = () => undefined): Promise<TrainMetrics> {
+/**
+ * Trains the work directory's pairs from its init adapter (else `base`) and writes the adapter and
+ * metrics; `onStep` hears each step (done of total, with its figures).
+ */
+export async function trainWorkDir(dir: string, base: string, log: Log = () => undefined, onStep?: TrainContext["onProgress"]): Promise<TrainMetrics> {
   const started = performance.now();
   const settings = await readSettings(dir);
   const init = settings.init_adapter ? join(settings.init_adapter, TINY_ADAPTER_FILE) : base;
@@ -31,7 +34,7 @@ export async function trainWorkDir(dir: string, base: string, log: Log = () => u
   try {
     const s = settings.simpo;
     const r = pairs.length
-      ? await model.train(pairs, { beta: s.beta, gamma: s.gamma, learningRate: s.learning_rate, epochs: s.epochs, batchSize: s.batch_size, sftWeight: s.sft_weight, seed: s.seed })
+      ? await model.train(pairs, { beta: s.beta, gamma: s.gamma, learningRate: s.learning_rate, epochs: s.epochs, batchSize: s.batch_size, sftWeight: s.sft_weight, seed: s.seed }, onStep && { experiment: "", peer: "", iteration: settings.iteration, onProgress: onStep })
       : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
     await writeFile(join(settings.output_dir, TINY_ADAPTER_FILE), await model.exportWeights());
     const metrics: TrainMetrics = {

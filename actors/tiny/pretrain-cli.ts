@@ -15,6 +15,16 @@ import { initTf } from "./tf.ts";
 import { ENCODER_DEFAULTS, PANEL, PRETRAIN_DEFAULTS, pretrainEncoder, pretrainMember } from "./pretrain.ts";
 import { evaluateModel } from "./evaluate.ts";
 import { TinyVlm } from "./model.ts";
+import { ProgressReporter } from "../process/progress.ts";
+
+/** Progress of one model's pretraining on stderr (a bar on a terminal, a line every 10 s otherwise). */
+function stepProgress(label: string): { onStep: (done: number, total: number, loss: number) => void; finish: () => void } {
+  let bar: ProgressReporter | undefined;
+  return {
+    onStep: (done, total, loss) => (bar ??= new ProgressReporter(label, total, { unit: "steps" })).update(done, `loss ${loss.toFixed(3)}`, total),
+    finish: () => bar?.finish(),
+  };
+}
 
 const { values } = parseArgs({
   options: {
@@ -39,7 +49,9 @@ if (existsSync(values.encoder!) && !values["fresh-encoder"]) {
   console.log(`vision tower: reusing ${values.encoder} (version ${encoder.weightHash()})`);
 } else {
   const t0 = performance.now();
-  encoder = pretrainEncoder({ steps: Number(values["encoder-steps"]), evalEvery, log: console.log });
+  const progress = stepProgress("vision tower");
+  encoder = pretrainEncoder({ steps: Number(values["encoder-steps"]), evalEvery, log: console.log, onStep: progress.onStep });
+  progress.finish();
   await mkdir(dirname(values.encoder!), { recursive: true });
   await writeFile(values.encoder!, encoder.serialize({ name: "vision-tower", steps: Number(values["encoder-steps"]) }));
   console.log(`vision tower: ${((performance.now() - t0) / 1000).toFixed(0)} s, version ${encoder.weightHash()}, written to ${values.encoder}`);
@@ -47,8 +59,10 @@ if (existsSync(values.encoder!) && !values["fresh-encoder"]) {
 for (const spec of PANEL.filter((m) => !values.only || values.only.split(",").includes(m.name))) {
   const t0 = performance.now();
   const resume = values.resume ? TinyVlm.deserialize(new Uint8Array(await readFile(`${values.resume}/${spec.name}.bin`))).model : undefined;
-  const o = { steps: Number(values.steps), refineSteps: Number(values["refine-steps"]), evalEvery, log: console.log };
+  const progress = stepProgress(spec.name);
+  const o = { steps: Number(values.steps), refineSteps: Number(values["refine-steps"]), evalEvery, log: console.log, onStep: progress.onStep };
   const model = pretrainMember(spec, o, encoder, resume);
+  progress.finish();
   const ev = evaluateModel(model);
   const bytes = model.serialize({ name: spec.name, gaps: spec.gaps, keep: spec.keep, answerKeep: spec.answerKeep ?? {}, seed: spec.seed, steps: o.steps, refineSteps: o.refineSteps, refineKeep: PRETRAIN_DEFAULTS.refineKeep, encoderSteps: Number(values["encoder-steps"]) });
   await writeFile(`${values.out}/${spec.name}.bin`, bytes);

@@ -70,6 +70,8 @@ export interface PretrainOptions {
   /** Evaluate every this many steps (0 = never) and log. */
   evalEvery: number;
   log?: (msg: string) => void;
+  /** Called after every step with the steps done of the whole run and the smoothed loss; without it, steps are logged every 100. */
+  onStep?: (done: number, total: number, loss: number) => void;
 }
 
 /** Stage 2 (members, frozen vision tower). */
@@ -109,7 +111,8 @@ export function pretrainEncoder(options: Partial<PretrainOptions> = {}, seed = E
     });
     const loss = ceStep(model, opt, ans, []);
     avg = step === 1 ? loss : 0.98 * avg + 0.02 * loss;
-    if (o.log && (step % 100 === 0 || step === o.steps)) o.log(`[encoder] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
+    if (o.onStep) o.onStep(step, o.steps, avg);
+    else if (o.log && (step % 100 === 0 || step === o.steps)) o.log(`[encoder] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
     logEval(o, "encoder", model, step);
   }
   opt.dispose();
@@ -161,7 +164,8 @@ function memberPhase(model: TinyVlm, vars: ReturnType<TinyVlm["trainableVariable
     const judges = Array.from({ length: o.judgeBatch }, () => judgeExample(next(false), spec.seed));
     const loss = ceStep(model, opt, ans, judges, 1, vars);
     avg = s === 1 ? loss : 0.98 * avg + 0.02 * loss;
-    if (o.log && (step % 100 === 0 || s === steps)) o.log(`[${spec.name}] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
+    if (o.onStep) o.onStep(step, o.steps + o.refineSteps, avg);
+    else if (o.log && (step % 100 === 0 || s === steps)) o.log(`[${spec.name}] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
     logEval(o, spec.name, model, step);
   }
   opt.dispose();

@@ -7,7 +7,8 @@ import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../nats-options.ts";
 import { loadTinyPool, poolName } from "../experiment.ts";
-import { MAX_IMAGES_PER_PROMPT, MAX_QUESTION_CHARS, PROGRESS_EVERY, loadPromptFile } from "../pool-file.ts";
+import { MAX_IMAGES_PER_PROMPT, MAX_QUESTION_CHARS, loadPromptFile } from "../pool-file.ts";
+import { ProgressReporter } from "../../actors/process/progress.ts";
 
 export const poolHelp = `pop pool [--seed N] [--count N] [--server URL]
 pop pool --from FILE.jsonl [--name NAME] [--replace] [--server URL]
@@ -31,7 +32,8 @@ Your own prompts (--from): one JSON object a line,
   starting with # are skipped. Prompt ids are '<pool name>:<line>' (1-based line number in the
   file): loading the same file again gives the same ids and stores nothing new.
   The whole file is checked before anything is stored; problems are listed as FILE:LINE.
-  Progress goes to stderr every ${PROGRESS_EVERY} prompts.
+  Progress (prompts done of total, rate, time to go) goes to stderr: a bar on a terminal, a
+  line every 10 s otherwise.
 
   --from FILE          the JSONL file
   --name NAME          pool name: 1-64 of a-z 0-9 _ -, starting with a letter or digit
@@ -63,13 +65,20 @@ export async function runPool(flags: Flags): Promise<void> {
   try {
     await ensureTopology(nc);
     if (from === undefined) {
-      const pool = await loadTinyPool(nc, seed ?? 7, count ?? 768, "pool");
+      const bar = new ProgressReporter("storing the tiny world's prompts", count ?? 768, { unit: "prompts" });
+      const pool = await loadTinyPool(nc, seed ?? 7, count ?? 768, "pool", (done, total) => bar.update(done, undefined, total));
+      bar.finish();
       process.stdout.write(`pool '${poolName(seed ?? 7)}' holds ${pool.prompts.length} prompts on ${server}\n`);
       return;
     }
-    const progress = (message: string) => process.stderr.write(`${message}\n`);
-    const { file, storedPool, storedImages } = await loadPromptFile(nc, from, { name, replace, progress });
-    if (!storedPool && storedImages === 0) progress(`pool '${file.name}' already held these prompts; nothing stored`);
+    const bars = { checking: undefined as ProgressReporter | undefined, storing: undefined as ProgressReporter | undefined };
+    const onProgress = (phase: "checking" | "storing", done: number, total: number) => {
+      if (phase === "storing" && !bars.storing) bars.checking?.finish();
+      (bars[phase] ??= new ProgressReporter(`${phase} ${from}`, total, { unit: "prompts" })).update(done, undefined, total);
+    };
+    const { file, storedPool, storedImages } = await loadPromptFile(nc, from, { name, replace, onProgress });
+    (bars.storing ?? bars.checking)?.finish();
+    if (!storedPool && storedImages === 0) process.stderr.write(`pool '${file.name}' already held these prompts; nothing stored\n`);
     const mb = (file.bytes / 1e6).toFixed(1);
     process.stdout.write(`pool '${file.name}' holds ${file.prompts.length} prompts (${file.images.length} images, ${mb} MB) on ${server}\n`);
   } finally {

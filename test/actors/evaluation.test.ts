@@ -98,7 +98,7 @@ describe("BenchmarkFileEvaluator", () => {
     expect(fromFile.average).toBeCloseTo(own.average, 12);
     // the checkpoint is not trivially right or wrong everywhere, so equality says something
     expect(new Set(Object.values(own.suites)).size).toBeGreaterThan(1);
-    expect(progress).toEqual([32, 64, 96, 120]);
+    expect(progress).toEqual([0, 32, 64, 96, 120]);
   });
 
   it("scores multiple-choice items from the real model's replies", async () => {

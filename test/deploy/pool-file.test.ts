@@ -168,21 +168,24 @@ describe("loadPromptFile", () => {
     const after = await storedMessages();
     expect(after).toBeGreaterThan(before);
 
-    const progress: string[] = [];
-    const again = await loadPromptFile(nc, file, { progress: (m) => progress.push(m) });
+    const again = await loadPromptFile(nc, file);
     expect(again).toMatchObject({ storedPool: false, storedImages: 0 });
     expect(again.file.pool).toEqual(pool);
     expect(await storedMessages()).toBe(after);
   });
 
-  it("reports progress every 1000 prompts of a large file", async () => {
+  it("reports its progress through a large file: each prompt checked, then stored", async () => {
     const file = path.join(dir, "large.jsonl");
     await writeFile(file, jsonl(...Array.from({ length: 2500 }, (_, i) => ({ image: "imgs/square.png", question: `question ${i}?` }))));
     const progress: string[] = [];
-    const { file: loaded } = await loadPromptFile(nc, file, { progress: (m) => progress.push(m) });
+    const { file: loaded } = await loadPromptFile(nc, file, { onProgress: (phase, done, total) => progress.push(`${phase} ${done}/${total}`) });
     expect(loaded.prompts).toHaveLength(2500);
     expect(loaded.prompts[2499]!.promptId).toBe("large:2500");
-    expect(progress).toEqual(["checked 1000/2500 prompts", "checked 2000/2500 prompts", "stored 1000/2500 prompts (1 images)", "stored 2000/2500 prompts (1 images)"]);
+    expect(progress).toHaveLength(5000);
+    expect(progress.slice(0, 2)).toEqual(["checking 1/2500", "checking 2/2500"]);
+    expect(progress[2499]).toBe("checking 2500/2500");
+    expect(progress.slice(2500, 2501)).toEqual(["storing 1/2500"]);
+    expect(progress.at(-1)).toBe("storing 2500/2500");
   });
 
   it("refuses to overwrite a pool of the same name with other prompts unless told to", async () => {
