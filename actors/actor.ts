@@ -92,6 +92,7 @@ export class PeerActor {
         handler: async (batch) => {
           for (const d of batch) {
             const e = d.message;
+            if ("iteration" in e) ctx.latestIteration = Math.max(ctx.latestIteration ?? 0, e.iteration);
             if (e.event === "iteration_closed") await trainOnIteration(ctx, e.iteration);
             else if (e.event === "iteration_opened") log.info({ iteration: e.iteration, prompts: e.prompts, peers: e.peers }, "iteration opened");
             else if (e.event === "experiment_done") log.info({ iterations: e.iterations }, "experiment done");

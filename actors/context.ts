@@ -19,6 +19,8 @@ export class PeerContext {
   modelVersion = "";
   /** The iteration whose pairs the current weights include (0: the starting checkpoint). */
   modelIteration = 0;
+  /** The latest iteration this peer has seen opened, answered or trained on (log lines carry it). */
+  latestIteration?: number;
   /** Long work in progress, shown in the membership record (training steps done of total). */
   activity?: Member["activity"];
   /** The training in progress in this process, if any (actors/training.ts runs one at a time). */

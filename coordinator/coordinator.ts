@@ -87,6 +87,11 @@ export class Coordinator {
     }
   }
 
+  /** The iteration the coordinator is at (undefined before it has read its progress). */
+  get iteration(): number | undefined {
+    return this.progress?.iteration;
+  }
+
   get done(): boolean {
     return this.progress.phase === "done";
   }

@@ -85,8 +85,10 @@ export class Flags {
   }
 
   logFormat(): LogFormat {
-    const f = this.string("log-format") ?? "text";
-    if (f !== "text" && f !== "json") throw new UsageError(`--log-format must be 'text' or 'json', got '${f}'`, this.help);
+    const f = this.string("log-format") ?? "pretty";
+    // "text" was this option's first name for "pretty"; scripts that pass it keep working.
+    if (f === "text") return "pretty";
+    if (f !== "pretty" && f !== "json") throw new UsageError(`--log-format must be 'pretty' or 'json', got '${f}'`, this.help);
     return f;
   }
 

@@ -24,7 +24,7 @@ replicas.
   --backend KIND       model backend: ${BACKENDS.kinds().join(", ")}${" ".repeat(Math.max(1, 38 - BACKENDS.kinds().join(", ").length))}default: tiny
   --instance NAME      this process's name among the peer's replicas        default: <host>-<pid>
   --batch N            prompts/candidate batches per model call             default: 32
-  --log-format F       text or json                                          default: text
+  --log-format F       pretty or json                                        default: pretty
   --hostile-judge M    robustness experiments: corrupt this peer's verdicts: ${HOSTILE_JUDGES.join(", ")}
 
 ${NATS_OPTIONS_HELP}
@@ -47,7 +47,10 @@ export async function runActor(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const kind = flags.string("backend") ?? "tiny";
   const format = flags.logFormat();
-  const log = createLogger(peer, { format });
+  const instance = flags.string("instance") ?? `${hostname().toLowerCase().replace(/[^a-z0-9_-]/g, "-").slice(0, 40)}-${process.pid}`;
+  // Lines carry the iteration this peer last saw opened (or is training on), once it has joined.
+  let actorRef: PeerActor | undefined;
+  const log = createLogger(peer, { format, context: { experiment, peer, instance }, iteration: () => actorRef?.context?.latestIteration });
   let plug;
   let spec;
   try {
@@ -57,7 +60,6 @@ export async function runActor(flags: Flags): Promise<void> {
     if (error instanceof BackendConfigError) throw new UsageError(error.message, actorHelp);
     throw error;
   }
-  const instance = flags.string("instance") ?? `${hostname().toLowerCase().replace(/[^a-z0-9_-]/g, "-").slice(0, 40)}-${process.pid}`;
   const batchSize = flags.int("batch", { min: 1, max: 1024 });
   const bench = flags.string("bench");
   const evalCmd = flags.string("eval-cmd");
@@ -93,6 +95,7 @@ export async function runActor(flags: Flags): Promise<void> {
     throw error;
   }
   const actor = new PeerActor({ nc, experiment, peer, instance, backend, backendKind: kind, log, batchSize, evaluator });
+  actorRef = actor;
   let stopping = false;
   onShutdown(async (signal) => {
     stopping = true;

@@ -16,7 +16,7 @@ pairs, waits for training and advances. Restart it at any time; it resumes from 
   --experiment NAME    experiment                                           default: demo
   --config FILE        experiment config (JSON) used if none is stored yet;
                        see deploy/experiment.example.json (the prompt pool must be loaded)
-  --log-format F       text or json                                          default: text
+  --log-format F       pretty or json                                        default: pretty
 
 ${NATS_OPTIONS_HELP}`;
 
@@ -46,13 +46,15 @@ export async function runCoordinator(flags: Flags): Promise<void> {
     }
     config = parsed.data;
   }
-  const log = createLogger("coordinator", { format });
+  let coordinator: Coordinator | undefined;
+  const log = createLogger("coordinator", { format, context: { experiment }, iteration: () => coordinator?.iteration });
   const nc = await connectNats(nats, "pop-coordinator", log);
   const abort = new AbortController();
   onShutdown(async () => {
     abort.abort();
     await closeNats(nc);
   });
-  await new Coordinator({ nc, experiment, log, config }).run(abort.signal);
+  coordinator = new Coordinator({ nc, experiment, log, config });
+  await coordinator.run(abort.signal);
   await closeNats(nc);
 }

@@ -38,7 +38,8 @@ member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl and re
   --min-chosen X       keep a pair only if chosen scores >= X                default: ${DEMO_DEFAULTS.overrides.voting.minChosen}
   --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
   --pool-seed N        seed of the unlabeled prompt pool                     default: ${DEMO_DEFAULTS.poolSeed}
-  --timeout-min N      give up after this many minutes                       default: 30`;
+  --timeout-min N      give up after this many minutes                       default: 30
+  --log-format F       the processes' logs (in <out>/logs): pretty or json   default: pretty`;
 
 export async function runDemo(flags: Flags): Promise<Report> {
   const started = Date.now();
@@ -57,6 +58,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
   const members = shippedMembers(checkpointDir);
   const peers = (flags.string("peers")?.split(",") ?? members).map((p) => p.trim()).filter(Boolean);
   const timeoutMs = (flags.number("timeout-min", { min: 0.1 }) ?? 30) * 60_000;
+  const logFormat = flags.logFormat();
   const voting = {
     ...DEMO_DEFAULTS.overrides.voting,
     minChosen: flags.number("min-chosen", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minChosen,
@@ -109,7 +111,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     await ensureTopology(nc);
     await loadTinyPool(nc, settings.poolSeed, settings.iterations * settings.promptsPerIteration, settings.experiment);
     const { config } = await createExperiment(nc, experimentConfig(settings, { ...DEMO_DEFAULTS.overrides, voting }));
-    const common = ["--server", server.url, "--experiment", config.experiment];
+    const common = ["--server", server.url, "--experiment", config.experiment, "--log-format", logFormat];
     children.push(new PopProcess("coordinator", ["coordinator", ...common, "--nkey", keyOf(COORDINATOR_IDENTITY)], join(out, "logs", "coordinator.log")));
     for (const peer of peers) {
       const args = ["actor", "--peer", peer, "--checkpoint", shippedCheckpoint(peer, checkpointDir)!, ...common, "--nkey", keyOf(peer)];

@@ -25,7 +25,7 @@ Concurrent requests are batched into shared model calls. Ctrl-C stops it.
   --port N              port; 0 = any free one                                default: 8000
   --batch-window-ms N   how long a request waits for others to batch with     default: 5
   --max-batch N         most requests per batch                               default: 64
-  --log-format F        text or json                                          default: text
+  --log-format F        pretty or json                                        default: pretty
   (POP_LOG_LEVEL=debug logs one line per request; a summary comes every 10 s at info.)
 
 Once listening it prints one line to stdout: serving MODEL at http://HOST:PORT/v1
