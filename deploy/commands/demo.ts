@@ -19,6 +19,7 @@ import { shippedCheckpoint, shippedMembers } from "../../actors/tiny/checkpoints
 import { PopProcess } from "../processes.ts";
 import { collectRun } from "../report/collect.ts";
 import { formatTable, writeReport, type Report } from "../report/report.ts";
+import { describeOutputs } from "../report/outputs.ts";
 import { DEMO_DEFAULTS } from "../defaults.ts";
 import { RunTimeline, formatTimeline } from "./demo-timeline.ts";
 
@@ -128,8 +129,8 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const first = report.iterations[0]!;
     const last = report.iterations[report.iterations.length - 1]!;
     say(`panel average ${(first.panelAverage * 100).toFixed(1)} -> ${(last.panelAverage * 100).toFixed(1)} (${last.panelAverage >= first.panelAverage ? "+" : ""}${((last.panelAverage - first.panelAverage) * 100).toFixed(1)} points) in ${((Date.now() - started) / 60000).toFixed(1)} min`);
-    say(`wrote ${join(out, "report.json")}, ${join(out, "report.html")} and pairs-iter<N>.jsonl`);
     process.stdout.write("\n" + formatTimeline(timeline.timings(), Date.now() - started) + "\n");
+    process.stdout.write(`\nin ${out}:\n${describeOutputs(out).join("\n")}\nopen ${join(out, "report.html")} in a browser for the plots and example pairs.\n`);
     return report;
   } finally {
     await stopAll();

@@ -1,4 +1,8 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inflateSync } from "node:zlib";
+import { describeOutputs } from "../../deploy/report/outputs.ts";
 import { describe, expect, it } from "vitest";
 import { Flags, UsageError } from "../../deploy/args.ts";
 import { encodePng } from "../../actors/images/png-encode.ts";
@@ -82,6 +86,26 @@ describe("report", () => {
     const idatLen = png.readUInt32BE(33);
     const raw = inflateSync(png.subarray(41, 41 + idatLen));
     expect([...raw]).toEqual([0, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255, 9, 9, 9]);
+  });
+});
+
+describe("the demo's closing lines", () => {
+  it("name each file and folder of the output with its size and what it is", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pop-out-"));
+    try {
+      writeFileSync(join(dir, "report.json"), "x".repeat(1500));
+      writeFileSync(join(dir, "pairs-iter10.jsonl"), "y");
+      writeFileSync(join(dir, "pairs-iter2.jsonl"), "z");
+      mkdirSync(join(dir, "images"));
+      for (const n of ["a", "b"]) writeFileSync(join(dir, "images", `${n}.png`), "p".repeat(100));
+      const lines = describeOutputs(dir);
+      expect(lines[0]).toMatch(/^  images\/ +200 B, 2 files  the pairs' images$/);
+      expect(lines.slice(1, 3).map((l) => l.trim().split(" ")[0])).toEqual(["pairs-iter2.jsonl", "pairs-iter10.jsonl"]);
+      expect(lines[3]).toMatch(/^  report\.json +1\.5 kB  scores per member, suite and iteration$/);
+      expect(lines.at(-1)).toMatch(/1\.7 kB  in all$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
