@@ -1,4 +1,11 @@
-/** Command-line flags: `--name value` and `--flag`, with typed readers that explain mistakes. */
+/**
+ * Command-line flags: `--name value`, `--name=value` and `--flag`, with typed readers that explain
+ * mistakes. A command's options are the ones its help lists (a line `  --name VALUE  ...` takes a
+ * value, `  --flag  ...` does not), and node's util.parseArgs parses exactly those: an option the
+ * help does not list is refused, and a command that reads one fails at once, so the help and the
+ * parsing cannot drift apart.
+ */
+import { parseArgs } from "node:util";
 import { DEFAULT_SERVER } from "./connect.ts";
 import type { LogFormat } from "./log.ts";
 import { ConnectionOptionsError, natsTarget, type NatsTarget } from "./nats-options.ts";
@@ -11,39 +18,88 @@ export class UsageError extends Error {
   }
 }
 
+/** An option row of a help text: two spaces, the name, an upper-case value name if it takes one, then two spaces or the end. */
+const OPTION_ROW = /^ {2,}--([a-z][a-z0-9-]*)(?: ([A-Z][A-Z0-9_,.-]*))?(?: {2,}|$)/;
+
+/** The options a help text lists: name -> whether it takes a value. */
+export function declaredOptions(help: string): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  for (const line of help.split("\n")) {
+    const m = OPTION_ROW.exec(line);
+    if (m) out.set(m[1]!, m[2] !== undefined);
+  }
+  return out;
+}
+
 export class Flags {
   private readonly values = new Map<string, string | true>();
   private readonly used = new Set<string>();
+  private readonly declared: Map<string, boolean>;
 
   constructor(argv: string[], private readonly help: string) {
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i]!;
-      if (!a.startsWith("--")) throw new UsageError(`unexpected argument '${a}'`, help);
-      const eq = a.indexOf("=");
-      if (eq > 0) {
-        this.values.set(a.slice(2, eq), a.slice(eq + 1));
-      } else if (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) {
-        this.values.set(a.slice(2), argv[++i]!);
+    this.declared = declaredOptions(help);
+    const { tokens } = parseArgs({
+      args: argv,
+      options: Object.fromEntries([...this.declared].map(([name, takesValue]) => [name, { type: takesValue ? "string" : "boolean" } as const])),
+      // Checked below, to say what is wrong in this project's words (and to keep `--flag=false`).
+      strict: false,
+      allowPositionals: true,
+      tokens: true,
+    });
+    for (const t of tokens) {
+      if (t.kind === "positional") throw new UsageError(`unexpected argument '${t.value}'`, help);
+      if (t.kind !== "option") continue;
+      if (!this.declared.has(t.name)) throw new UsageError(`unknown option: ${t.rawName}`, help);
+      if (this.declared.get(t.name)) {
+        // `--a --b`: the next option is not --a's value.
+        if (t.value === undefined || (!t.inlineValue && t.value.startsWith("--"))) throw new UsageError(`--${t.name} needs a value`, help);
+        this.values.set(t.name, t.value);
       } else {
-        this.values.set(a.slice(2), true);
+        this.values.set(t.name, t.value ?? true);
       }
     }
   }
 
-  string(name: string): string | undefined {
+  /** A programming error, not a user's: the command reads an option its help does not list. */
+  private declaredHere(name: string, value: boolean): void {
+    const d = this.declared.get(name);
+    if (d === undefined) throw new Error(`option --${name} is read but its command's help does not list it`);
+    if (d !== value) throw new Error(`option --${name} is read ${value ? "with" : "without"} a value but its help lists it ${d ? "with" : "without"} one`);
     this.used.add(name);
+  }
+
+  string(name: string): string | undefined {
+    this.declaredHere(name, true);
     const v = this.values.get(name);
-    if (v === true) throw new UsageError(`--${name} needs a value`, this.help);
-    return v;
+    return v === true ? undefined : v;
   }
 
   bool(name: string): boolean {
-    this.used.add(name);
+    this.declaredHere(name, false);
     const v = this.values.get(name);
     if (v === undefined) return false;
     if (v === true || v === "true") return true;
     if (v === "false") return false;
     throw new UsageError(`--${name} takes no value (got '${v}')`, this.help);
+  }
+
+  /** Whether the option was given (any option the help lists). */
+  has(name: string): boolean {
+    return this.values.has(name);
+  }
+
+  /**
+   * The given options that `names` does not include, as arguments again: what a command passes
+   * on to another (npm run demo:seeds hands the rest to each demo run).
+   */
+  rest(names: string[]): string[] {
+    const out: string[] = [];
+    for (const [name, v] of this.values) {
+      if (names.includes(name)) continue;
+      this.used.add(name);
+      out.push(v === true ? `--${name}` : `--${name}=${v}`);
+    }
+    return out;
   }
 
   number(name: string, check?: { min?: number; max?: number }): number | undefined {
@@ -92,9 +148,13 @@ export class Flags {
     return f;
   }
 
-  /** Throws on any flag no reader asked for (call after reading all flags). */
+  /**
+   * Call after reading all flags. Options the help does not list are refused when parsed; this
+   * refuses listed ones that nothing read, i.e. that do not apply with the others given (an
+   * option of another backend kind, say).
+   */
   rejectUnknown(): void {
-    const unknown = [...this.values.keys()].filter((k) => !this.used.has(k));
-    if (unknown.length) throw new UsageError(`unknown option${unknown.length > 1 ? "s" : ""}: ${unknown.map((u) => `--${u}`).join(", ")}`, this.help);
+    const unread = [...this.values.keys()].filter((k) => !this.used.has(k));
+    if (unread.length) throw new UsageError(`${unread.map((u) => `--${u}`).join(", ")} ${unread.length > 1 ? "do" : "does"} not apply with the other options given (see which options go together below)`, this.help);
   }
 }

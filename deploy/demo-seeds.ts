@@ -32,22 +32,12 @@ async function main(argv: string[]): Promise<void> {
   const own = new Flags(argv, help);
   const seeds = (own.string("seeds") ?? REPORTED_SEEDS.join(",")).split(",").map((s) => Number(s.trim()));
   if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new UsageError(`--seeds must be a comma-separated list of whole numbers`, help);
-  if (argv.some((a) => a === "--pool-seed" || a.startsWith("--pool-seed="))) throw new UsageError("--pool-seed is set per run; use --seeds", help);
+  if (own.has("pool-seed")) throw new UsageError("--pool-seed is set per run; use --seeds", help);
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const out = resolve(own.string("out") ?? join("runs", `seeds-${stamp}`));
   // The options left over go to each demo run.
-  const passOn: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const name = a.replace(/^--/, "").split("=")[0]!;
-    const takesNext = !a.includes("=") && i + 1 < argv.length && !argv[i + 1]!.startsWith("--");
-    if (name === "seeds" || name === "out") {
-      if (takesNext) i++;
-      continue;
-    }
-    passOn.push(a);
-    if (takesNext) passOn.push(argv[++i]!);
-  }
+  const passOn = own.rest(["seeds", "out"]);
+  own.rejectUnknown();
   mkdirSync(out, { recursive: true });
   const results: SeedResult[] = [];
   for (const [i, seed] of seeds.entries()) {

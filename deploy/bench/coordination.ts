@@ -19,7 +19,11 @@ import { createExperiment, experimentConfig, loadTinyPool } from "../experiment.
 import { createLogger } from "../log.ts";
 import { NatsServer } from "../nats-server.ts";
 
-const flags = new Flags(process.argv.slice(2), "usage: coordination.ts [--peers 3,16] [--prompts N] [--k N]");
+const flags = new Flags(process.argv.slice(2), `usage: npm run bench:coordination [-- options]
+
+  --peers A,B       panel sizes to measure       default: 3,16
+  --prompts N       prompts per run              default: 1000
+  --k N             candidates per member        default: 4`);
 const panelSizes = (flags.string("peers") ?? "3,16").split(",").map(Number);
 const prompts = flags.int("prompts", { min: 1 }) ?? 1000;
 const k = flags.int("k", { min: 1 }) ?? 4;

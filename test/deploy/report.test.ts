@@ -111,14 +111,29 @@ describe("the demo's closing lines", () => {
 
 describe("command-line flags", () => {
   it("reads values and explains mistakes", () => {
-    const f = new Flags(["--k", "4", "--temperature=0.5", "--self-judging", "--peer", "x"], "help");
+    const help = `usage: x [options]
+
+  --k N              candidates
+  --temperature T    sampling temperature
+  --self-judging     count a judge's own answers
+  --peer NAME        a member
+  (prose that mentions --other is not an option)`;
+    const f = new Flags(["--k", "4", "--temperature=0.5", "--self-judging", "--peer", "x"], help);
     expect(f.int("k")).toBe(4);
     expect(f.number("temperature")).toBe(0.5);
     expect(f.bool("self-judging")).toBe(true);
-    expect(() => f.rejectUnknown()).toThrow(/unknown option: --peer/);
-    expect(() => new Flags(["--k", "x"], "h").int("k")).toThrow(/must be a number/);
-    expect(() => new Flags(["--k", "2.5"], "h").int("k")).toThrow(/whole number/);
-    expect(() => new Flags(["--k", "0"], "h").int("k", { min: 1 })).toThrow(UsageError);
-    expect(() => new Flags(["stray"], "h")).toThrow(/unexpected argument 'stray'/);
+    expect(() => f.rejectUnknown()).toThrow(/--peer does not apply with the other options given/);
+    expect(() => new Flags(["--other", "1"], help)).toThrow(/unknown option: --other/);
+    expect(() => new Flags(["--k"], help)).toThrow(/--k needs a value/);
+    expect(() => new Flags(["--k", "--peer", "a"], help)).toThrow(/--k needs a value/);
+    expect(() => new Flags(["--self-judging=maybe"], help).bool("self-judging")).toThrow(/takes no value \(got 'maybe'\)/);
+    expect(() => new Flags(["--k", "x"], help).int("k")).toThrow(/must be a number/);
+    expect(() => new Flags(["--k", "2.5"], help).int("k")).toThrow(/whole number/);
+    expect(() => new Flags(["--k", "0"], help).int("k", { min: 1 })).toThrow(UsageError);
+    expect(() => new Flags(["stray"], help)).toThrow(/unexpected argument 'stray'/);
+    // A command that reads an option its help does not list fails at once (help and parsing cannot drift).
+    expect(() => new Flags([], help).string("undocumented")).toThrow(/--undocumented is read but its command's help does not list it/);
+    expect(() => new Flags([], help).bool("k")).toThrow(/read without a value but its help lists it with one/);
+    expect(new Flags(["--k", "3", "--self-judging", "--peer=a"], help).rest(["k"])).toEqual(["--self-judging", "--peer=a"]);
   });
 });
