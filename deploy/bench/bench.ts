@@ -1,0 +1,333 @@
+/**
+ * `npm run bench [-- --out FILE ...]`: the message plane against raw JetStream on this machine, in
+ * one run, on a real nats-server:
+ *
+ * 1. raw: JetStream publish and consume (with acks) of messages with ids and headers like the
+ *    project's, one publisher and one consumer side by side;
+ * 2. plane: one iteration of the PoP loop, the coordinator and every peer each a process of its
+ *    own, the peers real actors over the load generator (no model): prompts/s, messages and
+ *    bytes per prompt, the coordinator's CPU per message, against the cost of decoding and
+ *    validating one;
+ * 3. utilization: the same with a fixed time per item and a GPU's batch slots, one member 3x
+ *    slower: the iteration's wall time against its critical path (the busiest member's work
+ *    divided by its slots);
+ * 4. memory: peak RSS of the coordinator and of one actor at several prompt counts.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
+import {
+  admit, ensureTopology, headersFor, jetStreamOf, managerOf, PROTOCOL_VERSION, readStored, STREAMS, subjects, encode, type Verdict,
+} from "../../protocol/mod.ts";
+import { Flags } from "../args.ts";
+import { connectNats } from "../connect.ts";
+import { DEMO_DEFAULTS } from "../defaults.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../experiment.ts";
+import { NatsServer } from "../nats-server.ts";
+import { ProgressReporter } from "../../actors/process/progress.ts";
+
+const help = `npm run bench [-- options]
+
+Measures the message plane against raw JetStream on this machine, in one run (see
+deploy/bench/bench.ts), prints the tables and writes them as JSON.
+
+  --out FILE              write the figures as JSON here
+  --peers A,B             panel sizes for the plane                       default: 3,8,16
+  --k A,B                 candidates per member                           default: 4,15
+  --prompts N             prompts per plane run                           default: 500
+  --raw N                 messages in the raw JetStream run               default: 20000
+  --util-peers N          panel size for the utilization runs             default: 3
+  --util-prompts N        prompts per utilization run                     default: 200
+  --answer-ms N           utilization: time per prompt answered           default: 40
+  --judge-ms N            utilization: time per candidate judged          default: 5
+  --slots N               utilization: items in flight per member         default: 8
+  --memory-peers N        panel size for the memory runs                  default: 16
+  --memory-prompts A,B    prompt counts for the memory runs               default: 1000,10000
+  --skip LIST             parts to leave out: raw,plane,utilization,memory`;
+
+const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+const PEER = fileURLToPath(new URL("./load/peer.ts", import.meta.url));
+const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
+
+interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; ratioToRaw: number; wallSec: number }
+interface UtilRow { peers: number; slowMember: boolean; prompts: number; wallSec: number; boundSec: number; ratio: number }
+interface MemRow { process: "coordinator" | "actor"; peers: number; prompts: number; peakRssMb: number }
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100/s on Linux)
+}
+
+/** Peak resident memory of a process (VmHWM), MB. */
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/**
+ * A process's CPU time and peak memory, read every 100 ms while it lives: the coordinator exits
+ * on its own once the experiment is done, and its last reading is what it used.
+ */
+function sampler(pid: number): { cpu: number; peakMb: number; stop(): void } {
+  const s = { cpu: 0, peakMb: 0, stop: () => clearInterval(timer) };
+  const read = () => {
+    try {
+      s.cpu = cpuSeconds(pid);
+      s.peakMb = peakRssMb(pid);
+    } catch {
+      clearInterval(timer); // exited
+    }
+  };
+  const timer = setInterval(read, 100);
+  read();
+  return s;
+}
+
+function start(args: string[], env: Record<string, string> = {}): ChildProcess & { out: string } {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POP_LOG_LEVEL: "warn", ...env } }) as ChildProcess & { out: string };
+  child.out = "";
+  child.stdout!.on("data", (d: Buffer) => (child.out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (child.out += d.toString()));
+  return child;
+}
+
+async function stop(children: (ChildProcess & { out: string })[]): Promise<void> {
+  await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    const kill = setTimeout(() => c.kill("SIGKILL"), 15_000);
+    c.once("exit", () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    c.kill("SIGTERM");
+  })));
+}
+
+/** A verdict as a judge sends it, for the message size and the decode cost. */
+function sampleVerdict(k: number): Verdict {
+  return {
+    v: PROTOCOL_VERSION, type: "verdict", experiment: "bench", iteration: 1, promptId: "tiny-pool-7-123", judge: "p1", author: "p0", modelVersion: "load0000",
+    scores: Array.from({ length: k }, (_, i) => ({ candidateId: `tiny-pool-7-123:p0:${i}`, likert: { helpfulness: 4.25, correctness: 3.5, coherence: 4.75, complexity: 2.5, verbosity: 3.25 } })),
+    createdAt: Date.now(),
+  };
+}
+
+/** Microseconds to decode and validate one message (the consumers' admission), k=4 verdicts. */
+function decodeCostUs(): number {
+  const v = sampleVerdict(4);
+  const data = encode(v);
+  const subject = subjects.verdict("bench", 1, "p1");
+  for (let i = 0; i < 2000; i++) admit(subject, data, ["verdict"]);
+  const n = 20_000;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) admit(subject, data, ["verdict"]);
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+/** Raw JetStream: publish with ids and headers, consume and ack, side by side. Messages per second. */
+async function rawJetStream(n: number): Promise<number> {
+  const server = await NatsServer.start();
+  const nc = await connectNats(server.url, "bench-raw");
+  const consumerNc = await connectNats(server.url, "bench-raw-consumer");
+  try {
+    const jsm = await managerOf(nc);
+    await jsm.streams.add({ name: "BENCH_RAW", subjects: ["bench.raw.>"], duplicate_window: 120_000_000_000 });
+    await jsm.consumers.add("BENCH_RAW", { durable_name: "c", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 });
+    const sample = sampleVerdict(4);
+    const data = encode(sample);
+    const js = jetStreamOf(nc);
+    const consumer = await jetStreamOf(consumerNc).consumers.get("BENCH_RAW", "c");
+    const t0 = performance.now();
+    const consumed = (async () => {
+      let got = 0;
+      const msgs = await consumer.consume({ max_messages: 256 });
+      for await (const m of msgs) {
+        m.ack();
+        if (++got >= n) break;
+      }
+      await msgs.close();
+    })();
+    const window = 256;
+    for (let i = 0; i < n; i += window) {
+      await Promise.all(Array.from({ length: Math.min(window, n - i) }, (_, j) => {
+        return js.publish(`bench.raw.verdict.1.p${(i + j) % 16}`, data, { msgID: `verdict:bench:1:${i + j}:p0:p1`, headers: headersFor(sample) });
+      }));
+    }
+    await consumed;
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    await consumerNc.close();
+    await nc.close();
+    await server.dispose();
+  }
+}
+
+interface RunResult { wallSec: number; messages: number; bytes: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; workMs: number[] }
+
+/** One iteration of the loop: coordinator and peers as processes, the load generator as every peer's model. */
+async function runIteration(peers: number, k: number, prompts: number, load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number }): Promise<RunResult> {
+  const server = await NatsServer.start();
+  const nc = await connectNats(server.url, "bench");
+  const children: (ChildProcess & { out: string })[] = [];
+  const exp = `bench${peers}k${k}`;
+  try {
+    await ensureTopology(nc);
+    await loadTinyPool(nc, 7, prompts, exp);
+    await createExperiment(nc, experimentConfig(
+      { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
+      { voting: DEMO_DEFAULTS.overrides.voting, heartbeat: { intervalMs: 2000, lapseMs: 600_000 }, deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1 } },
+    ));
+    const coordinator = start([CLI, "coordinator", "--server", server.url, "--experiment", exp]);
+    children.push(coordinator);
+    for (let i = 0; i < peers; i++) {
+      const slow = i === 0 && load.slowFactor ? load.slowFactor : 1;
+      children.push(start([PEER, "--server", server.url, "--experiment", exp, "--peer", `p${i}`, "--answer-ms", String(load.answerMs * slow), "--judge-ms", String(load.judgeMs * slow), "--slots", String(load.slots)]));
+    }
+    const control = async (event: "iteration_opened" | "iteration_closed") =>
+      (await readStored(nc, STREAMS.control.name, subjects.control(exp, event), "control")).messages[0];
+    const deadline = Date.now() + 30 * 60_000;
+    let opened;
+    while (!(opened = await control("iteration_opened"))) {
+      if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the iteration did not open:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const coord = sampler(coordinator.pid!);
+    const actor = sampler(children[1]!.pid!);
+    const cpu0 = coord.cpu;
+    const bar = new ProgressReporter(`  ${peers} peers, k=${k}, ${prompts} prompts`, prompts, { unit: "prompts voted", everyMs: 15_000 });
+    const jsm = await managerOf(nc);
+    let closed;
+    while (!(closed = await control("iteration_closed"))) {
+      if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the iteration did not close:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
+      bar.update(Math.min(prompts, (await jsm.streams.info(STREAMS.pairs.name)).state.messages));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    bar.update(prompts);
+    bar.finish();
+    // A moment for the coordinator's last votes to show in its CPU time (it may exit meanwhile).
+    await new Promise((r) => setTimeout(r, 300));
+    coord.stop();
+    actor.stop();
+    const coordCpuSec = coord.cpu - cpu0;
+    const wallSec = (closed.at - opened.at) / 1000;
+    let messages = 0;
+    let bytes = 0;
+    for (const s of [STREAMS.prompts, STREAMS.candidates, STREAMS.verdicts, STREAMS.pairs]) {
+      const info = await jsm.streams.info(s.name);
+      messages += info.state.messages;
+      bytes += info.state.bytes;
+    }
+    const coordPeakMb = coord.peakMb;
+    const actorPeakMb = actor.peakMb;
+    await stop(children);
+    const workMs = children.slice(1).map((c) => {
+      const line = c.out.split("\n").find((l) => l.startsWith("{"));
+      return line ? (JSON.parse(line) as { workMs: number }).workMs : NaN;
+    });
+    return { wallSec, messages, bytes, coordCpuSec, coordPeakMb, actorPeakMb, workMs };
+  } finally {
+    await stop(children);
+    await nc.close();
+    await server.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    process.stdout.write(help + "\n");
+    return;
+  }
+  const flags = new Flags(process.argv.slice(2), help);
+  const out = flags.string("out");
+  const peersList = list(flags.string("peers") ?? "3,8,16");
+  const ks = list(flags.string("k") ?? "4,15");
+  const prompts = flags.int("prompts", { min: 1 }) ?? 500;
+  const rawN = flags.int("raw", { min: 100 }) ?? 20_000;
+  const utilPeers = flags.int("util-peers", { min: 2 }) ?? 3;
+  const utilPrompts = flags.int("util-prompts", { min: 1 }) ?? 200;
+  const answerMs = flags.number("answer-ms", { min: 1 }) ?? 40;
+  const judgeMs = flags.number("judge-ms", { min: 0 }) ?? 5;
+  const slots = flags.int("slots", { min: 1 }) ?? 8;
+  const memPeers = flags.int("memory-peers", { min: 2 }) ?? 16;
+  const memPrompts = list(flags.string("memory-prompts") ?? "1000,10000");
+  const skip = new Set((flags.string("skip") ?? "").split(",").filter(Boolean));
+  flags.rejectUnknown();
+
+  const result = { machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}`, decodeValidateUs: 0, rawJetStreamMsgsPerSec: NaN, plane: [] as PlaneRow[], utilization: [] as UtilRow[], memory: [] as MemRow[] };
+  const save = () => out && writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
+  console.log(`npm run bench on ${result.machine}`);
+  result.decodeValidateUs = decodeCostUs();
+  console.log(`decode + validate one verdict (k=4): ${result.decodeValidateUs.toFixed(1)} µs`);
+  if (!skip.has("raw")) {
+    result.rawJetStreamMsgsPerSec = await rawJetStream(rawN);
+    console.log(`raw JetStream, publish and consume with acks side by side (${rawN} messages of ${encode(sampleVerdict(4)).length} B): ${result.rawJetStreamMsgsPerSec.toFixed(0)} msgs/s`);
+    save();
+  }
+
+  if (!skip.has("plane")) {
+    console.log(`\nthe message plane: one iteration, coordinator and peers as processes, load generator instead of models`);
+    for (const peers of peersList) {
+      for (const k of ks) {
+        const r = await runIteration(peers, k, prompts, { answerMs: 0, judgeMs: 0, slots: 1 });
+        const msgsPerSec = r.messages / r.wallSec;
+        const row: PlaneRow = {
+          peers, k, prompts, promptsPerSec: prompts / r.wallSec, msgsPerSec, msgsPerPrompt: r.messages / prompts, bytesPerPrompt: r.bytes / prompts,
+          coordCpuUsPerMsg: (r.coordCpuSec * 1e6) / r.messages, ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec, wallSec: r.wallSec,
+        };
+        result.plane.push(row);
+        save();
+      }
+    }
+    console.log(formatPlane(result.plane, result.decodeValidateUs));
+  }
+
+  if (!skip.has("utilization")) {
+    console.log(`\nutilization: ${answerMs} ms per prompt answered, ${judgeMs} ms per candidate judged, ${slots} slots per member, k=4, ${utilPrompts} prompts`);
+    for (const slowMember of [false, true]) {
+      const slowFactor = slowMember ? 3 : 1;
+      const r = await runIteration(utilPeers, 4, utilPrompts, { answerMs, judgeMs, slots, slowFactor });
+      // The busiest member's own work divided by its slots: no schedule can finish sooner.
+      const work = Array.from({ length: utilPeers }, (_, i) => (utilPrompts * answerMs + utilPrompts * (utilPeers - 1) * 4 * judgeMs) * (i === 0 ? slowFactor : 1));
+      const boundSec = Math.max(...work) / slots / 1000;
+      result.utilization.push({ peers: utilPeers, slowMember, prompts: utilPrompts, wallSec: r.wallSec, boundSec, ratio: r.wallSec / boundSec });
+      save();
+    }
+    console.log(formatUtil(result.utilization));
+  }
+
+  if (!skip.has("memory")) {
+    console.log(`\nmemory: peak RSS at ${memPeers} peers, k=4`);
+    for (const p of memPrompts) {
+      const r = await runIteration(memPeers, 4, p, { answerMs: 0, judgeMs: 0, slots: 1 });
+      result.memory.push({ process: "coordinator", peers: memPeers, prompts: p, peakRssMb: r.coordPeakMb }, { process: "actor", peers: memPeers, prompts: p, peakRssMb: r.actorPeakMb });
+      save();
+    }
+    console.log(formatMem(result.memory));
+  }
+  if (out) console.log(`\nwrote ${out}`);
+}
+
+function formatPlane(rows: PlaneRow[], decodeUs: number): string {
+  const head = "peers    k  prompts/s    msgs/s  msgs/prompt  bytes/prompt  coord µs/msg  x decode  ratio to raw";
+  return [head, ...rows.map((r) => [
+    String(r.peers).padStart(5), String(r.k).padStart(4), r.promptsPerSec.toFixed(1).padStart(10), r.msgsPerSec.toFixed(0).padStart(9), r.msgsPerPrompt.toFixed(1).padStart(12),
+    r.bytesPerPrompt.toFixed(0).padStart(13), r.coordCpuUsPerMsg.toFixed(0).padStart(13), (r.coordCpuUsPerMsg / decodeUs).toFixed(1).padStart(9), r.ratioToRaw.toFixed(2).padStart(13),
+  ].join(" "))].join("\n");
+}
+
+function formatUtil(rows: UtilRow[]): string {
+  return ["peers  slow member  wall s  bound s  ratio", ...rows.map((r) => `${String(r.peers).padStart(5)}  ${(r.slowMember ? "yes (3x)" : "no").padStart(11)}  ${r.wallSec.toFixed(1).padStart(6)}  ${r.boundSec.toFixed(1).padStart(7)}  ${r.ratio.toFixed(2).padStart(5)}`)].join("\n");
+}
+
+function formatMem(rows: MemRow[]): string {
+  return ["process      peers  prompts  peak RSS MB", ...rows.map((r) => `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}`)].join("\n");
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
