@@ -59,6 +59,7 @@ export class IterationCollector {
     for (const p of messages) {
       if (!this.book.isVoted(p.promptId) || this.config.voting.pairing === "per-member") this.pairs++;
       this.book.markVoted(p.promptId);
+      this.book.release(p.promptId);
     }
     await this.follow(STREAMS.candidates.name, subjects.iteration(exp, "cand", it), "candidates");
     await this.follow(STREAMS.verdicts.name, subjects.iteration(exp, "verdict", it), "verdict");
@@ -92,6 +93,7 @@ export class IterationCollector {
       this.log.warn({ err: error, promptId }, "could not publish a pair; will retry");
       return;
     }
+    this.book.release(promptId);
     // Progress at every tenth of the prompts, not every prompt.
     const decile = (n: number) => Math.floor((n * 10) / this.book.prompts);
     if (decile(this.book.votedCount) !== decile(this.book.votedCount - 1)) {

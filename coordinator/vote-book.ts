@@ -4,6 +4,8 @@
  * and every live member has judged every batch (authors not judging their own unless
  * self-judging), or when its deadline passes, counted from its first candidate batch. The
  * collector feeds it from the streams and publishes what it decides; tests drive it directly.
+ * A prompt's messages are kept only until its pairs are out ({@link VoteBook.release}), so the
+ * coordinator's memory does not grow with the prompts of an iteration.
  */
 import type { CandidateBatch, Prompt, PreferencePair, Verdict, VotingConfig } from "../protocol/mod.ts";
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
@@ -11,6 +13,7 @@ import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "
 export class VoteBook {
   private readonly tallies = new Map<string, PromptTally>();
   private readonly voted = new Set<string>();
+  private readonly total: number;
   /** When a prompt's first candidate batch arrived: its deadline counts from there. */
   private readonly firstSeen = new Map<string, number>();
 
@@ -22,10 +25,11 @@ export class VoteBook {
     private readonly voteMs: number,
   ) {
     for (const p of prompts) this.tallies.set(p.promptId, newTally(p));
+    this.total = this.tallies.size;
   }
 
   get prompts(): number {
-    return this.tallies.size;
+    return this.total;
   }
 
   get votedCount(): number {
@@ -33,7 +37,7 @@ export class VoteBook {
   }
 
   get complete(): boolean {
-    return this.voted.size === this.tallies.size;
+    return this.voted.size === this.total;
   }
 
   isVoted(promptId: string): boolean {
@@ -45,9 +49,16 @@ export class VoteBook {
     this.voted.add(promptId);
   }
 
-  /** Un-marks a prompt whose pair could not be published, so it is voted again. */
+  /** Un-marks a prompt whose pair could not be published, so it is voted again (its tally is kept until {@link release}). */
   unmark(promptId: string): void {
-    this.voted.delete(promptId);
+    if (this.tallies.has(promptId)) this.voted.delete(promptId);
+  }
+
+  /** Forgets a voted prompt's messages once its pairs are out: a finished prompt holds no memory. */
+  release(promptId: string): void {
+    if (!this.voted.has(promptId)) return;
+    this.tallies.delete(promptId);
+    this.firstSeen.delete(promptId);
   }
 
   /**
@@ -70,6 +81,10 @@ export class VoteBook {
     if (!tally) return false;
     const live = [...this.participants].filter((p) => alive.has(p));
     if (live.length === 0) return false;
+    // Counts first: most messages leave their prompt short of what it needs, and this says so
+    // without walking every (judge, author) pair (the walk below runs about once per prompt).
+    if (tally.batches.size < live.length) return false;
+    if (tally.verdicts.size < tally.batches.size * (live.length - (this.voting.selfJudging ? 0 : 1))) return false;
     for (const author of live) if (!tally.batches.has(author)) return false;
     for (const author of tally.batches.keys()) {
       for (const judge of live) {

@@ -81,4 +81,20 @@ describe("the vote book", () => {
     expect(book.vote("p1", members, false)).toHaveLength(1);
     expect(book.complete).toBe(true);
   });
+
+  it("forgets a prompt's messages once its pairs are out, and still counts it as voted", () => {
+    const book = new VoteBook([prompt("p1"), prompt("p2")], members, VotingConfig.parse({ minChosen: 0, minMargin: 0 }), 60_000);
+    fullRound(book);
+    expect(book.vote("p1", members, false)).toHaveLength(1);
+    book.release("p1");
+    book.release("p2"); // not voted: kept
+    expect(book.prompts).toBe(2);
+    expect(book.votedCount).toBe(1);
+    expect(book.open()).toEqual(["p2"]);
+    // a late or redelivered message for a released prompt changes nothing
+    expect(book.add(batch("p1", "a", ["red"]), 2000)).toBeUndefined();
+    book.unmark("p1"); // too late to re-vote: its tally is gone, it stays voted
+    expect(book.isVoted("p1")).toBe(true);
+    expect(book.add(batch("p2", "a", ["red"]), 2000)).toBe("p2");
+  });
 });
