@@ -69,7 +69,14 @@ export async function runServe(flags: Flags): Promise<void> {
   const log = createLogger("serve", { format: flags.logFormat() });
   let spec;
   try {
-    spec = tinyPlug.configure(flags, { peer, log });
+    // Of the tiny kind's options only --checkpoint means anything to a server (it does not evaluate).
+    const only = (name: string) => name === "checkpoint";
+    spec = tinyPlug.configure({
+      string: (n) => (only(n) ? flags.string(n) : undefined),
+      number: (n, c) => (only(n) ? flags.number(n, c) : undefined),
+      int: (n, c) => (only(n) ? flags.int(n, c) : undefined),
+      bool: (n) => (only(n) ? flags.bool(n) : false),
+    }, { peer, log });
   } catch (error) {
     if (error instanceof BackendConfigError) throw new UsageError(error.message, serveHelp);
     throw error;

@@ -232,8 +232,11 @@ function renderFilters(s) {
 function render(s) {
   peerOrder = [...new Set([...s.iterations.flatMap((i) => i.peers), ...s.members.map((m) => m.peer)])].sort();
   renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderTraining(s); renderDead(s); renderFilters(s);
-  if (!pairsLoaded && s.pairsKept > 0) loadPairs(false);
+  // A short list fills itself as pairs are voted; a full one waits for "show" (it would jump).
+  if (s.pairsKept > 0 && (!pairsLoaded || (s.pairsKept !== keptAtLoad && $("pairs").children.length < 50))) loadPairs(false);
+  keptAtLoad = s.pairsKept;
 }
+let keptAtLoad = 0;
 
 // ---- pair browser ----
 let pairsLoaded = false, offset = 0, selected;
@@ -253,7 +256,7 @@ async function loadPairs(more) {
     suiteSel.value = d.suites.includes(was) ? was : "";
   }
   const rows = d.rows.map((p) => {
-    const tr = el("tr", { "data-testid": "pair-row", "data-pair": p.pairId }, el("td", {}, p.iteration), el("td", {}, p.suite || ""), el("td", {}, p.question),
+    const tr = el("tr", { "data-testid": "pair-row", "data-pair": p.pairId, class: p.pairId === selected ? "sel" : undefined }, el("td", {}, p.iteration), el("td", {}, p.suite || ""), el("td", {}, p.question),
       el("td", { class: "chosen" }, p.chosen.text + " (" + p.chosen.author + ")"), el("td", { class: "rejected" }, p.rejected.text + " (" + p.rejected.author + ")"), el("td", { class: "num" }, p.margin.toFixed(2)));
     tr.addEventListener("click", () => openPair(p.pairId, tr));
     return tr;
