@@ -88,7 +88,9 @@ function sampler(pid: number): { cpu: number; peakMb: number; stop(): void } {
 }
 
 function start(args: string[], env: Record<string, string> = {}): ChildProcess & { out: string } {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POP_LOG_LEVEL: "warn", ...env } }) as ChildProcess & { out: string };
+  // POP_BENCH_NODE_ARGS reaches the coordinator and peers, e.g. "--cpu-prof --cpu-prof-dir=prof".
+  const nodeArgs = (process.env.POP_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POP_LOG_LEVEL: "warn", ...env } }) as ChildProcess & { out: string };
   child.out = "";
   child.stdout!.on("data", (d: Buffer) => (child.out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (child.out += d.toString()));
