@@ -72,7 +72,7 @@ export async function catchUp(ctx: PeerContext, tried: Set<string>, batchSize = 
   const answered = new Set((await read(STREAMS.candidates.name, subjects.candidates(exp, it, ctx.peer), "candidates")).map((c) => c.promptId));
   const toAnswer = prompts.filter((p) => record.promptIds.includes(p.promptId) && !answered.has(p.promptId) && !tried.has(`answer|${p.promptId}`));
 
-  const judged = new Set((await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).map((v) => `${v.promptId}|${v.author}`));
+  const judged = new Set((await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).flatMap((v) => v.authors.map((a) => `${v.promptId}|${a}`)));
   const toJudge: MessageOf<"candidates">[] = [];
   for (const author of record.peers) {
     if (author === ctx.peer && !ctx.config.voting.selfJudging) continue;
@@ -91,7 +91,9 @@ export async function catchUp(ctx: PeerContext, tried: Set<string>, batchSize = 
   }
   for (let i = 0; i < toJudge.length; i += batchSize) {
     const chunk = toJudge.slice(i, i + batchSize);
-    await judgeCandidates(ctx, asDeliveries(chunk));
+    const outcomes = await judgeCandidates(ctx, asDeliveries(chunk), { now: true });
+    // Judged now; a failure shows here as in a handler's.
+    await Promise.all(outcomes.map((o) => (typeof o === "object" && "later" in o ? o.later : undefined)));
     for (const c of chunk) tried.add(`judge|${c.promptId}|${c.author}`);
   }
   return { iteration: it, answered: toAnswer.length, judged: toJudge.length };

@@ -1,13 +1,134 @@
-/** Judging: absolute 1–5 scores on the five criteria for every candidate of the peers' batches. */
-import { CRITERIA, PROTOCOL_VERSION, publishMessage, type Delivery, type MessageOf, type Outcome, type Verdict, type VerdictScore } from "../protocol/mod.ts";
+/**
+ * Judging: absolute 1–5 scores on the five criteria for the candidates of the peers' batches,
+ * one verdict per prompt. A judge gathers a prompt's batches until every author it judges has
+ * answered (or the experiment's `judgeLingerMs` has passed since the first arrived), then scores
+ * them together and publishes one verdict for all of them, so a prompt costs N verdicts, not N².
+ * The batches stay unacknowledged until their verdict is out (a crash redelivers them).
+ */
+import { CRITERIA, PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome, type Verdict, type VerdictScore } from "../protocol/mod.ts";
 import { judgeOnce } from "./backend/judge-once.ts";
 import type { Judgement, JudgeInput } from "./backend/types.ts";
 import type { PeerContext } from "./context.ts";
 import { ModelOutputError } from "./errors.ts";
 
-export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageOf<"candidates">>[]): Promise<Outcome[]> {
+type Settled = "ack" | { nak: number } | { dead: string };
+
+/** One prompt's batches gathered so far. */
+interface Ballot {
+  iteration: number;
+  promptId: string;
+  /** Authors this judge still waits for. */
+  waiting: Set<string>;
+  batches: Map<string, { batch: CandidateBatch; done: Promise<Settled>; settle: (o: Settled | Error) => void }>;
+  timer?: NodeJS.Timeout;
+}
+
+/** Prompts recently judged, with the authors judged, so a straggler's batch is judged at once. */
+const REMEMBERED_PROMPTS = 20_000;
+
+/** A peer's ballots, one per prompt being gathered. */
+export class BallotBox {
+  private readonly ballots = new Map<string, Ballot>();
+  private readonly judged = new Map<string, Set<string>>();
+  /** Judging runs one batch of prompts at a time (the handler's and the lingering ones'). */
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly ctx: PeerContext) {}
+
+  /**
+   * Adds a batch to its prompt's ballot; resolves with the batch's outcome once its verdict is
+   * out. `authors` are the ones this judge judges for the prompt's iteration.
+   */
+  add(batch: CandidateBatch, authors: string[]): Promise<Settled> {
+    const key = `${batch.iteration}|${batch.promptId}`;
+    let b = this.ballots.get(key);
+    if (!b) {
+      const done = this.judged.get(key);
+      b = { iteration: batch.iteration, promptId: batch.promptId, waiting: new Set(authors.filter((a) => !done?.has(a))), batches: new Map() };
+      this.ballots.set(key, b);
+      const ballot = b;
+      b.timer = setTimeout(() => void this.judge([ballot]), this.ctx.config.deadlines.judgeLingerMs);
+      b.timer.unref();
+    }
+    const had = b.batches.get(batch.author);
+    if (had) return had.done; // the same batch delivered again while it waits
+    let settle!: (o: Settled | Error) => void;
+    const done = new Promise<Settled>((resolve, reject) => (settle = (o) => (o instanceof Error ? reject(o) : resolve(o))));
+    b.batches.set(batch.author, { batch, done, settle });
+    b.waiting.delete(batch.author);
+    return done;
+  }
+
+  /** Ballots whose every author has answered. */
+  complete(): Ballot[] {
+    return [...this.ballots.values()].filter((b) => b.waiting.size === 0);
+  }
+
+  /** Every ballot now, complete or not (catch-up judges what it has). */
+  all(): Ballot[] {
+    return [...this.ballots.values()];
+  }
+
+  /** Scores the ballots' batches in one model call and publishes a verdict per prompt; settles their deliveries. */
+  judge(ballots: Ballot[]): Promise<void> {
+    const run = this.queue.then(() => this.judgeNow(ballots));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops the lingering timers (the inbox hands the held deliveries back). */
+  close(): void {
+    this.closed = true;
+    for (const b of this.ballots.values()) clearTimeout(b.timer);
+    this.ballots.clear();
+  }
+
+  private async judgeNow(ballots: Ballot[]): Promise<void> {
+    const mine = ballots.filter((b) => this.ballots.get(`${b.iteration}|${b.promptId}`) === b);
+    for (const b of mine) {
+      clearTimeout(b.timer);
+      this.ballots.delete(`${b.iteration}|${b.promptId}`);
+    }
+    if (mine.length === 0 || this.closed) return;
+    const entries = mine.flatMap((b) => [...b.batches.values()]);
+    try {
+      const verdicts = await judgeBatches(this.ctx, mine.map((b) => [...b.batches.values()].map((e) => e.batch)));
+      await Promise.all(verdicts.map((v) => publishMessage(this.ctx.js, v).then((published) => {
+        this.ctx.log.debug({ promptId: v.promptId, authors: v.authors, seq: published.seq, duplicate: published.duplicate }, "verdict published");
+      })));
+      for (const b of mine) {
+        const key = `${b.iteration}|${b.promptId}`;
+        const judged = this.judged.get(key) ?? new Set<string>();
+        for (const a of b.batches.keys()) judged.add(a);
+        this.judged.delete(key);
+        this.judged.set(key, judged);
+        if (this.judged.size > REMEMBERED_PROMPTS) this.judged.delete(this.judged.keys().next().value!);
+      }
+      for (const e of entries) e.settle("ack");
+    } catch (error) {
+      for (const e of entries) e.settle(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}
+
+const boxes = new WeakMap<PeerContext, BallotBox>();
+
+/** The peer's ballot box (one per context). */
+export function ballotBox(ctx: PeerContext): BallotBox {
+  let box = boxes.get(ctx);
+  if (!box) boxes.set(ctx, (box = new BallotBox(ctx)));
+  return box;
+}
+
+/**
+ * The candidates inbox's handler: batches this peer judges go into their prompts' ballots and
+ * are settled when their verdict is out; prompts whose every author is in are judged now, together.
+ * With `now` (catch-up), every prompt of the batch is judged at once with what it has.
+ */
+export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageOf<"candidates">>[], options: { now?: boolean } = {}): Promise<Outcome[]> {
   const outcomes: Outcome[] = batch.map(() => "ack");
-  const todo: MessageOf<"candidates">[] = [];
+  const box = ballotBox(ctx);
   for (const [i, d] of batch.entries()) {
     const c = d.message;
     if (c.author === ctx.peer && !ctx.config.voting.selfJudging) continue;
@@ -18,43 +139,52 @@ export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageO
       outcomes[i] = { dead: `'${c.author}' is not a member of iteration ${c.iteration} (members: ${members.join(", ")})`, reason: "not_member" };
       continue;
     }
-    todo.push(c);
+    const authors = members.filter((m) => m !== ctx.peer || ctx.config.voting.selfJudging);
+    outcomes[i] = { later: box.add(c, authors) };
   }
-  if (todo.length === 0) return outcomes;
-  const prompts = await Promise.all(todo.map((c) => ctx.promptInput(c.promptId, c.question, c.images)));
-  const items: JudgeInput[] = todo.flatMap((c, i) => c.candidates.map((cand) => ({ prompt: prompts[i]!, answer: cand.text })));
+  const ready = options.now ? box.all() : box.complete();
+  if (ready.length) await box.judge(ready);
+  return outcomes;
+}
+
+/** Scores every candidate of the given prompts' batches in one model call: one verdict per prompt. */
+async function judgeBatches(ctx: PeerContext, prompts: CandidateBatch[][]): Promise<Verdict[]> {
+  const todo = prompts.flat();
+  const inputs = await Promise.all(todo.map((c) => ctx.promptInput(c.promptId, c.question, c.images)));
+  const items: JudgeInput[] = todo.flatMap((c, i) => c.candidates.map((cand) => ({ prompt: inputs[i]!, answer: cand.text })));
   const t0 = performance.now();
   const judgements = await judgeOnce(ctx.backend, items);
   let at = 0;
   let abstained = 0;
-  // Published side by side: one ack round trip for the batch instead of one per verdict.
-  const publishing: Promise<void>[] = [];
-  for (const c of todo) {
-    const scores = c.candidates.map((cand) => verdictScore(cand.candidateId, judgements[at++]!));
-    const mine = scores.filter((s) => s.abstained);
-    if (mine.length) {
-      abstained += mine.length;
-      ctx.log.warn({ promptId: c.promptId, author: c.author, abstained: mine.length, of: scores.length, reason: mine[0]!.abstained }, "abstained on candidates whose judgement could not be read; the vote leaves them out");
+  const verdicts = prompts.map((batches) => {
+    const sorted = [...batches].sort((a, b) => a.author.localeCompare(b.author));
+    const scores: VerdictScore[] = [];
+    for (const c of batches) {
+      const mine = c.candidates.map((cand) => verdictScore(cand.candidateId, judgements[at++]!));
+      const out = mine.filter((s) => s.abstained);
+      if (out.length) {
+        abstained += out.length;
+        ctx.log.warn({ promptId: c.promptId, author: c.author, abstained: out.length, of: mine.length, reason: out[0]!.abstained }, "abstained on candidates whose judgement could not be read; the vote leaves them out");
+      }
+      scores.push(...mine);
     }
+    const first = sorted[0]!;
     const verdict: Verdict = {
       v: PROTOCOL_VERSION,
       type: "verdict",
       experiment: ctx.experiment,
-      iteration: c.iteration,
-      promptId: c.promptId,
+      iteration: first.iteration,
+      promptId: first.promptId,
       judge: ctx.peer,
-      author: c.author,
+      authors: sorted.map((c) => c.author),
       modelVersion: ctx.modelVersion,
       scores,
       createdAt: Date.now(),
     };
-    publishing.push(publishMessage(ctx.js, verdict).then((published) => {
-      ctx.log.debug({ promptId: c.promptId, author: c.author, seq: published.seq, duplicate: published.duplicate }, "verdict published");
-    }));
-  }
-  await Promise.all(publishing);
-  ctx.log.debug({ batches: todo.length, candidates: items.length, abstained, ms: Math.round(performance.now() - t0) }, "judged candidates");
-  return outcomes;
+    return verdict;
+  });
+  ctx.log.debug({ prompts: prompts.length, candidates: items.length, abstained, ms: Math.round(performance.now() - t0) }, "judged candidates");
+  return verdicts;
 }
 
 /**

@@ -7,15 +7,22 @@
  * a pair is kept only if chosen ≥ minChosen and chosen − rejected ≥ minMargin.
  * Pure functions: the coordinator and `pop revote` share them.
  */
-import { CRITERIA, PROTOCOL_VERSION, type CandidateBatch, type LikertScores, type PreferencePair, type Prompt, type Verdict, type VotingConfig } from "../protocol/mod.ts";
+import { authorOfCandidate, CRITERIA, PROTOCOL_VERSION, type CandidateBatch, type LikertScores, type PreferencePair, type Prompt, type Verdict, type VerdictScore, type VotingConfig } from "../protocol/mod.ts";
+
+/** One judge's scores on one author's candidates of a prompt (a verdict covers one or more authors). */
+export interface AuthorVerdict {
+  judge: string;
+  author: string;
+  scores: VerdictScore[];
+}
 
 /** Everything known about one prompt: its candidate batches and the verdicts on them. */
 export interface PromptTally {
   prompt: Prompt;
   /** Candidate batch per author. */
   batches: Map<string, CandidateBatch>;
-  /** Verdict per `judge|author`. */
-  verdicts: Map<string, Verdict>;
+  /** Scores per `judge|author`. */
+  verdicts: Map<string, AuthorVerdict>;
 }
 
 /** A candidate with its mean-voted score. */
@@ -40,10 +47,21 @@ export function addToTally(tally: PromptTally, message: CandidateBatch | Verdict
     tally.batches.set(message.author, message);
     return true;
   }
-  const key = verdictKey(message.judge, message.author);
-  if (tally.verdicts.has(key)) return false;
-  tally.verdicts.set(key, message);
-  return true;
+  let added = false;
+  for (const v of byAuthor(message)) {
+    const key = verdictKey(v.judge, v.author);
+    if (tally.verdicts.has(key)) continue;
+    tally.verdicts.set(key, v);
+    added = true;
+  }
+  return added;
+}
+
+/** A verdict's scores per author it covers. */
+export function byAuthor(verdict: Verdict): AuthorVerdict[] {
+  const out = new Map<string, AuthorVerdict>(verdict.authors.map((author) => [author, { judge: verdict.judge, author, scores: [] }]));
+  for (const s of verdict.scores) out.get(authorOfCandidate(verdict.promptId, s.candidateId)!)?.scores.push(s);
+  return [...out.values()];
 }
 
 /** One judge's combined score for a candidate, in [0, 1]. */
@@ -65,17 +83,15 @@ interface JudgeScore {
  */
 export function scoreCandidates(tally: PromptTally, voting: VotingConfig, judges?: ReadonlySet<string>): ScoredCandidate[] {
   const perCandidate = new Map<string, JudgeScore[]>();
-  for (const batch of tally.batches.values()) {
-    for (const verdict of tally.verdicts.values()) {
-      if (verdict.author !== batch.author) continue;
-      if (!voting.selfJudging && verdict.judge === batch.author) continue;
-      if (judges && !judges.has(verdict.judge)) continue;
-      for (const s of verdict.scores) {
-        if (!s.likert) continue; // an abstention counts for nothing, not as a low score
-        const list = perCandidate.get(s.candidateId) ?? [];
-        list.push({ judge: verdict.judge, score: combine(s.likert, voting.combine) });
-        perCandidate.set(s.candidateId, list);
-      }
+  for (const verdict of tally.verdicts.values()) {
+    if (!tally.batches.has(verdict.author)) continue;
+    if (!voting.selfJudging && verdict.judge === verdict.author) continue;
+    if (judges && !judges.has(verdict.judge)) continue;
+    for (const s of verdict.scores) {
+      if (!s.likert) continue; // an abstention counts for nothing, not as a low score
+      const list = perCandidate.get(s.candidateId) ?? [];
+      list.push({ judge: verdict.judge, score: combine(s.likert, voting.combine) });
+      perCandidate.set(s.candidateId, list);
     }
   }
   const weights = voting.aggregate === "agreement" ? agreementWeights(perCandidate) : undefined;

@@ -17,7 +17,8 @@ export const DEMO_DEFAULTS = {
     // (actors/tiny/README.md has the simulation runs); sftWeight 0 is the paper's pure SimPO.
     // Batches of 16 pairs (twice the steps of 32) let the OCR-dumb member learn reading faster.
     training: { beta: 2.0, gamma: 1.0, learningRate: 1e-3, learningRateDecay: 0.5, epochs: 3, batchSize: 16, sftWeight: 1, judgeAnchor: 1, pairsFor: "same" },
-    deadlines: { voteMs: 120_000, trainMs: 600_000, trainQuorum: 1 },
+    // The tiny members answer in step: a prompt's batches arrive within moments of each other.
+    deadlines: { voteMs: 120_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 2_000 },
     heartbeat: { intervalMs: 1_000, lapseMs: 10_000 },
   } satisfies Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat">>,
 };

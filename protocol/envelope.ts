@@ -72,7 +72,7 @@ export function messageIdFor(message: Message): string {
     case "candidates":
       return `cand:${exp}:${message.iteration}:${message.promptId}:${message.author}`;
     case "verdict":
-      return `verdict:${exp}:${message.iteration}:${message.promptId}:${message.author}:${message.judge}`;
+      return `verdict:${exp}:${message.iteration}:${message.promptId}:${message.authors.join(",")}:${message.judge}`;
     case "pair":
       return `pair:${exp}:${message.pairId}`;
     case "evaluation":

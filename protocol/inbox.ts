@@ -29,7 +29,17 @@ export interface Delivery<T> {
 }
 
 /** What a handler decides for each delivery of its batch (default: ack); a dead letter says why. */
-export type Outcome = "ack" | { nak: number } | { dead: string; reason?: DeadLetter["reason"] };
+export type Outcome = "ack" | { nak: number } | { dead: string; reason?: DeadLetter["reason"] } | Later;
+
+/**
+ * Decided later: the delivery stays unacknowledged (kept alive like work in progress) until the
+ * promise gives its outcome, while the inbox goes on with other batches. A handler that gathers
+ * deliveries before acting on them (a judge waiting for every author of a prompt) uses it; a
+ * rejected promise counts as a failed handler for that delivery. On stop it is handed back.
+ */
+export interface Later {
+  later: Promise<"ack" | { nak: number } | { dead: string; reason?: DeadLetter["reason"] }>;
+}
 
 /** Called with one or more valid deliveries; returns an outcome per delivery, or throws. */
 export type BatchHandler<T> = (batch: Delivery<T>[], signal: AbortSignal) => Promise<Outcome[] | void>;
@@ -97,6 +107,8 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   let stopping = false;
   const abort = new AbortController();
   let inflight: JsMsg[] = [];
+  /** Deliveries whose outcome comes later (see {@link Later}). */
+  const held = new Set<JsMsg>();
 
   const reader = (async () => {
     // Reads the current pull; when the stall watchdog below replaces it, goes on with the new one.
@@ -133,6 +145,32 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         m.nak(5000);
       },
     );
+
+  const apply = async (m: JsMsg, outcome: Exclude<Outcome, Later>) => {
+    if (outcome === "ack") {
+      m.ack();
+      stats.handled++;
+    } else if ("nak" in outcome) {
+      m.nak(outcome.nak);
+    } else {
+      await toDeadLetters(m, outcome.reason ?? "handler_failed", outcome.dead);
+    }
+  };
+
+  /** A held delivery's outcome has come (an Error: its handling failed). Handed back already when stopping. */
+  const settle = async (m: JsMsg, deliveries: number, outcome: Exclude<Outcome, Later> | Error) => {
+    if (!held.delete(m)) return;
+    lastActivity = Date.now();
+    if (!(outcome instanceof Error)) return apply(m, outcome);
+    const retryable = !(outcome instanceof PopError) || outcome.retryable;
+    if (retryable && deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
+      stats.redelivered++;
+      m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** deliveries));
+    } else {
+      await toDeadLetters(m, "handler_failed", outcome.message);
+    }
+    log.warn({ err: outcome, subject: m.subject }, "handling a held message failed; it will be redelivered or dead-lettered");
+  };
 
   const worker = (async () => {
     while (true) {
@@ -179,14 +217,15 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       for (let i = 0; i < valid.length; i++) {
         const v = valid[i]!;
         const outcome = outcomes?.[i] ?? "ack";
-        if (outcome === "ack") {
-          v.m.ack();
-          stats.handled++;
-        } else if ("nak" in outcome) {
-          v.m.nak(outcome.nak);
-        } else {
-          await toDeadLetters(v.m, outcome.reason ?? "handler_failed", outcome.dead);
+        if (typeof outcome === "object" && "later" in outcome) {
+          held.add(v.m);
+          outcome.later.then(
+            (o) => settle(v.m, v.d.deliveries, o),
+            (error: unknown) => settle(v.m, v.d.deliveries, error instanceof Error ? error : new Error(String(error))),
+          );
+          continue;
         }
+        await apply(v.m, outcome);
       }
     }
   })();
@@ -197,6 +236,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   const keepAlive = setInterval(() => {
     for (const m of inflight) m.working();
     for (const m of queue) m.working();
+    for (const m of held) m.working();
   }, Math.max(250, ackWaitMs / 3));
   keepAlive.unref();
 
@@ -231,15 +271,16 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   });
   return {
     stats,
-    idleMs: () => (queue.length || inflight.length ? 0 : Date.now() - lastActivity),
+    idleMs: () => (queue.length || inflight.length || held.size ? 0 : Date.now() - lastActivity),
     done,
     async stop(graceMs = 2000) {
-      if (stopping && inflight.length === 0 && queue.length === 0) return done;
+      if (stopping && inflight.length === 0 && queue.length === 0 && held.size === 0) return done;
       stopping = true;
       // Unsubscribe first (close() does it at once), so nothing more arrives, then hand back.
       const closed = messages.close().catch(() => undefined);
-      for (const m of [...inflight, ...queue.splice(0)]) handBack(m);
+      for (const m of [...inflight, ...queue.splice(0), ...held]) handBack(m);
       inflight = [];
+      held.clear();
       abort.abort();
       wake?.();
       await closed;

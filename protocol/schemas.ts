@@ -132,6 +132,11 @@ export const ExperimentConfig = z.object({
     trainMs: Millis.default(24 * 3600_000),
     /** Fraction of the panel that must report training before the deadline may advance. */
     trainQuorum: z.number().min(0).max(1).default(1),
+    /**
+     * How long a judge holds a prompt's first candidate batch waiting for the other authors', so
+     * that one verdict covers them all (default 10 s); a batch later than that gets its own.
+     */
+    judgeLingerMs: Millis.default(10_000),
   }),
   heartbeat: z.object({
     intervalMs: Millis.default(2_000),
@@ -173,6 +178,16 @@ export type CandidateBatch = z.infer<typeof CandidateBatch>;
 /** The id of a prompt's i-th candidate from an author: a verdict can name no other batch's. */
 export const candidateIdFor = (promptId: string, author: string, i: number) => `${promptId}:${author}:${i}`;
 
+/** The author a candidate id of the prompt names (undefined: not one of the prompt's candidate ids). */
+export function authorOfCandidate(promptId: string, candidateId: string): string | undefined {
+  if (!candidateId.startsWith(`${promptId}:`)) return undefined;
+  const rest = candidateId.slice(promptId.length + 1);
+  const colon = rest.lastIndexOf(":");
+  if (colon <= 0 || !/^\d+$/.test(rest.slice(colon + 1))) return undefined;
+  const author = rest.slice(0, colon);
+  return NAME_PATTERN.test(author) ? author : undefined;
+}
+
 /**
  * Candidate ids name their batch (`<promptId>:<author>:<index>`) and appear once: a verdict that
  * scores another batch's candidates, or one candidate twice (to outweigh the other judges), is
@@ -201,18 +216,38 @@ export const VerdictScore = z
   .refine((s) => (s.likert === undefined) !== (s.abstained === undefined), "must have either likert scores or an abstention reason, not both");
 export type VerdictScore = z.infer<typeof VerdictScore>;
 
-/** One judge's scores for every candidate of one candidate batch (one message per batch). */
+/**
+ * One judge's scores on one prompt's candidates, from every author it judged together: a judge
+ * gathers the prompt's batches and sends one verdict for all of them (a batch that comes later
+ * than the judge waits gets a verdict of its own), so messages per prompt grow linearly with the
+ * panel. Each author's candidates are scored whole, once.
+ */
 export const Verdict = z.object({
   ...base,
   type: z.literal("verdict"),
   iteration: Iteration,
   promptId: Id,
   judge: Name,
-  author: Name,
+  /** The authors whose candidates are scored, each once, sorted. */
+  authors: z.array(Name).min(1).max(64),
   modelVersion: Id,
-  scores: z.array(VerdictScore).min(1).max(64),
+  scores: z.array(VerdictScore).min(1).max(4096),
   createdAt: Millis,
-}).superRefine((v, ctx) => checkCandidateIds(v.promptId, v.author, v.scores.map((s) => s.candidateId), ctx, "scores"));
+}).superRefine((v, ctx) => {
+  if (new Set(v.authors).size !== v.authors.length) ctx.addIssue({ code: "custom", path: ["authors"], message: "an author appears more than once" });
+  if (v.authors.some((a, i) => i > 0 && v.authors[i - 1]! > a)) ctx.addIssue({ code: "custom", path: ["authors"], message: "authors must be sorted" });
+  const byAuthor = new Map<string, string[]>(v.authors.map((a) => [a, []]));
+  v.scores.forEach((s, i) => {
+    const author = authorOfCandidate(v.promptId, s.candidateId);
+    const list = author === undefined ? undefined : byAuthor.get(author);
+    if (!list) ctx.addIssue({ code: "custom", path: ["scores", i, "candidateId"], message: `'${s.candidateId}' is not a candidate of prompt ${v.promptId} by one of the verdict's authors (${v.authors.join(", ")})` });
+    else list.push(s.candidateId);
+  });
+  for (const [author, ids] of byAuthor) {
+    if (ids.length === 0) ctx.addIssue({ code: "custom", path: ["authors"], message: `no scores for author '${author}'` });
+    else checkCandidateIds(v.promptId, author, ids, ctx, "scores");
+  }
+});
 export type Verdict = z.infer<typeof Verdict>;
 
 const PairSide = z.object({

@@ -5,7 +5,7 @@
  *
  *   pop.<exp>.prompt.<iter>              prompts (coordinator)
  *   pop.<exp>.cand.<iter>.<author>       candidate batches
- *   pop.<exp>.verdict.<iter>.<judge>     verdicts (one per judge and candidate batch)
+ *   pop.<exp>.verdict.<iter>.<judge>     verdicts (one per judge and prompt, covering the authors it judged)
  *   pop.<exp>.pair.<iter>                preference pairs (coordinator)
  *   pop.<exp>.eval.<iter>.<peer>         evaluation results
  *   pop.<exp>.ctl.<event>[.<peer>]       control events

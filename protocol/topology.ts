@@ -25,7 +25,7 @@ import { subjects, SUBJECT_ROOT } from "./subjects.ts";
 export const STREAMS = {
   prompts: { name: "POP_PROMPTS", subjects: [`${SUBJECT_ROOT}.*.prompt.>`], description: "Prompts of each iteration" },
   candidates: { name: "POP_CANDIDATES", subjects: [`${SUBJECT_ROOT}.*.cand.>`], description: "Candidate batches, one per prompt and author" },
-  verdicts: { name: "POP_VERDICTS", subjects: [`${SUBJECT_ROOT}.*.verdict.>`], description: "Verdicts, one per judge and candidate batch" },
+  verdicts: { name: "POP_VERDICTS", subjects: [`${SUBJECT_ROOT}.*.verdict.>`], description: "Verdicts, one per judge and prompt (covering its authors)" },
   pairs: { name: "POP_PAIRS", subjects: [`${SUBJECT_ROOT}.*.pair.>`], description: "Preference pairs assembled by mean voting" },
   evaluations: { name: "POP_EVALS", subjects: [`${SUBJECT_ROOT}.*.eval.>`], description: "Benchmark results per member and iteration" },
   control: { name: "POP_CONTROL", subjects: [`${SUBJECT_ROOT}.*.ctl.>`], description: "Experiment lifecycle events" },

@@ -1,2 +1,2 @@
 /** Version of the wire protocol. Bumped on any incompatible change of a message schema. */
-export const PROTOCOL_VERSION = 1 as const;
+export const PROTOCOL_VERSION = 2 as const;

@@ -112,7 +112,7 @@ async function stop(children: (ChildProcess & { out: string })[]): Promise<void>
 /** A verdict as a judge sends it, for the message size and the decode cost. */
 function sampleVerdict(k: number): Verdict {
   return {
-    v: PROTOCOL_VERSION, type: "verdict", experiment: "bench", iteration: 1, promptId: "tiny-pool-7-123", judge: "p1", author: "p0", modelVersion: "load0000",
+    v: PROTOCOL_VERSION, type: "verdict", experiment: "bench", iteration: 1, promptId: "tiny-pool-7-123", judge: "p1", authors: ["p0"], modelVersion: "load0000",
     scores: Array.from({ length: k }, (_, i) => ({ candidateId: `tiny-pool-7-123:p0:${i}`, likert: { helpfulness: 4.25, correctness: 3.5, coherence: 4.75, complexity: 2.5, verbosity: 3.25 } })),
     createdAt: Date.now(),
   };
@@ -181,7 +181,7 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     await loadTinyPool(nc, 7, prompts, exp);
     await createExperiment(nc, experimentConfig(
       { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
-      { voting: DEMO_DEFAULTS.overrides.voting, heartbeat: { intervalMs: 2000, lapseMs: 600_000 }, deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1 } },
+      { voting: DEMO_DEFAULTS.overrides.voting, heartbeat: { intervalMs: 2000, lapseMs: 600_000 }, deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 5_000 } },
     ));
     const coordinator = start([CLI, "coordinator", "--server", server.url, "--experiment", exp]);
     children.push(coordinator);

@@ -92,7 +92,7 @@ async function answerAndJudge(js: JetStreamClient, exp: string, p: Prompt, peers
       // The first candidate of the first author is best, the last of the last worst: one pair per prompt.
       const s = (i: number) => (a === 0 && i === 0 ? 5 : a === peers.length - 1 && i === k - 1 ? 1 : 3);
       await publishMessage(js, {
-        v: PROTOCOL_VERSION, type: "verdict", experiment: exp, iteration: p.iteration, promptId: p.promptId, judge, author, modelVersion: "m",
+        v: PROTOCOL_VERSION, type: "verdict", experiment: exp, iteration: p.iteration, promptId: p.promptId, judge, authors: [author], modelVersion: "m",
         scores: Array.from({ length: k }, (_, i) => ({ candidateId: `${p.promptId}:${author}:${i}`, likert: { helpfulness: s(i), correctness: s(i), coherence: s(i), complexity: s(i), verbosity: s(i) } })),
         createdAt: Date.now(),
       });

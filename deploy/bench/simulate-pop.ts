@@ -180,7 +180,7 @@ function votes(cands: Candidate[], prompts: PromptInput[], iteration: number, vo
       });
       for (const judge of new Set(mine.flatMap((c) => Object.keys(c.scores)))) {
         addToTally(tally, {
-          v, type: "verdict", experiment, iteration, promptId: p.id, judge, author, modelVersion: "sim",
+          v, type: "verdict", experiment, iteration, promptId: p.id, judge, authors: [author], modelVersion: "sim",
           scores: mine.map((c, i) => ({ candidateId: id(i), likert: c.scores[judge]! })), createdAt: 0,
         });
       }

@@ -41,7 +41,7 @@ function summary(m: Message): string {
     case "candidates":
       return `${m.promptId}  ${m.candidates.map((c) => JSON.stringify(c.text)).join(" | ")}`;
     case "verdict":
-      return `${m.promptId}  on ${m.author}: ${m.scores
+      return `${m.promptId}  on ${m.authors.join(", ")}: ${m.scores
         .map((s) => (s.likert ? CRITERIA.map((c) => `${SHORT[c] ?? c} ${s.likert![c].toFixed(1)}`).join(" ") : `abstained (${s.abstained})`))
         .join("  |  ")}`;
     case "pair":

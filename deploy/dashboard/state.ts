@@ -3,7 +3,7 @@
  * scores per suite and iteration, training curves, and the pairs with every judge's scores on
  * both answers. Pure: fed messages and member records, it answers the page's requests.
  */
-import { CRITERIA, type ImageRef, type Member, type Message, type PreferencePair } from "../../protocol/mod.ts";
+import { authorOfCandidate, CRITERIA, type ImageRef, type Member, type Message, type PreferencePair } from "../../protocol/mod.ts";
 import { expectedCounts, WatchState } from "../watch/state.ts";
 
 /** The most pairs kept for the browser (the oldest go first); the streams keep them all. */
@@ -93,7 +93,7 @@ export class DashboardState {
         this.count(this.candidates, m.iteration, m.author);
         break;
       case "verdict": {
-        this.flow(m.judge, m.author, "verdicts");
+        for (const a of m.authors) this.flow(m.judge, a, "verdicts");
         const list = this.verdicts.get(m.promptId) ?? [];
         if (!this.verdicts.has(m.promptId)) {
           this.verdicts.set(m.promptId, list);
@@ -102,7 +102,7 @@ export class DashboardState {
         for (const s of m.scores) {
           // Redelivered verdicts replace, not add.
           const i = list.findIndex((x) => x.judge === m.judge && x.candidateId === s.candidateId);
-          const row: JudgeScores = { judge: m.judge, author: m.author, candidateId: s.candidateId, ...(s.likert ? { likert: s.likert as Scores } : { abstained: s.abstained ?? "" }) };
+          const row: JudgeScores = { judge: m.judge, author: authorOfCandidate(m.promptId, s.candidateId) ?? "", candidateId: s.candidateId, ...(s.likert ? { likert: s.likert as Scores } : { abstained: s.abstained ?? "" }) };
           if (i >= 0) list[i] = row;
           else list.push(row);
         }

@@ -52,7 +52,8 @@ export class WatchState {
         break;
       }
       case "verdict":
-        this.iteration(m.iteration).verdicts++;
+        // Counted per author judged: one message covers every author the judge had for the prompt.
+        this.iteration(m.iteration).verdicts += m.authors.length;
         this.seen(m.judge).lastVerdictAt = Math.max(this.seen(m.judge).lastVerdictAt ?? 0, m.createdAt);
         break;
       case "pair":
@@ -153,7 +154,7 @@ export class WatchState {
   }
 }
 
-/** Candidate batches and verdicts a full iteration has: every peer answers every prompt, and judges every other peer's answers. */
+/** Candidate batches and verdicts (counted per judge and author) a full iteration has: every peer answers every prompt, and judges every other peer's answers. */
 export function expectedCounts(it: IterationProgress): { candidates: number; verdicts: number } {
   const n = it.peers.length;
   return { candidates: it.prompts * n, verdicts: it.prompts * n * Math.max(0, n - 1) };

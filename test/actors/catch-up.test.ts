@@ -52,7 +52,7 @@ describe("catching up on undelivered work", () => {
     const cands = (await readStored(nc, STREAMS.candidates.name, subjects.candidates(EXP, 1, "cat"), "candidates")).messages;
     expect(cands.map((c) => c.promptId).sort()).toEqual(prompts.map((p) => p.promptId).sort());
     const verdicts = (await readStored(nc, STREAMS.verdicts.name, subjects.verdict(EXP, 1, "cat"), "verdict")).messages;
-    expect(verdicts.map((x) => `${x.promptId}|${x.author}`).sort()).toEqual(prompts.map((p) => `${p.promptId}|ann`).sort());
+    expect(verdicts.flatMap((x) => x.authors.map((a) => `${x.promptId}|${a}`)).sort()).toEqual(prompts.map((p) => `${p.promptId}|ann`).sort());
     // Nothing left: a second round does nothing, also with a fresh memory of what it tried.
     expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0 });
     // The iteration closed and the close never came (its control consumer holds nothing): it trains, once.

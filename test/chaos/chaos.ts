@@ -178,8 +178,9 @@ export async function runOnce(fault: Fault, seed: number): Promise<{ broke: stri
       if (ids.length !== PROMPTS || new Set(ids).size !== PROMPTS) broke.push(`iteration ${it}: ${ids.length} pairs for ${new Set(ids).size} of ${PROMPTS} prompts`);
     }
     const verdicts = (await readStored(nc, STREAMS.verdicts.name, subjects.all("chaos", "verdict"), "verdict")).messages;
-    const keys = verdicts.map((v) => `${v.iteration}|${v.promptId}|${v.judge}|${v.author}`);
-    if (new Set(keys).size !== keys.length) broke.push(`${keys.length - new Set(keys).size} verdicts stored twice`);
+    // One verdict per judge and prompt covers its authors; none may be scored twice by a judge.
+    const keys = verdicts.flatMap((v) => v.authors.map((a) => `${v.iteration}|${v.promptId}|${v.judge}|${a}`));
+    if (new Set(keys).size !== keys.length) broke.push(`${keys.length - new Set(keys).size} verdicts on an author stored twice`);
     const trained = (await control()).filter((e) => e.event === "training_done");
     for (let it = 1; it <= ITERATIONS; it++) {
       for (const p of PEERS) {

@@ -12,7 +12,7 @@ const batch = (promptId: string, author: string, texts: string[]): CandidateBatc
   sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `${promptId}:${author}:${i}`, text })), createdAt: 0,
 });
 const verdict = (promptId: string, judge: string, author: string, scores: number[]): Verdict => ({
-  v, type: "verdict", experiment, iteration: 1, promptId, judge, author, modelVersion: "m",
+  v, type: "verdict", experiment, iteration: 1, promptId, judge, authors: [author], modelVersion: "m",
   scores: scores.map((s, i) => ({ candidateId: `${promptId}:${author}:${i}`, likert: all(s) })), createdAt: 0,
 });
 const voting = VotingConfig.parse({ minChosen: 0, minMargin: 0 });
@@ -22,7 +22,7 @@ const members = new Set(["a", "b", "c"]);
 function fullRound(book: VoteBook, skip: string[] = []) {
   const steps: (CandidateBatch | Verdict)[] = [batch("p1", "a", ["red"]), batch("p1", "b", ["blue"]), batch("p1", "c", ["green"])];
   for (const j of members) for (const au of members) if (j !== au) steps.push(verdict("p1", j, au, [au === "a" ? 5 : 1]));
-  for (const m of steps) if (!skip.includes(m.type === "candidates" ? `cand:${m.author}` : `verdict:${m.judge}:${m.author}`)) book.add(m, 1000);
+  for (const m of steps) if (!skip.includes(m.type === "candidates" ? `cand:${m.author}` : `verdict:${m.judge}:${m.authors[0]}`)) book.add(m, 1000);
 }
 
 describe("the vote book", () => {

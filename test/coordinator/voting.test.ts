@@ -11,7 +11,7 @@ const batch = (author: string, texts: string[]): CandidateBatch => ({
   sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `p1:${author}:${i}`, text })), createdAt: 0,
 });
 const verdict = (judge: string, author: string, scores: LikertScores[]): Verdict => ({
-  v, type: "verdict", experiment, iteration: 1, promptId: "p1", judge, author, modelVersion: "m",
+  v, type: "verdict", experiment, iteration: 1, promptId: "p1", judge, authors: [author], modelVersion: "m",
   scores: scores.map((likert, i) => ({ candidateId: `p1:${author}:${i}`, likert })), createdAt: 0,
 });
 const defaults = VotingConfig.parse({});

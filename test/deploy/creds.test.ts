@@ -42,7 +42,7 @@ const candidates = (author: string, iteration = 1): Message => ({
   sampling: { k: 1, temperature: 1, seed: 1 }, candidates: [{ candidateId: `p-1:${author}:0`, text: "red" }], createdAt: 1,
 });
 const verdict = (judge: string, author: string): Message => ({
-  v, type: "verdict", experiment: EXP, iteration: 1, promptId: "p-1", judge, author, modelVersion: "m1",
+  v, type: "verdict", experiment: EXP, iteration: 1, promptId: "p-1", judge, authors: [author], modelVersion: "m1",
   scores: [{ candidateId: `p-1:${author}:0`, likert: { helpfulness: 3, correctness: 3, coherence: 3, complexity: 3, verbosity: 3 } }], createdAt: 2,
 });
 const prompt: Message = { v, type: "prompt", experiment: EXP, iteration: 1, promptId: "p-1", question: "q", images: [], createdAt: 1 };

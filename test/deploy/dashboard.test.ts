@@ -15,7 +15,7 @@ const member = (peer: string, extra: Partial<Member> = {}): Member => ({
 const cand = (promptId: string, author: string, texts: string[]) =>
   ({ ...base, type: "candidates", iteration: 1, promptId, question: "what does the text say ?", images: [IMG], author, modelVersion: "m", sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `${promptId}:${author}:${i}`, text })), createdAt: T }) as Message;
 const verdict = (promptId: string, judge: string, author: string, scores: number[]) =>
-  ({ ...base, type: "verdict", iteration: 1, promptId, judge, author, modelVersion: "m", scores: scores.map((x, i) => ({ candidateId: `${promptId}:${author}:${i}`, likert: likert(x) })), createdAt: T }) as Message;
+  ({ ...base, type: "verdict", iteration: 1, promptId, judge, authors: [author], modelVersion: "m", scores: scores.map((x, i) => ({ candidateId: `${promptId}:${author}:${i}`, likert: likert(x) })), createdAt: T }) as Message;
 const pair = (promptId: string, question: string, chosen: [string, string], rejected: [string, string], margin: number) =>
   ({
     ...base, type: "pair", iteration: 1, pairId: `1:${promptId}`, promptId, question, images: [IMG],

@@ -12,7 +12,7 @@ const member = (peer: string, extra: Partial<Member> = {}): Member => ({
 const cand = (promptId: string, author: string, at: number) =>
   ({ ...base, type: "candidates", iteration: 1, promptId, question: "q", images: [], author, modelVersion: "m", sampling: { k: 1, temperature: 1, seed: 1 }, candidates: [{ candidateId: `${promptId}:${author}:0`, text: "red" }], createdAt: at }) as Message;
 const verdict = (promptId: string, judge: string, author: string, at: number) =>
-  ({ ...base, type: "verdict", iteration: 1, promptId, judge, author, modelVersion: "m", scores: [], createdAt: at }) as unknown as Message;
+  ({ ...base, type: "verdict", iteration: 1, promptId, judge, authors: [author], modelVersion: "m", scores: [], createdAt: at }) as unknown as Message;
 
 describe("pop watch's view", () => {
   it("shows members, the iteration's progress against its totals, rates, scores and dead letters", () => {

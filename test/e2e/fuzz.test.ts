@@ -11,7 +11,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Packr } from "msgpackr";
 import { afterAll, describe, expect, it } from "vitest";
 import { addToTally, newTally, votePrompt } from "../../coordinator/voting.ts";
-import { STREAMS, encode, messageIdFor, readStored, subjects, type DeadLetter, type MessageOf } from "../../protocol/mod.ts";
+import { PROTOCOL_VERSION, STREAMS, encode, messageIdFor, readStored, subjects, type DeadLetter, type MessageOf } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
 import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
@@ -38,7 +38,7 @@ describe("a panel under fire", () => {
       return ps.length === PROMPTS && ps;
     });
     const ann = await p.waitFor("a candidate batch of ann", async () => (await p.stored("cand", "candidates")).find((c) => c.author === "ann"));
-    const realVerdict = await p.waitFor("a verdict on ann", async () => (await p.stored("verdict", "verdict")).find((v) => v.author === "ann"));
+    const realVerdict = await p.waitFor("a verdict on ann", async () => (await p.stored("verdict", "verdict")).find((v) => v.authors.includes("ann")));
 
     const js = jetstream(p.nc);
     const bad: { subject: string; seq: number; reason: DeadLetter["reason"]; what: string }[] = [];
@@ -49,7 +49,9 @@ describe("a panel under fire", () => {
     const exp = "fuzz";
     const likert = { helpfulness: 5, correctness: 5, coherence: 5, complexity: 5, verbosity: 5 };
     const outsiderBatch: MessageOf<"candidates"> = { ...ann, author: "mallory", candidates: ann.candidates.map((c, i) => ({ candidateId: `${ann.promptId}:mallory:${i}`, text: "mallory was here" })) };
-    const verdictOn = (judge: string, scores: unknown) => ({ ...realVerdict, judge, scores });
+    // Forged verdicts score ann's candidates only (a verdict lists the authors it scores).
+    const verdictOn = (judge: string, scores: ({ candidateId: string } & Record<string, unknown>)[]) =>
+      ({ ...realVerdict, judge, authors: [...new Set(scores.map((s) => s.candidateId.split(":").at(-2)!))].sort(), scores });
 
     await fire("random bytes as a prompt", subjects.prompt(exp, 1), randomBytes(200), "malformed");
     await fire("random bytes as candidates", subjects.candidates(exp, 1, "ann"), randomBytes(64), "malformed");
@@ -59,12 +61,12 @@ describe("a panel under fire", () => {
     await fire("a verdict on the candidates subject", subjects.candidates(exp, 1, "ben"), encode({ ...realVerdict, judge: "ben" }), "invalid");
     await fire("a score of 6", subjects.verdict(exp, 1, "cat"), raw.pack(verdictOn("cat", [{ candidateId: realVerdict.scores[0]!.candidateId, likert: { ...likert, correctness: 6 } }])), "invalid");
     await fire("one candidate scored twice", subjects.verdict(exp, 1, "cat"), raw.pack(verdictOn("cat", [{ candidateId: realVerdict.scores[0]!.candidateId, likert }, { candidateId: realVerdict.scores[0]!.candidateId, likert }])), "invalid");
-    await fire("another batch's candidate scored", subjects.verdict(exp, 1, "cat"), raw.pack(verdictOn("cat", [{ candidateId: `${ann.promptId}:ben:0`, likert }])), "invalid");
+    await fire("another batch's candidate scored", subjects.verdict(exp, 1, "cat"), raw.pack({ ...realVerdict, judge: "cat", authors: ["ann"], scores: [{ candidateId: `${realVerdict.promptId}:ben:0`, likert }] }), "invalid");
     await fire("an outsider's verdict", subjects.verdict(exp, 1, "mallory"), encode(verdictOn("mallory", [{ candidateId: realVerdict.scores[0]!.candidateId, likert }]) as MessageOf<"verdict">), "not_member");
     await fire("ben's verdict published as cat", subjects.verdict(exp, 1, "cat"), encode(verdictOn("ben", [{ candidateId: realVerdict.scores[0]!.candidateId, likert }]) as MessageOf<"verdict">), "identity_mismatch");
     await fire("random bytes as a pair", subjects.pair(exp, 1), randomBytes(100), "malformed");
-    await fire("an evaluation out of range", subjects.evaluation(exp, 1, "ann"), raw.pack({ v: 1, type: "evaluation", experiment: exp, iteration: 1, peer: "ann", modelVersion: "m", suites: { a: 7 }, average: 7, items: 1, at: 1 }), "invalid");
-    await fire("ann's training reported as mallory", subjects.control(exp, "training_done", "mallory"), encode({ v: 1, type: "control", experiment: exp, event: "training_done", iteration: 1, peer: "ann", modelVersion: "m", result: { steps: 1, pairs: 1, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 }, at: 1 }), "identity_mismatch");
+    await fire("an evaluation out of range", subjects.evaluation(exp, 1, "ann"), raw.pack({ v: PROTOCOL_VERSION, type: "evaluation", experiment: exp, iteration: 1, peer: "ann", modelVersion: "m", suites: { a: 7 }, average: 7, items: 1, at: 1 }), "invalid");
+    await fire("ann's training reported as mallory", subjects.control(exp, "training_done", "mallory"), encode({ v: PROTOCOL_VERSION, type: "control", experiment: exp, event: "training_done", iteration: 1, peer: "ann", modelVersion: "m", result: { steps: 1, pairs: 1, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 }, at: 1 }), "identity_mismatch");
     await fire("random bytes as control", subjects.control(exp, "iteration_closed"), randomBytes(32), "malformed");
     // A copy reusing a stored message's id is dropped by the stream: it can replace nothing.
     const copy = await js.publish(subjects.verdict(exp, 1, realVerdict.judge), encode(verdictOn(realVerdict.judge, realVerdict.scores.map((s) => ({ candidateId: s.candidateId, likert: { ...likert, correctness: 1 } }))) as MessageOf<"verdict">), { msgID: messageIdFor(realVerdict) });
@@ -87,7 +89,11 @@ describe("a panel under fire", () => {
     for (const m of MEMBERS) expect(new Set(cands.filter((c) => c.author === m).map((c) => c.promptId)).size).toBe(PROMPTS);
     const members = new Set(MEMBERS);
     const { messages: verdicts } = await readStored(p.nc, STREAMS.verdicts.name, subjects.all(exp, "verdict"), "verdict", { roster: () => members });
-    expect(verdicts).toHaveLength(PROMPTS * MEMBERS.length * (MEMBERS.length - 1));
+    // every (judge, author) of every prompt scored once, in one verdict per judge and prompt as a rule
+    const judged = verdicts.flatMap((v) => v.authors.map((a) => `${v.promptId}|${v.judge}|${a}`));
+    expect(new Set(judged).size).toBe(PROMPTS * MEMBERS.length * (MEMBERS.length - 1));
+    expect(judged).toHaveLength(new Set(judged).size);
+    expect(verdicts.length).toBeLessThan(judged.length);
 
     // The pairs are what the members' valid messages give, recomputed here from the streams.
     const tallies = new Map(prompts.map((q) => [q.promptId, newTally(q)]));

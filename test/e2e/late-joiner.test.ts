@@ -45,8 +45,10 @@ describe("a peer that joins mid-experiment", () => {
     expect(verdicts.filter((v) => v.iteration === 1 && v.judge === "dan")).toHaveLength(0);
     // Iteration 2: dan answered every prompt, judged every other author's batch, and was judged.
     expect(cands.filter((c) => c.iteration === 2 && c.author === "dan")).toHaveLength(6);
-    expect(verdicts.filter((v) => v.iteration === 2 && v.judge === "dan")).toHaveLength(6 * 3);
-    expect(verdicts.filter((v) => v.iteration === 2 && v.author === "dan")).toHaveLength(6 * 3);
+    // (verdicts counted per author judged: one message covers a judge's authors of a prompt)
+    const judged = verdicts.flatMap((v) => v.authors.map((author) => ({ ...v, author })));
+    expect(judged.filter((v) => v.iteration === 2 && v.judge === "dan")).toHaveLength(6 * 3);
+    expect(judged.filter((v) => v.iteration === 2 && v.author === "dan")).toHaveLength(6 * 3);
     // Dan trained on iteration 2 only; the others on both.
     const trained = (peer: string) => control.filter((e) => e.event === "training_done" && e.peer === peer).map((e) => (e as { iteration: number }).iteration).sort();
     expect(trained("dan")).toEqual([2]);

@@ -138,4 +138,53 @@ describe("JetStream topology and inboxes on a real nats-server", () => {
     expect(again).toEqual(["p-2"]);
     await next.stop();
   });
+
+  it("holds a delivery whose outcome comes later while it handles others, and hands held ones back on stop", async () => {
+    const js = jetstream(nc);
+    const exp = "hold1";
+    const prompt = { ...sampleMessages().find((m) => m.type === "prompt")!, experiment: exp } as MessageOf<"prompt">;
+    let release!: () => void;
+    const seen: string[] = [];
+    const inbox = await startInbox(nc, {
+      spec: consumers.peerPrompts(exp, "p1"),
+      types: ["prompt"],
+      batchSize: 1,
+      handler: async (batch) =>
+        batch.map((d) => {
+          seen.push(d.message.promptId);
+          // the first waits for a later decision; the rest are acked at once
+          return d.message.promptId === "h-1" ? { later: new Promise<"ack">((r) => (release = () => r("ack"))) } : "ack";
+        }),
+    });
+    await publishMessage(js, { ...prompt, promptId: "h-1" });
+    await publishMessage(js, { ...prompt, promptId: "h-2" });
+    await eventually(() => seen.length === 2, 10_000, "both handled, the first held");
+    expect(inbox.idleMs()).toBe(0); // it holds work
+    release();
+    await eventually(() => inbox.stats.handled === 2, 10_000, "the held one acked once decided");
+    await inbox.stop();
+
+    // Held when the inbox stops: handed back, and the next process gets it.
+    let holds = 0;
+    const holding = await startInbox(nc, {
+      spec: consumers.peerPrompts(exp, "p1"),
+      types: ["prompt"],
+      handler: async (batch) => batch.map(() => ((holds++), { later: new Promise<"ack">(() => undefined) })),
+    });
+    await publishMessage(js, { ...prompt, promptId: "h-3" });
+    await eventually(() => holds === 1, 10_000, "h-3 held");
+    expect(holding.idleMs()).toBe(0);
+    await holding.stop();
+    const again: string[] = [];
+    const next = await startInbox(nc, {
+      spec: consumers.peerPrompts(exp, "p1"),
+      types: ["prompt"],
+      handler: async (batch) => {
+        for (const d of batch) again.push(d.message.promptId);
+      },
+    });
+    await eventually(() => again.length === 1, 15_000, "the held prompt redelivered to the next process");
+    expect(again).toEqual(["h-3"]);
+    await next.stop();
+  });
 });

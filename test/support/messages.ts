@@ -14,14 +14,14 @@ export function sampleMessages(): Message[] {
       sampling: { k: 4, temperature: 1, maxTokens: 8 },
       voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" },
       training: { beta: 2, gamma: 1, learningRate: 0.001, learningRateDecay: 0.5, epochs: 1, batchSize: 32, sftWeight: 0, pairsFor: "same" },
-      deadlines: { voteMs: 1000, trainMs: 5000, trainQuorum: 1 }, heartbeat: { intervalMs: 1000, lapseMs: 5000 },
+      deadlines: { voteMs: 1000, trainMs: 5000, trainQuorum: 1, judgeLingerMs: 2000 }, heartbeat: { intervalMs: 1000, lapseMs: 5000 },
     },
     { v, type: "prompt", experiment, iteration: 1, promptId: "p-1", question: "what colour is the circle ?", images: [{ hash, format: "rgb8", width: 32, height: 32 }], createdAt: 2 },
     {
       v, type: "candidates", experiment, iteration: 1, promptId: "p-1", question: "what colour is the circle ?", images: [], author: "alice", modelVersion: "m1", sampling: { k: 2, temperature: 1, seed: 7 },
       candidates: [{ candidateId: "p-1:alice:0", text: "red" }, { candidateId: "p-1:alice:1", text: "blue" }], createdAt: 3,
     },
-    { v, type: "verdict", experiment, iteration: 1, promptId: "p-1", judge: "bob", author: "alice", modelVersion: "m2", scores: [{ candidateId: "p-1:alice:0", likert }], createdAt: 4 },
+    { v, type: "verdict", experiment, iteration: 1, promptId: "p-1", judge: "bob", authors: ["alice"], modelVersion: "m2", scores: [{ candidateId: "p-1:alice:0", likert }], createdAt: 4 },
     {
       v, type: "pair", experiment, iteration: 1, pairId: "exp1:1:p-1", promptId: "p-1", question: "q", images: [{ hash, format: "png", width: 2, height: 3 }],
       chosen: { candidateId: "c1", author: "alice", text: "red", score: 0.95 }, rejected: { candidateId: "c2", author: "bob", text: "two", score: 0.1 },
