@@ -201,8 +201,12 @@ async function ensureBucket(jsm: JetStreamManager, streamName: string, create: (
 export const consumers = {
   /** A peer's prompts; every process of the peer shares it, so replicas split the work. */
   peerPrompts: (exp: string, peer: string) => durable(STREAMS.prompts.name, `${exp}-${peer}-prompts`, subjects.all(exp, "prompt"), 15_000),
-  /** The candidates a peer judges (its own are skipped by the handler). */
-  peerCandidates: (exp: string, peer: string) => durable(STREAMS.candidates.name, `${exp}-${peer}-cands`, subjects.all(exp, "cand"), 15_000),
+  /**
+   * The candidates a peer judges (its own are skipped by the handler). A judge holds a prompt's
+   * batches unacknowledged until the prompt's other authors have answered (actors/judging.ts), so
+   * it may hold many while a slow member catches up: a low limit would stop its deliveries.
+   */
+  peerCandidates: (exp: string, peer: string) => durable(STREAMS.candidates.name, `${exp}-${peer}-cands`, subjects.all(exp, "cand"), 15_000, 20_000),
   /** Lifecycle events a peer acts on (training when an iteration closes). */
   peerControl: (exp: string, peer: string) => durable(STREAMS.control.name, `${exp}-${peer}-ctl`, subjects.all(exp, "ctl"), 15_000),
   /** The coordinator's view of candidates (which verdicts to wait for). */
@@ -224,7 +228,7 @@ export interface ConsumerSpec {
  * Ack waits are short because inboxes signal progress on what they hold (`working()`): a
  * crashed process's messages come back within seconds, a slow model call never times out.
  */
-function durable(stream: string, name: string, filter: string, ackWaitMs: number): ConsumerSpec {
+function durable(stream: string, name: string, filter: string, ackWaitMs: number, maxAckPending = 1000): ConsumerSpec {
   return {
     stream,
     config: {
@@ -236,7 +240,7 @@ function durable(stream: string, name: string, filter: string, ackWaitMs: number
       // With the inbox's backoff (up to 5 min between tries) this rides out a model server
       // that is down for about three hours before a message is dead-lettered.
       max_deliver: MAX_DELIVER,
-      max_ack_pending: 1000,
+      max_ack_pending: maxAckPending,
     },
   };
 }

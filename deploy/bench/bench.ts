@@ -87,11 +87,35 @@ function sampler(pid: number): { cpu: number; peakMb: number; stop(): void } {
   return s;
 }
 
+/** What this run has started, so Ctrl-C or SIGTERM leaves nothing behind. */
+const live = { children: new Set<ChildProcess>(), servers: new Set<NatsServer>() };
+
+async function startServer(): Promise<NatsServer> {
+  const server = await NatsServer.start();
+  live.servers.add(server);
+  return server;
+}
+
+async function disposeServer(server: NatsServer): Promise<void> {
+  live.servers.delete(server);
+  await server.dispose();
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the benchmark's processes\n`);
+    for (const c of live.children) c.kill("SIGKILL");
+    void Promise.allSettled([...live.servers].map((s) => s.dispose())).then(() => process.exit(signal === "SIGINT" ? 130 : 143));
+  });
+}
+
 function start(args: string[], env: Record<string, string> = {}): ChildProcess & { out: string } {
   // POP_BENCH_NODE_ARGS reaches the coordinator and peers, e.g. "--cpu-prof --cpu-prof-dir=prof".
   const nodeArgs = (process.env.POP_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POP_LOG_LEVEL: "warn", ...env } }) as ChildProcess & { out: string };
   child.out = "";
+  live.children.add(child);
+  child.once("exit", () => live.children.delete(child));
   child.stdout!.on("data", (d: Buffer) => (child.out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (child.out += d.toString()));
   return child;
@@ -132,7 +156,7 @@ function decodeCostUs(): number {
 
 /** Raw JetStream: publish with ids and headers, consume and ack, side by side. Messages per second. */
 async function rawJetStream(n: number): Promise<number> {
-  const server = await NatsServer.start();
+  const server = await startServer();
   const nc = await connectNats(server.url, "bench-raw");
   const consumerNc = await connectNats(server.url, "bench-raw-consumer");
   try {
@@ -164,7 +188,7 @@ async function rawJetStream(n: number): Promise<number> {
   } finally {
     await consumerNc.close();
     await nc.close();
-    await server.dispose();
+    await disposeServer(server);
   }
 }
 
@@ -172,7 +196,7 @@ interface RunResult { wallSec: number; messages: number; bytes: number; coordCpu
 
 /** One iteration of the loop: coordinator and peers as processes, the load generator as every peer's model. */
 async function runIteration(peers: number, k: number, prompts: number, load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number }): Promise<RunResult> {
-  const server = await NatsServer.start();
+  const server = await startServer();
   const nc = await connectNats(server.url, "bench");
   const children: (ChildProcess & { out: string })[] = [];
   const exp = `bench${peers}k${k}`;
@@ -234,7 +258,7 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
   } finally {
     await stop(children);
     await nc.close();
-    await server.dispose();
+    await disposeServer(server);
   }
 }
 
@@ -292,8 +316,11 @@ async function main(): Promise<void> {
     for (const slowMember of [false, true]) {
       const slowFactor = slowMember ? 3 : 1;
       const r = await runIteration(utilPeers, 4, utilPrompts, { answerMs, judgeMs, slots, slowFactor });
-      // The busiest member's own work divided by its slots: no schedule can finish sooner.
-      const work = Array.from({ length: utilPeers }, (_, i) => (utilPrompts * answerMs + utilPrompts * (utilPeers - 1) * 4 * judgeMs) * (i === 0 ? slowFactor : 1));
+      // The busiest member's own work (what its slots did) divided by its slots: no schedule can
+      // finish sooner. For every prompt answered and every other member's candidate judged, at
+      // least: prompts x answerMs + prompts x (peers - 1) x k x judgeMs, times the member's slowness.
+      const least = Array.from({ length: utilPeers }, (_, i) => (utilPrompts * answerMs + utilPrompts * (utilPeers - 1) * 4 * judgeMs) * (i === 0 ? slowFactor : 1));
+      const work = r.workMs.map((w, i) => (Number.isFinite(w) ? Math.max(w, least[i]!) : least[i]!));
       const boundSec = Math.max(...work) / slots / 1000;
       result.utilization.push({ peers: utilPeers, slowMember, prompts: utilPrompts, wallSec: r.wallSec, boundSec, ratio: r.wallSec / boundSec });
       save();

@@ -44,7 +44,8 @@ export class LoadGeneratorBackend implements ModelBackend {
   /** Item-milliseconds of work done (answering and judging), for the utilization bound. */
   workMs = 0;
 
-  constructor(private readonly o: LoadOptions) {
+  /** `name` goes into every answer, so no two authors' answers are alike (a judge scores each once). */
+  constructor(private readonly o: LoadOptions, private readonly name = "load") {
     this.slots = new Slots(Math.max(1, o.slots));
   }
 
@@ -54,9 +55,9 @@ export class LoadGeneratorBackend implements ModelBackend {
 
   async dispose(): Promise<void> {}
 
-  /** k answers per prompt: `a0` .. `a<k-1>` (the judges below prefer `a0` and reject the last). */
+  /** k answers per prompt: `<name> a0` .. `<name> a<k-1> last` (the judges below prefer `a0` and reject the last). */
   async generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]> {
-    const answer = async () => Array.from({ length: options.k }, (_, i) => `a${i}${i === options.k - 1 ? " last" : ""}`);
+    const answer = async () => Array.from({ length: options.k }, (_, i) => `${this.name} a${i}${i === options.k - 1 ? " last" : ""}`);
     if (this.o.answerMs <= 0) return Promise.all(prompts.map(answer));
     return Promise.all(prompts.map(() => this.timed(this.o.answerMs, answer)));
   }
@@ -64,7 +65,7 @@ export class LoadGeneratorBackend implements ModelBackend {
   /** 5 on every criterion for a first answer, 1 for a last one, 3 otherwise: every prompt yields a pair. */
   async judge(items: JudgeInput[]): Promise<Judgement[]> {
     const score = async (item: JudgeInput): Promise<Judgement> => {
-      const x = item.answer === "a0" ? 5 : item.answer.endsWith(" last") ? 1 : 3;
+      const x = item.answer.endsWith(" a0") ? 5 : item.answer.endsWith(" last") ? 1 : 3;
       return { likert: { helpfulness: x, correctness: x, coherence: x, complexity: x, verbosity: x } };
     };
     if (this.o.judgeMs <= 0) return Promise.all(items.map(score));

@@ -22,7 +22,7 @@ const flags = new Flags(process.argv.slice(2), `usage: peer.ts [options]
 const server = flags.string("server")!;
 const experiment = flags.string("experiment")!;
 const peer = flags.string("peer")!;
-const backend = new LoadGeneratorBackend({ answerMs: flags.number("answer-ms") ?? 0, judgeMs: flags.number("judge-ms") ?? 0, slots: flags.int("slots", { min: 1 }) ?? 1 });
+const backend = new LoadGeneratorBackend({ answerMs: flags.number("answer-ms") ?? 0, judgeMs: flags.number("judge-ms") ?? 0, slots: flags.int("slots", { min: 1 }) ?? 1 }, peer);
 const batchSize = flags.int("batch", { min: 1 });
 flags.rejectUnknown();
 
