@@ -15,7 +15,7 @@ import { catchUp } from "./catch-up.ts";
 import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/types.ts";
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
-import { judgeCandidates } from "./judging.ts";
+import { ballotBox, judgeCandidates } from "./judging.ts";
 import { Heartbeat } from "./membership.ts";
 import { evaluateAndPublish, trainOnIteration } from "./training.ts";
 import { TIMED_OUT, within } from "./process/within.ts";
@@ -203,6 +203,8 @@ export class PeerActor {
     // handlers in progress end, so a training that a stop signal kills (its trainer command gets
     // the signal too) is redelivered, not dead-lettered as a failure.
     const inboxes = Promise.all(this.inboxes.map((i) => i.stop()));
+    // Prompts still gathering their batches are not judged any more (the inbox handed them back).
+    if (this.ctx) ballotBox(this.ctx).close();
     clearInterval(this.catchUpTimer);
     this.modelWatch?.stop();
     // One round trip tells whether the server is there; without it each step below would wait
