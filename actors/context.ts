@@ -19,7 +19,7 @@ export class PeerContext {
   modelVersion = "";
   /** The iteration whose pairs the current weights include (0: the starting checkpoint). */
   modelIteration = 0;
-  /** The latest iteration this peer has seen opened, answered or trained on (log lines carry it). */
+  /** The latest iteration this peer has heard of in a control event (log lines carry it). */
   latestIteration?: number;
   /** Long work in progress, shown in the membership record (training steps done of total). */
   activity?: Member["activity"];

@@ -4,8 +4,8 @@
  * and every live member has judged every batch (authors not judging their own unless
  * self-judging), or when its deadline passes, counted from its first candidate batch. The
  * collector feeds it from the streams and publishes what it decides; tests drive it directly.
- * A prompt's messages are kept only until its pairs are out ({@link VoteBook.release}), so the
- * coordinator's memory does not grow with the prompts of an iteration.
+ * A prompt's messages are kept only until its pairs are out ({@link VoteBook.release}): a voted
+ * prompt holds no memory (open ones do, from their first message on).
  */
 import type { CandidateBatch, Prompt, PreferencePair, Verdict, VotingConfig } from "../protocol/mod.ts";
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
