@@ -24,13 +24,11 @@ export async function peerEvaluator(c: EvaluatorChoice): Promise<Evaluator | und
   if (c.bench) {
     let last = 0;
     let started = 0;
-    let lastDone = 0;
     return BenchmarkFileEvaluator.open(c.backend, c.bench, {
       onProgress: (done, total) => {
         const now = Date.now();
-        // A new evaluation (each iteration has one) starts the clock again.
-        if (done <= 0 || !started || done < lastDone) started = now;
-        lastDone = done;
+        // Each evaluation (one per iteration) reports 0 done first: the clock starts there.
+        if (done === 0) started = now;
         if (done === total || now - last > 10_000) {
           last = now;
           c.log.info({ done, total, line: progressLine("benchmark", done, total, now - started, { unit: "items" }) }, "benchmark progress");

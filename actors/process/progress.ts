@@ -22,6 +22,15 @@ export interface ProgressOptions {
 
 const BAR = 24;
 
+/** `[#####.....]`: `done` of `total` in `width` cells. */
+export function progressBar(done: number, total: number, width = BAR): string {
+  const filled = total > 0 ? Math.max(0, Math.min(width, Math.round((done / total) * width))) : 0;
+  return `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+}
+
+/** "about 1 min 05 s to go" for `leftMs`. */
+export const timeToGo = (leftMs: number) => `about ${formatDuration(leftMs)} to go`;
+
 /** "1 min 05 s", "12 s", "2 h 03 min". */
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -36,15 +45,12 @@ export function formatDuration(ms: number): string {
  */
 export function progressLine(label: string, done: number, total: number, elapsedMs: number, opts: { unit?: string; bar?: boolean; extra?: string } = {}): string {
   const parts = [label];
-  if (opts.bar && total > 0) {
-    const filled = Math.min(BAR, Math.round((done / total) * BAR));
-    parts.push(`[${"#".repeat(filled)}${".".repeat(BAR - filled)}]`);
-  }
+  if (opts.bar && total > 0) parts.push(progressBar(done, total));
   parts.push(`${done}/${total}${opts.unit ? ` ${opts.unit}` : ""}`);
   const rate = elapsedMs > 0 ? (done * 1000) / elapsedMs : 0;
   if (done > 0 && rate > 0) {
     parts.push(`${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)}/s`);
-    parts.push(done >= total ? `done in ${formatDuration(elapsedMs)}` : `about ${formatDuration(((total - done) / rate) * 1000)} to go`);
+    parts.push(done >= total ? `done in ${formatDuration(elapsedMs)}` : timeToGo(((total - done) / rate) * 1000));
   }
   if (opts.extra) parts.push(opts.extra);
   return parts.join("  ");

@@ -3,6 +3,7 @@
  * peers as separate processes, runs the iterations with progress on the terminal, and writes
  * report.json, pairs-iter<N>.jsonl and report.html to the output directory.
  */
+import { timeToGo } from "../../actors/process/progress.ts";
 import { familyOfQuestion } from "../../actors/tiny/world.ts";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -249,7 +250,7 @@ async function followUntilDone(
     // ETA from each member's own pace since it started this training; the slowest decides.
     // (A member's first steps include its start-up, so its pace is read after five.)
     const eta = Math.max(...parts.map(([, t]) => (t.done >= 5 ? ((now - t.since) / t.done) * (t.total - t.done) : Infinity)));
-    return `  training iteration ${parts[0]![1].iteration}: ${parts.map(([p, t]) => `${p} ${t.done}/${t.total}`).join(", ")} steps${Number.isFinite(eta) ? `, about ${Math.ceil(eta / 1000)} s to go` : ""}`;
+    return `  training iteration ${parts[0]![1].iteration}: ${parts.map(([p, t]) => `${p} ${t.done}/${t.total}`).join(", ")} steps${Number.isFinite(eta) ? `, ${timeToGo(eta)}` : ""}`;
   };
   const deadline = Date.now() + timeoutMs;
   let lastLine = "";

@@ -1,16 +1,14 @@
 /** The `pop watch` screen: members, the open iteration's progress, message rates, scores, dead letters. */
 import { expectedCounts, type WatchState } from "./state.ts";
+import { progressBar, timeToGo } from "../../actors/process/progress.ts";
 
 const rate = (r: number) => (r < 10 ? r.toFixed(1) : r.toFixed(0));
 const secs = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms < 120_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`);
 
 function progressLine(label: string, done: number, total: number, perSec: number | undefined): string {
-  const pct = total > 0 ? Math.min(100, (100 * done) / total) : 0;
-  const width = 20;
-  const filled = Math.round((pct / 100) * width);
-  const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+  const bar = progressBar(done, total, 20);
   const left = total - done;
-  const eta = perSec && perSec > 0 && left > 0 ? `, about ${secs((left / perSec) * 1000)} to go` : "";
+  const eta = perSec && perSec > 0 && left > 0 ? `, ${timeToGo((left / perSec) * 1000)}` : "";
   return `  ${label.padEnd(11)} ${bar} ${String(done).padStart(6)} of ${String(total).padEnd(6)}${perSec !== undefined ? ` ${rate(perSec).padStart(5)}/s` : ""}${eta}`;
 }
 
