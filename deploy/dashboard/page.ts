@@ -60,8 +60,6 @@ svg text{font-size:11px;fill:#333}`;
 
 // The page's script. Plain ES2020, no libraries.
 const SCRIPT = String.raw`
-const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
-const DASHES = ["", "6 3", "2 3", "8 3 2 3"];
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 function el(tag, attrs, ...kids) {
@@ -72,45 +70,9 @@ function el(tag, attrs, ...kids) {
 }
 const pct = (x) => (x === undefined ? "–" : (x * 100).toFixed(1));
 const ago = (ms) => (ms < 1000 ? "now" : ms < 60000 ? Math.round(ms / 1000) + " s ago" : Math.round(ms / 60000) + " min ago");
-// Colours follow the members' sorted names, as in report.html.
-let peerOrder = [];
-function colour(peer) {
-  const i = peerOrder.indexOf(peer);
-  return i < 0 ? "#555" : COLOURS[i % COLOURS.length];
-}
-
-// A line chart as SVG text: axes scaled to the data, titles on both axes, an optional reference line.
-function chart(series, o) {
-  const w = o.w || 440, h = o.h || 240, m = { l: 52, r: 12, t: 22, b: 40 };
-  const pts = series.flatMap((s) => s.points);
-  if (!pts.length) return '<p class="muted">' + esc(o.empty || "nothing yet") + "</p>";
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]).concat(o.ref !== undefined ? [o.ref] : []);
-  let x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  if (x1 === x0) x1 = x0 + 1;
-  const pad = (y1 - y0) * 0.08 || Math.abs(y1) * 0.1 || 1;
-  y0 -= pad; y1 += pad;
-  if (o.clamp) { y0 = Math.max(o.clamp[0], y0); y1 = Math.min(o.clamp[1], y1); }
-  const X = (v) => m.l + ((v - x0) / (x1 - x0)) * (w - m.l - m.r);
-  const Y = (v) => h - m.b - ((v - y0) / (y1 - y0)) * (h - m.t - m.b);
-  let g = "";
-  for (let i = 0; i <= 4; i++) {
-    const v = y0 + ((y1 - y0) * i) / 4;
-    g += '<line x1="' + m.l + '" x2="' + (w - m.r) + '" y1="' + Y(v) + '" y2="' + Y(v) + '" stroke="#eee"/><text x="' + (m.l - 4) + '" y="' + (Y(v) + 4) + '" text-anchor="end">' + (o.fmt ? o.fmt(v) : v.toFixed(2)) + "</text>";
-  }
-  const xt = o.xTicks || [x0, x1];
-  for (const v of xt) g += '<text x="' + X(v) + '" y="' + (h - m.b + 14) + '" text-anchor="middle">' + Math.round(v) + "</text>";
-  if (o.ref !== undefined) g += '<line x1="' + m.l + '" x2="' + (w - m.r) + '" y1="' + Y(o.ref) + '" y2="' + Y(o.ref) + '" stroke="#999" stroke-dasharray="4 4"/><text x="' + (w - m.r) + '" y="' + (Y(o.ref) - 3) + '" text-anchor="end" fill="#777">' + esc(o.refLabel || "") + "</text>";
-  g += '<text x="' + ((m.l + w - m.r) / 2) + '" y="' + (h - 6) + '" text-anchor="middle">' + esc(o.xTitle) + "</text>";
-  g += '<text transform="translate(12,' + ((m.t + h - m.b) / 2) + ') rotate(-90)" text-anchor="middle">' + esc(o.yTitle) + "</text>";
-  g += '<text x="' + (w / 2) + '" y="14" text-anchor="middle" font-weight="bold">' + esc(o.title) + "</text>";
-  for (const s of series) {
-    const d = s.points.map((p, j) => (j ? "L" : "M") + X(p[0]).toFixed(1) + "," + Y(p[1]).toFixed(1)).join(" ");
-    g += '<path d="' + d + '" fill="none" stroke="' + s.colour + '" stroke-width="2" stroke-dasharray="' + (s.dash || "") + '"><title>' + esc(s.name) + "</title></path>";
-    if (s.points.length < 40) for (const p of s.points) g += '<circle cx="' + X(p[0]).toFixed(1) + '" cy="' + Y(p[1]).toFixed(1) + '" r="3" fill="' + s.colour + '"><title>' + esc(s.name + ": " + p[1].toFixed(3)) + "</title></circle>";
-  }
-  const legend = series.map((s) => '<span style="color:' + s.colour + '">' + (s.dash ? "┅" : "━") + " " + esc(s.name) + "</span>").join(" &nbsp; ");
-  return '<svg width="' + w + '" height="' + h + '" role="img" aria-label="' + esc(o.title) + '">' + g + "</svg><div class=\"muted\">" + legend + "</div>";
-}
+// Colours come with the data (the server draws the plots, with report.html's palette).
+let colours = {};
+const colour = (peer) => colours[peer] || "#555";
 
 function renderMembers(s) {
   const body = $("members");
@@ -180,10 +142,7 @@ function renderFlows(s) {
 
 function renderScores(s) {
   const peers = [...new Set(s.scores.flatMap((x) => Object.keys(x.peers)))].sort();
-  const series = peers.map((p) => ({ name: p, colour: colour(p), dash: DASHES[Math.max(0, peerOrder.indexOf(p)) % DASHES.length], points: s.scores.filter((x) => x.peers[p]).map((x) => [x.iteration, x.peers[p].average * 100]) }));
-  const panel = s.scores.map((x) => { const v = Object.values(x.peers).map((p) => p.average); return [x.iteration, (v.reduce((a, b) => a + b, 0) / v.length) * 100]; });
-  if (panel.length) series.push({ name: "panel average", colour: "#000", dash: "4 4", points: panel });
-  $("scores").innerHTML = chart(series, { title: "Benchmark average per member (%)", xTitle: "iteration (0: before training)", yTitle: "accuracy %", xTicks: s.scores.map((x) => x.iteration), fmt: (v) => v.toFixed(0), clamp: [0, 100], empty: "no evaluations yet" });
+  $("scores").innerHTML = s.charts.scores;
   if (!s.scores.length) return $("score-table").replaceChildren();
   const suites = [...new Set(s.scores.flatMap((x) => Object.values(x.peers).flatMap((p) => Object.keys(p))))].filter((k) => k !== "average").sort().concat(["average"]);
   const first = s.scores[0], last = s.scores[s.scores.length - 1];
@@ -198,13 +157,9 @@ function renderScores(s) {
 }
 
 function renderTraining(s) {
-  const curves = s.training.filter((c) => c.points.some((p) => p.loss !== undefined));
   const done = s.trained.map((t) => el("li", {}, t.peer + ", iteration " + t.iteration + ": " + t.steps + " steps in " + (t.ms / 1000).toFixed(1) + " s, loss " + t.lossFirst.toFixed(3) + " → " + t.lossLast.toFixed(3) + ", margin " + t.marginBefore.toFixed(3) + " → " + t.marginAfter.toFixed(3)));
   const summary = done.length ? el("ul", { class: "muted" }, ...done) : el("p", { class: "muted" }, s.training.length ? "training; its backend reports steps without their loss" : "no training yet");
-  if (!curves.length) return $("training").replaceChildren(summary);
-  const its = [...new Set(curves.map((c) => c.iteration))].sort((a, b) => a - b);
-  const series = (key) => curves.map((c) => ({ name: c.peer + " it " + c.iteration, colour: colour(c.peer), dash: DASHES[its.indexOf(c.iteration) % DASHES.length], points: c.points.filter((p) => p[key] !== undefined).map((p) => [p.step, p[key]]) }));
-  $("training").innerHTML = chart(series("loss"), { title: "Loss per step", xTitle: "step", yTitle: "loss" }) + chart(series("margin"), { title: "Margin per step", xTitle: "step", yTitle: "margin", ref: 0, refLabel: "no preference" });
+  $("training").innerHTML = s.charts.loss + s.charts.margin;
   $("training").append(summary);
 }
 
@@ -230,7 +185,7 @@ function renderFilters(s) {
 }
 
 function render(s) {
-  peerOrder = [...new Set([...s.iterations.flatMap((i) => i.peers), ...s.members.map((m) => m.peer)])].sort();
+  colours = s.charts.colours;
   renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderTraining(s); renderDead(s); renderFilters(s);
   // A short list fills itself as pairs are voted; a full one waits for "show" (it would jump).
   if (s.pairsKept > 0 && (!pairsLoaded || (s.pairsKept !== keptAtLoad && $("pairs").children.length < 50))) loadPairs(false);

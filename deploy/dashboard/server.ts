@@ -3,7 +3,7 @@
  * queries and the pairs' images. Read-only; GET only.
  *
  *   GET /                                  the page
- *   GET /api/state                         the live view's data (JSON)
+ *   GET /api/state                         the live view's data with its plots drawn (JSON)
  *   GET /api/events                        the same, pushed every second (text/event-stream)
  *   GET /api/pairs?iteration&member&suite&minMargin&maxMargin&offset&limit
  *   GET /api/pairs/<pairId>                one pair with every judge's scores
@@ -15,6 +15,7 @@ import type { ImageRef } from "../../protocol/mod.ts";
 import { encodePng } from "../../actors/images/png-encode.ts";
 import type { DashboardState, PairQuery } from "./state.ts";
 import { dashboardPage } from "./page.ts";
+import { dashboardCharts } from "./charts.ts";
 
 /** An image as the object store gives it back. */
 export interface FetchedImage {
@@ -72,9 +73,15 @@ export class DashboardServer {
     this.server.closeAllConnections();
   }
 
+  /** The live view: the state's snapshot and its plots. */
+  private view(): string {
+    const snapshot = this.opts.state.snapshot(Date.now());
+    return JSON.stringify({ ...snapshot, charts: dashboardCharts(snapshot) });
+  }
+
   private push(): void {
     if (this.streams.size === 0) return;
-    const data = `data: ${JSON.stringify(this.opts.state.snapshot(Date.now()))}\n\n`;
+    const data = `data: ${this.view()}\n\n`;
     for (const s of this.streams) s.write(data);
   }
 
@@ -85,10 +92,10 @@ export class DashboardServer {
     const { state } = this.opts;
     if (path === "/") return send(res, 200, "text/html; charset=utf-8", dashboardPage(state.experiment));
     if (path === "/favicon.ico") return send(res, 204, "text/plain", "");
-    if (path === "/api/state") return json(res, state.snapshot(Date.now()));
+    if (path === "/api/state") return send(res, 200, "application/json", this.view(), { "cache-control": "no-store" });
     if (path === "/api/events") {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-      res.write(`data: ${JSON.stringify(state.snapshot(Date.now()))}\n\n`);
+      res.write(`data: ${this.view()}\n\n`);
       this.streams.add(res);
       req.on("close", () => this.streams.delete(res));
       return;

@@ -12,7 +12,12 @@ const MARKERS = ["circle", "square", "triangle", "diamond"] as const;
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 const f1 = (x: number) => x.toFixed(1);
 
-interface Series {
+/** Each member's colour, dash and marker, by its place among the sorted members (the report and the dashboard alike). */
+export function memberStyles(peers: string[]): Map<string, { colour: string; dash: string; marker: (typeof MARKERS)[number] }> {
+  return new Map([...peers].sort().map((p, i) => [p, { colour: COLOURS[i % COLOURS.length]!, dash: DASHES[i % DASHES.length]!, marker: MARKERS[i % MARKERS.length]! }]));
+}
+
+export interface Series {
   name: string;
   colour: string;
   points: [number, number][];
@@ -100,13 +105,13 @@ export function plot(series: Series[], o: PlotOptions): string {
 }
 
 /** A legend entry drawn like its line (colour, dash, marker). */
-function legendEntry(s: Pick<Series, "name" | "colour" | "dash" | "marker">): string {
+export function legendEntry(s: Pick<Series, "name" | "colour" | "dash" | "marker">): string {
   return `<span class="key"><svg width="34" height="12"><line x1="1" x2="33" y1="6" y2="6" stroke="${s.colour}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ""}/>${s.marker ? marker(s.marker, 17, 6, s.colour) : ""}</svg>${esc(s.name)}</span>`;
 }
 
 export function renderHtml(report: Report, examples: Map<number, ExamplePair[]> = new Map()): string {
   const its = report.iterations.map((i) => i.iteration);
-  const style = new Map(report.peers.map((p, i) => [p, { colour: COLOURS[i % COLOURS.length]!, dash: DASHES[i % DASHES.length]!, marker: MARKERS[i % MARKERS.length]! }]));
+  const style = memberStyles(report.peers);
   const memberSeries = (value: (it: Report["iterations"][number], peer: string) => number | undefined): Series[] =>
     report.peers.map((peer) => ({
       name: peer,

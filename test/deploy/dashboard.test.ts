@@ -115,8 +115,12 @@ describe("pop dashboard's server", () => {
     const html = await page.text();
     expect(html).toContain("Pair browser");
     expect(html).not.toMatch(/https?:\/\/(?!www\.w3)/); // nothing from the network
-    const state = (await (await fetch(`${url}api/state`)).json()) as { members: { peer: string }[] };
+    const state = (await (await fetch(`${url}api/state`)).json()) as { members: { peer: string }[]; charts: { colours: Record<string, string>; scores: string; loss: string } };
     expect(state.members.map((m) => m.peer)).toEqual(["a", "b"]);
+    // the plots come drawn, with report.html's plotting and palette
+    expect(state.charts.scores).toMatch(/<svg[^>]*aria-label="Benchmark average per member"/);
+    expect(state.charts.loss).toMatch(/<svg[^>]*aria-label="Loss per step"/);
+    expect(state.charts.colours).toEqual({ a: "#1f77b4", b: "#d62728", c: "#2ca02c" });
 
     const events = await fetch(`${url}api/events`);
     expect(events.headers.get("content-type")).toBe("text/event-stream");
