@@ -26,7 +26,7 @@ export interface Following {
 }
 
 /** When a message was made, where it says; rates count from these, so a late start does not read as a burst. */
-export function timeOf(m: Message, fallback: number): number {
+function timeOf(m: Message, fallback: number): number {
   if ("createdAt" in m && typeof m.createdAt === "number") return m.createdAt;
   if ("at" in m && typeof m.at === "number") return m.at;
   return fallback;

@@ -92,6 +92,7 @@ describe("pop demo (the main job, smaller)", () => {
     await expect.poll(() => img.evaluate((i) => (i as unknown as ImageLike).complete && (i as unknown as ImageLike).naturalWidth), { timeout: 30_000 }).toBe(32);
     const judgeRows = await page.locator("[data-testid=judge-row]").evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
     expect(judgeRows.length).toBeGreaterThanOrEqual(2);
+    expect(judgeRows.some((row) => row.length === 7), "some judge gave scores, not only abstentions").toBe(true);
     for (const row of judgeRows) {
       expect(["chosen", "rejected"]).toContain(row[0]);
       expect(["countless", "lostspace", "ocrdumb"]).toContain(row[1]);
