@@ -10,7 +10,7 @@ import {
   BUCKETS, consumers, decode, ensureTopology, retrying, stateKeys, startInbox, type ExperimentConfig, type Inbox,
   kvmOf,
 } from "../protocol/mod.ts";
-import { answerPrompts } from "./answering.ts";
+import { answerPromptsPipelined } from "./answering.ts";
 import { catchUp } from "./catch-up.ts";
 import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/types.ts";
 import { PeerContext } from "./context.ts";
@@ -111,7 +111,7 @@ export class PeerActor {
         types: ["prompt"],
         batchSize,
         log,
-        handler: (batch) => answerPrompts(ctx, batch),
+        handler: (batch) => answerPromptsPipelined(ctx, batch),
       }), log),
     );
     await retrying("following replicas' weights", () => this.followReplicaWeights(), log);

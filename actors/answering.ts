@@ -1,6 +1,21 @@
 /** Answering: k candidates per prompt of the iterations this peer takes part in. */
 import { PROTOCOL_VERSION, candidateIdFor, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
 import { seedOf, type PeerContext } from "./context.ts";
+import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
+
+const pipelines = new WeakMap<PeerContext, Pipeline>();
+
+/**
+ * The prompts inbox's handler: answers the batch without holding the inbox, so the next batch
+ * is fetched and queued at the model while this one is generated (at most PIPELINE_DEPTH at
+ * once); each delivery's outcome comes when its batch is published.
+ */
+export async function answerPromptsPipelined(ctx: PeerContext, batch: Delivery<MessageOf<"prompt">>[]): Promise<Outcome[]> {
+  let pipeline = pipelines.get(ctx);
+  if (!pipeline) pipelines.set(ctx, (pipeline = new Pipeline(PIPELINE_DEPTH)));
+  const { result } = await pipeline.start(() => answerPrompts(ctx, batch));
+  return batch.map((_, i) => ({ later: result.then((outcomes) => outcomes[i] as Exclude<Outcome, { later: unknown }>) }));
+}
 
 export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<"prompt">>[]): Promise<Outcome[]> {
   const outcomes: Outcome[] = batch.map(() => "ack");

@@ -9,6 +9,7 @@ import { CRITERIA, PROTOCOL_VERSION, publishMessage, type CandidateBatch, type D
 import { judgeOnce } from "./backend/judge-once.ts";
 import type { Judgement, JudgeInput } from "./backend/types.ts";
 import type { PeerContext } from "./context.ts";
+import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
 import { ModelOutputError } from "./errors.ts";
 
 type Settled = "ack" | { nak: number } | { dead: string };
@@ -30,8 +31,10 @@ const REMEMBERED_PROMPTS = 20_000;
 export class BallotBox {
   private readonly ballots = new Map<string, Ballot>();
   private readonly judged = new Map<string, Set<string>>();
-  /** Judging runs one batch of prompts at a time (the handler's and the lingering ones'). */
-  private queue: Promise<void> = Promise.resolve();
+  /** The ballots whose every author has answered, not yet judged (kept apart: scanning every ballot per batch grows with the backlog). */
+  private readonly ready = new Set<Ballot>();
+  /** Judging calls in flight (the handler's and the lingering ones'), at most PIPELINE_DEPTH. */
+  private readonly pipeline = new Pipeline(PIPELINE_DEPTH);
   private closed = false;
 
   constructor(private readonly ctx: PeerContext) {}
@@ -57,12 +60,13 @@ export class BallotBox {
     const done = new Promise<Settled>((resolve, reject) => (settle = (o) => (o instanceof Error ? reject(o) : resolve(o))));
     b.batches.set(batch.author, { batch, done, settle });
     b.waiting.delete(batch.author);
+    if (b.waiting.size === 0) this.ready.add(b);
     return done;
   }
 
   /** Ballots whose every author has answered. */
   complete(): Ballot[] {
-    return [...this.ballots.values()].filter((b) => b.waiting.size === 0);
+    return [...this.ready];
   }
 
   /** Every ballot now, complete or not (catch-up judges what it has). */
@@ -70,11 +74,30 @@ export class BallotBox {
     return [...this.ballots.values()];
   }
 
-  /** Scores the ballots' batches in one model call and publishes a verdict per prompt; settles their deliveries. */
-  judge(ballots: Ballot[]): Promise<void> {
-    const run = this.queue.then(() => this.judgeNow(ballots));
-    this.queue = run.catch(() => undefined);
-    return run;
+  /**
+   * Scores the ballots' batches in one model call and publishes a verdict per prompt, settling
+   * their deliveries; resolves once the call has a place in the pipeline, not when it is done.
+   * The ballots leave the box now, so a later call cannot take them too.
+   */
+  async judge(ballots: Ballot[]): Promise<void> {
+    const mine = ballots.filter((b) => this.ballots.get(`${b.iteration}|${b.promptId}`) === b);
+    for (const b of mine) {
+      const key = `${b.iteration}|${b.promptId}`;
+      clearTimeout(b.timer);
+      this.ballots.delete(key);
+      this.ready.delete(b);
+      // Being judged counts as judged: a straggler of the prompt, or a redelivery of a batch in
+      // this call, is judged at once instead of lingering (the coordinator counts a judge's
+      // scores of an author once).
+      const judged = this.judged.get(key) ?? new Set<string>();
+      for (const a of b.batches.keys()) judged.add(a);
+      this.judged.delete(key);
+      this.judged.set(key, judged);
+      if (this.judged.size > REMEMBERED_PROMPTS) this.judged.delete(this.judged.keys().next().value!);
+    }
+    if (mine.length === 0) return;
+    // judgeNow settles every delivery itself, failures included.
+    await this.pipeline.start(() => this.judgeNow(mine));
   }
 
   /** Stops the lingering timers (the inbox hands the held deliveries back). */
@@ -82,29 +105,17 @@ export class BallotBox {
     this.closed = true;
     for (const b of this.ballots.values()) clearTimeout(b.timer);
     this.ballots.clear();
+    this.ready.clear();
   }
 
-  private async judgeNow(ballots: Ballot[]): Promise<void> {
-    const mine = ballots.filter((b) => this.ballots.get(`${b.iteration}|${b.promptId}`) === b);
-    for (const b of mine) {
-      clearTimeout(b.timer);
-      this.ballots.delete(`${b.iteration}|${b.promptId}`);
-    }
-    if (mine.length === 0 || this.closed) return;
+  private async judgeNow(mine: Ballot[]): Promise<void> {
+    if (this.closed) return;
     const entries = mine.flatMap((b) => [...b.batches.values()]);
     try {
       const verdicts = await judgeBatches(this.ctx, mine.map((b) => [...b.batches.values()].map((e) => e.batch)));
       await Promise.all(verdicts.map((v) => publishMessage(this.ctx.js, v).then((published) => {
         this.ctx.log.debug({ promptId: v.promptId, authors: v.authors, seq: published.seq, duplicate: published.duplicate }, "verdict published");
       })));
-      for (const b of mine) {
-        const key = `${b.iteration}|${b.promptId}`;
-        const judged = this.judged.get(key) ?? new Set<string>();
-        for (const a of b.batches.keys()) judged.add(a);
-        this.judged.delete(key);
-        this.judged.set(key, judged);
-        if (this.judged.size > REMEMBERED_PROMPTS) this.judged.delete(this.judged.keys().next().value!);
-      }
       for (const e of entries) e.settle("ack");
     } catch (error) {
       for (const e of entries) e.settle(error instanceof Error ? error : new Error(String(error)));

@@ -1,16 +1,17 @@
 /**
  * Collects one iteration's candidates and verdicts and votes each prompt as soon as it can: when
  * every live author has answered and every live judge has scored, or when its deadline passes.
- * Its state is rebuilt from the streams on start, so a restarted coordinator carries on.
+ * The coordinator's stream followers hand it the iteration's admitted messages ({@link accept});
+ * they replay the streams from the start on every coordinator start, so a restarted coordinator
+ * carries on.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   STREAMS, publishMessage, readStored, subjects,
-  type ExperimentConfig, type IterationRecord, type Prompt,
+  type CandidateBatch, type ExperimentConfig, type IterationRecord, type Prompt, type Verdict,
   jetStreamOf,
 } from "../protocol/mod.ts";
-import { followAdmitted, type Follower } from "./follow.ts";
 import { VoteBook } from "./vote-book.ts";
 
 export interface CollectorStatus {
@@ -21,7 +22,6 @@ export interface CollectorStatus {
 
 export class IterationCollector {
   private readonly book: VoteBook;
-  private readonly streams: Follower[] = [];
   private pairs = 0;
   /**
    * What the last sweep saw: a prompt only becomes due by a message of its own (handled as it
@@ -51,31 +51,29 @@ export class IterationCollector {
     return this.book.complete;
   }
 
+  /** The iteration it collects. */
+  get iteration(): number {
+    return this.record.iteration;
+  }
+
+  /** Reads the pairs already out (before a restart): those prompts stay voted. */
   async start(): Promise<void> {
-    const exp = this.config.experiment;
-    const it = this.record.iteration;
-    // Prompts whose pair is already out (before a restart) stay voted.
-    const { messages } = await readStored(this.nc, STREAMS.pairs.name, subjects.pair(exp, it), "pair");
+    const { messages } = await readStored(this.nc, STREAMS.pairs.name, subjects.pair(this.config.experiment, this.record.iteration), "pair");
     for (const p of messages) {
       if (!this.book.isVoted(p.promptId) || this.config.voting.pairing === "per-member") this.pairs++;
       this.book.markVoted(p.promptId);
       this.book.release(p.promptId);
     }
-    await this.follow(STREAMS.candidates.name, subjects.iteration(exp, "cand", it), "candidates");
-    await this.follow(STREAMS.verdicts.name, subjects.iteration(exp, "verdict", it), "verdict");
   }
 
-  private async follow(stream: string, filter: string, type: "candidates" | "verdict"): Promise<void> {
-    const messages = await followAdmitted({
-      nc: this.nc, stream, filter, types: [type], log: this.log, as: `${this.config.experiment}-coordinator`,
-      // Only the iteration's members speak; anything else is dead-lettered, never counted.
-      roster: () => this.book.participants,
-      handle: async (message) => {
-        const promptId = this.book.add(message, Date.now());
-        if (promptId) await this.maybeVote(promptId, false);
-      },
-    });
-    this.streams.push(messages);
+  /**
+   * An admitted candidate batch or verdict of this iteration (the follower has checked it against
+   * the iteration's roster); votes its prompt if that made it due.
+   */
+  async accept(message: CandidateBatch | Verdict): Promise<void> {
+    if (message.iteration !== this.record.iteration) return;
+    const promptId = this.book.add(message, Date.now());
+    if (promptId) await this.maybeVote(promptId, false);
   }
 
   private async maybeVote(promptId: string, force: boolean): Promise<void> {
@@ -113,9 +111,5 @@ export class IterationCollector {
       if (overdue) this.log.warn({ promptId }, "vote deadline passed; voting with the verdicts in");
       await this.maybeVote(promptId, overdue);
     }
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.streams.map((s) => s.close().catch(() => undefined)));
   }
 }

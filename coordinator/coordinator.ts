@@ -12,8 +12,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, controlEvent, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
-  type ExperimentConfig, type IterationRecord, type Progress, type Prompt, type PromptPool,
-  jetStreamOf, kvmOf, parseSubject,
+  type ExperimentConfig, type IterationRecord, type MessageOf, type Progress, type Prompt, type PromptPool,
+  jetStreamOf, kvmOf,
 } from "../protocol/mod.ts";
 import { followAdmitted, type Follower } from "./follow.ts";
 import { IterationCollector } from "./collector.ts";
@@ -41,11 +41,13 @@ export class Coordinator {
   private progress!: Progress;
   private members!: MembershipView;
   private collector?: IterationCollector;
+  /** The open iteration's prompts in pool order, and how many of them are published (the window's front). */
+  private window?: { prompts: Prompt[]; published: number };
   private record?: IterationRecord;
   private readonly trained = new Map<number, Set<string>>();
   /** Who took part in each opened iteration: only they may speak for it, also after it closed. */
   private readonly rosters = new Map<number, ReadonlySet<string>>();
-  /** The experiment-wide stream followers (control, evaluations, late candidates, verdicts, pairs). */
+  /** The stream followers (control, evaluations, candidates, verdicts, pairs); the open iteration's collector is fed by them. */
   private readonly followers: Follower[] = [];
   private phaseSince = Date.now();
   private kick?: () => void;
@@ -81,7 +83,6 @@ export class Coordinator {
         this.kick = undefined;
       }
     } finally {
-      await this.collector?.stop();
       await Promise.all(this.followers.map((f) => f.close()));
       this.members.stop();
     }
@@ -113,11 +114,12 @@ export class Coordinator {
     }
     this.members = new MembershipView(await kvm.open(BUCKETS.members), experiment, this.config.heartbeat.lapseMs, log);
     await this.members.start(() => this.kick?.());
-    await this.followControl();
+    // The collector first: the followers' replay hands it its iteration's messages.
     if (this.progress.phase === "collecting") {
       this.record = await this.loadRecord(this.progress.iteration);
       await this.startCollector(this.record);
     }
+    await this.followControl();
     log.info({ experiment, iteration: this.progress.iteration, phase: this.progress.phase, iterations: this.config.iterations }, stored ? "coordinator resumed" : "coordinator started");
   }
 
@@ -172,21 +174,16 @@ export class Coordinator {
       },
     }));
     this.followers.push(await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], as, log, handle: () => undefined }));
-    // Candidates and verdicts of an iteration that is not collecting (late, early or forged) are
-    // read by no collector: these followers still dead-letter the bad ones. The open iteration's
-    // are the collector's to judge and count.
-    const collecting = (subject: string) => {
-      const n = this.progress?.phase === "collecting" ? this.progress.iteration : undefined;
-      try {
-        return n !== undefined && parseSubject(subject).iteration === n;
-      } catch {
-        return false;
-      }
-    };
-    // Nobody speaks for an iteration not yet opened.
+    // Candidates and verdicts: every one is admitted here (nobody speaks for an iteration not yet
+    // opened; forged, late and early ones are dead-lettered), and the open iteration's go on to
+    // its collector: one reader per stream, so each is received and parsed once.
     const roster = (m: { iteration?: number }) => (m.iteration === undefined ? undefined : this.rosters.get(m.iteration) ?? new Set<string>());
     for (const [stream, kind, type] of [[STREAMS.candidates.name, "cand", "candidates"], [STREAMS.verdicts.name, "verdict", "verdict"]] as const) {
-      this.followers.push(await followAdmitted({ nc, stream, filter: subjects.all(experiment, kind), types: [type], as, log, skip: collecting, roster: (m) => roster(m as { iteration?: number }), handle: () => undefined }));
+      this.followers.push(await followAdmitted({
+        nc, stream, filter: subjects.all(experiment, kind), types: [type], as, log,
+        roster: (m) => roster(m as { iteration?: number }),
+        handle: (m) => this.collector?.accept(m as MessageOf<"candidates" | "verdict">),
+      }));
     }
     // Pairs are read by the members when they train; a bad one published after that is still judged here.
     this.followers.push(await followAdmitted({ nc, stream: STREAMS.pairs.name, filter: subjects.all(experiment, "pair"), types: ["pair"], as, log, handle: () => undefined }));
@@ -209,6 +206,7 @@ export class Coordinator {
     if (this.progress.phase === "collecting") {
       // Opening can fail after the progress was saved (an outage); the repeat starts its collector.
       if (!this.collector) await this.startCollector((this.record = await this.loadRecord(n)));
+      await this.publishWindow();
       await this.collector!.sweep();
       if (this.collector!.complete) await this.close(n);
       return;
@@ -277,22 +275,33 @@ export class Coordinator {
   }
 
   private async startCollector(record: IterationRecord): Promise<void> {
-    const prompts = this.promptsOf(record.iteration).filter((p) => record.promptIds.includes(p.promptId));
-    // Republishing is harmless (same ids), and covers a crash halfway through publishing.
-    for (let i = 0; i < prompts.length; i += 64) {
-      await Promise.all(prompts.slice(i, i + 64).map((p) => publishMessage(this.js, p)));
-    }
-    await this.collector?.stop();
+    const ids = new Set(record.promptIds);
+    const prompts = this.promptsOf(record.iteration).filter((p) => ids.has(p.promptId));
     this.collector = undefined;
     const collector = new IterationCollector(this.options.nc, this.config, record, prompts, () => this.members.alive(), this.options.log, () => this.kick?.());
-    try {
-      await collector.start();
-    } catch (error) {
-      // Half started (one stream followed, not the other) it would never complete: the next step starts a new one.
-      await collector.stop();
-      throw error;
-    }
+    await collector.start();
+    // In place before any prompt goes out, so that it sees every answer. After a restart the
+    // window starts again from the front: republishing is harmless (same ids), and covers a
+    // crash halfway through publishing (step() publishes what is still missing).
     this.collector = collector;
+    this.window = { prompts, published: 0 };
+    await this.publishWindow(0);
+  }
+
+  /**
+   * Publishes prompts until `openPrompts` are unvoted (voted ones leave every process's memory),
+   * in pool order. Members answer in stream order, so the oldest open prompts are the next to
+   * complete and the window keeps moving; a prompt nobody finishes is voted at its deadline.
+   */
+  private async publishWindow(voted = this.collector?.status.voted ?? 0): Promise<void> {
+    const w = this.window;
+    if (!w) return;
+    const until = Math.min(w.prompts.length, voted + this.config.openPrompts);
+    while (w.published < until) {
+      const next = w.prompts.slice(w.published, Math.min(until, w.published + 64));
+      await Promise.all(next.map((p) => publishMessage(this.js, p)));
+      w.published += next.length;
+    }
   }
 
   private async close(iteration: number): Promise<void> {
@@ -301,8 +310,8 @@ export class Coordinator {
     // step repeats the close with the collector still there.
     await publishMessage(this.js, controlEvent(this.options.experiment, "iteration_closed", { iteration, pairs: status.pairs, voted: status.voted }));
     await this.saveProgress(iteration, "training");
-    await this.collector!.stop();
     this.collector = undefined;
+    this.window = undefined;
     this.options.log.info({ iteration, pairs: status.pairs, voted: status.voted }, "iteration closed; members train");
   }
 }

@@ -17,8 +17,6 @@ export interface FollowOptions<K extends MessageType> {
   roster?: Roster;
   /** The consumer name dead letters carry. */
   as: string;
-  /** Messages another reader judges (by subject): passed over without a look. */
-  skip?: (subject: string) => boolean;
   log: Logger;
   handle: (message: MessageOf<K>) => Promise<void> | void;
 }
@@ -57,7 +55,7 @@ export async function followAdmitted<K extends MessageType>(o: FollowOptions<K>)
       for await (const m of messages) {
         // A restarted follower may see again what it handled; handlers are idempotent, but skip it.
         if (m.info.streamSequence <= lastSeq) continue;
-        if (!o.skip?.(m.subject)) await handleOne(m);
+        await handleOne(m);
         lastSeq = m.info.streamSequence;
         progressAt = Date.now();
       }

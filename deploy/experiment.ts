@@ -22,7 +22,7 @@ export interface DemoSettings {
   minPeers: number;
 }
 
-export function experimentConfig(s: DemoSettings, overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat">> = {}): ExperimentConfig {
+export function experimentConfig(s: DemoSettings, overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "openPrompts">> = {}): ExperimentConfig {
   return ExperimentConfig.parse({
     v: PROTOCOL_VERSION,
     type: "experiment",
@@ -37,6 +37,7 @@ export function experimentConfig(s: DemoSettings, overrides: Partial<Pick<Experi
     training: overrides.training ?? {},
     deadlines: overrides.deadlines ?? {},
     heartbeat: overrides.heartbeat ?? {},
+    openPrompts: overrides.openPrompts,
   });
 }
 

@@ -106,6 +106,13 @@ export const ExperimentConfig = z.object({
   createdAt: Millis,
   iterations: z.number().int().min(1).max(1000),
   promptsPerIteration: z.number().int().min(1),
+  /**
+   * Prompts of an iteration open at once: the coordinator publishes the next as earlier ones are
+   * voted, so what every process holds (the coordinator's tallies, a judge's gathered batches)
+   * is bounded by this, not by the iteration's size. Keep it well above what the panel answers
+   * in `judgeLingerMs` so that nobody waits on the window (default 1000).
+   */
+  openPrompts: z.number().int().min(1).default(1000),
   /** Which prompt pool the coordinator draws from, e.g. the tiny world's seed. */
   pool: z.object({ name: Name, offset: z.number().int().min(0).default(0) }),
   /** Live peers needed to open the first iteration (the paper's panel has at least three). */

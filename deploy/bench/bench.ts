@@ -39,7 +39,7 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
   --prompts N             prompts per plane run                           default: 500
   --raw N                 messages in the raw JetStream run               default: 20000
   --util-peers N          panel size for the utilization runs             default: 3
-  --util-prompts N        prompts per utilization run                     default: 200
+  --util-prompts N        prompts per utilization run                     default: 1000
   --answer-ms N           utilization: time per prompt answered           default: 40
   --judge-ms N            utilization: time per candidate judged          default: 5
   --slots N               utilization: items in flight per member         default: 8
@@ -77,7 +77,9 @@ function sampler(pid: number): { cpu: number; peakMb: number; stop(): void } {
   const read = () => {
     try {
       s.cpu = cpuSeconds(pid);
-      s.peakMb = peakRssMb(pid);
+      // An exited process not yet reaped (a zombie) has no VmHWM any more: keep the last reading.
+      const peak = peakRssMb(pid);
+      if (Number.isFinite(peak)) s.peakMb = Math.max(s.peakMb, peak);
     } catch {
       clearInterval(timer); // exited
     }
@@ -274,7 +276,7 @@ async function main(): Promise<void> {
   const prompts = flags.int("prompts", { min: 1 }) ?? 500;
   const rawN = flags.int("raw", { min: 100 }) ?? 20_000;
   const utilPeers = flags.int("util-peers", { min: 2 }) ?? 3;
-  const utilPrompts = flags.int("util-prompts", { min: 1 }) ?? 200;
+  const utilPrompts = flags.int("util-prompts", { min: 1 }) ?? 1000;
   const answerMs = flags.number("answer-ms", { min: 1 }) ?? 40;
   const judgeMs = flags.number("judge-ms", { min: 0 }) ?? 5;
   const slots = flags.int("slots", { min: 1 }) ?? 8;

@@ -10,7 +10,7 @@ const train = { steps: 10, pairs: 64, lossFirst: 0.9, lossLast: 0.4, marginBefor
 export function sampleMessages(): Message[] {
   return [
     {
-      v, type: "experiment", experiment, createdAt: 1, iterations: 3, promptsPerIteration: 128, pool: { name: "world-7", offset: 0 }, minPeers: 3, minPeersToContinue: 2,
+      v, type: "experiment", experiment, createdAt: 1, iterations: 3, promptsPerIteration: 128, openPrompts: 64, pool: { name: "world-7", offset: 0 }, minPeers: 3, minPeersToContinue: 2,
       sampling: { k: 4, temperature: 1, maxTokens: 8 },
       voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" },
       training: { beta: 2, gamma: 1, learningRate: 0.001, learningRateDecay: 0.5, epochs: 1, batchSize: 32, sftWeight: 0, pairsFor: "same" },
