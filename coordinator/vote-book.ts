@@ -103,11 +103,12 @@ export class VoteBook {
 
   /** When the earliest deadline of a prompt not yet voted passes (Infinity when none runs). */
   nextDeadline(): number {
-    let next = Infinity;
+    // firstSeen is in arrival order and voted prompts leave it on release, so the first unvoted
+    // entry is the earliest: this runs after every vote and must not walk every open prompt.
     for (const [promptId, first] of this.firstSeen) {
-      if (!this.voted.has(promptId)) next = Math.min(next, first + this.voteMs);
+      if (!this.voted.has(promptId)) return first + this.voteMs;
     }
-    return next;
+    return Infinity;
   }
 
   /** Prompts not yet voted. */

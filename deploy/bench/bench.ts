@@ -36,7 +36,7 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
   --out FILE              write the figures as JSON here
   --peers A,B             panel sizes for the plane                       default: 3,8,16
   --k A,B                 candidates per member                           default: 4,15
-  --prompts N             prompts per plane run                           default: 500
+  --prompts N             prompts per plane run                           default: 2000
   --raw N                 messages in the raw JetStream run               default: 20000
   --util-peers N          panel size for the utilization runs             default: 3
   --util-prompts N        prompts per utilization run                     default: 1000
@@ -273,7 +273,7 @@ async function main(): Promise<void> {
   const out = flags.string("out");
   const peersList = list(flags.string("peers") ?? "3,8,16");
   const ks = list(flags.string("k") ?? "4,15");
-  const prompts = flags.int("prompts", { min: 1 }) ?? 500;
+  const prompts = flags.int("prompts", { min: 1 }) ?? 2000;
   const rawN = flags.int("raw", { min: 100 }) ?? 20_000;
   const utilPeers = flags.int("util-peers", { min: 2 }) ?? 3;
   const utilPrompts = flags.int("util-prompts", { min: 1 }) ?? 1000;

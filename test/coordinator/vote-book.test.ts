@@ -71,6 +71,23 @@ describe("the vote book", () => {
     expect(book.nextDeadline()).toBe(Infinity); // voted: its deadline no longer counts
   });
 
+  it("tells the earliest deadline of the prompts still open, voted or released ones aside", () => {
+    const book = new VoteBook([prompt("p1"), prompt("p2"), prompt("p3")], members, voting, 10_000);
+    book.add(batch("p1", "a", ["red"]), 1000);
+    book.add(batch("p2", "a", ["red"]), 2000);
+    book.add(batch("p3", "a", ["red"]), 3000);
+    expect(book.nextDeadline()).toBe(11_000);
+    book.vote("p1", members, true); // voted, its pairs not yet out
+    expect(book.nextDeadline()).toBe(12_000);
+    book.release("p1");
+    book.vote("p2", members, true);
+    book.unmark("p2"); // its pair could not be published: open again
+    expect(book.nextDeadline()).toBe(12_000);
+    book.vote("p2", members, true);
+    book.release("p2");
+    expect(book.nextDeadline()).toBe(13_000);
+  });
+
   it("waits for authors' own verdicts under self-judging, and re-votes a prompt whose pair did not go out", () => {
     const book = new VoteBook([prompt("p1")], members, VotingConfig.parse({ minChosen: 0, minMargin: 0, selfJudging: true }), 60_000);
     fullRound(book);
