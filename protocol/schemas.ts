@@ -110,7 +110,8 @@ export const ExperimentConfig = z.object({
    * Prompts of an iteration open at once: the coordinator publishes the next as earlier ones are
    * voted, so what every process holds (the coordinator's tallies, a judge's gathered batches)
    * is bounded by this, not by the iteration's size. Keep it well above what the panel answers
-   * in `judgeLingerMs` so that nobody waits on the window (default 1000).
+   * in `judgeLingerMs` so that nobody waits on the window (default 1000). A prompt that a live
+   * member never answers (its model failed on it) holds its place until `deadlines.voteMs`.
    */
   openPrompts: z.number().int().min(1).default(1000),
   /** Which prompt pool the coordinator draws from, e.g. the tiny world's seed. */
