@@ -16,6 +16,7 @@ import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/typ
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
 import { ballotBox, judgeCandidates } from "./judging.ts";
+import { giveUp } from "./giving-up.ts";
 import { Heartbeat } from "./membership.ts";
 import { evaluateAndPublish, trainOnIteration } from "./training.ts";
 import { TIMED_OUT, within } from "./process/within.ts";
@@ -105,6 +106,7 @@ export class PeerActor {
         batchSize,
         log,
         handler: (batch) => judgeCandidates(ctx, batch),
+        gaveUp: (c, reason, detail) => giveUp(ctx, reason, { iteration: c.iteration, promptId: c.promptId, work: "judge", author: c.author, reason: detail }),
       }), log),
       await retrying("starting the prompts inbox", () => startInbox(o.nc, {
         spec: consumers.peerPrompts(o.experiment, o.peer),
@@ -112,6 +114,7 @@ export class PeerActor {
         batchSize,
         log,
         handler: (batch) => answerPromptsPipelined(ctx, batch),
+        gaveUp: (p, reason, detail) => giveUp(ctx, reason, { iteration: p.iteration, promptId: p.promptId, work: "answer", reason: detail }),
       }), log),
     );
     await retrying("following replicas' weights", () => this.followReplicaWeights(), log);

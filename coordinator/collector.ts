@@ -76,6 +76,13 @@ export class IterationCollector {
     if (promptId) await this.maybeVote(promptId, false);
   }
 
+  /** A member of this iteration gave up on its answer to a prompt or on judging an author's batch of it. */
+  async excuse(e: { iteration: number; promptId: string; peer: string; author?: string; work: "answer" | "judge" }): Promise<void> {
+    if (e.iteration !== this.record.iteration) return;
+    const promptId = this.book.excuse(e.promptId, e.peer, e.work === "judge" ? e.author ?? "" : undefined);
+    if (promptId) await this.maybeVote(promptId, false);
+  }
+
   private async maybeVote(promptId: string, force: boolean): Promise<void> {
     const pairs = this.book.vote(promptId, this.alive(), force);
     if (!pairs) return;

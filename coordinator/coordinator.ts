@@ -165,7 +165,12 @@ export class Coordinator {
       nc, stream: STREAMS.control.name, filter: subjects.all(experiment, "ctl"), types: ["control"], as, log,
       // A member's report about an iteration must come from one of that iteration's members.
       roster: (m) => (m.type === "control" && "iteration" in m && "peer" in m && this.record?.iteration === m.iteration ? new Set(this.record.peers) : undefined),
-      handle: (e) => {
+      handle: async (e) => {
+        if (e.event === "gave_up") {
+          this.options.log.warn({ iteration: e.iteration, peer: e.peer, promptId: e.promptId, work: e.work, author: e.author, reason: e.reason }, "a member gave up on this work; not waiting for it");
+          await this.collector?.excuse(e);
+          return;
+        }
         if (e.event !== "training_done") return;
         const set = this.trained.get(e.iteration) ?? new Set<string>();
         set.add(e.peer);

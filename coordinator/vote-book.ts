@@ -2,7 +2,8 @@
  * The collector's state machine, free of NATS: one iteration's prompts, what has arrived for
  * each, which are voted, and when a prompt is due — as soon as every live member has answered it
  * and every live member has judged every batch (authors not judging their own unless
- * self-judging), or when its deadline passes, counted from its first candidate batch. The
+ * self-judging), leaving out what members gave up on ({@link VoteBook.excuse}), or when its
+ * deadline passes, counted from its first candidate batch. The
  * collector feeds it from the streams and publishes what it decides; tests drive it directly.
  * A prompt's messages are kept only until its pairs are out ({@link VoteBook.release}): a voted
  * prompt holds no memory (open ones do, from their first message on).
@@ -16,6 +17,8 @@ export class VoteBook {
   private readonly total: number;
   /** When a prompt's first candidate batch arrived: its deadline counts from there. */
   private readonly firstSeen = new Map<string, number>();
+  /** Work members gave up on, per prompt: an author's answer (`author`) or a judge's verdict on one author (`judge|author`). */
+  private readonly excused = new Map<string, Set<string>>();
 
   constructor(
     prompts: Prompt[],
@@ -59,6 +62,21 @@ export class VoteBook {
     if (!this.voted.has(promptId)) return;
     this.tallies.delete(promptId);
     this.firstSeen.delete(promptId);
+    this.excused.delete(promptId);
+  }
+
+  /**
+   * A member gave up on its answer to the prompt (no `author`) or on judging `author`'s batch of
+   * it: the prompt no longer waits for that. Returns the prompt to look at again, or undefined
+   * when it changes nothing (unknown or voted prompt, a non-member).
+   */
+  excuse(promptId: string, peer: string, author?: string): string | undefined {
+    if (!this.participants.has(peer) || (author !== undefined && !this.participants.has(author))) return undefined;
+    if (!this.tallies.has(promptId) || this.voted.has(promptId)) return undefined;
+    const set = this.excused.get(promptId) ?? new Set<string>();
+    set.add(author === undefined ? peer : verdictKey(peer, author));
+    this.excused.set(promptId, set);
+    return promptId;
   }
 
   /**
@@ -81,15 +99,18 @@ export class VoteBook {
     if (!tally) return false;
     const live = [...this.participants].filter((p) => alive.has(p));
     if (live.length === 0) return false;
+    const excused = this.excused.get(promptId);
+    const authors = excused ? live.filter((p) => !excused.has(p)) : live;
     // Counts first: most messages leave their prompt short of what it needs, and this says so
     // without walking every (judge, author) pair (the walk below runs about once per prompt).
-    if (tally.batches.size < live.length) return false;
-    if (tally.verdicts.size < tally.batches.size * (live.length - (this.voting.selfJudging ? 0 : 1))) return false;
-    for (const author of live) if (!tally.batches.has(author)) return false;
+    if (tally.batches.size < authors.length) return false;
+    if (!excused && tally.verdicts.size < tally.batches.size * (live.length - (this.voting.selfJudging ? 0 : 1))) return false;
+    for (const author of authors) if (!tally.batches.has(author)) return false;
     for (const author of tally.batches.keys()) {
       for (const judge of live) {
         if (judge === author && !this.voting.selfJudging) continue;
-        if (!tally.verdicts.has(verdictKey(judge, author))) return false;
+        const key = verdictKey(judge, author);
+        if (!tally.verdicts.has(key) && !excused?.has(key)) return false;
       }
     }
     return true;

@@ -177,7 +177,7 @@ ${observer ? `     pop watch --experiment ${experiment} --nkey ${observer.seedFi
 
 What each role may do (auth.conf has the full lists, with the reason for every subject):
   peer         publishes only its own candidates, verdicts, evaluations and control events
-               (training_done, model_published, peer_joined, peer_left), dead letters, its
+               (training_done, model_published, peer_joined, peer_left, gave_up), dead letters, its
                membership records, its model record and weight objects; uses its own durable
                consumers. It cannot publish prompts, pairs, the coordinator's events or anything
                on another peer's subjects.

@@ -10,7 +10,7 @@
  * The lists below name every such subject the code in actors/, coordinator/ and deploy/ uses
  * with nats.js v3 against nats-server 2.9.
  */
-import { BUCKETS, OBJECT_STORE, STREAMS, SUBJECT_ROOT, consumers, memberKeys, stateKeys, type ConsumerSpec } from "../protocol/mod.ts";
+import { BUCKETS, OBJECT_STORE, PEER_EVENTS, STREAMS, SUBJECT_ROOT, consumers, memberKeys, stateKeys, type ConsumerSpec } from "../protocol/mod.ts";
 
 /** One subject of a permission list and why it is there (written as a comment in auth.conf). */
 export interface Rule {
@@ -145,7 +145,7 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
     r(pop(exp, `cand.*.${peer}`), "its candidate batches"),
     r(pop(exp, `verdict.*.${peer}`), "its verdicts"),
     r(pop(exp, `eval.*.${peer}`), "its evaluation results"),
-    ...(["training_done", "model_published", "peer_joined", "peer_left"] as const).map((e) => r(pop(exp, `ctl.${e}.${peer}`), `its ${e} events`)),
+    ...PEER_EVENTS.map((e) => r(pop(exp, `ctl.${e}.${peer}`), `its ${e} events`)),
     r(pop(exp, "dead.*"), "dead letters of what its consumers refused (any reason)"),
     // memberKeys.instance(exp, peer, <instance>): one token per process.
     r(`$KV.${BUCKETS.members}.${exp}.${peer}.*`, "its processes' membership records (heartbeat put, delete on leaving)"),

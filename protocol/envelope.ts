@@ -90,6 +90,8 @@ export function messageIdFor(message: Message): string {
           return `ctl:${exp}:${message.event}:${message.peer}:${message.instance}:${message.at}`;
         case "experiment_done":
           return `ctl:${exp}:${message.event}`;
+        case "gave_up":
+          return `ctl:${exp}:${message.event}:${message.iteration}:${message.peer}:${message.promptId}:${message.work}:${message.author ?? ""}`;
       }
       break;
     case "dead_letter":

@@ -63,6 +63,12 @@ export interface InboxOptions<K extends MessageType> {
   /** Who may speak, per message (see protocol/admit.ts); speakers off the roster are dead-lettered. */
   roster?: Roster;
   log?: InboxLogger;
+  /**
+   * Called once a valid delivery has gone to the dead letters because its handling failed for
+   * good (the handler's `dead` outcome or its last retry), so that others can stop waiting for
+   * the work; not for messages refused at admission. Its failure is logged, never retried.
+   */
+  gaveUp?: (message: MessageOf<K>, reason: DeadLetter["reason"], detail: string) => Promise<void>;
 }
 
 /** A running inbox. */
@@ -131,13 +137,16 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     wake?.();
   });
 
-  const toDeadLetters = (m: JsMsg, reason: DeadLetter["reason"], detail: string) =>
+  const toDeadLetters = (m: JsMsg, reason: DeadLetter["reason"], detail: string, message?: MessageOf<K>) =>
     deadLetter(js, m, { reason, detail }, options.spec.config.durable_name).then(
-      () => {
+      async () => {
         stats.dead++;
         log.warn({ subject: m.subject, seq: m.info.streamSequence, reason, detail }, "dead-lettered a message");
         // No reason text: nats-server 2.9 ignores "+TERM <reason>" and would redeliver the message.
         m.term();
+        if (message && options.gaveUp) {
+          await options.gaveUp(message, reason, detail).catch((error: unknown) => log.warn({ err: error, subject: m.subject }, "could not tell that this message's work was given up"));
+        }
       },
       (error) => {
         // The dead-letter stream is unreachable: leave the message for redelivery rather than lose it.
@@ -146,28 +155,28 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       },
     );
 
-  const apply = async (m: JsMsg, outcome: Exclude<Outcome, Later>) => {
+  const apply = async (m: JsMsg, message: MessageOf<K>, outcome: Exclude<Outcome, Later>) => {
     if (outcome === "ack") {
       m.ack();
       stats.handled++;
     } else if ("nak" in outcome) {
       m.nak(outcome.nak);
     } else {
-      await toDeadLetters(m, outcome.reason ?? "handler_failed", outcome.dead);
+      await toDeadLetters(m, outcome.reason ?? "handler_failed", outcome.dead, message);
     }
   };
 
   /** A held delivery's outcome has come (an Error: its handling failed). Handed back already when stopping. */
-  const settle = async (m: JsMsg, deliveries: number, outcome: Exclude<Outcome, Later> | Error) => {
+  const settle = async (m: JsMsg, d: Delivery<MessageOf<K>>, outcome: Exclude<Outcome, Later> | Error) => {
     if (!held.delete(m)) return;
     lastActivity = Date.now();
-    if (!(outcome instanceof Error)) return apply(m, outcome);
+    if (!(outcome instanceof Error)) return apply(m, d.message, outcome);
     const retryable = !(outcome instanceof PopError) || outcome.retryable;
-    if (retryable && deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
+    if (retryable && d.deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
       stats.redelivered++;
-      m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** deliveries));
+      m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** d.deliveries));
     } else {
-      await toDeadLetters(m, "handler_failed", outcome.message);
+      await toDeadLetters(m, "handler_failed", outcome.message, d.message);
     }
     log.warn({ err: outcome, subject: m.subject }, "handling a held message failed; it will be redelivered or dead-lettered");
   };
@@ -205,7 +214,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
             stats.redelivered++;
             v.m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** v.d.deliveries));
           } else {
-            await toDeadLetters(v.m, "handler_failed", (error as Error).message);
+            await toDeadLetters(v.m, "handler_failed", (error as Error).message, v.d.message);
           }
         }
         log.warn({ err: error, batch: valid.length }, "handler failed; batch will be redelivered or dead-lettered");
@@ -220,12 +229,12 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         if (typeof outcome === "object" && "later" in outcome) {
           held.add(v.m);
           outcome.later.then(
-            (o) => settle(v.m, v.d.deliveries, o),
-            (error: unknown) => settle(v.m, v.d.deliveries, error instanceof Error ? error : new Error(String(error))),
+            (o) => settle(v.m, v.d, o),
+            (error: unknown) => settle(v.m, v.d, error instanceof Error ? error : new Error(String(error))),
           );
           continue;
         }
-        await apply(v.m, outcome);
+        await apply(v.m, v.d.message, outcome);
       }
     }
   })();

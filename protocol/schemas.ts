@@ -110,8 +110,8 @@ export const ExperimentConfig = z.object({
    * Prompts of an iteration open at once: the coordinator publishes the next as earlier ones are
    * voted, so what every process holds (the coordinator's tallies, a judge's gathered batches)
    * is bounded by this, not by the iteration's size. Keep it well above what the panel answers
-   * in `judgeLingerMs` so that nobody waits on the window (default 1000). A prompt that a live
-   * member never answers (its model failed on it) holds its place until `deadlines.voteMs`.
+   * in `judgeLingerMs` so that nobody waits on the window (default 1000). Work a live member
+   * silently never does (rather than giving it up) holds its prompt's place until `deadlines.voteMs`.
    */
   openPrompts: z.number().int().min(1).default(1000),
   /** Which prompt pool the coordinator draws from, e.g. the tiny world's seed. */
@@ -310,6 +310,16 @@ export const ControlEvent = z.discriminatedUnion("event", [
   z.object({ ...base, type: z.literal("control"), event: z.literal("peer_joined"), peer: Name, instance: Name, at: Millis }),
   z.object({ ...base, type: z.literal("control"), event: z.literal("peer_left"), peer: Name, instance: Name, reason: z.enum(["shutdown", "lapsed"]), at: Millis }),
   z.object({ ...base, type: z.literal("control"), event: z.literal("experiment_done"), iterations: z.number().int().min(0), at: Millis }),
+  /**
+   * A member gave up on a piece of work (its model failed on it for good; the delivery went to
+   * the dead letters): its answer to a prompt, or its verdict on one author's batch of it. The
+   * coordinator stops waiting for that, so one prompt a model cannot handle does not hold its
+   * iteration (and a place in the prompt window) until the vote deadline.
+   */
+  z.object({
+    ...base, type: z.literal("control"), event: z.literal("gave_up"), iteration: Iteration, peer: Name, promptId: Id,
+    work: z.enum(["answer", "judge"]), /** For "judge": whose batch. */ author: Name.optional(), reason: z.string().max(1024), at: Millis,
+  }),
 ]);
 export type ControlEvent = z.infer<typeof ControlEvent>;
 export type ControlEventName = ControlEvent["event"];

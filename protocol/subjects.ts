@@ -18,11 +18,10 @@ export const SUBJECT_ROOT = "pop";
 
 export type SubjectKind = "prompt" | "cand" | "verdict" | "pair" | "eval" | "ctl" | "dead";
 
-/** Control events whose subject ends with the peer they are about. */
-const PEER_EVENTS: ReadonlySet<ControlEventName> = new Set(["training_done", "model_published", "peer_joined", "peer_left"]);
-const EVENTS: ReadonlySet<string> = new Set<ControlEventName>([
-  "iteration_opened", "iteration_closed", "training_done", "model_published", "peer_joined", "peer_left", "experiment_done",
-]);
+/** Control events a member publishes about itself: their subject ends with the peer. */
+export const PEER_EVENTS = ["training_done", "model_published", "peer_joined", "peer_left", "gave_up"] as const satisfies readonly ControlEventName[];
+const PEER_EVENT_SET: ReadonlySet<ControlEventName> = new Set(PEER_EVENTS);
+const EVENTS: ReadonlySet<string> = new Set<ControlEventName>([...PEER_EVENTS, "iteration_opened", "iteration_closed", "experiment_done"]);
 
 /** What a subject says, once parsed. */
 export interface ParsedSubject {
@@ -59,7 +58,7 @@ export const subjects = {
     `${SUBJECT_ROOT}.${name(exp, "experiment")}.eval.${iter(iteration)}.${name(peer, "peer")}`,
   control: (exp: string, event: ControlEventName, peer?: string) => {
     const base = `${SUBJECT_ROOT}.${name(exp, "experiment")}.ctl.${event}`;
-    if (PEER_EVENTS.has(event)) {
+    if (PEER_EVENT_SET.has(event)) {
       if (!peer) throw new SubjectError(`control event '${event}' needs a peer`);
       return `${base}.${name(peer, "peer")}`;
     }
@@ -103,7 +102,7 @@ export function parseSubject(subject: string): ParsedSubject {
       const event = t[3] ?? "";
       if (!EVENTS.has(event)) throw new SubjectError(`'${subject}': unknown control event '${event}'`);
       const ev = event as ControlEventName;
-      if (PEER_EVENTS.has(ev)) {
+      if (PEER_EVENT_SET.has(ev)) {
         need(5);
         return { experiment, kind, event: ev, peer: name(t[4]!, "peer") };
       }

@@ -71,6 +71,24 @@ describe("the vote book", () => {
     expect(book.nextDeadline()).toBe(Infinity); // voted: its deadline no longer counts
   });
 
+  it("stops waiting for an answer or a verdict a member gave up on, from members only", () => {
+    const book = new VoteBook([prompt("p1")], members, voting, 60_000);
+    // a and b answer; c's model failed on the prompt.
+    book.add(batch("p1", "a", ["red"]), 1000);
+    book.add(batch("p1", "b", ["blue"]), 1000);
+    for (const [judge, author, s] of [["b", "a", 5], ["c", "a", 5], ["a", "b", 1]] as const) book.add(verdict("p1", judge, author, [s]), 1000);
+    expect(book.ready("p1", members)).toBe(false);
+    expect(book.excuse("p1", "mallory")).toBeUndefined(); // not a member: changes nothing
+    expect(book.excuse("p1", "c")).toBe("p1");
+    expect(book.ready("p1", members)).toBe(false); // c's verdict on b is still expected
+    expect(book.excuse("p1", "c", "mallory")).toBeUndefined();
+    expect(book.excuse("p1", "c", "b")).toBe("p1"); // c could not judge b's batch either
+    expect(book.ready("p1", members)).toBe(true);
+    const pairs = book.vote("p1", members, false)!;
+    expect(pairs.map((p) => [p.chosen.author, p.rejected.author])).toEqual([["a", "b"]]);
+    expect(book.excuse("p1", "c")).toBeUndefined(); // voted
+  });
+
   it("tells the earliest deadline of the prompts still open, voted or released ones aside", () => {
     const book = new VoteBook([prompt("p1"), prompt("p2"), prompt("p3")], members, voting, 10_000);
     book.add(batch("p1", "a", ["red"]), 1000);

@@ -2,7 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   consumers, decode, encode, ensureTopology, openManager, publishMessage, startInbox, STREAMS, subjects, UnsupportedServerError,
-  headersFor, readStored, type Delivery, type MessageOf,
+  headersFor, PopError, readStored, type Delivery, type MessageOf,
 } from "../../protocol/mod.ts";
 import { cleanup, connectTo, eventually, startServer } from "../support/nats.ts";
 import { sampleMessages } from "../support/messages.ts";
@@ -88,6 +88,32 @@ describe("JetStream topology and inboxes on a real nats-server", () => {
       return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
     }, 10_000, "nothing left pending");
     expect(info.num_redelivered).toBe(0);
+    await inbox.stop();
+  });
+
+  it("tells gaveUp about valid work that went to the dead letters, whether decided at once, later or on the last retry", async () => {
+    const js = jetstream(nc);
+    const exp = "gu1";
+    const gaveUp: string[] = [];
+    const inbox = await startInbox(nc, {
+      spec: consumers.peerPrompts(exp, "p1"),
+      types: ["prompt"],
+      handler: async (batch) =>
+        batch.map((d) =>
+          d.message.promptId === "now" ? { dead: "the model gave no answers" }
+          : d.message.promptId === "later" ? { later: Promise.resolve({ dead: "no answers either" }) }
+          : d.message.promptId === "fatal" ? { later: Promise.reject(new PopError("model refuses this prompt", { retryable: false })) }
+          : "ack"),
+      gaveUp: async (m, reason, detail) => {
+        gaveUp.push(`${m.promptId}:${reason}:${detail}`);
+      },
+    });
+    const prompt = { ...sampleMessages().find((m) => m.type === "prompt")!, experiment: exp } as MessageOf<"prompt">;
+    for (const id of ["fine", "now", "later", "fatal"]) await publishMessage(js, { ...prompt, promptId: id });
+    // Refused at admission: not work anybody owed, so gaveUp hears nothing of it.
+    await js.publish(subjects.prompt(exp, 1), new TextEncoder().encode("junk"), { msgID: "gu-junk" });
+    await eventually(() => inbox.stats.dead === 4, 15_000, "three given up and one refused");
+    expect(gaveUp.sort()).toEqual(["fatal:handler_failed:model refuses this prompt", "later:handler_failed:no answers either", "now:handler_failed:the model gave no answers"]);
     await inbox.stop();
   });
 
