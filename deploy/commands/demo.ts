@@ -223,6 +223,9 @@ async function followUntilDone(
         case "experiment_done":
           say(`experiment done after ${e.iterations} iterations`);
           break;
+        case "gave_up":
+          say(`  ${e.peer} gave up on ${e.work === "answer" ? "answering" : `judging ${e.author}'s answers to`} ${e.promptId}: ${e.reason}`);
+          break;
       }
     }),
   ];
