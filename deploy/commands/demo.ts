@@ -7,9 +7,8 @@ import { timeToGo } from "../../actors/process/progress.ts";
 import { familyOfQuestion } from "../../actors/tiny/world.ts";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BUCKETS, STREAMS, decode, ensureTopology, jetStreamOf, kvmOf, memberKeys, getImage, openBlobs, parseSubject, subjects } from "../../protocol/mod.ts";
+import { ensureTopology, getImage, openBlobs, type MessageOf } from "../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { onStopSignals, signalExitCode } from "../shutdown.ts";
@@ -23,6 +22,7 @@ import { formatTable, writeReport, type Report } from "../report/report.ts";
 import { describeOutputs } from "../report/outputs.ts";
 import { DEMO_DEFAULTS } from "../defaults.ts";
 import { RunTimeline, formatTimeline } from "./demo-timeline.ts";
+import { followExperiment } from "../watch/follow.ts";
 
 export const demoHelp = `pop demo [options]        (npm run demo)
 
@@ -144,7 +144,6 @@ async function followUntilDone(
   nc: NatsConnection, experiment: string, peers: string[], iterations: number, children: PopProcess[], timeoutMs: number, say: (l: string) => void,
   timeline: RunTimeline,
 ): Promise<void> {
-  const js = jetStreamOf(nc);
   const evaluated = new Map<number, Set<string>>();
   const counts = new Map<string, number>();
   // Done once every member has evaluated the last iteration and said it is done with it (a
@@ -155,97 +154,83 @@ async function followUntilDone(
     if ((evaluated.get(iterations)?.size ?? 0) >= peers.length && trainedLast.size >= peers.length) done = true;
   };
   let failure: Error | undefined;
-  const follow = async (stream: string, filter: string, onMessage: (subject: string, data: Uint8Array) => void) => {
-    const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
-    const msgs = await c.consume({ expires: 5000 });
-    (async () => {
-      for await (const m of msgs) {
-        // A message that does not decode is the coordinator's to dead-letter; progress goes on.
-        try {
-          onMessage(m.subject, m.data);
-        } catch {}
-      }
-    })().catch(() => undefined);
-    return msgs;
-  };
-  const count = (subject: string) => {
-    const s = parseSubject(subject);
-    const key = `${s.kind}:${s.iteration}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  };
-  const subs = [
-    await follow(STREAMS.candidates.name, subjects.all(experiment, "cand"), (subject, data) => {
-      count(subject);
-      const b = decode(data, "candidates");
-      timeline.candidate(b.iteration, b.createdAt);
-    }),
-    await follow(STREAMS.verdicts.name, subjects.all(experiment, "verdict"), (subject, data) => {
-      count(subject);
-      const v = decode(data, "verdict");
-      timeline.verdict(v.iteration, v.createdAt);
-    }),
-    await follow(STREAMS.pairs.name, subjects.all(experiment, "pair"), count),
-    await follow(STREAMS.evaluations.name, subjects.all(experiment, "eval"), (_s, data) => {
-      const e = decode(data, "evaluation");
-      timeline.evaluated(e.iteration, e.peer, e.ms);
-      const set = evaluated.get(e.iteration) ?? new Set();
-      set.add(e.peer);
-      evaluated.set(e.iteration, set);
-      const suites = Object.entries(e.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ");
-      say(`  eval  iteration ${e.iteration}  ${e.peer.padEnd(10)} average ${(e.average * 100).toFixed(1)}  (${suites})`);
-      checkDone();
-    }),
-    await follow(STREAMS.control.name, subjects.all(experiment, "ctl"), (_s, data) => {
-      const e = decode(data, "control");
-      switch (e.event) {
-        case "peer_joined":
-          say(`  ${e.peer} joined`);
-          break;
-        case "iteration_opened":
-          timeline.iterationOpened(e.iteration, e.at);
-          say(`iteration ${e.iteration} opened: ${e.prompts} prompts, panel ${e.peers.join(", ")}`);
-          break;
-        case "iteration_closed":
-          timeline.iterationClosed(e.iteration, e.at);
-          say(`iteration ${e.iteration} voted: ${e.voted} prompts -> ${e.pairs} preference pairs; members train with SimPO`);
-          break;
-        case "training_done":
-          timeline.trained(e.iteration, e.peer, e.at, e.result.ms);
-          if (e.iteration === iterations) {
-            trainedLast.add(e.peer);
-            checkDone();
-          }
-          say(`  ${e.peer} trained on iteration ${e.iteration}: ${e.result.pairs} pairs, ${e.result.steps} steps, loss ${e.result.lossFirst.toFixed(3)} -> ${e.result.lossLast.toFixed(3)}, ${(e.result.ms / 1000).toFixed(1)} s`);
-          break;
-        case "peer_left":
-          say(`  ${e.peer} left (${e.reason})`);
-          break;
-        case "experiment_done":
-          say(`experiment done after ${e.iterations} iterations`);
-          break;
-        case "gave_up":
-          say(`  ${e.peer} gave up on ${e.work === "answer" ? "answering" : `judging ${e.author}'s answers to`} ${e.promptId}: ${e.reason}`);
-          break;
-      }
-    }),
-  ];
-  // Training shows in the members' records (steps done of total), not in any stream: watch them.
+  // Training shows in the members' records (steps done of total), not in any stream.
   const training = new Map<string, { iteration: number; done: number; total: number; since: number; at: number }>();
-  const members = await kvmOf(nc).open(BUCKETS.members);
-  const memberWatch = await members.watch({ key: memberKeys.all(experiment) });
-  (async () => {
-    for await (const entry of memberWatch) {
-      if (entry.operation !== "PUT") continue;
-      const m = decode(entry.value, "member");
+  const count = (kind: string, iteration: number) => counts.set(`${kind}:${iteration}`, (counts.get(`${kind}:${iteration}`) ?? 0) + 1);
+  const control = (e: MessageOf<"control">) => {
+    switch (e.event) {
+      case "peer_joined":
+        say(`  ${e.peer} joined`);
+        break;
+      case "iteration_opened":
+        timeline.iterationOpened(e.iteration, e.at);
+        say(`iteration ${e.iteration} opened: ${e.prompts} prompts, panel ${e.peers.join(", ")}`);
+        break;
+      case "iteration_closed":
+        timeline.iterationClosed(e.iteration, e.at);
+        say(`iteration ${e.iteration} voted: ${e.voted} prompts -> ${e.pairs} preference pairs; members train with SimPO`);
+        break;
+      case "training_done":
+        timeline.trained(e.iteration, e.peer, e.at, e.result.ms);
+        if (e.iteration === iterations) {
+          trainedLast.add(e.peer);
+          checkDone();
+        }
+        say(`  ${e.peer} trained on iteration ${e.iteration}: ${e.result.pairs} pairs, ${e.result.steps} steps, loss ${e.result.lossFirst.toFixed(3)} -> ${e.result.lossLast.toFixed(3)}, ${(e.result.ms / 1000).toFixed(1)} s`);
+        break;
+      case "peer_left":
+        say(`  ${e.peer} left (${e.reason})`);
+        break;
+      case "experiment_done":
+        say(`experiment done after ${e.iterations} iterations`);
+        break;
+      case "gave_up":
+        say(`  ${e.peer} gave up on ${e.work === "answer" ? "answering" : `judging ${e.author}'s answers to`} ${e.promptId}: ${e.reason}`);
+        break;
+    }
+  };
+  // What pop watch and pop dashboard follow, the same way: admitted messages only (what a
+  // consumer would refuse is the coordinator's to dead-letter; progress goes on).
+  const following = await followExperiment(nc, experiment, {
+    message(m) {
+      switch (m.type) {
+        case "candidates":
+          count("cand", m.iteration);
+          timeline.candidate(m.iteration, m.createdAt);
+          break;
+        case "verdict":
+          count("verdict", m.iteration);
+          timeline.verdict(m.iteration, m.createdAt);
+          break;
+        case "pair":
+          count("pair", m.iteration);
+          break;
+        case "evaluation": {
+          timeline.evaluated(m.iteration, m.peer, m.ms);
+          const set = evaluated.get(m.iteration) ?? new Set();
+          set.add(m.peer);
+          evaluated.set(m.iteration, set);
+          const suites = Object.entries(m.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ");
+          say(`  eval  iteration ${m.iteration}  ${m.peer.padEnd(10)} average ${(m.average * 100).toFixed(1)}  (${suites})`);
+          checkDone();
+          break;
+        }
+        case "control":
+          control(m);
+          break;
+      }
+    },
+    member(_key, m) {
+      if (!m) return;
       if (m.activity?.doing !== "training") {
         training.delete(m.peer);
-        continue;
+        return;
       }
       const prev = training.get(m.peer);
       const since = prev && prev.iteration === m.activity.iteration ? prev.since : Date.now();
       training.set(m.peer, { ...m.activity, since, at: Date.now() });
-    }
-  })().catch(() => undefined);
+    },
+  });
   const trainingLine = () => {
     const now = Date.now();
     const parts = [...training.entries()].filter(([, t]) => t.total > 0 && now - t.at < 15_000).sort(([a], [b]) => a.localeCompare(b));
@@ -276,7 +261,6 @@ async function followUntilDone(
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  memberWatch.stop();
-  await Promise.all(subs.map((s) => s.close().catch(() => undefined)));
+  await following.stop();
   if (failure) throw failure;
 }
