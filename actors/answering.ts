@@ -1,5 +1,5 @@
 /** Answering: k candidates per prompt of the iterations this peer takes part in. */
-import { PROTOCOL_VERSION, candidateIdFor, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
+import { PROTOCOL_VERSION, candidateIdFor, publishMessage, type CandidateBatch, type Decided, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
 
@@ -14,11 +14,11 @@ export async function answerPromptsPipelined(ctx: PeerContext, batch: Delivery<M
   let pipeline = pipelines.get(ctx);
   if (!pipeline) pipelines.set(ctx, (pipeline = new Pipeline(PIPELINE_DEPTH)));
   const { result } = await pipeline.start(() => answerPrompts(ctx, batch));
-  return batch.map((_, i) => ({ later: result.then((outcomes) => outcomes[i] as Exclude<Outcome, { later: unknown }>) }));
+  return batch.map((_, i) => ({ later: result.then((outcomes) => outcomes[i]!) }));
 }
 
-export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<"prompt">>[]): Promise<Outcome[]> {
-  const outcomes: Outcome[] = batch.map(() => "ack");
+export async function answerPrompts(ctx: PeerContext, batch: Delivery<MessageOf<"prompt">>[]): Promise<Decided[]> {
+  const outcomes: Decided[] = batch.map(() => "ack");
   const work: number[] = [];
   for (let i = 0; i < batch.length; i++) {
     if (await ctx.takesPart(batch[i]!.message.iteration)) work.push(i);

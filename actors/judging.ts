@@ -5,14 +5,12 @@
  * them together and publishes one verdict for all of them, so a prompt costs N verdicts, not N².
  * The batches stay unacknowledged until their verdict is out (a crash redelivers them).
  */
-import { CRITERIA, PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Delivery, type MessageOf, type Outcome, type Verdict, type VerdictScore } from "../protocol/mod.ts";
+import { CRITERIA, PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Decided, type Delivery, type MessageOf, type Outcome, type Verdict, type VerdictScore } from "../protocol/mod.ts";
 import { judgeOnce } from "./backend/judge-once.ts";
 import type { Judgement, JudgeInput } from "./backend/types.ts";
 import type { PeerContext } from "./context.ts";
 import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
 import { ModelOutputError } from "./errors.ts";
-
-type Settled = "ack" | { nak: number } | { dead: string };
 
 /** One prompt's batches gathered so far. */
 interface Ballot {
@@ -20,7 +18,7 @@ interface Ballot {
   promptId: string;
   /** Authors this judge still waits for. */
   waiting: Set<string>;
-  batches: Map<string, { batch: CandidateBatch; done: Promise<Settled>; settle: (o: Settled | Error) => void }>;
+  batches: Map<string, { batch: CandidateBatch; done: Promise<Decided>; settle: (o: Decided | Error) => void }>;
   timer?: NodeJS.Timeout;
 }
 
@@ -43,7 +41,7 @@ export class BallotBox {
    * Adds a batch to its prompt's ballot; resolves with the batch's outcome once its verdict is
    * out. `authors` are the ones this judge judges for the prompt's iteration.
    */
-  add(batch: CandidateBatch, authors: string[]): Promise<Settled> {
+  add(batch: CandidateBatch, authors: string[]): Promise<Decided> {
     const key = `${batch.iteration}|${batch.promptId}`;
     let b = this.ballots.get(key);
     if (!b) {
@@ -56,8 +54,8 @@ export class BallotBox {
     }
     const had = b.batches.get(batch.author);
     if (had) return had.done; // the same batch delivered again while it waits
-    let settle!: (o: Settled | Error) => void;
-    const done = new Promise<Settled>((resolve, reject) => (settle = (o) => (o instanceof Error ? reject(o) : resolve(o))));
+    let settle!: (o: Decided | Error) => void;
+    const done = new Promise<Decided>((resolve, reject) => (settle = (o) => (o instanceof Error ? reject(o) : resolve(o))));
     b.batches.set(batch.author, { batch, done, settle });
     b.waiting.delete(batch.author);
     if (b.waiting.size === 0) this.ready.add(b);

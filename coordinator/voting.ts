@@ -7,7 +7,7 @@
  * a pair is kept only if chosen ≥ minChosen and chosen − rejected ≥ minMargin.
  * Pure functions: the coordinator and `pop revote` share them.
  */
-import { authorOfCandidate, CRITERIA, PROTOCOL_VERSION, type CandidateBatch, type LikertScores, type PreferencePair, type Prompt, type Verdict, type VerdictScore, type VotingConfig } from "../protocol/mod.ts";
+import { CRITERIA, scoresByAuthor, PROTOCOL_VERSION, type CandidateBatch, type LikertScores, type PreferencePair, type Prompt, type Verdict, type VerdictScore, type VotingConfig } from "../protocol/mod.ts";
 
 /** One judge's scores on one author's candidates of a prompt (a verdict covers one or more authors). */
 export interface AuthorVerdict {
@@ -59,9 +59,7 @@ export function addToTally(tally: PromptTally, message: CandidateBatch | Verdict
 
 /** A verdict's scores per author it covers. */
 export function byAuthor(verdict: Verdict): AuthorVerdict[] {
-  const out = new Map<string, AuthorVerdict>(verdict.authors.map((author) => [author, { judge: verdict.judge, author, scores: [] }]));
-  for (const s of verdict.scores) out.get(authorOfCandidate(verdict.promptId, s.candidateId)!)?.scores.push(s);
-  return [...out.values()];
+  return [...scoresByAuthor(verdict).byAuthor].map(([author, scores]) => ({ judge: verdict.judge, author, scores }));
 }
 
 /** One judge's combined score for a candidate, in [0, 1]. */

@@ -28,8 +28,11 @@ export interface Delivery<T> {
   streamSeq: number;
 }
 
-/** What a handler decides for each delivery of its batch (default: ack); a dead letter says why. */
-export type Outcome = "ack" | { nak: number } | { dead: string; reason?: DeadLetter["reason"] } | Later;
+/** What becomes of a delivery: acked, handed back for later, or dead-lettered with why. */
+export type Decided = "ack" | { nak: number } | { dead: string; reason?: DeadLetter["reason"] };
+
+/** What a handler decides for each delivery of its batch (default: ack), now or {@link Later}. */
+export type Outcome = Decided | Later;
 
 /**
  * Decided later: the delivery stays unacknowledged (kept alive like work in progress) until the
@@ -38,7 +41,7 @@ export type Outcome = "ack" | { nak: number } | { dead: string; reason?: DeadLet
  * rejected promise counts as a failed handler for that delivery. On stop it is handed back.
  */
 export interface Later {
-  later: Promise<"ack" | { nak: number } | { dead: string; reason?: DeadLetter["reason"] }>;
+  later: Promise<Decided>;
 }
 
 /** Called with one or more valid deliveries; returns an outcome per delivery, or throws. */
@@ -155,7 +158,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       },
     );
 
-  const apply = async (m: JsMsg, message: MessageOf<K>, outcome: Exclude<Outcome, Later>) => {
+  const apply = async (m: JsMsg, message: MessageOf<K>, outcome: Decided) => {
     if (outcome === "ack") {
       m.ack();
       stats.handled++;
@@ -167,7 +170,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   };
 
   /** A held delivery's outcome has come (an Error: its handling failed). Handed back already when stopping. */
-  const settle = async (m: JsMsg, d: Delivery<MessageOf<K>>, outcome: Exclude<Outcome, Later> | Error) => {
+  const settle = async (m: JsMsg, d: Delivery<MessageOf<K>>, outcome: Decided | Error) => {
     if (!held.delete(m)) return;
     lastActivity = Date.now();
     if (!(outcome instanceof Error)) return apply(m, d.message, outcome);

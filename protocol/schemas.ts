@@ -244,19 +244,30 @@ export const Verdict = z.object({
 }).superRefine((v, ctx) => {
   if (new Set(v.authors).size !== v.authors.length) ctx.addIssue({ code: "custom", path: ["authors"], message: "an author appears more than once" });
   if (v.authors.some((a, i) => i > 0 && v.authors[i - 1]! > a)) ctx.addIssue({ code: "custom", path: ["authors"], message: "authors must be sorted" });
-  const byAuthor = new Map<string, string[]>(v.authors.map((a) => [a, []]));
-  v.scores.forEach((s, i) => {
-    const author = authorOfCandidate(v.promptId, s.candidateId);
-    const list = author === undefined ? undefined : byAuthor.get(author);
-    if (!list) ctx.addIssue({ code: "custom", path: ["scores", i, "candidateId"], message: `'${s.candidateId}' is not a candidate of prompt ${v.promptId} by one of the verdict's authors (${v.authors.join(", ")})` });
-    else list.push(s.candidateId);
-  });
-  for (const [author, ids] of byAuthor) {
-    if (ids.length === 0) ctx.addIssue({ code: "custom", path: ["authors"], message: `no scores for author '${author}'` });
-    else checkCandidateIds(v.promptId, author, ids, ctx, "scores");
+  const { byAuthor, strays } = scoresByAuthor(v);
+  for (const i of strays) ctx.addIssue({ code: "custom", path: ["scores", i, "candidateId"], message: `'${v.scores[i]!.candidateId}' is not a candidate of prompt ${v.promptId} by one of the verdict's authors (${v.authors.join(", ")})` });
+  for (const [author, scores] of byAuthor) {
+    if (scores.length === 0) ctx.addIssue({ code: "custom", path: ["authors"], message: `no scores for author '${author}'` });
+    else checkCandidateIds(v.promptId, author, scores.map((s) => s.candidateId), ctx, "scores");
   }
 });
 export type Verdict = z.infer<typeof Verdict>;
+
+/**
+ * A verdict's scores split by the author each candidate id names, in the verdict's author order;
+ * `strays`: indexes of scores naming no author of the verdict (a valid verdict has none).
+ */
+export function scoresByAuthor(v: Pick<Verdict, "promptId" | "authors" | "scores">): { byAuthor: Map<string, VerdictScore[]>; strays: number[] } {
+  const byAuthor = new Map<string, VerdictScore[]>(v.authors.map((a) => [a, []]));
+  const strays: number[] = [];
+  v.scores.forEach((s, i) => {
+    const author = authorOfCandidate(v.promptId, s.candidateId);
+    const list = author === undefined ? undefined : byAuthor.get(author);
+    if (list) list.push(s);
+    else strays.push(i);
+  });
+  return { byAuthor, strays };
+}
 
 const PairSide = z.object({
   candidateId: Id,

@@ -11,7 +11,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Packr } from "msgpackr";
 import { afterAll, describe, expect, it } from "vitest";
 import { addToTally, newTally, votePrompt } from "../../coordinator/voting.ts";
-import { PROTOCOL_VERSION, STREAMS, encode, messageIdFor, readStored, subjects, type DeadLetter, type MessageOf } from "../../protocol/mod.ts";
+import { authorOfCandidate, PROTOCOL_VERSION, STREAMS, encode, messageIdFor, readStored, subjects, type DeadLetter, type MessageOf } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
 import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
@@ -51,7 +51,7 @@ describe("a panel under fire", () => {
     const outsiderBatch: MessageOf<"candidates"> = { ...ann, author: "mallory", candidates: ann.candidates.map((c, i) => ({ candidateId: `${ann.promptId}:mallory:${i}`, text: "mallory was here" })) };
     // Forged verdicts score ann's candidates only (a verdict lists the authors it scores).
     const verdictOn = (judge: string, scores: ({ candidateId: string } & Record<string, unknown>)[]) =>
-      ({ ...realVerdict, judge, authors: [...new Set(scores.map((s) => s.candidateId.split(":").at(-2)!))].sort(), scores });
+      ({ ...realVerdict, judge, authors: [...new Set(scores.map((s) => authorOfCandidate(realVerdict.promptId, s.candidateId)!))].sort(), scores });
 
     await fire("random bytes as a prompt", subjects.prompt(exp, 1), randomBytes(200), "malformed");
     await fire("random bytes as candidates", subjects.candidates(exp, 1, "ann"), randomBytes(64), "malformed");

@@ -15,8 +15,6 @@ export interface LoadOptions {
   slots: number;
 }
 
-export const INSTANT: LoadOptions = { answerMs: 0, judgeMs: 0, slots: 1 };
-
 /** A semaphore with `n` permits. */
 class Slots {
   private free: number;

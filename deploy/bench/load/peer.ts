@@ -17,18 +17,16 @@ const flags = new Flags(process.argv.slice(2), `usage: peer.ts [options]
   --peer NAME         peer name
   --answer-ms N       time per prompt answered (0: at once)
   --judge-ms N        time per candidate judged (0: at once)
-  --slots N           items in flight at once
-  --batch N           prompts or candidate batches per call`);
+  --slots N           items in flight at once`);
 const server = flags.string("server")!;
 const experiment = flags.string("experiment")!;
 const peer = flags.string("peer")!;
 const backend = new LoadGeneratorBackend({ answerMs: flags.number("answer-ms") ?? 0, judgeMs: flags.number("judge-ms") ?? 0, slots: flags.int("slots", { min: 1 }) ?? 1 }, peer);
-const batchSize = flags.int("batch", { min: 1 });
 flags.rejectUnknown();
 
 const log = createLogger(peer, { level: process.env.POP_LOG_LEVEL ?? "warn", context: { experiment, peer } });
 const nc = await connectNats(server, `bench-${peer}`, log);
-const actor = new PeerActor({ nc, experiment, peer, instance: `${peer}-1`, backend, backendKind: "load-generator", log, ...(batchSize ? { batchSize } : {}) });
+const actor = new PeerActor({ nc, experiment, peer, instance: `${peer}-1`, backend, backendKind: "load-generator", log });
 onShutdown(async () => {
   await actor.stop();
   await nc.close();
