@@ -16,7 +16,7 @@ import type { RgbImage } from "../backend/types.ts";
 import { makeRng, hashSeed } from "./rng.ts";
 import { tf } from "./tf.ts";
 import {
-  ANSWER_LEN, BANNED_IN_ANSWERS, CRIT0, EOS, PROMPT_LEN, SCORE0, VOCAB, promptTokens, answerSequence, judgeSequence, detokenize,
+  ANSWER_LEN, BANNED_IN_ANSWERS, CRIT0, EOS, JUDGE_LEN, PROMPT_LEN, SCORE0, VOCAB, promptTokens, answerSequence, judgeSequence, detokenize,
 } from "./vocab.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
 import { expectedScore } from "../backend/likert.ts";
@@ -31,6 +31,12 @@ export interface TinyConfig {
   c2: number;
   /** Attention key size. */
   att: number;
+  /**
+   * A learned attention-query offset per sequence position (`attP`), added to the query the
+   * state makes: where the decoder looks can then depend on how far along the answer it is, so
+   * stepping along the text cells need not be counted by the GRU. Absent in older files (false).
+   */
+  posQuery?: boolean;
   vocab: string[];
 }
 
@@ -62,8 +68,12 @@ export function paramShapes(c: TinyConfig): [string, number[], number][] {
   }
   // attention over the 4x4 grid of cell features: position embedding, query and key maps
   s.push(["pos", [16, c.c2], c.c2], ["attQ", [H, c.att], H], ["attK", [c.c2, c.att], c.c2]);
+  if (c.posQuery) s.push(["attP", [POSITIONS, c.att], 0]);
   return s;
 }
+
+/** Sequence positions a run can reach: the judge layout, then the criterion token (at {@link JUDGE_LEN}). */
+const POSITIONS = JUDGE_LEN + 1;
 
 export interface Batch {
   images: tf.Tensor4D;
@@ -171,8 +181,11 @@ export class TinyVlm {
     return tf.add(n, tf.mul(z, tf.sub(h, n)));
   }
 
-  /** Run the GRU over tokens [N,T] (int32) from image vectors; returns the T hidden states. */
-  run(enc: Enc, tokens: tf.Tensor2D, h0?: tf.Tensor2D): tf.Tensor2D[] {
+  /**
+   * Run the GRU over tokens [N,T] (int32) from image vectors; returns the T hidden states.
+   * `at` = the sequence position of the first token (a continued run starts where the last ended).
+   */
+  run(enc: Enc, tokens: tf.Tensor2D, h0?: tf.Tensor2D, at = 0): tf.Tensor2D[] {
     const [N, T] = tokens.shape;
     const p = this.params;
     const img = enc.vec;
@@ -185,7 +198,9 @@ export class TinyVlm {
       // slice (not unstack: its gradient fails when an output gets no gradient)
       const xt = T === 1 ? x : (x.slice([t * N, 0], [N, E]) as tf.Tensor2D);
       // attention of the previous state over the image cells
-      const q = tf.matMul(h, p.attQ as tf.Tensor2D).expandDims(1); // [N,1,A]
+      let qt: tf.Tensor2D = tf.matMul(h, p.attQ as tf.Tensor2D);
+      if (p.attP) qt = tf.add(qt, p.attP.slice([at + t, 0], [1, this.config.att]));
+      const q = qt.expandDims(1); // [N,1,A]
       const att = tf.softmax(tf.div(tf.sum(tf.mul(enc.keys, q), 2), Math.sqrt(this.config.att))); // [N,16]
       const ctx = tf.sum(tf.mul(enc.cells, att.expandDims(2)), 1) as tf.Tensor2D; // [N,C2]
       const xz = tf.add(tf.add(tf.matMul(xt, p.Wz as tf.Tensor2D), cz), tf.matMul(ctx, p.Az as tf.Tensor2D));
@@ -231,7 +246,7 @@ export class TinyVlm {
     const hTile = tf.tile(hJudge.expandDims(1), [1, nc, 1]).reshape([N * nc, -1]) as tf.Tensor2D;
     const imgTile = tileEnc(img, nc);
     const crit = tf.tensor2d(Array.from({ length: N * nc }, (_, i) => CRIT0 + (i % nc)), [N * nc, 1], "int32");
-    const h = this.run(imgTile, crit, hTile)[0]!;
+    const h = this.run(imgTile, crit, hTile, JUDGE_LEN)[0]!;
     const scoreLogits = this.logits(h).slice([0, SCORE0], [N * nc, 5]);
     return tf.logSoftmax(scoreLogits) as tf.Tensor2D;
   }
@@ -365,7 +380,7 @@ export class TinyVlm {
           next[i] = choice;
         }
         if (done.every(Boolean) || t === maxT - 1) break;
-        const nh = tf.tidy(() => this.run(img, tf.tensor2d(next, [n, 1], "int32"), h)[0]!);
+        const nh = tf.tidy(() => this.run(img, tf.tensor2d(next, [n, 1], "int32"), h, PROMPT_LEN + t)[0]!);
         h.dispose();
         h = nh;
       }

@@ -40,7 +40,7 @@ export interface MemberSpec {
    * are shared and cannot change): panel members differ in backbone size as the paper's mix
    * three language models.
    */
-  decoder?: Partial<Pick<TinyConfig, "hidden" | "embed" | "att">>;
+  decoder?: Partial<Pick<TinyConfig, "hidden" | "embed" | "att" | "posQuery">>;
 }
 
 /** Seed of the shared vision tower (stage 1). */

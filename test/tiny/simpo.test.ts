@@ -3,6 +3,7 @@ import { initTf, tf } from "../../actors/tiny/tf.ts";
 import { simpoFromMargin, TinyVlm, imagesTensor, ENCODER_PARAMS } from "../../actors/tiny/model.ts";
 import { trainSimpo, type SimpoPair } from "../../actors/tiny/train.ts";
 import { trainItem, renderScene } from "../../actors/tiny/world.ts";
+import { BANNED_IN_ANSWERS, MAX_ANSWER, PROMPT_LEN, answerSequence } from "../../actors/tiny/vocab.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4 };
 let cfgVocab: string[];
@@ -81,6 +82,33 @@ describe("SimPO loss", () => {
     const alone = model.answerLogProbs(items);
     both.avgLogProb.forEach((lp, i) => expect(lp).toBeCloseTo(alone[i]!, 5));
     expect(both.judge).toEqual(model.judgeDistributions(items));
+    model.dispose();
+  });
+
+  it("with a per-position query, decoding one token at a time sees the positions teacher forcing does", () => {
+    const model = TinyVlm.init(9, { ...TINY, vocab: cfgVocab, posQuery: true });
+    const attP = model.params.attP!;
+    // large offsets, so a token decoded at the wrong position would change what is attended to
+    attP.assign(tf.randomNormal(attP.shape, 0, 4, "float32", 3));
+    const items = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => {
+      const x = trainItem(12, i);
+      return { image: renderScene(x.scene), question: x.question, key: String(i) };
+    });
+    const greedy = model.sample(items, 1, 0, 1, MAX_ANSWER).map((c) => c[0]!);
+    const banned = new Set(BANNED_IN_ANSWERS);
+    items.forEach((it, i) => {
+      const { tokens, len } = answerSequence(it.question, greedy[i]!);
+      // the last token decoded: <eos>, or the last word when the answer hit the length limit
+      const decoded = greedy[i]!.split(" ").filter(Boolean).length < MAX_ANSWER ? len : len - 1;
+      const logits = tf.tidy(() => {
+        const hs = model.run(model.encode(imagesTensor([it.image])), tf.tensor2d(tokens, [1, tokens.length], "int32"));
+        return hs.slice(PROMPT_LEN - 1, PROMPT_LEN - 1 + decoded).map((h) => Array.from(tf.add(tf.matMul(h, model.params.outW as tf.Tensor2D), model.params.outB!).dataSync()));
+      });
+      logits.forEach((row, j) => {
+        const best = row.reduce((b, v, t) => (!banned.has(t) && (b < 0 || v > row[b]!) ? t : b), -1);
+        expect(best).toBe(tokens[PROMPT_LEN + j]);
+      });
+    });
     model.dispose();
   });
 
