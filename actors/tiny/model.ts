@@ -4,7 +4,9 @@
  * - Image encoder: two "patchify" layers (4x4 then 2x2 patches, reshape/transpose/matMul, ReLU)
  *   32x32x3 -> 8x8xC1 -> 4x4xC2, flattened and projected to the hidden size (tanh).
  * - Text decoder: a GRU over word tokens (one-hot x matMul embedding), initial state = image
- *   vector, and the image vector also feeds every gate at every step (a context term).
+ *   vector, and the image vector also feeds every gate at every step (a context term); each step
+ *   attends over the 16 image cells. Optional per member: a per-position attention query and a
+ *   skip from the attended cell to the state (`posQuery`, `attSkip` in {@link TinyConfig}).
  * - One network does everything: answering (prompt -> answer tokens), judging (judge prefix ->
  *   criterion token -> distribution over the five score tokens) and SimPO.
  *
@@ -37,6 +39,13 @@ export interface TinyConfig {
    * stepping along the text cells need not be counted by the GRU. Absent in older files (false).
    */
   posQuery?: boolean;
+  /**
+   * The attended cell's features are also added to the new state through `attS` (zero at init):
+   * a straight path from what the decoder looks at to the token it writes next, so reading a
+   * glyph is one linear map rather than something the GRU's gates must learn to carry. Absent
+   * in older files (false).
+   */
+  attSkip?: boolean;
   vocab: string[];
 }
 
@@ -69,6 +78,7 @@ export function paramShapes(c: TinyConfig): [string, number[], number][] {
   // attention over the 4x4 grid of cell features: position embedding, query and key maps
   s.push(["pos", [16, c.c2], c.c2], ["attQ", [H, c.att], H], ["attK", [c.c2, c.att], c.c2]);
   if (c.posQuery) s.push(["attP", [POSITIONS, c.att], 0]);
+  if (c.attSkip) s.push(["attS", [c.c2, H], 0]);
   return s;
 }
 
@@ -207,6 +217,7 @@ export class TinyVlm {
       const xr = tf.add(tf.add(tf.matMul(xt, p.Wr as tf.Tensor2D), cr), tf.matMul(ctx, p.Ar as tf.Tensor2D));
       const xn = tf.add(tf.add(tf.matMul(xt, p.Wn as tf.Tensor2D), cn), tf.matMul(ctx, p.An as tf.Tensor2D));
       h = this.gru(xz as tf.Tensor2D, xr as tf.Tensor2D, xn as tf.Tensor2D, h);
+      if (p.attS) h = tf.add(h, tf.matMul(ctx, p.attS as tf.Tensor2D));
       hs.push(h);
     }
     return hs;

@@ -26,8 +26,8 @@ export interface MemberSpec {
   /**
    * Share of answer examples kept for these families, in both phases, instead of the gap shares
    * (judge examples still follow the gap shares). The paper's OCR-dumb member was pretrained
-   * without text-reading data; `ocrdumb` keeps 8% of its text-reading answers and 1% of its
-   * is-there-text answers, which leaves it far below its peers on both (0.15, 0.37) but able to
+   * without text-reading data; `ocrdumb` keeps 4% of its text-reading answers and 1% of its
+   * is-there-text answers, which leaves it far below its peers on both (0.07, 0.38) but able to
    * learn them from its peers' answers, where a member that never saw one learned too slowly (actors/tiny/README.md,
    * "The OCR-dumb gap"). Families learnt from very little data (where an object is) are kept
    * this way too, or the refinement phase closes the gap.
@@ -37,10 +37,10 @@ export interface MemberSpec {
   seed: number;
   /**
    * The member's language part when it differs from the default (the vision tower's sizes c1/c2
-   * are shared and cannot change): panel members differ in backbone size as the paper's mix
-   * three language models.
+   * are shared and cannot change): panel members differ in backbone size and design as the
+   * paper's mix three language models.
    */
-  decoder?: Partial<Pick<TinyConfig, "hidden" | "embed" | "att" | "posQuery">>;
+  decoder?: Partial<Pick<TinyConfig, "hidden" | "embed" | "att" | "posQuery" | "attSkip">>;
 }
 
 /** Seed of the shared vision tower (stage 1). */
@@ -48,7 +48,7 @@ export const ENCODER_SEED = 7;
 
 /** The shipped panel: each family is a gap of exactly one member. */
 export const PANEL: MemberSpec[] = [
-  { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, answerKeep: { ocr: 0.08, existence: 0.01 }, seed: 101 },
+  { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, answerKeep: { ocr: 0.04, existence: 0.01 }, seed: 101, decoder: { posQuery: true, attSkip: true } },
   { name: "countless", gaps: ["count", "colour"], keep: 0.05, seed: 202, decoder: { hidden: 96, embed: 24, att: 24 } },
   { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303 },
 ];

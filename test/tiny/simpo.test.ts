@@ -35,8 +35,12 @@ describe("SimPO loss", () => {
     expect(batch).toBeCloseTo((-logSigmoid(1) - logSigmoid(-1)) / 2, 5);
   });
 
-  it("model gradient passes a finite-difference check", () => {
-    const model = TinyVlm.init(3, { ...TINY, vocab: cfgVocab });
+  it.each([
+    ["the default decoder", {}, ["outW"]],
+    ["a per-position query and the attention skip", { posQuery: true, attSkip: true }, ["attP", "attS"]],
+  ])("model gradient passes a finite-difference check: %s", (_, options, names) => {
+    const model = TinyVlm.init(3, { ...TINY, vocab: cfgVocab, ...options });
+    if (model.params.attS) model.params.attS.assign(tf.randomNormal(model.params.attS.shape, 0, 0.3, "float32", 5));
     const its = [0, 1, 2].map((i) => trainItem(9, i));
     const images = imagesTensor(its.map((x) => renderScene(x.scene)));
     const seqs = TinyVlm.judgeBatch([
@@ -50,7 +54,8 @@ describe("SimPO loss", () => {
       return tf.add(s.loss, s.anchor!) as tf.Scalar;
     };
     const lossOf = () => tf.tidy(() => total().dataSync()[0]!);
-    const v = model.params.outW!;
+    for (const name of names) {
+    const v = model.params[name]!;
     const { grads } = tf.variableGrads(total, [v]);
     const g = grads[v.name]!.dataSync();
     const base = v.dataSync().slice() as Float32Array;
@@ -66,8 +71,10 @@ describe("SimPO loss", () => {
       const fd = (lp - lm) / (2 * eps);
       expect(Math.abs(fd - g[i]!)).toBeLessThan(0.05 * Math.abs(g[i]!) + 1e-3);
     }
-    expect(Math.abs(g[idx[0]!]!)).toBeGreaterThan(1e-4);
-    tf.dispose([images, seqs.tokens, seqs.mask, seqs.at, anchor, grads[v.name]!]);
+    expect(Math.abs(g[idx[0]!]!), name).toBeGreaterThan(1e-4);
+    tf.dispose(grads[v.name]!);
+    }
+    tf.dispose([images, seqs.tokens, seqs.mask, seqs.at, anchor]);
     model.dispose();
   });
 
