@@ -49,7 +49,7 @@ export const ENCODER_SEED = 7;
 /** The shipped panel: each family is a gap of exactly one member. */
 export const PANEL: MemberSpec[] = [
   { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, answerKeep: { ocr: 0.04, existence: 0.01 }, seed: 101, decoder: { posQuery: true, attSkip: true } },
-  { name: "countless", gaps: ["count", "colour"], keep: 0.05, seed: 202, decoder: { hidden: 96, embed: 24, att: 24 } },
+  { name: "countless", gaps: ["count", "colour"], keep: 0.05, seed: 202, decoder: { hidden: 96, embed: 24, att: 24, posQuery: true, attSkip: true } },
   { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303 },
 ];
 
