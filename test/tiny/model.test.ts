@@ -134,8 +134,7 @@ describe("the shipped panel", () => {
     for (const m of PANEL) {
       for (const f of m.gaps) {
         expect(bestPeer(m, f), `best peer of ${m.name} on ${f}`).toBeGreaterThanOrEqual(0.8);
-        // the narrowest designed gap is countless's counting: 0.84 against 0.98
-        expect(evs.get(m.name)!.suites[f]!, `${m.name} on ${f}`).toBeLessThan(bestPeer(m, f) - 0.12);
+        expect(evs.get(m.name)!.suites[f]!, `${m.name} on ${f}`).toBeLessThan(bestPeer(m, f) - 0.15);
       }
     }
     // the OCR-dumb member (few text-reading answers in pretraining) reads far worse than its peers
