@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createUser, fromSeed } from "@nats-io/nkeys";
-import { NAME_PATTERN, PopError } from "../protocol/mod.ts";
+import { NAME_PATTERN, PEER_EVENTS, PopError } from "../protocol/mod.ts";
 import { readNkeySeed } from "./nats-options.ts";
 import { coordinatorPermissions, inDomain, observerPermissions, peerPermissions, type Role, type RolePermissions, type Rule } from "./permissions.ts";
 
@@ -177,7 +177,7 @@ ${observer ? `     pop watch --experiment ${experiment} --nkey ${observer.seedFi
 
 What each role may do (auth.conf has the full lists, with the reason for every subject):
   peer         publishes only its own candidates, verdicts, evaluations and control events
-               (training_done, model_published, peer_joined, peer_left, gave_up), dead letters, its
+               (${PEER_EVENTS.join(", ")}), dead letters, its
                membership records, its model record and weight objects; uses its own durable
                consumers. It cannot publish prompts, pairs, the coordinator's events or anything
                on another peer's subjects.

@@ -169,18 +169,23 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     }
   };
 
+  /** Handling a delivery failed: redelivered after a backoff while a retry can help, else dead-lettered. */
+  const failed = async (m: JsMsg, d: Delivery<MessageOf<K>>, error: unknown) => {
+    const retryable = !(error instanceof PopError) || error.retryable;
+    if (retryable && d.deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
+      stats.redelivered++;
+      m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** d.deliveries));
+    } else {
+      await toDeadLetters(m, "handler_failed", (error as Error).message, d.message);
+    }
+  };
+
   /** A held delivery's outcome has come (an Error: its handling failed). Handed back already when stopping. */
   const settle = async (m: JsMsg, d: Delivery<MessageOf<K>>, outcome: Decided | Error) => {
     if (!held.delete(m)) return;
     lastActivity = Date.now();
     if (!(outcome instanceof Error)) return apply(m, d.message, outcome);
-    const retryable = !(outcome instanceof PopError) || outcome.retryable;
-    if (retryable && d.deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
-      stats.redelivered++;
-      m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** d.deliveries));
-    } else {
-      await toDeadLetters(m, "handler_failed", outcome.message, d.message);
-    }
+    await failed(m, d, outcome);
     log.warn({ err: outcome, subject: m.subject }, "handling a held message failed; it will be redelivered or dead-lettered");
   };
 
@@ -211,15 +216,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         if (stopping) continue; // already nak'ed by stop()
       } catch (error) {
         if (stopping) continue;
-        const retryable = !(error instanceof PopError) || error.retryable;
-        for (const v of valid) {
-          if (retryable && v.d.deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
-            stats.redelivered++;
-            v.m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** v.d.deliveries));
-          } else {
-            await toDeadLetters(v.m, "handler_failed", (error as Error).message, v.d.message);
-          }
-        }
+        for (const v of valid) await failed(v.m, v.d, error);
         log.warn({ err: error, batch: valid.length }, "handler failed; batch will be redelivered or dead-lettered");
         continue;
       } finally {
