@@ -22,8 +22,14 @@ interface Ballot {
   timer?: NodeJS.Timeout;
 }
 
-/** Prompts recently judged, with the authors judged, so a straggler's batch is judged at once. */
-const REMEMBERED_PROMPTS = 20_000;
+/**
+ * How many recently judged prompts a judge remembers (with the authors judged), so that a
+ * straggler's batch is judged at once instead of lingering: twice the coordinator's window of
+ * open prompts. A prompt that many judgements back has nearly always been voted; one forgotten
+ * early only waits judgeLingerMs. Bounded by the window, a judge's memory stays flat however
+ * many prompts an iteration has.
+ */
+const rememberedPrompts = (openPrompts: number) => 2 * openPrompts;
 
 /** A peer's ballots, one per prompt being gathered. */
 export class BallotBox {
@@ -91,7 +97,7 @@ export class BallotBox {
       for (const a of b.batches.keys()) judged.add(a);
       this.judged.delete(key);
       this.judged.set(key, judged);
-      if (this.judged.size > REMEMBERED_PROMPTS) this.judged.delete(this.judged.keys().next().value!);
+      if (this.judged.size > rememberedPrompts(this.ctx.config.openPrompts)) this.judged.delete(this.judged.keys().next().value!);
     }
     if (mine.length === 0) return;
     // judgeNow settles every delivery itself, failures included.

@@ -7,20 +7,33 @@
  * a pair is kept only if chosen ≥ minChosen and chosen − rejected ≥ minMargin.
  * Pure functions: the coordinator and `pop revote` share them.
  */
-import { CRITERIA, scoresByAuthor, PROTOCOL_VERSION, type CandidateBatch, type LikertScores, type PreferencePair, type Prompt, type Verdict, type VerdictScore, type VotingConfig } from "../protocol/mod.ts";
+import { CRITERIA, scoresByAuthor, PROTOCOL_VERSION, type CandidateBatch, type LikertScores, type PreferencePair, type Prompt, type Verdict, type VotingConfig } from "../protocol/mod.ts";
 
-/** One judge's scores on one author's candidates of a prompt (a verdict covers one or more authors). */
+/**
+ * One judge's scores on one author's candidates of a prompt (a verdict covers one or more
+ * authors), kept compact: an open prompt holds one of these per judge and author (N(N-1) at N
+ * members), so the five Likert scores of each candidate are kept as numbers in one flat array
+ * (CRITERIA order, NaN for an abstention) rather than as the parsed message's objects.
+ */
 export interface AuthorVerdict {
   judge: string;
   author: string;
-  scores: VerdictScore[];
+  candidateIds: string[];
+  /** `CRITERIA.length` scores per candidate id, in order; NaN where the judge abstained. */
+  likert: Float64Array;
+}
+
+/** What a pair needs of one author's batch. */
+export interface AuthorBatch {
+  author: string;
+  candidates: { candidateId: string; text: string }[];
 }
 
 /** Everything known about one prompt: its candidate batches and the verdicts on them. */
 export interface PromptTally {
   prompt: Prompt;
   /** Candidate batch per author. */
-  batches: Map<string, CandidateBatch>;
+  batches: Map<string, AuthorBatch>;
   /** Scores per `judge|author`. */
   verdicts: Map<string, AuthorVerdict>;
 }
@@ -44,7 +57,7 @@ export const verdictKey = (judge: string, author: string) => `${judge}|${author}
 export function addToTally(tally: PromptTally, message: CandidateBatch | Verdict): boolean {
   if (message.type === "candidates") {
     if (tally.batches.has(message.author)) return false;
-    tally.batches.set(message.author, message);
+    tally.batches.set(message.author, { author: message.author, candidates: message.candidates.map((c) => ({ candidateId: c.candidateId, text: c.text })) });
     return true;
   }
   let added = false;
@@ -59,14 +72,27 @@ export function addToTally(tally: PromptTally, message: CandidateBatch | Verdict
 
 /** A verdict's scores per author it covers. */
 export function byAuthor(verdict: Verdict): AuthorVerdict[] {
-  return [...scoresByAuthor(verdict).byAuthor].map(([author, scores]) => ({ judge: verdict.judge, author, scores }));
+  return [...scoresByAuthor(verdict).byAuthor].map(([author, scores]) => {
+    const likert = new Float64Array(scores.length * CRITERIA.length).fill(NaN);
+    scores.forEach((s, i) => {
+      if (s.likert) CRITERIA.forEach((c, j) => (likert[i * CRITERIA.length + j] = s.likert![c]));
+    });
+    return { judge: verdict.judge, author, candidateIds: scores.map((s) => s.candidateId), likert };
+  });
 }
 
 /** One judge's combined score for a candidate, in [0, 1]. */
 export function combine(likert: LikertScores, rule: VotingConfig["combine"]): number {
+  return combineAt(CRITERIA.map((c) => likert[c]), 0, rule);
+}
+
+/** {@link combine} of the five scores (CRITERIA order) at `at` in a flat array. */
+function combineAt(scores: ArrayLike<number>, at: number, rule: VotingConfig["combine"]): number {
   const norm = (s: number) => Math.min(1, Math.max(0, (s - 1) / 4));
-  if (rule === "correctness") return norm(likert.correctness);
-  return CRITERIA.reduce((sum, c) => sum + norm(likert[c]), 0) / CRITERIA.length;
+  if (rule === "correctness") return norm(scores[at + CRITERIA.indexOf("correctness")]!);
+  let sum = 0;
+  for (let j = 0; j < CRITERIA.length; j++) sum += norm(scores[at + j]!);
+  return sum / CRITERIA.length;
 }
 
 /** One judge's combined score of one candidate. */
@@ -85,12 +111,13 @@ export function scoreCandidates(tally: PromptTally, voting: VotingConfig, judges
     if (!tally.batches.has(verdict.author)) continue;
     if (!voting.selfJudging && verdict.judge === verdict.author) continue;
     if (judges && !judges.has(verdict.judge)) continue;
-    for (const s of verdict.scores) {
-      if (!s.likert) continue; // an abstention counts for nothing, not as a low score
-      const list = perCandidate.get(s.candidateId) ?? [];
-      list.push({ judge: verdict.judge, score: combine(s.likert, voting.combine) });
-      perCandidate.set(s.candidateId, list);
-    }
+    verdict.candidateIds.forEach((candidateId, i) => {
+      const at = i * CRITERIA.length;
+      if (Number.isNaN(verdict.likert[at])) return; // an abstention counts for nothing, not as a low score
+      const list = perCandidate.get(candidateId) ?? [];
+      list.push({ judge: verdict.judge, score: combineAt(verdict.likert, at, voting.combine) });
+      perCandidate.set(candidateId, list);
+    });
   }
   const weights = voting.aggregate === "agreement" ? agreementWeights(perCandidate) : undefined;
   const out: ScoredCandidate[] = [];

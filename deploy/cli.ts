@@ -9,36 +9,29 @@
  * child when it does not acknowledge the signal within 30 ms (a busy event loop), which would
  * skip the demo's clean stop.
  */
-import { actorHelp, runActor } from "./commands/actor.ts";
-import { coordinatorHelp, runCoordinator } from "./commands/coordinator.ts";
-import { credsHelp, runCreds } from "./commands/creds.ts";
-import { dashboardHelp, runDashboard } from "./commands/dashboard.ts";
-import { demoHelp, runDemo } from "./commands/demo.ts";
-import { poolHelp, runPool } from "./commands/pool.ts";
-import { reportHelp, runReport } from "./commands/report.ts";
-import { revoteHelp, runRevote } from "./commands/revote.ts";
-import { runSite, siteHelp } from "./commands/site.ts";
-import { runServe, serveHelp } from "./commands/serve.ts";
-import { runTinyBench, tinyBenchHelp } from "./commands/tiny-bench.ts";
-import { runTrain, trainHelp } from "./commands/train.ts";
-import { runWatch, watchHelp } from "./commands/watch.ts";
 import { Flags, UsageError } from "./args.ts";
 import { watchParent } from "./parent-watch.ts";
 
-const COMMANDS: Record<string, { help: string; run: (flags: Flags) => Promise<unknown>; summary: string }> = {
-  demo: { help: demoHelp, run: runDemo, summary: "run the whole loop locally with the shipped tiny panel (the main job)" },
-  actor: { help: actorHelp, run: runActor, summary: "start a peer process and join an experiment" },
-  coordinator: { help: coordinatorHelp, run: runCoordinator, summary: "run or resume an experiment's coordinator" },
-  pool: { help: poolHelp, run: runPool, summary: "load unlabeled prompts into a server: your JSONL (--from) or the tiny world's" },
-  revote: { help: revoteHelp, run: runRevote, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
-  report: { help: reportHelp, run: runReport, summary: "write report.json, pairs and report.html for a stored run" },
-  watch: { help: watchHelp, run: runWatch, summary: "a live terminal view of an experiment (--lines: one line per message)" },
-  dashboard: { help: dashboardHelp, run: runDashboard, summary: "a live web page of an experiment, with a pair browser" },
-  creds: { help: credsHelp, run: runCreds, summary: "make per-identity nkeys and the nats-server permissions that bind them" },
-  site: { help: siteHelp, run: runSite, summary: "write nats-server configs for a hub and sites joined by leafnodes (multi-site runs)" },
-  serve: { help: serveHelp, run: runServe, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)" },
-  train: { help: trainHelp, run: runTrain, summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)" },
-  "tiny-bench": { help: tinyBenchHelp, run: runTinyBench, summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench" },
+/** A command's module is loaded only when it runs: the coordinator need not load the tiny model's TensorFlow.js, say. */
+interface Command {
+  load: () => Promise<{ help: string; run: (flags: Flags) => Promise<unknown> }>;
+  summary: string;
+}
+
+const COMMANDS: Record<string, Command> = {
+  demo: { load: async () => { const m = await import("./commands/demo.ts"); return { help: m.demoHelp, run: m.runDemo }; }, summary: "run the whole loop locally with the shipped tiny panel (the main job)" },
+  actor: { load: async () => { const m = await import("./commands/actor.ts"); return { help: m.actorHelp, run: m.runActor }; }, summary: "start a peer process and join an experiment" },
+  coordinator: { load: async () => { const m = await import("./commands/coordinator.ts"); return { help: m.coordinatorHelp, run: m.runCoordinator }; }, summary: "run or resume an experiment's coordinator" },
+  pool: { load: async () => { const m = await import("./commands/pool.ts"); return { help: m.poolHelp, run: m.runPool }; }, summary: "load unlabeled prompts into a server: your JSONL (--from) or the tiny world's" },
+  revote: { load: async () => { const m = await import("./commands/revote.ts"); return { help: m.revoteHelp, run: m.runRevote }; }, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
+  report: { load: async () => { const m = await import("./commands/report.ts"); return { help: m.reportHelp, run: m.runReport }; }, summary: "write report.json, pairs and report.html for a stored run" },
+  watch: { load: async () => { const m = await import("./commands/watch.ts"); return { help: m.watchHelp, run: m.runWatch }; }, summary: "a live terminal view of an experiment (--lines: one line per message)" },
+  dashboard: { load: async () => { const m = await import("./commands/dashboard.ts"); return { help: m.dashboardHelp, run: m.runDashboard }; }, summary: "a live web page of an experiment, with a pair browser" },
+  creds: { load: async () => { const m = await import("./commands/creds.ts"); return { help: m.credsHelp, run: m.runCreds }; }, summary: "make per-identity nkeys and the nats-server permissions that bind them" },
+  site: { load: async () => { const m = await import("./commands/site.ts"); return { help: m.siteHelp, run: m.runSite }; }, summary: "write nats-server configs for a hub and sites joined by leafnodes (multi-site runs)" },
+  serve: { load: async () => { const m = await import("./commands/serve.ts"); return { help: m.serveHelp, run: m.runServe }; }, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)" },
+  train: { load: async () => { const m = await import("./commands/train.ts"); return { help: m.trainHelp, run: m.runTrain }; }, summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)" },
+  "tiny-bench": { load: async () => { const m = await import("./commands/tiny-bench.ts"); return { help: m.tinyBenchHelp, run: m.runTinyBench }; }, summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench" },
 };
 
 const MAIN_HELP = `pop — Panel-of-Peers: vision-language models that answer, judge each other and learn with SimPO over NATS JetStream.
@@ -56,11 +49,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(MAIN_HELP + "\n");
     return name ? 0 : 1;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const entry = COMMANDS[name];
+  if (!entry) {
     process.stderr.write(`pop: unknown command '${name}'\n\n${MAIN_HELP}\n`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write(command.help + "\n");
     return 0;

@@ -2,7 +2,12 @@
  * The wire codec: msgpack with records off, so every message decodes on its own without shared
  * structure state, and decoding always validates against the schema.
  */
-import { Packr } from "msgpackr";
+// Not the package's main entry: under Node that one loads msgpackr-extract, the native string
+// extractor, which decodes all of a message's strings as one string and hands out slices of it;
+// an id kept from a decoded message (a voted prompt, a judged prompt) then keeps the whole
+// message alive (about 5 KB per prompt at 16 members: the coordinator's heap grew with the
+// prompts). The JavaScript string reader copies each string and decodes as fast here.
+import { Packr } from "msgpackr/pack";
 import type { z } from "zod";
 import { DecodeError } from "./errors.ts";
 import { Message, SCHEMAS, type MessageOf, type MessageType } from "./schemas.ts";

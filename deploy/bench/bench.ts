@@ -14,8 +14,9 @@
  * 4. memory: peak RSS of the coordinator and of one actor at several prompt counts.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import {
@@ -45,15 +46,18 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
   --slots N               utilization: items in flight per member         default: 8
   --memory-peers N        panel size for the memory runs                  default: 16
   --memory-prompts A,B    prompt counts for the memory runs               default: 1000,10000
-  --skip LIST             parts to leave out: raw,plane,utilization,memory`;
+  --skip LIST             parts to leave out: raw,plane,utilization,memory
+  --logs DIR              keep every process's output there (one file per process and run)`;
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const PEER = fileURLToPath(new URL("./load/peer.ts", import.meta.url));
+const PROBE = fileURLToPath(new URL("./load/heap-probe.ts", import.meta.url));
 const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
 
 interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; decodeUsPerMsg: number; ratioToRaw: number; wallSec: number }
 interface UtilRow { peers: number; slowMember: boolean; prompts: number; wallSec: number; boundSec: number; ratio: number }
-interface MemRow { process: "coordinator" | "actor"; peers: number; prompts: number; peakRssMb: number }
+/** `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the peak RSS. */
+interface MemRow { process: "coordinator" | "actor"; peers: number; prompts: number; peakRssMb: number; liveHeapMb: number }
 
 /** CPU seconds (user + system) a process has used, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -89,6 +93,9 @@ function sampler(pid: number): { cpu: number; peakMb: number; stop(): void } {
   return s;
 }
 
+/** Where --logs keeps the processes' output; unset: their output is kept only to explain a failure. */
+let logDir: string | undefined;
+
 /** What this run has started, so Ctrl-C or SIGTERM leaves nothing behind. */
 const live = { children: new Set<ChildProcess>(), servers: new Set<NatsServer>() };
 
@@ -111,19 +118,31 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-function start(args: string[], env: Record<string, string> = {}): ChildProcess & { out: string } {
+/** A process of the run, with what it printed. */
+type Child = ChildProcess & { out: string; probe?: string };
+
+/** Starts a process of the run; `probe`: with the heap probe (load/heap-probe.ts), its reading in `child.probe`'s file. */
+function start(name: string, args: string[], options: { probe?: boolean } = {}): Child {
   // POP_BENCH_NODE_ARGS reaches the coordinator and peers, e.g. "--cpu-prof --cpu-prof-dir=prof".
   const nodeArgs = (process.env.POP_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POP_LOG_LEVEL: "warn", ...env } }) as ChildProcess & { out: string };
+  const probe = options.probe ? join(tmpdir(), `pop-bench-heap-${process.pid}-${name}.json`) : undefined;
+  const env: Record<string, string> = probe ? { POP_HEAP_PROBE_FILE: probe } : {};
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...(probe ? ["--import", PROBE] : []), ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POP_LOG_LEVEL: "warn", ...env } }) as Child;
   child.out = "";
+  child.probe = probe;
   live.children.add(child);
   child.once("exit", () => live.children.delete(child));
   child.stdout!.on("data", (d: Buffer) => (child.out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (child.out += d.toString()));
+  if (logDir) {
+    const file = createWriteStream(join(logDir, `${name}.log`));
+    child.stdout!.pipe(file);
+    child.stderr!.pipe(file);
+  }
   return child;
 }
 
-async function stop(children: (ChildProcess & { out: string })[]): Promise<void> {
+async function stop(children: Child[]): Promise<void> {
   await Promise.all(children.map((c) => new Promise<void>((resolve) => {
     if (c.exitCode !== null || c.signalCode !== null) return resolve();
     const kill = setTimeout(() => c.kill("SIGKILL"), 15_000);
@@ -217,13 +236,25 @@ async function rawJetStream(n: number): Promise<number> {
   }
 }
 
-interface RunResult { wallSec: number; messages: number; bytes: number; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; workMs: number[] }
+interface RunResult { wallSec: number; messages: number; bytes: number; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
+
+/** What a process's heap probe wrote (NaN: no probe, or it did not exit cleanly). */
+function liveHeapMb(child: Child): number {
+  if (!child.probe) return NaN;
+  try {
+    return (JSON.parse(readFileSync(child.probe, "utf8")) as { liveHeapMb: number }).liveHeapMb;
+  } catch {
+    return NaN;
+  } finally {
+    rmSync(child.probe, { force: true });
+  }
+}
 
 /** One iteration of the loop: coordinator and peers as processes, the load generator as every peer's model. */
-async function runIteration(peers: number, k: number, prompts: number, load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number }): Promise<RunResult> {
+async function runIteration(peers: number, k: number, prompts: number, load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number }, options: { probe?: boolean } = {}): Promise<RunResult> {
   const server = await startServer();
   const nc = await connectNats(server.url, "bench");
-  const children: (ChildProcess & { out: string })[] = [];
+  const children: Child[] = [];
   const exp = `bench${peers}k${k}`;
   try {
     await ensureTopology(nc);
@@ -232,11 +263,12 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
       { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
       { voting: DEMO_DEFAULTS.overrides.voting, heartbeat: { intervalMs: 2000, lapseMs: 600_000 }, deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 5_000 } },
     ));
-    const coordinator = start([CLI, "coordinator", "--server", server.url, "--experiment", exp]);
+    const runName = `${exp}-n${prompts}${load.slowFactor ? `-slow${load.slowFactor}` : ""}`;
+    const coordinator = start(`${runName}-coordinator`, [CLI, "coordinator", "--server", server.url, "--experiment", exp], options);
     children.push(coordinator);
     for (let i = 0; i < peers; i++) {
       const slow = i === 0 && load.slowFactor ? load.slowFactor : 1;
-      children.push(start([PEER, "--server", server.url, "--experiment", exp, "--peer", `p${i}`, "--answer-ms", String(load.answerMs * slow), "--judge-ms", String(load.judgeMs * slow), "--slots", String(load.slots)]));
+      children.push(start(`${runName}-p${i}`, [PEER, "--server", server.url, "--experiment", exp, "--peer", `p${i}`, "--answer-ms", String(load.answerMs * slow), "--judge-ms", String(load.judgeMs * slow), "--slots", String(load.slots)], { probe: options.probe && i === 0 }));
     }
     const control = async (event: "iteration_opened" | "iteration_closed") =>
       (await readStored(nc, STREAMS.control.name, subjects.control(exp, event), "control")).messages[0];
@@ -280,7 +312,7 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
       const line = c.out.split("\n").find((l) => l.startsWith("{"));
       return line ? (JSON.parse(line) as { workMs: number }).workMs : NaN;
     });
-    return { wallSec, messages, bytes, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, workMs };
+    return { wallSec, messages, bytes, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
   } finally {
     await stop(children);
     await nc.close();
@@ -307,7 +339,9 @@ async function main(): Promise<void> {
   const memPeers = flags.int("memory-peers", { min: 2 }) ?? 16;
   const memPrompts = list(flags.string("memory-prompts") ?? "1000,10000");
   const skip = new Set((flags.string("skip") ?? "").split(",").filter(Boolean));
+  logDir = flags.string("logs");
   flags.rejectUnknown();
+  if (logDir) mkdirSync(logDir, { recursive: true });
 
   const result = { machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}`, rawJetStreamMsgsPerSec: NaN, plane: [] as PlaneRow[], utilization: [] as UtilRow[], memory: [] as MemRow[] };
   const save = () => out && writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
@@ -355,8 +389,11 @@ async function main(): Promise<void> {
   if (!skip.has("memory")) {
     console.log(`\nmemory: peak RSS at ${memPeers} peers, k=4`);
     for (const p of memPrompts) {
-      const r = await runIteration(memPeers, 4, p, { answerMs: 0, judgeMs: 0, slots: 1 });
-      result.memory.push({ process: "coordinator", peers: memPeers, prompts: p, peakRssMb: r.coordPeakMb }, { process: "actor", peers: memPeers, prompts: p, peakRssMb: r.actorPeakMb });
+      const r = await runIteration(memPeers, 4, p, { answerMs: 0, judgeMs: 0, slots: 1 }, { probe: true });
+      result.memory.push(
+        { process: "coordinator", peers: memPeers, prompts: p, peakRssMb: r.coordPeakMb, liveHeapMb: r.coordLiveMb },
+        { process: "actor", peers: memPeers, prompts: p, peakRssMb: r.actorPeakMb, liveHeapMb: r.actorLiveMb },
+      );
       save();
     }
     console.log(formatMem(result.memory));
@@ -377,7 +414,7 @@ function formatUtil(rows: UtilRow[]): string {
 }
 
 function formatMem(rows: MemRow[]): string {
-  return ["process      peers  prompts  peak RSS MB", ...rows.map((r) => `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}`)].join("\n");
+  return ["process      peers  prompts  peak RSS MB  live heap MB", ...rows.map((r) => `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${r.liveHeapMb.toFixed(0).padStart(12)}`)].join("\n");
 }
 
 main().then(() => process.exit(0), (e: unknown) => {
