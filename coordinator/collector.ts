@@ -9,7 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   STREAMS, publishMessage, readStored, subjects,
-  type CandidateBatch, type ExperimentConfig, type IterationRecord, type Prompt, type Verdict,
+  type CandidateBatch, type ExperimentConfig, type IterationRecord, type PreferencePair, type Prompt, type Verdict,
   jetStreamOf,
 } from "../protocol/mod.ts";
 import { VoteBook } from "./vote-book.ts";
@@ -30,6 +30,8 @@ export class IterationCollector {
    */
   private sweptAlive?: string;
   private retry = false;
+  /** Pair publishes not yet acknowledged. */
+  private readonly publishing = new Set<Promise<void>>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -47,8 +49,9 @@ export class IterationCollector {
     return { prompts: this.book.prompts, voted: this.book.votedCount, pairs: this.pairs };
   }
 
+  /** Every prompt voted and every pair out (acknowledged by the stream). */
   get complete(): boolean {
-    return this.book.complete;
+    return this.book.complete && this.publishing.size === 0;
   }
 
   /** The iteration it collects. */
@@ -86,16 +89,24 @@ export class IterationCollector {
   private async maybeVote(promptId: string, force: boolean): Promise<void> {
     const pairs = this.book.vote(promptId, this.alive(), force);
     if (!pairs) return;
+    // Not awaited: the stream follower that delivered the deciding message goes on to the next
+    // one while the pairs are acknowledged, and the publishes of the votes one batch of messages
+    // decides leave in one write. `complete` waits for them.
+    const out = this.publishPairs(promptId, pairs);
+    this.publishing.add(out);
+    void out.finally(() => this.publishing.delete(out));
+  }
+
+  private async publishPairs(promptId: string, pairs: PreferencePair[]): Promise<void> {
     try {
-      for (const pair of pairs) {
-        const r = await publishMessage(jetStreamOf(this.nc), pair);
-        if (!r.duplicate) this.pairs++;
-      }
+      const results = await Promise.all(pairs.map((pair) => publishMessage(jetStreamOf(this.nc), pair)));
+      this.pairs += results.filter((r) => !r.duplicate).length;
     } catch (error) {
       // Not out: vote it again on the next sweep (its id makes a partial first try harmless).
       this.book.unmark(promptId);
       this.retry = true;
       this.log.warn({ err: error, promptId }, "could not publish a pair; will retry");
+      this.onChange();
       return;
     }
     this.book.release(promptId);
