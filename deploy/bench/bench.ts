@@ -46,15 +46,26 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
   --slots N               utilization: items in flight per member         default: 8
   --memory-peers N        panel size for the memory runs                  default: 16
   --memory-prompts A,B    prompt counts for the memory runs               default: 1000,10000
-  --skip LIST             parts to leave out: raw,plane,utilization,memory
+  --skip LIST             parts to leave out: raw,plane,fan-out,utilization,memory
+                          (fan-out: raw JetStream with as many readers per message
+                          as the plane has, beside each plane run)
   --logs DIR              keep every process's output there (one file per process and run)`;
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const PEER = fileURLToPath(new URL("./load/peer.ts", import.meta.url));
+const RAW_READER = fileURLToPath(new URL("./load/raw-reader.ts", import.meta.url));
 const PROBE = fileURLToPath(new URL("./load/heap-probe.ts", import.meta.url));
 const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
 
-interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; decodeUsPerMsg: number; ratioToRaw: number; wallSec: number }
+/**
+ * One plane run. `coordCpuUsPerMsg` counts from a fifth of the prompts voted on (the coordinator
+ * warm, as the decoding reference `decodeUsPerMsg` is); `coordCpuUsPerMsgWholeRun` from the
+ * iteration's opening. Beside the issue's figures: `readsPerMsg`, how many processes read each message
+ * (the plane's fan-out), and `rawFanOutMsgsPerSec`, raw JetStream with that many readers (rounded
+ * down, so the baseline is if anything faster), with the plane's mean message size; the plane's
+ * rate against it is `ratioToRawFanOut`.
+ */
+interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; coordCpuUsPerMsgWholeRun: number; decodeUsPerMsg: number; ratioToRaw: number; readsPerMsg: number; rawFanOutMsgsPerSec: number; ratioToRawFanOut: number; wallSec: number }
 interface UtilRow { peers: number; slowMember: boolean; prompts: number; wallSec: number; boundSec: number; ratio: number }
 /** `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the peak RSS. */
 interface MemRow { process: "coordinator" | "actor"; peers: number; prompts: number; peakRssMb: number; liveHeapMb: number }
@@ -236,7 +247,62 @@ async function rawJetStream(n: number): Promise<number> {
   }
 }
 
-interface RunResult { wallSec: number; messages: number; bytes: number; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
+/**
+ * Raw JetStream at the plane's fan-out: one publisher (ids and headers as ours) and `readers`
+ * reader processes, each with a durable consumer of its own that acknowledges every message and
+ * does nothing else. What JetStream alone moves on this machine when every message is read that
+ * many times by that many processes. Messages per second.
+ */
+async function rawFanOut(n: number, readers: number, payloadBytes: number): Promise<number> {
+  const server = await startServer();
+  const nc = await connectNats(server.url, "bench-fan-out");
+  const children: Child[] = [];
+  try {
+    const jsm = await managerOf(nc);
+    await jsm.streams.add({ name: "BENCH_FAN", subjects: ["bench.fan.>"], duplicate_window: 120_000_000_000 });
+    for (let i = 0; i < readers; i++) children.push(start(`fan-out-${readers}-r${i}`, [RAW_READER, "--server", server.url, "--stream", "BENCH_FAN", "--name", `r${i}`, "--count", String(n)]));
+    const deadline = Date.now() + 60_000;
+    while (!children.every((c) => c.out.includes("ready"))) {
+      if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the raw readers did not start:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const sample = sampleVerdict(4);
+    const data = new Uint8Array(payloadBytes).fill(0x61);
+    const js = jetStreamOf(nc);
+    const done = Promise.all(children.map((c) => new Promise<void>((resolve) => (c.exitCode !== null ? resolve() : c.once("exit", () => resolve())))));
+    const t0 = performance.now();
+    const window = 256;
+    for (let i = 0; i < n; i += window) {
+      await Promise.all(Array.from({ length: Math.min(window, n - i) }, (_, j) =>
+        js.publish(`bench.fan.verdict.1.p${(i + j) % 16}`, data, { msgID: `verdict:bench:1:${i + j}:p0:p1`, headers: headersFor(sample) })));
+    }
+    await done;
+    const sec = (performance.now() - t0) / 1000;
+    const bad = children.find((c) => c.exitCode !== 0);
+    if (bad) throw new Error(`a raw reader failed:\n${bad.out.slice(-1500)}`);
+    return n / sec;
+  } finally {
+    await stop(children);
+    await nc.close();
+    await disposeServer(server);
+  }
+}
+
+/** The streams an iteration's messages travel on. */
+const PLANE_STREAMS = [STREAMS.prompts, STREAMS.candidates, STREAMS.verdicts, STREAMS.pairs];
+
+/**
+ * How many processes read each message of a stream during an iteration, as the plane is built:
+ * a prompt every member; a candidate batch every other member (to judge it) and the coordinator;
+ * a verdict and a pair the coordinator (members read pairs when they train, after the iteration).
+ */
+function readersOf(stream: string, peers: number): number {
+  if (stream === STREAMS.prompts.name) return peers;
+  if (stream === STREAMS.candidates.name) return peers;
+  return 1;
+}
+
+interface RunResult { wallSec: number; messages: number; bytes: number; deliveries: number; warmCpuUsPerMsg: number; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
 
 /** What a process's heap probe wrote (NaN: no probe, or it did not exit cleanly). */
 function liveHeapMb(child: Child): number {
@@ -283,10 +349,26 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     const cpu0 = coord.cpu;
     const bar = new ProgressReporter(`  ${peers} peers, k=${k}, ${prompts} prompts`, prompts, { unit: "prompts voted", everyMs: 15_000 });
     const jsm = await managerOf(nc);
+    const streamMessages = async () => {
+      let n = 0;
+      for (const s of PLANE_STREAMS) n += (await jsm.streams.info(s.name)).state.messages;
+      return n;
+    };
+    // Where the coordinator is warm (a fifth of the prompts voted): its CPU per message from here
+    // on compares with the decoding reference, which is timed warm too.
+    let warm: { cpu: number; messages: number } | undefined;
     let closed;
     while (!(closed = await control("iteration_closed"))) {
       if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the iteration did not close:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
-      bar.update(Math.min(prompts, (await jsm.streams.info(STREAMS.pairs.name)).state.messages));
+      const voted = (await jsm.streams.info(STREAMS.pairs.name)).state.messages;
+      bar.update(Math.min(prompts, voted));
+      if (!warm && voted >= prompts / 5) {
+        try {
+          warm = { cpu: cpuSeconds(coordinator.pid!), messages: await streamMessages() };
+        } catch {
+          // the coordinator has exited already: no warm reading
+        }
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
     bar.update(prompts);
@@ -299,10 +381,12 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     const wallSec = (closed.at - opened.at) / 1000;
     let messages = 0;
     let bytes = 0;
-    for (const s of [STREAMS.prompts, STREAMS.candidates, STREAMS.verdicts, STREAMS.pairs]) {
+    let deliveries = 0;
+    for (const s of PLANE_STREAMS) {
       const info = await jsm.streams.info(s.name);
       messages += info.state.messages;
       bytes += info.state.bytes;
+      deliveries += info.state.messages * readersOf(s.name, peers);
     }
     const coordPeakMb = coord.peakMb;
     const actorPeakMb = actor.peakMb;
@@ -312,7 +396,8 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
       const line = c.out.split("\n").find((l) => l.startsWith("{"));
       return line ? (JSON.parse(line) as { workMs: number }).workMs : NaN;
     });
-    return { wallSec, messages, bytes, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
+    const warmCpuUsPerMsg = warm && messages > warm.messages ? ((coord.cpu - warm.cpu) * 1e6) / (messages - warm.messages) : NaN;
+    return { wallSec, messages, bytes, deliveries, warmCpuUsPerMsg, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
   } finally {
     await stop(children);
     await nc.close();
@@ -358,9 +443,12 @@ async function main(): Promise<void> {
       for (const k of ks) {
         const r = await runIteration(peers, k, prompts, { answerMs: 0, judgeMs: 0, slots: 1 });
         const msgsPerSec = r.messages / r.wallSec;
+        const readsPerMsg = r.deliveries / r.messages;
+        const rawFanOutMsgsPerSec = skip.has("fan-out") ? NaN : await rawFanOut(rawN, Math.max(1, Math.floor(readsPerMsg)), Math.round(r.bytes / r.messages));
         const row: PlaneRow = {
           peers, k, prompts, promptsPerSec: prompts / r.wallSec, msgsPerSec, msgsPerPrompt: r.messages / prompts, bytesPerPrompt: r.bytes / prompts,
-          coordCpuUsPerMsg: (r.coordCpuSec * 1e6) / r.messages, decodeUsPerMsg: r.decodeUsPerMsg, ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec, wallSec: r.wallSec,
+          coordCpuUsPerMsg: Number.isFinite(r.warmCpuUsPerMsg) ? r.warmCpuUsPerMsg : (r.coordCpuSec * 1e6) / r.messages, coordCpuUsPerMsgWholeRun: (r.coordCpuSec * 1e6) / r.messages, decodeUsPerMsg: r.decodeUsPerMsg, ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec,
+          readsPerMsg, rawFanOutMsgsPerSec, ratioToRawFanOut: msgsPerSec / rawFanOutMsgsPerSec, wallSec: r.wallSec,
         };
         result.plane.push(row);
         save();
@@ -402,10 +490,11 @@ async function main(): Promise<void> {
 }
 
 function formatPlane(rows: PlaneRow[]): string {
-  const head = "peers    k  prompts/s    msgs/s  msgs/prompt  bytes/prompt  coord µs/msg  decode µs  x decode  ratio to raw";
+  const head = "peers    k  prompts/s    msgs/s  msgs/prompt  bytes/prompt  coord µs/msg  decode µs  x decode  ratio to raw  reads/msg  raw fan-out msgs/s  ratio to fan-out";
   return [head, ...rows.map((r) => [
     String(r.peers).padStart(5), String(r.k).padStart(4), r.promptsPerSec.toFixed(1).padStart(10), r.msgsPerSec.toFixed(0).padStart(9), r.msgsPerPrompt.toFixed(1).padStart(12),
     r.bytesPerPrompt.toFixed(0).padStart(13), r.coordCpuUsPerMsg.toFixed(0).padStart(13), r.decodeUsPerMsg.toFixed(1).padStart(10), (r.coordCpuUsPerMsg / r.decodeUsPerMsg).toFixed(1).padStart(9), r.ratioToRaw.toFixed(2).padStart(13),
+    r.readsPerMsg.toFixed(1).padStart(10), r.rawFanOutMsgsPerSec.toFixed(0).padStart(19), r.ratioToRawFanOut.toFixed(2).padStart(17),
   ].join(" "))].join("\n");
 }
 
