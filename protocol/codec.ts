@@ -3,10 +3,9 @@
  * structure state, and decoding always validates against the schema.
  */
 // Not the package's main entry: under Node that one loads msgpackr-extract, the native string
-// extractor, which decodes all of a message's strings as one string and hands out slices of it;
-// an id kept from a decoded message (a voted prompt, a judged prompt) then keeps the whole
-// message alive (about 5 KB per prompt at 16 members: the coordinator's heap grew with the
-// prompts). The JavaScript string reader copies each string and decodes as fast here.
+// extractor, which decodes a message's strings as one string and hands out slices of it, so an
+// id kept from a decoded message (a voted prompt, a judged prompt) keeps the whole message alive
+// and memory grows with the prompts. The JavaScript reader copies each string.
 import { Packr } from "msgpackr/pack";
 import type { z } from "zod";
 import { DecodeError } from "./errors.ts";
