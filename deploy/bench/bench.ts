@@ -37,7 +37,9 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
   --out FILE              write the figures as JSON here
   --peers A,B             panel sizes for the plane                       default: 3,8,16
   --k A,B                 candidates per member                           default: 4,15
-  --prompts N             prompts per plane run                           default: 2000
+  --prompts N             prompts per plane run         default: max(2000, 24000 / peers)
+                          (small panels move hundreds of prompts a second: their
+                          runs get more prompts, so start-up does not dominate)
   --raw N                 messages in the raw JetStream run               default: 20000
   --util-peers N          panel size for the utilization runs             default: 3
   --util-prompts N        prompts per utilization run                     default: 1000
@@ -58,14 +60,12 @@ const PROBE = fileURLToPath(new URL("./load/heap-probe.ts", import.meta.url));
 const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
 
 /**
- * One plane run. `coordCpuUsPerMsg` counts from a fifth of the prompts voted on (the coordinator
- * warm, as the decoding reference `decodeUsPerMsg` is); `coordCpuUsPerMsgWholeRun` from the
- * iteration's opening. Beside the issue's figures: `readsPerMsg`, how many processes read each message
+ * One plane run. Beside the issue's figures: `readsPerMsg`, how many processes read each message
  * (the plane's fan-out), and `rawFanOutMsgsPerSec`, raw JetStream with that many readers (rounded
  * down, so the baseline is if anything faster), with the plane's mean message size; the plane's
  * rate against it is `ratioToRawFanOut`.
  */
-interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; coordCpuUsPerMsgWholeRun: number; decodeUsPerMsg: number; ratioToRaw: number; readsPerMsg: number; rawFanOutMsgsPerSec: number; ratioToRawFanOut: number; wallSec: number }
+interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; decodeUsPerMsg: number; ratioToRaw: number; readsPerMsg: number; rawFanOutMsgsPerSec: number; ratioToRawFanOut: number; wallSec: number }
 interface UtilRow { peers: number; slowMember: boolean; prompts: number; wallSec: number; boundSec: number; ratio: number }
 /** `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the peak RSS. */
 interface MemRow { process: "coordinator" | "actor"; peers: number; prompts: number; peakRssMb: number; liveHeapMb: number }
@@ -302,7 +302,7 @@ function readersOf(stream: string, peers: number): number {
   return 1;
 }
 
-interface RunResult { wallSec: number; messages: number; bytes: number; deliveries: number; warmCpuUsPerMsg: number; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
+interface RunResult { wallSec: number; messages: number; bytes: number; deliveries: number; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
 
 /** What a process's heap probe wrote (NaN: no probe, or it did not exit cleanly). */
 function liveHeapMb(child: Child): number {
@@ -349,26 +349,10 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     const cpu0 = coord.cpu;
     const bar = new ProgressReporter(`  ${peers} peers, k=${k}, ${prompts} prompts`, prompts, { unit: "prompts voted", everyMs: 15_000 });
     const jsm = await managerOf(nc);
-    const streamMessages = async () => {
-      let n = 0;
-      for (const s of PLANE_STREAMS) n += (await jsm.streams.info(s.name)).state.messages;
-      return n;
-    };
-    // Where the coordinator is warm (a fifth of the prompts voted): its CPU per message from here
-    // on compares with the decoding reference, which is timed warm too.
-    let warm: { cpu: number; messages: number } | undefined;
     let closed;
     while (!(closed = await control("iteration_closed"))) {
       if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the iteration did not close:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
-      const voted = (await jsm.streams.info(STREAMS.pairs.name)).state.messages;
-      bar.update(Math.min(prompts, voted));
-      if (!warm && voted >= prompts / 5) {
-        try {
-          warm = { cpu: cpuSeconds(coordinator.pid!), messages: await streamMessages() };
-        } catch {
-          // the coordinator has exited already: no warm reading
-        }
-      }
+      bar.update(Math.min(prompts, (await jsm.streams.info(STREAMS.pairs.name)).state.messages));
       await new Promise((r) => setTimeout(r, 200));
     }
     bar.update(prompts);
@@ -396,8 +380,7 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
       const line = c.out.split("\n").find((l) => l.startsWith("{"));
       return line ? (JSON.parse(line) as { workMs: number }).workMs : NaN;
     });
-    const warmCpuUsPerMsg = warm && messages > warm.messages ? ((coord.cpu - warm.cpu) * 1e6) / (messages - warm.messages) : NaN;
-    return { wallSec, messages, bytes, deliveries, warmCpuUsPerMsg, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
+    return { wallSec, messages, bytes, deliveries, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
   } finally {
     await stop(children);
     await nc.close();
@@ -414,7 +397,8 @@ async function main(): Promise<void> {
   const out = flags.string("out");
   const peersList = list(flags.string("peers") ?? "3,8,16");
   const ks = list(flags.string("k") ?? "4,15");
-  const prompts = flags.int("prompts", { min: 1 }) ?? 2000;
+  const promptsFlag = flags.int("prompts", { min: 1 });
+  const promptsFor = (peers: number) => promptsFlag ?? Math.max(2000, Math.round(24_000 / peers));
   const rawN = flags.int("raw", { min: 100 }) ?? 20_000;
   const utilPeers = flags.int("util-peers", { min: 2 }) ?? 3;
   const utilPrompts = flags.int("util-prompts", { min: 1 }) ?? 1000;
@@ -441,13 +425,14 @@ async function main(): Promise<void> {
     console.log(`\nthe message plane: one iteration, coordinator and peers as processes, load generator instead of models`);
     for (const peers of peersList) {
       for (const k of ks) {
+        const prompts = promptsFor(peers);
         const r = await runIteration(peers, k, prompts, { answerMs: 0, judgeMs: 0, slots: 1 });
         const msgsPerSec = r.messages / r.wallSec;
         const readsPerMsg = r.deliveries / r.messages;
         const rawFanOutMsgsPerSec = skip.has("fan-out") ? NaN : await rawFanOut(rawN, Math.max(1, Math.floor(readsPerMsg)), Math.round(r.bytes / r.messages));
         const row: PlaneRow = {
           peers, k, prompts, promptsPerSec: prompts / r.wallSec, msgsPerSec, msgsPerPrompt: r.messages / prompts, bytesPerPrompt: r.bytes / prompts,
-          coordCpuUsPerMsg: Number.isFinite(r.warmCpuUsPerMsg) ? r.warmCpuUsPerMsg : (r.coordCpuSec * 1e6) / r.messages, coordCpuUsPerMsgWholeRun: (r.coordCpuSec * 1e6) / r.messages, decodeUsPerMsg: r.decodeUsPerMsg, ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec,
+          coordCpuUsPerMsg: (r.coordCpuSec * 1e6) / r.messages, decodeUsPerMsg: r.decodeUsPerMsg, ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec,
           readsPerMsg, rawFanOutMsgsPerSec, ratioToRawFanOut: msgsPerSec / rawFanOutMsgsPerSec, wallSec: r.wallSec,
         };
         result.plane.push(row);
@@ -490,9 +475,9 @@ async function main(): Promise<void> {
 }
 
 function formatPlane(rows: PlaneRow[]): string {
-  const head = "peers    k  prompts/s    msgs/s  msgs/prompt  bytes/prompt  coord µs/msg  decode µs  x decode  ratio to raw  reads/msg  raw fan-out msgs/s  ratio to fan-out";
+  const head = "peers    k  prompts  prompts/s    msgs/s  msgs/prompt  bytes/prompt  coord µs/msg  decode µs  x decode  ratio to raw  reads/msg  raw fan-out msgs/s  ratio to fan-out";
   return [head, ...rows.map((r) => [
-    String(r.peers).padStart(5), String(r.k).padStart(4), r.promptsPerSec.toFixed(1).padStart(10), r.msgsPerSec.toFixed(0).padStart(9), r.msgsPerPrompt.toFixed(1).padStart(12),
+    String(r.peers).padStart(5), String(r.k).padStart(4), String(r.prompts).padStart(8), r.promptsPerSec.toFixed(1).padStart(10), r.msgsPerSec.toFixed(0).padStart(9), r.msgsPerPrompt.toFixed(1).padStart(12),
     r.bytesPerPrompt.toFixed(0).padStart(13), r.coordCpuUsPerMsg.toFixed(0).padStart(13), r.decodeUsPerMsg.toFixed(1).padStart(10), (r.coordCpuUsPerMsg / r.decodeUsPerMsg).toFixed(1).padStart(9), r.ratioToRaw.toFixed(2).padStart(13),
     r.readsPerMsg.toFixed(1).padStart(10), r.rawFanOutMsgsPerSec.toFixed(0).padStart(19), r.ratioToRawFanOut.toFixed(2).padStart(17),
   ].join(" "))].join("\n");
