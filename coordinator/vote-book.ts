@@ -12,6 +12,9 @@ import type { CandidateBatch, Prompt, PreferencePair, Verdict, VotingConfig } fr
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
 
 export class VoteBook {
+  /** The iteration's prompts; a prompt's tally is made when something arrives for it. */
+  private readonly byId = new Map<string, Prompt>();
+  /** Prompts that have had a message or an excuse and are not yet released. */
   private readonly tallies = new Map<string, PromptTally>();
   private readonly voted = new Set<string>();
   private readonly total: number;
@@ -27,8 +30,8 @@ export class VoteBook {
     private readonly voting: VotingConfig,
     private readonly voteMs: number,
   ) {
-    for (const p of prompts) this.tallies.set(p.promptId, newTally(p));
-    this.total = this.tallies.size;
+    for (const p of prompts) this.byId.set(p.promptId, p);
+    this.total = this.byId.size;
   }
 
   get prompts(): number {
@@ -72,7 +75,7 @@ export class VoteBook {
    */
   excuse(promptId: string, peer: string, author?: string): string | undefined {
     if (!this.participants.has(peer) || (author !== undefined && !this.participants.has(author))) return undefined;
-    if (!this.tallies.has(promptId) || this.voted.has(promptId)) return undefined;
+    if (!this.tallyOf(promptId)) return undefined;
     const set = this.excused.get(promptId) ?? new Set<string>();
     set.add(author === undefined ? peer : verdictKey(peer, author));
     this.excused.set(promptId, set);
@@ -86,8 +89,8 @@ export class VoteBook {
   add(message: CandidateBatch | Verdict, now: number): string | undefined {
     const speaker = message.type === "candidates" ? message.author : message.judge;
     if (!this.participants.has(speaker)) return undefined;
-    const tally = this.tallies.get(message.promptId);
-    if (!tally || this.voted.has(message.promptId)) return undefined;
+    const tally = this.tallyOf(message.promptId);
+    if (!tally) return undefined;
     if (!addToTally(tally, message)) return undefined;
     if (message.type === "candidates" && !this.firstSeen.has(message.promptId)) this.firstSeen.set(message.promptId, now);
     return message.promptId;
@@ -95,7 +98,7 @@ export class VoteBook {
 
   /** True when nothing more is expected for the prompt from the live members. */
   ready(promptId: string, alive: ReadonlySet<string>): boolean {
-    const tally = this.tallies.get(promptId);
+    const tally = this.tallyOf(promptId);
     if (!tally) return false;
     const live = [...this.participants].filter((p) => alive.has(p));
     if (live.length === 0) return false;
@@ -132,7 +135,19 @@ export class VoteBook {
     return Infinity;
   }
 
-  /** Prompts not yet voted. */
+  /** The tally of a prompt of the iteration not yet voted, made on first use; undefined otherwise. */
+  private tallyOf(promptId: string): PromptTally | undefined {
+    if (this.voted.has(promptId)) return undefined;
+    let tally = this.tallies.get(promptId);
+    if (!tally) {
+      const prompt = this.byId.get(promptId);
+      if (!prompt) return undefined;
+      this.tallies.set(promptId, (tally = newTally(prompt)));
+    }
+    return tally;
+  }
+
+  /** Prompts not yet voted that anything has arrived for (the others have nothing to vote on or wait for). */
   open(): string[] {
     return [...this.tallies.keys()].filter((p) => !this.voted.has(p));
   }
@@ -142,9 +157,10 @@ export class VoteBook {
    * none); undefined when it is not yet due. Mark first, so a concurrent call publishes nothing twice.
    */
   vote(promptId: string, alive: ReadonlySet<string>, force: boolean): PreferencePair[] | undefined {
-    if (this.voted.has(promptId) || !this.tallies.has(promptId)) return undefined;
+    const tally = this.tallyOf(promptId);
+    if (!tally) return undefined;
     if (!force && !this.ready(promptId, alive)) return undefined;
     this.voted.add(promptId);
-    return votePrompt(this.tallies.get(promptId)!, this.voting, { judges: this.participants });
+    return votePrompt(tally, this.voting, { judges: this.participants });
   }
 }

@@ -40,7 +40,18 @@ describe("the vote book", () => {
     expect(book.add(verdict("p1", "a", "b", [5]), 2000)).toBeUndefined();
     expect(book.votedCount).toBe(1);
     expect(book.complete).toBe(false);
+    // open: not voted and something in (a prompt holds no memory before its first message)
+    expect(book.open()).toEqual([]);
+    expect(book.add(batch("p2", "a", ["red"]), 3000)).toBe("p2");
     expect(book.open()).toEqual(["p2"]);
+  });
+
+  it("votes a prompt nothing arrived for once every member gave up answering it", () => {
+    const book = new VoteBook([prompt("p1")], members, voting, 60_000);
+    expect(book.open()).toEqual([]);
+    for (const m of members) expect(book.excuse("p1", m)).toBe("p1");
+    expect(book.vote("p1", members, false)).toEqual([]);
+    expect(book.complete).toBe(true);
   });
 
   it("does not wait for a member that is no longer alive, and ignores non-members and redeliveries", () => {
@@ -122,6 +133,7 @@ describe("the vote book", () => {
     fullRound(book);
     expect(book.vote("p1", members, false)).toHaveLength(1);
     book.release("p1");
+    book.add(batch("p2", "b", ["blue"]), 1000);
     book.release("p2"); // not voted: kept
     expect(book.prompts).toBe(2);
     expect(book.votedCount).toBe(1);
