@@ -59,13 +59,16 @@ const RAW_READER = fileURLToPath(new URL("./load/raw-reader.ts", import.meta.url
 const PROBE = fileURLToPath(new URL("./load/heap-probe.ts", import.meta.url));
 const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
 
+/** CPU milliseconds per prompt over an iteration: the nats-server, the coordinator, all members together. */
+interface CpuPerPrompt { server: number; coordinator: number; actors: number }
+
 /**
- * One plane run. Beside the issue's figures: `readsPerMsg`, how many processes read each message
+ * One plane run. Beside the issue's figures: `cpuMsPerPrompt`, where a prompt's CPU goes; `readsPerMsg`, how many processes read each message
  * (the plane's fan-out), and `rawFanOutMsgsPerSec`, raw JetStream with that many readers (rounded
  * down, so the baseline is if anything faster), with the plane's mean message size; the plane's
  * rate against it is `ratioToRawFanOut`.
  */
-interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; decodeUsPerMsg: number; ratioToRaw: number; readsPerMsg: number; rawFanOutMsgsPerSec: number; ratioToRawFanOut: number; wallSec: number }
+interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; decodeUsPerMsg: number; ratioToRaw: number; cpuMsPerPrompt: CpuPerPrompt; readsPerMsg: number; rawFanOutMsgsPerSec: number; ratioToRawFanOut: number; wallSec: number }
 interface UtilRow { peers: number; slowMember: boolean; prompts: number; wallSec: number; boundSec: number; ratio: number }
 /** `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the peak RSS. */
 interface MemRow { process: "coordinator" | "actor"; peers: number; prompts: number; peakRssMb: number; liveHeapMb: number }
@@ -302,7 +305,7 @@ function readersOf(stream: string, peers: number): number {
   return 1;
 }
 
-interface RunResult { wallSec: number; messages: number; bytes: number; deliveries: number; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
+interface RunResult { wallSec: number; messages: number; bytes: number; deliveries: number; cpuMsPerPrompt: CpuPerPrompt; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
 
 /** What a process's heap probe wrote (NaN: no probe, or it did not exit cleanly). */
 function liveHeapMb(child: Child): number {
@@ -346,6 +349,9 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     }
     const coord = sampler(coordinator.pid!);
     const actor = sampler(children[1]!.pid!);
+    // The server's and the members' CPU over the iteration too: where a prompt's CPU goes.
+    const others = () => ({ server: cpuSeconds(server.pid!), actors: children.slice(1).reduce((sum, c) => sum + cpuSeconds(c.pid!), 0) });
+    const others0 = others();
     const cpu0 = coord.cpu;
     const bar = new ProgressReporter(`  ${peers} peers, k=${k}, ${prompts} prompts`, prompts, { unit: "prompts voted", everyMs: 15_000 });
     const jsm = await managerOf(nc);
@@ -357,11 +363,13 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     }
     bar.update(prompts);
     bar.finish();
+    const others1 = others();
     // A moment for the coordinator's last votes to show in its CPU time (it may exit meanwhile).
     await new Promise((r) => setTimeout(r, 300));
     coord.stop();
     actor.stop();
     const coordCpuSec = coord.cpu - cpu0;
+    const cpuMsPerPrompt = { server: ((others1.server - others0.server) * 1000) / prompts, coordinator: (coordCpuSec * 1000) / prompts, actors: ((others1.actors - others0.actors) * 1000) / prompts };
     const wallSec = (closed.at - opened.at) / 1000;
     let messages = 0;
     let bytes = 0;
@@ -380,7 +388,7 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
       const line = c.out.split("\n").find((l) => l.startsWith("{"));
       return line ? (JSON.parse(line) as { workMs: number }).workMs : NaN;
     });
-    return { wallSec, messages, bytes, deliveries, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
+    return { wallSec, messages, bytes, deliveries, cpuMsPerPrompt, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
   } finally {
     await stop(children);
     await nc.close();
@@ -433,13 +441,15 @@ async function main(): Promise<void> {
         const row: PlaneRow = {
           peers, k, prompts, promptsPerSec: prompts / r.wallSec, msgsPerSec, msgsPerPrompt: r.messages / prompts, bytesPerPrompt: r.bytes / prompts,
           coordCpuUsPerMsg: (r.coordCpuSec * 1e6) / r.messages, decodeUsPerMsg: r.decodeUsPerMsg, ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec,
-          readsPerMsg, rawFanOutMsgsPerSec, ratioToRawFanOut: msgsPerSec / rawFanOutMsgsPerSec, wallSec: r.wallSec,
+          cpuMsPerPrompt: r.cpuMsPerPrompt, readsPerMsg, rawFanOutMsgsPerSec, ratioToRawFanOut: msgsPerSec / rawFanOutMsgsPerSec, wallSec: r.wallSec,
         };
         result.plane.push(row);
         save();
       }
     }
     console.log(formatPlane(result.plane));
+    console.log(`\nwhere a prompt's CPU goes (ms per prompt over the iteration; ${cpus().length} cores bound prompts/s at cores x 1000 / total)`);
+    console.log(formatCpu(result.plane));
   }
 
   if (!skip.has("utilization")) {
@@ -481,6 +491,14 @@ function formatPlane(rows: PlaneRow[]): string {
     r.bytesPerPrompt.toFixed(0).padStart(13), r.coordCpuUsPerMsg.toFixed(0).padStart(13), r.decodeUsPerMsg.toFixed(1).padStart(10), (r.coordCpuUsPerMsg / r.decodeUsPerMsg).toFixed(1).padStart(9), r.ratioToRaw.toFixed(2).padStart(13),
     r.readsPerMsg.toFixed(1).padStart(10), r.rawFanOutMsgsPerSec.toFixed(0).padStart(19), r.ratioToRawFanOut.toFixed(2).padStart(17),
   ].join(" "))].join("\n");
+}
+
+function formatCpu(rows: PlaneRow[]): string {
+  return ["peers    k  nats-server  coordinator  members  total  cores' bound prompts/s", ...rows.map((r) => {
+    const c = r.cpuMsPerPrompt;
+    const total = c.server + c.coordinator + c.actors;
+    return `${String(r.peers).padStart(5)} ${String(r.k).padStart(4)}  ${c.server.toFixed(2).padStart(11)}  ${c.coordinator.toFixed(2).padStart(11)}  ${c.actors.toFixed(2).padStart(7)}  ${total.toFixed(2).padStart(5)}  ${((cpus().length * 1000) / total).toFixed(0).padStart(23)}`;
+  })].join("\n");
 }
 
 function formatUtil(rows: UtilRow[]): string {
