@@ -98,7 +98,7 @@ export class VoteBook {
 
   /** True when nothing more is expected for the prompt from the live members. */
   ready(promptId: string, alive: ReadonlySet<string>): boolean {
-    const tally = this.tallyOf(promptId);
+    const tally = this.tallies.get(promptId);
     if (!tally) return false;
     const live = [...this.participants].filter((p) => alive.has(p));
     if (live.length === 0) return false;

@@ -212,6 +212,16 @@ async function runDecodeCostUs(jsm: Awaited<ReturnType<typeof managerOf>>): Prom
   return count ? cost / count : NaN;
 }
 
+/** Publishes `n` copies of `data` under `prefix` as a judge's verdicts go out (ids, headers), 256 in flight at a time. */
+async function publishRaw(js: ReturnType<typeof jetStreamOf>, prefix: string, n: number, data: Uint8Array): Promise<void> {
+  const headers = headersFor(sampleVerdict(4));
+  const window = 256;
+  for (let i = 0; i < n; i += window) {
+    await Promise.all(Array.from({ length: Math.min(window, n - i) }, (_, j) =>
+      js.publish(`${prefix}.verdict.1.p${(i + j) % 16}`, data, { msgID: `verdict:bench:1:${i + j}:p0:p1`, headers })));
+  }
+}
+
 /** Raw JetStream: publish with ids and headers, consume and ack, side by side. Messages per second. */
 async function rawJetStream(n: number): Promise<number> {
   const server = await startServer();
@@ -221,9 +231,7 @@ async function rawJetStream(n: number): Promise<number> {
     const jsm = await managerOf(nc);
     await jsm.streams.add({ name: "BENCH_RAW", subjects: ["bench.raw.>"], duplicate_window: 120_000_000_000 });
     await jsm.consumers.add("BENCH_RAW", { durable_name: "c", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 });
-    const sample = sampleVerdict(4);
-    const data = encode(sample);
-    const js = jetStreamOf(nc);
+    const data = encode(sampleVerdict(4));
     const consumer = await jetStreamOf(consumerNc).consumers.get("BENCH_RAW", "c");
     const t0 = performance.now();
     const consumed = (async () => {
@@ -235,12 +243,7 @@ async function rawJetStream(n: number): Promise<number> {
       }
       await msgs.close();
     })();
-    const window = 256;
-    for (let i = 0; i < n; i += window) {
-      await Promise.all(Array.from({ length: Math.min(window, n - i) }, (_, j) => {
-        return js.publish(`bench.raw.verdict.1.p${(i + j) % 16}`, data, { msgID: `verdict:bench:1:${i + j}:p0:p1`, headers: headersFor(sample) });
-      }));
-    }
+    await publishRaw(jetStreamOf(nc), "bench.raw", n, data);
     await consumed;
     return n / ((performance.now() - t0) / 1000);
   } finally {
@@ -269,16 +272,11 @@ async function rawFanOut(n: number, readers: number, payloadBytes: number): Prom
       if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the raw readers did not start:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const sample = sampleVerdict(4);
     const data = new Uint8Array(payloadBytes).fill(0x61);
     const js = jetStreamOf(nc);
     const done = Promise.all(children.map((c) => new Promise<void>((resolve) => (c.exitCode !== null ? resolve() : c.once("exit", () => resolve())))));
     const t0 = performance.now();
-    const window = 256;
-    for (let i = 0; i < n; i += window) {
-      await Promise.all(Array.from({ length: Math.min(window, n - i) }, (_, j) =>
-        js.publish(`bench.fan.verdict.1.p${(i + j) % 16}`, data, { msgID: `verdict:bench:1:${i + j}:p0:p1`, headers: headersFor(sample) })));
-    }
+    await publishRaw(js, "bench.fan", n, data);
     await done;
     const sec = (performance.now() - t0) / 1000;
     const bad = children.find((c) => c.exitCode !== 0);

@@ -55,24 +55,24 @@ describe("SimPO loss", () => {
     };
     const lossOf = () => tf.tidy(() => total().dataSync()[0]!);
     for (const name of names) {
-    const v = model.params[name]!;
-    const { grads } = tf.variableGrads(total, [v]);
-    const g = grads[v.name]!.dataSync();
-    const base = v.dataSync().slice() as Float32Array;
-    // check the 5 largest-gradient coordinates with central differences
-    const idx = Array.from(g.keys()).sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!)).slice(0, 5);
-    const eps = 1e-2;
-    for (const i of idx) {
-      const plus = base.slice(); plus[i] += eps; v.assign(tf.tensor(plus, v.shape));
-      const lp = lossOf();
-      const minus = base.slice(); minus[i] -= eps; v.assign(tf.tensor(minus, v.shape));
-      const lm = lossOf();
-      v.assign(tf.tensor(base, v.shape));
-      const fd = (lp - lm) / (2 * eps);
-      expect(Math.abs(fd - g[i]!)).toBeLessThan(0.05 * Math.abs(g[i]!) + 1e-3);
-    }
-    expect(Math.abs(g[idx[0]!]!), name).toBeGreaterThan(1e-4);
-    tf.dispose(grads[v.name]!);
+      const v = model.params[name]!;
+      const { grads } = tf.variableGrads(total, [v]);
+      const g = grads[v.name]!.dataSync();
+      const base = v.dataSync().slice() as Float32Array;
+      // check the 5 largest-gradient coordinates with central differences
+      const idx = Array.from(g.keys()).sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!)).slice(0, 5);
+      const eps = 1e-2;
+      for (const i of idx) {
+        const plus = base.slice(); plus[i] += eps; v.assign(tf.tensor(plus, v.shape));
+        const lp = lossOf();
+        const minus = base.slice(); minus[i] -= eps; v.assign(tf.tensor(minus, v.shape));
+        const lm = lossOf();
+        v.assign(tf.tensor(base, v.shape));
+        const fd = (lp - lm) / (2 * eps);
+        expect(Math.abs(fd - g[i]!)).toBeLessThan(0.05 * Math.abs(g[i]!) + 1e-3);
+      }
+      expect(Math.abs(g[idx[0]!]!), name).toBeGreaterThan(1e-4);
+      tf.dispose(grads[v.name]!);
     }
     tf.dispose([images, seqs.tokens, seqs.mask, seqs.at, anchor]);
     model.dispose();
