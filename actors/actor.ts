@@ -12,7 +12,7 @@ import {
 } from "../protocol/mod.ts";
 import { answerPromptsPipelined } from "./answering.ts";
 import { catchUp } from "./catch-up.ts";
-import { canLoadWeights, type Evaluator, type ModelBackend } from "./backend/types.ts";
+import { canLoadWeights, type Evaluator, type ModelBackend } from "./models/contract.ts";
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
 import { ballotBox, judgeCandidates } from "./judging.ts";

@@ -8,7 +8,7 @@ import {
   BUCKETS, getImage, openBlobs, readRecord, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
   jetStreamOf, kvmOf, type Member,
 } from "../protocol/mod.ts";
-import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./backend/types.ts";
+import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./models/contract.ts";
 
 /** Bytes of images kept in memory: the tiny world's are 3 KB, a photo several MB. */
 const IMAGE_CACHE_BYTES = 256 * 1024 * 1024;

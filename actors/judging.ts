@@ -6,8 +6,8 @@
  * The batches stay unacknowledged until their verdict is out (a crash redelivers them).
  */
 import { CRITERIA, PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Decided, type Delivery, type MessageOf, type Outcome, type Verdict, type VerdictScore } from "../protocol/mod.ts";
-import { judgeOnce } from "./backend/judge-once.ts";
-import type { Judgement, JudgeInput } from "./backend/types.ts";
+import { judgeOnce } from "./models/judge-once.ts";
+import type { Judgement, JudgeInput } from "./models/contract.ts";
 import type { PeerContext } from "./context.ts";
 import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
 import { ModelOutputError } from "./errors.ts";

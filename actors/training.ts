@@ -7,7 +7,7 @@ import {
   PROTOCOL_VERSION, STREAMS, controlEvent, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
   type EvaluationResult, type ModelRecord, type PreferencePair,
 } from "../protocol/mod.ts";
-import { canTrain, type PreferenceInput, type TrainResult, type TrainStep } from "./backend/types.ts";
+import { canTrain, type PreferenceInput, type TrainResult, type TrainStep } from "./models/contract.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 
 const NO_TRAINING: TrainResult = { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };

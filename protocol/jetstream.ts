@@ -3,7 +3,7 @@
  * server has a JetStream domain of its own and the experiment's streams live in the hub's
  * domain: every API request must then go to `$JS.<hub>.API.…` (and KV writes to
  * `$JS.<hub>.API.$KV.…`, as nats.js does under a domain). The domain belongs to the connection,
- * set once where it is made (deploy/connect.ts), so no code path can forget it.
+ * set once where it is made (deploy/cli/connect.ts), so no code path can forget it.
  */
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";

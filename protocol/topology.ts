@@ -156,7 +156,7 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> &
     try {
       await jsm.streams.add({ num_replicas: 1, ...want });
     } catch (addError) {
-      // A peer's or observer's key may not create streams (deploy/permissions.ts): the set-up is the coordinator's.
+      // A peer's or observer's key may not create streams (deploy/ops/permissions.ts): the set-up is the coordinator's.
       if (isPermissionViolation(addError)) {
         throw new PopError(`stream ${want.name} does not exist and this connection's credentials may not create it: start the coordinator (or pop pool) with the coordinator's key first`, { cause: addError, retryable: true });
       }

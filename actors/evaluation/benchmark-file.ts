@@ -26,7 +26,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { PopError } from "../../protocol/errors.ts";
-import type { Answerer, EvalResult, Evaluator, ImageInput, PromptInput } from "../backend/types.ts";
+import type { Answerer, EvalResult, Evaluator, ImageInput, PromptInput } from "../models/contract.ts";
 import { sniffImage } from "../images/codec.ts";
 import { choiceMatch, choicePrompt, exactMatch, MAX_CHOICES, normaliseAnswer, optionLetter } from "./scoring.ts";
 

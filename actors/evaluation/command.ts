@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PopError } from "../../protocol/errors.ts";
-import type { EvalResult, Evaluator } from "../backend/types.ts";
+import type { EvalResult, Evaluator } from "../models/contract.ts";
 import { runCommand, type CommandLog } from "../process/command.ts";
 
 /** The evaluation command could not start, exited non-zero, was killed, or ran past its timeout. */

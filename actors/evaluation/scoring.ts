@@ -8,7 +8,7 @@ const QUOTES = `"'\`\u2018\u2019\u201c\u201d`;
 /**
  * Trailing punctuation dropped before comparing. `?` is not in it: a reply that ends in a
  * question mark asks back rather than answers, and keeping it makes this rule agree exactly with
- * the tiny model's own word-level scoring (actors/tiny/evaluate.ts), which can emit `?`.
+ * the tiny model's own word-level scoring (actors/models/tiny/evaluate.ts), which can emit `?`.
  */
 const TRAILING = ".!,;:";
 

@@ -6,7 +6,7 @@
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { PopError } from "../../protocol/mod.ts";
-import type { ImageInput, RgbImage } from "../backend/types.ts";
+import type { ImageInput, RgbImage } from "../models/contract.ts";
 import { encodePng } from "./png-encode.ts";
 
 /** The bytes are not a PNG or JPEG this build can read; the message says which file or image. */

@@ -6,7 +6,7 @@
  * (n, temperature, max tokens). Only one batch is at the model at a time; what arrives meanwhile
  * waits and goes in the next, so batches grow with the load instead of the queue at the model.
  */
-import type { Answerer, JudgeInput, PromptInput, ScoreDistributions } from "../backend/types.ts";
+import type { Answerer, JudgeInput, PromptInput, ScoreDistributions } from "../models/contract.ts";
 
 /** Sampling settings a question's batch must share (the seed travels in the prompt id). */
 export interface AnswerSampling {

@@ -3,7 +3,7 @@
  * one score digit per choice with the digits' log-probs, answers as plain text.
  */
 import { randomUUID } from "node:crypto";
-import { hashSeed, makeRng } from "../tiny/rng.ts";
+import { hashSeed, makeRng } from "../random/rng.ts";
 import type { ChatSettings } from "./request.ts";
 import { wordCount } from "./request.ts";
 

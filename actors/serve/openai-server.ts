@@ -1,7 +1,7 @@
 /**
  * `pop serve`'s HTTP side: a model behind the OpenAI chat-completions API, in vLLM's dialect
  * (its model list, error shape and log-probs), on node:http alone. Judge requests written with
- * our rubric (actors/openai/rubric.ts) are answered from the model's score distribution, any
+ * our rubric (actors/models/openai/rubric.ts) are answered from the model's score distribution, any
  * other request is a question; concurrent requests are micro-batched (./batcher.ts).
  *
  * With `openAdapter` it also has vLLM's runtime LoRA endpoints (what vLLM exposes when started
@@ -20,7 +20,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CRITERIA } from "../../protocol/mod.ts";
-import type { ModelBackend, ScoreDistributions } from "../backend/types.ts";
+import type { ModelBackend, ScoreDistributions } from "../models/contract.ts";
 import { MicroBatcher, type BatchStats } from "./batcher.ts";
 import { answerChoices, completionBody, judgeChoices } from "./completion.ts";
 import { ApiError, errorBody, type ErrorStatus } from "./errors.ts";

@@ -5,9 +5,9 @@
  */
 import { randomInt } from "node:crypto";
 import type { Criterion } from "../../protocol/mod.ts";
-import type { ImageInput, JudgeInput, PromptInput } from "../backend/types.ts";
+import type { ImageInput, JudgeInput, PromptInput } from "../models/contract.ts";
 import { decodeRgb, ImageFormatError, imageFromDataUrl } from "../images/codec.ts";
-import { parseJudgePrompt } from "../openai/rubric.ts";
+import { parseJudgePrompt } from "../models/openai/rubric.ts";
 import { ApiError, badRequest } from "./errors.ts";
 
 /** Most choices per request (vLLM has no fixed bound; this keeps one request from hogging a batch). */

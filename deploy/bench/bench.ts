@@ -22,12 +22,12 @@ import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import {
   admit, ensureTopology, headersFor, jetStreamOf, managerOf, PROTOCOL_VERSION, readStored, STREAMS, subjects, encode, type Verdict,
 } from "../../protocol/mod.ts";
-import { Flags } from "../args.ts";
-import { connectNats } from "../connect.ts";
-import { DEMO_DEFAULTS } from "../defaults.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../experiment.ts";
-import { NatsServer } from "../nats-server.ts";
-import { ProgressReporter } from "../../actors/process/progress.ts";
+import { Flags } from "../cli/args.ts";
+import { connectNats } from "../cli/connect.ts";
+import { DEMO_DEFAULTS } from "../demo/defaults.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
+import { NatsServer } from "../ops/nats-server.ts";
+import { ProgressReporter } from "../cli/progress.ts";
 
 const help = `npm run bench [-- options]
 
@@ -53,7 +53,7 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
                           as the plane has, beside each plane run)
   --logs DIR              keep every process's output there (one file per process and run)`;
 
-const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../cli/cli.ts", import.meta.url));
 const PEER = fileURLToPath(new URL("./load/peer.ts", import.meta.url));
 const RAW_READER = fileURLToPath(new URL("./load/raw-reader.ts", import.meta.url));
 const PROBE = fileURLToPath(new URL("./load/heap-probe.ts", import.meta.url));

@@ -16,19 +16,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { shippedCheckpoint, shippedMembers } from "../../actors/tiny/checkpoints.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { shippedCheckpoint, shippedMembers } from "../../actors/models/tiny/checkpoints.ts";
 import { learningRateOf } from "../../actors/training.ts";
 import { addToTally, newTally, votePrompt, type PromptTally } from "../../coordinator/voting.ts";
 import {
   AGGREGATES, STREAMS, ensureTopology, getImage, openBlobs, readStored, subjects,
   type PreferencePair, type VotingConfig,
 } from "../../protocol/mod.ts";
-import { connectNats, closeNats } from "../connect.ts";
-import { DEMO_DEFAULTS } from "../defaults.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../experiment.ts";
-import { NatsServer } from "../nats-server.ts";
-import { PopProcess } from "../processes.ts";
+import { connectNats, closeNats } from "../cli/connect.ts";
+import { DEMO_DEFAULTS } from "../demo/defaults.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
+import { NatsServer } from "../ops/nats-server.ts";
+import { PopProcess } from "../cli/processes.ts";
 
 const { values: a } = parseArgs({
   options: {
@@ -45,7 +45,7 @@ const say = (line: string) => process.stderr.write(`[bench:hostile] ${line}\n`);
 
 async function main(): Promise<void> {
   const honest = shippedMembers();
-  if (honest.length < 2) throw new Error("the shipped checkpoints are missing (actors/tiny/checkpoints)");
+  if (honest.length < 2) throw new Error("the shipped checkpoints are missing (actors/models/tiny/checkpoints)");
   const hostile = HOSTILE.map(([suffix, mode], i) => ({ name: `${suffix}`, mode, checkpoint: shippedCheckpoint(honest[i % honest.length]!)! }));
   const dir = mkdtempSync(join(tmpdir(), "pop-hostile-"));
   const server = await NatsServer.start({ dir: join(dir, "nats"), tiedToThisProcess: true });

@@ -9,25 +9,25 @@
  *   npm run simulate:pop -- [--iterations 3] [--n 2000] [--k 4] [--temperature 0.7]
  *       [--beta 2] [--gamma 1] [--lr 1e-3] [--lr-decay 0.5] [--epochs 3] [--batch 16] [--sft 1]
  *       [--judge-anchor 1] [--pool-seed 7] [--judge-temperature 0.25] [--freeze-encoder 1]
- *       [--keep-optimizer 0] [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/tiny/checkpoints]
+ *       [--keep-optimizer 0] [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/models/tiny/checkpoints]
  *       [--oracle-judge]
- * The defaults are the demo's (deploy/defaults.ts) and the tiny model's (actors/tiny/train.ts).
+ * The defaults are the demo's (deploy/demo/defaults.ts) and the tiny model's (actors/models/tiny/train.ts).
  * It also prints, per iteration, the mean normalised score each judge gives correct and other
  * candidates of each family (a blind judge shows as correct ≈ other).
  */
 import { parseArgs } from "node:util";
-import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/tiny/backend.ts";
-import { judgeOnce } from "../../actors/backend/judge-once.ts";
+import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/models/tiny/backend.ts";
+import { judgeOnce } from "../../actors/models/judge-once.ts";
 import { learningRateOf } from "../../actors/training.ts";
-import { PANEL } from "../../actors/tiny/pretrain.ts";
-import { FAMILIES, poolItem, itemPrompt } from "../../actors/tiny/world.ts";
-import { classifyAnswer, oracleScores } from "../../actors/tiny/criteria.ts";
-import { SIMPO_DEFAULTS } from "../../actors/tiny/train.ts";
-import type { EvalResult, LikertScores, PreferenceInput, PromptInput } from "../../actors/backend/types.ts";
-import { hashSeed } from "../../actors/tiny/rng.ts";
+import { PANEL } from "../../actors/models/tiny/pretrain.ts";
+import { FAMILIES, poolItem, itemPrompt } from "../../actors/models/tiny/world.ts";
+import { classifyAnswer, oracleScores } from "../../actors/models/tiny/criteria.ts";
+import { SIMPO_DEFAULTS } from "../../actors/models/tiny/train.ts";
+import type { EvalResult, LikertScores, PreferenceInput, PromptInput } from "../../actors/models/contract.ts";
+import { hashSeed } from "../../actors/random/rng.ts";
 import { addToTally, newTally, votePrompt } from "../../coordinator/voting.ts";
 import { PROTOCOL_VERSION } from "../../protocol/mod.ts";
-import { DEMO_DEFAULTS } from "../defaults.ts";
+import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 
 /** One sampled answer and its judges' scores. */
 interface Candidate {
@@ -64,7 +64,7 @@ const { values: a } = parseArgs({
     "pool-seed": { type: "string", default: String(D.poolSeed) },
     "min-chosen": { type: "string", default: String(D.overrides.voting.minChosen) },
     "min-gap": { type: "string", default: String(D.overrides.voting.minMargin) },
-    dir: { type: "string", default: "actors/tiny/checkpoints" },
+    dir: { type: "string", default: "actors/models/tiny/checkpoints" },
     /** Diagnostic: judges give the world's ground-truth scores (how far judge errors limit PoP). */
     "oracle-judge": { type: "boolean", default: false },
   },

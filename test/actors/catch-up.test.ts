@@ -7,8 +7,8 @@ import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { catchUp } from "../../actors/catch-up.ts";
 import { PeerContext } from "../../actors/context.ts";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/experiment.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
 import {
   PROTOCOL_VERSION, STREAMS, consumers, controlEvent, encode, ensureConsumer, managerOf, ensureTopology, kvmOf, BUCKETS, publishMessage, jetStreamOf, readStored, stateKeys, subjects,
   type CandidateBatch, type Prompt,

@@ -4,14 +4,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import jpeg from "jpeg-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Answerer, PromptInput } from "../../actors/backend/types.ts";
+import type { Answerer, PromptInput } from "../../actors/models/contract.ts";
 import { BenchmarkFileError, BenchmarkFileEvaluator } from "../../actors/evaluation/benchmark-file.ts";
 import { CommandEvaluator, EvalCommandError, parseScores, ScoresFileError } from "../../actors/evaluation/command.ts";
 import { CHOICE_INSTRUCTION, choiceMatch, choicePrompt, exactMatch, normaliseAnswer, readChoice } from "../../actors/evaluation/scoring.ts";
 import { encodePng } from "../../actors/images/png-encode.ts";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { writeTinyBenchmark } from "../../actors/tiny/bench-export.ts";
-import { benchmarkSuites, COLORS, FAMILIES, renderScene } from "../../actors/tiny/world.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
+import { benchmarkSuites, COLORS, FAMILIES, renderScene } from "../../actors/models/tiny/world.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "pop-evaluation-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,7 +80,7 @@ describe("scoring", () => {
 describe("BenchmarkFileEvaluator", () => {
   let backend: TinyBackend;
   beforeAll(async () => {
-    backend = await TinyBackend.load("actors/tiny/checkpoints/ocrdumb.bin", { benchItems: 20 });
+    backend = await TinyBackend.load("actors/models/tiny/checkpoints/ocrdumb.bin", { benchItems: 20 });
   });
   afterAll(async () => backend?.dispose());
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { judgeOnce } from "../../actors/backend/judge-once.ts";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { poolPrompts } from "../../actors/tiny/world.ts";
+import { judgeOnce } from "../../actors/models/judge-once.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { poolPrompts } from "../../actors/models/tiny/world.ts";
 
 describe("judging each distinct candidate once", () => {
   it("asks the model once per (prompt, answer) and gives every repeat the same scores as a direct call", async () => {

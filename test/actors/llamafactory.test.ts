@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodePng } from "../../actors/images/png-encode.ts";
-import { TRAINER_FORMAT, type TrainSettings } from "../../actors/trainer/contract.ts";
-import { llamaFactoryMetrics, writeLlamaFactoryMetrics } from "../../actors/trainer/llamafactory-metrics.ts";
-import { splitBatch, toYaml, writeLlamaFactoryFiles, yamlNumber, yamlString, type SharegptPreferenceRecord } from "../../actors/trainer/llamafactory.ts";
+import { TRAINER_FORMAT, type TrainSettings } from "../../actors/trainers/contract.ts";
+import { llamaFactoryMetrics, writeLlamaFactoryMetrics } from "../../actors/trainers/llamafactory/metrics.ts";
+import { splitBatch, toYaml, writeLlamaFactoryFiles, yamlNumber, yamlString, type SharegptPreferenceRecord } from "../../actors/trainers/llamafactory/trainer.ts";
 
 let work: string;
 

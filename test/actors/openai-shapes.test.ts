@@ -7,10 +7,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { OpenAiBackend } from "../../actors/openai/backend.ts";
-import { OpenAiClient } from "../../actors/openai/client.ts";
-import { ServerRequestError, ServerUnavailableError } from "../../actors/openai/errors.ts";
-import { poolPrompt } from "../../actors/tiny/world.ts";
+import { OpenAiBackend } from "../../actors/models/openai/backend.ts";
+import { OpenAiClient } from "../../actors/models/openai/client.ts";
+import { ServerRequestError, ServerUnavailableError } from "../../actors/models/openai/errors.ts";
+import { poolPrompt } from "../../actors/models/tiny/world.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
 
 const DIR = "test/fixtures/openai";

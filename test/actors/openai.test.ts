@@ -3,18 +3,18 @@
  * real (tiny) model behind it, and a proxy that injects the faults real servers show.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/tiny/backend.ts";
-import { tinyPlug } from "../../actors/tiny/plug.ts";
-import { poolPrompts } from "../../actors/tiny/world.ts";
-import { OpenAiBackend } from "../../actors/openai/backend.ts";
-import { ServerUnavailableError } from "../../actors/openai/errors.ts";
+import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/models/tiny/backend.ts";
+import { tinyPlug } from "../../actors/models/tiny/plug.ts";
+import { poolPrompts } from "../../actors/models/tiny/world.ts";
+import { OpenAiBackend } from "../../actors/models/openai/backend.ts";
+import { ServerUnavailableError } from "../../actors/models/openai/errors.ts";
 import { startOpenAiServer, type OpenAiServer } from "../../actors/serve/openai-server.ts";
-import type { ModelBackend, ScoreDistributions } from "../../actors/backend/types.ts";
+import type { ModelBackend, ScoreDistributions } from "../../actors/models/contract.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
 import { freePort } from "../support/ports.ts";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
 
-const CHECKPOINT = "actors/tiny/checkpoints/countless.bin";
+const CHECKPOINT = "actors/models/tiny/checkpoints/countless.bin";
 
 describe("the openai backend against pop serve", () => {
   let served: ModelBackend & ScoreDistributions;

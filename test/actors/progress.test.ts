@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, progressLine, ProgressReporter } from "../../actors/process/progress.ts";
+import { formatDuration, progressLine, ProgressReporter } from "../../deploy/cli/progress.ts";
 
 describe("progress of long work", () => {
   it("says done of total, the rate and the time to go", () => {

@@ -11,21 +11,21 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { CRITERIA } from "../../protocol/mod.ts";
-import type { ModelBackend, PromptInput, ScoreDistributions } from "../../actors/backend/types.ts";
+import type { ModelBackend, PromptInput, ScoreDistributions } from "../../actors/models/contract.ts";
 import { dataUrl } from "../../actors/images/codec.ts";
-import { JUDGE_REMINDER, judgePrompt } from "../../actors/openai/rubric.ts";
+import { JUDGE_REMINDER, judgePrompt } from "../../actors/models/openai/rubric.ts";
 import { MicroBatcher } from "../../actors/serve/batcher.ts";
 import { canServe, startOpenAiServer, type OpenAiServer, type ServableBackend } from "../../actors/serve/openai-server.ts";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { tinyPlug } from "../../actors/tiny/plug.ts";
-import { poolPrompt } from "../../actors/tiny/world.ts";
-import { openTinyAdapter } from "../../deploy/commands/serve.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { tinyPlug } from "../../actors/models/tiny/plug.ts";
+import { poolPrompt } from "../../actors/models/tiny/world.ts";
+import { openTinyAdapter } from "../../deploy/cli/commands/serve.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CHECKPOINT = fileURLToPath(new URL("../../actors/tiny/checkpoints/ocrdumb.bin", import.meta.url));
+const CHECKPOINT = fileURLToPath(new URL("../../actors/models/tiny/checkpoints/ocrdumb.bin", import.meta.url));
 const MODEL = "ocrdumb";
 /** Another shipped checkpoint stands in for a trained adapter of the base: different weights are what matter. */
-const ADAPTER_CHECKPOINT = fileURLToPath(new URL("../../actors/tiny/checkpoints/lostspace.bin", import.meta.url));
+const ADAPTER_CHECKPOINT = fileURLToPath(new URL("../../actors/models/tiny/checkpoints/lostspace.bin", import.meta.url));
 
 // Response bodies are checked by the assertions, not by types.
 type Json = any;
@@ -442,7 +442,7 @@ describe("the pop serve command", () => {
     // tsx itself, as `npx tsx` resolves it: npx (npm exec) runs the bin through `sh -c` and dies on
     // SIGTERM without passing it on, so through npx the signal would never reach the server.
     const tsx = join(ROOT, "node_modules", ".bin", "tsx");
-    child = spawn(tsx, ["deploy/cli.ts", "serve", "--peer", MODEL, "--port", "0"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(tsx, ["deploy/cli/cli.ts", "serve", "--peer", MODEL, "--port", "0"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr!.on("data", (c) => (stderr += c));
     const exited = new Promise<number | null>((resolve) => child!.once("exit", (code) => resolve(code)));

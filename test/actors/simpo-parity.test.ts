@@ -1,21 +1,21 @@
 /**
- * The Python trainer's SimPO core (actors/openai/trainer/simpo.py) against the tiny model's
- * TypeScript objective (actors/tiny/model.ts `simpoObjective`): same loss, same gradient with
+ * The Python trainer's SimPO core (actors/trainers/python/simpo.py) against the tiny model's
+ * TypeScript objective (actors/models/tiny/model.ts `simpoObjective`): same loss, same gradient with
  * respect to the summed log-probs, on realistic random inputs. Python runs in float64 through
- * actors/openai/trainer/simpo_check.py with Debian's /usr/bin/python3 (POP_PYTHON overrides it);
+ * actors/trainers/python/simpo_check.py with Debian's /usr/bin/python3 (POP_PYTHON overrides it);
  * tfjs runs in float32, hence the 1e-5 relative tolerance.
  *
- * A missing torch fails the test (run `bash deploy/setup.sh`); only POP_SKIP_PYTHON skips it.
+ * A missing torch fails the test (run `bash deploy/ops/setup.sh`); only POP_SKIP_PYTHON skips it.
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { simpoObjective } from "../../actors/tiny/model.ts";
-import { makeRng } from "../../actors/tiny/rng.ts";
-import { initTf, tf } from "../../actors/tiny/tf.ts";
+import { simpoObjective } from "../../actors/models/tiny/model.ts";
+import { makeRng } from "../../actors/random/rng.ts";
+import { initTf, tf } from "../../actors/models/tiny/tf.ts";
 
 const PYTHON = process.env.POP_PYTHON || "/usr/bin/python3";
-const DRIVER = fileURLToPath(new URL("../../actors/openai/trainer/simpo_check.py", import.meta.url));
+const DRIVER = fileURLToPath(new URL("../../actors/trainers/python/simpo_check.py", import.meta.url));
 const SKIP = Boolean(process.env.POP_SKIP_PYTHON);
 
 interface SimpoCase { lp: number[]; len: number[]; n: number; beta: number; gamma: number; sft_weight: number }
@@ -151,7 +151,7 @@ describe.skipIf(SKIP)("simpo.py (Python, float64) against simpoObjective (TypeSc
     if (probe.error || probe.status !== 0) {
       const why = probe.error ? probe.error.message : (probe.stderr ?? "").trim().split("\n").pop();
       throw new Error(
-        `${PYTHON} cannot import torch (${why}). Run \`bash deploy/setup.sh\` (as root on Debian it installs python3-torch), ` +
+        `${PYTHON} cannot import torch (${why}). Run \`bash deploy/ops/setup.sh\` (as root on Debian it installs python3-torch), ` +
           `or point POP_PYTHON at an interpreter with torch; set POP_SKIP_PYTHON=1 only to skip this test on purpose.`,
       );
     }

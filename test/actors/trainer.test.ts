@@ -8,16 +8,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { poolPrompts } from "../../actors/tiny/world.ts";
-import { CommandTrainer } from "../../actors/trainer/command-trainer.ts";
-import { adapterVersion, AdapterArchiveError, packDir, unpackTo } from "../../actors/trainer/archive.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { poolPrompts } from "../../actors/models/tiny/world.ts";
+import { CommandTrainer } from "../../actors/trainers/command-trainer.ts";
+import { adapterVersion, AdapterArchiveError, packDir, unpackTo } from "../../actors/trainers/archive.ts";
 import { CommandError } from "../../actors/process/command.ts";
-import { TrainerOutputError } from "../../actors/trainer/workdir.ts";
+import { TrainerOutputError } from "../../actors/trainers/workdir.ts";
 
-const CLI = fileURLToPath(new URL("../../deploy/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 const POP = `"${process.execPath}" --import tsx "${CLI}"`;
-const BASE = "actors/tiny/checkpoints/lostspace.bin";
+const BASE = "actors/models/tiny/checkpoints/lostspace.bin";
 const SIMPO = { beta: 2, gamma: 1, learningRate: 1e-3, epochs: 2, batchSize: 8, sftWeight: 1, seed: 7 };
 
 describe("the trainer contract", () => {

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BackendError } from "../../actors/backend/registry.ts";
-import { canTrain, capabilitiesOf, type ModelBackend, type Trainer, type WeightStore } from "../../actors/backend/types.ts";
-import { tinyPlug } from "../../actors/tiny/plug.ts";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { poolPrompts } from "../../actors/tiny/world.ts";
+import { BackendError } from "../../actors/models/registry.ts";
+import { canTrain, capabilitiesOf, type ModelBackend, type Trainer, type WeightStore } from "../../actors/models/contract.ts";
+import { tinyPlug } from "../../actors/models/tiny/plug.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { poolPrompts } from "../../actors/models/tiny/world.ts";
 
 describe("a backend in a worker thread", () => {
   const dir = mkdtempSync(join(tmpdir(), "pop-worker-"));

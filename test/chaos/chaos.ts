@@ -19,18 +19,18 @@
  * npm test runs a fixed seed of the coordinator and actor faults (test/e2e/chaos-fixed.test.ts);
  * the node and link faults have scenarios of their own there (cluster-node-loss, two-sites).
  */
-import { makeRng } from "../../actors/tiny/rng.ts";
+import { makeRng } from "../../actors/random/rng.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { closeNats, connectNats } from "../../deploy/connect.ts";
-import { COORDINATOR_IDENTITY, seedFileOf, writeCreds } from "../../deploy/creds.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/experiment.ts";
-import { natsTarget } from "../../deploy/nats-options.ts";
-import { NatsCluster, NatsServer } from "../../deploy/nats-server.ts";
-import { PopProcess } from "../../deploy/processes.ts";
-import { HUB_DOMAIN, SiteNetwork } from "../../deploy/sites.ts";
+import { closeNats, connectNats } from "../../deploy/cli/connect.ts";
+import { COORDINATOR_IDENTITY, seedFileOf, writeCreds } from "../../deploy/ops/creds.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
+import { natsTarget } from "../../deploy/ops/nats-options.ts";
+import { NatsCluster, NatsServer } from "../../deploy/ops/nats-server.ts";
+import { PopProcess } from "../../deploy/cli/processes.ts";
+import { HUB_DOMAIN, SiteNetwork } from "../../deploy/ops/sites.ts";
 import { STREAMS, ensureTopology, managerOf, readStored, subjects } from "../../protocol/mod.ts";
 import { randomCheckpoints, VOTE_EVERY_PROMPT } from "../e2e/panel.ts";
 import { startLinkProxy, type LinkProxy } from "../support/link-proxy.ts";

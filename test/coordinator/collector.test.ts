@@ -6,7 +6,7 @@
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { IterationCollector } from "../../coordinator/collector.ts";
-import { experimentConfig } from "../../deploy/experiment.ts";
+import { experimentConfig } from "../../deploy/ops/experiment.ts";
 import {
   PROTOCOL_VERSION, STREAMS, ensureTopology, readStored, subjects,
   type CandidateBatch, type IterationRecord, type LikertScores, type Prompt, type Verdict,

@@ -14,25 +14,25 @@ import { createUser } from "@nats-io/nkeys";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { actorHelp } from "../../deploy/commands/actor.ts";
-import { coordinatorHelp } from "../../deploy/commands/coordinator.ts";
-import { poolHelp } from "../../deploy/commands/pool.ts";
-import { reportHelp } from "../../deploy/commands/report.ts";
-import { revoteHelp } from "../../deploy/commands/revote.ts";
-import { watchHelp } from "../../deploy/commands/watch.ts";
-import { AuthenticationRefusedError, connectNats } from "../../deploy/connect.ts";
-import { COORDINATOR_IDENTITY, CredsSetupError, OBSERVER_IDENTITY, seedFileOf, writeCreds, type CredsResult } from "../../deploy/creds.ts";
-import { ConnectionOptionsError, CredentialsFileError, NATS_OPTIONS_HELP, natsConnectionOptions, natsTarget } from "../../deploy/nats-options.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/experiment.ts";
-import { NatsServer } from "../../deploy/nats-server.ts";
-import { PopProcess } from "../../deploy/processes.ts";
+import { actorHelp } from "../../deploy/cli/commands/actor.ts";
+import { coordinatorHelp } from "../../deploy/cli/commands/coordinator.ts";
+import { poolHelp } from "../../deploy/cli/commands/pool.ts";
+import { reportHelp } from "../../deploy/cli/commands/report.ts";
+import { revoteHelp } from "../../deploy/cli/commands/revote.ts";
+import { watchHelp } from "../../deploy/cli/commands/watch.ts";
+import { AuthenticationRefusedError, connectNats } from "../../deploy/cli/connect.ts";
+import { COORDINATOR_IDENTITY, CredsSetupError, OBSERVER_IDENTITY, seedFileOf, writeCreds, type CredsResult } from "../../deploy/ops/creds.ts";
+import { ConnectionOptionsError, CredentialsFileError, NATS_OPTIONS_HELP, natsConnectionOptions, natsTarget } from "../../deploy/ops/nats-options.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
+import { NatsServer } from "../../deploy/ops/nats-server.ts";
+import { PopProcess } from "../../deploy/cli/processes.ts";
 import {
   BUCKETS, PROTOCOL_VERSION, PublishError, STREAMS, consumers, ensureConsumer, ensureTopology, openManager, publishMessage, readStored, subjects,
   type Message,
 } from "../../protocol/mod.ts";
 import { randomCheckpoints, VOTE_EVERY_PROMPT } from "../e2e/panel.ts";
 
-const CLI = fileURLToPath(new URL("../../deploy/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 const EXP = "sec";
 const PEERS = ["alice", "bob", "carol"];
 const v = PROTOCOL_VERSION;

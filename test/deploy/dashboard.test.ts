@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { PROTOCOL_VERSION, type ImageRef, type Member, type Message } from "../../protocol/mod.ts";
-import { DashboardState } from "../../deploy/dashboard/state.ts";
-import { DashboardServer, pairQuery } from "../../deploy/dashboard/server.ts";
-import { familyOfQuestion } from "../../actors/tiny/world.ts";
+import { DashboardState } from "../../deploy/observe/dashboard/state.ts";
+import { DashboardServer, pairQuery } from "../../deploy/observe/dashboard/server.ts";
+import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
 
 const T = Date.parse("2026-11-28T12:00:00Z");
 const base = { v: PROTOCOL_VERSION, experiment: "demo" } as const;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatSeeds, seedResult } from "../../deploy/report/seeds.ts";
-import type { Report } from "../../deploy/report/report.ts";
+import { formatSeeds, seedResult } from "../../deploy/observe/report/seeds.ts";
+import type { Report } from "../../deploy/observe/report/report.ts";
 
 const report = (ocrA: number[], ocrB: number[], avgA: number[], avgB: number[]): Report => ({
   experiment: "demo",

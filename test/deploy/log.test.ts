@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../deploy/log.ts";
+import { createLogger } from "../../deploy/cli/log.ts";
 
 describe("logs", () => {
   it("carry experiment, peer, instance and the current iteration on every line, as JSON or pretty lines with dates", () => {

@@ -6,10 +6,10 @@ import { PNG } from "pngjs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { encodePng } from "../../actors/images/png-encode.ts";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { Flags, UsageError } from "../../deploy/args.ts";
-import { poolHelp, runPool } from "../../deploy/commands/pool.ts";
-import { PoolExistsError, PromptFileError, defaultPoolName, loadPromptFile, readPromptFile } from "../../deploy/pool-file.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { Flags, UsageError } from "../../deploy/cli/args.ts";
+import { poolHelp, runPool } from "../../deploy/cli/commands/pool.ts";
+import { PoolExistsError, PromptFileError, defaultPoolName, loadPromptFile, readPromptFile } from "../../deploy/ops/pool-file.ts";
 import { MAX_STORED_BYTES, decode, ensureTopology, getImage, objectNames, openBlobs } from "../../protocol/mod.ts";
 import { cleanup, connectTo, startServer } from "../support/nats.ts";
 

@@ -2,12 +2,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
-import { describeOutputs } from "../../deploy/report/outputs.ts";
+import { describeOutputs } from "../../deploy/observe/report/outputs.ts";
 import { describe, expect, it } from "vitest";
-import { Flags, UsageError } from "../../deploy/args.ts";
+import { Flags, UsageError } from "../../deploy/cli/args.ts";
 import { encodePng } from "../../actors/images/png-encode.ts";
-import { buildReport, formatTable, trlRecord } from "../../deploy/report/report.ts";
-import { renderHtml } from "../../deploy/report/html.ts";
+import { buildReport, formatTable, trlRecord } from "../../deploy/observe/report/report.ts";
+import { renderHtml } from "../../deploy/observe/report/html.ts";
 import { PROTOCOL_VERSION, type EvaluationResult, type PreferencePair } from "../../protocol/mod.ts";
 
 const ev = (peer: string, iteration: number, suites: Record<string, number>): EvaluationResult => ({

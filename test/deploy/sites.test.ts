@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { writeCreds } from "../../deploy/creds.ts";
-import { findNatsServer } from "../../deploy/nats-server.ts";
-import { inDomain, peerPermissions } from "../../deploy/permissions.ts";
-import { SiteLayoutError, writeSiteConfigs } from "../../deploy/sites.ts";
+import { writeCreds } from "../../deploy/ops/creds.ts";
+import { findNatsServer } from "../../deploy/ops/nats-server.ts";
+import { inDomain, peerPermissions } from "../../deploy/ops/permissions.ts";
+import { SiteLayoutError, writeSiteConfigs } from "../../deploy/ops/sites.ts";
 
 describe("pop site", () => {
   const dir = mkdtempSync(join(tmpdir(), "pop-site-"));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PROTOCOL_VERSION, type Member, type Message } from "../../protocol/mod.ts";
-import { WatchState } from "../../deploy/watch/state.ts";
-import { renderWatch } from "../../deploy/watch/render.ts";
+import { WatchState } from "../../deploy/observe/watch/state.ts";
+import { renderWatch } from "../../deploy/observe/watch/render.ts";
 
 const T = Date.parse("2026-11-28T12:00:00Z");
 const base = { v: PROTOCOL_VERSION, experiment: "demo" } as const;

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { DEMO_DEFAULTS } from "../../deploy/defaults.ts";
+import { DEMO_DEFAULTS } from "../../deploy/demo/defaults.ts";
 import { consumers, openManager, STREAMS } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
 import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";

@@ -11,11 +11,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/experiment.ts";
-import { PopProcess } from "../../deploy/processes.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
+import { PopProcess } from "../../deploy/cli/processes.ts";
 import { openManager, ensureTopology, readStored, STREAMS, subjects } from "../../protocol/mod.ts";
 import { cleanup, connectTo, eventually, startCluster } from "../support/nats.ts";
-import { randomCheckpoints, VOTE_EVERY_PROMPT } from "../e2e/panel.ts";
+import { randomCheckpoints, VOTE_EVERY_PROMPT } from "./panel.ts";
 
 const MEMBERS = ["ann", "ben", "cat"];
 const PROMPTS = 16;

@@ -78,9 +78,9 @@ class DemoRun {
     }
   }
 
-  /** The demo's node process (the one that runs deploy/cli.ts demo). */
+  /** The demo's node process (the one that runs deploy/cli/cli.ts demo). */
   demoProcess(): Proc {
-    const p = [...this.seen.values()].find((q) => q.cmd.includes("deploy/cli.ts demo"));
+    const p = [...this.seen.values()].find((q) => q.cmd.includes("deploy/cli/cli.ts demo"));
     if (!p) throw new Error(`no demo process among ${[...this.seen.values()].map((q) => q.cmd).join("\n")}`);
     return p;
   }

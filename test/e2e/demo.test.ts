@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
-import type { Report } from "../../deploy/report/report.ts";
+import type { Report } from "../../deploy/observe/report/report.ts";
 import { launchChromium, screenshotDir } from "../support/browser.ts";
 
-const CLI = fileURLToPath(new URL("../../deploy/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 /** A smaller version of the main job: fewer iterations and prompts than `npm run demo`. */
 const ITERATIONS = 2;
 const PROMPTS = 800;

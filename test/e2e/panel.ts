@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../../deploy/experiment.ts";
-import type { NatsServer } from "../../deploy/nats-server.ts";
-import { PopProcess } from "../../deploy/processes.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../../deploy/ops/experiment.ts";
+import type { NatsServer } from "../../deploy/ops/nats-server.ts";
+import { PopProcess } from "../../deploy/cli/processes.ts";
 import {
   BUCKETS, STREAMS, ensureTopology, readRecord, readStored, stateKeys, subjects, type ExperimentConfig, type MessageType, type MessageOf,
 } from "../../protocol/mod.ts";

@@ -10,12 +10,12 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
-import { JUDGE_TEMPERATURE, TinyBackend } from "../../actors/tiny/backend.ts";
-import { writeTinyBenchmark } from "../../actors/tiny/bench-export.ts";
-import { FAMILIES } from "../../actors/tiny/world.ts";
-import { collectRun } from "../../deploy/report/collect.ts";
-import { buildReport, formatTable } from "../../deploy/report/report.ts";
-import { shippedCheckpoint } from "../../actors/tiny/checkpoints.ts";
+import { JUDGE_TEMPERATURE, TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
+import { FAMILIES } from "../../actors/models/tiny/world.ts";
+import { collectRun } from "../../deploy/observe/report/collect.ts";
+import { buildReport, formatTable } from "../../deploy/observe/report/report.ts";
+import { shippedCheckpoint } from "../../actors/models/tiny/checkpoints.ts";
 import type { MessageOf } from "../../protocol/mod.ts";
 import { freePort } from "../support/ports.ts";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
@@ -23,7 +23,7 @@ import { cleanup } from "../support/nats.ts";
 import { startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
 const MEMBERS = ["countless", "lostspace", "ocrdumb"];
-const CLI = fileURLToPath(new URL("../../deploy/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 const PROMPTS = 16;
 const settings = (experiment: string) => ({ experiment, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 0, poolSeed: 21, minPeers: 3 });
 

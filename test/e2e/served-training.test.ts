@@ -9,11 +9,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, describe, expect, it } from "vitest";
-import { JUDGE_TEMPERATURE } from "../../actors/tiny/backend.ts";
-import { writeTinyBenchmark } from "../../actors/tiny/bench-export.ts";
-import { DEMO_DEFAULTS } from "../../deploy/defaults.ts";
-import { collectRun } from "../../deploy/report/collect.ts";
-import { buildReport, formatTable } from "../../deploy/report/report.ts";
+import { JUDGE_TEMPERATURE } from "../../actors/models/tiny/backend.ts";
+import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
+import { DEMO_DEFAULTS } from "../../deploy/demo/defaults.ts";
+import { collectRun } from "../../deploy/observe/report/collect.ts";
+import { buildReport, formatTable } from "../../deploy/observe/report/report.ts";
 import { BUCKETS, decode, stateKeys } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
 import { freePort } from "../support/ports.ts";
@@ -21,7 +21,7 @@ import { startPanel, type Panel } from "./panel.ts";
 
 const MEMBERS = ["countless", "lostspace", "ocrdumb"];
 const PROMPTS = 600;
-const CLI = fileURLToPath(new URL("../../deploy/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 const POP = `"${process.execPath}" --import tsx "${CLI}"`;
 
 describe("served peers that train", () => {

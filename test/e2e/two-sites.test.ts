@@ -1,5 +1,5 @@
 /**
- * Two sites and a hub joined by leafnodes (deploy/sites.ts), credentials on everywhere: the
+ * Two sites and a hub joined by leafnodes (deploy/ops/sites.ts), credentials on everywhere: the
  * coordinator at the hub, two peers at site "a", one at site "b" whose link to the hub goes
  * through a proxy the test controls. The link is cut for 30 s in mid-iteration and healed; the
  * experiment finishes with every prompt's pair exactly once, and the cut site's peer has taken
@@ -10,12 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { closeNats, connectNats } from "../../deploy/connect.ts";
-import { COORDINATOR_IDENTITY, seedFileOf, writeCreds } from "../../deploy/creds.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/experiment.ts";
-import { natsTarget } from "../../deploy/nats-options.ts";
-import { PopProcess } from "../../deploy/processes.ts";
-import { HUB_DOMAIN, SiteNetwork } from "../../deploy/sites.ts";
+import { closeNats, connectNats } from "../../deploy/cli/connect.ts";
+import { COORDINATOR_IDENTITY, seedFileOf, writeCreds } from "../../deploy/ops/creds.ts";
+import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
+import { natsTarget } from "../../deploy/ops/nats-options.ts";
+import { PopProcess } from "../../deploy/cli/processes.ts";
+import { HUB_DOMAIN, SiteNetwork } from "../../deploy/ops/sites.ts";
 import { STREAMS, ensureTopology, readStored, subjects, type MessageOf, type MessageType } from "../../protocol/mod.ts";
 import { startLinkProxy, type LinkProxy } from "../support/link-proxy.ts";
 import { eventually } from "../support/nats.ts";

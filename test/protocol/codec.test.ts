@@ -1,4 +1,4 @@
-import { makeRng } from "../../actors/tiny/rng.ts";
+import { makeRng } from "../../actors/random/rng.ts";
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { decode, DecodeError, PROTOCOL_VERSION, encode, MAX_MESSAGE_BYTES, Message, SCHEMAS, type MessageType } from "../../protocol/mod.ts";

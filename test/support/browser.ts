@@ -1,6 +1,6 @@
 /**
  * Headless Chromium for the browser tests, driven with playwright-core (which downloads no
- * browser): Debian's `chromium` (deploy/setup.sh --tests installs it) or POP_CHROMIUM.
+ * browser): Debian's `chromium` (deploy/ops/setup.sh --tests installs it) or POP_CHROMIUM.
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/
 
 export async function launchChromium(): Promise<Browser> {
   const path = process.env.POP_CHROMIUM || CANDIDATES.find((p) => existsSync(p));
-  if (!path) throw new Error(`no Chromium found (looked for ${CANDIDATES.join(", ")}): run 'bash deploy/setup.sh --tests' (installs Debian's chromium) or set POP_CHROMIUM to a Chromium or Chrome binary`);
+  if (!path) throw new Error(`no Chromium found (looked for ${CANDIDATES.join(", ")}): run 'bash deploy/ops/setup.sh --tests' (installs Debian's chromium) or set POP_CHROMIUM to a Chromium or Chrome binary`);
   return chromium.launch({ executablePath: path, headless: true });
 }
 

@@ -1,6 +1,6 @@
 /** Test helpers around real nats-server processes: start, connect, always clean up. */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { NatsCluster, NatsServer } from "../../deploy/nats-server.ts";
+import { NatsCluster, NatsServer } from "../../deploy/ops/nats-server.ts";
 
 const live = new Set<{ dispose(): Promise<void> }>();
 const conns = new Set<NatsConnection>();

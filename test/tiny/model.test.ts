@@ -1,15 +1,15 @@
 import { describe, expect, it, beforeAll } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
-import { initTf } from "../../actors/tiny/tf.ts";
-import { TinyBackend } from "../../actors/tiny/backend.ts";
-import { VOCAB } from "../../actors/tiny/vocab.ts";
-import { poolPrompt, poolPrompts, poolItem, benchmarkSuite, renderScene, trainItem, parsePoolPromptId, FAMILIES, type Family } from "../../actors/tiny/world.ts";
-import { classifyAnswer, synthCandidate } from "../../actors/tiny/criteria.ts";
-import { makeRng } from "../../actors/tiny/rng.ts";
-import type { EvalResult } from "../../actors/backend/types.ts";
+import { initTf } from "../../actors/models/tiny/tf.ts";
+import { TinyBackend } from "../../actors/models/tiny/backend.ts";
+import { VOCAB } from "../../actors/models/tiny/vocab.ts";
+import { poolPrompt, poolPrompts, poolItem, benchmarkSuite, renderScene, trainItem, parsePoolPromptId, FAMILIES, type Family } from "../../actors/models/tiny/world.ts";
+import { classifyAnswer, synthCandidate } from "../../actors/models/tiny/criteria.ts";
+import { makeRng } from "../../actors/random/rng.ts";
+import type { EvalResult } from "../../actors/models/contract.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
-import { parseWeights, scoreAt } from "../../actors/tiny/model.ts";
-import { PANEL, type MemberSpec } from "../../actors/tiny/pretrain.ts";
+import { parseWeights, scoreAt } from "../../actors/models/tiny/model.ts";
+import { PANEL, type MemberSpec } from "../../actors/models/tiny/pretrain.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4, vocab: VOCAB };
 beforeAll(async () => {
@@ -101,7 +101,7 @@ describe("TinyBackend", () => {
   });
 
   it("judge scores lie in [1,5]; a pretrained checkpoint scores correct answers above wrong ones", async () => {
-    const path = "actors/tiny/checkpoints/lostspace.bin";
+    const path = "actors/models/tiny/checkpoints/lostspace.bin";
     expect(existsSync(path)).toBe(true);
     const be = await TinyBackend.load(path);
     const rng = makeRng(2);
@@ -124,7 +124,7 @@ describe("the shipped panel", () => {
   it("shows the designed gaps: each member well below its peers on the families it lacks, similar overall strength", async () => {
     const evs = new Map<string, EvalResult>();
     for (const m of PANEL) {
-      const be = await TinyBackend.load(`actors/tiny/checkpoints/${m.name}.bin`);
+      const be = await TinyBackend.load(`actors/models/tiny/checkpoints/${m.name}.bin`);
       evs.set(m.name, await be.evaluate());
       await be.dispose();
     }
@@ -142,7 +142,7 @@ describe("the shipped panel", () => {
     expect(evs.get(ocrdumb.name)!.suites.ocr!).toBeLessThan(0.2);
     // members differ in their language backbone's size, not only in their data
     const sizes = new Set<number>();
-    for (const m of PANEL) sizes.add(parseWeights(new Uint8Array(readFileSync(`actors/tiny/checkpoints/${m.name}.bin`))).config.hidden);
+    for (const m of PANEL) sizes.add(parseWeights(new Uint8Array(readFileSync(`actors/models/tiny/checkpoints/${m.name}.bin`))).config.hidden);
     expect(sizes.size).toBeGreaterThan(1);
     const avgs = [...evs.values()].map((e) => e.average);
     expect(Math.max(...avgs) - Math.min(...avgs)).toBeLessThan(0.2);

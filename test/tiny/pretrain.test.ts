@@ -1,8 +1,8 @@
 import { describe, expect, it, beforeAll } from "vitest";
-import { initTf } from "../../actors/tiny/tf.ts";
-import { pretrainMember, pretrainEncoder, PANEL } from "../../actors/tiny/pretrain.ts";
-import { VOCAB } from "../../actors/tiny/vocab.ts";
-import { parseWeights, ENCODER_PARAMS } from "../../actors/tiny/model.ts";
+import { initTf } from "../../actors/models/tiny/tf.ts";
+import { pretrainMember, pretrainEncoder, PANEL } from "../../actors/models/tiny/pretrain.ts";
+import { VOCAB } from "../../actors/models/tiny/vocab.ts";
+import { parseWeights, ENCODER_PARAMS } from "../../actors/models/tiny/model.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4, vocab: VOCAB };
 beforeAll(async () => {

@@ -1,16 +1,16 @@
 import { describe, expect, it, beforeAll } from "vitest";
-import { initTf, tf } from "../../actors/tiny/tf.ts";
-import { simpoFromMargin, TinyVlm, imagesTensor, ENCODER_PARAMS } from "../../actors/tiny/model.ts";
-import { trainSimpo, type SimpoPair } from "../../actors/tiny/train.ts";
-import { trainItem, renderScene } from "../../actors/tiny/world.ts";
-import { BANNED_IN_ANSWERS, MAX_ANSWER, PROMPT_LEN, answerSequence } from "../../actors/tiny/vocab.ts";
+import { initTf, tf } from "../../actors/models/tiny/tf.ts";
+import { simpoFromMargin, TinyVlm, imagesTensor, ENCODER_PARAMS } from "../../actors/models/tiny/model.ts";
+import { trainSimpo, type SimpoPair } from "../../actors/models/tiny/train.ts";
+import { trainItem, renderScene } from "../../actors/models/tiny/world.ts";
+import { BANNED_IN_ANSWERS, MAX_ANSWER, PROMPT_LEN, answerSequence } from "../../actors/models/tiny/vocab.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4 };
 let cfgVocab: string[];
 
 beforeAll(async () => {
   await initTf();
-  const { VOCAB } = await import("../../actors/tiny/vocab.ts");
+  const { VOCAB } = await import("../../actors/models/tiny/vocab.ts");
   cfgVocab = VOCAB;
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { answerIds, JUDGE, questionIds, tokenId, UNK } from "../../actors/tiny/vocab.ts";
+import { answerIds, JUDGE, questionIds, tokenId, UNK } from "../../actors/models/tiny/vocab.ts";
 
 describe("tiny tokenizer", () => {
   it("reads special-token spellings in text as unknown words, never as control tokens", () => {

@@ -4,7 +4,7 @@
  * time (a GPU's batch slots), so the message plane and the panel's scheduling can be measured
  * apart from any model. Never registered as a backend kind users can choose.
  */
-import type { BackendInfo, Judgement, JudgeInput, ModelBackend, PromptInput, SamplingOptions } from "../../../actors/backend/types.ts";
+import type { BackendInfo, Judgement, JudgeInput, ModelBackend, PromptInput, SamplingOptions } from "../../../actors/models/contract.ts";
 
 export interface LoadOptions {
   /** Time per prompt answered (all k samples of a prompt share one slot, as in a batched sampler). */

@@ -5,9 +5,9 @@
  *   node --import tsx deploy/bench/load/peer.ts --server URL --experiment E --peer P [--answer-ms N --judge-ms N --slots N]
  */
 import { PeerActor } from "../../../actors/actor.ts";
-import { Flags } from "../../args.ts";
-import { connectNats, onShutdown } from "../../connect.ts";
-import { createLogger } from "../../log.ts";
+import { Flags } from "../../cli/args.ts";
+import { connectNats, onShutdown } from "../../cli/connect.ts";
+import { createLogger } from "../../cli/log.ts";
 import { LoadGeneratorBackend } from "./backend.ts";
 
 const flags = new Flags(process.argv.slice(2), `usage: peer.ts [options]

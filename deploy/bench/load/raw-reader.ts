@@ -7,8 +7,8 @@
  */
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import { jetStreamOf, managerOf } from "../../../protocol/mod.ts";
-import { Flags } from "../../args.ts";
-import { connectNats } from "../../connect.ts";
+import { Flags } from "../../cli/args.ts";
+import { connectNats } from "../../cli/connect.ts";
 
 const flags = new Flags(process.argv.slice(2), `usage: raw-reader.ts [options]
 

@@ -1,0 +1,37 @@
+/** `pop report`: write the report files of a stored run. */
+import { familyOfQuestion } from "../../../actors/models/tiny/world.ts";
+import { resolve } from "node:path";
+import { getImage, openBlobs } from "../../../protocol/mod.ts";
+import type { Flags } from "../args.ts";
+import { connectNats } from "../connect.ts";
+import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
+import { collectRun } from "../../observe/report/collect.ts";
+import { formatTable, writeReport } from "../../observe/report/report.ts";
+
+export const reportHelp = `pop report [options]
+
+Reads a run back from JetStream and writes report.json, pairs-iter<N>.jsonl (+ images/) and
+report.html, and prints the member x suite x iteration table.
+
+  --experiment NAME    experiment                                           default: demo
+  --out DIR            output directory                                     default: runs/report-<experiment>
+
+${NATS_OPTIONS_HELP}`;
+
+export async function runReport(flags: Flags): Promise<void> {
+  const experiment = flags.string("experiment") ?? "demo";
+  const out = resolve(flags.string("out") ?? `runs/report-${experiment}`);
+  const nats = flags.nats();
+  const server = nats.servers;
+  flags.rejectUnknown();
+  const nc = await connectNats(nats, "pop-report");
+  try {
+    const run = await collectRun(nc, experiment);
+    if (run.evaluations.length === 0) throw new Error(`no evaluations stored for experiment '${experiment}' on ${server}`);
+    const blobs = await openBlobs(nc);
+    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined), familyOfQuestion);
+    process.stdout.write(formatTable(report) + `\n\nwrote ${out}\n`);
+  } finally {
+    await nc.close();
+  }
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# `pop` as an installed command (package.json "bin"): the CLI run by node with the tsx loader
+# from this repository, so it works from any directory.
+set -euo pipefail
+root="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
+exec node --import "$root/node_modules/tsx/dist/esm/index.mjs" "$root/deploy/cli/cli.ts" "$@"

@@ -1,0 +1,24 @@
+/**
+ * Defaults of the demo experiment with the shipped tiny panel, chosen so that three iterations
+ * show the method's effect on two CPU cores in a few minutes. The voting thresholds are the
+ * paper's (chosen >= 0.85, margin >= 0.75).
+ */
+import type { ExperimentConfig } from "../../protocol/mod.ts";
+
+export const DEMO_DEFAULTS = {
+  iterations: 3,
+  promptsPerIteration: 2000,
+  k: 4,
+  temperature: 0.7,
+  poolSeed: 7,
+  overrides: {
+    voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" },
+    // An NLL term on the chosen answers (CPO-SimPO) made the tiny panel learn from few pairs
+    // (actors/models/tiny/README.md has the simulation runs); sftWeight 0 is the paper's pure SimPO.
+    // Batches of 16 pairs (twice the steps of 32) let the OCR-dumb member learn reading faster.
+    training: { beta: 2.0, gamma: 1.0, learningRate: 1e-3, learningRateDecay: 0.5, epochs: 3, batchSize: 16, sftWeight: 1, judgeAnchor: 1, pairsFor: "same" },
+    // The tiny members answer in step: a prompt's batches arrive within moments of each other.
+    deadlines: { voteMs: 120_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 2_000 },
+    heartbeat: { intervalMs: 1_000, lapseMs: 10_000 },
+  } satisfies Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat">>,
+};

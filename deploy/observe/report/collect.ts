@@ -1,0 +1,32 @@
+/** Reads a run back from JetStream: its settings, evaluations, pairs and control events. */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { BUCKETS, decode, kvmOf, readStored, stateKeys, STREAMS, subjects, type ControlEvent, type EvaluationResult, type ExperimentConfig, type PreferencePair } from "../../../protocol/mod.ts";
+
+export interface StoredRun {
+  experiment: string;
+  /** The experiment's settings, where stored (absent when the state bucket has none). */
+  config?: ExperimentConfig;
+  evaluations: EvaluationResult[];
+  pairs: PreferencePair[];
+  control: ControlEvent[];
+}
+
+export async function collectRun(nc: NatsConnection, experiment: string): Promise<StoredRun> {
+  const [evals, pairs, control, config] = await Promise.all([
+    readStored(nc, STREAMS.evaluations.name, subjects.all(experiment, "eval"), "evaluation"),
+    readStored(nc, STREAMS.pairs.name, subjects.all(experiment, "pair"), "pair"),
+    readStored(nc, STREAMS.control.name, subjects.all(experiment, "ctl"), "control"),
+    storedConfig(nc, experiment),
+  ]);
+  return { experiment, ...(config ? { config } : {}), evaluations: evals.messages, pairs: pairs.messages, control: control.messages };
+}
+
+async function storedConfig(nc: NatsConnection, experiment: string): Promise<ExperimentConfig | undefined> {
+  try {
+    const kv = await kvmOf(nc).open(BUCKETS.state);
+    const entry = await kv.get(stateKeys.config(experiment));
+    return entry?.operation === "PUT" ? decode(entry.value, "experiment") : undefined;
+  } catch {
+    return undefined; // the report is still worth writing without its settings
+  }
+}
