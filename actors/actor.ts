@@ -10,15 +10,13 @@ import {
   BUCKETS, consumers, decode, ensureTopology, retrying, stateKeys, startInbox, type ExperimentConfig, type Inbox,
   kvmOf,
 } from "../protocol/mod.ts";
-import { answerPromptsPipelined } from "./answering.ts";
 import { catchUp } from "./catch-up.ts";
 import { canLoadWeights, type Evaluator, type ModelBackend } from "./models/contract.ts";
 import { PeerContext } from "./context.ts";
 import { ActorStartError } from "./errors.ts";
-import { ballotBox, judgeCandidates } from "./judging.ts";
 import { giveUp } from "./giving-up.ts";
 import { Heartbeat } from "./membership.ts";
-import { evaluateAndPublish, trainOnIteration } from "./training.ts";
+import { createRoles, stopRoles, type PeerRoles } from "./roles.ts";
 import { TIMED_OUT, within } from "./process/within.ts";
 
 /** Longest wait for one step of leaving that needs the server (which may be gone). */
@@ -56,16 +54,23 @@ export interface ActorOptions {
 
 export class PeerActor {
   private ctx?: PeerContext;
+  private roles?: PeerRoles;
   private heartbeat?: Heartbeat;
   private inboxes: Inbox[] = [];
   private modelWatch?: { stop(): void };
   private catchUpTimer?: NodeJS.Timeout;
   private stopped = false;
+  private latest?: number;
 
   constructor(private readonly options: ActorOptions) {}
 
   get context(): PeerContext | undefined {
     return this.ctx;
+  }
+
+  /** The latest iteration this peer has heard of in a control event (log lines carry it). */
+  get latestIteration(): number | undefined {
+    return this.latest;
   }
 
   async start(): Promise<void> {
@@ -76,12 +81,14 @@ export class PeerActor {
     const evaluator = o.evaluator ?? (o.backend.evaluate ? { evaluate: () => o.backend.evaluate!() } : undefined);
     const ctx = await PeerContext.open({ nc: o.nc, experiment: o.experiment, peer: o.peer, instance: o.instance, backend: o.backend, log, config, evaluator });
     this.ctx = ctx;
+    const roles = createRoles(ctx);
+    this.roles = roles;
     ctx.modelVersion = (await o.backend.info()).version;
     const resumed = await retrying("loading the published weights", () => this.loadPublishedWeights(), log);
-    this.heartbeat = new Heartbeat(ctx, o.backendKind);
+    this.heartbeat = new Heartbeat(ctx, o.backendKind, roles.training);
     await retrying("joining", () => this.heartbeat!.join(), log);
     log.info({ experiment: o.experiment, peer: o.peer, instance: o.instance, version: ctx.modelVersion, resumedFromIteration: resumed }, "joined");
-    if (resumed === undefined) await retrying("publishing the first evaluation", () => evaluateAndPublish(ctx, 0), log);
+    if (resumed === undefined) await retrying("publishing the first evaluation", () => roles.training.evaluate(0), log);
 
     const batchSize = o.batchSize ?? 32;
     this.inboxes.push(
@@ -93,8 +100,8 @@ export class PeerActor {
         handler: async (batch) => {
           for (const d of batch) {
             const e = d.message;
-            if ("iteration" in e) ctx.latestIteration = Math.max(ctx.latestIteration ?? 0, e.iteration);
-            if (e.event === "iteration_closed") await trainOnIteration(ctx, e.iteration);
+            if ("iteration" in e) this.latest = Math.max(this.latest ?? 0, e.iteration);
+            if (e.event === "iteration_closed") await roles.training.train(e.iteration);
             else if (e.event === "iteration_opened") log.info({ iteration: e.iteration, prompts: e.prompts, peers: e.peers }, "iteration opened");
             else if (e.event === "experiment_done") log.info({ iterations: e.iterations }, "experiment done");
           }
@@ -105,7 +112,7 @@ export class PeerActor {
         types: ["candidates"],
         batchSize,
         log,
-        handler: (batch) => judgeCandidates(ctx, batch),
+        handler: (batch) => roles.judging.handle(batch),
         gaveUp: (c, reason, detail) => giveUp(ctx, reason, { iteration: c.iteration, promptId: c.promptId, work: "judge", author: c.author, reason: detail }),
       }), log),
       await retrying("starting the prompts inbox", () => startInbox(o.nc, {
@@ -113,7 +120,7 @@ export class PeerActor {
         types: ["prompt"],
         batchSize,
         log,
-        handler: (batch) => answerPromptsPipelined(ctx, batch),
+        handler: (batch) => roles.answering.handle(batch),
         gaveUp: (p, reason, detail) => giveUp(ctx, reason, { iteration: p.iteration, promptId: p.promptId, work: "answer", reason: detail }),
       }), log),
     );
@@ -123,6 +130,7 @@ export class PeerActor {
 
   private startCatchUp(batchSize: number): void {
     const ctx = this.ctx!;
+    const roles = this.roles!;
     const tried = new Set<string>();
     let running = false;
     let gap = CATCH_UP_FIRST_GAP_MS;
@@ -137,7 +145,7 @@ export class PeerActor {
       }
       if (Date.now() < nextAt) return;
       running = true;
-      catchUp(ctx, tried, batchSize)
+      catchUp(ctx, roles, tried, batchSize)
         .then((r) => {
           const found = Boolean(r.answered || r.judged || r.trained);
           if (found) ctx.log.info(r, "caught up on undelivered work");
@@ -179,7 +187,7 @@ export class PeerActor {
       for await (const entry of watch) {
         if (entry.operation !== "PUT") continue;
         const record = decode(entry.value, "model");
-        // This process's own training: the watch can see its put before training.ts sets
+        // This process's own training: the watch can see its put before the training role sets
         // ctx.modelVersion, so the version alone would make it reload its own weights.
         if (record.instance === ctx.instance) continue;
         if (record.modelVersion === ctx.modelVersion) continue;
@@ -206,8 +214,9 @@ export class PeerActor {
     // handlers in progress end, so a training that a stop signal kills (its trainer command gets
     // the signal too) is redelivered, not dead-lettered as a failure.
     const inboxes = Promise.all(this.inboxes.map((i) => i.stop()));
-    // Prompts still gathering their batches are not judged any more (the inbox handed them back).
-    if (this.ctx) ballotBox(this.ctx).close();
+    // Each role closes what it owns: prompts still gathering their batches are not judged any
+    // more (the inbox handed them back), work waiting for a place is not started.
+    if (this.roles) stopRoles(this.roles);
     clearInterval(this.catchUpTimer);
     this.modelWatch?.stop();
     // One round trip tells whether the server is there; without it each step below would wait

@@ -8,14 +8,10 @@
  * are idempotent (message ids), so a check that races a late delivery costs work, never a
  * duplicate; training runs one at a time and finds the model record once it is done.
  */
-import {
-  STREAMS, consumers, managerOf, readRecord, readStored, stateKeys, subjects,
-  type Delivery, type MessageOf,
-} from "../protocol/mod.ts";
-import { answerPrompts } from "./answering.ts";
+import { STREAMS, consumers, managerOf, readRecord, readStored, stateKeys, subjects, type MessageOf } from "../protocol/mod.ts";
 import type { PeerContext } from "./context.ts";
-import { judgeCandidates } from "./judging.ts";
-import { trainOnIteration } from "./training.ts";
+import type { PeerRoles } from "./roles.ts";
+import type { Training } from "./training.ts";
 
 /** What one catch-up found missing and did. */
 export interface CatchUpResult {
@@ -33,9 +29,9 @@ export interface CatchUpResult {
  * would have. The consumer is looked at before the record: a process that trains writes the
  * record before it acks the close, so a close acked meanwhile shows in the record.
  */
-async function trainIfMissed(ctx: PeerContext, iteration: number, tried: Set<string>): Promise<boolean> {
+async function trainIfMissed(ctx: PeerContext, training: Training, iteration: number, tried: Set<string>): Promise<boolean> {
   // Once per iteration and process: a backend that does not train writes no model record.
-  if (ctx.training || tried.has(`train|${iteration}`)) return false;
+  if (training.busy || tried.has(`train|${iteration}`)) return false;
   const record = await ctx.iteration(iteration);
   if (!record?.peers.includes(ctx.peer)) return false;
   const spec = consumers.peerControl(ctx.experiment, ctx.peer);
@@ -44,21 +40,19 @@ async function trainIfMissed(ctx: PeerContext, iteration: number, tried: Set<str
   const model = await readRecord(ctx.state, stateKeys.model(ctx.experiment, ctx.peer), "model");
   if ((model?.iteration ?? 0) >= iteration) return false;
   ctx.log.warn({ iteration }, "the iteration closed but its close was never delivered to this peer; training now");
-  await trainOnIteration(ctx, iteration);
+  await training.train(iteration);
   tried.add(`train|${iteration}`);
   return true;
 }
-
-const asDeliveries = <T>(messages: T[]): Delivery<T>[] => messages.map((message) => ({ message, subject: "", deliveries: 1, streamSeq: 0 }));
 
 /**
  * Answers and judges what this peer has not yet for the iteration now collecting. `tried` holds
  * the work attempted by earlier catch-ups of this process, tried once only (a prompt the model
  * cannot answer must not be retried every round).
  */
-export async function catchUp(ctx: PeerContext, tried: Set<string>, batchSize = 32): Promise<CatchUpResult> {
+export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<string>, batchSize = 32): Promise<CatchUpResult> {
   const progress = await readRecord(ctx.state, stateKeys.progress(ctx.experiment), "progress");
-  if (progress?.phase === "training") return { iteration: progress.iteration, answered: 0, judged: 0, trained: await trainIfMissed(ctx, progress.iteration, tried) };
+  if (progress?.phase === "training") return { iteration: progress.iteration, answered: 0, judged: 0, trained: await trainIfMissed(ctx, roles.training, progress.iteration, tried) };
   if (!progress || progress.phase !== "collecting") return { answered: 0, judged: 0 };
   const it = progress.iteration;
   const record = await ctx.iteration(it);
@@ -85,15 +79,14 @@ export async function catchUp(ctx: PeerContext, tried: Set<string>, batchSize = 
   ctx.log.warn({ iteration: it, toAnswer: toAnswer.length, toJudge: toJudge.length }, "work of the open iteration was never delivered to this peer; doing it now");
   for (let i = 0; i < toAnswer.length; i += batchSize) {
     const chunk = toAnswer.slice(i, i + batchSize);
-    await answerPrompts(ctx, asDeliveries(chunk));
+    await roles.answering.answer(chunk);
     // Only once done: a chunk that failed (the server gone again) is tried next round.
     for (const p of chunk) tried.add(`answer|${p.promptId}`);
   }
   for (let i = 0; i < toJudge.length; i += batchSize) {
     const chunk = toJudge.slice(i, i + batchSize);
-    const outcomes = await judgeCandidates(ctx, asDeliveries(chunk), { now: true });
     // Judged now; a failure shows here as in a handler's.
-    await Promise.all(outcomes.map((o) => (typeof o === "object" && "later" in o ? o.later : undefined)));
+    await roles.judging.judge(chunk);
     for (const c of chunk) tried.add(`judge|${c.promptId}|${c.author}`);
   }
   return { iteration: it, answered: toAnswer.length, judged: toJudge.length };

@@ -1,4 +1,7 @@
-/** What every part of a running actor shares: connections, buckets, the model and caches. */
+/**
+ * What every part of a running actor shares: connections, buckets, the configuration, the
+ * model's version and caches. The roles' own state lives in the roles (actors/roles.ts).
+ */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { ObjectStore } from "@nats-io/obj";
@@ -6,7 +9,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS, getImage, openBlobs, readRecord, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
-  jetStreamOf, kvmOf, type Member,
+  jetStreamOf, kvmOf,
 } from "../protocol/mod.ts";
 import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./models/contract.ts";
 
@@ -19,12 +22,6 @@ export class PeerContext {
   modelVersion = "";
   /** The iteration whose pairs the current weights include (0: the starting checkpoint). */
   modelIteration = 0;
-  /** The latest iteration this peer has heard of in a control event (log lines carry it). */
-  latestIteration?: number;
-  /** Long work in progress, shown in the membership record (training steps done of total). */
-  activity?: Member["activity"];
-  /** The training in progress in this process, if any (actors/training.ts runs one at a time). */
-  training?: Promise<void>;
   private readonly images = new Map<string, ImageInput>();
   private imageBytes = 0;
   private readonly iterations = new Map<number, IterationRecord>();

@@ -32,7 +32,7 @@ interface Ballot {
 const rememberedPrompts = (openPrompts: number) => 2 * openPrompts;
 
 /** A peer's ballots, one per prompt being gathered. */
-export class BallotBox {
+class BallotBox {
   private readonly ballots = new Map<string, Ballot>();
   private readonly judged = new Map<string, Set<string>>();
   /** The ballots whose every author has answered, not yet judged (kept apart: scanning every ballot per batch grows with the backlog). */
@@ -127,39 +127,58 @@ export class BallotBox {
   }
 }
 
-const boxes = new WeakMap<PeerContext, BallotBox>();
+/** The judging role of one actor: owns the ballot box (and with it the pipeline of judging calls). */
+export class Judging {
+  private readonly box: BallotBox;
 
-/** The peer's ballot box (one per context). */
-export function ballotBox(ctx: PeerContext): BallotBox {
-  let box = boxes.get(ctx);
-  if (!box) boxes.set(ctx, (box = new BallotBox(ctx)));
-  return box;
-}
-
-/**
- * The candidates inbox's handler: batches this peer judges go into their prompts' ballots and
- * are settled when their verdict is out; prompts whose every author is in are judged now, together.
- * With `now` (catch-up), every prompt of the batch is judged at once with what it has.
- */
-export async function judgeCandidates(ctx: PeerContext, batch: Delivery<MessageOf<"candidates">>[], options: { now?: boolean } = {}): Promise<Outcome[]> {
-  const outcomes: Outcome[] = batch.map(() => "ack");
-  const box = ballotBox(ctx);
-  for (const [i, d] of batch.entries()) {
-    const c = d.message;
-    if (c.author === ctx.peer && !ctx.config.voting.selfJudging) continue;
-    if (!(await ctx.takesPart(c.iteration))) continue;
-    // An outsider's answers are not judged (nor, at the coordinator, paired).
-    const members = (await ctx.iteration(c.iteration))!.peers;
-    if (!members.includes(c.author)) {
-      outcomes[i] = { dead: `'${c.author}' is not a member of iteration ${c.iteration} (members: ${members.join(", ")})`, reason: "not_member" };
-      continue;
-    }
-    const authors = members.filter((m) => m !== ctx.peer || ctx.config.voting.selfJudging);
-    outcomes[i] = { later: box.add(c, authors) };
+  constructor(private readonly ctx: PeerContext) {
+    this.box = new BallotBox(ctx);
   }
-  const ready = options.now ? box.all() : box.complete();
-  if (ready.length) await box.judge(ready);
-  return outcomes;
+
+  /**
+   * The candidates inbox's handler: batches this peer judges go into their prompts' ballots and
+   * are settled when their verdict is out; prompts whose every author is in are judged now, together.
+   */
+  handle(batch: Delivery<MessageOf<"candidates">>[]): Promise<Outcome[]> {
+    return this.gather(batch.map((d) => d.message), false);
+  }
+
+  /**
+   * Judges the batches now (catch-up's way): every prompt among them is judged with what its
+   * ballot has, and this resolves once their verdicts are out, with each batch's outcome ("ack"
+   * also for a batch this peer does not judge); a failed judging rejects, as in a handler.
+   */
+  async judge(batches: MessageOf<"candidates">[]): Promise<Decided[]> {
+    const outcomes = await this.gather(batches, true);
+    return Promise.all(outcomes.map((o) => (typeof o === "object" && "later" in o ? o.later : o)));
+  }
+
+  /** Stops the lingering timers; what the box holds is handed back by the inbox. */
+  stop(): void {
+    this.box.close();
+  }
+
+  /** Puts the batches this peer judges into their ballots; with `now`, judges every ballot at once. */
+  private async gather(batch: MessageOf<"candidates">[], now: boolean): Promise<Outcome[]> {
+    const ctx = this.ctx;
+    const box = this.box;
+    const outcomes: Outcome[] = batch.map(() => "ack");
+    for (const [i, c] of batch.entries()) {
+      if (c.author === ctx.peer && !ctx.config.voting.selfJudging) continue;
+      if (!(await ctx.takesPart(c.iteration))) continue;
+      // An outsider's answers are not judged (nor, at the coordinator, paired).
+      const members = (await ctx.iteration(c.iteration))!.peers;
+      if (!members.includes(c.author)) {
+        outcomes[i] = { dead: `'${c.author}' is not a member of iteration ${c.iteration} (members: ${members.join(", ")})`, reason: "not_member" };
+        continue;
+      }
+      const authors = members.filter((m) => m !== ctx.peer || ctx.config.voting.selfJudging);
+      outcomes[i] = { later: box.add(c, authors) };
+    }
+    const ready = now ? box.all() : box.complete();
+    if (ready.length) await box.judge(ready);
+    return outcomes;
+  }
 }
 
 /** Scores every candidate of the given prompts' batches in one model call: one verdict per prompt. */

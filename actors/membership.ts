@@ -7,19 +7,25 @@ import { hostname } from "node:os";
 import { controlEvent, encode, memberKeys, PROTOCOL_VERSION, publishMessage, type Member } from "../protocol/mod.ts";
 import type { PeerContext } from "./context.ts";
 
+/** Where the record's long work in progress comes from (the training role). */
+export interface ActivitySource {
+  readonly activity: Member["activity"];
+}
+
+/** Keeps one process's member record fresh, and announces its joining and leaving. */
 export class Heartbeat {
   private timer?: NodeJS.Timeout;
   private readonly joinedAt = Date.now();
   private state: Member["state"] = "active";
 
-  constructor(private readonly ctx: PeerContext, private readonly backendKind: string) {}
+  constructor(private readonly ctx: PeerContext, private readonly backendKind: string, private readonly work: ActivitySource) {}
 
   private record(): Member {
     return {
       v: PROTOCOL_VERSION, type: "member", experiment: this.ctx.experiment, peer: this.ctx.peer, instance: this.ctx.instance,
       backend: this.backendKind, modelVersion: this.ctx.modelVersion || "unknown", host: hostname(), pid: process.pid,
       joinedAt: this.joinedAt, heartbeatAt: Date.now(), state: this.state,
-      ...(this.ctx.activity ? { activity: this.ctx.activity } : {}),
+      ...(this.work.activity ? { activity: this.work.activity } : {}),
     };
   }
 

@@ -7,6 +7,7 @@ import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { catchUp } from "../../actors/catch-up.ts";
 import { PeerContext } from "../../actors/context.ts";
+import { createRoles, stopRoles } from "../../actors/roles.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
 import {
@@ -46,15 +47,16 @@ describe("catching up on undelivered work", () => {
     const backend = await TinyBackend.create(7);
     const ctx = await PeerContext.open({ nc, experiment: EXP, peer: "cat", instance: "t", backend, log: pino({ level: "silent" }), config });
     ctx.modelVersion = (await backend.info()).version;
+    const roles = createRoles(ctx);
     const tried = new Set<string>();
-    expect(await catchUp(ctx, tried)).toEqual({ iteration: 1, answered: PROMPTS, judged: PROMPTS });
+    expect(await catchUp(ctx, roles, tried)).toEqual({ iteration: 1, answered: PROMPTS, judged: PROMPTS });
 
     const cands = (await readStored(nc, STREAMS.candidates.name, subjects.candidates(EXP, 1, "cat"), "candidates")).messages;
     expect(cands.map((c) => c.promptId).sort()).toEqual(prompts.map((p) => p.promptId).sort());
     const verdicts = (await readStored(nc, STREAMS.verdicts.name, subjects.verdict(EXP, 1, "cat"), "verdict")).messages;
     expect(verdicts.flatMap((x) => x.authors.map((a) => `${x.promptId}|${a}`)).sort()).toEqual(prompts.map((p) => `${p.promptId}|ann`).sort());
     // Nothing left: a second round does nothing, also with a fresh memory of what it tried.
-    expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0 });
+    expect(await catchUp(ctx, roles, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0 });
     // The iteration closed and the close never came (its control consumer holds nothing): it trains, once.
     const control = consumers.peerControl(EXP, "cat");
     await ensureConsumer(await managerOf(nc), control);
@@ -62,18 +64,19 @@ describe("catching up on undelivered work", () => {
     const triedNow = new Set<string>();
     // While the close waits in the consumer (or a process of this peer holds it), it is left to the inbox.
     await publishMessage(js, controlEvent(EXP, "iteration_closed", { iteration: 1, pairs: 0, voted: PROMPTS }));
-    expect(await catchUp(ctx, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
+    expect(await catchUp(ctx, roles, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
     const close = await (await js.consumers.get(control.stream, control.config.durable_name!)).next({ expires: 2000 });
     expect(close).not.toBeNull();
-    expect(await catchUp(ctx, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
+    expect(await catchUp(ctx, roles, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
     // Acked without training (the delivery that nats-server 2.9 loses): now it trains.
     await close!.ackAck();
-    expect(await catchUp(ctx, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: true });
+    expect(await catchUp(ctx, roles, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: true });
     expect((await readStored(nc, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages.filter((e) => e.event === "training_done")).toHaveLength(1);
-    expect(await catchUp(ctx, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
+    expect(await catchUp(ctx, roles, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
     // Done: nothing to look at.
     await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "done", at: 3 }));
-    expect(await catchUp(ctx, new Set())).toEqual({ answered: 0, judged: 0 });
+    expect(await catchUp(ctx, roles, new Set())).toEqual({ answered: 0, judged: 0 });
+    stopRoles(roles);
     await backend.dispose();
   });
 });

@@ -50,7 +50,7 @@ export async function runActor(flags: Flags): Promise<void> {
   const instance = flags.string("instance") ?? `${hostname().toLowerCase().replace(/[^a-z0-9_-]/g, "-").slice(0, 40)}-${process.pid}`;
   // Lines carry the iteration this peer last saw opened (or is training on), once it has joined.
   let actorRef: PeerActor | undefined;
-  const log = createLogger(peer, { format, context: { experiment, peer, instance }, iteration: () => actorRef?.context?.latestIteration });
+  const log = createLogger(peer, { format, context: { experiment, peer, instance }, iteration: () => actorRef?.latestIteration });
   let plug;
   let spec;
   try {
