@@ -7,7 +7,7 @@ import {
   PROTOCOL_VERSION, STREAMS, controlEvent, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
   type EvaluationResult, type ModelRecord, type PreferencePair,
 } from "../protocol/mod.ts";
-import { canTrain, type PreferenceInput, type TrainResult, type TrainStep } from "./models/contract.ts";
+import { canTrain, simpoOptionsOf, type PreferenceInput, type TrainResult, type TrainStep } from "./models/contract.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 
 const NO_TRAINING: TrainResult = { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
@@ -77,7 +77,7 @@ async function trainOnce(ctx: PeerContext, iteration: number): Promise<void> {
     (ctx.activity = { doing: "training", iteration, done, total, ...(step && Number.isFinite(step.loss) && Number.isFinite(step.margin) ? { loss: step.loss, margin: step.margin } : {}) });
   const result =
     inputs.length > 0
-      ? await ctx.backend.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate, epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, ...(t.judgeAnchor !== undefined ? { judgeAnchor: t.judgeAnchor } : {}), seed: seedOf(ctx.experiment, ctx.peer, iteration) }, { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress }).finally(() => (ctx.activity = undefined))
+      ? await ctx.backend.train(inputs, simpoOptionsOf(t, { learningRate, seed: seedOf(ctx.experiment, ctx.peer, iteration) }), { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress }).finally(() => (ctx.activity = undefined))
       : NO_TRAINING;
   const info = await ctx.backend.info();
   const weights = await ctx.backend.exportWeights();
