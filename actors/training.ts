@@ -7,7 +7,7 @@ import {
   PROTOCOL_VERSION, STREAMS, controlEvent, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
   type EvaluationResult, type Member, type ModelRecord, type PreferencePair,
 } from "../protocol/mod.ts";
-import { canTrain, type PreferenceInput, type SimpoOptions, type TrainResult, type TrainStep } from "./models/contract.ts";
+import { canTrain, simpoOptionsOf, type PreferenceInput, type SimpoOptions, type TrainResult, type TrainStep } from "./models/contract.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 import { RoleStoppedError } from "./errors.ts";
 
@@ -33,11 +33,7 @@ export function learningRateOf(t: { learningRate: number; learningRateDecay: num
  */
 export function trainOptionsOf(ctx: PeerContext, iteration: number): SimpoOptions {
   const t = ctx.config.training;
-  return {
-    beta: t.beta, gamma: t.gamma, learningRate: learningRateOf(t, iteration), epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight,
-    ...(t.judgeAnchor !== undefined ? { judgeAnchor: t.judgeAnchor } : {}),
-    seed: seedOf(ctx.experiment, ctx.peer, iteration),
-  };
+  return simpoOptionsOf(t, { learningRate: learningRateOf(t, iteration), seed: seedOf(ctx.experiment, ctx.peer, iteration) });
 }
 
 /** Long work in progress, as the membership record shows it. */

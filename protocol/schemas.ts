@@ -66,21 +66,28 @@ export const AGGREGATES = VotingConfig.shape.aggregate.unwrap().options;
 export type VotingConfig = z.infer<typeof VotingConfig>;
 
 /**
- * SimPO settings sent to every member. The defaults suit the embedded tiny model (the paper's
- * 7B members use learning rates around 1e-6): beta 2 and gamma 1 (gamma/beta 0.5, the SimPO
- * authors' starting point).
+ * SimPO settings sent to every member: the one definition of the training settings (a backend's
+ * SimpoOptions and the trainer contract's settings.json derive from it). The loss (Meng et al.
+ * 2024, plus CPO-SimPO's NLL term) is
+ * -log sigmoid(beta/|y_w| log p(y_w|x) - beta/|y_l| log p(y_l|x) - gamma) + sftWeight x NLL(y_w)/|y_w|.
+ * The defaults suit the embedded tiny model (the paper's 7B members use learning rates around
+ * 1e-6): beta 2 and gamma 1 (gamma/beta 0.5, the SimPO authors' starting point).
  */
 export const TrainingConfig = z.object({
+  /** Reward scale. */
   beta: z.number().positive().default(2.0),
   /** Absolute target margin (not gamma/beta). */
   gamma: z.number().min(0).default(1.0),
+  /** The first iteration's learning rate (see learningRateDecay). */
   learningRate: z.number().positive().default(5e-4),
   /**
    * The learning rate of iteration i is learningRate x learningRateDecay^(i-1): later iterations,
    * with fewer and harder pairs, move the weights less. 1 keeps it constant.
    */
   learningRateDecay: z.number().positive().max(1).default(1),
+  /** Passes over the iteration's pairs. */
   epochs: z.number().int().positive().default(3),
+  /** Pairs per optimizer step (after gradient accumulation). */
   batchSize: z.number().int().positive().default(32),
   /**
    * Weight of a length-averaged NLL term on the chosen answers (CPO-SimPO; TRL's `cpo_alpha`).
@@ -298,19 +305,29 @@ export const PreferencePair = z.object({
 });
 export type PreferencePair = z.infer<typeof PreferencePair>;
 
-const TrainSummary = z.object({
+/**
+ * What a training run did, for logs and the experiment record: what a backend's `train` returns
+ * (actors/models/contract.ts) and what training_done and the model record carry.
+ */
+export const TrainSummary = z.object({
+  /** Optimisation steps taken. */
   steps: z.number().int().min(0),
+  /** Pairs trained on. */
   pairs: z.number().int().min(0),
+  /** The total loss at the first step and the last. */
   lossFirst: z.number(),
   lossLast: z.number(),
   /** Each term of the loss (e.g. simpo, nll, anchor), at the first step and the last, unweighted. */
   terms: z.record(z.string().max(32), z.tuple([z.number(), z.number()])).optional(),
+  /** Mean length-averaged log-prob margin chosen − rejected over the pairs, before and after training. */
   marginBefore: z.number(),
   marginAfter: z.number(),
+  /** Wall time of the run. */
   ms: z.number().min(0),
-  /** [step, loss, margin] at evenly spaced steps, for training curves (absent where the backend does not report it). */
+  /** [step, loss, margin] at evenly spaced steps (the last included), for training curves (absent where the backend does not report it). */
   curve: z.array(z.tuple([z.number().int().min(0), z.number().finite(), z.number().finite()])).max(256).optional(),
 });
+export type TrainSummary = z.infer<typeof TrainSummary>;
 
 /** Lifecycle events of an experiment; `event` says which. */
 export const ControlEvent = z.discriminatedUnion("event", [

@@ -7,7 +7,8 @@
  *
  * Criteria and Likert scores are the protocol's (protocol/schemas.ts), never redefined here.
  */
-import type { Criterion, LikertScores } from "../../protocol/mod.ts";
+import { z } from "zod";
+import { TrainingConfig, type Criterion, type LikertScores, type TrainSummary } from "../../protocol/mod.ts";
 
 export type { Criterion, LikertScores };
 
@@ -71,37 +72,31 @@ export interface PreferenceInput {
   rejected: string;
 }
 
-/** SimPO hyper-parameters (Meng et al. 2024). Backends document their defaults. */
-export interface SimpoOptions {
-  /** Reward scale beta. */
-  beta: number;
-  /** Absolute target margin gamma (not gamma/beta). */
-  gamma: number;
-  learningRate: number;
-  epochs: number;
-  batchSize: number;
-  seed: number;
-  /** Weight of an NLL term on the chosen answers (CPO-SimPO, TRL's `cpo_alpha`); 0 or absent: pure SimPO. */
-  sftWeight?: number;
-  /** Weight of the judge-anchor term (see TrainingConfig.judgeAnchor); absent: the backend's default. */
-  judgeAnchor?: number;
+/**
+ * SimPO settings of one training run (Meng et al. 2024): the experiment's TrainingConfig
+ * (protocol/schemas.ts, where each field is documented) less what is not the run's to know (the
+ * decay, already applied to `learningRate`; which pairs to train on), plus the run's seed.
+ * `sftWeight` and `judgeAnchor` may be absent: the backend's default (each backend documents its own).
+ */
+export const SimpoOptions = TrainingConfig.omit({ learningRateDecay: true, pairsFor: true })
+  .partial({ sftWeight: true })
+  .extend({
+    /** Seeds the run's shuffling (and whatever else the backend draws). */
+    seed: z.number().int(),
+  });
+export type SimpoOptions = z.output<typeof SimpoOptions>;
+
+/**
+ * One run's options from the experiment's training settings, the iteration's learning rate
+ * (after decay) and the run's seed.
+ */
+export function simpoOptionsOf(training: TrainingConfig, run: { learningRate: number; seed: number }): SimpoOptions {
+  // Parsing drops the settings that are not the run's and checks the two per-run values.
+  return SimpoOptions.parse({ ...training, ...run });
 }
 
-/** What a training run did, for logs and the experiment record. */
-export interface TrainResult {
-  steps: number;
-  pairs: number;
-  lossFirst: number;
-  lossLast: number;
-  /** Each term of the loss (simpo, nll, anchor, ...), unweighted, at the first step and the last. */
-  terms?: Record<string, [number, number]>;
-  /** Mean length-averaged log-prob margin chosen − rejected, before and after training. */
-  marginBefore: number;
-  marginAfter: number;
-  ms: number;
-  /** Training curve: [step, loss, margin] at up to {@link CURVE_POINTS} evenly spaced steps (last included). */
-  curve?: [number, number, number][];
-}
+/** What a training run did: the protocol's TrainSummary, under the backend contract's name. */
+export type TrainResult = TrainSummary;
 
 /** Most points a training curve keeps (it travels in the training_done event). */
 export const CURVE_POINTS = 200;

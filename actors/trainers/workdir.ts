@@ -7,12 +7,11 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { z } from "zod";
 import { PopError } from "../../protocol/mod.ts";
 import type { ImageInput, PreferenceInput, SimpoOptions, TrainResult } from "../models/contract.ts";
 import { encodePng } from "../images/png-encode.ts";
 import { killGroup } from "../process/command.ts";
-import { TRAINER_FORMAT, WORK_FILES, type TrainSettings } from "./contract.ts";
+import { simpoFileSettings, TRAINER_FORMAT, TrainMetrics, trainSummaryFromMetrics, WORK_FILES, type TrainSettings } from "./contract.ts";
 import { trlPreferenceRecord } from "./trl.ts";
 
 /** The trainer finished without a readable metrics.json, or without an adapter. */
@@ -84,24 +83,11 @@ export async function writeTrainingInputs(
     pair_count: pairs.length,
     output_dir: join(dir, WORK_FILES.adapter),
     metrics: join(dir, WORK_FILES.metrics),
-    simpo: {
-      beta: simpo.beta, gamma: simpo.gamma, learning_rate: simpo.learningRate, epochs: simpo.epochs,
-      batch_size: simpo.batchSize, sft_weight: simpo.sftWeight ?? 0, seed: simpo.seed,
-    },
+    simpo: simpoFileSettings(simpo),
   };
   await writeFile(join(dir, WORK_FILES.settings), JSON.stringify(settings, null, 2) + "\n");
   return settings;
 }
-
-const Metrics = z.object({
-  steps: z.number().int().min(0),
-  pairs: z.number().int().min(0),
-  loss_first: z.number(),
-  loss_last: z.number(),
-  margin_before: z.number(),
-  margin_after: z.number(),
-  seconds: z.number().min(0),
-});
 
 /** The trainer's metrics.json as a TrainResult; a missing or malformed file says what is wrong. */
 export async function readMetrics(file: string): Promise<TrainResult> {
@@ -117,8 +103,7 @@ export async function readMetrics(file: string): Promise<TrainResult> {
   } catch (error) {
     throw new TrainerOutputError(`${file} is not JSON: ${text.slice(0, 200)}`, { cause: error });
   }
-  const m = Metrics.safeParse(raw);
+  const m = TrainMetrics.safeParse(raw);
   if (!m.success) throw new TrainerOutputError(`${file} is not the contract's metrics: ${m.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-  const d = m.data;
-  return { steps: d.steps, pairs: d.pairs, lossFirst: d.loss_first, lossLast: d.loss_last, marginBefore: d.margin_before, marginAfter: d.margin_after, ms: d.seconds * 1000 };
+  return trainSummaryFromMetrics(m.data);
 }

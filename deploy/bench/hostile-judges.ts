@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { simpoOptionsOf } from "../../actors/models/contract.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { shippedCheckpoint, shippedMembers } from "../../actors/models/tiny/checkpoints.ts";
 import { learningRateOf } from "../../actors/training.ts";
@@ -141,7 +142,7 @@ async function main(): Promise<void> {
         for (const m of honest) {
           const ts = Date.now();
           const b = await TinyBackend.load(shippedCheckpoint(m)!);
-          await b.train(inputs, { beta: t.beta, gamma: t.gamma, learningRate: learningRateOf(t, 1), epochs: t.epochs, batchSize: t.batchSize, sftWeight: t.sftWeight, seed: 1 });
+          await b.train(inputs, simpoOptionsOf(t, { learningRate: learningRateOf(t, 1), seed: 1 }));
           const after = (await b.evaluate()).average;
           await b.dispose();
           sum += after - before.get(m)!;

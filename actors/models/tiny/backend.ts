@@ -13,7 +13,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { CRITERIA } from "../../../protocol/mod.ts";
-import type { BackendInfo, EvalResult, Judgement, JudgeInput, LikertScores, ModelBackend, PreferenceInput, PromptInput, RgbImage, SamplingOptions, SimpoOptions, TrainContext, TrainResult } from "../contract.ts";
+import type { BackendInfo, EvalResult, Judgement, JudgeInput, LikertScores, ModelBackend, PreferenceInput, PromptInput, RgbImage, SamplingOptions, TrainContext, TrainResult } from "../contract.ts";
 import { rgbOfSize } from "../../images/codec.ts";
 import { evaluateModel } from "./evaluate.ts";
 import { TinyVlm, DEFAULT_CONFIG, type TinyConfig } from "./model.ts";
@@ -130,7 +130,7 @@ export class TinyBackend implements ModelBackend {
   }
 
   /** SimPO; options default to {@link SIMPO_DEFAULTS}. */
-  async train(pairs: PreferenceInput[], options: Partial<SimpoOptions & Partial<TinySimpoOptions>> = {}, context?: TrainContext): Promise<TrainResult> {
+  async train(pairs: PreferenceInput[], options: Partial<TinySimpoOptions> = {}, context?: TrainContext): Promise<TrainResult> {
     const o = { ...SIMPO_DEFAULTS, ...options };
     let opt: tf.Optimizer | undefined;
     if (this.opts.keepOptimizer) {

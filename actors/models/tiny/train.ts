@@ -1,5 +1,5 @@
 /** Training loops for the tiny model: cross-entropy (pretraining) and SimPO (PoP). */
-import { CURVE_POINTS, type RgbImage, type TrainResult, type TrainStep } from "../contract.ts";
+import { CURVE_POINTS, type RgbImage, type SimpoOptions, type TrainResult, type TrainStep } from "../contract.ts";
 import { CRITERIA_SCORES, classifyAnswer, drawCategory, synthCandidate } from "./criteria.ts";
 import { TinyVlm, imagesTensor } from "./model.ts";
 import { hashSeed, makeRng } from "../../random/rng.ts";
@@ -26,18 +26,15 @@ import { renderScene, type WorldItem } from "./world.ts";
  * - optimizer "adam", adamEpsilon 1e-7 (tfjs default).
  * The 7B settings (lr 3e-7..1e-6) would not move a 250k-parameter model at all.
  */
-export const SIMPO_DEFAULTS = { beta: 2.0, gamma: 1.0, learningRate: 5e-4, epochs: 3, batchSize: 32, seed: 0, sftWeight: 1, optimizer: "adam" as "adam" | "sgd", adamEpsilon: 1e-7, freezeEncoder: true, judgeAnchor: 1 };
+export const SIMPO_DEFAULTS: TinySimpoOptions = { beta: 2.0, gamma: 1.0, learningRate: 5e-4, epochs: 3, batchSize: 32, seed: 0, sftWeight: 1, optimizer: "adam", adamEpsilon: 1e-7, freezeEncoder: true, judgeAnchor: 1 };
 
 /** Build the optimizer a SimPO run uses (callers may keep it across runs to keep Adam's moments). */
 export function simpoOptimizer(o: Pick<TinySimpoOptions, "optimizer" | "learningRate" | "adamEpsilon">): tf.Optimizer {
   return o.optimizer === "sgd" ? tf.train.sgd(o.learningRate) : tf.train.adam(o.learningRate, 0.9, 0.999, o.adamEpsilon);
 }
 
-/**
- * Tiny-model SimPO options: the contract's SimpoOptions plus `sftWeight`, an optional NLL term on
- * the chosen answers (length-averaged), as in CPO-SimPO (TRL's cpo_alpha). 0 = pure SimPO.
- */
-export type TinySimpoOptions = typeof SIMPO_DEFAULTS;
+/** Tiny-model SimPO options: every one of the contract's SimpoOptions (none absent), plus the optimiser's. */
+export type TinySimpoOptions = Required<SimpoOptions> & { optimizer: "adam" | "sgd"; adamEpsilon: number; freezeEncoder: boolean };
 
 export interface SimpoPair {
   image: RgbImage;

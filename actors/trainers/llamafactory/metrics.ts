@@ -21,7 +21,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { WORK_FILES, type TrainMetrics, type TrainSettings } from "../contract.ts";
+import type { TrainMetrics } from "../contract.ts";
+import { readTrainSettings } from "../settings-file.ts";
 
 type LogEntry = Record<string, number | undefined>;
 
@@ -80,7 +81,7 @@ export function llamaFactoryMetrics(outputDir: string, pairs: number, beta: numb
  * metrics.json (last, as the contract asks). Returns the metrics.
  */
 export function writeLlamaFactoryMetrics(workDir: string): TrainMetrics {
-  const settings = JSON.parse(readFileSync(join(resolve(workDir), WORK_FILES.settings), "utf8")) as TrainSettings;
+  const settings = readTrainSettings(resolve(workDir));
   const out = settings.output_dir;
   if (!existsSync(join(out, "adapter_config.json")) || !["adapter_model.safetensors", "adapter_model.bin"].some((f) => existsSync(join(out, f)))) {
     throw new Error(`no peft adapter (adapter_config.json + adapter_model.safetensors) in ${out}`);

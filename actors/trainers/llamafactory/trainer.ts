@@ -27,7 +27,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { TRAINER_FORMAT, WORK_FILES, type TrainSettings } from "../contract.ts";
+import { simpoOptionsFromFile, TRAINER_FORMAT, WORK_FILES, type TrainSettings } from "../contract.ts";
+import { readTrainSettings } from "../settings-file.ts";
 
 /** Folder inside the work directory that holds the LLaMA-Factory files (it is their `dataset_dir`). */
 export const LLAMAFACTORY_DIR = "llamafactory";
@@ -253,8 +254,8 @@ export function splitBatch(batchSize: number, perDeviceWish = 1): { perDevice: n
 
 /** The config lines of simpo_lora.yaml. */
 export function llamaFactoryConfig(settings: TrainSettings, options: LlamaFactoryOptions, datasetDir: string, configPath: string): YamlLine[] {
-  const s = settings.simpo;
-  const { perDevice, accumulation } = splitBatch(s.batch_size, options.perDeviceBatch ?? 1);
+  const s = simpoOptionsFromFile(settings.simpo);
+  const { perDevice, accumulation } = splitBatch(s.batchSize, options.perDeviceBatch ?? 1);
   if (settings.init_adapter?.includes(",")) throw new Error(`init_adapter ${settings.init_adapter} contains a comma, which LLaMA-Factory reads as a list of adapters`);
   const lines: YamlLine[] = [
     { comment: `LLaMA-Factory SimPO LoRA config written by Panel-of-Peers (${TRAINER_FORMAT}): ${settings.experiment} / ${settings.peer} / iteration ${settings.iteration}, ${settings.pair_count} pairs.` },
@@ -271,7 +272,7 @@ export function llamaFactoryConfig(settings: TrainSettings, options: LlamaFactor
     { key: "pref_loss", value: "simpo" },
     { key: "pref_beta", value: s.beta, float: true },
     { key: "simpo_gamma", value: s.gamma, float: true },
-    { key: "pref_ftx", value: s.sft_weight, float: true },
+    { key: "pref_ftx", value: s.sftWeight ?? 0, float: true },
     { comment: "dataset" },
     { key: "dataset", value: LLAMAFACTORY_DATASET },
     { key: "dataset_dir", value: datasetDir },
@@ -282,10 +283,10 @@ export function llamaFactoryConfig(settings: TrainSettings, options: LlamaFactor
     { key: "save_strategy", value: "no" },
     { key: "logging_steps", value: 1 },
     { key: "report_to", value: "none" },
-    { comment: `train: batch_size ${s.batch_size} = ${perDevice} per device x ${accumulation} accumulation steps (one process)` },
+    { comment: `train: batch_size ${s.batchSize} = ${perDevice} per device x ${accumulation} accumulation steps (one process)` },
     { key: "per_device_train_batch_size", value: perDevice },
     { key: "gradient_accumulation_steps", value: accumulation },
-    { key: "learning_rate", value: s.learning_rate, float: true },
+    { key: "learning_rate", value: s.learningRate, float: true },
     { key: "num_train_epochs", value: s.epochs, float: true },
     { key: "seed", value: s.seed },
     { key: "bf16", value: options.bf16 ?? true },
@@ -364,7 +365,7 @@ async function main(): Promise<void> {
     console.error("usage: npx tsx actors/trainers/llamafactory/trainer.ts --model <hf id or path> --template <llamafactory template> [--work <dir> (default $POP_TRAIN_DIR)] [--lora-rank N] [--lora-target all] [--per-device-batch N] [--no-bf16] [--no-eval] [--extra key=value ...]");
     process.exit(2);
   }
-  const settings = JSON.parse(readFileSync(join(work, WORK_FILES.settings), "utf8")) as TrainSettings;
+  const settings = readTrainSettings(work);
   const paths = writeLlamaFactoryFiles(work, settings, {
     modelNameOrPath: values.model,
     template: values.template,

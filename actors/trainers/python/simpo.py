@@ -92,9 +92,8 @@ def simpo_loss(
             rejected ones in the same pair order (``sequence_logprobs`` of such a batch).
         lengths: ``[2n]`` answer token counts ``|y|`` (positive).
         n: number of pairs.
-        beta: reward scale (2.0-2.5 in the SimPO paper's settings).
-        gamma: the target margin, **absolute** (not gamma/beta), as in the trainer contract.
-        sft_weight: weight of ``mean(-lp_w / |y_w|)``; 0 is pure SimPO.
+        beta, gamma, sft_weight: settings.json's ``simpo`` fields of the same names (see the
+            trainer contract, actors/trainers/contract.ts); gamma is the **absolute** margin.
 
     Returns:
         ``(loss, margin)``: the scalar loss and ``[n]`` margins ``lp_w/|y_w| - lp_l/|y_l|`` (the

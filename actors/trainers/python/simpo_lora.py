@@ -66,7 +66,12 @@ def log(message: str) -> None:
 
 @dataclass
 class Settings:
-    """settings.json (actors/trainers/contract.ts TrainSettings), paths resolved."""
+    """settings.json, paths resolved; the ``simpo`` fields flattened under the file's names.
+
+    The fields and their meanings are the contract's: ``TrainSettings`` and ``SIMPO_FILE_KEYS``
+    in actors/trainers/contract.ts (each SimPO setting is documented once, in the experiment's
+    TrainingConfig, protocol/schemas.ts). An absent ``sft_weight`` is 0, as the contract reads it.
+    """
 
     work_dir: Path
     base_model: str

@@ -6,14 +6,13 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { PopError } from "../../../protocol/mod.ts";
 import type { ImageInput, PreferenceInput, TrainContext } from "../../models/contract.ts";
 import { sniffImage } from "../../images/codec.ts";
-import { TRAINER_FORMAT, type TrainMetrics, type TrainSettings } from "../contract.ts";
+import { simpoOptionsFromFile, trainMetricsOf, type TrainMetrics } from "../contract.ts";
+import { readTrainSettings } from "../settings-file.ts";
 import { TinyBackend } from "../../models/tiny/backend.ts";
 
-/** The work directory does not hold what the contract says it holds. */
-export class WorkDirError extends PopError {}
+export { WorkDirError } from "../settings-file.ts";
 
 /** The adapter file name inside an adapter directory. */
 export const TINY_ADAPTER_FILE = "model.bin";
@@ -26,21 +25,17 @@ type Log = (line: string) => void;
  */
 export async function trainWorkDir(dir: string, base: string, log: Log = () => undefined, onStep?: TrainContext["onProgress"]): Promise<TrainMetrics> {
   const started = performance.now();
-  const settings = await readSettings(dir);
+  const settings = readTrainSettings(dir);
   const init = settings.init_adapter ? join(settings.init_adapter, TINY_ADAPTER_FILE) : base;
   const pairs = await readPairs(dir, settings.pairs);
   log(`iteration ${settings.iteration}: ${pairs.length} pairs, ${settings.simpo.epochs} epochs in batches of ${settings.simpo.batch_size}, from ${init}`);
   const model = await TinyBackend.load(init);
   try {
-    const s = settings.simpo;
     const r = pairs.length
-      ? await model.train(pairs, { beta: s.beta, gamma: s.gamma, learningRate: s.learning_rate, epochs: s.epochs, batchSize: s.batch_size, sftWeight: s.sft_weight, seed: s.seed }, onStep && { experiment: "", peer: "", iteration: settings.iteration, onProgress: onStep })
+      ? await model.train(pairs, simpoOptionsFromFile(settings.simpo), onStep && { experiment: "", peer: "", iteration: settings.iteration, onProgress: onStep })
       : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
     await writeFile(join(settings.output_dir, TINY_ADAPTER_FILE), await model.exportWeights());
-    const metrics: TrainMetrics = {
-      steps: r.steps, pairs: r.pairs, loss_first: r.lossFirst, loss_last: r.lossLast,
-      margin_before: r.marginBefore, margin_after: r.marginAfter, seconds: (performance.now() - started) / 1000,
-    };
+    const metrics = trainMetricsOf(r, (performance.now() - started) / 1000);
     // Last: its presence tells the actor that training finished.
     await writeFile(settings.metrics, JSON.stringify(metrics, null, 2) + "\n");
     log(`trained ${r.steps} steps: loss ${r.lossFirst.toFixed(3)} -> ${r.lossLast.toFixed(3)}, margin ${r.marginBefore.toFixed(3)} -> ${r.marginAfter.toFixed(3)}`);
@@ -48,18 +43,6 @@ export async function trainWorkDir(dir: string, base: string, log: Log = () => u
   } finally {
     await model.dispose();
   }
-}
-
-async function readSettings(dir: string): Promise<TrainSettings> {
-  const file = join(dir, "settings.json");
-  let s: TrainSettings;
-  try {
-    s = JSON.parse(await readFile(file, "utf8"));
-  } catch (error) {
-    throw new WorkDirError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
-  }
-  if (s.format !== TRAINER_FORMAT) throw new WorkDirError(`${file} is format '${String(s.format)}', this trainer reads '${TRAINER_FORMAT}'`);
-  return s;
 }
 
 type Turn = { content: { type: string; text?: string }[] };
