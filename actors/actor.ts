@@ -7,7 +7,7 @@ import { KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, consumers, decode, ensureTopology, retrying, stateKeys, startInbox, type ExperimentConfig, type Inbox,
+  BUCKETS, consumers, ensureTopology, readRecord, recordOf, retrying, settlesWithin, stateKeys, startInbox, type ExperimentConfig, type Inbox,
   kvmOf,
 } from "../protocol/mod.ts";
 import { catchUp } from "./catch-up.ts";
@@ -17,7 +17,6 @@ import { ActorStartError } from "./errors.ts";
 import { giveUp } from "./giving-up.ts";
 import { Heartbeat } from "./membership.ts";
 import { createRoles, stopRoles, type PeerRoles } from "./roles.ts";
-import { TIMED_OUT, within } from "./process/within.ts";
 
 /** Longest wait for one step of leaving that needs the server (which may be gone). */
 const STOP_STEP_MS = 2_000;
@@ -163,9 +162,8 @@ export class PeerActor {
   /** Loads the weights this peer last published, if any; returns the iteration they include. */
   private async loadPublishedWeights(): Promise<number | undefined> {
     const ctx = this.ctx!;
-    const entry = await ctx.state.get(stateKeys.model(ctx.experiment, ctx.peer));
-    if (!entry || entry.operation !== "PUT") return undefined;
-    const record = decode(entry.value, "model");
+    const record = await readRecord(ctx.state, stateKeys.model(ctx.experiment, ctx.peer), "model");
+    if (!record) return undefined;
     if (record.modelVersion !== ctx.modelVersion && canLoadWeights(ctx.backend)) {
       const bytes = await ctx.blobs.getBlob(record.object);
       if (!bytes) throw new ActorStartError(`the weights of ${ctx.peer} for iteration ${record.iteration} (${record.object}) are missing from the object store`);
@@ -185,8 +183,8 @@ export class PeerActor {
     this.modelWatch = watch;
     (async () => {
       for await (const entry of watch) {
-        if (entry.operation !== "PUT") continue;
-        const record = decode(entry.value, "model");
+        const record = recordOf(entry, "model");
+        if (!record) continue;
         // This process's own training: the watch can see its put before the training role sets
         // ctx.modelVersion, so the version alone would make it reload its own weights.
         if (record.instance === ctx.instance) continue;
@@ -221,10 +219,10 @@ export class PeerActor {
     this.modelWatch?.stop();
     // One round trip tells whether the server is there; without it each step below would wait
     // out its bound. Offline, the steps still run (the heartbeat stops) but are not waited for.
-    const reachable = (await within(this.options.nc.flush(), 1_000).catch(() => TIMED_OUT)) !== TIMED_OUT;
-    const bound = (step: Promise<unknown> | undefined) => (reachable && step ? within(step, STOP_STEP_MS) : undefined);
+    const reachable = await settlesWithin(this.options.nc.flush(), 1_000).catch(() => false);
+    const bound = (step: Promise<unknown> | undefined) => (reachable && step ? settlesWithin(step, STOP_STEP_MS) : undefined);
     await bound(this.heartbeat?.leaving());
-    await within(inboxes, STOP_STEP_MS + 2_000);
+    await settlesWithin(inboxes, STOP_STEP_MS + 2_000);
     await bound(this.heartbeat?.leave());
     this.options.log.info({ peer: this.options.peer, serverReachable: reachable }, "left the experiment");
   }
@@ -235,8 +233,8 @@ async function waitForConfig(nc: NatsConnection, experiment: string, timeoutMs: 
   const deadline = Date.now() + timeoutMs;
   let told = false;
   while (true) {
-    const entry = await kv.get(stateKeys.config(experiment));
-    if (entry && entry.operation === "PUT") return decode(entry.value, "experiment");
+    const config = await readRecord(kv, stateKeys.config(experiment), "experiment");
+    if (config) return config;
     if (Date.now() > deadline) {
       throw new ActorStartError(`experiment '${experiment}' does not exist on this server (waited ${Math.round(timeoutMs / 1000)} s). Start the coordinator for it first, or check --experiment.`);
     }

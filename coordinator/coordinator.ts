@@ -13,9 +13,8 @@ import type { Logger } from "pino";
 import {
   BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, controlEvent, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
   type ExperimentConfig, type IterationRecord, type MessageOf, type Progress, type Prompt, type PromptPool,
-  jetStreamOf, kvmOf,
+  followAdmitted, jetStreamOf, kvmOf, type Follower,
 } from "../protocol/mod.ts";
-import { followAdmitted, type Follower } from "./follow.ts";
 import { IterationCollector } from "./collector.ts";
 import { MembershipView } from "./membership.ts";
 
@@ -160,9 +159,9 @@ export class Coordinator {
    */
   private async followControl(): Promise<void> {
     const { nc, experiment, log } = this.options;
-    const as = `${experiment}-coordinator`;
+    const deadLetterAs = `${experiment}-coordinator`;
     this.followers.push(await followAdmitted({
-      nc, stream: STREAMS.control.name, filter: subjects.all(experiment, "ctl"), types: ["control"], as, log,
+      nc, stream: STREAMS.control.name, filter: subjects.all(experiment, "ctl"), types: ["control"], deadLetterAs, log,
       // A member's report about an iteration must come from one of that iteration's members.
       roster: (m) => (m.type === "control" && "iteration" in m && "peer" in m && this.record?.iteration === m.iteration ? new Set(this.record.peers) : undefined),
       handle: async (e) => {
@@ -178,20 +177,20 @@ export class Coordinator {
         this.kick?.();
       },
     }));
-    this.followers.push(await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], as, log, handle: () => undefined }));
+    this.followers.push(await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], deadLetterAs, log, handle: () => undefined }));
     // Candidates and verdicts: every one is admitted here (nobody speaks for an iteration not yet
     // opened; forged, late and early ones are dead-lettered), and the open iteration's go on to
     // its collector: one reader per stream, so each is received and parsed once.
     const roster = (m: { iteration?: number }) => (m.iteration === undefined ? undefined : this.rosters.get(m.iteration) ?? new Set<string>());
     for (const [stream, kind, type] of [[STREAMS.candidates.name, "cand", "candidates"], [STREAMS.verdicts.name, "verdict", "verdict"]] as const) {
       this.followers.push(await followAdmitted({
-        nc, stream, filter: subjects.all(experiment, kind), types: [type], as, log,
+        nc, stream, filter: subjects.all(experiment, kind), types: [type], deadLetterAs, log,
         roster: (m) => roster(m as { iteration?: number }),
         handle: (m) => this.collector?.accept(m as MessageOf<"candidates" | "verdict">),
       }));
     }
     // Pairs are read by the members when they train; a bad one published after that is still judged here.
-    this.followers.push(await followAdmitted({ nc, stream: STREAMS.pairs.name, filter: subjects.all(experiment, "pair"), types: ["pair"], as, log, handle: () => undefined }));
+    this.followers.push(await followAdmitted({ nc, stream: STREAMS.pairs.name, filter: subjects.all(experiment, "pair"), types: ["pair"], deadLetterAs, log, handle: () => undefined }));
   }
 
   private async saveProgress(iteration: number, phase: Progress["phase"]): Promise<void> {

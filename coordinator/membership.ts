@@ -5,7 +5,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
-import { decode, DecodeError, memberKeys, type Member } from "../protocol/mod.ts";
+import { DecodeError, memberKeys, readRevised, recordOf, type Member } from "../protocol/mod.ts";
 
 interface Seen {
   member: Member;
@@ -36,16 +36,16 @@ export class MembershipView {
     this.watcher = watch;
     (async () => {
       for await (const entry of watch) {
-        if (entry.operation !== "PUT") {
-          this.processes.delete(entry.key);
-        } else {
-          try {
-            const member = decode(entry.value, "member");
+        try {
+          const member = recordOf(entry, "member");
+          if (!member) {
+            this.processes.delete(entry.key); // the process left (a delete or purge marker)
+          } else {
             this.processes.set(entry.key, { member, at: Date.now(), revision: entry.revision });
             this.lapsed.delete(`${member.peer}/${member.instance}`);
-          } catch (error) {
-            this.log.warn({ key: entry.key, reason: error instanceof DecodeError ? error.message : String(error) }, "ignoring an invalid membership record");
           }
+        } catch (error) {
+          this.log.warn({ key: entry.key, reason: error instanceof DecodeError ? error.message : String(error) }, "ignoring an invalid membership record");
         }
         onChange();
       }
@@ -66,9 +66,9 @@ export class MembershipView {
     let stale = false;
     for (const [key, s] of this.processes) {
       if (now - s.at <= this.lapseMs / 2 || this.lapsed.has(`${s.member.peer}/${s.member.instance}`)) continue;
-      const entry = await this.kv.get(key);
-      if (entry && entry.operation === "PUT" && entry.revision > s.revision) {
-        this.processes.set(key, { member: decode(entry.value, "member"), at: now, revision: entry.revision });
+      const stored = await readRevised(this.kv, key, "member");
+      if (stored && stored.revision > s.revision) {
+        this.processes.set(key, { member: stored.record, at: now, revision: stored.revision });
         stale = true;
       }
     }

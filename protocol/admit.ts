@@ -11,7 +11,7 @@ import { claimedIdentity, verifyEnvelope } from "./envelope.ts";
 import { DecodeError } from "./errors.ts";
 import { publishMessage } from "./publish.ts";
 import { DEAD_LETTER_MAX_PAYLOAD, type DeadLetter, type Message, type MessageOf, type MessageType } from "./schemas.ts";
-import { parseSubject } from "./subjects.ts";
+import { isName, parseSubject } from "./subjects.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** Why a message was not admitted. */
@@ -61,7 +61,7 @@ export async function deadLetter(js: JetStreamClient, m: JsMsg, rejection: Rejec
   const letter: DeadLetter = {
     v: PROTOCOL_VERSION,
     type: "dead_letter",
-    experiment: /^[a-z0-9][a-z0-9_-]{0,63}$/.test(experiment) ? experiment : "unknown",
+    experiment: isName(experiment) ? experiment : "unknown",
     reason: rejection.reason,
     detail: rejection.detail.slice(0, 8192),
     subject: m.subject.slice(0, 1024),

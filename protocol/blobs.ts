@@ -8,6 +8,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import { objmOf } from "./jetstream.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { PopError } from "./errors.ts";
+import { natsSubjects } from "./subjects.ts";
 import type { ImageRef } from "./schemas.ts";
 import { OBJECT_STORE, openManager } from "./topology.ts";
 
@@ -60,8 +61,8 @@ export async function readBlob(
   if (!info || info.deleted) return null;
   if (info.options?.link || !info.digest.startsWith("SHA-256=") || info.chunks > DIRECT_READ_MAX_CHUNKS) return fallback(name);
   if (info.size === 0) return new Uint8Array(0);
-  const stream = `OBJ_${info.bucket}`;
-  const subject = `$O.${info.bucket}.C.${info.nuid}`;
+  const stream = natsSubjects.objectStream(info.bucket);
+  const subject = natsSubjects.objectChunks(info.bucket, info.nuid);
   const data = new Uint8Array(info.size);
   const hash = createHash("sha256");
   let filled = 0;

@@ -36,6 +36,13 @@ export class UnsupportedServerError extends PopError {}
 /** An existing stream, consumer or bucket conflicts with the definition and can't be updated in place. */
 export class TopologyConflictError extends PopError {}
 
+/** A bounded call had no answer in time (protocol/timeout.ts); retryable: it may answer later. */
+export class TimedOutError extends PopError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retryable: true });
+  }
+}
+
 /** A stream read could not get every stored message (the server kept answering empty); retryable. */
 export class IncompleteReadError extends PopError {}
 

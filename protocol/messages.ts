@@ -2,7 +2,8 @@
  * Constructors of protocol messages: the envelope fields (`v`, `type`, `experiment`, the time)
  * are filled in here, so a sender writes only what the message says.
  */
-import type { ControlEvent, ControlEventName } from "./schemas.ts";
+import type { ControlEvent } from "./schemas.ts";
+import type { ControlEventName } from "./subjects.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 type ControlOf<E extends ControlEventName> = Extract<ControlEvent, { event: E }>;

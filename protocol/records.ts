@@ -12,6 +12,19 @@ export async function readRecord<T extends MessageType>(kv: KV, key: string, typ
   return recordOf(await kv.get(key), type);
 }
 
+/** A record with the KV revision it was stored at: a newer write has a higher one. */
+export interface Revised<T> {
+  record: T;
+  revision: number;
+}
+
+/** Like {@link readRecord}, with the record's revision. */
+export async function readRevised<T extends MessageType>(kv: KV, key: string, type: T): Promise<Revised<MessageOf<T>> | undefined> {
+  const entry = await kv.get(key);
+  const record = recordOf(entry, type);
+  return record === undefined ? undefined : { record, revision: entry!.revision };
+}
+
 /** An entry's record (e.g. from a watch), or undefined for a delete or purge marker. */
 export function recordOf<T extends MessageType>(entry: KvEntry | null | undefined, type: T): MessageOf<T> | undefined {
   if (!entry || entry.operation !== "PUT") return undefined;

@@ -3,11 +3,11 @@
  * place where message shapes are defined; everything else imports them from here.
  */
 import { z } from "zod";
+import { NAME_PATTERN, NAME_RULE, type ControlEventName } from "./subjects.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
-/** Lower-case name usable as one NATS subject token: peers, experiments, instances. */
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-export const Name = z.string().regex(NAME_PATTERN, "must be 1-64 chars of a-z, 0-9, '_' or '-', starting with a letter or digit");
+/** Lower-case name usable as one NATS subject token (the pattern is protocol/subjects.ts's). */
+export const Name = z.string().regex(NAME_PATTERN, `must be ${NAME_RULE}`);
 export const Iteration = z.number().int().min(0).max(1_000_000);
 const Id = z.string().min(1).max(256);
 const Millis = z.number().int().nonnegative();
@@ -350,7 +350,9 @@ export const ControlEvent = z.discriminatedUnion("event", [
   }),
 ]);
 export type ControlEvent = z.infer<typeof ControlEvent>;
-export type ControlEventName = ControlEvent["event"];
+// The event names are protocol/subjects.ts's (their subjects depend on them); each has a body here and no other.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+true satisfies Same<ControlEvent["event"], ControlEventName>;
 
 /** A member's benchmark accuracy after an iteration (iteration 0: before any training). */
 export const EvaluationResult = z.object({

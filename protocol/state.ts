@@ -2,13 +2,7 @@
  * Keys of the KV buckets and object names of the object store. Actors and the coordinator agree
  * on these, so they are part of the contract. Every key starts with the experiment.
  */
-import { NAME_PATTERN } from "./schemas.ts";
-import { SubjectError } from "./errors.ts";
-
-function n(value: string, what: string): string {
-  if (!NAME_PATTERN.test(value)) throw new SubjectError(`${what} '${value}' is not a valid name`);
-  return value;
-}
+import { checkName as n } from "./subjects.ts";
 
 /** Keys in the state bucket. */
 export const stateKeys = {
@@ -16,11 +10,17 @@ export const stateKeys = {
   progress: (exp: string) => `${n(exp, "experiment")}.progress`,
   iteration: (exp: string, iteration: number) => `${n(exp, "experiment")}.iter.${iteration}`,
   model: (exp: string, peer: string) => `${n(exp, "experiment")}.model.${n(peer, "peer")}`,
+  /** Wildcard for every iteration record of an experiment. */
+  iterations: (exp: string) => `${n(exp, "experiment")}.iter.*`,
+  /** Wildcard for every key of an experiment. */
+  all: (exp: string) => `${n(exp, "experiment")}.>`,
 };
 
 /** Keys in the membership bucket: one per process serving a peer. */
 export const memberKeys = {
   instance: (exp: string, peer: string, instance: string) => `${n(exp, "experiment")}.${n(peer, "peer")}.${n(instance, "instance")}`,
+  /** Wildcard for every process of one peer. */
+  ofPeer: (exp: string, peer: string) => `${n(exp, "experiment")}.${n(peer, "peer")}.*`,
   /** Watch filter for every member of an experiment. */
   all: (exp: string) => `${n(exp, "experiment")}.>`,
 };

@@ -12,16 +12,29 @@
  *   pop.<exp>.dead.<reason>              dead letters
  */
 import { SubjectError } from "./errors.ts";
-import { NAME_PATTERN, type ControlEventName } from "./schemas.ts";
 
 export const SUBJECT_ROOT = "pop";
+
+/** Lower-case name usable as one NATS subject token: peers, experiments, instances, pools. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** {@link NAME_PATTERN} in words, for error messages. */
+export const NAME_RULE = "1-64 chars of a-z, 0-9, '_' or '-', starting with a letter or digit";
+
+/** Whether `value` is a valid name (one subject or key token). */
+export const isName = (value: string): boolean => NAME_PATTERN.test(value);
 
 export type SubjectKind = "prompt" | "cand" | "verdict" | "pair" | "eval" | "ctl" | "dead";
 
 /** Control events a member publishes about itself: their subject ends with the peer. */
-export const PEER_EVENTS = ["training_done", "model_published", "peer_joined", "peer_left", "gave_up"] as const satisfies readonly ControlEventName[];
+export const PEER_EVENTS = ["training_done", "model_published", "peer_joined", "peer_left", "gave_up"] as const;
+/** Control events only the coordinator publishes: their subject has no peer. */
+export const COORDINATOR_EVENTS = ["iteration_opened", "iteration_closed", "experiment_done"] as const;
+/** Every control event (schemas.ts gives each its body). */
+export const CONTROL_EVENTS = [...COORDINATOR_EVENTS, ...PEER_EVENTS] as const;
+export type ControlEventName = (typeof CONTROL_EVENTS)[number];
+
 const PEER_EVENT_SET: ReadonlySet<ControlEventName> = new Set(PEER_EVENTS);
-const EVENTS: ReadonlySet<string> = new Set<ControlEventName>([...PEER_EVENTS, "iteration_opened", "iteration_closed", "experiment_done"]);
+const EVENTS: ReadonlySet<string> = new Set<ControlEventName>(CONTROL_EVENTS);
 
 /** What a subject says, once parsed. */
 export interface ParsedSubject {
@@ -34,17 +47,27 @@ export interface ParsedSubject {
   reason?: string;
 }
 
-function name(value: string, what: string): string {
-  if (!NAME_PATTERN.test(value)) {
-    throw new SubjectError(`${what} '${value}' is not a valid name: use 1-64 chars of a-z, 0-9, '_' or '-', starting with a letter or digit`);
-  }
+/** `value` when it is a valid name; else a {@link SubjectError} naming `what` it was meant to be. */
+export function checkName(value: string, what: string): string {
+  if (!isName(value)) throw new SubjectError(`${what} '${value}' is not a valid name: use ${NAME_RULE}`);
   return value;
 }
+
+const name = checkName;
 
 function iter(value: number): string {
   if (!Number.isInteger(value) || value < 0) throw new SubjectError(`iteration must be a non-negative integer, got ${value}`);
   return String(value);
 }
+
+type IterationKind = "prompt" | "cand" | "verdict" | "pair" | "eval";
+/** Kinds whose subject ends with the speaker. */
+type SpokenKind = "cand" | "verdict" | "eval";
+
+/** An experiment token of a wildcard: a valid name, or `*` for every experiment. */
+const anyExp = (exp: string) => (exp === "*" ? "*" : name(exp, "experiment"));
+/** A peer token of a wildcard: a valid name, or `*` for every peer. */
+const anyPeer = (peer: string) => (peer === "*" ? "*" : name(peer, "peer"));
 
 /** Subject builders. Each validates its tokens, so no subject with a stray '.' or '*' is ever built. */
 export const subjects = {
@@ -66,12 +89,93 @@ export const subjects = {
   },
   dead: (exp: string, reason: string) => `${SUBJECT_ROOT}.${name(exp, "experiment")}.dead.${name(reason.replace(/_/g, "-"), "reason")}`,
   /** Wildcard for every subject of one kind in one experiment (`*` for all experiments). */
-  all: (exp: string, kind: SubjectKind) => `${SUBJECT_ROOT}.${exp === "*" ? "*" : name(exp, "experiment")}.${kind}.>`,
+  all: (exp: string, kind: SubjectKind) => wildcards.kind(exp, kind),
   /** Wildcard for one iteration of a kind. */
-  iteration: (exp: string, kind: "prompt" | "cand" | "verdict" | "pair" | "eval", iteration: number) =>
+  iteration: (exp: string, kind: IterationKind, iteration: number) =>
     kind === "prompt" || kind === "pair"
       ? `${SUBJECT_ROOT}.${name(exp, "experiment")}.${kind}.${iter(iteration)}`
       : `${SUBJECT_ROOT}.${name(exp, "experiment")}.${kind}.${iter(iteration)}.*`,
+};
+
+/**
+ * Wildcards over protocol subjects, for stream definitions and permission lists
+ * (deploy/ops/permissions.ts). `exp` may be `*` for every experiment; the builders in
+ * {@link subjects} refuse wildcards, so these are the only place one is written.
+ */
+export const wildcards = {
+  /** Every protocol subject. */
+  everything: `${SUBJECT_ROOT}.>`,
+  /** Every subject of one experiment. */
+  experiment: (exp: string) => `${SUBJECT_ROOT}.${anyExp(exp)}.>`,
+  /** Every subject of a kind (the same as {@link subjects.all}). */
+  kind: (exp: string, kind: SubjectKind) => `${SUBJECT_ROOT}.${anyExp(exp)}.${kind}.>`,
+  /** A kind in any iteration, from any speaker: `pop.<exp>.prompt.*`, `pop.<exp>.cand.*.*`. */
+  anyIteration: (exp: string, kind: IterationKind) =>
+    `${SUBJECT_ROOT}.${anyExp(exp)}.${kind}.*${kind === "prompt" || kind === "pair" ? "" : ".*"}`,
+  /** What one speaker (`*`: any) says of a kind in any iteration: `pop.<exp>.cand.*.<peer>`. */
+  spokenBy: (exp: string, kind: SpokenKind, peer: string) => `${SUBJECT_ROOT}.${anyExp(exp)}.${kind}.*.${anyPeer(peer)}`,
+  /** A control event; a peer event takes the peer (`*`: any). */
+  control: (exp: string, event: ControlEventName, peer?: string) =>
+    `${SUBJECT_ROOT}.${anyExp(exp)}.ctl.${event}${PEER_EVENT_SET.has(event) ? `.${anyPeer(peer ?? "*")}` : ""}`,
+  /** Dead letters of any reason. */
+  dead: (exp: string) => `${SUBJECT_ROOT}.${anyExp(exp)}.dead.*`,
+};
+
+/** Stream operations of the JetStream API that permission lists name. */
+export type StreamOp = "INFO" | "CREATE" | "UPDATE" | "DELETE" | "PURGE" | "MSG.GET" | "MSG.DELETE";
+/** Consumer operations of the JetStream API that permission lists name. */
+export type ConsumerOp = "CREATE" | "INFO" | "DELETE" | "MSG.NEXT";
+
+const JS_API = "$JS.API";
+
+/**
+ * NATS's own subjects under JetStream, KV buckets and object stores (nats.js v3 against
+ * nats-server 2.9), for permission lists and direct reads. Arguments may be `*` or `>`.
+ */
+export const natsSubjects = {
+  /** The prefix of every JetStream API request. */
+  api: JS_API,
+  /** Every KV write. */
+  allKv: "$KV.>",
+  /** Every object store write. */
+  allObjects: "$O.>",
+  /** Every ack of every consumer. */
+  allAcks: "$JS.ACK.>",
+  /** The client inboxes replies and deliveries come back on. */
+  inboxes: "_INBOX.>",
+  /** The account's JetStream info request. */
+  info: `${JS_API}.INFO`,
+  stream: (op: StreamOp, stream: string) => `${JS_API}.STREAM.${op}.${stream}`,
+  /** A consumer request; CREATE carries the filter subject as its last tokens. */
+  consumer: (op: ConsumerOp, stream: string, consumer: string, filter?: string) =>
+    `${JS_API}.CONSUMER.${op}.${stream}.${consumer}${op === "CREATE" && filter ? `.${filter}` : ""}`,
+  /** A direct get of the last message on `subject` (the subject is in the request's subject). */
+  directGet: (stream: string, subject: string) => `${JS_API}.DIRECT.GET.${stream}.${subject}`,
+  /** Acks, naks, terms and progress of a consumer's deliveries. */
+  acks: (stream: string, consumer: string) => `$JS.ACK.${stream}.${consumer}.>`,
+  /** Flow control replies of a pushed consumer. */
+  flowControl: (stream: string) => `$JS.FC.${stream}.>`,
+  /** The stream behind a KV bucket. */
+  kvStream: (bucket: string) => `KV_${bucket}`,
+  /** A KV key's subject (a write is a publish to it). */
+  kv: (bucket: string, key: string) => `$KV.${bucket}.${key}`,
+  /** The stream behind an object store. */
+  objectStream: (store: string) => `OBJ_${store}`,
+  /** An object's chunks, by the object's nuid. */
+  objectChunks: (store: string, nuid: string) => `$O.${store}.C.${nuid}`,
+  /** Object metadata, by the object's encoded name. */
+  objectMeta: (store: string, encodedName: string) => `$O.${store}.M.${encodedName}`,
+  /**
+   * The subject a client in JetStream domain `domain` sends instead of `subject`: API requests go
+   * to `$JS.<domain>.API.…`, KV writes to `$JS.<domain>.API.$KV.…`; undefined for every other
+   * subject (acks, flow control, object chunks, protocol subjects keep their names).
+   */
+  inDomain: (subject: string, domain: string): string | undefined => {
+    const api = `$JS.${domain}.API`;
+    if (subject === JS_API || subject.startsWith(`${JS_API}.`)) return api + subject.slice(JS_API.length);
+    if (subject.startsWith("$KV.")) return `${api}.${subject}`;
+    return undefined;
+  },
 };
 
 /** Parses any protocol subject; throws {@link SubjectError} saying what is wrong. */

@@ -19,17 +19,17 @@ import { kvmOf, managerOf, objmOf } from "./jetstream.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { PopError, TopologyConflictError, UnsupportedServerError, isPermissionViolation } from "./errors.ts";
 import { checkMinimum, requireFeatures, serverVersion, type ServerFeature } from "./server.ts";
-import { subjects, SUBJECT_ROOT } from "./subjects.ts";
+import { natsSubjects, subjects, wildcards } from "./subjects.ts";
 
 /** Stream names and what they hold. */
 export const STREAMS = {
-  prompts: { name: "POP_PROMPTS", subjects: [`${SUBJECT_ROOT}.*.prompt.>`], description: "Prompts of each iteration" },
-  candidates: { name: "POP_CANDIDATES", subjects: [`${SUBJECT_ROOT}.*.cand.>`], description: "Candidate batches, one per prompt and author" },
-  verdicts: { name: "POP_VERDICTS", subjects: [`${SUBJECT_ROOT}.*.verdict.>`], description: "Verdicts, one per judge and prompt (covering its authors)" },
-  pairs: { name: "POP_PAIRS", subjects: [`${SUBJECT_ROOT}.*.pair.>`], description: "Preference pairs assembled by mean voting" },
-  evaluations: { name: "POP_EVALS", subjects: [`${SUBJECT_ROOT}.*.eval.>`], description: "Benchmark results per member and iteration" },
-  control: { name: "POP_CONTROL", subjects: [`${SUBJECT_ROOT}.*.ctl.>`], description: "Experiment lifecycle events" },
-  dead: { name: "POP_DEAD", subjects: [`${SUBJECT_ROOT}.*.dead.>`], description: "Messages that could not be processed, with the reason" },
+  prompts: { name: "POP_PROMPTS", subjects: [wildcards.kind("*", "prompt")], description: "Prompts of each iteration" },
+  candidates: { name: "POP_CANDIDATES", subjects: [wildcards.kind("*", "cand")], description: "Candidate batches, one per prompt and author" },
+  verdicts: { name: "POP_VERDICTS", subjects: [wildcards.kind("*", "verdict")], description: "Verdicts, one per judge and prompt (covering its authors)" },
+  pairs: { name: "POP_PAIRS", subjects: [wildcards.kind("*", "pair")], description: "Preference pairs assembled by mean voting" },
+  evaluations: { name: "POP_EVALS", subjects: [wildcards.kind("*", "eval")], description: "Benchmark results per member and iteration" },
+  control: { name: "POP_CONTROL", subjects: [wildcards.kind("*", "ctl")], description: "Experiment lifecycle events" },
+  dead: { name: "POP_DEAD", subjects: [wildcards.kind("*", "dead")], description: "Messages that could not be processed, with the reason" },
 } as const;
 export type StreamKey = keyof typeof STREAMS;
 
@@ -115,14 +115,14 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   const replicas = options.replicas ?? 1;
   const asked = options.replicas;
   const kvm = kvmOf(nc);
-  report.buckets[BUCKETS.members] = await ensureBucket(jsm, `KV_${BUCKETS.members}`, () =>
+  report.buckets[BUCKETS.members] = await ensureBucket(jsm, natsSubjects.kvStream(BUCKETS.members), () =>
     kvm.create(BUCKETS.members, { history: 1, replicas, description: "PoP membership and heartbeats" }),
   asked);
-  report.buckets[BUCKETS.state] = await ensureBucket(jsm, `KV_${BUCKETS.state}`, () =>
+  report.buckets[BUCKETS.state] = await ensureBucket(jsm, natsSubjects.kvStream(BUCKETS.state), () =>
     kvm.create(BUCKETS.state, { history: 5, replicas, description: "PoP experiment configs and coordinator progress" }),
   asked);
   const objm = objmOf(nc);
-  report.buckets[OBJECT_STORE] = await ensureBucket(jsm, `OBJ_${OBJECT_STORE}`, () =>
+  report.buckets[OBJECT_STORE] = await ensureBucket(jsm, natsSubjects.objectStream(OBJECT_STORE), () =>
     objm.create(OBJECT_STORE, { replicas, description: "PoP images and model weights by content hash" }),
   asked);
   return report;

@@ -4,7 +4,7 @@
  */
 import { constants } from "node:os";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { TIMED_OUT, within } from "../../actors/process/within.ts";
+import { settlesWithin } from "../../protocol/mod.ts";
 
 /**
  * A stop signal repeated sooner than this is the same request arriving twice, not an impatient
@@ -79,9 +79,9 @@ export async function closeNats(nc: NatsConnection, timeoutMs = 2_000): Promise<
   // Called twice (a command's own end and its signal handler) it drains once and both wait.
   if (!nc.isDraining()) {
     // One round trip first: with the server gone, close at once rather than wait out a drain.
-    const reachable = (await within(nc.flush(), 1_000).catch(() => TIMED_OUT)) !== TIMED_OUT;
-    if (!reachable) return void (await within(nc.close(), 1_000).catch(() => undefined));
+    const reachable = await settlesWithin(nc.flush(), 1_000).catch(() => false);
+    if (!reachable) return void (await settlesWithin(nc.close(), 1_000).catch(() => undefined));
     if (!nc.isClosed() && !nc.isDraining()) nc.drain().catch(() => undefined);
   }
-  if ((await within(nc.closed(), timeoutMs)) === TIMED_OUT) await within(nc.close(), 1_000).catch(() => undefined);
+  if (!(await settlesWithin(nc.closed(), timeoutMs))) await settlesWithin(nc.close(), 1_000).catch(() => undefined);
 }

@@ -10,7 +10,10 @@
  * The lists below name every such subject the code in actors/, coordinator/ and deploy/ uses
  * with nats.js v3 against nats-server 2.9.
  */
-import { BUCKETS, OBJECT_STORE, PEER_EVENTS, STREAMS, SUBJECT_ROOT, consumers, memberKeys, stateKeys, type ConsumerSpec } from "../../protocol/mod.ts";
+import {
+  BUCKETS, COORDINATOR_EVENTS, OBJECT_STORE, PEER_EVENTS, STREAMS, consumers, memberKeys, natsSubjects as nats, stateKeys, subjects, wildcards,
+  type ConsumerSpec,
+} from "../../protocol/mod.ts";
 
 /** One subject of a permission list and why it is there (written as a comment in auth.conf). */
 export interface Rule {
@@ -29,23 +32,19 @@ export interface RolePermissions {
   subscribe: { allow: Rule[]; deny: Rule[] };
 }
 
-const API = "$JS.API";
-const KV_MEMBERS = `KV_${BUCKETS.members}`;
-const KV_STATE = `KV_${BUCKETS.state}`;
-const OBJ = `OBJ_${OBJECT_STORE}`;
+const KV_MEMBERS = nats.kvStream(BUCKETS.members);
+const KV_STATE = nats.kvStream(BUCKETS.state);
+const OBJ = nats.objectStream(OBJECT_STORE);
 /** Every stream of the topology, the KV buckets' and the object store's included. */
 const ALL_STREAMS = [...Object.values(STREAMS).map((s) => s.name), KV_MEMBERS, KV_STATE, OBJ];
 
 const r = (subject: string, why: string): Rule => ({ subject, why });
 
-/** Subjects of one experiment (`pop.<exp>.<rest>`); the builders in protocol/subjects.ts refuse wildcards. */
-const pop = (exp: string, rest: string) => `${SUBJECT_ROOT}.${exp}.${rest}`;
-
 /** What every connecting identity needs to use JetStream at all. */
 function jetStreamBasics(): Rule[] {
   return [
-    r(`${API}.INFO`, "jetstreamManager() checks the account has JetStream"),
-    ...ALL_STREAMS.map((s) => r(`${API}.STREAM.INFO.${s}`, "ensureTopology, Kvm/Objm.open and ordered consumers look the stream up")),
+    r(nats.info, "jetstreamManager() checks the account has JetStream"),
+    ...ALL_STREAMS.map((s) => r(nats.stream("INFO", s), "ensureTopology, Kvm/Objm.open and ordered consumers look the stream up")),
   ];
 }
 
@@ -57,12 +56,12 @@ function jetStreamBasics(): Rule[] {
  */
 function orderedReads(stream: string, filter: string, why: string, push = false): Rule[] {
   const rules = [
-    r(`${API}.CONSUMER.CREATE.${stream}.*.${filter}`, `${why}: create an ordered consumer (random name, so '*'; the filter is fixed)`),
-    r(`${API}.CONSUMER.INFO.${stream}.*`, `${why}: pending counts and heartbeat checks of that consumer`),
-    r(`${API}.CONSUMER.DELETE.${stream}.*`, `${why}: remove it when done (else it lingers 5 min)`),
+    r(nats.consumer("CREATE", stream, "*", filter), `${why}: create an ordered consumer (random name, so '*'; the filter is fixed)`),
+    r(nats.consumer("INFO", stream, "*"), `${why}: pending counts and heartbeat checks of that consumer`),
+    r(nats.consumer("DELETE", stream, "*"), `${why}: remove it when done (else it lingers 5 min)`),
   ];
-  if (push) rules.push(r(`$JS.FC.${stream}.>`, `${why}: answer the server's flow control on the pushed consumer`));
-  else rules.push(r(`${API}.CONSUMER.MSG.NEXT.${stream}.*`, `${why}: pull the next batch`));
+  if (push) rules.push(r(nats.flowControl(stream), `${why}: answer the server's flow control on the pushed consumer`));
+  else rules.push(r(nats.consumer("MSG.NEXT", stream, "*"), `${why}: pull the next batch`));
   return rules;
 }
 
@@ -71,10 +70,10 @@ function durableUse(spec: ConsumerSpec, why: string): Rule[] {
   const { stream } = spec;
   const { durable_name: name, filter_subject: filter } = spec.config;
   return [
-    r(`${API}.CONSUMER.CREATE.${stream}.${name}.${filter}`, `${why}: create or update this durable consumer (ensureConsumer)`),
-    r(`${API}.CONSUMER.INFO.${stream}.${name}`, `${why}: look it up`),
-    r(`${API}.CONSUMER.MSG.NEXT.${stream}.${name}`, `${why}: pull from it`),
-    r(`$JS.ACK.${stream}.${name}.>`, `${why}: ack, nak, term and progress ('working') its deliveries`),
+    r(nats.consumer("CREATE", stream, name, filter), `${why}: create or update this durable consumer (ensureConsumer)`),
+    r(nats.consumer("INFO", stream, name), `${why}: look it up`),
+    r(nats.consumer("MSG.NEXT", stream, name), `${why}: pull from it`),
+    r(nats.acks(stream, name), `${why}: ack, nak, term and progress ('working') its deliveries`),
   ];
 }
 
@@ -83,10 +82,10 @@ function durableDeny(spec: ConsumerSpec, owner: string): Rule[] {
   const { stream } = spec;
   const name = spec.config.durable_name;
   return [
-    r(`${API}.CONSUMER.CREATE.${stream}.${name}.>`, `${owner}'s durable consumer: not to be re-created or changed`),
-    r(`${API}.CONSUMER.DELETE.${stream}.${name}`, `${owner}'s durable consumer: not to be deleted`),
-    r(`${API}.CONSUMER.MSG.NEXT.${stream}.${name}`, `${owner}'s durable consumer: pulling would steal its deliveries`),
-    r(`$JS.ACK.${stream}.${name}.>`, `${owner}'s deliveries: not to be acked by anyone else`),
+    r(nats.consumer("CREATE", stream, name, ">"), `${owner}'s durable consumer: not to be re-created or changed`),
+    r(nats.consumer("DELETE", stream, name), `${owner}'s durable consumer: not to be deleted`),
+    r(nats.consumer("MSG.NEXT", stream, name), `${owner}'s durable consumer: pulling would steal its deliveries`),
+    r(nats.acks(stream, name), `${owner}'s deliveries: not to be acked by anyone else`),
   ];
 }
 
@@ -103,8 +102,8 @@ function othersDurables(exp: string, peers: string[], except?: string): Rule[] {
 function objectReads(): Rule[] {
   return [
     // Object names are base64 in one subject token, so no prefix of a name can be matched.
-    r(`${API}.STREAM.MSG.GET.${OBJ}`, "read an object's metadata (ObjectStore.info: last message of its meta subject)"),
-    ...orderedReads(OBJ, `$O.${OBJECT_STORE}.C.*`, "read an object's chunks (getBlob)", true),
+    r(nats.stream("MSG.GET", OBJ), "read an object's metadata (ObjectStore.info: last message of its meta subject)"),
+    ...orderedReads(OBJ, nats.objectChunks(OBJECT_STORE, "*"), "read an object's chunks (getBlob)", true),
   ];
 }
 
@@ -116,24 +115,24 @@ function objectReads(): Rule[] {
  */
 function kvReads(bucket: string, keys: string, why: string): Rule[] {
   return [
-    r(`${API}.STREAM.MSG.GET.KV_${bucket}`, `${why} (BROAD: any key of the bucket, the key is in the request body)`),
-    r(`${API}.DIRECT.GET.KV_${bucket}.$KV.${bucket}.${keys}`, `${why} (direct get: the key is in the subject)`),
+    r(nats.stream("MSG.GET", nats.kvStream(bucket)), `${why} (BROAD: any key of the bucket, the key is in the request body)`),
+    r(nats.directGet(nats.kvStream(bucket), nats.kv(bucket, keys)), `${why} (direct get: the key is in the subject)`),
   ];
 }
 
 /** Reading everything of one experiment: its streams, state and membership (also watched), objects. */
 function experimentReads(exp: string): Rule[] {
   return [
-    ...Object.values(STREAMS).flatMap((s) => orderedReads(s.name, pop(exp, ">"), `read ${s.name}`)),
-    ...kvReads(BUCKETS.state, `${exp}.>`, "read config, progress, iteration and model records (kv.create reads too)"),
-    ...kvReads(BUCKETS.members, `${exp}.>`, "read membership records"),
-    ...orderedReads(KV_MEMBERS, `$KV.${BUCKETS.members}.${memberKeys.all(exp)}`, "watch the members (heartbeats)", true),
-    ...orderedReads(KV_STATE, `$KV.${BUCKETS.state}.${exp}.>`, "watch the state bucket", true),
+    ...Object.values(STREAMS).flatMap((s) => orderedReads(s.name, wildcards.experiment(exp), `read ${s.name}`)),
+    ...kvReads(BUCKETS.state, stateKeys.all(exp), "read config, progress, iteration and model records (kv.create reads too)"),
+    ...kvReads(BUCKETS.members, memberKeys.all(exp), "read membership records"),
+    ...orderedReads(KV_MEMBERS, nats.kv(BUCKETS.members, memberKeys.all(exp)), "watch the members (heartbeats)", true),
+    ...orderedReads(KV_STATE, nats.kv(BUCKETS.state, stateKeys.all(exp)), "watch the state bucket", true),
     ...objectReads(),
   ];
 }
 
-const INBOX: Rule = r("_INBOX.>", "replies to every request (JetStream API, publish acks, KV reads) and consumer deliveries arrive on inboxes");
+const INBOX: Rule = r(nats.inboxes, "replies to every request (JetStream API, publish acks, KV reads) and consumer deliveries arrive on inboxes");
 
 /**
  * A peer: speaks only as itself. It publishes its candidates, verdicts, evaluations, its own
@@ -142,31 +141,31 @@ const INBOX: Rule = r("_INBOX.>", "replies to every request (JetStream API, publ
  */
 export function peerPermissions(exp: string, peer: string, peers: string[] = [peer]): RolePermissions {
   const allow: Rule[] = [
-    r(pop(exp, `cand.*.${peer}`), "its candidate batches"),
-    r(pop(exp, `verdict.*.${peer}`), "its verdicts"),
-    r(pop(exp, `eval.*.${peer}`), "its evaluation results"),
-    ...PEER_EVENTS.map((e) => r(pop(exp, `ctl.${e}.${peer}`), `its ${e} events`)),
-    r(pop(exp, "dead.*"), "dead letters of what its consumers refused (any reason)"),
+    r(wildcards.spokenBy(exp, "cand", peer), "its candidate batches"),
+    r(wildcards.spokenBy(exp, "verdict", peer), "its verdicts"),
+    r(wildcards.spokenBy(exp, "eval", peer), "its evaluation results"),
+    ...PEER_EVENTS.map((e) => r(subjects.control(exp, e, peer), `its ${e} events`)),
+    r(wildcards.dead(exp), "dead letters of what its consumers refused (any reason)"),
     // memberKeys.instance(exp, peer, <instance>): one token per process.
-    r(`$KV.${BUCKETS.members}.${exp}.${peer}.*`, "its processes' membership records (heartbeat put, delete on leaving)"),
-    r(`$KV.${BUCKETS.state}.${stateKeys.model(exp, peer)}`, "its model record, the commit point of training"),
-    r(`$O.${OBJECT_STORE}.C.*`, "chunks of its weights (BROAD: chunk subjects are random ids, so any object's chunks)"),
-    r(`$O.${OBJECT_STORE}.M.*`, "metadata of its weights (BROAD: object names are base64 tokens, so any object's name)"),
+    r(nats.kv(BUCKETS.members, memberKeys.ofPeer(exp, peer)), "its processes' membership records (heartbeat put, delete on leaving)"),
+    r(nats.kv(BUCKETS.state, stateKeys.model(exp, peer)), "its model record, the commit point of training"),
+    r(nats.objectChunks(OBJECT_STORE, "*"), "chunks of its weights (BROAD: chunk subjects are random ids, so any object's chunks)"),
+    r(nats.objectMeta(OBJECT_STORE, "*"), "metadata of its weights (BROAD: object names are base64 tokens, so any object's name)"),
     ...jetStreamBasics(),
     ...peerDurables(exp, peer).flatMap((spec) => durableUse(spec, spec.config.durable_name)),
-    ...orderedReads(STREAMS.pairs.name, pop(exp, "pair.*"), "read an iteration's pairs to train on"),
+    ...orderedReads(STREAMS.pairs.name, wildcards.anyIteration(exp, "pair"), "read an iteration's pairs to train on"),
     // actors/catch-up.ts: what this peer should have answered and judged, against what it did.
-    ...orderedReads(STREAMS.prompts.name, pop(exp, "prompt.*"), "catch up: the open iteration's prompts"),
-    ...orderedReads(STREAMS.candidates.name, pop(exp, "cand.*.*"), "catch up: the members' candidates of the open iteration"),
-    ...orderedReads(STREAMS.verdicts.name, pop(exp, `verdict.*.${peer}`), "catch up: its own verdicts"),
-    ...kvReads(BUCKETS.state, `${exp}.>`, "read the experiment config, iteration records and its model record"),
-    ...orderedReads(KV_STATE, `$KV.${BUCKETS.state}.${stateKeys.model(exp, peer)}`, "watch its model record (weights trained by its other processes)", true),
+    ...orderedReads(STREAMS.prompts.name, wildcards.anyIteration(exp, "prompt"), "catch up: the open iteration's prompts"),
+    ...orderedReads(STREAMS.candidates.name, wildcards.anyIteration(exp, "cand"), "catch up: the members' candidates of the open iteration"),
+    ...orderedReads(STREAMS.verdicts.name, wildcards.spokenBy(exp, "verdict", peer), "catch up: its own verdicts"),
+    ...kvReads(BUCKETS.state, stateKeys.all(exp), "read the experiment config, iteration records and its model record"),
+    ...orderedReads(KV_STATE, nats.kv(BUCKETS.state, stateKeys.model(exp, peer)), "watch its model record (weights trained by its other processes)", true),
     ...objectReads(),
   ];
   const deny: Rule[] = [
-    r(pop("*", "prompt.>"), "prompts are the coordinator's"),
-    r(pop("*", "pair.>"), "pairs are the coordinator's"),
-    ...(["iteration_opened", "iteration_closed", "experiment_done"] as const).map((e) => r(pop("*", `ctl.${e}`), "the coordinator's control event")),
+    r(wildcards.kind("*", "prompt"), "prompts are the coordinator's"),
+    r(wildcards.kind("*", "pair"), "pairs are the coordinator's"),
+    ...COORDINATOR_EVENTS.map((e) => r(wildcards.control("*", e), "the coordinator's control event")),
     // The ordered reads above take any consumer name, and a filter token '*' also matches a
     // durable's literal '>' filter: the other peers' durables are denied by name.
     ...othersDurables(exp, peers, peer),
@@ -181,27 +180,27 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
  */
 export function coordinatorPermissions(exp: string, peers: string[]): RolePermissions {
   const allow: Rule[] = [
-    r(pop(exp, "prompt.*"), "prompts"),
-    r(pop(exp, "pair.*"), "preference pairs"),
-    ...(["iteration_opened", "iteration_closed", "experiment_done"] as const).map((e) => r(pop(exp, `ctl.${e}`), e)),
-    r(pop(exp, "ctl.peer_left.*"), "peer_left for members whose heartbeats lapsed"),
-    r(pop(exp, "dead.*"), "dead letters of what its collectors refused"),
-    r(`$KV.${BUCKETS.state}.${stateKeys.config(exp)}`, "the experiment config"),
-    r(`$KV.${BUCKETS.state}.${stateKeys.progress(exp)}`, "its progress"),
-    r(`$KV.${BUCKETS.state}.${exp}.iter.*`, "iteration records"),
-    r(`$O.${OBJECT_STORE}.C.*`, "chunks of the prompt pool and images (pop pool, the demo)"),
-    r(`$O.${OBJECT_STORE}.M.*`, "metadata of the prompt pool and images"),
-    r(`${API}.STREAM.PURGE.${OBJ}`, "free the chunks of a replaced object (pop pool --replace)"),
+    r(wildcards.anyIteration(exp, "prompt"), "prompts"),
+    r(wildcards.anyIteration(exp, "pair"), "preference pairs"),
+    ...COORDINATOR_EVENTS.map((e) => r(subjects.control(exp, e), e)),
+    r(wildcards.control(exp, "peer_left", "*"), "peer_left for members whose heartbeats lapsed"),
+    r(wildcards.dead(exp), "dead letters of what its collectors refused"),
+    r(nats.kv(BUCKETS.state, stateKeys.config(exp)), "the experiment config"),
+    r(nats.kv(BUCKETS.state, stateKeys.progress(exp)), "its progress"),
+    r(nats.kv(BUCKETS.state, stateKeys.iterations(exp)), "iteration records"),
+    r(nats.objectChunks(OBJECT_STORE, "*"), "chunks of the prompt pool and images (pop pool, the demo)"),
+    r(nats.objectMeta(OBJECT_STORE, "*"), "metadata of the prompt pool and images"),
+    r(nats.stream("PURGE", OBJ), "free the chunks of a replaced object (pop pool --replace)"),
     ...jetStreamBasics(),
-    ...ALL_STREAMS.map((s) => r(`${API}.STREAM.CREATE.${s}`, "ensureTopology creates the topology on a fresh server")),
-    ...ALL_STREAMS.map((s) => r(`${API}.STREAM.UPDATE.${s}`, "ensureTopology updates a stream whose settings changed")),
+    ...ALL_STREAMS.map((s) => r(nats.stream("CREATE", s), "ensureTopology creates the topology on a fresh server")),
+    ...ALL_STREAMS.map((s) => r(nats.stream("UPDATE", s), "ensureTopology updates a stream whose settings changed")),
     ...experimentReads(exp),
   ];
   return {
     identity: "coordinator",
     role: "coordinator",
     publish: { allow, deny: othersDurables(exp, peers) },
-    subscribe: { allow: [INBOX, r(pop(exp, ">"), "plain subscriptions to the experiment (pop watch)")], deny: [] },
+    subscribe: { allow: [INBOX, r(wildcards.experiment(exp), "plain subscriptions to the experiment (pop watch)")], deny: [] },
   };
 }
 
@@ -216,18 +215,18 @@ export function observerPermissions(exp: string, peers: string[]): RolePermissio
   ];
   // Explicit, so that widening an allow above can never make the observer a writer.
   const deny: Rule[] = [
-    r(`${SUBJECT_ROOT}.>`, "no protocol message of any kind"),
-    r("$KV.>", "no KV writes"),
-    r("$O.>", "no object writes"),
-    r("$JS.ACK.>", "no acks on anyone's consumer"),
-    ...["CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE"].map((op) => r(`${API}.STREAM.${op}.>`, "no stream changes")),
+    r(wildcards.everything, "no protocol message of any kind"),
+    r(nats.allKv, "no KV writes"),
+    r(nats.allObjects, "no object writes"),
+    r(nats.allAcks, "no acks on anyone's consumer"),
+    ...(["CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE"] as const).map((op) => r(nats.stream(op, ">"), "no stream changes")),
     ...othersDurables(exp, peers),
   ];
   return {
     identity: "observer",
     role: "observer",
     publish: { allow, deny },
-    subscribe: { allow: [INBOX, r(pop(exp, ">"), "plain subscriptions to the experiment (pop watch)")], deny: [] },
+    subscribe: { allow: [INBOX, r(wildcards.experiment(exp), "plain subscriptions to the experiment (pop watch)")], deny: [] },
   };
 }
 
@@ -241,11 +240,9 @@ export function observerPermissions(exp: string, peers: string[]): RolePermissio
  */
 export function inDomain(p: RolePermissions, domain: string | undefined): RolePermissions {
   if (!domain) return p;
-  const api = `$JS.${domain}.API`;
   const moved = (rule: Rule): Rule[] => {
-    if (rule.subject === API || rule.subject.startsWith(`${API}.`)) return [rule, { ...rule, subject: api + rule.subject.slice(API.length) }];
-    if (rule.subject.startsWith("$KV.")) return [rule, { ...rule, subject: `${api}.${rule.subject}` }];
-    return [rule];
+    const there = nats.inDomain(rule.subject, domain);
+    return there === undefined ? [rule] : [rule, { ...rule, subject: there }];
   };
   const lists = (l: { allow: Rule[]; deny: Rule[] }) => ({ allow: l.allow.flatMap(moved), deny: l.deny.flatMap(moved) });
   return { ...p, publish: lists(p.publish), subscribe: lists(p.subscribe) };

@@ -5,7 +5,7 @@
  *
  * On nats-server 2.9 a dead node stays a placement target for new ephemeral consumers for about
  * a minute, so half of the reads and followers created then never answer: the run depends on
- * protocol/read.ts and coordinator/follow.ts trying again (it stalled before they did).
+ * protocol/reader/ (read-back and follow) trying again (it stalled before they did).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

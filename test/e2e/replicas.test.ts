@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, describe, expect, it } from "vitest";
-import { BUCKETS, decode } from "../../protocol/mod.ts";
+import { BUCKETS, readRecord } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
 import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
 
@@ -52,7 +52,7 @@ describe("two processes serving one peer", () => {
     // Both still serve, on the same weights.
     await panel.waitFor("both replicas to report the trained weights", async () => {
       const v = [];
-      for (const key of ["repl.ann.ann-1", "repl.ann.ann-2"]) v.push(decode((await members.get(key))!.value, "member").modelVersion);
+      for (const key of ["repl.ann.ann-1", "repl.ann.ann-2"]) v.push((await readRecord(members, key, "member"))!.modelVersion);
       return v[0] === v[1] && v[0] === (control.filter((e) => e.event === "training_done" && e.peer === "ann").at(-1) as { modelVersion: string }).modelVersion;
     }, 10_000);
   }, 300_000);

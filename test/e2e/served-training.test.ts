@@ -14,7 +14,7 @@ import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
 import { DEMO_DEFAULTS } from "../../deploy/demo/defaults.ts";
 import { collectRun } from "../../deploy/observe/report/collect.ts";
 import { buildReport, formatTable } from "../../deploy/observe/report/report.ts";
-import { BUCKETS, decode, stateKeys } from "../../protocol/mod.ts";
+import { BUCKETS, readRecord, stateKeys } from "../../protocol/mod.ts";
 import { cleanup } from "../support/nats.ts";
 import { freePort } from "../support/ports.ts";
 import { startPanel, type Panel } from "./panel.ts";
@@ -68,7 +68,7 @@ describe("served peers that train", () => {
       expect(done.every((e) => (e as { result: { steps: number } }).result.steps > 0)).toBe(true);
       // the adapter is in the object store and the server answers with it
       const kv = await new Kvm(p.nc).open(BUCKETS.state);
-      const record = decode((await kv.get(stateKeys.model("learn", m)))!.value, "model");
+      const record = (await readRecord(kv, stateKeys.model("learn", m), "model"))!;
       expect(record.iteration).toBe(2);
       expect(record.bytes).toBeGreaterThan(0);
       const listed = (await (await fetch(`${urls[m]}/models`)).json()) as { data: { id: string; parent: string | null }[] };

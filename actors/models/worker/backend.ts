@@ -5,7 +5,7 @@
  * methods the backend inside has.
  */
 import { Worker } from "node:worker_threads";
-import { within } from "../../process/within.ts";
+import { settlesWithin } from "../../../protocol/timeout.ts";
 import { BackendError } from "../registry.ts";
 import { OPTIONAL_METHODS, type BackendInfo, type Judgement, type JudgeInput, type ModelBackend, type OptionalMethod, type PromptInput, type SamplingOptions, type TrainStep } from "../contract.ts";
 
@@ -97,7 +97,7 @@ export class WorkerBackend implements ModelBackend {
    * within {@link DISPOSE_GRACE_MS}.
    */
   async dispose(): Promise<void> {
-    if (!this.dead && this.pending.size === 0) await within(this.call("dispose"), DISPOSE_GRACE_MS).catch(() => undefined);
+    if (!this.dead && this.pending.size === 0) await settlesWithin(this.call("dispose"), DISPOSE_GRACE_MS).catch(() => undefined);
     await this.worker.terminate();
   }
 }

@@ -1,7 +1,7 @@
 /** `pop revote`: recompute a stored run's pairs from its verdicts under other voting settings. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { AGGREGATES, STREAMS, VotingConfig, decode, readStored, stateKeys, subjects, BUCKETS, kvmOf, type PreferencePair } from "../../../protocol/mod.ts";
+import { AGGREGATES, STREAMS, VotingConfig, readRecord, readStored, stateKeys, subjects, BUCKETS, kvmOf, type PreferencePair } from "../../../protocol/mod.ts";
 import { addToTally, newTally, votePrompt, type PromptTally } from "../../../coordinator/voting.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
@@ -45,9 +45,8 @@ export async function runRevote(flags: Flags): Promise<void> {
   const nc = await connectNats(nats, "pop-revote");
   try {
     const kv = await kvmOf(nc).open(BUCKETS.state);
-    const entry = await kv.get(stateKeys.config(experiment));
-    if (entry?.operation !== "PUT") throw new Error(`experiment '${experiment}' is not stored on ${server}`);
-    const config = decode(entry.value, "experiment");
+    const config = await readRecord(kv, stateKeys.config(experiment), "experiment");
+    if (!config) throw new Error(`experiment '${experiment}' is not stored on ${server}`);
     // Only the flags given replace the run's stored settings (an unset flag is not a default).
     const merged = { ...config.voting, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
     const parsed = VotingConfig.safeParse(merged);

@@ -4,7 +4,7 @@
  * late; `--lines` prints one line per message instead, for scripts.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { admit, CRITERIA, HEADER, SCHEMAS, SUBJECT_ROOT, type Message, type MessageType } from "../../../protocol/mod.ts";
+import { admit, CRITERIA, HEADER, SCHEMAS, wildcards, type Message, type MessageType } from "../../../protocol/mod.ts";
 import type { Flags } from "../args.ts";
 import { connectNats, onShutdown } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
@@ -70,12 +70,12 @@ export async function runWatch(flags: Flags): Promise<void> {
 }
 
 async function watchLines(nc: NatsConnection, experiment: string, kinds: string[] | undefined, server: string): Promise<void> {
-  const sub = nc.subscribe(`${SUBJECT_ROOT}.${experiment}.>`);
+  const sub = nc.subscribe(wildcards.experiment(experiment));
   onShutdown(async () => {
     sub.unsubscribe();
     await nc.close();
   });
-  process.stderr.write(`watching ${SUBJECT_ROOT}.${experiment}.> on ${server} (Ctrl-C to stop)\n`);
+  process.stderr.write(`watching ${wildcards.experiment(experiment)} on ${server} (Ctrl-C to stop)\n`);
   for await (const msg of sub) {
     const kind = msg.subject.split(".")[2] ?? "";
     if (kinds && !kinds.includes(kind)) continue;

@@ -1,6 +1,6 @@
 /** Reads a run back from JetStream: its settings, evaluations, pairs and control events. */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BUCKETS, decode, kvmOf, readStored, stateKeys, STREAMS, subjects, type ControlEvent, type EvaluationResult, type ExperimentConfig, type PreferencePair } from "../../../protocol/mod.ts";
+import { BUCKETS, kvmOf, readRecord, readStored, stateKeys, STREAMS, subjects, type ControlEvent, type EvaluationResult, type ExperimentConfig, type PreferencePair } from "../../../protocol/mod.ts";
 
 export interface StoredRun {
   experiment: string;
@@ -24,8 +24,7 @@ export async function collectRun(nc: NatsConnection, experiment: string): Promis
 async function storedConfig(nc: NatsConnection, experiment: string): Promise<ExperimentConfig | undefined> {
   try {
     const kv = await kvmOf(nc).open(BUCKETS.state);
-    const entry = await kv.get(stateKeys.config(experiment));
-    return entry?.operation === "PUT" ? decode(entry.value, "experiment") : undefined;
+    return await readRecord(kv, stateKeys.config(experiment), "experiment");
   } catch {
     return undefined; // the report is still worth writing without its settings
   }

@@ -3,7 +3,7 @@
  * network): the scores per member and suite with the chance level, the table with the change since
  * iteration 0, the run's settings, training curves and example pairs with their images.
  */
-import type { ExamplePair, Report, TrainingRow } from "./report.ts";
+import type { ExamplePair, Report, TrainingRow } from "./shape.ts";
 
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 /** Dash patterns and marker shapes per member, so lines stay apart where they overlap. */

@@ -5,55 +5,14 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ExperimentConfig, ImageRef, PreferencePair } from "../../../protocol/mod.ts";
+import type { ImageRef, PreferencePair } from "../../../protocol/mod.ts";
+import type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
 import type { StoredRun } from "./collect.ts";
 import { renderHtml } from "./html.ts";
 import { encodePng } from "../../../actors/images/png-encode.ts";
 import { trlPreferenceRecord } from "../../../actors/trainers/trl.ts";
 
-/** The shape of report.json. */
-export interface Report {
-  experiment: string;
-  peers: string[];
-  suites: string[];
-  /** Accuracy of guessing per suite, where the members' benchmark says. */
-  chance?: Record<string, number>;
-  /** The run's settings (absent when the server had none stored). */
-  settings?: ReportSettings;
-  /** Each member's training per iteration, as its training_done event reported it (absent in older reports). */
-  training?: TrainingRow[];
-  iterations: {
-    iteration: number;
-    scores: Record<string, Record<string, number>>;
-    average: Record<string, number>;
-    panelAverage: number;
-    pairs: number;
-  }[];
-}
-
-export interface ReportSettings {
-  iterations: number;
-  promptsPerIteration: number;
-  pool: string;
-  sampling: ExperimentConfig["sampling"];
-  voting: ExperimentConfig["voting"];
-  training: ExperimentConfig["training"];
-}
-
-export interface TrainingRow {
-  iteration: number;
-  peer: string;
-  steps: number;
-  pairs: number;
-  lossFirst: number;
-  lossLast: number;
-  marginBefore: number;
-  marginAfter: number;
-  seconds: number;
-  terms?: Record<string, [number, number]>;
-  /** [step, loss, margin] (thinned), where the backend reports it. */
-  curve?: [number, number, number][];
-}
+export type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
 
 export function buildReport(run: StoredRun): Report {
   // The latest evaluation per (iteration, peer) wins: a re-evaluation after a crash replaces it.
@@ -141,13 +100,6 @@ export function trlRecord(p: PreferencePair, imagePaths: string[]) {
 /** How many example pairs report.html shows per iteration (one per suite first). */
 export const EXAMPLES_PER_ITERATION = 6;
 
-/** A pair shown in report.html, with its first image inlined (the page stays one offline file). */
-export interface ExamplePair {
-  pair: PreferencePair;
-  suite?: string;
-  /** A data: URL of the PNG, absent when the image could not be fetched. */
-  image?: string;
-}
 
 /**
  * The example pairs of an iteration: the first pair of each suite (in prompt order), then more in

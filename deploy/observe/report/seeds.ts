@@ -1,5 +1,5 @@
 /** The gain of several demo runs, one per prompt-pool seed (`npm run demo:seeds`). */
-import type { Report } from "./report.ts";
+import type { Report } from "./shape.ts";
 
 /** What one seed's run showed. */
 export interface SeedResult {

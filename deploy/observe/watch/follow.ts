@@ -3,9 +3,8 @@
  * candidate, verdict, pair, evaluation, control event and dead letter from the start of its
  * stream and then live, and the members' records. Observer credentials are enough.
  */
-import { DeliverPolicy } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { admit, BUCKETS, decode, jetStreamOf, kvmOf, memberKeys, SCHEMAS, STREAMS, subjects, type Member, type Message, type MessageType } from "../../../protocol/mod.ts";
+import { admit, BUCKETS, followStream, kvmOf, memberKeys, recordOf, SCHEMAS, STREAMS, subjects, type Member, type Message, type MessageType } from "../../../protocol/mod.ts";
 
 const MESSAGE_TYPES = Object.keys(SCHEMAS) as MessageType[];
 
@@ -33,7 +32,6 @@ function timeOf(m: Message, fallback: number): number {
 }
 
 export async function followExperiment(nc: NatsConnection, experiment: string, sink: FollowSink): Promise<Following> {
-  const js = jetStreamOf(nc);
   let last = Date.now();
   const streams: [string, string][] = [
     [STREAMS.candidates.name, subjects.all(experiment, "cand")],
@@ -44,19 +42,16 @@ export async function followExperiment(nc: NatsConnection, experiment: string, s
     [STREAMS.dead.name, subjects.all(experiment, "dead")],
   ];
   const reads = await Promise.all(
-    streams.map(async ([stream, filter]) => {
-      const c = await js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All });
-      const msgs = await c.consume({ expires: 5000 });
-      void (async () => {
-        for await (const m of msgs) {
+    streams.map(([stream, filter]) =>
+      followStream({
+        nc, stream, filter,
+        each: (m) => {
           last = Date.now();
           // The same admission every consumer applies: what it would refuse is not shown.
           const a = admit(m.subject, m.data, MESSAGE_TYPES);
           if (a.ok) sink.message(a.message, timeOf(a.message, last));
-        }
-      })().catch(() => undefined);
-      return msgs;
-    }),
+        },
+      })),
   );
   const members = await kvmOf(nc).open(BUCKETS.members);
   const memberWatch = await members.watch({ key: memberKeys.all(experiment) });
@@ -64,7 +59,7 @@ export async function followExperiment(nc: NatsConnection, experiment: string, s
     for await (const e of memberWatch) {
       let record: Member | undefined;
       try {
-        record = e.operation === "PUT" ? decode(e.value, "member") : undefined;
+        record = recordOf(e, "member");
       } catch {
         continue; // a record that does not decode is not shown
       }
@@ -79,7 +74,7 @@ export async function followExperiment(nc: NatsConnection, experiment: string, s
     },
     async stop() {
       memberWatch.stop();
-      await Promise.all(reads.map((r) => r.close().catch(() => undefined)));
+      await Promise.all(reads.map((r) => r.close()));
     },
   };
 }

@@ -1,23 +1,19 @@
 /**
- * Reading a durable consumer safely. Every delivery is decoded, validated and checked against
+ * The work-queue mode of the stream reader: a durable consumer read safely. Every delivery is decoded, validated and checked against
  * its subject; what fails goes to the dead-letter stream with the reason and its original
  * bytes, is terminated (never redelivered forever), and the inbox carries on. Handlers receive
  * batches: whatever accumulated while the previous batch was processed, so slow model work
  * naturally batches without holding anything back.
  */
-import { type ConsumerMessages, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
-import { jetStreamOf } from "./jetstream.ts";
+import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { admit, deadLetter, type Roster } from "./admit.ts";
-import { PopError } from "./errors.ts";
-import type { DeadLetter, MessageOf, MessageType } from "./schemas.ts";
-import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "./topology.ts";
-
-/** How long an idle inbox waits before asking whether its pull has stalled. */
-const STALL_MS = 15_000;
-
-/** Longest wait before a message whose handler failed retryably is tried again (a model server restarting takes minutes). */
-const RETRY_BACKOFF_MAX_MS = 300_000;
+import { admit, deadLetter, type Roster } from "../admit.ts";
+import { jetStreamOf } from "../jetstream.ts";
+import { redeliveryDelay } from "../retry.ts";
+import type { DeadLetter, MessageOf, MessageType } from "../schemas.ts";
+import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "../topology.ts";
+import { silent, type ReaderLog } from "./log.ts";
+import { Pull } from "./pull.ts";
 
 /** One valid delivery handed to a handler. */
 export interface Delivery<T> {
@@ -47,13 +43,6 @@ export interface Later {
 /** Called with one or more valid deliveries; returns an outcome per delivery, or throws. */
 export type BatchHandler<T> = (batch: Delivery<T>[], signal: AbortSignal) => Promise<Outcome[] | void>;
 
-/** Minimal logger shape (pino's). */
-export interface InboxLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 export interface InboxOptions<K extends MessageType> {
   spec: ConsumerSpec;
   /** The message types this consumer accepts; any other type is dead-lettered as invalid. */
@@ -65,7 +54,7 @@ export interface InboxOptions<K extends MessageType> {
   expiresMs?: number;
   /** Who may speak, per message (see protocol/admit.ts); speakers off the roster are dead-lettered. */
   roster?: Roster;
-  log?: InboxLogger;
+  log?: ReaderLog;
   /**
    * Called once a valid delivery has gone to the dead letters because its handling failed for
    * good (the handler's `dead` outcome or its last retry), so that others can stop waiting for
@@ -90,8 +79,6 @@ export interface Inbox {
   idleMs(): number;
 }
 
-const silent: InboxLogger = { info() {}, warn() {}, error() {} };
-
 /** Starts reading a durable consumer (creating it if needed) and handing valid batches to the handler. */
 export async function startInbox<K extends MessageType>(nc: NatsConnection, options: InboxOptions<K>): Promise<Inbox> {
   const js = jetStreamOf(nc);
@@ -101,10 +88,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   const batchSize = options.batchSize ?? 32;
   const log = options.log ?? silent;
   const expiresMs = options.expiresMs ?? 5000;
-  const pull = () => consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs });
-  let messages: ConsumerMessages = await pull();
-  let lastDelivery = Date.now();
-  // Work seen (a delivery, a batch done), apart from the stall check's own bookkeeping above.
+  // Work seen (a delivery, a batch done), apart from the stall watchdog's own bookkeeping.
   let lastActivity = Date.now();
   // What a stopping inbox hands back is redelivered only once its own pull requests have expired:
   // the server (2.9) would deliver it at once to one of those, whose subscription is gone, and
@@ -119,23 +103,24 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   /** Deliveries whose outcome comes later (see {@link Later}). */
   const held = new Set<JsMsg>();
 
-  const reader = (async () => {
-    // Reads the current pull; when the stall watchdog below replaces it, goes on with the new one.
-    for (;;) {
-      const current = messages;
-      for await (const m of current) {
-        lastDelivery = lastActivity = Date.now();
-        // Arrived while stopping (already on its way when the subscription closed): hand it back.
-        if (stopping) {
-          handBack(m);
-          continue;
-        }
-        queue.push(m);
-        wake?.();
-      }
-      if (stopping || current === messages) break;
-    }
-  })().finally(() => {
+  // The durable consumer keeps every delivery and ack state, so a stalled pull is replaced by a
+  // new pull of the same consumer. A pull that ends by itself ends the inbox.
+  const pull = await Pull.start({
+    open: async () => ({ consumer, messages: await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs }) }),
+    each: (m) => {
+      lastActivity = Date.now();
+      // Arrived while stopping (already on its way when the subscription closed): hand it back.
+      if (stopping) return void handBack(m);
+      queue.push(m);
+      wake?.();
+    },
+    revive: false,
+    busy: () => queue.length > 0 || inflight.length > 0,
+    log,
+    about: () => ({ consumer: options.spec.config.durable_name }),
+    remedy: "pulling again",
+  });
+  const reader = pull.done.finally(() => {
     stopping = true;
     wake?.();
   });
@@ -171,10 +156,10 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
 
   /** Handling a delivery failed: redelivered after a backoff while a retry can help, else dead-lettered. */
   const failed = async (m: JsMsg, d: Delivery<MessageOf<K>>, error: unknown) => {
-    const retryable = !(error instanceof PopError) || error.retryable;
-    if (retryable && d.deliveries < (options.spec.config.max_deliver ?? MAX_DELIVER) - 1) {
+    const delay = redeliveryDelay(error, d.deliveries, options.spec.config.max_deliver ?? MAX_DELIVER);
+    if (delay !== undefined) {
       stats.redelivered++;
-      m.nak(Math.min(RETRY_BACKOFF_MAX_MS, 1000 * 2 ** d.deliveries));
+      m.nak(delay);
     } else {
       await toDeadLetters(m, "handler_failed", (error as Error).message, d.message);
     }
@@ -249,35 +234,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   }, Math.max(250, ackWaitMs / 3));
   keepAlive.unref();
 
-  // A pull whose consumer leader died with a cluster node was seen to stall for minutes on
-  // nats-server 2.9 while messages waited. An idle inbox whose consumer reports pending messages
-  // starts a new pull (the durable consumer keeps every delivery and ack state).
-  let checking = false;
-  const stallCheck = setInterval(async () => {
-    if (stopping || checking || queue.length || inflight.length || Date.now() - lastDelivery < STALL_MS) return;
-    checking = true;
-    try {
-      // No answer about the consumer at all is as telling as pending messages: pull again.
-      const pending = await Promise.race([consumer.info(false).then((i) => i.num_pending, () => 1), new Promise<number>((r) => setTimeout(() => r(1), 10_000))]);
-      if (pending > 0 && !stopping) {
-        log.warn({ consumer: options.spec.config.durable_name, pending }, "inbox stalled with messages pending; pulling again");
-        const old = messages;
-        messages = await pull();
-        await old.close().catch(() => undefined);
-      }
-      lastDelivery = Date.now();
-    } catch {
-      // the server cannot say now; look again later
-    } finally {
-      checking = false;
-    }
-  }, STALL_MS / 3);
-  stallCheck.unref();
-
-  const done = Promise.allSettled([reader, worker]).then(() => {
-    clearInterval(keepAlive);
-    clearInterval(stallCheck);
-  });
+  const done = Promise.allSettled([reader, worker]).then(() => clearInterval(keepAlive));
   return {
     stats,
     idleMs: () => (queue.length || inflight.length || held.size ? 0 : Date.now() - lastActivity),
@@ -286,7 +243,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       if (stopping && inflight.length === 0 && queue.length === 0 && held.size === 0) return done;
       stopping = true;
       // Unsubscribe first (close() does it at once), so nothing more arrives, then hand back.
-      const closed = messages.close().catch(() => undefined);
+      const closed = pull.stop();
       for (const m of [...inflight, ...queue.splice(0), ...held]) handBack(m);
       inflight = [];
       held.clear();

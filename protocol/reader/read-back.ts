@@ -1,12 +1,16 @@
-/** Reading back what a stream holds for one subject filter: replays, reports, revotes, training sets. */
-import { DeliverPolicy } from "@nats-io/jetstream";
-import { jetStreamOf } from "./jetstream.ts";
+/**
+ * The read-back mode of the stream reader: what a stream holds for one subject filter, read to
+ * its end and returned (replays, reports, revotes, training sets). A read is bounded, so it needs
+ * no watchdog: an empty fetch while messages are pending is its stall, and the read is tried again.
+ */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { admit, deadLetter, type Roster } from "./admit.ts";
-import { IncompleteReadError } from "./errors.ts";
-import { retrying } from "./retry.ts";
-import { withTimeout } from "./timeout.ts";
-import type { MessageOf, MessageType } from "./schemas.ts";
+import { admit, deadLetter, type Roster } from "../admit.ts";
+import { IncompleteReadError } from "../errors.ts";
+import { jetStreamOf } from "../jetstream.ts";
+import { retrying } from "../retry.ts";
+import type { MessageOf, MessageType } from "../schemas.ts";
+import { withTimeout } from "../timeout.ts";
+import { CALL_MS, orderedConsumer } from "./ordered.ts";
 
 /** Empty fetches (2 s each) tolerated while the server reports pending messages. */
 const MAX_EMPTY_FETCHES = 10;
@@ -50,16 +54,12 @@ export async function readStored<T extends MessageType>(
 
 /** How long a read keeps trying (a cluster that lost a node settles within about a minute). */
 const READ_RETRY_MS = 90_000;
-/** One attempt's bound on each call: short, so that a consumer placed on a dead peer is given up soon. */
-const CALL_MS = 8_000;
 
 async function readOnce<T extends MessageType>(
   nc: NatsConnection, stream: string, filter: string, type: T, options: ReadOptions,
 ): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
   const js = jetStreamOf(nc);
-  // A single string filter becomes `filter_subject`, which 2.9 understands.
-  // While a cluster re-elects a leader this call was seen to hang past its own request timeout.
-  const consumer = await withTimeout(js.consumers.get(stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.All }), CALL_MS, `reading ${filter} from ${stream}`);
+  const consumer = await orderedConsumer(js, stream, filter);
   const messages: MessageOf<T>[] = [];
   const skipped: SkippedMessage[] = [];
   try {

@@ -1,0 +1,100 @@
+/**
+ * The ordered-follow mode of the stream reader: a stream followed from its start (and then live)
+ * through an ordered consumer, each message handled before the next. The coordinator replays its
+ * streams this way on every start; `pop watch` and the dashboard show an experiment this way.
+ *
+ * An ordered consumer lives on one server: when that node dies the client is meant to recreate
+ * it, but on nats-server 2.9 it was seen to stall for minutes. The stall watchdog then starts a
+ * new consumer just after the last message handled (a follower's only state is that sequence).
+ */
+import type { JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { admit, deadLetter, type Roster } from "../admit.ts";
+import { jetStreamOf } from "../jetstream.ts";
+import { retrying } from "../retry.ts";
+import type { MessageOf, MessageType } from "../schemas.ts";
+import { withTimeout } from "../timeout.ts";
+import { silent, type ReaderLog } from "./log.ts";
+import { CALL_MS, orderedConsumer } from "./ordered.ts";
+import { Pull } from "./pull.ts";
+
+/** A running follower. */
+export interface Follower {
+  /** Stops following. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link followStream}. */
+export interface FollowStreamOptions {
+  nc: NatsConnection;
+  stream: string;
+  filter: string;
+  log?: ReaderLog;
+  /**
+   * Each message once, in stream order. A handler that throws ends this consumer's reading; the
+   * watchdog's next consumer (messages pending) starts again at that message.
+   */
+  each: (m: JsMsg) => Promise<void> | void;
+}
+
+/** Starts following; resolves once the consumer exists (creating it is retried while that can help). */
+export async function followStream(o: FollowStreamOptions): Promise<Follower> {
+  const js = jetStreamOf(o.nc);
+  const log = o.log ?? silent;
+  // The last message handled: a new consumer starts after it.
+  let lastSeq = 0;
+  const pull = await Pull.start({
+    open: () => retrying(`following ${o.filter} on ${o.stream}`, async () => {
+      const consumer = await orderedConsumer(js, o.stream, o.filter, lastSeq);
+      return { consumer, messages: await withTimeout(consumer.consume({ expires: 5000 }), CALL_MS, "starting to consume") };
+    }, log),
+    each: async (m) => {
+      // A restarted follower may see again what it handled; handlers are idempotent, but skip it.
+      if (m.info.streamSequence <= lastSeq) return;
+      await o.each(m);
+      lastSeq = m.info.streamSequence;
+    },
+    revive: true,
+    ended: (error) => log.error({ err: error, stream: o.stream }, "stream follower ended"),
+    log,
+    about: () => ({ stream: o.stream, filter: o.filter, afterSeq: lastSeq }),
+    remedy: "starting a new consumer after the last message handled",
+  });
+  return { close: () => pull.stop() };
+}
+
+/** Options of {@link followAdmitted}. */
+export interface FollowOptions<K extends MessageType> {
+  nc: NatsConnection;
+  stream: string;
+  filter: string;
+  types: K[];
+  /** Who may speak; others are dead-lettered as not_member. */
+  roster?: Roster;
+  /** The consumer name dead letters carry. */
+  deadLetterAs: string;
+  log: ReaderLog;
+  handle: (message: MessageOf<K>) => Promise<void> | void;
+}
+
+/** How long a follower keeps trying to store a dead letter (its consumer does not redeliver). */
+const DEAD_LETTER_RETRY_MS = 15_000;
+
+/**
+ * Follows a stream under the admission policy (protocol/admit.ts): each admitted message goes to
+ * the handler; each refused one is dead-lettered with its reason and logged, never counted.
+ */
+export function followAdmitted<K extends MessageType>(o: FollowOptions<K>): Promise<Follower> {
+  const js = jetStreamOf(o.nc);
+  return followStream({
+    nc: o.nc, stream: o.stream, filter: o.filter, log: o.log,
+    each: async (m) => {
+      const a = admit(m.subject, m.data, o.types, o.roster);
+      if (a.ok) return o.handle(a.message);
+      // This consumer does not redeliver, so a dead letter that fails to publish is tried again here.
+      await retrying(`dead-lettering ${m.subject}`, () => deadLetter(js, m, a, o.deadLetterAs), o.log, DEAD_LETTER_RETRY_MS).catch((error: unknown) =>
+        o.log.error({ err: error, subject: m.subject }, "could not dead-letter a message; it is not counted"));
+      o.log.warn({ subject: m.subject, reason: a.reason, detail: a.detail }, "not counted: dead-lettered");
+    },
+  });
+}
