@@ -91,7 +91,8 @@ export class ResultsRun {
       const file = this.freeName(this.dir);
       writeFileSync(file, this.render(body));
       copyFileSync(file, join(this.dir, `${this.script}-latest.md`));
-      process.stderr.write(`results: ${relative(process.cwd(), file) || file} (and ${this.script}-latest.md)\n`);
+      const shown = relative(process.cwd(), file);
+      process.stderr.write(`results: ${shown.startsWith("..") ? file : shown} (and ${this.script}-latest.md)\n`);
       return file;
     } catch (error) {
       process.stderr.write(`results: could not write to ${this.dir}: ${(error as Error).message}\n`);
