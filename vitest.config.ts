@@ -10,5 +10,8 @@ export default defineConfig({
     // Tests start real servers and model processes; two cores do not gain from more parallel files.
     maxWorkers: 2,
     pool: "forks",
+    // Scripts that measure write a results file into docs/results/ (deploy/observe/results/);
+    // the demo runs of the tests (and the processes they start, which inherit this) write none.
+    env: { POP_RESULTS: "none" },
   },
 });

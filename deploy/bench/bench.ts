@@ -28,6 +28,7 @@ import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
 import { NatsServer } from "../ops/nats-server.ts";
 import { ProgressReporter } from "../cli/progress.ts";
+import { ResultsRun, commandLine, fence, type ResultSection } from "../observe/results/write.ts";
 
 const help = `npm run bench [-- options]
 
@@ -51,7 +52,9 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
   --skip LIST             parts to leave out: raw,plane,fan-out,utilization,memory
                           (fan-out: raw JetStream with as many readers per message
                           as the plane has, beside each plane run)
-  --logs DIR              keep every process's output there (one file per process and run)`;
+  --logs DIR              keep every process's output there (one file per process and run)
+  --results DIR           where the markdown results file goes            default: docs/results
+                          (none: no file)`;
 
 const CLI = fileURLToPath(new URL("../cli/cli.ts", import.meta.url));
 const PEER = fileURLToPath(new URL("./load/peer.ts", import.meta.url));
@@ -415,6 +418,7 @@ async function main(): Promise<void> {
   const memPrompts = list(flags.string("memory-prompts") ?? "1000,10000");
   const skip = new Set((flags.string("skip") ?? "").split(",").filter(Boolean));
   logDir = flags.string("logs");
+  const resultsFile = new ResultsRun("bench", commandLine("bench", process.argv.slice(2)), flags.string("results"));
   flags.rejectUnknown();
   if (logDir) mkdirSync(logDir, { recursive: true });
 
@@ -480,6 +484,19 @@ async function main(): Promise<void> {
     console.log(formatMem(result.memory));
   }
   if (out) console.log(`\nwrote ${out}`);
+  const sections: ResultSection[] = [];
+  if (!skip.has("raw")) sections.push({ heading: "Raw JetStream", markdown: `Publish and consume with acks side by side (${rawN} messages of ${encode(sampleVerdict(4)).length} B): ${result.rawJetStreamMsgsPerSec.toFixed(0)} msgs/s.` });
+  if (!skip.has("plane")) {
+    sections.push({ heading: "The message plane (one iteration, coordinator and peers as processes, load generator instead of models)", markdown: fence(formatPlane(result.plane)) });
+    sections.push({ heading: `Where a prompt's CPU goes (ms per prompt; ${cpus().length} cores bound prompts/s at cores x 1000 / total)`, markdown: fence(formatCpu(result.plane)) });
+  }
+  if (!skip.has("utilization")) sections.push({ heading: `Utilization (${answerMs} ms per prompt answered, ${judgeMs} ms per candidate judged, ${slots} slots per member, k=4, ${utilPrompts} prompts)`, markdown: fence(formatUtil(result.utilization)) });
+  if (!skip.has("memory")) sections.push({ heading: `Memory at ${memPeers} peers, k=4`, markdown: fence(formatMem(result.memory)) });
+  resultsFile.write({
+    summary: "The message plane against raw JetStream on a real nats-server (deploy/bench/bench.ts).",
+    settings: { peers: peersList.join(","), k: ks.join(","), "prompts per plane run": promptsFlag ?? "max(2000, 24000 / peers)", "raw messages": rawN, skipped: [...skip].join(",") || "nothing" },
+    sections,
+  });
 }
 
 function formatPlane(rows: PlaneRow[]): string {

@@ -7,7 +7,7 @@
  * judges only), and the honest members are trained on each rule's pairs (the demo's SimPO
  * settings, from the shipped checkpoints) to see what the rule does to learning.
  *
- *   npm run bench:hostile -- [--prompts 1000] [--pool-seed 7] [--no-train]
+ *   npm run bench:hostile -- [--prompts 1000] [--pool-seed 7] [--no-train] [--results DIR]
  *
  * Prints a table: per rule its pairs, how they compare with the honest panel's (same, another
  * choice, lost, added, inverted), and the honest members' mean benchmark gain after training.
@@ -30,14 +30,27 @@ import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
 import { NatsServer } from "../ops/nats-server.ts";
 import { PopProcess } from "../cli/processes.ts";
+import { ResultsRun, commandLine } from "../observe/results/write.ts";
 
 const { values: a } = parseArgs({
   options: {
     prompts: { type: "string", default: "1000" },
     "pool-seed": { type: "string", default: String(DEMO_DEFAULTS.poolSeed) },
     "no-train": { type: "boolean", default: false },
+    results: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
   },
 });
+const HELP = `npm run bench:hostile [-- options]
+
+The shipped panel plus three hostile judges (invert, all-5, random) run one iteration; every
+voting rule votes on the same verdicts and is compared with the honest panel's pairs, then the
+honest members are trained on each rule's pairs and benchmarked.
+
+  --prompts N      prompts in the iteration                     default: 1000
+  --pool-seed N    seed of the unlabeled prompt pool            default: ${DEMO_DEFAULTS.poolSeed}
+  --no-train       compare the pairs only, train nothing
+  --results DIR    where the results file goes (none: no file)  default: docs/results`;
 const PROMPTS = Number(a.prompts);
 const EXP = "hostile";
 const HOSTILE = [["inv", "invert"], ["five", "all-5"], ["rnd", "random"]] as const;
@@ -45,6 +58,11 @@ const HOSTILE = [["inv", "invert"], ["five", "all-5"], ["rnd", "random"]] as con
 const say = (line: string) => process.stderr.write(`[bench:hostile] ${line}\n`);
 
 async function main(): Promise<void> {
+  if (a.help) {
+    process.stdout.write(HELP + "\n");
+    return;
+  }
+  const resultsFile = new ResultsRun("bench-hostile", commandLine("bench:hostile", process.argv.slice(2)), a.results);
   const honest = shippedMembers();
   if (honest.length < 2) throw new Error("the shipped checkpoints are missing (actors/models/tiny/checkpoints)");
   const hostile = HOSTILE.map(([suffix, mode], i) => ({ name: `${suffix}`, mode, checkpoint: shippedCheckpoint(honest[i % honest.length]!)! }));
@@ -162,6 +180,10 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join("\n") + "\n");
     say(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min`);
+    resultsFile.write({
+      settings: { prompts: PROMPTS, "pool seed": settings.poolSeed, "min chosen": config.voting.minChosen, "min margin": config.voting.minMargin, train: !a["no-train"] },
+      sections: [{ heading: "Voting rules against hostile judges", markdown: lines.join("\n") }],
+    });
   } finally {
     await Promise.all(processes.map((p) => p.stop(5000)));
     await server.dispose();

@@ -23,6 +23,7 @@ import { describeOutputs } from "../observe/report/outputs.ts";
 import { DEMO_DEFAULTS } from "./defaults.ts";
 import { RunTimeline, formatTimeline } from "./timeline.ts";
 import { followExperiment } from "../observe/watch/follow.ts";
+import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
 
 export const demoHelp = `pop demo [options]        (npm run demo)
 
@@ -41,7 +42,8 @@ member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl and re
   --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
   --pool-seed N        seed of the unlabeled prompt pool                     default: ${DEMO_DEFAULTS.poolSeed}
   --timeout-min N      give up after this many minutes                       default: 30
-  --log-format F       the processes' logs (in <out>/logs): pretty or json   default: pretty`;
+  --log-format F       the processes' logs (in <out>/logs): pretty or json   default: pretty
+  --results DIR        where the results file goes (none: no file)           default: docs/results`;
 
 export async function runDemo(flags: Flags): Promise<Report> {
   const started = Date.now();
@@ -61,6 +63,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
   const peers = (flags.string("peers")?.split(",") ?? members).map((p) => p.trim()).filter(Boolean);
   const timeoutMs = (flags.number("timeout-min", { min: 0.1 }) ?? 30) * 60_000;
   const logFormat = flags.logFormat();
+  const results = new ResultsRun("demo", commandLine("demo", process.argv.slice(3)), flags.string("results"));
   const voting = {
     ...DEMO_DEFAULTS.overrides.voting,
     minChosen: flags.number("min-chosen", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minChosen,
@@ -129,8 +132,22 @@ export async function runDemo(flags: Flags): Promise<Report> {
     process.stdout.write("\n" + formatTable(report) + "\n\n");
     const first = report.iterations[0]!;
     const last = report.iterations[report.iterations.length - 1]!;
-    say(`panel average ${(first.panelAverage * 100).toFixed(1)} -> ${(last.panelAverage * 100).toFixed(1)} (${last.panelAverage >= first.panelAverage ? "+" : ""}${((last.panelAverage - first.panelAverage) * 100).toFixed(1)} points) in ${((Date.now() - started) / 60000).toFixed(1)} min`);
-    process.stdout.write("\n" + formatTimeline(timeline.timings(), Date.now() - started) + "\n");
+    const gain = `panel average ${(first.panelAverage * 100).toFixed(1)} -> ${(last.panelAverage * 100).toFixed(1)} (${last.panelAverage >= first.panelAverage ? "+" : ""}${((last.panelAverage - first.panelAverage) * 100).toFixed(1)} points) in ${((Date.now() - started) / 60000).toFixed(1)} min`;
+    say(gain);
+    const timings = formatTimeline(timeline.timings(), Date.now() - started);
+    process.stdout.write("\n" + timings + "\n");
+    results.write({
+      summary: `The shipped tiny panel, ${gain}.`,
+      settings: {
+        members: peers.join(", "), iterations: settings.iterations, "prompts per iteration": settings.promptsPerIteration, k: settings.k,
+        temperature: settings.temperature, "pool seed": settings.poolSeed, "min chosen": voting.minChosen, "min margin": voting.minMargin,
+        training: JSON.stringify(DEMO_DEFAULTS.overrides.training), checkpoints: checkpointDir ?? "the shipped ones",
+      },
+      sections: [
+        { heading: "Accuracy (%) on the held-out suites", markdown: fence(formatTable(report)) },
+        { heading: "Where the time went", markdown: fence(timings) },
+      ],
+    });
     process.stdout.write(`\nin ${out}:\n${describeOutputs(out).join("\n")}\nopen ${join(out, "report.html")} in a browser for the plots and example pairs.\n`);
     return report;
   } finally {

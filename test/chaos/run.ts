@@ -1,17 +1,21 @@
 /** `npm run chaos`: randomized fault runs (test/chaos/chaos.ts) and the table of what survived. */
 import { parseArgs } from "node:util";
 import { FAULTS, runOnce, type Fault } from "./chaos.ts";
+import { ResultsRun, commandLine } from "../../deploy/observe/results/write.ts";
 
 const { values: a } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
     seed: { type: "string", default: String(Date.now() % 100_000) },
     faults: { type: "string", default: FAULTS.join(",") },
+    // where the results file goes (none: no file); default docs/results
+    results: { type: "string" },
   },
 });
 const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
 
 async function main(): Promise<void> {
+  const resultsFile = new ResultsRun("chaos", commandLine("chaos", process.argv.slice(2)), a.results);
   const runs = Number(a.runs);
   const base = Number(a.seed);
   const faults = a.faults.split(",").map((f) => f.trim()) as Fault[];
@@ -31,8 +35,14 @@ async function main(): Promise<void> {
     }
     table.push(row);
   }
-  process.stdout.write(["", "| fault | runs | survived | what broke |", "|---|---|---|---|",
-    ...table.map((t) => `| ${t.fault} | ${t.runs} | ${t.survived} | ${t.broke.join("<br>") || "-"} |`)].join("\n") + "\n");
+  const markdown = ["| fault | runs | survived | what broke |", "|---|---|---|---|",
+    ...table.map((t) => `| ${t.fault} | ${t.runs} | ${t.survived} | ${t.broke.join("<br>") || "-"} |`)].join("\n");
+  process.stdout.write("\n" + markdown + "\n");
+  resultsFile.write({
+    summary: "Randomized fault runs (test/chaos/chaos.ts): each run injects one fault at a seeded moment and checks every prompt's pair exactly once, no verdict stored twice and every member trained once per iteration.",
+    settings: { runs, "first seed": base, faults: faults.join(",") },
+    sections: [{ heading: "What survived", markdown }],
+  });
   if (table.some((t) => t.survived < t.runs)) process.exitCode = 1;
 }
 
