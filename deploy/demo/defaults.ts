@@ -14,7 +14,7 @@ export const DEMO_DEFAULTS = {
   overrides: {
     voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" },
     // An NLL term on the chosen answers (CPO-SimPO) made the tiny panel learn from few pairs
-    // (actors/models/tiny/README.md has the simulation runs); sftWeight 0 is the paper's pure SimPO.
+    // (docs/results/tiny-model-experiments.md has the simulation runs); sftWeight 0 is the paper's pure SimPO.
     // Batches of 16 pairs (twice the steps of 32) let the OCR-dumb member learn reading faster.
     training: { beta: 2.0, gamma: 1.0, learningRate: 1e-3, learningRateDecay: 0.5, epochs: 3, batchSize: 16, sftWeight: 1, judgeAnchor: 1, pairsFor: "same" },
     // The tiny members answer in step: a prompt's batches arrive within moments of each other.

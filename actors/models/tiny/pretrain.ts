@@ -28,7 +28,7 @@ export interface MemberSpec {
    * (judge examples still follow the gap shares). The paper's OCR-dumb member was pretrained
    * without text-reading data; `ocrdumb` keeps 4% of its text-reading answers and 1% of its
    * is-there-text answers, which leaves it far below its peers on both (0.07, 0.38) but able to
-   * learn them from its peers' answers, where a member that never saw one learned too slowly (actors/models/tiny/README.md,
+   * learn them from its peers' answers, where a member that never saw one learned too slowly (docs/results/tiny-model-experiments.md,
    * "The OCR-dumb gap"). Families learnt from very little data (where an object is) are kept
    * this way too, or the refinement phase closes the gap; `countless` keeps 1% of its counting
    * answers, so its counting starts near chance and PoP lifts it clearly rather than by a few

@@ -8,7 +8,7 @@
  * stretched 2x horizontally), glyph i filling the bottom-row cell i. Each glyph lies in exactly
  * one encoder cell at a fixed place: a glyph straddling up to four cells at a shifting offset
  * made reading so slow to learn that an OCR-dumb member could not learn it from its peers
- * (actors/models/tiny/README.md, "The OCR-dumb gap").
+ * (docs/results/tiny-model-experiments.md, "The OCR-dumb gap").
  *
  * Families and answers (word-level, see {@link answerWords}):
  * - colour:    "what color is the circle ?"                  -> "red"
@@ -222,7 +222,7 @@ export function askQuestion(scene: Scene, family: Family, rng: Rng): { question:
     case "count":
       // Only the total: counting one kind ("how many squares ?") reached 0.64-0.73 in pretraining,
       // a skill so fragile that every SimPO update on other pairs moved its zero/one boundary, so
-      // PoP lost on counting what it gained elsewhere (actors/models/tiny/README.md, "The OCR-dumb gap").
+      // PoP lost on counting what it gained elsewhere (docs/results/tiny-model-experiments.md, "The OCR-dumb gap").
       return { question: "how many shapes are there ?", answer: NUMBERS[objs.length]! };
     case "ocr":
       if (!scene.text.length) return undefined;
@@ -231,7 +231,7 @@ export function askQuestion(scene: Scene, family: Family, rng: Rng): { question:
       // Whether the image holds text at all. Asking for an object of some colour needed comparing
       // the asked colour with whatever the attention found, which this network did not learn
       // within its pretraining budget (at chance after 1200 steps, with or without a learned
-      // empty attention slot; actors/models/tiny/README.md), so nobody could teach or judge it.
+      // empty attention slot; docs/results/tiny-model-experiments.md), so nobody could teach or judge it.
       return { question: "is there text ?", answer: scene.text.length ? "yes" : "no" };
     case "spatial": {
       // Where one object lies (left or right half, top or bottom row), found by its unique
