@@ -30,7 +30,7 @@ export interface PanelOptions<N extends PanelNetwork> {
   benchItems?: number;
   /** The servers; the panel owns them from here on (default: one server of its own). */
   network?: N;
-  /** Where logs and checkpoints go (default: a scratch directory, removed with the panel). */
+  /** Where logs and checkpoints go: a given directory is left to its owner; by default a scratch directory, removed with the panel. */
   dir?: string;
 }
 
