@@ -4,44 +4,34 @@
  * peer, one catch-up answers every prompt and judges every batch; a second finds nothing to do.
  */
 import pino from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { catchUp } from "../../actors/catch-up.ts";
 import { PeerContext } from "../../actors/context.ts";
 import { createRoles, stopRoles } from "../../actors/roles.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
 import {
-  PROTOCOL_VERSION, STREAMS, consumers, controlEvent, encode, ensureConsumer, managerOf, ensureTopology, kvmOf, BUCKETS, publishMessage, jetStreamOf, readStored, stateKeys, subjects,
-  type CandidateBatch, type Prompt,
+  STREAMS, consumers, controlEvent, encode, ensureConsumer, managerOf, kvmOf, BUCKETS, publishMessage, jetStreamOf, readStored, stateKeys, subjects,
+  type Prompt,
 } from "../../protocol/mod.ts";
-import { cleanup, connectTo, startServer } from "../support/nats.ts";
-import { VOTE_EVERY_PROMPT } from "../e2e/panel.ts";
+import { candidates, iterationRecord, progress, prompt } from "../support/messages.ts";
+import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 const EXP = "catchup";
 const PROMPTS = 6;
 
 describe("catching up on undelivered work", () => {
-  afterAll(cleanup);
-
   it("answers the prompts and judges the batches a peer never got, once", async () => {
-    const server = await startServer();
-    const nc = await connectTo(server.url);
-    await ensureTopology(nc);
-    const pool = await loadTinyPool(nc, 5, PROMPTS, EXP);
-    const { config } = await createExperiment(nc, experimentConfig({ experiment: EXP, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 5, minPeers: 2 }, { voting: VOTE_EVERY_PROMPT }));
+    // A panel without processes: the test plays the coordinator and ann, the catch-up is cat's.
+    await using panel = await startPanel({ experiment: EXP, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 5, minPeers: 2 }, { voting: VOTE_EVERY_PROMPT });
+    const { nc, config, pool } = panel;
     const state = await kvmOf(nc).open(BUCKETS.state);
-    const v = PROTOCOL_VERSION;
-    const prompts: Prompt[] = pool.prompts.slice(0, PROMPTS).map((p) => ({ v, type: "prompt", experiment: EXP, iteration: 1, promptId: p.promptId, question: p.question, images: p.images, createdAt: 1 }));
-    await state.put(stateKeys.iteration(EXP, 1), encode({ v, type: "iteration", experiment: EXP, iteration: 1, peers: ["ann", "cat"], promptIds: prompts.map((p) => p.promptId), openedAt: 1 }));
-    await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "collecting", at: 1 }));
+    const prompts: Prompt[] = pool.prompts.slice(0, PROMPTS).map((p) => prompt({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images }));
+    await state.put(stateKeys.iteration(EXP, 1), encode(iterationRecord({ experiment: EXP, peers: ["ann", "cat"], promptIds: prompts.map((p) => p.promptId) })));
+    await state.put(stateKeys.progress(EXP), encode(progress({ experiment: EXP, phase: "collecting" })));
     const js = jetStreamOf(nc);
     for (const p of prompts) {
       await publishMessage(js, p);
-      const batch: CandidateBatch = {
-        v, type: "candidates", experiment: EXP, iteration: 1, promptId: p.promptId, question: p.question, images: p.images, author: "ann", modelVersion: "m",
-        sampling: { k: 2, temperature: 1, seed: 1 }, candidates: [0, 1].map((i) => ({ candidateId: `${p.promptId}:ann:${i}`, text: i ? "red" : "blue" })), createdAt: 1,
-      };
-      await publishMessage(js, batch);
+      await publishMessage(js, candidates({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images, author: "ann", modelVersion: "m", texts: ["blue", "red"] }));
     }
 
     const backend = await TinyBackend.create(7);
@@ -60,7 +50,7 @@ describe("catching up on undelivered work", () => {
     // The iteration closed and the close never came (its control consumer holds nothing): it trains, once.
     const control = consumers.peerControl(EXP, "cat");
     await ensureConsumer(await managerOf(nc), control);
-    await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "training", at: 2 }));
+    await state.put(stateKeys.progress(EXP), encode(progress({ experiment: EXP, phase: "training", at: 2 })));
     const triedNow = new Set<string>();
     // While the close waits in the consumer (or a process of this peer holds it), it is left to the inbox.
     await publishMessage(js, controlEvent(EXP, "iteration_closed", { iteration: 1, pairs: 0, voted: PROMPTS }));
@@ -74,7 +64,7 @@ describe("catching up on undelivered work", () => {
     expect((await readStored(nc, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages.filter((e) => e.event === "training_done")).toHaveLength(1);
     expect(await catchUp(ctx, roles, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
     // Done: nothing to look at.
-    await state.put(stateKeys.progress(EXP), encode({ v, type: "progress", experiment: EXP, iteration: 1, phase: "done", at: 3 }));
+    await state.put(stateKeys.progress(EXP), encode(progress({ experiment: EXP, phase: "done", at: 3 })));
     expect(await catchUp(ctx, roles, new Set())).toEqual({ answered: 0, judged: 0 });
     stopRoles(roles);
     await backend.dispose();

@@ -4,50 +4,36 @@
  * (and the members' training, which reads the pairs then) never comes before a pair.
  */
 import pino from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { IterationCollector } from "../../coordinator/collector.ts";
 import { experimentConfig } from "../../deploy/ops/experiment.ts";
-import {
-  PROTOCOL_VERSION, STREAMS, ensureTopology, readStored, subjects,
-  type CandidateBatch, type IterationRecord, type LikertScores, type Prompt, type Verdict,
-} from "../../protocol/mod.ts";
-import { VOTE_EVERY_PROMPT } from "../e2e/panel.ts";
-import { cleanup, connectTo, eventually, startServer } from "../support/nats.ts";
+import { STREAMS, readStored, subjects, type Prompt } from "../../protocol/mod.ts";
+import { candidates, iterationRecord, prompt, verdict } from "../support/messages.ts";
+import { SingleServer } from "../support/networks.ts";
+import { VOTE_EVERY_PROMPT } from "../support/panel.ts";
+import { eventually } from "../support/nats.ts";
 
 const EXP = "collect";
-const v = PROTOCOL_VERSION;
 const members = ["ann", "ben", "cat"];
-const all = (s: number): LikertScores => ({ helpfulness: s, correctness: s, coherence: s, complexity: s, verbosity: s });
 
 describe("the iteration collector", () => {
-  afterAll(cleanup);
-
   it("is complete only once every vote's pairs are stored", async () => {
-    const server = await startServer();
-    const nc = await connectTo(server.url);
-    await ensureTopology(nc);
+    await using network = await SingleServer.start();
+    const nc = await network.admin("collector");
     const config = experimentConfig({ experiment: EXP, iterations: 1, promptsPerIteration: 3, k: 2, temperature: 1, poolSeed: 1, minPeers: 3 }, { voting: VOTE_EVERY_PROMPT });
-    const prompts: Prompt[] = ["q0", "q1", "q2"].map((id) => ({ v, type: "prompt", experiment: EXP, iteration: 1, promptId: `collect-prompt-${id}`, question: "what colour ?", images: [], createdAt: 1 }));
-    const record: IterationRecord = { v, type: "iteration", experiment: EXP, iteration: 1, peers: members, promptIds: prompts.map((p) => p.promptId), openedAt: 1 };
+    const prompts: Prompt[] = ["q0", "q1", "q2"].map((id) => prompt({ experiment: EXP, promptId: `collect-prompt-${id}`, question: "what colour ?" }));
+    const record = iterationRecord({ experiment: EXP, peers: members, promptIds: prompts.map((p) => p.promptId) });
     let changes = 0;
     const collector = new IterationCollector(nc, config, record, prompts, () => new Set(members), pino({ level: "silent" }), () => changes++);
     await collector.start();
 
     for (const p of prompts) {
       for (const author of members) {
-        const batch: CandidateBatch = {
-          v, type: "candidates", experiment: EXP, iteration: 1, promptId: p.promptId, question: p.question, images: [], author, modelVersion: "m",
-          sampling: { k: 2, temperature: 1, seed: 1 }, candidates: [0, 1].map((i) => ({ candidateId: `${p.promptId}:${author}:${i}`, text: `${author} answer ${i}` })), createdAt: 1,
-        };
-        await collector.accept(batch);
+        await collector.accept(candidates({ experiment: EXP, promptId: p.promptId, question: p.question, author, modelVersion: "m", texts: [0, 1].map((i) => `${author} answer ${i}`) }));
       }
       for (const judge of members) {
-        const authors = members.filter((a) => a !== judge);
-        const verdict: Verdict = {
-          v, type: "verdict", experiment: EXP, iteration: 1, promptId: p.promptId, judge, authors, modelVersion: "m",
-          scores: authors.flatMap((a) => [0, 1].map((i) => ({ candidateId: `${p.promptId}:${a}:${i}`, likert: all(i ? 1 : 5) }))), createdAt: 1,
-        };
-        await collector.accept(verdict);
+        const scored = Object.fromEntries(members.filter((a) => a !== judge).map((a) => [a, [5, 1]]));
+        await collector.accept(verdict({ experiment: EXP, promptId: p.promptId, judge, modelVersion: "m", scored, createdAt: 1 }));
       }
     }
     // Every prompt is voted, but the pairs' acknowledgements cannot have come back yet.

@@ -1,20 +1,15 @@
 /** The collector's state machine, driven directly: when a prompt is due, what counts, deadlines. */
 import { describe, expect, it } from "vitest";
 import { VoteBook } from "../../coordinator/vote-book.ts";
-import { PROTOCOL_VERSION, VotingConfig, type CandidateBatch, type LikertScores, type Prompt, type Verdict } from "../../protocol/mod.ts";
+import { VotingConfig, type CandidateBatch, type Prompt, type Verdict } from "../../protocol/mod.ts";
+import * as msg from "../support/messages.ts";
 
-const v = PROTOCOL_VERSION;
 const experiment = "vb";
-const prompt = (id: string): Prompt => ({ v, type: "prompt", experiment, iteration: 1, promptId: id, question: "q ?", images: [], createdAt: 0 });
-const all = (s: number): LikertScores => ({ helpfulness: s, correctness: s, coherence: s, complexity: s, verbosity: s });
-const batch = (promptId: string, author: string, texts: string[]): CandidateBatch => ({
-  v, type: "candidates", experiment, iteration: 1, promptId, question: "q ?", images: [], author, modelVersion: "m",
-  sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `${promptId}:${author}:${i}`, text })), createdAt: 0,
-});
-const verdict = (promptId: string, judge: string, author: string, scores: number[]): Verdict => ({
-  v, type: "verdict", experiment, iteration: 1, promptId, judge, authors: [author], modelVersion: "m",
-  scores: scores.map((s, i) => ({ candidateId: `${promptId}:${author}:${i}`, likert: all(s) })), createdAt: 0,
-});
+const prompt = (id: string): Prompt => msg.prompt({ experiment, promptId: id, question: "q ?", createdAt: 0 });
+const batch = (promptId: string, author: string, texts: string[]): CandidateBatch =>
+  msg.candidates({ experiment, promptId, question: "q ?", author, modelVersion: "m", texts, createdAt: 0 });
+const verdict = (promptId: string, judge: string, author: string, scores: number[]): Verdict =>
+  msg.verdict({ experiment, promptId, judge, modelVersion: "m", scored: { [author]: scores }, createdAt: 0 });
 const voting = VotingConfig.parse({ minChosen: 0, minMargin: 0 });
 const members = new Set(["a", "b", "c"]);
 

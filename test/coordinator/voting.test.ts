@@ -1,19 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { addToTally, combine, newTally, scoreCandidates, votePrompt } from "../../coordinator/voting.ts";
-import { PROTOCOL_VERSION, VotingConfig, type CandidateBatch, type LikertScores, type Prompt, type Verdict } from "../../protocol/mod.ts";
+import { VotingConfig, type CandidateBatch, type LikertScores, type Prompt, type Verdict } from "../../protocol/mod.ts";
+import * as msg from "../support/messages.ts";
 
-const v = PROTOCOL_VERSION;
 const experiment = "vt";
-const prompt: Prompt = { v, type: "prompt", experiment, iteration: 1, promptId: "p1", question: "what colour ?", images: [], createdAt: 0 };
-const all = (s: number): LikertScores => ({ helpfulness: s, correctness: s, coherence: s, complexity: s, verbosity: s });
-const batch = (author: string, texts: string[]): CandidateBatch => ({
-  v, type: "candidates", experiment, iteration: 1, promptId: "p1", question: prompt.question, images: [], author, modelVersion: "m",
-  sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `p1:${author}:${i}`, text })), createdAt: 0,
-});
-const verdict = (judge: string, author: string, scores: LikertScores[]): Verdict => ({
-  v, type: "verdict", experiment, iteration: 1, promptId: "p1", judge, authors: [author], modelVersion: "m",
-  scores: scores.map((likert, i) => ({ candidateId: `p1:${author}:${i}`, likert })), createdAt: 0,
-});
+const prompt: Prompt = msg.prompt({ experiment, promptId: "p1", question: "what colour ?", createdAt: 0 });
+const all = (s: number): LikertScores => msg.likert(s);
+const batch = (author: string, texts: string[]): CandidateBatch =>
+  msg.candidates({ experiment, promptId: "p1", question: prompt.question, author, modelVersion: "m", texts, createdAt: 0 });
+const verdict = (judge: string, author: string, scores: LikertScores[]): Verdict =>
+  msg.verdict({ experiment, promptId: "p1", judge, modelVersion: "m", scored: { [author]: scores }, createdAt: 0 });
 const defaults = VotingConfig.parse({});
 
 describe("mean voting", () => {

@@ -11,7 +11,6 @@ import { fileURLToPath } from "node:url";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createUser } from "@nats-io/nkeys";
-import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { actorHelp } from "../../deploy/cli/commands/actor.ts";
@@ -23,35 +22,24 @@ import { watchHelp } from "../../deploy/cli/commands/watch.ts";
 import { AuthenticationRefusedError, connectNats } from "../../deploy/cli/connect.ts";
 import { COORDINATOR_IDENTITY, CredsSetupError, OBSERVER_IDENTITY, seedFileOf, writeCreds, type CredsResult } from "../../deploy/ops/creds.ts";
 import { ConnectionOptionsError, CredentialsFileError, NATS_OPTIONS_HELP, natsConnectionOptions, natsTarget } from "../../deploy/ops/nats-options.ts";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
 import { NatsServer } from "../../deploy/ops/nats-server.ts";
-import { PopProcess } from "../../deploy/cli/processes.ts";
 import {
-  BUCKETS, PROTOCOL_VERSION, PublishError, STREAMS, consumers, ensureConsumer, ensureTopology, openManager, publishMessage, readStored, subjects,
+  BUCKETS, PublishError, STREAMS, consumers, ensureConsumer, ensureTopology, openManager, publishMessage, readStored, subjects,
   type Message,
 } from "../../protocol/mod.ts";
-import { randomCheckpoints, VOTE_EVERY_PROMPT } from "../e2e/panel.ts";
+import * as msg from "../support/messages.ts";
+import { CredentialedServer } from "../support/networks.ts";
+import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 const EXP = "sec";
 const PEERS = ["alice", "bob", "carol"];
-const v = PROTOCOL_VERSION;
 
-const candidates = (author: string, iteration = 1): Message => ({
-  v, type: "candidates", experiment: EXP, iteration, promptId: "p-1", question: "q", images: [], author, modelVersion: "m1",
-  sampling: { k: 1, temperature: 1, seed: 1 }, candidates: [{ candidateId: `p-1:${author}:0`, text: "red" }], createdAt: 1,
-});
-const verdict = (judge: string, author: string): Message => ({
-  v, type: "verdict", experiment: EXP, iteration: 1, promptId: "p-1", judge, authors: [author], modelVersion: "m1",
-  scores: [{ candidateId: `p-1:${author}:0`, likert: { helpfulness: 3, correctness: 3, coherence: 3, complexity: 3, verbosity: 3 } }], createdAt: 2,
-});
-const prompt: Message = { v, type: "prompt", experiment: EXP, iteration: 1, promptId: "p-1", question: "q", images: [], createdAt: 1 };
-const pair: Message = {
-  v, type: "pair", experiment: EXP, iteration: 1, pairId: `${EXP}:1:p-1`, promptId: "p-1", question: "q", images: [],
-  chosen: { candidateId: "p-1:alice:0", author: "alice", text: "red", score: 1 }, rejected: { candidateId: "p-1:bob:0", author: "bob", text: "x", score: 0 },
-  margin: 1, judges: ["carol"], createdAt: 3,
-};
-const opened: Message = { v, type: "control", experiment: EXP, event: "iteration_opened", iteration: 1, peers: PEERS, prompts: 1, at: 1 };
+const candidatesBy = (author: string, iteration = 1): Message => msg.candidates({ experiment: EXP, iteration, author });
+const verdictBy = (judge: string, author: string): Message => msg.verdict({ experiment: EXP, judge, scored: { [author]: [3] } });
+const prompt: Message = msg.prompt({ experiment: EXP });
+const pair: Message = msg.pair({ experiment: EXP });
+const opened: Message = msg.control("iteration_opened", { iteration: 1, peers: PEERS, prompts: 1 }, EXP);
 
 /** The publish is refused by the server's permissions: a non-retryable PublishError naming the subject. */
 async function expectRefused(p: Promise<unknown>, subject: string) {
@@ -62,48 +50,20 @@ async function expectRefused(p: Promise<unknown>, subject: string) {
   expect((error as Error).message).toContain(subject);
 }
 
-/**
- * A server that requires an experiment's credentials, in its own directory: `start()` writes the
- * keys and starts the server, `as(identity)` connects with that identity's key.
- */
-function credsSandbox(prefix: string) {
-  const sandbox = {
-    dir: mkdtempSync(join(tmpdir(), prefix)),
-    creds: undefined as unknown as CredsResult,
-    server: undefined as unknown as NatsServer,
-    conns: [] as NatsConnection[],
-    async start() {
-      sandbox.creds = writeCreds({ experiment: EXP, peers: PEERS, out: join(sandbox.dir, "creds"), observer: true });
-      sandbox.server = await NatsServer.start({ dir: join(sandbox.dir, "nats"), include: [sandbox.creds.authConf] });
-    },
-    async as(identity: string) {
-      const nc = await connectNats({ servers: sandbox.server.url, auth: { nkey: seedFileOf(sandbox.creds.dir, identity) } }, `test-${identity}`);
-      sandbox.conns.push(nc);
-      return nc;
-    },
-    async dispose() {
-      await Promise.all(sandbox.conns.map((c) => c.close().catch(() => undefined)));
-      await sandbox.server?.dispose();
-      rmSync(sandbox.dir, { recursive: true, force: true });
-    },
-  };
-  return sandbox;
-}
-
 describe("per-identity credentials (pop creds) on nats-server", () => {
-  const box = credsSandbox("pop-creds-");
-  const as = box.as;
-  const { dir } = box;
+  let network: CredentialedServer;
   let creds: CredsResult;
   let server: NatsServer;
+  let dir: string;
+  const as = (identity: string) => network.as(identity);
 
   beforeAll(async () => {
-    await box.start();
-    ({ creds, server } = box);
+    network = await CredentialedServer.start({ experiment: EXP, peers: PEERS });
+    ({ creds, server, dir } = network);
     // The coordinator's key sets the server up, as README.txt says.
     await ensureTopology(await as(COORDINATOR_IDENTITY));
   });
-  afterAll(() => box.dispose());
+  afterAll(() => network.dispose());
 
   it("writes seeds readable only by their owner and a config nats-server accepts", () => {
     expect(creds.identities.map((i) => i.name)).toEqual([COORDINATOR_IDENTITY, ...PEERS, OBSERVER_IDENTITY]);
@@ -119,8 +79,8 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
     const coordinator = jetstream(await as(COORDINATOR_IDENTITY));
     const nc = await as("alice");
     const js = jetstream(nc);
-    expect((await publishMessage(js, candidates("alice"))).subject).toBe(subjects.candidates(EXP, 1, "alice"));
-    expect((await publishMessage(js, verdict("alice", "bob"))).subject).toBe(subjects.verdict(EXP, 1, "alice"));
+    expect((await publishMessage(js, candidatesBy("alice"))).subject).toBe(subjects.candidates(EXP, 1, "alice"));
+    expect((await publishMessage(js, verdictBy("alice", "bob"))).subject).toBe(subjects.verdict(EXP, 1, "alice"));
     await publishMessage(coordinator, prompt);
     const jsm = await openManager(nc);
     for (const spec of [consumers.peerPrompts(EXP, "alice"), consumers.peerCandidates(EXP, "alice"), consumers.peerControl(EXP, "alice")]) {
@@ -137,20 +97,19 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
 
   it("(b) a peer cannot speak as another peer, nor publish prompts, pairs or the coordinator's events", async () => {
     const js = jetstream(await as("alice"));
-    await expectRefused(publishMessage(js, candidates("other")), "pop.sec.cand.1.other");
-    await expectRefused(publishMessage(js, candidates("bob")), "pop.sec.cand.1.bob");
-    await expectRefused(publishMessage(js, verdict("bob", "alice")), "pop.sec.verdict.1.bob");
+    await expectRefused(publishMessage(js, candidatesBy("other")), "pop.sec.cand.1.other");
+    await expectRefused(publishMessage(js, candidatesBy("bob")), "pop.sec.cand.1.bob");
+    await expectRefused(publishMessage(js, verdictBy("bob", "alice")), "pop.sec.verdict.1.bob");
     await expectRefused(publishMessage(js, pair), "pop.sec.pair.1");
     await expectRefused(publishMessage(js, prompt), "pop.sec.prompt.1");
     await expectRefused(publishMessage(js, opened), "pop.sec.ctl.iteration_opened");
-    await expectRefused(publishMessage(js, { ...candidates("alice"), experiment: "other" }), "pop.other.cand.1.alice");
+    await expectRefused(publishMessage(js, { ...candidatesBy("alice"), experiment: "other" }), "pop.other.cand.1.alice");
   });
 
   it("a refused subscription is logged with its subject", async () => {
     const warned: { obj: Record<string, unknown>; msg: string }[] = [];
     const log = { warn: (obj: Record<string, unknown>, msg: string) => warned.push({ obj, msg }), info() {} } as unknown as Logger;
-    const nc = await connectNats({ servers: server.url, auth: { nkey: seedFileOf(creds.dir, "alice") } }, "test-alice-sub", log);
-    box.conns.push(nc);
+    const nc = await network.as("alice", log);
     const sub = nc.subscribe("pop.sec.>");
     await expect((async () => {
       for await (const _ of sub) break;
@@ -161,7 +120,7 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
   it("(c) the observer reads the streams but publishes nothing and writes no KV", async () => {
     const nc = await as(OBSERVER_IDENTITY);
     const js = jetstream(nc);
-    await expectRefused(publishMessage(js, candidates("alice", 2)), "pop.sec.cand.2.alice");
+    await expectRefused(publishMessage(js, candidatesBy("alice", 2)), "pop.sec.cand.2.alice");
     await expectRefused(publishMessage(js, prompt), "pop.sec.prompt.1");
     await expectRefused(publishMessage(js, opened), "pop.sec.ctl.iteration_opened");
     const kvm = new Kvm(nc);
@@ -192,57 +151,44 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
 
 // Its own server: the probes above leave messages a real run would have to read around.
 describe("a run with per-identity credentials", () => {
-  const box = credsSandbox("pop-creds-run-");
-  const as = box.as;
-  const { dir } = box;
-  let creds: CredsResult;
-  let server: NatsServer;
-  afterAll(() => box.dispose());
-
   it("(e) a coordinator and three actors, each with its own key, complete a run", async () => {
-    await box.start();
-    ({ creds, server } = box);
-    const settings = { experiment: EXP, iterations: 1, promptsPerIteration: 6, k: 2, temperature: 1, poolSeed: 21, minPeers: 3 };
+    await using network = await CredentialedServer.start({ experiment: EXP, peers: PEERS });
     // On a fresh server a peer's key cannot set up the streams, and says who can.
-    await expect(ensureTopology(await as("alice"))).rejects.toThrow(/may not create it: start the coordinator/);
-    const admin = await as(COORDINATOR_IDENTITY);
-    await ensureTopology(admin);
-    await loadTinyPool(admin, settings.poolSeed, 6, EXP);
-    await createExperiment(admin, experimentConfig(settings, { voting: VOTE_EVERY_PROMPT }));
-    const ckpt = await randomCheckpoints(join(dir, "ckpt"), PEERS);
+    await expect(ensureTopology(await network.as("alice"))).rejects.toThrow(/may not create it: start the coordinator/);
+    await using panel = await startPanel(
+      { experiment: EXP, iterations: 1, promptsPerIteration: 6, k: 2, temperature: 1, poolSeed: 21, minPeers: 3 },
+      { voting: VOTE_EVERY_PROMPT },
+      { network, benchItems: 10 },
+    );
+    const { creds, server } = network;
+    const { dir } = panel;
+    const ckpt = await panel.randomCheckpoints(PEERS);
     const common = ["--server", server.url, "--experiment", EXP];
-    const procs = [
-      new PopProcess("coordinator", ["coordinator", ...common, "--nkey", seedFileOf(creds.dir, COORDINATOR_IDENTITY)], join(dir, "coordinator.log")),
-      ...PEERS.map((p) => new PopProcess(p, ["actor", "--peer", p, "--checkpoint", ckpt[p]!, "--bench-items", "10", ...common, "--nkey", seedFileOf(creds.dir, p)], join(dir, `${p}.log`))),
-    ];
-    try {
-      const observer = await as(OBSERVER_IDENTITY);
-      const deadline = Date.now() + 40_000;
-      let done = false;
-      while (!done && Date.now() < deadline) {
-        // The coordinator exits 0 once the experiment is done; anything else is a failure.
-        const dead = procs.find((p) => !p.running && p.child.exitCode !== 0);
-        if (dead) throw new Error(`${dead.name} exited:\n${dead.logTail()}`);
-        const ctl = await readStored(observer, STREAMS.control.name, subjects.all(EXP, "ctl"), "control");
-        done = ctl.messages.some((e) => e.event === "experiment_done");
-        if (!done) await new Promise((r) => setTimeout(r, 500));
-      }
-      const logs = procs.map((p) => `${p.name}:\n${p.logTail(40)}`).join("\n");
-      expect(done, `the run did not finish:\n${logs}`).toBe(true);
-      const pairs = await readStored(observer, STREAMS.pairs.name, subjects.all(EXP, "pair"), "pair");
-      expect(pairs.messages.length).toBeGreaterThan(0);
-      const ctl = (await readStored(observer, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages;
-      expect(new Set(ctl.filter((e) => e.event === "training_done").map((e) => (e as { peer: string }).peer))).toEqual(new Set(PEERS));
-      // Sufficient, not just lucky: no process was refused anything on the way.
-      for (const p of procs) expect(readFileSync(p.logFile, "utf8"), `${p.name} was refused something`).not.toMatch(/permissions refuse|Permissions Violation/i);
-      // The observer's key is enough for the read-only tools (KV, streams, images for the HTML).
-      for (const args of [["report", "--out", join(dir, "report")], ["revote", "--min-chosen", "0.5"]]) {
-        const run = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args, ...common, "--nkey", seedFileOf(creds.dir, OBSERVER_IDENTITY)], { encoding: "utf8", timeout: 30_000 });
-        expect(run.status, `pop ${args[0]} as the observer:\n${run.stdout}\n${run.stderr}`).toBe(0);
-        expect(run.stderr).not.toMatch(/permissions refuse/i);
-      }
-    } finally {
-      await Promise.all(procs.map((p) => p.stop(5000)));
+    const procs = [panel.startCoordinator(), ...PEERS.map((p) => panel.startActor(p, ckpt[p]!))];
+    const observer = await network.as(OBSERVER_IDENTITY);
+    const deadline = Date.now() + 40_000;
+    let done = false;
+    while (!done && Date.now() < deadline) {
+      // The coordinator exits 0 once the experiment is done; anything else is a failure.
+      const dead = procs.find((p) => !p.running && p.child.exitCode !== 0);
+      if (dead) throw new Error(`${dead.name} exited:\n${dead.logTail()}`);
+      const ctl = await readStored(observer, STREAMS.control.name, subjects.all(EXP, "ctl"), "control");
+      done = ctl.messages.some((e) => e.event === "experiment_done");
+      if (!done) await new Promise((r) => setTimeout(r, 500));
+    }
+    const logs = procs.map((p) => `${p.name}:\n${p.logTail(40)}`).join("\n");
+    expect(done, `the run did not finish:\n${logs}`).toBe(true);
+    const pairs = await readStored(observer, STREAMS.pairs.name, subjects.all(EXP, "pair"), "pair");
+    expect(pairs.messages.length).toBeGreaterThan(0);
+    const ctl = (await readStored(observer, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages;
+    expect(new Set(ctl.filter((e) => e.event === "training_done").map((e) => (e as { peer: string }).peer))).toEqual(new Set(PEERS));
+    // Sufficient, not just lucky: no process was refused anything on the way.
+    for (const p of procs) expect(readFileSync(p.logFile, "utf8"), `${p.name} was refused something`).not.toMatch(/permissions refuse|Permissions Violation/i);
+    // The observer's key is enough for the read-only tools (KV, streams, images for the HTML).
+    for (const args of [["report", "--out", join(dir, "report")], ["revote", "--min-chosen", "0.5"]]) {
+      const run = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args, ...common, "--nkey", seedFileOf(creds.dir, OBSERVER_IDENTITY)], { encoding: "utf8", timeout: 30_000 });
+      expect(run.status, `pop ${args[0]} as the observer:\n${run.stdout}\n${run.stderr}`).toBe(0);
+      expect(run.stderr).not.toMatch(/permissions refuse/i);
     }
   }, 60_000);
 });

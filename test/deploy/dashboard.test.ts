@@ -1,42 +1,41 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { PROTOCOL_VERSION, type ImageRef, type Member, type Message } from "../../protocol/mod.ts";
+import type { ImageRef, Member } from "../../protocol/mod.ts";
 import { DashboardState } from "../../deploy/observe/dashboard/state.ts";
 import { DashboardServer, pairQuery } from "../../deploy/observe/dashboard/server.ts";
 import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
+import * as msg from "../support/messages.ts";
 
 const T = Date.parse("2026-11-28T12:00:00Z");
-const base = { v: PROTOCOL_VERSION, experiment: "demo" } as const;
+const experiment = "demo";
 const IMG: ImageRef = { hash: `sha256-${"a".repeat(64)}`, format: "rgb8", width: 2, height: 1 };
-const likert = (x: number) => ({ helpfulness: x, correctness: x, coherence: x, complexity: x, verbosity: x });
-const member = (peer: string, extra: Partial<Member> = {}): Member => ({
-  ...base, type: "member", peer, instance: `${peer}-1`, backend: "tiny", modelVersion: `${peer}v1`, host: "lab1", pid: 7,
-  joinedAt: T - 60_000, heartbeatAt: T - 500, state: "active", ...extra,
-});
+const likert = (x: number) => msg.likert(x);
+const member = (peer: string, extra: Partial<Member> = {}): Member =>
+  msg.member({ experiment, peer, instance: `${peer}-1`, modelVersion: `${peer}v1`, host: "lab1", pid: 7, joinedAt: T - 60_000, heartbeatAt: T - 500, ...extra });
 const cand = (promptId: string, author: string, texts: string[]) =>
-  ({ ...base, type: "candidates", iteration: 1, promptId, question: "what does the text say ?", images: [IMG], author, modelVersion: "m", sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: `${promptId}:${author}:${i}`, text })), createdAt: T }) as Message;
+  msg.candidates({ experiment, promptId, question: "what does the text say ?", images: [IMG], author, modelVersion: "m", texts, createdAt: T });
 const verdict = (promptId: string, judge: string, author: string, scores: number[]) =>
-  ({ ...base, type: "verdict", iteration: 1, promptId, judge, authors: [author], modelVersion: "m", scores: scores.map((x, i) => ({ candidateId: `${promptId}:${author}:${i}`, likert: likert(x) })), createdAt: T }) as Message;
+  msg.verdict({ experiment, promptId, judge, modelVersion: "m", scored: { [author]: scores }, createdAt: T });
 const pair = (promptId: string, question: string, chosen: [string, string], rejected: [string, string], margin: number) =>
-  ({
-    ...base, type: "pair", iteration: 1, pairId: `1:${promptId}`, promptId, question, images: [IMG],
+  msg.pair({
+    experiment, pairId: `1:${promptId}`, promptId, question, images: [IMG],
     chosen: { candidateId: `${promptId}:${chosen[0]}:0`, author: chosen[0], text: chosen[1], score: 0.95 },
     rejected: { candidateId: `${promptId}:${rejected[0]}:1`, author: rejected[0], text: rejected[1], score: 0.95 - margin },
     margin, judges: ["a", "b", "c"], createdAt: T,
-  }) as Message;
+  });
 
 /** A small recorded run: three members, one prompt answered and judged, two pairs, training under way. */
 function recorded(): DashboardState {
   const s = new DashboardState("demo", familyOfQuestion);
   // Answers arrive before the iteration's opening (the streams are read side by side).
   s.add(cand("p1", "a", ["t e", "t u"]), T);
-  s.add({ ...base, type: "control", event: "iteration_opened", iteration: 1, peers: ["a", "b", "c"], prompts: 2, at: T - 5000 } as Message, T);
+  s.add(msg.control("iteration_opened", { iteration: 1, peers: ["a", "b", "c"], prompts: 2, at: T - 5000 }, experiment), T);
   s.add(cand("p1", "b", ["t e", "a a"]), T);
   s.add(verdict("p1", "b", "a", [5, 1.5]), T);
   s.add(verdict("p1", "c", "a", [4.5, 1]), T);
   s.add(verdict("p1", "c", "a", [4.5, 1]), T); // redelivered: replaces, does not add
   s.add(pair("p1", "what does the text say ?", ["a", "t e"], ["a", "t u"], 0.8), T);
   s.add(pair("p2", "what color is the square ?", ["b", "red"], ["c", "blue"], 0.76), T);
-  s.add({ ...base, type: "evaluation", iteration: 0, peer: "a", modelVersion: "m", suites: { ocr: 0.2, colour: 1 }, average: 0.6, items: 10, at: T } as Message, T);
+  s.add(msg.evaluation({ experiment, peer: "a", modelVersion: "m", suites: { ocr: 0.2, colour: 1 }, average: 0.6, items: 10, at: T }), T);
   s.member("demo.a.a-1", member("a", { activity: { doing: "training", iteration: 1, done: 3, total: 10, loss: 1.5, margin: -0.1 } }));
   s.member("demo.a.a-1", member("a", { activity: { doing: "training", iteration: 1, done: 5, total: 10, loss: 1.2, margin: 0.2 } }));
   s.member("demo.b.b-1", member("b", { activity: { doing: "evaluating", iteration: 1, done: 0, total: 0 } }));
@@ -62,7 +61,7 @@ describe("pop dashboard's state", () => {
 
   it("a finished training's own curve replaces the sampled one", () => {
     const s = recorded();
-    s.add({ ...base, type: "control", event: "training_done", iteration: 1, peer: "a", modelVersion: "m2", result: { steps: 10, pairs: 20, lossFirst: 2, lossLast: 1, marginBefore: 0, marginAfter: 0.5, ms: 900, curve: [[5, 1.4, 0.1], [10, 1, 0.5]] }, at: T } as Message, T);
+    s.add(msg.control("training_done", { iteration: 1, peer: "a", modelVersion: "m2", result: { steps: 10, pairs: 20, lossFirst: 2, lossLast: 1, marginBefore: 0, marginAfter: 0.5, ms: 900, curve: [[5, 1.4, 0.1], [10, 1, 0.5]] }, at: T }, experiment), T);
     const snap = s.snapshot(T);
     expect(snap.training[0]!.points).toEqual([{ step: 5, total: 10, loss: 1.4, margin: 0.1 }, { step: 10, total: 10, loss: 1, margin: 0.5 }]);
     expect(snap.trained[0]).toMatchObject({ peer: "a", steps: 10, lossLast: 1 });

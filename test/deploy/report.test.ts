@@ -8,18 +8,21 @@ import { Flags, UsageError } from "../../deploy/cli/args.ts";
 import { encodePng } from "../../actors/images/png-encode.ts";
 import { buildReport, formatTable, trlRecord } from "../../deploy/observe/report/report.ts";
 import { renderHtml } from "../../deploy/observe/report/html.ts";
-import { PROTOCOL_VERSION, type EvaluationResult, type PreferencePair } from "../../protocol/mod.ts";
+import type { EvaluationResult, PreferencePair } from "../../protocol/mod.ts";
+import * as msg from "../support/messages.ts";
 
-const ev = (peer: string, iteration: number, suites: Record<string, number>): EvaluationResult => ({
-  v: PROTOCOL_VERSION, type: "evaluation", experiment: "r", iteration, peer, modelVersion: `${peer}${iteration}`, suites,
-  average: Object.values(suites).reduce((a, b) => a + b, 0) / Object.values(suites).length, items: 10, at: iteration,
-});
-const pair = (iteration: number, promptId: string): PreferencePair => ({
-  v: PROTOCOL_VERSION, type: "pair", experiment: "r", iteration, pairId: `${iteration}:${promptId}`, promptId, question: "what colour ?",
-  images: [{ hash: `sha256-${"0".repeat(64)}`, format: "rgb8", width: 1, height: 1 }],
-  chosen: { candidateId: "c1", author: "a", text: "red", score: 0.9 }, rejected: { candidateId: "c2", author: "b", text: "two", score: 0.1 },
-  margin: 0.8, judges: ["b"], createdAt: 0,
-});
+const ev = (peer: string, iteration: number, suites: Record<string, number>): EvaluationResult =>
+  msg.evaluation({
+    experiment: "r", iteration, peer, modelVersion: `${peer}${iteration}`, suites,
+    average: Object.values(suites).reduce((a, b) => a + b, 0) / Object.values(suites).length, items: 10, at: iteration,
+  });
+const pair = (iteration: number, promptId: string): PreferencePair =>
+  msg.pair({
+    experiment: "r", iteration, pairId: `${iteration}:${promptId}`, promptId, question: "what colour ?",
+    images: [{ hash: `sha256-${"0".repeat(64)}`, format: "rgb8", width: 1, height: 1 }],
+    chosen: { candidateId: "c1", author: "a", text: "red", score: 0.9 }, rejected: { candidateId: "c2", author: "b", text: "two", score: 0.1 },
+    margin: 0.8, judges: ["b"], createdAt: 0,
+  });
 
 describe("report", () => {
   it("tabulates members x suites x iterations with the panel average; a re-evaluation replaces the earlier one", () => {
@@ -48,7 +51,7 @@ describe("report", () => {
       experiment: "r",
       evaluations: evs,
       pairs: [pair(1, "p1")],
-      control: [{ v: PROTOCOL_VERSION, type: "control", experiment: "r", event: "training_done", iteration: 1, peer: "a", modelVersion: "m", result: { steps: 4, pairs: 8, lossFirst: 2, lossLast: 1.2, terms: { simpo: [1, 0.5], nll: [1, 0.7] }, marginBefore: -0.1, marginAfter: 0.4, ms: 1500, curve: [[2, 1.6, 0.1], [4, 1.2, 0.4]] }, at: 1 }],
+      control: [msg.control("training_done", { iteration: 1, peer: "a", modelVersion: "m", result: { steps: 4, pairs: 8, lossFirst: 2, lossLast: 1.2, terms: { simpo: [1, 0.5], nll: [1, 0.7] }, marginBefore: -0.1, marginAfter: 0.4, ms: 1500, curve: [[2, 1.6, 0.1], [4, 1.2, 0.4]] }, at: 1 }, "r")],
     });
     expect(report.chance).toEqual({ x: 0.5, y: 0.25 });
     expect(report.training).toEqual([expect.objectContaining({ peer: "a", iteration: 1, steps: 4, seconds: 1.5, curve: [[2, 1.6, 0.1], [4, 1.2, 0.4]] })]);

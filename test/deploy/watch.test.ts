@@ -1,18 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { PROTOCOL_VERSION, type Member, type Message } from "../../protocol/mod.ts";
+import type { Member, MessageOf } from "../../protocol/mod.ts";
 import { WatchState } from "../../deploy/observe/watch/state.ts";
 import { renderWatch } from "../../deploy/observe/watch/render.ts";
+import * as msg from "../support/messages.ts";
+
+type TrainResult = Extract<MessageOf<"control">, { event: "training_done" }>["result"];
 
 const T = Date.parse("2026-11-28T12:00:00Z");
-const base = { v: PROTOCOL_VERSION, experiment: "demo" } as const;
-const member = (peer: string, extra: Partial<Member> = {}): Member => ({
-  ...base, type: "member", peer, instance: `${peer}-1`, backend: "tiny", modelVersion: `${peer}v000000000001`, host: "lab1", pid: 42,
-  joinedAt: T - 60_000, heartbeatAt: T - 500, state: "active", ...extra,
-});
-const cand = (promptId: string, author: string, at: number) =>
-  ({ ...base, type: "candidates", iteration: 1, promptId, question: "q", images: [], author, modelVersion: "m", sampling: { k: 1, temperature: 1, seed: 1 }, candidates: [{ candidateId: `${promptId}:${author}:0`, text: "red" }], createdAt: at }) as Message;
-const verdict = (promptId: string, judge: string, author: string, at: number) =>
-  ({ ...base, type: "verdict", iteration: 1, promptId, judge, authors: [author], modelVersion: "m", scores: [], createdAt: at }) as unknown as Message;
+const experiment = "demo";
+const member = (peer: string, extra: Partial<Member> = {}): Member =>
+  msg.member({ experiment, peer, instance: `${peer}-1`, modelVersion: `${peer}v000000000001`, host: "lab1", pid: 42, joinedAt: T - 60_000, heartbeatAt: T - 500, ...extra });
+const cand = (promptId: string, author: string, at: number) => msg.candidates({ experiment, promptId, author, modelVersion: "m", createdAt: at });
+// No scores: the view counts verdicts, it does not read them.
+const verdict = (promptId: string, judge: string, author: string, at: number) => msg.verdict({ experiment, promptId, judge, modelVersion: "m", scored: { [author]: [] }, createdAt: at });
 
 describe("pop watch's view", () => {
   it("shows members, the iteration's progress against its totals, rates, scores and dead letters", () => {
@@ -22,13 +22,13 @@ describe("pop watch's view", () => {
     // bob restarted: the older process's record goes, the newer one is shown
     s.member("demo.bob.b0", member("bob", { instance: "bob-0", heartbeatAt: T - 20_000 }));
     s.member("demo.bob.b0", undefined);
-    s.add({ ...base, type: "evaluation", iteration: 0, peer: "alice", modelVersion: "m", suites: { ocr: 0.5 }, average: 0.5, items: 10, at: T - 50_000 } as Message, T - 50_000);
-    s.add({ ...base, type: "evaluation", iteration: 0, peer: "bob", modelVersion: "m", suites: { ocr: 0.7 }, average: 0.7, items: 10, at: T - 50_000 } as Message, T - 50_000);
-    s.add({ ...base, type: "control", event: "iteration_opened", iteration: 1, peers: ["alice", "bob"], prompts: 3, at: T - 8_000 } as Message, T - 8_000);
+    s.add(msg.evaluation({ experiment, peer: "alice", modelVersion: "m", suites: { ocr: 0.5 }, average: 0.5, items: 10, at: T - 50_000 }), T - 50_000);
+    s.add(msg.evaluation({ experiment, peer: "bob", modelVersion: "m", suites: { ocr: 0.7 }, average: 0.7, items: 10, at: T - 50_000 }), T - 50_000);
+    s.add(msg.control("iteration_opened", { iteration: 1, peers: ["alice", "bob"], prompts: 3, at: T - 8_000 }, experiment), T - 8_000);
     s.add(cand("p1", "alice", T - 5_000), T - 5_000);
     s.add(cand("p1", "bob", T - 1_000), T - 1_000);
     s.add(verdict("p1", "bob", "alice", T - 4_000), T - 4_000);
-    s.add({ ...base, type: "dead_letter", reason: "identity_mismatch", detail: "verdict from 'mallory' on a subject of 'bob'", subject: "pop.demo.verdict.1.bob", stream: "POP_VERDICTS", streamSeq: 9, deliveries: 1, consumer: "c", headers: {}, payload: new Uint8Array(), payloadBytes: 0, at: T - 2_000 } as Message, T - 2_000);
+    s.add(msg.deadLetter({ experiment, reason: "identity_mismatch", detail: "verdict from 'mallory' on a subject of 'bob'", subject: "pop.demo.verdict.1.bob", stream: "POP_VERDICTS", streamSeq: 9, at: T - 2_000 }), T - 2_000);
 
     const view = renderWatch(s, T).join("\n");
     expect(view).toMatch(/^alice +training 12\/40 +alicev0000000000 +0\.5 s ago +lab1 pid 42, tiny$/m);
@@ -43,8 +43,9 @@ describe("pop watch's view", () => {
     expect(view).toMatch(/dead letters: 1 \(latest first\)\n +11:59:58 identity_mismatch +pop\.demo\.verdict\.1\.bob  verdict from 'mallory'/);
 
     // once closed: pairs kept and who has trained
-    s.add({ ...base, type: "control", event: "iteration_closed", iteration: 1, pairs: 2, voted: 3, at: T } as Message, T);
-    s.add({ ...base, type: "control", event: "training_done", iteration: 1, peer: "bob", modelVersion: "m2", result: {}, at: T } as unknown as Message, T);
+    s.add(msg.control("iteration_closed", { iteration: 1, pairs: 2, voted: 3, at: T }, experiment), T);
+    // No result: the view reads who trained, not how.
+    s.add(msg.control("training_done", { iteration: 1, peer: "bob", modelVersion: "m2", result: {} as TrainResult, at: T }, experiment), T);
     const after = renderWatch(s, T + 1000).join("\n");
     expect(after).toMatch(/pairs +2 kept from 3 prompts voted \(closed\)/);
     expect(after).toMatch(/trained +1 of 2 \(bob\)/);

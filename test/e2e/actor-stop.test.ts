@@ -1,26 +1,18 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEMO_DEFAULTS } from "../../deploy/demo/defaults.ts";
 import { consumers, openManager, STREAMS } from "../../protocol/mod.ts";
-import { cleanup } from "../support/nats.ts";
-import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 describe("an actor stopped while it trains", () => {
-  let panel: Panel | undefined;
-  afterAll(async () => {
-    await panel?.dispose();
-    await cleanup();
-  });
-
   it("exits within seconds, and the iteration it was training on is redelivered", async () => {
-    panel = await startPanel(
+    await using panel = await startPanel(
       { experiment: "stop", iterations: 1, promptsPerIteration: 12, k: 2, temperature: 1, poolSeed: 21, minPeers: 2 },
       // Enough epochs that training runs far longer than the test waits for the stop.
       { voting: VOTE_EVERY_PROMPT, training: { ...DEMO_DEFAULTS.overrides.training, epochs: 2000, batchSize: 2 } },
-      ["--batch", "4"],
+      { actorArgs: ["--batch", "4"] },
     );
-    const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann", "ben"]);
+    const ckpt = await panel.randomCheckpoints(["ann", "ben"]);
     const ann = panel.startActor("ann", ckpt.ann!, "ann-1");
     panel.startActor("ben", ckpt.ben!);
     panel.startCoordinator();
@@ -46,15 +38,14 @@ describe("an actor stopped while it trains", () => {
   }, 180_000);
 
   it("exits within seconds when its NATS server is gone", async () => {
-    await panel?.dispose();
-    panel = await startPanel(
+    await using panel = await startPanel(
       { experiment: "gone", iterations: 1, promptsPerIteration: 4, k: 2, temperature: 1, poolSeed: 22, minPeers: 2 },
       { voting: VOTE_EVERY_PROMPT },
     );
-    const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann"]);
+    const ckpt = await panel.randomCheckpoints(["ann"]);
     const ann = panel.startActor("ann", ckpt.ann!);
     await panel.waitFor("ann to join", async () => readFileSync(ann.logFile, "utf8").includes("joined"), 120_000);
-    await panel.server.kill();
+    await panel.network.server.kill();
     const t0 = Date.now();
     ann.child.kill("SIGTERM");
     const code = await ann.exited;

@@ -7,47 +7,33 @@
  * a minute, so half of the reads and followers created then never answer: the run depends on
  * protocol/reader/ (read-back and follow) trying again (it stalled before they did).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { createExperiment, experimentConfig, loadTinyPool } from "../../deploy/ops/experiment.ts";
-import { PopProcess } from "../../deploy/cli/processes.ts";
-import { openManager, ensureTopology, readStored, STREAMS, subjects } from "../../protocol/mod.ts";
-import { cleanup, connectTo, eventually, startCluster } from "../support/nats.ts";
-import { randomCheckpoints, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { describe, expect, it } from "vitest";
+import { openManager, readStored, STREAMS, subjects } from "../../protocol/mod.ts";
+import { eventually } from "../support/nats.ts";
+import { ClusterNetwork } from "../support/networks.ts";
+import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 const MEMBERS = ["ann", "ben", "cat"];
 const PROMPTS = 16;
 
 describe("a panel on a 3-node cluster", () => {
-  const dir = mkdtempSync(join(tmpdir(), "pop-cluster-panel-"));
-  const processes: PopProcess[] = [];
-  afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop(5000)));
-    await cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it("keeps R3 and finishes with every pair once when a node dies", async () => {
-    const cluster = await startCluster(3);
-    const nc = await connectTo(cluster.urls, "cluster-panel");
-    await eventually(async () => (await (await openManager(nc)).getAccountInfo(), true), 30_000, "JetStream meta leader");
-    await eventually(() => ensureTopology(nc, { replicas: 3 }), 30_000, "the R3 topology");
-    const settings = { experiment: "clu", iterations: 2, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 23, minPeers: 3 };
-    await loadTinyPool(nc, settings.poolSeed, settings.iterations * PROMPTS, settings.experiment);
-    await createExperiment(nc, experimentConfig(settings, { voting: VOTE_EVERY_PROMPT }));
-    const ckpt = await randomCheckpoints(join(dir, "ckpt"), MEMBERS);
-    const common = ["--server", cluster.urls.join(","), "--experiment", "clu"];
-    const start = (name: string, args: string[]) => processes.push(new PopProcess(name, [...args, ...common], join(dir, `${name}.log`)));
-    for (const m of MEMBERS) start(m, ["actor", "--peer", m, "--checkpoint", ckpt[m]!, "--bench-items", "10"]);
-    start("coordinator", ["coordinator"]);
+    await using panel = await startPanel(
+      { experiment: "clu", iterations: 2, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 23, minPeers: 3 },
+      { voting: VOTE_EVERY_PROMPT },
+      { network: await ClusterNetwork.start({ size: 3 }), benchItems: 10 },
+    );
+    const { nc, network: { cluster } } = panel;
+    const ckpt = await panel.randomCheckpoints(MEMBERS);
+    for (const m of MEMBERS) panel.startActor(m, ckpt[m]!);
+    panel.startCoordinator();
+    const processes = [...panel.processes.values()];
 
-    const control = async () => (await readStored(nc, STREAMS.control.name, subjects.all("clu", "ctl"), "control").catch(() => ({ messages: [] }))).messages;
+    const control = () => panel.control().catch(() => []);
     await eventually(async () => (await control()).some((e) => e.event === "iteration_opened"), 120_000, "iteration 1 to open");
     await cluster.nodes[1]!.kill();
     await eventually(async () => (await control()).some((e) => e.event === "experiment_done"), 240_000, "the run to finish without the node").catch((error) => {
-      throw new Error(`${(error as Error).message}\n${processes.map((p) => `--- ${p.name}\n${p.logTail(70)}`).join("\n")}`);
+      throw new Error(`${(error as Error).message}\n${panel.logTails(70)}`);
     });
     // Nobody died on the way: the actors still serve, the coordinator ended because the run did.
     for (const p of processes) expect(p.running || (await p.exited) === 0, `${p.name}:\n${p.logTail()}`).toBe(true);

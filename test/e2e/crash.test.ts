@@ -1,19 +1,11 @@
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readStored, STREAMS, subjects } from "../../protocol/mod.ts";
-import { cleanup } from "../support/nats.ts";
-import { freeze, randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { freeze, startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 describe("crashes mid-iteration", () => {
-  let panel: Panel | undefined;
-  afterAll(async () => {
-    await panel?.dispose();
-    await cleanup();
-  });
-
   it("publishes every prompt's pair exactly once when the coordinator and an actor are SIGKILLed and restarted", async () => {
     const prompts = 48;
-    panel = await startPanel(
+    await using panel = await startPanel(
       { experiment: "crash", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 12, minPeers: 3 },
       {
         // Thresholds at zero make every prompt eligible, so exactly one pair per prompt is expected.
@@ -22,15 +14,15 @@ describe("crashes mid-iteration", () => {
         // A window a quarter of the iteration: it moves through a restart of the coordinator.
         openPrompts: 12,
       },
-      ["--batch", "4"],
+      { actorArgs: ["--batch", "4"] },
     );
-    const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann", "ben", "cat"]);
+    const ckpt = await panel.randomCheckpoints(["ann", "ben", "cat"]);
     const coordinator = panel.startCoordinator();
     const ann = panel.startActor("ann", ckpt.ann!);
     const ben = panel.startActor("ben", ckpt.ben!, "ben-1");
     const cat = panel.startActor("cat", ckpt.cat!);
 
-    await panel.waitFor("a few pairs of iteration 1", async () => (await panel!.stored("pair", "pair")).length >= 3, 240_000);
+    await panel.waitFor("a few pairs of iteration 1", async () => (await panel.stored("pair", "pair")).length >= 3, 240_000);
     freeze(ann, true);
     freeze(cat, true);
     const published = (await panel.stored("prompt", "prompt")).filter((p) => p.iteration === 1).length;
@@ -46,7 +38,7 @@ describe("crashes mid-iteration", () => {
     freeze(ann, false);
     freeze(cat, false);
 
-    await panel.waitFor("the experiment to finish", async () => (await panel!.control()).some((e) => e.event === "experiment_done"), 300_000);
+    await panel.waitFor("the experiment to finish", async () => (await panel.control()).some((e) => e.event === "experiment_done"), 300_000);
     const { messages: pairs } = await readStored(panel.nc, STREAMS.pairs.name, subjects.all("crash", "pair"), "pair");
     for (const it of [1, 2]) {
       const ids = pairs.filter((p) => p.iteration === it).map((p) => p.promptId);

@@ -9,27 +9,20 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { jetstream } from "@nats-io/jetstream";
 import { Packr } from "msgpackr";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { addToTally, newTally, votePrompt } from "../../coordinator/voting.ts";
-import { authorOfCandidate, PROTOCOL_VERSION, STREAMS, encode, messageIdFor, readStored, subjects, type DeadLetter, type MessageOf } from "../../protocol/mod.ts";
-import { cleanup } from "../support/nats.ts";
-import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { authorOfCandidate, STREAMS, encode, messageIdFor, readStored, subjects, type DeadLetter, type MessageOf } from "../../protocol/mod.ts";
+import * as msg from "../support/messages.ts";
+import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 const MEMBERS = ["ann", "ben", "cat"];
 const PROMPTS = 12;
 const raw = new Packr({ useRecords: false });
 
 describe("a panel under fire", () => {
-  let panel: Panel | undefined;
-  afterAll(async () => {
-    await panel?.dispose();
-    await cleanup();
-  });
-
   it("dead-letters every bad message with its reason, counts none and loses nothing", async () => {
-    panel = await startPanel({ experiment: "fuzz", iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 17, minPeers: 3 }, { voting: VOTE_EVERY_PROMPT });
-    const p = panel;
-    const ckpt = await randomCheckpoints(join(p.dir, "ckpt"), MEMBERS);
+    await using p = await startPanel({ experiment: "fuzz", iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 17, minPeers: 3 }, { voting: VOTE_EVERY_PROMPT });
+    const ckpt = await p.randomCheckpoints(MEMBERS);
     for (const m of MEMBERS) p.startActor(m, ckpt[m]!);
     p.startCoordinator();
     await p.waitFor("the iteration to open", async () => (await p.control()).some((e) => e.event === "iteration_opened"));
@@ -65,8 +58,8 @@ describe("a panel under fire", () => {
     await fire("an outsider's verdict", subjects.verdict(exp, 1, "mallory"), encode(verdictOn("mallory", [{ candidateId: realVerdict.scores[0]!.candidateId, likert }]) as MessageOf<"verdict">), "not_member");
     await fire("ben's verdict published as cat", subjects.verdict(exp, 1, "cat"), encode(verdictOn("ben", [{ candidateId: realVerdict.scores[0]!.candidateId, likert }]) as MessageOf<"verdict">), "identity_mismatch");
     await fire("random bytes as a pair", subjects.pair(exp, 1), randomBytes(100), "malformed");
-    await fire("an evaluation out of range", subjects.evaluation(exp, 1, "ann"), raw.pack({ v: PROTOCOL_VERSION, type: "evaluation", experiment: exp, iteration: 1, peer: "ann", modelVersion: "m", suites: { a: 7 }, average: 7, items: 1, at: 1 }), "invalid");
-    await fire("ann's training reported as mallory", subjects.control(exp, "training_done", "mallory"), encode({ v: PROTOCOL_VERSION, type: "control", experiment: exp, event: "training_done", iteration: 1, peer: "ann", modelVersion: "m", result: { steps: 1, pairs: 1, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 }, at: 1 }), "identity_mismatch");
+    await fire("an evaluation out of range", subjects.evaluation(exp, 1, "ann"), raw.pack(msg.evaluation({ experiment: exp, iteration: 1, peer: "ann", modelVersion: "m", suites: { a: 7 }, average: 7, items: 1 })), "invalid");
+    await fire("ann's training reported as mallory", subjects.control(exp, "training_done", "mallory"), encode(msg.control("training_done", { iteration: 1, peer: "ann", modelVersion: "m", result: { steps: 1, pairs: 1, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 } }, exp)), "identity_mismatch");
     await fire("random bytes as control", subjects.control(exp, "iteration_closed"), randomBytes(32), "malformed");
     // A copy reusing a stored message's id is dropped by the stream: it can replace nothing.
     const copy = await js.publish(subjects.verdict(exp, 1, realVerdict.judge), encode(verdictOn(realVerdict.judge, realVerdict.scores.map((s) => ({ candidateId: s.candidateId, likert: { ...likert, correctness: 1 } }))) as MessageOf<"verdict">), { msgID: messageIdFor(realVerdict) });

@@ -1,17 +1,9 @@
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { cleanup } from "../support/nats.ts";
-import { freeze, randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { describe, expect, it } from "vitest";
+import { freeze, startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 describe("a peer that joins mid-experiment", () => {
-  let panel: Panel | undefined;
-  afterAll(async () => {
-    await panel?.dispose();
-    await cleanup();
-  });
-
   it("joins during iteration 1 and takes part from iteration 2", async () => {
-    panel = await startPanel(
+    await using panel = await startPanel(
       { experiment: "late", iterations: 2, promptsPerIteration: 6, k: 2, temperature: 1, poolSeed: 11, minPeers: 3 },
       {
         // Every prompt yields a pair, so training really runs on both iterations.
@@ -19,21 +11,21 @@ describe("a peer that joins mid-experiment", () => {
         heartbeat: { intervalMs: 500, lapseMs: 60_000 },
       },
     );
-    const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann", "ben", "cat", "dan"]);
+    const ckpt = await panel.randomCheckpoints(["ann", "ben", "cat", "dan"]);
     panel.startCoordinator();
     const cat = panel.startActor("cat", ckpt.cat!);
     panel.startActor("ann", ckpt.ann!);
     panel.startActor("ben", ckpt.ben!);
 
-    await panel.waitFor("iteration 1 to open", async () => (await panel!.control()).some((e) => e.event === "iteration_opened" && e.iteration === 1));
+    await panel.waitFor("iteration 1 to open", async () => (await panel.control()).some((e) => e.event === "iteration_opened" && e.iteration === 1));
     // Hold iteration 1 open (cat's verdicts are needed to finish it) while dan joins.
     freeze(cat, true);
     panel.startActor("dan", ckpt.dan!);
-    await panel.waitFor("dan to join", async () => (await panel!.control()).some((e) => e.event === "peer_joined" && e.peer === "dan"));
+    await panel.waitFor("dan to join", async () => (await panel.control()).some((e) => e.event === "peer_joined" && e.peer === "dan"));
     expect((await panel.control()).some((e) => e.event === "iteration_closed")).toBe(false);
     freeze(cat, false);
 
-    await panel.waitFor("the experiment to finish", async () => (await panel!.control()).some((e) => e.event === "experiment_done"));
+    await panel.waitFor("the experiment to finish", async () => (await panel.control()).some((e) => e.event === "experiment_done"));
     expect(await panel.iterationPeers(1)).toEqual(["ann", "ben", "cat"]);
     expect(await panel.iterationPeers(2)).toEqual(["ann", "ben", "cat", "dan"]);
 

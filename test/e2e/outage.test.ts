@@ -2,31 +2,22 @@
  * The NATS server goes away while the coordinator is about to advance (members training, the next
  * iteration to open) and comes back: nothing ends, the run finishes, every pair exactly once.
  */
-import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
-import { cleanup } from "../support/nats.ts";
-import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { describe, expect, it } from "vitest";
+import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 describe("a server outage at an iteration's end", () => {
-  let panel: Panel | undefined;
-  afterAll(async () => {
-    await panel?.dispose();
-    await cleanup();
-  });
-
   it("does not end the coordinator or the actors; the run finishes with every pair once", async () => {
     const prompts = 8;
-    panel = await startPanel({ experiment: "outage", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 19, minPeers: 3 }, { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 500, lapseMs: 3000 } });
-    const p = panel;
-    const ckpt = await randomCheckpoints(join(p.dir, "ckpt"), ["ann", "ben", "cat"]);
+    await using p = await startPanel({ experiment: "outage", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 19, minPeers: 3 }, { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 500, lapseMs: 3000 } });
+    const ckpt = await p.randomCheckpoints(["ann", "ben", "cat"]);
     for (const m of ["ann", "ben", "cat"]) p.startActor(m, ckpt[m]!);
     const coordinator = p.startCoordinator();
     await p.waitFor("iteration 1 to close", async () => (await p.control()).some((e) => e.event === "iteration_closed"));
     // Longer than the heartbeat lapse: the coordinator sees the members lapse and must publish
     // that while the server is gone.
-    await p.server.kill();
+    await p.network.server.kill();
     await new Promise((r) => setTimeout(r, 8000));
-    await p.server.restart();
+    await p.network.server.restart();
     // The test's own connection reconnects too; until it has, a read may time out.
     await p.waitFor("the experiment to finish", async () => (await p.control().catch(() => [])).some((e) => e.event === "experiment_done"), 180_000);
     expect(coordinator.running || (await coordinator.exited) === 0).toBe(true);

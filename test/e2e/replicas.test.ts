@@ -1,26 +1,18 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { BUCKETS, readRecord } from "../../protocol/mod.ts";
-import { cleanup } from "../support/nats.ts";
-import { randomCheckpoints, startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 describe("two processes serving one peer", () => {
-  let panel: Panel | undefined;
-  afterAll(async () => {
-    await panel?.dispose();
-    await cleanup();
-  });
-
   it("answer each prompt once, train once per iteration, and both get the new weights", async () => {
     const prompts = 40;
-    panel = await startPanel(
+    await using panel = await startPanel(
       { experiment: "repl", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 14, minPeers: 3 },
       { voting: VOTE_EVERY_PROMPT },
-      ["--batch", "2"],
+      { actorArgs: ["--batch", "2"] },
     );
-    const ckpt = await randomCheckpoints(join(panel.dir, "ckpt"), ["ann", "ben", "cat"]);
+    const ckpt = await panel.randomCheckpoints(["ann", "ben", "cat"]);
     const a1 = panel.startActor("ann", ckpt.ann!, "ann-1");
     const a2 = panel.startActor("ann", ckpt.ann!, "ann-2");
     panel.startActor("ben", ckpt.ben!);
@@ -32,7 +24,7 @@ describe("two processes serving one peer", () => {
       return keys.length === 2;
     });
     panel.startCoordinator();
-    await panel.waitFor("the experiment to finish", async () => (await panel!.control()).some((e) => e.event === "experiment_done"));
+    await panel.waitFor("the experiment to finish", async () => (await panel.control()).some((e) => e.event === "experiment_done"));
 
     const cands = (await panel.stored("cand", "candidates")).filter((c) => c.author === "ann");
     // Every prompt answered once for ann, whichever process did it.

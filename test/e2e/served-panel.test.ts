@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { JUDGE_TEMPERATURE, TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
@@ -18,9 +18,8 @@ import { buildReport, formatTable } from "../../deploy/observe/report/report.ts"
 import { shippedCheckpoint } from "../../actors/models/tiny/checkpoints.ts";
 import type { MessageOf } from "../../protocol/mod.ts";
 import { freePort } from "../support/ports.ts";
-import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.ts";
-import { cleanup } from "../support/nats.ts";
-import { startPanel, type Panel, VOTE_EVERY_PROMPT } from "./panel.ts";
+import { startFaultProxy } from "../support/fault-proxy.ts";
+import { startPanel, type Panel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 const MEMBERS = ["countless", "lostspace", "ocrdumb"];
 const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
@@ -28,20 +27,10 @@ const PROMPTS = 16;
 const settings = (experiment: string) => ({ experiment, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 0, poolSeed: 21, minPeers: 3 });
 
 describe("peers served over the OpenAI API", () => {
-  const panels: Panel[] = [];
-  let proxy: FaultProxy | undefined;
-  afterAll(async () => {
-    await proxy?.close();
-    await Promise.all(panels.map((p) => p.dispose()));
-    await cleanup();
-  });
-
   it("run the loop and give the verdicts and pairs the in-process models give", async () => {
-    const [inProcess, served] = await Promise.all([
-      startPanel(settings("inproc"), { voting: VOTE_EVERY_PROMPT }),
-      startPanel(settings("served"), { voting: VOTE_EVERY_PROMPT }),
-    ]);
-    panels.push(inProcess, served);
+    // Two panels, each on a server of its own: the same prompts answered in process and served.
+    await using inProcess = await startPanel(settings("inproc"), { voting: VOTE_EVERY_PROMPT });
+    await using served = await startPanel(settings("served"), { voting: VOTE_EVERY_PROMPT });
     for (const m of MEMBERS) inProcess.startActor(m, shippedCheckpoint(m)!);
     inProcess.startCoordinator();
 
@@ -53,7 +42,7 @@ describe("peers served over the OpenAI API", () => {
     }
     await served.waitFor("the model servers", async () => (await Promise.all(MEMBERS.map((m) => fetch(`${urls[m]}/v1/models`).then((r) => r.ok, () => false)))).every(Boolean), 60_000);
     // ocrdumb's server is reachable for the start-up check but down for answering and judging.
-    proxy = await startFaultProxy(urls.ocrdumb!);
+    await using proxy = await startFaultProxy(urls.ocrdumb!);
     proxy.down = true;
     const judge = ["--judge-temperature", String(JUDGE_TEMPERATURE)];
     // countless is benchmarked through its server on the tiny suites written as a benchmark file.
@@ -129,7 +118,7 @@ describe("peers served over the OpenAI API", () => {
     expect(formatTable(report)).toMatch(/countless\s+1\s/);
     // pop revote with no flags keeps the run's own voting settings (thresholds 0 here), so it
     // recomputes exactly the stored pairs from the stored verdicts.
-    const revote = spawnSync(process.execPath, ["--import", "tsx", CLI, "revote", "--experiment", "served", "--server", served.url], { encoding: "utf8", timeout: 60_000 });
+    const revote = spawnSync(process.execPath, ["--import", "tsx", CLI, "revote", "--experiment", "served", "--server", served.network.url], { encoding: "utf8", timeout: 60_000 });
     expect(revote.status, revote.stderr).toBe(0);
     expect(revote.stdout).toMatch(new RegExp(`^\\s+1\\s+${PROMPTS}\\s+${pairsB.length}\\s+${pairsB.length}\\s+${pairsB.length}$`, "m"));
     const control = await served.control();

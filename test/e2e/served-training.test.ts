@@ -8,16 +8,15 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Kvm } from "@nats-io/kv";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { JUDGE_TEMPERATURE } from "../../actors/models/tiny/backend.ts";
 import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
 import { DEMO_DEFAULTS } from "../../deploy/demo/defaults.ts";
 import { collectRun } from "../../deploy/observe/report/collect.ts";
 import { buildReport, formatTable } from "../../deploy/observe/report/report.ts";
 import { BUCKETS, readRecord, stateKeys } from "../../protocol/mod.ts";
-import { cleanup } from "../support/nats.ts";
 import { freePort } from "../support/ports.ts";
-import { startPanel, type Panel } from "./panel.ts";
+import { startPanel } from "../support/panel.ts";
 
 const MEMBERS = ["countless", "lostspace", "ocrdumb"];
 const PROMPTS = 600;
@@ -25,19 +24,12 @@ const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 const POP = `"${process.execPath}" --import tsx "${CLI}"`;
 
 describe("served peers that train", () => {
-  let panel: Panel | undefined;
-  afterAll(async () => {
-    await panel?.dispose();
-    await cleanup();
-  });
-
   it("store and hot-load their adapters, survive a kill during training, and improve", async () => {
     const { voting, training } = DEMO_DEFAULTS.overrides;
-    panel = await startPanel(
+    await using p = await startPanel(
       { experiment: "learn", iterations: 2, promptsPerIteration: PROMPTS, k: DEMO_DEFAULTS.k, temperature: DEMO_DEFAULTS.temperature, poolSeed: 7, minPeers: 3 },
       { voting, training },
     );
-    const p = panel;
     const bench = writeTinyBenchmark(join(p.dir, "bench"), 50);
     const urls: Record<string, string> = {};
     for (const m of MEMBERS) {

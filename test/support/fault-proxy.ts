@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export interface FaultProxy {
+export interface FaultProxy extends AsyncDisposable {
   /** `http://127.0.0.1:PORT/v1` */
   baseUrl: string;
   /** Answer the next `count` chat requests with this status (and optional headers) instead of forwarding. */
@@ -32,6 +32,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       for (let i = 0; i < count; i++) faults.push({ status, headers });
     },
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    [Symbol.asyncDispose]: () => proxy.close(),
   };
   server = createServer(async (req, res) => {
     const body = await read(req);

@@ -19,8 +19,14 @@ export async function startCluster(size = 3): Promise<NatsCluster> {
   return c;
 }
 
+/** A connection that reconnects for as long as it takes (tests kill and restart servers); the caller closes it. */
+export function natsConnect(servers: string | string[], name = "test"): Promise<NatsConnection> {
+  return connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+}
+
+/** A {@link natsConnect} connection closed by {@link cleanup}. */
 export async function connectTo(servers: string | string[], name = "test"): Promise<NatsConnection> {
-  const nc = await connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await natsConnect(servers, name);
   conns.add(nc);
   return nc;
 }

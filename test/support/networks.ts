@@ -1,0 +1,189 @@
+/**
+ * The NATS servers an end-to-end panel runs on (test/support/panel.ts): one server, a 3-node
+ * cluster, a hub with two leafnode sites, or one server that requires per-identity keys. Each
+ * says how a process of an identity dials it and gives the test a connection of its own.
+ */
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { connectNats } from "../../deploy/cli/connect.ts";
+import { COORDINATOR_IDENTITY, seedFileOf, writeCreds, type CredsResult } from "../../deploy/ops/creds.ts";
+import { natsTarget } from "../../deploy/ops/nats-options.ts";
+import { NatsCluster, NatsServer } from "../../deploy/ops/nats-server.ts";
+import { HUB_DOMAIN, SiteNetwork } from "../../deploy/ops/sites.ts";
+import { ensureTopology, openManager } from "../../protocol/mod.ts";
+import { startLinkProxy, type LinkProxy } from "./link-proxy.ts";
+import { eventually, natsConnect } from "./nats.ts";
+import { endWithTest, once } from "./lifetime.ts";
+import { removeScratch, scratchDir } from "./scratch.ts";
+
+/** Where a panel's servers are and how each identity reaches them. */
+export interface PanelNetwork extends AsyncDisposable {
+  /** The connection flags of a `pop` process running as `identity` (the coordinator or a peer). */
+  flags(identity: string): string[];
+  /** A connection for the test itself, with the coordinator's rights, once the topology is in place. */
+  admin(name: string): Promise<NatsConnection>;
+  /** Closes the connections it gave, stops every server and removes their files; safe to call twice. */
+  dispose(): Promise<void>;
+}
+
+/** Directory options shared by the networks: without `dir`, a scratch directory of their own. */
+interface WhereOptions {
+  dir?: string;
+}
+
+function placed(o: WhereOptions, prefix: string): { dir: string; release(): void } {
+  if (o.dir) return { dir: o.dir, release: () => undefined };
+  const dir = scratchDir(prefix);
+  return { dir, release: () => removeScratch(dir) };
+}
+
+/** What every network shares: its connections and its end, tied to the test that started it. */
+abstract class Network implements PanelNetwork {
+  readonly dispose: () => Promise<void>;
+  protected readonly conns: NatsConnection[] = [];
+  protected constructor(stop: () => Promise<void>, release: () => void) {
+    this.dispose = once(async () => {
+      await Promise.all(this.conns.map((c) => c.close().catch(() => undefined)));
+      await stop();
+      release();
+    });
+    endWithTest(this.dispose);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  protected kept(nc: NatsConnection): NatsConnection {
+    this.conns.push(nc);
+    return nc;
+  }
+
+  abstract flags(identity: string): string[];
+  abstract admin(name: string): Promise<NatsConnection>;
+}
+
+/** One JetStream server, no credentials: what most end-to-end tests run on. */
+export class SingleServer extends Network {
+  private constructor(readonly server: NatsServer, release: () => void) {
+    super(() => server.dispose(), release);
+  }
+
+  static async start(o: WhereOptions = {}): Promise<SingleServer> {
+    const where = placed(o, "pop-nats-");
+    return new SingleServer(await NatsServer.start({ dir: join(where.dir, "nats") }), where.release);
+  }
+
+  get url(): string {
+    return this.server.url;
+  }
+
+  flags(): string[] {
+    return ["--server", this.server.url];
+  }
+
+  async admin(name: string): Promise<NatsConnection> {
+    const nc = this.kept(await natsConnect(this.server.url, name));
+    await ensureTopology(nc);
+    return nc;
+  }
+}
+
+/** A JetStream cluster (3 nodes by default), every stream and bucket R3. */
+export class ClusterNetwork extends Network {
+  private constructor(readonly cluster: NatsCluster, release: () => void) {
+    super(() => cluster.dispose(), release);
+  }
+
+  static async start(o: WhereOptions & { size?: number } = {}): Promise<ClusterNetwork> {
+    const where = placed(o, "pop-cluster-");
+    return new ClusterNetwork(await NatsCluster.start(o.size ?? 3, { dir: join(where.dir, "cluster") }), where.release);
+  }
+
+  get urls(): string[] {
+    return this.cluster.urls;
+  }
+
+  flags(): string[] {
+    return ["--server", this.cluster.urls.join(",")];
+  }
+
+  async admin(name: string): Promise<NatsConnection> {
+    const nc = this.kept(await natsConnect(this.cluster.urls, name));
+    // A fresh cluster elects its JetStream meta leader first; until then, every request fails.
+    await eventually(async () => (await (await openManager(nc)).getAccountInfo(), true), 30_000, "JetStream meta leader");
+    await eventually(() => ensureTopology(nc, { replicas: 3 }), 30_000, "the R3 topology");
+    return nc;
+  }
+}
+
+/**
+ * A hub and leafnode sites (deploy/ops/sites.ts) with credentials on everywhere: the coordinator
+ * dials the hub, each peer its site. The link of site `cut` goes through a proxy the test can cut.
+ */
+export class SitesNetwork extends Network {
+  private constructor(readonly net: SiteNetwork, readonly creds: CredsResult, private readonly siteOf: Record<string, string>, private readonly proxy: LinkProxy | undefined, release: () => void) {
+    super(async () => {
+      await net.dispose();
+      await proxy?.close();
+    }, release);
+  }
+
+  static async start(o: WhereOptions & { experiment: string; siteOf: Record<string, string>; cut: string }): Promise<SitesNetwork> {
+    const where = placed(o, "pop-sites-");
+    const creds = writeCreds({ experiment: o.experiment, peers: Object.keys(o.siteOf), out: join(where.dir, "creds"), jsDomain: HUB_DOMAIN });
+    let link: LinkProxy | undefined;
+    const net = await SiteNetwork.start({
+      sites: [...new Set(Object.values(o.siteOf))].sort(), dir: join(where.dir, "servers"), include: [creds.authConf],
+      linkTo: async (site, port) => (site === o.cut ? (link = await startLinkProxy(port)).address : `127.0.0.1:${port}`),
+      // The cut site must come back through its link, not around it.
+      advertise: (links) => links.get(o.cut)!,
+    });
+    return new SitesNetwork(net, creds, o.siteOf, link, where.release);
+  }
+
+  /** The cut site's link to the hub. */
+  get link(): LinkProxy {
+    return this.proxy!;
+  }
+
+  flags(identity: string): string[] {
+    const url = identity === COORDINATOR_IDENTITY ? this.net.hub.url : this.net.url(this.siteOf[identity]!);
+    return ["--server", url, "--nkey", seedFileOf(this.creds.dir, identity), "--js-domain", HUB_DOMAIN];
+  }
+
+  async admin(name: string): Promise<NatsConnection> {
+    const nc = this.kept(await connectNats(natsTarget(this.net.hub.url, { nkey: seedFileOf(this.creds.dir, COORDINATOR_IDENTITY), jsDomain: HUB_DOMAIN }), name));
+    await ensureTopology(nc);
+    return nc;
+  }
+}
+
+/** One server that requires an experiment's per-identity keys (`pop creds`), the observer's included. */
+export class CredentialedServer extends Network {
+  private constructor(readonly server: NatsServer, readonly creds: CredsResult, readonly dir: string, release: () => void) {
+    super(() => server.dispose(), release);
+  }
+
+  static async start(o: WhereOptions & { experiment: string; peers: string[] }): Promise<CredentialedServer> {
+    const where = placed(o, "pop-creds-");
+    const creds = writeCreds({ experiment: o.experiment, peers: o.peers, out: join(where.dir, "creds"), observer: true });
+    return new CredentialedServer(await NatsServer.start({ dir: join(where.dir, "nats"), include: [creds.authConf] }), creds, where.dir, where.release);
+  }
+
+  /** A connection with `identity`'s key (its refusals logged to `log`), closed with the server. */
+  async as(identity: string, log?: Logger): Promise<NatsConnection> {
+    return this.kept(await connectNats({ servers: this.server.url, auth: { nkey: seedFileOf(this.creds.dir, identity) } }, `test-${identity}`, log));
+  }
+
+  flags(identity: string): string[] {
+    return ["--server", this.server.url, "--nkey", seedFileOf(this.creds.dir, identity)];
+  }
+
+  async admin(): Promise<NatsConnection> {
+    const nc = await this.as(COORDINATOR_IDENTITY);
+    await ensureTopology(nc);
+    return nc;
+  }
+}
