@@ -21,9 +21,13 @@ if [ "$major" -lt 20 ]; then
   echo "Node.js >= 20 is required (found $(node --version))." >&2
   exit 1
 fi
-if [ ! -d node_modules/@nats-io/jetstream ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "installing npm dependencies (npm ci)..."
+# The lockfile's digest, not its date, says whether node_modules is current: a merge or checkout
+# that brings a changed lockfile can leave it older than the last install.
+lock_digest=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -d node_modules/@nats-io/jetstream ] || [ "$(cat node_modules/.pop-lock-digest 2>/dev/null)" != "$lock_digest" ]; then
+  echo "installing npm dependencies from the lockfile (npm ci)..."
   npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_digest" > node_modules/.pop-lock-digest
 fi
 bash deploy/ops/ensure-nats.sh $quiet
 
