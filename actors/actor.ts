@@ -7,7 +7,17 @@ import { KvWatchInclude } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, consumers, ensureTopology, readRecord, recordOf, retrying, settlesWithin, stateKeys, startInbox, type ExperimentConfig, type Inbox,
+  BUCKETS,
+  consumers,
+  ensureTopology,
+  readRecord,
+  recordOf,
+  retrying,
+  settlesWithin,
+  stateKeys,
+  startInbox,
+  type ExperimentConfig,
+  type Inbox,
   kvmOf,
 } from "../protocol/mod.ts";
 import { catchUp } from "./catch-up.ts";
@@ -91,37 +101,53 @@ export class PeerActor {
 
     const batchSize = o.batchSize ?? 32;
     this.inboxes.push(
-      await retrying("starting the control inbox", () => startInbox(o.nc, {
-        spec: consumers.peerControl(o.experiment, o.peer),
-        types: ["control"],
-        batchSize: 1,
+      await retrying(
+        "starting the control inbox",
+        () =>
+          startInbox(o.nc, {
+            spec: consumers.peerControl(o.experiment, o.peer),
+            types: ["control"],
+            batchSize: 1,
+            log,
+            handler: async (batch) => {
+              for (const d of batch) {
+                const e = d.message;
+                if ("iteration" in e) this.latest = Math.max(this.latest ?? 0, e.iteration);
+                if (e.event === "iteration_closed") await roles.training.train(e.iteration);
+                else if (e.event === "iteration_opened") log.info({ iteration: e.iteration, prompts: e.prompts, peers: e.peers }, "iteration opened");
+                else if (e.event === "experiment_done") log.info({ iterations: e.iterations }, "experiment done");
+              }
+            },
+          }),
         log,
-        handler: async (batch) => {
-          for (const d of batch) {
-            const e = d.message;
-            if ("iteration" in e) this.latest = Math.max(this.latest ?? 0, e.iteration);
-            if (e.event === "iteration_closed") await roles.training.train(e.iteration);
-            else if (e.event === "iteration_opened") log.info({ iteration: e.iteration, prompts: e.prompts, peers: e.peers }, "iteration opened");
-            else if (e.event === "experiment_done") log.info({ iterations: e.iterations }, "experiment done");
-          }
-        },
-      }), log),
-      await retrying("starting the candidates inbox", () => startInbox(o.nc, {
-        spec: consumers.peerCandidates(o.experiment, o.peer),
-        types: ["candidates"],
-        batchSize,
+      ),
+      await retrying(
+        "starting the candidates inbox",
+        () =>
+          startInbox(o.nc, {
+            spec: consumers.peerCandidates(o.experiment, o.peer),
+            types: ["candidates"],
+            batchSize,
+            log,
+            handler: (batch) => roles.judging.handle(batch),
+            gaveUp: (c, reason, detail) =>
+              giveUp(ctx, reason, { iteration: c.iteration, promptId: c.promptId, work: "judge", author: c.author, reason: detail }),
+          }),
         log,
-        handler: (batch) => roles.judging.handle(batch),
-        gaveUp: (c, reason, detail) => giveUp(ctx, reason, { iteration: c.iteration, promptId: c.promptId, work: "judge", author: c.author, reason: detail }),
-      }), log),
-      await retrying("starting the prompts inbox", () => startInbox(o.nc, {
-        spec: consumers.peerPrompts(o.experiment, o.peer),
-        types: ["prompt"],
-        batchSize,
+      ),
+      await retrying(
+        "starting the prompts inbox",
+        () =>
+          startInbox(o.nc, {
+            spec: consumers.peerPrompts(o.experiment, o.peer),
+            types: ["prompt"],
+            batchSize,
+            log,
+            handler: (batch) => roles.answering.handle(batch),
+            gaveUp: (p, reason, detail) => giveUp(ctx, reason, { iteration: p.iteration, promptId: p.promptId, work: "answer", reason: detail }),
+          }),
         log,
-        handler: (batch) => roles.answering.handle(batch),
-        gaveUp: (p, reason, detail) => giveUp(ctx, reason, { iteration: p.iteration, promptId: p.promptId, work: "answer", reason: detail }),
-      }), log),
+      ),
     );
     await retrying("following replicas' weights", () => this.followReplicaWeights(), log);
     this.startCatchUp(batchSize);
@@ -166,7 +192,8 @@ export class PeerActor {
     if (!record) return undefined;
     if (record.modelVersion !== ctx.modelVersion && canLoadWeights(ctx.backend)) {
       const bytes = await ctx.blobs.getBlob(record.object);
-      if (!bytes) throw new ActorStartError(`the weights of ${ctx.peer} for iteration ${record.iteration} (${record.object}) are missing from the object store`);
+      if (!bytes)
+        throw new ActorStartError(`the weights of ${ctx.peer} for iteration ${record.iteration} (${record.object}) are missing from the object store`);
       await ctx.backend.importWeights(bytes);
       ctx.modelVersion = (await ctx.backend.info()).version;
     }
@@ -236,7 +263,9 @@ async function waitForConfig(nc: NatsConnection, experiment: string, timeoutMs: 
     const config = await readRecord(kv, stateKeys.config(experiment), "experiment");
     if (config) return config;
     if (Date.now() > deadline) {
-      throw new ActorStartError(`experiment '${experiment}' does not exist on this server (waited ${Math.round(timeoutMs / 1000)} s). Start the coordinator for it first, or check --experiment.`);
+      throw new ActorStartError(
+        `experiment '${experiment}' does not exist on this server (waited ${Math.round(timeoutMs / 1000)} s). Start the coordinator for it first, or check --experiment.`,
+      );
     }
     if (!told) {
       log.info({ experiment }, "waiting for the experiment to be created");

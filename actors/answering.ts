@@ -1,5 +1,14 @@
 /** Answering: k candidates per prompt of the iterations this peer takes part in. */
-import { PROTOCOL_VERSION, candidateIdFor, publishMessage, type CandidateBatch, type Decided, type Delivery, type MessageOf, type Outcome } from "../protocol/mod.ts";
+import {
+  PROTOCOL_VERSION,
+  candidateIdFor,
+  publishMessage,
+  type CandidateBatch,
+  type Decided,
+  type Delivery,
+  type MessageOf,
+  type Outcome,
+} from "../protocol/mod.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 import { RoleStoppedError } from "./errors.ts";
 import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
@@ -37,10 +46,12 @@ export class Answering {
       if (await ctx.takesPart(batch[i]!.iteration)) work.push(i);
     }
     if (work.length === 0) return outcomes;
-    const prompts = await Promise.all(work.map((i) => {
-      const p = batch[i]!;
-      return ctx.promptInput(p.promptId, p.question, p.images);
-    }));
+    const prompts = await Promise.all(
+      work.map((i) => {
+        const p = batch[i]!;
+        return ctx.promptInput(p.promptId, p.question, p.images);
+      }),
+    );
     const { k, temperature, maxTokens } = ctx.config.sampling;
     const first = batch[work[0]!]!;
     const seed = seedOf(ctx.experiment, first.iteration, ctx.peer, first.promptId, ctx.modelVersion);

@@ -52,7 +52,8 @@ async function trainIfMissed(ctx: PeerContext, training: Training, iteration: nu
  */
 export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<string>, batchSize = 32): Promise<CatchUpResult> {
   const progress = await readRecord(ctx.state, stateKeys.progress(ctx.experiment), "progress");
-  if (progress?.phase === "training") return { iteration: progress.iteration, answered: 0, judged: 0, trained: await trainIfMissed(ctx, roles.training, progress.iteration, tried) };
+  if (progress?.phase === "training")
+    return { iteration: progress.iteration, answered: 0, judged: 0, trained: await trainIfMissed(ctx, roles.training, progress.iteration, tried) };
   if (!progress || progress.phase !== "collecting") return { answered: 0, judged: 0 };
   const it = progress.iteration;
   const record = await ctx.iteration(it);
@@ -66,7 +67,9 @@ export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<str
   const answered = new Set((await read(STREAMS.candidates.name, subjects.candidates(exp, it, ctx.peer), "candidates")).map((c) => c.promptId));
   const toAnswer = prompts.filter((p) => record.promptIds.includes(p.promptId) && !answered.has(p.promptId) && !tried.has(`answer|${p.promptId}`));
 
-  const judged = new Set((await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).flatMap((v) => v.authors.map((a) => `${v.promptId}|${a}`)));
+  const judged = new Set(
+    (await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).flatMap((v) => v.authors.map((a) => `${v.promptId}|${a}`)),
+  );
   const toJudge: MessageOf<"candidates">[] = [];
   for (const author of record.peers) {
     if (author === ctx.peer && !ctx.config.voting.selfJudging) continue;
@@ -76,7 +79,10 @@ export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<str
     }
   }
   if (toAnswer.length === 0 && toJudge.length === 0) return { iteration: it, answered: 0, judged: 0 };
-  ctx.log.warn({ iteration: it, toAnswer: toAnswer.length, toJudge: toJudge.length }, "work of the open iteration was never delivered to this peer; doing it now");
+  ctx.log.warn(
+    { iteration: it, toAnswer: toAnswer.length, toJudge: toJudge.length },
+    "work of the open iteration was never delivered to this peer; doing it now",
+  );
   for (let i = 0; i < toAnswer.length; i += batchSize) {
     const chunk = toAnswer.slice(i, i + batchSize);
     await roles.answering.answer(chunk);

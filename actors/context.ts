@@ -8,8 +8,17 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, getImage, openBlobs, readRecord, stateKeys, type ExperimentConfig, type ImageRef, type IterationRecord, PopError,
-  jetStreamOf, kvmOf,
+  BUCKETS,
+  getImage,
+  openBlobs,
+  readRecord,
+  stateKeys,
+  type ExperimentConfig,
+  type ImageRef,
+  type IterationRecord,
+  PopError,
+  jetStreamOf,
+  kvmOf,
 } from "../protocol/mod.ts";
 import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./models/contract.ts";
 
@@ -44,11 +53,30 @@ export class PeerContext {
   }
 
   static async open(options: {
-    nc: NatsConnection; experiment: string; peer: string; instance: string; backend: ModelBackend; log: Logger; config: ExperimentConfig; evaluator?: Evaluator;
+    nc: NatsConnection;
+    experiment: string;
+    peer: string;
+    instance: string;
+    backend: ModelBackend;
+    log: Logger;
+    config: ExperimentConfig;
+    evaluator?: Evaluator;
   }): Promise<PeerContext> {
     const kvm = kvmOf(options.nc);
     const [state, members, blobs] = await Promise.all([kvm.open(BUCKETS.state), kvm.open(BUCKETS.members), openBlobs(options.nc)]);
-    return new PeerContext(options.nc, options.experiment, options.peer, options.instance, options.backend, options.log, state, members, blobs, options.config, options.evaluator);
+    return new PeerContext(
+      options.nc,
+      options.experiment,
+      options.peer,
+      options.instance,
+      options.backend,
+      options.log,
+      state,
+      members,
+      blobs,
+      options.config,
+      options.evaluator,
+    );
   }
 
   /** The record of an iteration (who takes part); undefined while the coordinator has not opened it. */

@@ -20,7 +20,13 @@ export async function giveUp(ctx: PeerContext, deadReason: DeadLetter["reason"],
   if (deadReason !== "handler_failed") return;
   if (w.work === "judge" && w.author === ctx.peer) return;
   if (!(await ctx.takesPart(w.iteration))) return;
-  ctx.log.warn({ iteration: w.iteration, promptId: w.promptId, work: w.work, author: w.author, reason: w.reason }, "gave up on this work; the coordinator will not wait for it");
+  ctx.log.warn(
+    { iteration: w.iteration, promptId: w.promptId, work: w.work, author: w.author, reason: w.reason },
+    "gave up on this work; the coordinator will not wait for it",
+  );
   const { author, ...rest } = w;
-  await publishMessage(ctx.js, controlEvent(ctx.experiment, "gave_up", { ...rest, ...(author ? { author } : {}), peer: ctx.peer, reason: w.reason.slice(0, 1024) }));
+  await publishMessage(
+    ctx.js,
+    controlEvent(ctx.experiment, "gave_up", { ...rest, ...(author ? { author } : {}), peer: ctx.peer, reason: w.reason.slice(0, 1024) }),
+  );
 }

@@ -5,7 +5,18 @@
  * them together and publishes one verdict for all of them, so a prompt costs N verdicts, not N².
  * The batches stay unacknowledged until their verdict is out (a crash redelivers them).
  */
-import { CRITERIA, PROTOCOL_VERSION, publishMessage, type CandidateBatch, type Decided, type Delivery, type MessageOf, type Outcome, type Verdict, type VerdictScore } from "../protocol/mod.ts";
+import {
+  CRITERIA,
+  PROTOCOL_VERSION,
+  publishMessage,
+  type CandidateBatch,
+  type Decided,
+  type Delivery,
+  type MessageOf,
+  type Outcome,
+  type Verdict,
+  type VerdictScore,
+} from "../protocol/mod.ts";
 import { judgeOnce } from "./models/judge-once.ts";
 import type { Judgement, JudgeInput } from "./models/contract.ts";
 import type { PeerContext } from "./context.ts";
@@ -116,10 +127,17 @@ class BallotBox {
     if (this.closed) return;
     const entries = mine.flatMap((b) => [...b.batches.values()]);
     try {
-      const verdicts = await judgeBatches(this.ctx, mine.map((b) => [...b.batches.values()].map((e) => e.batch)));
-      await Promise.all(verdicts.map((v) => publishMessage(this.ctx.js, v).then((published) => {
-        this.ctx.log.debug({ promptId: v.promptId, authors: v.authors, seq: published.seq, duplicate: published.duplicate }, "verdict published");
-      })));
+      const verdicts = await judgeBatches(
+        this.ctx,
+        mine.map((b) => [...b.batches.values()].map((e) => e.batch)),
+      );
+      await Promise.all(
+        verdicts.map((v) =>
+          publishMessage(this.ctx.js, v).then((published) => {
+            this.ctx.log.debug({ promptId: v.promptId, authors: v.authors, seq: published.seq, duplicate: published.duplicate }, "verdict published");
+          }),
+        ),
+      );
       for (const e of entries) e.settle("ack");
     } catch (error) {
       for (const e of entries) e.settle(error instanceof Error ? error : new Error(String(error)));
@@ -140,7 +158,10 @@ export class Judging {
    * are settled when their verdict is out; prompts whose every author is in are judged now, together.
    */
   handle(batch: Delivery<MessageOf<"candidates">>[]): Promise<Outcome[]> {
-    return this.gather(batch.map((d) => d.message), false);
+    return this.gather(
+      batch.map((d) => d.message),
+      false,
+    );
   }
 
   /**
@@ -198,7 +219,10 @@ async function judgeBatches(ctx: PeerContext, prompts: CandidateBatch[][]): Prom
       const out = mine.filter((s) => s.abstained);
       if (out.length) {
         abstained += out.length;
-        ctx.log.warn({ promptId: c.promptId, author: c.author, abstained: out.length, of: mine.length, reason: out[0]!.abstained }, "abstained on candidates whose judgement could not be read; the vote leaves them out");
+        ctx.log.warn(
+          { promptId: c.promptId, author: c.author, abstained: out.length, of: mine.length, reason: out[0]!.abstained },
+          "abstained on candidates whose judgement could not be read; the vote leaves them out",
+        );
       }
       scores.push(...mine);
     }

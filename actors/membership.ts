@@ -18,13 +18,26 @@ export class Heartbeat {
   private readonly joinedAt = Date.now();
   private state: Member["state"] = "active";
 
-  constructor(private readonly ctx: PeerContext, private readonly backendKind: string, private readonly work: ActivitySource) {}
+  constructor(
+    private readonly ctx: PeerContext,
+    private readonly backendKind: string,
+    private readonly work: ActivitySource,
+  ) {}
 
   private record(): Member {
     return {
-      v: PROTOCOL_VERSION, type: "member", experiment: this.ctx.experiment, peer: this.ctx.peer, instance: this.ctx.instance,
-      backend: this.backendKind, modelVersion: this.ctx.modelVersion || "unknown", host: hostname(), pid: process.pid,
-      joinedAt: this.joinedAt, heartbeatAt: Date.now(), state: this.state,
+      v: PROTOCOL_VERSION,
+      type: "member",
+      experiment: this.ctx.experiment,
+      peer: this.ctx.peer,
+      instance: this.ctx.instance,
+      backend: this.backendKind,
+      modelVersion: this.ctx.modelVersion || "unknown",
+      host: hostname(),
+      pid: process.pid,
+      joinedAt: this.joinedAt,
+      heartbeatAt: Date.now(),
+      state: this.state,
       ...(this.work.activity ? { activity: this.work.activity } : {}),
     };
   }
@@ -40,7 +53,10 @@ export class Heartbeat {
   /** Registers, announces the peer and keeps beating every `intervalMs`. */
   async join(): Promise<void> {
     await this.beat();
-    await publishMessage(this.ctx.js, controlEvent(this.ctx.experiment, "peer_joined", { peer: this.ctx.peer, instance: this.ctx.instance, at: this.joinedAt }));
+    await publishMessage(
+      this.ctx.js,
+      controlEvent(this.ctx.experiment, "peer_joined", { peer: this.ctx.peer, instance: this.ctx.instance, at: this.joinedAt }),
+    );
     this.timer = setInterval(() => {
       this.beat().catch((error) => this.ctx.log.warn({ err: error }, "heartbeat failed; will retry"));
     }, this.ctx.config.heartbeat.intervalMs);
@@ -57,6 +73,9 @@ export class Heartbeat {
   async leave(): Promise<void> {
     clearInterval(this.timer);
     await this.ctx.members.delete(this.key()).catch(() => undefined);
-    await publishMessage(this.ctx.js, controlEvent(this.ctx.experiment, "peer_left", { peer: this.ctx.peer, instance: this.ctx.instance, reason: "shutdown" })).catch(() => undefined);
+    await publishMessage(
+      this.ctx.js,
+      controlEvent(this.ctx.experiment, "peer_left", { peer: this.ctx.peer, instance: this.ctx.instance, reason: "shutdown" }),
+    ).catch(() => undefined);
   }
 }

@@ -4,8 +4,20 @@
  * iteration already trained re-announces the stored result instead of training twice.
  */
 import {
-  PROTOCOL_VERSION, STREAMS, controlEvent, encode, objectNames, publishMessage, readRecord, readStored, stateKeys, subjects,
-  type EvaluationResult, type Member, type ModelRecord, type PreferencePair,
+  PROTOCOL_VERSION,
+  STREAMS,
+  controlEvent,
+  encode,
+  objectNames,
+  publishMessage,
+  readRecord,
+  readStored,
+  stateKeys,
+  subjects,
+  type EvaluationResult,
+  type Member,
+  type ModelRecord,
+  type PreferencePair,
 } from "../protocol/mod.ts";
 import { canTrain, simpoOptionsOf, type PreferenceInput, type SimpoOptions, type TrainResult, type TrainStep } from "./models/contract.ts";
 import { seedOf, type PeerContext } from "./context.ts";
@@ -88,8 +100,18 @@ export class Training {
     this.current = { doing: "evaluating", iteration, done: 0, total: 0 };
     const ev = await ctx.evaluator.evaluate({ iteration, modelVersion: ctx.modelVersion }).finally(() => (this.current = undefined));
     const result: EvaluationResult = {
-      v: PROTOCOL_VERSION, type: "evaluation", experiment: ctx.experiment, iteration, peer: ctx.peer, modelVersion: ctx.modelVersion,
-      suites: ev.suites, average: ev.average, items: ev.items, ...(ev.chance ? { chance: ev.chance } : {}), ms: Date.now() - t0, at: Date.now(),
+      v: PROTOCOL_VERSION,
+      type: "evaluation",
+      experiment: ctx.experiment,
+      iteration,
+      peer: ctx.peer,
+      modelVersion: ctx.modelVersion,
+      suites: ev.suites,
+      average: ev.average,
+      items: ev.items,
+      ...(ev.chance ? { chance: ev.chance } : {}),
+      ms: Date.now() - t0,
+      at: Date.now(),
     };
     await publishMessage(ctx.js, result);
     ctx.log.info({ iteration, average: round(ev.average), suites: Object.fromEntries(Object.entries(ev.suites).map(([k, v]) => [k, round(v)])) }, "evaluated");
@@ -124,10 +146,15 @@ export class Training {
       // for this member's word before the next iteration, so say that training is done.
       ctx.log.info({ iteration }, "this backend does not train; the model stays as it is for the next iteration");
       await this.evaluate(iteration);
-      await publishMessage(ctx.js, controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: ctx.modelVersion, result: NO_TRAINING }));
+      await publishMessage(
+        ctx.js,
+        controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: ctx.modelVersion, result: NO_TRAINING }),
+      );
       return;
     }
-    const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair", { deadLetterAs: `${ctx.experiment}-${ctx.peer}-train` });
+    const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair", {
+      deadLetterAs: `${ctx.experiment}-${ctx.peer}-train`,
+    });
     if (skipped.length) ctx.log.warn({ skipped: skipped.length, first: skipped[0]!.reason }, "dead-lettered invalid stored pairs; not training on them");
     const mine = pairsForPeer(ctx, messages);
     const options = trainOptionsOf(ctx, iteration);
@@ -137,10 +164,18 @@ export class Training {
     );
     this.current = { doing: "training", iteration, done: 0, total: 0 };
     const onProgress = (done: number, total: number, step?: TrainStep) =>
-      (this.current = { doing: "training", iteration, done, total, ...(step && Number.isFinite(step.loss) && Number.isFinite(step.margin) ? { loss: step.loss, margin: step.margin } : {}) });
+      (this.current = {
+        doing: "training",
+        iteration,
+        done,
+        total,
+        ...(step && Number.isFinite(step.loss) && Number.isFinite(step.margin) ? { loss: step.loss, margin: step.margin } : {}),
+      });
     const result =
       inputs.length > 0
-        ? await ctx.backend.train(inputs, options, { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress }).finally(() => (this.current = undefined))
+        ? await ctx.backend
+            .train(inputs, options, { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress })
+            .finally(() => (this.current = undefined))
         : NO_TRAINING;
     const info = await ctx.backend.info();
     const weights = await ctx.backend.exportWeights();
@@ -148,14 +183,34 @@ export class Training {
     await ctx.blobs.putBlob({ name: object, description: `${ctx.peer} after iteration ${iteration}` }, weights);
     const now = Date.now();
     const model: ModelRecord = {
-      v: PROTOCOL_VERSION, type: "model", experiment: ctx.experiment, peer: ctx.peer, iteration,
-      modelVersion: info.version, object, bytes: weights.length, train: result, instance: ctx.instance, at: now,
+      v: PROTOCOL_VERSION,
+      type: "model",
+      experiment: ctx.experiment,
+      peer: ctx.peer,
+      iteration,
+      modelVersion: info.version,
+      object,
+      bytes: weights.length,
+      train: result,
+      instance: ctx.instance,
+      at: now,
     };
     // The record is the commit point: after it, a restart loads these weights and won't retrain.
     await ctx.state.put(stateKeys.model(ctx.experiment, ctx.peer), encode(model));
     ctx.modelVersion = info.version;
     ctx.modelIteration = iteration;
-    ctx.log.info({ iteration, version: info.version, steps: result.steps, loss: [round(result.lossFirst), round(result.lossLast)], margin: [round(result.marginBefore), round(result.marginAfter)], ...(result.terms ? { terms: Object.fromEntries(Object.entries(result.terms).map(([k, [a, b]]) => [k, [round(a), round(b)]])) } : {}), ms: Math.round(result.ms) }, "trained");
+    ctx.log.info(
+      {
+        iteration,
+        version: info.version,
+        steps: result.steps,
+        loss: [round(result.lossFirst), round(result.lossLast)],
+        margin: [round(result.marginBefore), round(result.marginAfter)],
+        ...(result.terms ? { terms: Object.fromEntries(Object.entries(result.terms).map(([k, [a, b]]) => [k, [round(a), round(b)]])) } : {}),
+        ms: Math.round(result.ms),
+      },
+      "trained",
+    );
     await this.announce(model);
   }
 
@@ -163,12 +218,24 @@ export class Training {
   private async announce(model: ModelRecord): Promise<void> {
     const ctx = this.ctx;
     const { iteration } = model;
-    await publishMessage(ctx.js, controlEvent(ctx.experiment, "model_published", { iteration, peer: ctx.peer, modelVersion: model.modelVersion, object: model.object, bytes: model.bytes, at: model.at }));
+    await publishMessage(
+      ctx.js,
+      controlEvent(ctx.experiment, "model_published", {
+        iteration,
+        peer: ctx.peer,
+        modelVersion: model.modelVersion,
+        object: model.object,
+        bytes: model.bytes,
+        at: model.at,
+      }),
+    );
     // The coordinator advances on training_done, so the evaluation is out before it.
     await this.evaluate(iteration);
-    await publishMessage(ctx.js, controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: model.modelVersion, result: model.train ?? NO_TRAINING }));
+    await publishMessage(
+      ctx.js,
+      controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: model.modelVersion, result: model.train ?? NO_TRAINING }),
+    );
   }
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
-

@@ -8,8 +8,16 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  STREAMS, publishMessage, readStored, subjects,
-  type CandidateBatch, type ExperimentConfig, type IterationRecord, type PreferencePair, type Prompt, type Verdict,
+  STREAMS,
+  publishMessage,
+  readStored,
+  subjects,
+  type CandidateBatch,
+  type ExperimentConfig,
+  type IterationRecord,
+  type PreferencePair,
+  type Prompt,
+  type Verdict,
   jetStreamOf,
 } from "../protocol/mod.ts";
 import { VoteBook } from "./vote-book.ts";
@@ -82,7 +90,7 @@ export class IterationCollector {
   /** A member of this iteration gave up on its answer to a prompt or on judging an author's batch of it. */
   async excuse(e: { iteration: number; promptId: string; peer: string; author?: string; work: "answer" | "judge" }): Promise<void> {
     if (e.iteration !== this.record.iteration) return;
-    const promptId = this.book.excuse(e.promptId, e.peer, e.work === "judge" ? e.author ?? "" : undefined);
+    const promptId = this.book.excuse(e.promptId, e.peer, e.work === "judge" ? (e.author ?? "") : undefined);
     if (promptId) await this.maybeVote(promptId, false);
   }
 

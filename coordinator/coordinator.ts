@@ -11,9 +11,31 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
-  BUCKETS, MAX_STORED_BYTES, PROTOCOL_VERSION, PopError, STREAMS, controlEvent, decode, readRecord, encode, ensureTopology, objectNames, openBlobs, publishMessage, stateKeys, subjects,
-  type ExperimentConfig, type IterationRecord, type MessageOf, type Progress, type Prompt, type PromptPool,
-  followAdmitted, jetStreamOf, kvmOf, type Follower,
+  BUCKETS,
+  MAX_STORED_BYTES,
+  PROTOCOL_VERSION,
+  PopError,
+  STREAMS,
+  controlEvent,
+  decode,
+  readRecord,
+  encode,
+  ensureTopology,
+  objectNames,
+  openBlobs,
+  publishMessage,
+  stateKeys,
+  subjects,
+  type ExperimentConfig,
+  type IterationRecord,
+  type MessageOf,
+  type Progress,
+  type Prompt,
+  type PromptPool,
+  followAdmitted,
+  jetStreamOf,
+  kvmOf,
+  type Follower,
 } from "../protocol/mod.ts";
 import { IterationCollector } from "./collector.ts";
 import { MembershipView } from "./membership.ts";
@@ -119,7 +141,10 @@ export class Coordinator {
       await this.startCollector(this.record);
     }
     await this.followControl();
-    log.info({ experiment, iteration: this.progress.iteration, phase: this.progress.phase, iterations: this.config.iterations }, stored ? "coordinator resumed" : "coordinator started");
+    log.info(
+      { experiment, iteration: this.progress.iteration, phase: this.progress.phase, iterations: this.config.iterations },
+      stored ? "coordinator resumed" : "coordinator started",
+    );
   }
 
   private async loadConfig(): Promise<ExperimentConfig> {
@@ -127,8 +152,10 @@ export class Coordinator {
     const existing = await readRecord(this.state, key, "experiment");
     if (existing) return existing;
     const config = this.options.config;
-    if (!config) throw new CoordinatorSetupError(`experiment '${this.options.experiment}' has no config on this server; pass one (pop coordinator --config FILE)`);
-    if (config.experiment !== this.options.experiment) throw new CoordinatorSetupError(`the config is for experiment '${config.experiment}', not '${this.options.experiment}'`);
+    if (!config)
+      throw new CoordinatorSetupError(`experiment '${this.options.experiment}' has no config on this server; pass one (pop coordinator --config FILE)`);
+    if (config.experiment !== this.options.experiment)
+      throw new CoordinatorSetupError(`the config is for experiment '${config.experiment}', not '${this.options.experiment}'`);
     await this.state.put(key, encode(config));
     return config;
   }
@@ -136,11 +163,16 @@ export class Coordinator {
   private async loadPool(): Promise<PromptPool> {
     const name = objectNames.pool(this.config.pool.name);
     const bytes = await this.blobs.getBlob(name);
-    if (!bytes) throw new CoordinatorSetupError(`prompt pool '${this.config.pool.name}' is not in the object store; load it first: pop pool --from FILE.jsonl --name NAME for your own prompts, pop pool --seed <N> --count <N> for the tiny world`);
+    if (!bytes)
+      throw new CoordinatorSetupError(
+        `prompt pool '${this.config.pool.name}' is not in the object store; load it first: pop pool --from FILE.jsonl --name NAME for your own prompts, pop pool --seed <N> --count <N> for the tiny world`,
+      );
     const pool = decode(bytes, "pool", { maxBytes: MAX_STORED_BYTES });
     const need = this.config.pool.offset + this.config.iterations * this.config.promptsPerIteration;
     if (pool.prompts.length < need) {
-      throw new CoordinatorSetupError(`prompt pool '${pool.name}' has ${pool.prompts.length} prompts; ${this.config.iterations} iterations of ${this.config.promptsPerIteration} from offset ${this.config.pool.offset} need ${need}`);
+      throw new CoordinatorSetupError(
+        `prompt pool '${pool.name}' has ${pool.prompts.length} prompts; ${this.config.iterations} iterations of ${this.config.promptsPerIteration} from offset ${this.config.pool.offset} need ${need}`,
+      );
     }
     return pool;
   }
@@ -160,37 +192,78 @@ export class Coordinator {
   private async followControl(): Promise<void> {
     const { nc, experiment, log } = this.options;
     const deadLetterAs = `${experiment}-coordinator`;
-    this.followers.push(await followAdmitted({
-      nc, stream: STREAMS.control.name, filter: subjects.all(experiment, "ctl"), types: ["control"], deadLetterAs, log,
-      // A member's report about an iteration must come from one of that iteration's members.
-      roster: (m) => (m.type === "control" && "iteration" in m && "peer" in m && this.record?.iteration === m.iteration ? new Set(this.record.peers) : undefined),
-      handle: async (e) => {
-        if (e.event === "gave_up") {
-          this.options.log.warn({ iteration: e.iteration, peer: e.peer, promptId: e.promptId, work: e.work, author: e.author, reason: e.reason }, "a member gave up on this work; not waiting for it");
-          await this.collector?.excuse(e);
-          return;
-        }
-        if (e.event !== "training_done") return;
-        const set = this.trained.get(e.iteration) ?? new Set<string>();
-        set.add(e.peer);
-        this.trained.set(e.iteration, set);
-        this.kick?.();
-      },
-    }));
-    this.followers.push(await followAdmitted({ nc, stream: STREAMS.evaluations.name, filter: subjects.all(experiment, "eval"), types: ["evaluation"], deadLetterAs, log, handle: () => undefined }));
+    this.followers.push(
+      await followAdmitted({
+        nc,
+        stream: STREAMS.control.name,
+        filter: subjects.all(experiment, "ctl"),
+        types: ["control"],
+        deadLetterAs,
+        log,
+        // A member's report about an iteration must come from one of that iteration's members.
+        roster: (m) =>
+          m.type === "control" && "iteration" in m && "peer" in m && this.record?.iteration === m.iteration ? new Set(this.record.peers) : undefined,
+        handle: async (e) => {
+          if (e.event === "gave_up") {
+            this.options.log.warn(
+              { iteration: e.iteration, peer: e.peer, promptId: e.promptId, work: e.work, author: e.author, reason: e.reason },
+              "a member gave up on this work; not waiting for it",
+            );
+            await this.collector?.excuse(e);
+            return;
+          }
+          if (e.event !== "training_done") return;
+          const set = this.trained.get(e.iteration) ?? new Set<string>();
+          set.add(e.peer);
+          this.trained.set(e.iteration, set);
+          this.kick?.();
+        },
+      }),
+    );
+    this.followers.push(
+      await followAdmitted({
+        nc,
+        stream: STREAMS.evaluations.name,
+        filter: subjects.all(experiment, "eval"),
+        types: ["evaluation"],
+        deadLetterAs,
+        log,
+        handle: () => undefined,
+      }),
+    );
     // Candidates and verdicts: every one is admitted here (nobody speaks for an iteration not yet
     // opened; forged, late and early ones are dead-lettered), and the open iteration's go on to
     // its collector: one reader per stream, so each is received and parsed once.
-    const roster = (m: { iteration?: number }) => (m.iteration === undefined ? undefined : this.rosters.get(m.iteration) ?? new Set<string>());
-    for (const [stream, kind, type] of [[STREAMS.candidates.name, "cand", "candidates"], [STREAMS.verdicts.name, "verdict", "verdict"]] as const) {
-      this.followers.push(await followAdmitted({
-        nc, stream, filter: subjects.all(experiment, kind), types: [type], deadLetterAs, log,
-        roster: (m) => roster(m as { iteration?: number }),
-        handle: (m) => this.collector?.accept(m as MessageOf<"candidates" | "verdict">),
-      }));
+    const roster = (m: { iteration?: number }) => (m.iteration === undefined ? undefined : (this.rosters.get(m.iteration) ?? new Set<string>()));
+    for (const [stream, kind, type] of [
+      [STREAMS.candidates.name, "cand", "candidates"],
+      [STREAMS.verdicts.name, "verdict", "verdict"],
+    ] as const) {
+      this.followers.push(
+        await followAdmitted({
+          nc,
+          stream,
+          filter: subjects.all(experiment, kind),
+          types: [type],
+          deadLetterAs,
+          log,
+          roster: (m) => roster(m as { iteration?: number }),
+          handle: (m) => this.collector?.accept(m as MessageOf<"candidates" | "verdict">),
+        }),
+      );
     }
     // Pairs are read by the members when they train; a bad one published after that is still judged here.
-    this.followers.push(await followAdmitted({ nc, stream: STREAMS.pairs.name, filter: subjects.all(experiment, "pair"), types: ["pair"], deadLetterAs, log, handle: () => undefined }));
+    this.followers.push(
+      await followAdmitted({
+        nc,
+        stream: STREAMS.pairs.name,
+        filter: subjects.all(experiment, "pair"),
+        types: ["pair"],
+        deadLetterAs,
+        log,
+        handle: () => undefined,
+      }),
+    );
   }
 
   private async saveProgress(iteration: number, phase: Progress["phase"]): Promise<void> {
@@ -255,7 +328,14 @@ export class Coordinator {
     const { promptsPerIteration, pool } = this.config;
     const start = pool.offset + (iteration - 1) * promptsPerIteration;
     return this.pool.prompts.slice(start, start + promptsPerIteration).map((p) => ({
-      v: PROTOCOL_VERSION, type: "prompt", experiment: this.options.experiment, iteration, promptId: p.promptId, question: p.question, images: p.images, createdAt: Date.now(),
+      v: PROTOCOL_VERSION,
+      type: "prompt",
+      experiment: this.options.experiment,
+      iteration,
+      promptId: p.promptId,
+      question: p.question,
+      images: p.images,
+      createdAt: Date.now(),
     }));
   }
 
@@ -263,7 +343,15 @@ export class Coordinator {
     const { experiment, log } = this.options;
     const prompts = this.promptsOf(iteration);
     const key = stateKeys.iteration(experiment, iteration);
-    const fresh: IterationRecord = { v: PROTOCOL_VERSION, type: "iteration", experiment, iteration, peers, promptIds: prompts.map((p) => p.promptId), openedAt: Date.now() };
+    const fresh: IterationRecord = {
+      v: PROTOCOL_VERSION,
+      type: "iteration",
+      experiment,
+      iteration,
+      peers,
+      promptIds: prompts.map((p) => p.promptId),
+      openedAt: Date.now(),
+    };
     let record = fresh;
     try {
       await this.state.create(key, encode(fresh));
@@ -282,7 +370,15 @@ export class Coordinator {
     const ids = new Set(record.promptIds);
     const prompts = this.promptsOf(record.iteration).filter((p) => ids.has(p.promptId));
     this.collector = undefined;
-    const collector = new IterationCollector(this.options.nc, this.config, record, prompts, () => this.members.alive(), this.options.log, () => this.kick?.());
+    const collector = new IterationCollector(
+      this.options.nc,
+      this.config,
+      record,
+      prompts,
+      () => this.members.alive(),
+      this.options.log,
+      () => this.kick?.(),
+    );
     await collector.start();
     // In place before any prompt goes out, so that it sees every answer. After a restart the
     // window starts again from the front: republishing is harmless (same ids), and covers a

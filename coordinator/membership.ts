@@ -21,7 +21,12 @@ export class MembershipView {
   /** Peers reported lapsed, so each lapse is announced once. */
   private readonly lapsed = new Set<string>();
 
-  constructor(private readonly kv: KV, private readonly experiment: string, private readonly lapseMs: number, private readonly log: Logger) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly experiment: string,
+    private readonly lapseMs: number,
+    private readonly log: Logger,
+  ) {}
 
   private onChange: () => void = () => undefined;
 

@@ -7,7 +7,17 @@
  * a pair is kept only if chosen ≥ minChosen and chosen − rejected ≥ minMargin.
  * Pure functions: the coordinator and `pop revote` share them.
  */
-import { CRITERIA, scoresByAuthor, PROTOCOL_VERSION, type CandidateBatch, type LikertScores, type PreferencePair, type Prompt, type Verdict, type VotingConfig } from "../protocol/mod.ts";
+import {
+  CRITERIA,
+  scoresByAuthor,
+  PROTOCOL_VERSION,
+  type CandidateBatch,
+  type LikertScores,
+  type PreferencePair,
+  type Prompt,
+  type Verdict,
+  type VotingConfig,
+} from "../protocol/mod.ts";
 
 /**
  * One judge's scores on one author's candidates of a prompt (a verdict covers one or more
@@ -83,7 +93,11 @@ export function byAuthor(verdict: Verdict): AuthorVerdict[] {
 
 /** One judge's combined score for a candidate, in [0, 1]. */
 export function combine(likert: LikertScores, rule: VotingConfig["combine"]): number {
-  return combineAt(CRITERIA.map((c) => likert[c]), 0, rule);
+  return combineAt(
+    CRITERIA.map((c) => likert[c]),
+    0,
+    rule,
+  );
 }
 
 /** {@link combine} of the five scores (CRITERIA order) at `at` in a flat array. */
@@ -125,7 +139,13 @@ export function scoreCandidates(tally: PromptTally, voting: VotingConfig, judges
     for (const c of batch.candidates) {
       const list = perCandidate.get(c.candidateId);
       if (!list || list.length < voting.minJudges) continue;
-      out.push({ candidateId: c.candidateId, author: batch.author, text: c.text, score: aggregate(list, voting.aggregate, weights), judges: list.map((j) => j.judge).sort() });
+      out.push({
+        candidateId: c.candidateId,
+        author: batch.author,
+        text: c.text,
+        score: aggregate(list, voting.aggregate, weights),
+        judges: list.map((j) => j.judge).sort(),
+      });
     }
   }
   // A fixed order makes ties break the same way on every coordinator and every revote.
@@ -172,7 +192,10 @@ export function agreementWeights(perCandidate: ReadonlyMap<string, JudgeScore[]>
     const others: number[] = [];
     for (const list of perCandidate.values()) {
       const own = list.find((j) => j.judge === judge);
-      const rest = list.filter((j) => j.judge !== judge).map((j) => j.score).sort((a, b) => a - b);
+      const rest = list
+        .filter((j) => j.judge !== judge)
+        .map((j) => j.score)
+        .sort((a, b) => a - b);
       if (!own || rest.length === 0) continue;
       const mid = rest.length >> 1;
       mine.push(own.score);

@@ -55,7 +55,10 @@ const DIRECT_READ_MAX_CHUNKS = 64;
  * Links, unknown digest kinds (none of ours) and large objects are left to the library.
  */
 export async function readBlob(
-  jsm: JetStreamManager, store: ObjectStore, name: string, fallback: (name: string) => Promise<Uint8Array | null>,
+  jsm: JetStreamManager,
+  store: ObjectStore,
+  name: string,
+  fallback: (name: string) => Promise<Uint8Array | null>,
 ): Promise<Uint8Array | null> {
   const info = await store.info(name);
   if (!info || info.deleted) return null;

@@ -61,7 +61,10 @@ export async function publishMessage(js: JetStreamClient, message: Message, opti
   } catch (error) {
     // The server's permissions refuse this identity the subject: retrying cannot help.
     if (isPermissionViolation(error)) {
-      throw new PublishError(`not allowed to publish ${message.type} on ${subject}: the server's permissions for this connection's credentials refuse it`, { cause: error, retryable: false });
+      throw new PublishError(`not allowed to publish ${message.type} on ${subject}: the server's permissions for this connection's credentials refuse it`, {
+        cause: error,
+        retryable: false,
+      });
     }
     throw new PublishError(`could not publish ${message.type} on ${subject}: ${(error as Error).message}`, { cause: error, retryable: true });
   }

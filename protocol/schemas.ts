@@ -174,20 +174,33 @@ export const Prompt = z.object({
 export type Prompt = z.infer<typeof Prompt>;
 
 /** A peer's k candidate answers to one prompt. */
-export const CandidateBatch = z.object({
-  ...base,
-  type: z.literal("candidates"),
-  iteration: Iteration,
-  promptId: Id,
-  /** The prompt, repeated so that judges need nothing else (images stay references). */
-  question: Text,
-  images: z.array(ImageRef).max(16),
-  author: Name,
-  modelVersion: Id,
-  sampling: z.object({ k: z.number().int().min(1), temperature: z.number().min(0), seed: z.number().int() }),
-  candidates: z.array(z.object({ candidateId: Id, text: Text })).min(1).max(64),
-  createdAt: Millis,
-}).superRefine((b, ctx) => checkCandidateIds(b.promptId, b.author, b.candidates.map((c) => c.candidateId), ctx, "candidates"));
+export const CandidateBatch = z
+  .object({
+    ...base,
+    type: z.literal("candidates"),
+    iteration: Iteration,
+    promptId: Id,
+    /** The prompt, repeated so that judges need nothing else (images stay references). */
+    question: Text,
+    images: z.array(ImageRef).max(16),
+    author: Name,
+    modelVersion: Id,
+    sampling: z.object({ k: z.number().int().min(1), temperature: z.number().min(0), seed: z.number().int() }),
+    candidates: z
+      .array(z.object({ candidateId: Id, text: Text }))
+      .min(1)
+      .max(64),
+    createdAt: Millis,
+  })
+  .superRefine((b, ctx) =>
+    checkCandidateIds(
+      b.promptId,
+      b.author,
+      b.candidates.map((c) => c.candidateId),
+      ctx,
+      "candidates",
+    ),
+  );
 export type CandidateBatch = z.infer<typeof CandidateBatch>;
 
 /** The id of a prompt's i-th candidate from an author: a verdict can name no other batch's. */
@@ -237,27 +250,41 @@ export type VerdictScore = z.infer<typeof VerdictScore>;
  * than the judge waits gets a verdict of its own), so messages per prompt grow linearly with the
  * panel. Each author's candidates are scored whole, once.
  */
-export const Verdict = z.object({
-  ...base,
-  type: z.literal("verdict"),
-  iteration: Iteration,
-  promptId: Id,
-  judge: Name,
-  /** The authors whose candidates are scored, each once, sorted. */
-  authors: z.array(Name).min(1).max(64),
-  modelVersion: Id,
-  scores: z.array(VerdictScore).min(1).max(4096),
-  createdAt: Millis,
-}).superRefine((v, ctx) => {
-  if (new Set(v.authors).size !== v.authors.length) ctx.addIssue({ code: "custom", path: ["authors"], message: "an author appears more than once" });
-  if (v.authors.some((a, i) => i > 0 && v.authors[i - 1]! > a)) ctx.addIssue({ code: "custom", path: ["authors"], message: "authors must be sorted" });
-  const { byAuthor, strays } = scoresByAuthor(v);
-  for (const i of strays) ctx.addIssue({ code: "custom", path: ["scores", i, "candidateId"], message: `'${v.scores[i]!.candidateId}' is not a candidate of prompt ${v.promptId} by one of the verdict's authors (${v.authors.join(", ")})` });
-  for (const [author, scores] of byAuthor) {
-    if (scores.length === 0) ctx.addIssue({ code: "custom", path: ["authors"], message: `no scores for author '${author}'` });
-    else checkCandidateIds(v.promptId, author, scores.map((s) => s.candidateId), ctx, "scores");
-  }
-});
+export const Verdict = z
+  .object({
+    ...base,
+    type: z.literal("verdict"),
+    iteration: Iteration,
+    promptId: Id,
+    judge: Name,
+    /** The authors whose candidates are scored, each once, sorted. */
+    authors: z.array(Name).min(1).max(64),
+    modelVersion: Id,
+    scores: z.array(VerdictScore).min(1).max(4096),
+    createdAt: Millis,
+  })
+  .superRefine((v, ctx) => {
+    if (new Set(v.authors).size !== v.authors.length) ctx.addIssue({ code: "custom", path: ["authors"], message: "an author appears more than once" });
+    if (v.authors.some((a, i) => i > 0 && v.authors[i - 1]! > a)) ctx.addIssue({ code: "custom", path: ["authors"], message: "authors must be sorted" });
+    const { byAuthor, strays } = scoresByAuthor(v);
+    for (const i of strays)
+      ctx.addIssue({
+        code: "custom",
+        path: ["scores", i, "candidateId"],
+        message: `'${v.scores[i]!.candidateId}' is not a candidate of prompt ${v.promptId} by one of the verdict's authors (${v.authors.join(", ")})`,
+      });
+    for (const [author, scores] of byAuthor) {
+      if (scores.length === 0) ctx.addIssue({ code: "custom", path: ["authors"], message: `no scores for author '${author}'` });
+      else
+        checkCandidateIds(
+          v.promptId,
+          author,
+          scores.map((s) => s.candidateId),
+          ctx,
+          "scores",
+        );
+    }
+  });
 export type Verdict = z.infer<typeof Verdict>;
 
 /**
@@ -325,18 +352,64 @@ export const TrainSummary = z.object({
   /** Wall time of the run. */
   ms: z.number().min(0),
   /** [step, loss, margin] at evenly spaced steps (the last included), for training curves (absent where the backend does not report it). */
-  curve: z.array(z.tuple([z.number().int().min(0), z.number().finite(), z.number().finite()])).max(256).optional(),
+  curve: z
+    .array(z.tuple([z.number().int().min(0), z.number().finite(), z.number().finite()]))
+    .max(256)
+    .optional(),
 });
 export type TrainSummary = z.infer<typeof TrainSummary>;
 
 /** Lifecycle events of an experiment; `event` says which. */
 export const ControlEvent = z.discriminatedUnion("event", [
-  z.object({ ...base, type: z.literal("control"), event: z.literal("iteration_opened"), iteration: Iteration, peers: z.array(Name), prompts: z.number().int().min(0), at: Millis }),
-  z.object({ ...base, type: z.literal("control"), event: z.literal("iteration_closed"), iteration: Iteration, pairs: z.number().int().min(0), voted: z.number().int().min(0), at: Millis }),
-  z.object({ ...base, type: z.literal("control"), event: z.literal("training_done"), iteration: Iteration, peer: Name, modelVersion: Id, result: TrainSummary, at: Millis }),
-  z.object({ ...base, type: z.literal("control"), event: z.literal("model_published"), iteration: Iteration, peer: Name, modelVersion: Id, object: Id, bytes: z.number().int().min(0), at: Millis }),
+  z.object({
+    ...base,
+    type: z.literal("control"),
+    event: z.literal("iteration_opened"),
+    iteration: Iteration,
+    peers: z.array(Name),
+    prompts: z.number().int().min(0),
+    at: Millis,
+  }),
+  z.object({
+    ...base,
+    type: z.literal("control"),
+    event: z.literal("iteration_closed"),
+    iteration: Iteration,
+    pairs: z.number().int().min(0),
+    voted: z.number().int().min(0),
+    at: Millis,
+  }),
+  z.object({
+    ...base,
+    type: z.literal("control"),
+    event: z.literal("training_done"),
+    iteration: Iteration,
+    peer: Name,
+    modelVersion: Id,
+    result: TrainSummary,
+    at: Millis,
+  }),
+  z.object({
+    ...base,
+    type: z.literal("control"),
+    event: z.literal("model_published"),
+    iteration: Iteration,
+    peer: Name,
+    modelVersion: Id,
+    object: Id,
+    bytes: z.number().int().min(0),
+    at: Millis,
+  }),
   z.object({ ...base, type: z.literal("control"), event: z.literal("peer_joined"), peer: Name, instance: Name, at: Millis }),
-  z.object({ ...base, type: z.literal("control"), event: z.literal("peer_left"), peer: Name, instance: Name, reason: z.enum(["shutdown", "lapsed"]), at: Millis }),
+  z.object({
+    ...base,
+    type: z.literal("control"),
+    event: z.literal("peer_left"),
+    peer: Name,
+    instance: Name,
+    reason: z.enum(["shutdown", "lapsed"]),
+    at: Millis,
+  }),
   z.object({ ...base, type: z.literal("control"), event: z.literal("experiment_done"), iterations: z.number().int().min(0), at: Millis }),
   /**
    * A member gave up on a piece of work (its model failed on it for good; the delivery went to
@@ -345,8 +418,16 @@ export const ControlEvent = z.discriminatedUnion("event", [
    * iteration (and a place in the prompt window) until the vote deadline.
    */
   z.object({
-    ...base, type: z.literal("control"), event: z.literal("gave_up"), iteration: Iteration, peer: Name, promptId: Id,
-    work: z.enum(["answer", "judge"]), /** For "judge": whose batch. */ author: Name.optional(), reason: z.string().max(1024), at: Millis,
+    ...base,
+    type: z.literal("control"),
+    event: z.literal("gave_up"),
+    iteration: Iteration,
+    peer: Name,
+    promptId: Id,
+    work: z.enum(["answer", "judge"]),
+    /** For "judge": whose batch. */ author: Name.optional(),
+    reason: z.string().max(1024),
+    at: Millis,
   }),
 ]);
 export type ControlEvent = z.infer<typeof ControlEvent>;
@@ -390,9 +471,7 @@ export const DeadLetter = z.object({
   consumer: z.string().max(256),
   headers: z.record(z.string(), z.array(z.string())),
   /** The original bytes (the first {@link DEAD_LETTER_MAX_PAYLOAD} of them). */
-  payload: z
-    .custom<Uint8Array>((v) => v instanceof Uint8Array, "must be bytes")
-    .transform((v) => (v.constructor === Uint8Array ? v : Uint8Array.from(v))),
+  payload: z.custom<Uint8Array>((v) => v instanceof Uint8Array, "must be bytes").transform((v) => (v.constructor === Uint8Array ? v : Uint8Array.from(v))),
   /** Original size in bytes; larger than `payload.length` when the payload was cut. */
   payloadBytes: z.number().int().min(0),
   at: Millis,
@@ -417,14 +496,16 @@ export const Member = z.object({
    * Long work in progress, for watchers: training on an iteration's pairs (`done` of `total` steps,
    * with the latest step's loss and margin where the backend reports them) or evaluating.
    */
-  activity: z.object({
-    doing: z.enum(["training", "evaluating"]),
-    iteration: Iteration,
-    done: z.number().int().min(0),
-    total: z.number().int().min(0),
-    loss: z.number().finite().optional(),
-    margin: z.number().finite().optional(),
-  }).optional(),
+  activity: z
+    .object({
+      doing: z.enum(["training", "evaluating"]),
+      iteration: Iteration,
+      done: z.number().int().min(0),
+      total: z.number().int().min(0),
+      loss: z.number().finite().optional(),
+      margin: z.number().finite().optional(),
+    })
+    .optional(),
 });
 export type Member = z.infer<typeof Member>;
 

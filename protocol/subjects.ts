@@ -74,11 +74,9 @@ export const subjects = {
   prompt: (exp: string, iteration: number) => `${SUBJECT_ROOT}.${name(exp, "experiment")}.prompt.${iter(iteration)}`,
   candidates: (exp: string, iteration: number, author: string) =>
     `${SUBJECT_ROOT}.${name(exp, "experiment")}.cand.${iter(iteration)}.${name(author, "author")}`,
-  verdict: (exp: string, iteration: number, judge: string) =>
-    `${SUBJECT_ROOT}.${name(exp, "experiment")}.verdict.${iter(iteration)}.${name(judge, "judge")}`,
+  verdict: (exp: string, iteration: number, judge: string) => `${SUBJECT_ROOT}.${name(exp, "experiment")}.verdict.${iter(iteration)}.${name(judge, "judge")}`,
   pair: (exp: string, iteration: number) => `${SUBJECT_ROOT}.${name(exp, "experiment")}.pair.${iter(iteration)}`,
-  evaluation: (exp: string, iteration: number, peer: string) =>
-    `${SUBJECT_ROOT}.${name(exp, "experiment")}.eval.${iter(iteration)}.${name(peer, "peer")}`,
+  evaluation: (exp: string, iteration: number, peer: string) => `${SUBJECT_ROOT}.${name(exp, "experiment")}.eval.${iter(iteration)}.${name(peer, "peer")}`,
   control: (exp: string, event: ControlEventName, peer?: string) => {
     const base = `${SUBJECT_ROOT}.${name(exp, "experiment")}.ctl.${event}`;
     if (PEER_EVENT_SET.has(event)) {
@@ -110,8 +108,7 @@ export const wildcards = {
   /** Every subject of a kind (the same as {@link subjects.all}). */
   kind: (exp: string, kind: SubjectKind) => `${SUBJECT_ROOT}.${anyExp(exp)}.${kind}.>`,
   /** A kind in any iteration, from any speaker: `pop.<exp>.prompt.*`, `pop.<exp>.cand.*.*`. */
-  anyIteration: (exp: string, kind: IterationKind) =>
-    `${SUBJECT_ROOT}.${anyExp(exp)}.${kind}.*${kind === "prompt" || kind === "pair" ? "" : ".*"}`,
+  anyIteration: (exp: string, kind: IterationKind) => `${SUBJECT_ROOT}.${anyExp(exp)}.${kind}.*${kind === "prompt" || kind === "pair" ? "" : ".*"}`,
   /** What one speaker (`*`: any) says of a kind in any iteration: `pop.<exp>.cand.*.<peer>`. */
   spokenBy: (exp: string, kind: SpokenKind, peer: string) => `${SUBJECT_ROOT}.${anyExp(exp)}.${kind}.*.${anyPeer(peer)}`,
   /** A control event; a peer event takes the peer (`*`: any). */

@@ -115,16 +115,25 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   const replicas = options.replicas ?? 1;
   const asked = options.replicas;
   const kvm = kvmOf(nc);
-  report.buckets[BUCKETS.members] = await ensureBucket(jsm, natsSubjects.kvStream(BUCKETS.members), () =>
-    kvm.create(BUCKETS.members, { history: 1, replicas, description: "PoP membership and heartbeats" }),
-  asked);
-  report.buckets[BUCKETS.state] = await ensureBucket(jsm, natsSubjects.kvStream(BUCKETS.state), () =>
-    kvm.create(BUCKETS.state, { history: 5, replicas, description: "PoP experiment configs and coordinator progress" }),
-  asked);
+  report.buckets[BUCKETS.members] = await ensureBucket(
+    jsm,
+    natsSubjects.kvStream(BUCKETS.members),
+    () => kvm.create(BUCKETS.members, { history: 1, replicas, description: "PoP membership and heartbeats" }),
+    asked,
+  );
+  report.buckets[BUCKETS.state] = await ensureBucket(
+    jsm,
+    natsSubjects.kvStream(BUCKETS.state),
+    () => kvm.create(BUCKETS.state, { history: 5, replicas, description: "PoP experiment configs and coordinator progress" }),
+    asked,
+  );
   const objm = objmOf(nc);
-  report.buckets[OBJECT_STORE] = await ensureBucket(jsm, natsSubjects.objectStream(OBJECT_STORE), () =>
-    objm.create(OBJECT_STORE, { replicas, description: "PoP images and model weights by content hash" }),
-  asked);
+  report.buckets[OBJECT_STORE] = await ensureBucket(
+    jsm,
+    natsSubjects.objectStream(OBJECT_STORE),
+    () => objm.create(OBJECT_STORE, { replicas, description: "PoP images and model weights by content hash" }),
+    asked,
+  );
   return report;
 }
 
@@ -133,10 +142,10 @@ export async function openManager(nc: NatsConnection): Promise<JetStreamManager>
   try {
     return await managerOf(nc);
   } catch (error) {
-    throw new UnsupportedServerError(
-      "JetStream is not available on this server: start nats-server with -js (or 'jetstream {}' in its config)",
-      { cause: error, retryable: true },
-    );
+    throw new UnsupportedServerError("JetStream is not available on this server: start nats-server with -js (or 'jetstream {}' in its config)", {
+      cause: error,
+      retryable: true,
+    });
   }
 }
 
@@ -158,7 +167,10 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> &
     } catch (addError) {
       // A peer's or observer's key may not create streams (deploy/ops/permissions.ts): the set-up is the coordinator's.
       if (isPermissionViolation(addError)) {
-        throw new PopError(`stream ${want.name} does not exist and this connection's credentials may not create it: start the coordinator (or pop pool) with the coordinator's key first`, { cause: addError, retryable: true });
+        throw new PopError(
+          `stream ${want.name} does not exist and this connection's credentials may not create it: start the coordinator (or pop pool) with the coordinator's key first`,
+          { cause: addError, retryable: true },
+        );
       }
       throw addError;
     }

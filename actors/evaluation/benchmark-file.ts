@@ -109,7 +109,14 @@ function checkLine(value: unknown, where: string, defaultId: string): Omit<RawIt
   } else expect = { text: o.answer };
 
   if (bad.length || !expect) return bad;
-  return { where, id: (o.id as string | undefined) ?? defaultId, suite: ((o.suite as string | undefined) ?? "default").trim(), question: o.question as string, paths, expect };
+  return {
+    where,
+    id: (o.id as string | undefined) ?? defaultId,
+    suite: ((o.suite as string | undefined) ?? "default").trim(),
+    question: o.question as string,
+    paths,
+    expect,
+  };
 }
 
 /**
@@ -145,20 +152,23 @@ export class BenchmarkFileEvaluator implements Evaluator {
     // [line, message]: sorted into file order at the end, whichever check found them
     const problems: [number, string][] = [];
     const raw: RawItem[] = [];
-    text.replace(/^\uFEFF/, "").split(/\r?\n/).forEach((line, i) => {
-      if (!line.trim()) return;
-      const where = `${file}:${i + 1}`;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch (error) {
-        problems.push([i + 1, `${where}: not valid JSON (${(error as Error).message})`]);
-        return;
-      }
-      const item = checkLine(value, where, `${basename(file)}:${i + 1}`);
-      if (Array.isArray(item)) problems.push(...item.map((p): [number, string] => [i + 1, `${where}: ${p}`]));
-      else raw.push({ ...item, line: i + 1 });
-    });
+    text
+      .replace(/^\uFEFF/, "")
+      .split(/\r?\n/)
+      .forEach((line, i) => {
+        if (!line.trim()) return;
+        const where = `${file}:${i + 1}`;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch (error) {
+          problems.push([i + 1, `${where}: not valid JSON (${(error as Error).message})`]);
+          return;
+        }
+        const item = checkLine(value, where, `${basename(file)}:${i + 1}`);
+        if (Array.isArray(item)) problems.push(...item.map((p): [number, string] => [i + 1, `${where}: ${p}`]));
+        else raw.push({ ...item, line: i + 1 });
+      });
     if (!problems.length && !raw.length) problems.push([0, `${file}: no items (one JSON object per line expected)`]);
 
     const kept = raw.slice(0, options.limit ?? raw.length);
@@ -175,7 +185,9 @@ export class BenchmarkFileEvaluator implements Evaluator {
     const items: BenchmarkItem[] = [];
     for (const r of kept) {
       const loaded = await Promise.all(r.paths.map((p) => load(resolve(dir, p))));
-      const failed = loaded.flatMap((l, j): [number, string][] => (typeof l === "string" ? [[r.line, `${r.where}: image ${JSON.stringify(r.paths[j])} ${l}`]] : []));
+      const failed = loaded.flatMap((l, j): [number, string][] =>
+        typeof l === "string" ? [[r.line, `${r.where}: image ${JSON.stringify(r.paths[j])} ${l}`]] : [],
+      );
       if (failed.length) {
         problems.push(...failed);
         continue;
@@ -183,7 +195,11 @@ export class BenchmarkFileEvaluator implements Evaluator {
       const question = "choices" in r.expect ? choicePrompt(r.question, r.expect.choices) : r.question;
       items.push({ where: r.where, suite: r.suite, prompt: { id: r.id, question, images: loaded as ImageInput[] }, expect: r.expect });
     }
-    if (problems.length) throw new BenchmarkFileError(file, problems.sort((a, b) => a[0] - b[0]).map(([, m]) => m));
+    if (problems.length)
+      throw new BenchmarkFileError(
+        file,
+        problems.sort((a, b) => a[0] - b[0]).map(([, m]) => m),
+      );
     return new BenchmarkFileEvaluator(answerer, items, options);
   }
 

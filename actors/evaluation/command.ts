@@ -84,12 +84,19 @@ export class CommandEvaluator implements Evaluator {
         await rm(scoresPath, { force: true });
         await mkdir(dirname(scoresPath), { recursive: true });
       }
-      await runCommand(this.command, { label: "evaluation", env: { ...this.options.env, POP_SCORES: scoresPath }, timeoutMs: this.options.timeoutMs, log: this.options.log });
+      await runCommand(this.command, {
+        label: "evaluation",
+        env: { ...this.options.env, POP_SCORES: scoresPath },
+        timeoutMs: this.options.timeoutMs,
+        log: this.options.log,
+      });
       let text: string;
       try {
         text = await readFile(scoresPath, "utf8");
       } catch (error) {
-        throw new ScoresFileError(`the evaluation command exited 0 but did not write its scores to $POP_SCORES (${scoresPath}): ${(error as Error).message}`, { cause: error });
+        throw new ScoresFileError(`the evaluation command exited 0 but did not write its scores to $POP_SCORES (${scoresPath}): ${(error as Error).message}`, {
+          cause: error,
+        });
       }
       const { suites, items } = parseScores(text, scoresPath);
       const values = Object.values(suites);

@@ -78,12 +78,10 @@ export interface PreferenceInput {
  * decay, already applied to `learningRate`; which pairs to train on), plus the run's seed.
  * `sftWeight` and `judgeAnchor` may be absent: the backend's default (each backend documents its own).
  */
-export const SimpoOptions = TrainingConfig.omit({ learningRateDecay: true, pairsFor: true })
-  .partial({ sftWeight: true })
-  .extend({
-    /** Seeds the run's shuffling (and whatever else the backend draws). */
-    seed: z.number().int(),
-  });
+export const SimpoOptions = TrainingConfig.omit({ learningRateDecay: true, pairsFor: true }).partial({ sftWeight: true }).extend({
+  /** Seeds the run's shuffling (and whatever else the backend draws). */
+  seed: z.number().int(),
+});
 export type SimpoOptions = z.output<typeof SimpoOptions>;
 
 /**

@@ -12,8 +12,7 @@ import type { Judgement, JudgeInput, ModelBackend } from "./contract.ts";
 export const HOSTILE_JUDGES = ["invert", "all-5", "random"] as const;
 export type HostileJudge = (typeof HOSTILE_JUDGES)[number];
 
-const likert = (score: (c: (typeof CRITERIA)[number]) => number): LikertScores =>
-  Object.fromEntries(CRITERIA.map((c) => [c, score(c)])) as LikertScores;
+const likert = (score: (c: (typeof CRITERIA)[number]) => number): LikertScores => Object.fromEntries(CRITERIA.map((c) => [c, score(c)])) as LikertScores;
 
 /** Corrupts honest judgements as `mode` says. */
 export function corrupt(mode: HostileJudge, items: JudgeInput[], honest: Judgement[]): Judgement[] {

@@ -14,7 +14,8 @@ export function expectedScore(logprobs: readonly (number | undefined)[], tempera
   const mx = Math.max(...lp);
   if (!Number.isFinite(mx)) return undefined;
   if (temperature <= 0) return lp.indexOf(mx) + 1;
-  let z = 0, e = 0;
+  let z = 0,
+    e = 0;
   for (let k = 0; k < 5; k++) {
     const p = Math.exp((lp[k]! - mx) / temperature);
     z += p;

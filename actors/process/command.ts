@@ -157,7 +157,9 @@ export function runCommand(command: string, options: RunOptions): Promise<void> 
       if (error) reject(error);
       else resolve();
     };
-    child.once("error", (error) => finish(new CommandError(`cannot run the ${options.label} command ${JSON.stringify(command)}: ${error.message}`, stderrTail, { cause: error })));
+    child.once("error", (error) =>
+      finish(new CommandError(`cannot run the ${options.label} command ${JSON.stringify(command)}: ${error.message}`, stderrTail, { cause: error })),
+    );
     child.once("exit", (code, signal) => {
       // Whatever the shell left running in the background ends with it.
       if (pid !== undefined && !stopReason) killGroup(pid, "SIGTERM");

@@ -17,7 +17,11 @@ const TYPES: Record<ErrorStatus, string> = {
 
 /** A request the server refuses or could not serve; `status` is the HTTP status to answer with. */
 export class ApiError extends Error {
-  constructor(readonly status: ErrorStatus, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly status: ErrorStatus,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = "ApiError";
   }

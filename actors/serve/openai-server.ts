@@ -124,7 +124,11 @@ interface Served {
  * type "InvalidUserInput" rather than the status's usual name.
  */
 class TypedApiError extends ApiError {
-  constructor(status: ErrorStatus, message: string, readonly type: string) {
+  constructor(
+    status: ErrorStatus,
+    message: string,
+    readonly type: string,
+  ) {
     super(status, message);
   }
 }
@@ -263,7 +267,9 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     const b = served.batcher.stats();
     retired.items += b.items;
     retired.batches += b.batches;
-    await served.backend.dispose().catch((error: unknown) => log?.info({ adapter: served.name, error: (error as Error)?.message }, "disposing an unloaded adapter failed"));
+    await served.backend
+      .dispose()
+      .catch((error: unknown) => log?.info({ adapter: served.name, error: (error as Error)?.message }, "disposing an unloaded adapter failed"));
   };
 
   const unloadAdapter = async (req: IncomingMessage, seen: Seen) => {
@@ -333,7 +339,10 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
       .then(({ status, body }) => {
         counts.requests++;
         send(res, status, body);
-        log?.debug({ method: req.method, path, status, ms: Math.round(performance.now() - t0), model: seen.model, kind: seen.request?.kind, n: seen.request?.n }, "request");
+        log?.debug(
+          { method: req.method, path, status, ms: Math.round(performance.now() - t0), model: seen.model, kind: seen.request?.kind, n: seen.request?.n },
+          "request",
+        );
       })
       .catch(() => undefined); // a client that hung up cannot be answered; nothing else can throw here
   });
@@ -375,7 +384,10 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     });
   }).catch((error: NodeJS.ErrnoException) => {
     clearInterval(summary);
-    throw new Error(`cannot listen on ${host}:${options.port ?? 0}: ${error.code === "EADDRINUSE" ? "the port is in use (pick another with --port, or 0 for any free one)" : error.message}`, { cause: error });
+    throw new Error(
+      `cannot listen on ${host}:${options.port ?? 0}: ${error.code === "EADDRINUSE" ? "the port is in use (pick another with --port, or 0 for any free one)" : error.message}`,
+      { cause: error },
+    );
   });
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;

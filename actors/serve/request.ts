@@ -76,7 +76,12 @@ export function parseChatRequest(body: unknown, servedModel: string): ChatReques
   // Only the first user turn decides: a later turn (a reminder to answer with a digit) keeps a judge request one.
   const judged = parseJudgePrompt(text);
   if (judged) {
-    return { kind: "judge", ...settings, criterion: judged.criterion, item: { prompt: { id: "judge", question: judged.question, images }, answer: judged.answer } };
+    return {
+      kind: "judge",
+      ...settings,
+      criterion: judged.criterion,
+      item: { prompt: { id: "judge", question: judged.question, images }, answer: judged.answer },
+    };
   }
   // The tiny model answers one question without a conversation: system prompts and later turns are not shown to it.
   // The seed goes into the prompt id because the backend keys each prompt's sampling stream on (seed, id, candidate).
@@ -109,7 +114,8 @@ function readSettings(body: Json, turns: Turn[]): ChatSettings {
   const n = readNumber(body, "n", 1, MAX_N, true) ?? 1;
   const temperature = readNumber(body, "temperature", 0, 2, false) ?? 1;
   // max_completion_tokens replaced max_tokens in OpenAI's API; honour the newer one when both come.
-  const maxTokens = readNumber(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER, true) ?? readNumber(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true);
+  const maxTokens =
+    readNumber(body, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER, true) ?? readNumber(body, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true);
   const seed = readNumber(body, "seed", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true) ?? randomInt(0, 2 ** 32);
   const logprobs = readBool(body, "logprobs");
   const topLogprobs = readNumber(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, true) ?? 0;
@@ -169,7 +175,8 @@ function readImage(imageUrl: unknown, where: string): ImageInput {
   if (!isObject(imageUrl) || typeof imageUrl.url !== "string") throw badRequest(`${where} must be an object with a string 'url'`);
   const url = imageUrl.url;
   // Fetching a client's URL would make the server an open proxy and its answers depend on someone else's host.
-  if (/^https?:/i.test(url)) throw badRequest(`${where}.url: http(s) image URLs are not supported; send the image inline as a data URL (data:image/png;base64,...)`);
+  if (/^https?:/i.test(url))
+    throw badRequest(`${where}.url: http(s) image URLs are not supported; send the image inline as a data URL (data:image/png;base64,...)`);
   try {
     const image = imageFromDataUrl(url);
     // A small file can claim a huge size (a decompression bomb): refuse it before decoding.

@@ -49,7 +49,8 @@ export async function packDir(dir: string): Promise<Uint8Array> {
 export async function unpackTo(bytes: Uint8Array, dir: string): Promise<void> {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (b.length < 16 || !b.subarray(0, 8).equals(MAGIC)) throw new AdapterArchiveError("not an adapter archive (bad magic)");
-  if (b.readUInt32LE(8) !== VERSION) throw new AdapterArchiveError(`adapter archive format ${b.readUInt32LE(8)} is not supported (this build reads ${VERSION})`);
+  if (b.readUInt32LE(8) !== VERSION)
+    throw new AdapterArchiveError(`adapter archive format ${b.readUInt32LE(8)} is not supported (this build reads ${VERSION})`);
   const headerLen = b.readUInt32LE(12);
   let files: { path: string; bytes: number }[];
   try {
@@ -63,7 +64,8 @@ export async function unpackTo(bytes: Uint8Array, dir: string): Promise<void> {
   let at = 16 + headerLen;
   for (const f of files) {
     const out = resolve(tmp, f.path);
-    if (!out.startsWith(tmp + sep) || typeof f.bytes !== "number" || f.bytes < 0) throw new AdapterArchiveError(`adapter archive entry '${f.path}' is not a plain relative path`);
+    if (!out.startsWith(tmp + sep) || typeof f.bytes !== "number" || f.bytes < 0)
+      throw new AdapterArchiveError(`adapter archive entry '${f.path}' is not a plain relative path`);
     if (at + f.bytes > b.length) throw new AdapterArchiveError("adapter archive is truncated");
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, b.subarray(at, at + f.bytes));

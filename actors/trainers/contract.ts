@@ -41,7 +41,13 @@ export const WORK_FILES = { settings: "settings.json", pairs: "pairs.jsonl", ima
  * program applies its own default.
  */
 export const SIMPO_FILE_KEYS = {
-  beta: "beta", gamma: "gamma", learningRate: "learning_rate", epochs: "epochs", batchSize: "batch_size", sftWeight: "sft_weight", seed: "seed",
+  beta: "beta",
+  gamma: "gamma",
+  learningRate: "learning_rate",
+  epochs: "epochs",
+  batchSize: "batch_size",
+  sftWeight: "sft_weight",
+  seed: "seed",
 } as const;
 
 /**
@@ -86,7 +92,12 @@ export function simpoOptionsFromFile(simpo: SimpoFileSettings): SimpoOptions {
 
 /** metrics.json: the TrainSummary fields it carries, under their names there, in the file's order; then `seconds` (TrainSummary's `ms` / 1000). */
 export const METRICS_FILE_KEYS = {
-  steps: "steps", pairs: "pairs", lossFirst: "loss_first", lossLast: "loss_last", marginBefore: "margin_before", marginAfter: "margin_after",
+  steps: "steps",
+  pairs: "pairs",
+  lossFirst: "loss_first",
+  lossLast: "loss_last",
+  marginBefore: "margin_before",
+  marginAfter: "margin_after",
 } as const;
 
 /** metrics.json: written by the trainer when it has finished. */

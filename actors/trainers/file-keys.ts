@@ -28,5 +28,8 @@ export function toFileKeys<T extends object, const M extends KeyTable<T>>(value:
 
 /** The file's object under our names: the fields `table` lists. */
 export function fromFileKeys<T extends object, const M extends KeyTable<T>>(value: Renamed<T, M>, table: M): Pick<T, keyof M & keyof T> {
-  return rename(value, entries(table).map(([ours, theirs]) => [theirs, ours])) as Pick<T, keyof M & keyof T>;
+  return rename(
+    value,
+    entries(table).map(([ours, theirs]) => [theirs, ours]),
+  ) as Pick<T, keyof M & keyof T>;
 }

@@ -23,6 +23,7 @@ export function readTrainSettings(workDir: string): TrainSettings {
   const format = (raw as { format?: unknown } | null)?.format;
   if (format !== TRAINER_FORMAT) throw new WorkDirError(`${file} is format '${String(format)}', this trainer reads '${TRAINER_FORMAT}'`);
   const parsed = TrainSettings.safeParse(raw);
-  if (!parsed.success) throw new WorkDirError(`${file} is not the contract's settings: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!parsed.success)
+    throw new WorkDirError(`${file} is not the contract's settings: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return parsed.data;
 }

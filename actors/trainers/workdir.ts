@@ -104,6 +104,7 @@ export async function readMetrics(file: string): Promise<TrainResult> {
     throw new TrainerOutputError(`${file} is not JSON: ${text.slice(0, 200)}`, { cause: error });
   }
   const m = TrainMetrics.safeParse(raw);
-  if (!m.success) throw new TrainerOutputError(`${file} is not the contract's metrics: ${m.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!m.success)
+    throw new TrainerOutputError(`${file} is not the contract's metrics: ${m.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   return trainSummaryFromMetrics(m.data);
 }

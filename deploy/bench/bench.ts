@@ -20,7 +20,17 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import {
-  admit, ensureTopology, headersFor, jetStreamOf, managerOf, PROTOCOL_VERSION, readStored, STREAMS, subjects, encode, type Verdict,
+  admit,
+  ensureTopology,
+  headersFor,
+  jetStreamOf,
+  managerOf,
+  PROTOCOL_VERSION,
+  readStored,
+  STREAMS,
+  subjects,
+  encode,
+  type Verdict,
 } from "../../protocol/mod.ts";
 import { Flags } from "../cli/args.ts";
 import { connectNats } from "../cli/connect.ts";
@@ -63,7 +73,11 @@ const PROBE = fileURLToPath(new URL("./load/heap-probe.ts", import.meta.url));
 const list = (s: string) => s.split(",").map((x) => Number(x.trim()));
 
 /** CPU milliseconds per prompt over an iteration: the nats-server, the coordinator, all members together. */
-interface CpuPerPrompt { server: number; coordinator: number; actors: number }
+interface CpuPerPrompt {
+  server: number;
+  coordinator: number;
+  actors: number;
+}
 
 /**
  * One plane run. Beside the issue's figures: `cpuMsPerPrompt`, where a prompt's CPU goes; `readsPerMsg`, how many processes read each message
@@ -71,10 +85,39 @@ interface CpuPerPrompt { server: number; coordinator: number; actors: number }
  * down, so the baseline is if anything faster), with the plane's mean message size; the plane's
  * rate against it is `ratioToRawFanOut`.
  */
-interface PlaneRow { peers: number; k: number; prompts: number; promptsPerSec: number; msgsPerSec: number; msgsPerPrompt: number; bytesPerPrompt: number; coordCpuUsPerMsg: number; decodeUsPerMsg: number; ratioToRaw: number; cpuMsPerPrompt: CpuPerPrompt; readsPerMsg: number; rawFanOutMsgsPerSec: number; ratioToRawFanOut: number; wallSec: number }
-interface UtilRow { peers: number; slowMember: boolean; prompts: number; wallSec: number; boundSec: number; ratio: number }
+interface PlaneRow {
+  peers: number;
+  k: number;
+  prompts: number;
+  promptsPerSec: number;
+  msgsPerSec: number;
+  msgsPerPrompt: number;
+  bytesPerPrompt: number;
+  coordCpuUsPerMsg: number;
+  decodeUsPerMsg: number;
+  ratioToRaw: number;
+  cpuMsPerPrompt: CpuPerPrompt;
+  readsPerMsg: number;
+  rawFanOutMsgsPerSec: number;
+  ratioToRawFanOut: number;
+  wallSec: number;
+}
+interface UtilRow {
+  peers: number;
+  slowMember: boolean;
+  prompts: number;
+  wallSec: number;
+  boundSec: number;
+  ratio: number;
+}
 /** `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the peak RSS. */
-interface MemRow { process: "coordinator" | "actor"; peers: number; prompts: number; peakRssMb: number; liveHeapMb: number }
+interface MemRow {
+  process: "coordinator" | "actor";
+  peers: number;
+  prompts: number;
+  peakRssMb: number;
+  liveHeapMb: number;
+}
 
 /** CPU seconds (user + system) a process has used, from /proc. */
 function cpuSeconds(pid: number): number {
@@ -144,7 +187,10 @@ function start(name: string, args: string[], options: { probe?: boolean } = {}):
   const nodeArgs = (process.env.POP_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const probe = options.probe ? join(tmpdir(), `pop-bench-heap-${process.pid}-${name}.json`) : undefined;
   const env: Record<string, string> = probe ? { POP_HEAP_PROBE_FILE: probe } : {};
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...(probe ? ["--import", PROBE] : []), ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, POP_LOG_LEVEL: "warn", ...env } }) as Child;
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...(probe ? ["--import", PROBE] : []), ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, POP_LOG_LEVEL: "warn", ...env },
+  }) as Child;
   child.out = "";
   child.probe = probe;
   live.children.add(child);
@@ -160,32 +206,54 @@ function start(name: string, args: string[], options: { probe?: boolean } = {}):
 }
 
 async function stop(children: Child[]): Promise<void> {
-  await Promise.all(children.map((c) => new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) return resolve();
-    const kill = setTimeout(() => c.kill("SIGKILL"), 15_000);
-    c.once("exit", () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    c.kill("SIGTERM");
-  })));
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          const kill = setTimeout(() => c.kill("SIGKILL"), 15_000);
+          c.once("exit", () => {
+            clearTimeout(kill);
+            resolve();
+          });
+          c.kill("SIGTERM");
+        }),
+    ),
+  );
 }
 
 /** A verdict as a judge sends it, for the message size and the decode cost. */
 function sampleVerdict(k: number): Verdict {
   return {
-    v: PROTOCOL_VERSION, type: "verdict", experiment: "bench", iteration: 1, promptId: "tiny-pool-7-123", judge: "p1", authors: ["p0"], modelVersion: "load0000",
-    scores: Array.from({ length: k }, (_, i) => ({ candidateId: `tiny-pool-7-123:p0:${i}`, likert: { helpfulness: 4.25, correctness: 3.5, coherence: 4.75, complexity: 2.5, verbosity: 3.25 } })),
+    v: PROTOCOL_VERSION,
+    type: "verdict",
+    experiment: "bench",
+    iteration: 1,
+    promptId: "tiny-pool-7-123",
+    judge: "p1",
+    authors: ["p0"],
+    modelVersion: "load0000",
+    scores: Array.from({ length: k }, (_, i) => ({
+      candidateId: `tiny-pool-7-123:p0:${i}`,
+      likert: { helpfulness: 4.25, correctness: 3.5, coherence: 4.75, complexity: 2.5, verbosity: 3.25 },
+    })),
     createdAt: Date.now(),
   };
 }
 
 /** A stored message and the type its readers admit it as. */
-interface Sample { subject: string; data: Uint8Array; type: "candidates" | "verdict" }
+interface Sample {
+  subject: string;
+  data: Uint8Array;
+  type: "candidates" | "verdict";
+}
 
 /** Microseconds to decode and validate one of `samples` (the consumers' admission), in a warm loop. */
 function decodeCostUs(samples: Sample[]): number {
-  const once = () => { for (const m of samples) if (!admit(m.subject, m.data, [m.type]).ok) throw new Error(`the benchmark's own ${m.type} on ${m.subject} does not pass admission`); };
+  const once = () => {
+    for (const m of samples)
+      if (!admit(m.subject, m.data, [m.type]).ok) throw new Error(`the benchmark's own ${m.type} on ${m.subject} does not pass admission`);
+  };
   const rounds = Math.max(1, Math.ceil(20_000 / samples.length));
   for (let i = 0; i < Math.ceil(rounds / 10); i++) once();
   const t0 = performance.now();
@@ -201,7 +269,10 @@ function decodeCostUs(samples: Sample[]): number {
 async function runDecodeCostUs(jsm: Awaited<ReturnType<typeof managerOf>>): Promise<number> {
   let cost = 0;
   let count = 0;
-  for (const [stream, type] of [[STREAMS.candidates.name, "candidates"], [STREAMS.verdicts.name, "verdict"]] as const) {
+  for (const [stream, type] of [
+    [STREAMS.candidates.name, "candidates"],
+    [STREAMS.verdicts.name, "verdict"],
+  ] as const) {
     const { state } = await jsm.streams.info(stream);
     const samples: Sample[] = [];
     for (let seq = state.first_seq; seq < state.first_seq + Math.min(200, state.messages); seq++) {
@@ -220,8 +291,11 @@ async function publishRaw(js: ReturnType<typeof jetStreamOf>, prefix: string, n:
   const headers = headersFor(sampleVerdict(4));
   const window = 256;
   for (let i = 0; i < n; i += window) {
-    await Promise.all(Array.from({ length: Math.min(window, n - i) }, (_, j) =>
-      js.publish(`${prefix}.verdict.1.p${(i + j) % 16}`, data, { msgID: `verdict:bench:1:${i + j}:p0:p1`, headers })));
+    await Promise.all(
+      Array.from({ length: Math.min(window, n - i) }, (_, j) =>
+        js.publish(`${prefix}.verdict.1.p${(i + j) % 16}`, data, { msgID: `verdict:bench:1:${i + j}:p0:p1`, headers }),
+      ),
+    );
   }
 }
 
@@ -269,10 +343,12 @@ async function rawFanOut(n: number, readers: number, payloadBytes: number): Prom
   try {
     const jsm = await managerOf(nc);
     await jsm.streams.add({ name: "BENCH_FAN", subjects: ["bench.fan.>"], duplicate_window: 120_000_000_000 });
-    for (let i = 0; i < readers; i++) children.push(start(`fan-out-${readers}-r${i}`, [RAW_READER, "--server", server.url, "--stream", "BENCH_FAN", "--name", `r${i}`, "--count", String(n)]));
+    for (let i = 0; i < readers; i++)
+      children.push(start(`fan-out-${readers}-r${i}`, [RAW_READER, "--server", server.url, "--stream", "BENCH_FAN", "--name", `r${i}`, "--count", String(n)]));
     const deadline = Date.now() + 60_000;
     while (!children.every((c) => c.out.includes("ready"))) {
-      if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the raw readers did not start:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
+      if (Date.now() > deadline || children.some((c) => c.exitCode !== null))
+        throw new Error(`the raw readers did not start:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     const data = new Uint8Array(payloadBytes).fill(0x61);
@@ -306,7 +382,20 @@ function readersOf(stream: string, peers: number): number {
   return 1;
 }
 
-interface RunResult { wallSec: number; messages: number; bytes: number; deliveries: number; cpuMsPerPrompt: CpuPerPrompt; decodeUsPerMsg: number; coordCpuSec: number; coordPeakMb: number; actorPeakMb: number; coordLiveMb: number; actorLiveMb: number; workMs: number[] }
+interface RunResult {
+  wallSec: number;
+  messages: number;
+  bytes: number;
+  deliveries: number;
+  cpuMsPerPrompt: CpuPerPrompt;
+  decodeUsPerMsg: number;
+  coordCpuSec: number;
+  coordPeakMb: number;
+  actorPeakMb: number;
+  coordLiveMb: number;
+  actorLiveMb: number;
+  workMs: number[];
+}
 
 /** What a process's heap probe wrote (NaN: no probe, or it did not exit cleanly). */
 function liveHeapMb(child: Child): number {
@@ -321,7 +410,13 @@ function liveHeapMb(child: Child): number {
 }
 
 /** One iteration of the loop: coordinator and peers as processes, the load generator as every peer's model. */
-async function runIteration(peers: number, k: number, prompts: number, load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number }, options: { probe?: boolean } = {}): Promise<RunResult> {
+async function runIteration(
+  peers: number,
+  k: number,
+  prompts: number,
+  load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number },
+  options: { probe?: boolean } = {},
+): Promise<RunResult> {
   const server = await startServer();
   const nc = await connectNats(server.url, "bench");
   const children: Child[] = [];
@@ -329,23 +424,51 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
   try {
     await ensureTopology(nc);
     await loadTinyPool(nc, 7, prompts, exp);
-    await createExperiment(nc, experimentConfig(
-      { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
-      { voting: DEMO_DEFAULTS.overrides.voting, heartbeat: { intervalMs: 2000, lapseMs: 600_000 }, deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 5_000 } },
-    ));
+    await createExperiment(
+      nc,
+      experimentConfig(
+        { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
+        {
+          voting: DEMO_DEFAULTS.overrides.voting,
+          heartbeat: { intervalMs: 2000, lapseMs: 600_000 },
+          deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 5_000 },
+        },
+      ),
+    );
     const runName = `${exp}-n${prompts}${load.slowFactor ? `-slow${load.slowFactor}` : ""}`;
     const coordinator = start(`${runName}-coordinator`, [CLI, "coordinator", "--server", server.url, "--experiment", exp], options);
     children.push(coordinator);
     for (let i = 0; i < peers; i++) {
       const slow = i === 0 && load.slowFactor ? load.slowFactor : 1;
-      children.push(start(`${runName}-p${i}`, [PEER, "--server", server.url, "--experiment", exp, "--peer", `p${i}`, "--answer-ms", String(load.answerMs * slow), "--judge-ms", String(load.judgeMs * slow), "--slots", String(load.slots)], { probe: options.probe && i === 0 }));
+      children.push(
+        start(
+          `${runName}-p${i}`,
+          [
+            PEER,
+            "--server",
+            server.url,
+            "--experiment",
+            exp,
+            "--peer",
+            `p${i}`,
+            "--answer-ms",
+            String(load.answerMs * slow),
+            "--judge-ms",
+            String(load.judgeMs * slow),
+            "--slots",
+            String(load.slots),
+          ],
+          { probe: options.probe && i === 0 },
+        ),
+      );
     }
     const control = async (event: "iteration_opened" | "iteration_closed") =>
       (await readStored(nc, STREAMS.control.name, subjects.control(exp, event), "control")).messages[0];
     const deadline = Date.now() + 30 * 60_000;
     let opened;
     while (!(opened = await control("iteration_opened"))) {
-      if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the iteration did not open:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
+      if (Date.now() > deadline || children.some((c) => c.exitCode !== null))
+        throw new Error(`the iteration did not open:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     const coord = sampler(coordinator.pid!);
@@ -358,7 +481,8 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     const jsm = await managerOf(nc);
     let closed;
     while (!(closed = await control("iteration_closed"))) {
-      if (Date.now() > deadline || children.some((c) => c.exitCode !== null)) throw new Error(`the iteration did not close:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
+      if (Date.now() > deadline || children.some((c) => c.exitCode !== null))
+        throw new Error(`the iteration did not close:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
       bar.update(Math.min(prompts, (await jsm.streams.info(STREAMS.pairs.name)).state.messages));
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -370,7 +494,11 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
     coord.stop();
     actor.stop();
     const coordCpuSec = coord.cpu - cpu0;
-    const cpuMsPerPrompt = { server: ((others1.server - others0.server) * 1000) / prompts, coordinator: (coordCpuSec * 1000) / prompts, actors: ((others1.actors - others0.actors) * 1000) / prompts };
+    const cpuMsPerPrompt = {
+      server: ((others1.server - others0.server) * 1000) / prompts,
+      coordinator: (coordCpuSec * 1000) / prompts,
+      actors: ((others1.actors - others0.actors) * 1000) / prompts,
+    };
     const wallSec = (closed.at - opened.at) / 1000;
     let messages = 0;
     let bytes = 0;
@@ -389,7 +517,20 @@ async function runIteration(peers: number, k: number, prompts: number, load: { a
       const line = c.out.split("\n").find((l) => l.startsWith("{"));
       return line ? (JSON.parse(line) as { workMs: number }).workMs : NaN;
     });
-    return { wallSec, messages, bytes, deliveries, cpuMsPerPrompt, decodeUsPerMsg, coordCpuSec, coordPeakMb, actorPeakMb, coordLiveMb: liveHeapMb(coordinator), actorLiveMb: liveHeapMb(children[1]!), workMs };
+    return {
+      wallSec,
+      messages,
+      bytes,
+      deliveries,
+      cpuMsPerPrompt,
+      decodeUsPerMsg,
+      coordCpuSec,
+      coordPeakMb,
+      actorPeakMb,
+      coordLiveMb: liveHeapMb(coordinator),
+      actorLiveMb: liveHeapMb(children[1]!),
+      workMs,
+    };
   } finally {
     await stop(children);
     await nc.close();
@@ -422,12 +563,20 @@ async function main(): Promise<void> {
   flags.rejectUnknown();
   if (logDir) mkdirSync(logDir, { recursive: true });
 
-  const result = { machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}`, rawJetStreamMsgsPerSec: NaN, plane: [] as PlaneRow[], utilization: [] as UtilRow[], memory: [] as MemRow[] };
+  const result = {
+    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? "?"}`,
+    rawJetStreamMsgsPerSec: NaN,
+    plane: [] as PlaneRow[],
+    utilization: [] as UtilRow[],
+    memory: [] as MemRow[],
+  };
   const save = () => out && writeFileSync(out, JSON.stringify(result, null, 2) + "\n");
   console.log(`npm run bench on ${result.machine}`);
   if (!skip.has("raw")) {
     result.rawJetStreamMsgsPerSec = await rawJetStream(rawN);
-    console.log(`raw JetStream, publish and consume with acks side by side (${rawN} messages of ${encode(sampleVerdict(4)).length} B): ${result.rawJetStreamMsgsPerSec.toFixed(0)} msgs/s`);
+    console.log(
+      `raw JetStream, publish and consume with acks side by side (${rawN} messages of ${encode(sampleVerdict(4)).length} B): ${result.rawJetStreamMsgsPerSec.toFixed(0)} msgs/s`,
+    );
     save();
   }
 
@@ -441,9 +590,21 @@ async function main(): Promise<void> {
         const readsPerMsg = r.deliveries / r.messages;
         const rawFanOutMsgsPerSec = skip.has("fan-out") ? NaN : await rawFanOut(rawN, Math.max(1, Math.floor(readsPerMsg)), Math.round(r.bytes / r.messages));
         const row: PlaneRow = {
-          peers, k, prompts, promptsPerSec: prompts / r.wallSec, msgsPerSec, msgsPerPrompt: r.messages / prompts, bytesPerPrompt: r.bytes / prompts,
-          coordCpuUsPerMsg: (r.coordCpuSec * 1e6) / r.messages, decodeUsPerMsg: r.decodeUsPerMsg, ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec,
-          cpuMsPerPrompt: r.cpuMsPerPrompt, readsPerMsg, rawFanOutMsgsPerSec, ratioToRawFanOut: msgsPerSec / rawFanOutMsgsPerSec, wallSec: r.wallSec,
+          peers,
+          k,
+          prompts,
+          promptsPerSec: prompts / r.wallSec,
+          msgsPerSec,
+          msgsPerPrompt: r.messages / prompts,
+          bytesPerPrompt: r.bytes / prompts,
+          coordCpuUsPerMsg: (r.coordCpuSec * 1e6) / r.messages,
+          decodeUsPerMsg: r.decodeUsPerMsg,
+          ratioToRaw: msgsPerSec / result.rawJetStreamMsgsPerSec,
+          cpuMsPerPrompt: r.cpuMsPerPrompt,
+          readsPerMsg,
+          rawFanOutMsgsPerSec,
+          ratioToRawFanOut: msgsPerSec / rawFanOutMsgsPerSec,
+          wallSec: r.wallSec,
         };
         result.plane.push(row);
         save();
@@ -455,14 +616,19 @@ async function main(): Promise<void> {
   }
 
   if (!skip.has("utilization")) {
-    console.log(`\nutilization: ${answerMs} ms per prompt answered, ${judgeMs} ms per candidate judged, ${slots} slots per member, k=4, ${utilPrompts} prompts`);
+    console.log(
+      `\nutilization: ${answerMs} ms per prompt answered, ${judgeMs} ms per candidate judged, ${slots} slots per member, k=4, ${utilPrompts} prompts`,
+    );
     for (const slowMember of [false, true]) {
       const slowFactor = slowMember ? 3 : 1;
       const r = await runIteration(utilPeers, 4, utilPrompts, { answerMs, judgeMs, slots, slowFactor });
       // The busiest member's own work (what its slots did) divided by its slots: no schedule can
       // finish sooner. For every prompt answered and every other member's candidate judged, at
       // least: prompts x answerMs + prompts x (peers - 1) x k x judgeMs, times the member's slowness.
-      const least = Array.from({ length: utilPeers }, (_, i) => (utilPrompts * answerMs + utilPrompts * (utilPeers - 1) * 4 * judgeMs) * (i === 0 ? slowFactor : 1));
+      const least = Array.from(
+        { length: utilPeers },
+        (_, i) => (utilPrompts * answerMs + utilPrompts * (utilPeers - 1) * 4 * judgeMs) * (i === 0 ? slowFactor : 1),
+      );
       const work = r.workMs.map((w, i) => (Number.isFinite(w) ? Math.max(w, least[i]!) : least[i]!));
       const boundSec = Math.max(...work) / slots / 1000;
       result.utilization.push({ peers: utilPeers, slowMember, prompts: utilPrompts, wallSec: r.wallSec, boundSec, ratio: r.wallSec / boundSec });
@@ -485,46 +651,101 @@ async function main(): Promise<void> {
   }
   if (out) console.log(`\nwrote ${out}`);
   const sections: ResultSection[] = [];
-  if (!skip.has("raw")) sections.push({ heading: "Raw JetStream", markdown: `Publish and consume with acks side by side (${rawN} messages of ${encode(sampleVerdict(4)).length} B): ${result.rawJetStreamMsgsPerSec.toFixed(0)} msgs/s.` });
+  if (!skip.has("raw"))
+    sections.push({
+      heading: "Raw JetStream",
+      markdown: `Publish and consume with acks side by side (${rawN} messages of ${encode(sampleVerdict(4)).length} B): ${result.rawJetStreamMsgsPerSec.toFixed(0)} msgs/s.`,
+    });
   if (!skip.has("plane")) {
-    sections.push({ heading: "The message plane (one iteration, coordinator and peers as processes, load generator instead of models)", markdown: fence(formatPlane(result.plane)) });
-    sections.push({ heading: `Where a prompt's CPU goes (ms per prompt; ${cpus().length} cores bound prompts/s at cores x 1000 / total)`, markdown: fence(formatCpu(result.plane)) });
+    sections.push({
+      heading: "The message plane (one iteration, coordinator and peers as processes, load generator instead of models)",
+      markdown: fence(formatPlane(result.plane)),
+    });
+    sections.push({
+      heading: `Where a prompt's CPU goes (ms per prompt; ${cpus().length} cores bound prompts/s at cores x 1000 / total)`,
+      markdown: fence(formatCpu(result.plane)),
+    });
   }
-  if (!skip.has("utilization")) sections.push({ heading: `Utilization (${answerMs} ms per prompt answered, ${judgeMs} ms per candidate judged, ${slots} slots per member, k=4, ${utilPrompts} prompts)`, markdown: fence(formatUtil(result.utilization)) });
+  if (!skip.has("utilization"))
+    sections.push({
+      heading: `Utilization (${answerMs} ms per prompt answered, ${judgeMs} ms per candidate judged, ${slots} slots per member, k=4, ${utilPrompts} prompts)`,
+      markdown: fence(formatUtil(result.utilization)),
+    });
   if (!skip.has("memory")) sections.push({ heading: `Memory at ${memPeers} peers, k=4`, markdown: fence(formatMem(result.memory)) });
   resultsFile.write({
     summary: "The message plane against raw JetStream on a real nats-server (deploy/bench/bench.ts).",
-    settings: { peers: peersList.join(","), k: ks.join(","), "prompts per plane run": promptsFlag ?? "max(2000, 24000 / peers)", "raw messages": rawN, skipped: [...skip].join(",") || "nothing" },
+    settings: {
+      peers: peersList.join(","),
+      k: ks.join(","),
+      "prompts per plane run": promptsFlag ?? "max(2000, 24000 / peers)",
+      "raw messages": rawN,
+      skipped: [...skip].join(",") || "nothing",
+    },
     sections,
   });
 }
 
 function formatPlane(rows: PlaneRow[]): string {
-  const head = "peers    k  prompts  prompts/s    msgs/s  msgs/prompt  bytes/prompt  coord µs/msg  decode µs  x decode  ratio to raw  reads/msg  raw fan-out msgs/s  ratio to fan-out";
-  return [head, ...rows.map((r) => [
-    String(r.peers).padStart(5), String(r.k).padStart(4), String(r.prompts).padStart(8), r.promptsPerSec.toFixed(1).padStart(10), r.msgsPerSec.toFixed(0).padStart(9), r.msgsPerPrompt.toFixed(1).padStart(12),
-    r.bytesPerPrompt.toFixed(0).padStart(13), r.coordCpuUsPerMsg.toFixed(0).padStart(13), r.decodeUsPerMsg.toFixed(1).padStart(10), (r.coordCpuUsPerMsg / r.decodeUsPerMsg).toFixed(1).padStart(9), r.ratioToRaw.toFixed(2).padStart(13),
-    r.readsPerMsg.toFixed(1).padStart(10), r.rawFanOutMsgsPerSec.toFixed(0).padStart(19), r.ratioToRawFanOut.toFixed(2).padStart(17),
-  ].join(" "))].join("\n");
+  const head =
+    "peers    k  prompts  prompts/s    msgs/s  msgs/prompt  bytes/prompt  coord µs/msg  decode µs  x decode  ratio to raw  reads/msg  raw fan-out msgs/s  ratio to fan-out";
+  return [
+    head,
+    ...rows.map((r) =>
+      [
+        String(r.peers).padStart(5),
+        String(r.k).padStart(4),
+        String(r.prompts).padStart(8),
+        r.promptsPerSec.toFixed(1).padStart(10),
+        r.msgsPerSec.toFixed(0).padStart(9),
+        r.msgsPerPrompt.toFixed(1).padStart(12),
+        r.bytesPerPrompt.toFixed(0).padStart(13),
+        r.coordCpuUsPerMsg.toFixed(0).padStart(13),
+        r.decodeUsPerMsg.toFixed(1).padStart(10),
+        (r.coordCpuUsPerMsg / r.decodeUsPerMsg).toFixed(1).padStart(9),
+        r.ratioToRaw.toFixed(2).padStart(13),
+        r.readsPerMsg.toFixed(1).padStart(10),
+        r.rawFanOutMsgsPerSec.toFixed(0).padStart(19),
+        r.ratioToRawFanOut.toFixed(2).padStart(17),
+      ].join(" "),
+    ),
+  ].join("\n");
 }
 
 function formatCpu(rows: PlaneRow[]): string {
-  return ["peers    k  nats-server  coordinator  members  total  cores' bound prompts/s", ...rows.map((r) => {
-    const c = r.cpuMsPerPrompt;
-    const total = c.server + c.coordinator + c.actors;
-    return `${String(r.peers).padStart(5)} ${String(r.k).padStart(4)}  ${c.server.toFixed(2).padStart(11)}  ${c.coordinator.toFixed(2).padStart(11)}  ${c.actors.toFixed(2).padStart(7)}  ${total.toFixed(2).padStart(5)}  ${((cpus().length * 1000) / total).toFixed(0).padStart(23)}`;
-  })].join("\n");
+  return [
+    "peers    k  nats-server  coordinator  members  total  cores' bound prompts/s",
+    ...rows.map((r) => {
+      const c = r.cpuMsPerPrompt;
+      const total = c.server + c.coordinator + c.actors;
+      return `${String(r.peers).padStart(5)} ${String(r.k).padStart(4)}  ${c.server.toFixed(2).padStart(11)}  ${c.coordinator.toFixed(2).padStart(11)}  ${c.actors.toFixed(2).padStart(7)}  ${total.toFixed(2).padStart(5)}  ${((cpus().length * 1000) / total).toFixed(0).padStart(23)}`;
+    }),
+  ].join("\n");
 }
 
 function formatUtil(rows: UtilRow[]): string {
-  return ["peers  slow member  wall s  bound s  ratio", ...rows.map((r) => `${String(r.peers).padStart(5)}  ${(r.slowMember ? "yes (3x)" : "no").padStart(11)}  ${r.wallSec.toFixed(1).padStart(6)}  ${r.boundSec.toFixed(1).padStart(7)}  ${r.ratio.toFixed(2).padStart(5)}`)].join("\n");
+  return [
+    "peers  slow member  wall s  bound s  ratio",
+    ...rows.map(
+      (r) =>
+        `${String(r.peers).padStart(5)}  ${(r.slowMember ? "yes (3x)" : "no").padStart(11)}  ${r.wallSec.toFixed(1).padStart(6)}  ${r.boundSec.toFixed(1).padStart(7)}  ${r.ratio.toFixed(2).padStart(5)}`,
+    ),
+  ].join("\n");
 }
 
 function formatMem(rows: MemRow[]): string {
-  return ["process      peers  prompts  peak RSS MB  live heap MB", ...rows.map((r) => `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${r.liveHeapMb.toFixed(0).padStart(12)}`)].join("\n");
+  return [
+    "process      peers  prompts  peak RSS MB  live heap MB",
+    ...rows.map(
+      (r) =>
+        `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${r.liveHeapMb.toFixed(0).padStart(12)}`,
+    ),
+  ].join("\n");
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);

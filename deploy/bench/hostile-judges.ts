@@ -21,10 +21,7 @@ import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { shippedCheckpoint, shippedMembers } from "../../actors/models/tiny/checkpoints.ts";
 import { learningRateOf } from "../../actors/training.ts";
 import { addToTally, newTally, votePrompt, type PromptTally } from "../../coordinator/voting.ts";
-import {
-  AGGREGATES, STREAMS, ensureTopology, getImage, openBlobs, readStored, subjects,
-  type PreferencePair, type VotingConfig,
-} from "../../protocol/mod.ts";
+import { AGGREGATES, STREAMS, ensureTopology, getImage, openBlobs, readStored, subjects, type PreferencePair, type VotingConfig } from "../../protocol/mod.ts";
 import { connectNats, closeNats } from "../cli/connect.ts";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
@@ -53,7 +50,11 @@ honest members are trained on each rule's pairs and benchmarked.
   --results DIR    where the results file goes (none: no file)  default: docs/results`;
 const PROMPTS = Number(a.prompts);
 const EXP = "hostile";
-const HOSTILE = [["inv", "invert"], ["five", "all-5"], ["rnd", "random"]] as const;
+const HOSTILE = [
+  ["inv", "invert"],
+  ["five", "all-5"],
+  ["rnd", "random"],
+] as const;
 
 const say = (line: string) => process.stderr.write(`[bench:hostile] ${line}\n`);
 
@@ -73,14 +74,27 @@ async function main(): Promise<void> {
   try {
     const nc = await connectNats(server.url, "bench-hostile");
     await ensureTopology(nc);
-    const settings = { experiment: EXP, iterations: 1, promptsPerIteration: PROMPTS, k: DEMO_DEFAULTS.k, temperature: DEMO_DEFAULTS.temperature, poolSeed: Number(a["pool-seed"]), minPeers: honest.length + hostile.length };
+    const settings = {
+      experiment: EXP,
+      iterations: 1,
+      promptsPerIteration: PROMPTS,
+      k: DEMO_DEFAULTS.k,
+      temperature: DEMO_DEFAULTS.temperature,
+      poolSeed: Number(a["pool-seed"]),
+      minPeers: honest.length + hostile.length,
+    };
     await loadTinyPool(nc, settings.poolSeed, PROMPTS, EXP);
     const { config } = await createExperiment(nc, experimentConfig(settings, DEMO_DEFAULTS.overrides));
     const common = ["--server", server.url, "--experiment", EXP];
     processes.push(new PopProcess("coordinator", ["coordinator", ...common], join(dir, "coordinator.log")));
     for (const m of honest) processes.push(new PopProcess(m, ["actor", "--peer", m, "--checkpoint", shippedCheckpoint(m)!, ...common], join(dir, `${m}.log`)));
-    for (const h of hostile) processes.push(new PopProcess(h.name, ["actor", "--peer", h.name, "--checkpoint", h.checkpoint, "--hostile-judge", h.mode, ...common], join(dir, `${h.name}.log`)));
-    say(`${honest.length} honest members (${honest.join(", ")}) and ${hostile.length} hostile judges (${hostile.map((h) => `${h.name}: ${h.mode}`).join(", ")}) on ${PROMPTS} prompts`);
+    for (const h of hostile)
+      processes.push(
+        new PopProcess(h.name, ["actor", "--peer", h.name, "--checkpoint", h.checkpoint, "--hostile-judge", h.mode, ...common], join(dir, `${h.name}.log`)),
+      );
+    say(
+      `${honest.length} honest members (${honest.join(", ")}) and ${hostile.length} hostile judges (${hostile.map((h) => `${h.name}: ${h.mode}`).join(", ")}) on ${PROMPTS} prompts`,
+    );
 
     for (;;) {
       const ctl = (await readStored(nc, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages;
@@ -104,8 +118,7 @@ async function main(): Promise<void> {
       const t = tallies.get(m.promptId);
       if (t) addToTally(t, m);
     }
-    const voteAll = (voting: VotingConfig, judges?: ReadonlySet<string>) =>
-      [...tallies.values()].flatMap((t) => votePrompt(t, voting, { judges, now: 0 }));
+    const voteAll = (voting: VotingConfig, judges?: ReadonlySet<string>) => [...tallies.values()].flatMap((t) => votePrompt(t, voting, { judges, now: 0 }));
     const reference = voteAll({ ...config.voting, aggregate: "mean" }, new Set(honest));
     const refBy = new Map(reference.map((p) => [p.promptId, p]));
     // Per rule, against the honest panel's pairs: the same preference (the same chosen and
@@ -117,7 +130,9 @@ async function main(): Promise<void> {
     const variants: [string, PreferencePair[], boolean][] = [
       ["honest panel (mean)", reference, true],
       ...AGGREGATES.map((r) => [`${r}, all judges`, voteAll({ ...config.voting, aggregate: r }), true] as [string, PreferencePair[], boolean]),
-      ...AGGREGATES.filter((r) => r !== "mean").map((r) => [`${r}, honest judges only`, voteAll({ ...config.voting, aggregate: r }, honestJudges), false] as [string, PreferencePair[], boolean]),
+      ...AGGREGATES.filter((r) => r !== "mean").map(
+        (r) => [`${r}, honest judges only`, voteAll({ ...config.voting, aggregate: r }, honestJudges), false] as [string, PreferencePair[], boolean],
+      ),
     ];
     const rows: { rule: string; pairs: PreferencePair[]; train: boolean; same: number; other: number; lost: number; added: number; inverted: number }[] = [];
     for (const [rule, pairs, train] of variants) {
@@ -176,12 +191,21 @@ async function main(): Promise<void> {
       "",
       "| rule | pairs | same preference as honest panel | another preference | lost | added | inverted | honest members' gain (points) |",
       "|---|---|---|---|---|---|---|---|",
-      ...rows.map((r) => `| ${r.rule} | ${r.pairs.length} | ${r.same} | ${r.other} | ${r.lost} | ${r.added} | ${r.inverted} | ${gains.has(r.rule) ? (gains.get(r.rule)! * 100).toFixed(1) : "-"} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.rule} | ${r.pairs.length} | ${r.same} | ${r.other} | ${r.lost} | ${r.added} | ${r.inverted} | ${gains.has(r.rule) ? (gains.get(r.rule)! * 100).toFixed(1) : "-"} |`,
+      ),
     ];
     process.stdout.write(lines.join("\n") + "\n");
     say(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min`);
     resultsFile.write({
-      settings: { prompts: PROMPTS, "pool seed": settings.poolSeed, "min chosen": config.voting.minChosen, "min margin": config.voting.minMargin, train: !a["no-train"] },
+      settings: {
+        prompts: PROMPTS,
+        "pool seed": settings.poolSeed,
+        "min chosen": config.voting.minChosen,
+        "min margin": config.voting.minMargin,
+        train: !a["no-train"],
+      },
       sections: [{ heading: "Voting rules against hostile judges", markdown: lines.join("\n") }],
     });
   } finally {

@@ -69,12 +69,28 @@ const { values: a } = parseArgs({
     "oracle-judge": { type: "boolean", default: false },
   },
 });
-const I = Number(a.iterations), N = Number(a.n), K = Number(a.k), TEMP = Number(a.temperature);
-const simpo = { beta: Number(a.beta), gamma: Number(a.gamma), learningRate: Number(a.lr), epochs: Number(a.epochs), batchSize: Number(a.batch), sftWeight: Number(a.sft), optimizer: a.optimizer as "adam" | "sgd", adamEpsilon: Number(a.eps), freezeEncoder: a["freeze-encoder"] !== "0", judgeAnchor: Number(a["judge-anchor"]) };
+const I = Number(a.iterations),
+  N = Number(a.n),
+  K = Number(a.k),
+  TEMP = Number(a.temperature);
+const simpo = {
+  beta: Number(a.beta),
+  gamma: Number(a.gamma),
+  learningRate: Number(a.lr),
+  epochs: Number(a.epochs),
+  batchSize: Number(a.batch),
+  sftWeight: Number(a.sft),
+  optimizer: a.optimizer as "adam" | "sgd",
+  adamEpsilon: Number(a.eps),
+  freezeEncoder: a["freeze-encoder"] !== "0",
+  judgeAnchor: Number(a["judge-anchor"]),
+};
 const keepOptimizer = a["keep-optimizer"] !== "0";
 const judgeTemperature = Number(a["judge-temperature"]);
 const POOL = Number(a["pool-seed"]);
-console.log(`settings: iterations ${I}, N ${N} prompts/iteration, k ${K}, temperature ${TEMP}, SimPO ${JSON.stringify(simpo)}, thresholds ${a["min-chosen"]}/${a["min-gap"]}, keepOptimizer ${keepOptimizer}, judgeTemperature ${judgeTemperature}`);
+console.log(
+  `settings: iterations ${I}, N ${N} prompts/iteration, k ${K}, temperature ${TEMP}, SimPO ${JSON.stringify(simpo)}, thresholds ${a["min-chosen"]}/${a["min-gap"]}, keepOptimizer ${keepOptimizer}, judgeTemperature ${judgeTemperature}`,
+);
 
 const names = PANEL.map((m) => m.name);
 const members = await Promise.all(names.map((n) => TinyBackend.load(`${a.dir}/${n}.bin`, { keepOptimizer, judgeTemperature })));
@@ -83,7 +99,7 @@ const phase: Record<string, Record<string, number[]>> = { generate: {}, judge: {
 const time = async <T>(ph: string, who: string, f: () => Promise<T>): Promise<T> => {
   const t0 = performance.now();
   const r = await f();
-  ((phase[ph]![who] ??= [])).push(performance.now() - t0);
+  (phase[ph]![who] ??= []).push(performance.now() - t0);
   return r;
 };
 const t00 = performance.now();
@@ -105,8 +121,18 @@ for (let it = 1; it <= I; it++) {
   for (const [i, m] of members.entries()) {
     const mine = cands.filter((c) => c.author !== names[i]);
     const scores = a["oracle-judge"]
-      ? mine.map((c) => { const it = byId.get(c.promptId)!; return oracleScores(it.family, it.answer, c.answer); })
-      : (await time("judge", names[i]!, () => judgeOnce(m, mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer }))))).map((j) => (j as { likert: LikertScores }).likert);
+      ? mine.map((c) => {
+          const it = byId.get(c.promptId)!;
+          return oracleScores(it.family, it.answer, c.answer);
+        })
+      : (
+          await time("judge", names[i]!, () =>
+            judgeOnce(
+              m,
+              mine.map((c) => ({ prompt: promptById.get(c.promptId)!, answer: c.answer })),
+            ),
+          )
+        ).map((j) => (j as { likert: LikertScores }).likert);
     mine.forEach((c, j) => (c.scores[names[i]!] = scores[j]!));
   }
   // judge quality: mean normalised score each judge gives correct / wrong candidates, per family
@@ -114,12 +140,21 @@ for (let it = 1; it <= I; it++) {
   for (const n of names) {
     const row: string[] = [];
     for (const f of FAMILIES) {
-      let cs = 0, cn = 0, ws = 0, wn = 0;
+      let cs = 0,
+        cn = 0,
+        ws = 0,
+        wn = 0;
       for (const c of cands) {
         const sc = c.scores[n];
         const item = byId.get(c.promptId)!;
         if (!sc || item.family !== f) continue;
-        if (classifyAnswer(f, item.answer, c.answer) === "correct") { cs += norm(sc); cn++; } else { ws += norm(sc); wn++; }
+        if (classifyAnswer(f, item.answer, c.answer) === "correct") {
+          cs += norm(sc);
+          cn++;
+        } else {
+          ws += norm(sc);
+          wn++;
+        }
       }
       row.push(`${f} ${(cs / Math.max(1, cn)).toFixed(2)}/${(ws / Math.max(1, wn)).toFixed(2)}`);
     }
@@ -138,26 +173,47 @@ for (let it = 1; it <= I; it++) {
     famOk[item.family] = (famOk[item.family] ?? 0) + (ok ? 1 : 0);
     if (ok) chosenOk++;
   }
-  const candOk = cands.filter((c) => { const it2 = byId.get(c.promptId)!; return classifyAnswer(it2.family, it2.answer, c.answer) === "correct"; }).length;
-  console.log(`iter ${it}: ${cands.length} candidates (${((100 * candOk) / cands.length).toFixed(0)}% correct), ${pairs.length}/${N} pairs kept, chosen correct ${pairs.length ? ((100 * chosenOk) / pairs.length).toFixed(0) : 0}%, per family (chosen correct/kept) ${Object.keys(fam).map((f) => `${f} ${famOk[f]}/${fam[f]}`).join(", ")}, chosen by ${JSON.stringify(Object.fromEntries(names.map((n) => [n, pairs.filter((p) => p.chosen.author === n).length])))}`);
+  const candOk = cands.filter((c) => {
+    const it2 = byId.get(c.promptId)!;
+    return classifyAnswer(it2.family, it2.answer, c.answer) === "correct";
+  }).length;
+  console.log(
+    `iter ${it}: ${cands.length} candidates (${((100 * candOk) / cands.length).toFixed(0)}% correct), ${pairs.length}/${N} pairs kept, chosen correct ${pairs.length ? ((100 * chosenOk) / pairs.length).toFixed(0) : 0}%, per family (chosen correct/kept) ${Object.keys(
+      fam,
+    )
+      .map((f) => `${f} ${famOk[f]}/${fam[f]}`)
+      .join(", ")}, chosen by ${JSON.stringify(Object.fromEntries(names.map((n) => [n, pairs.filter((p) => p.chosen.author === n).length])))}`,
+  );
   const prefs: PreferenceInput[] = pairs.map((p) => ({ prompt: promptById.get(p.promptId)!, chosen: p.chosen.text, rejected: p.rejected.text }));
   // 4. train, 5. evaluate
   for (const [i, m] of members.entries()) {
-    const r = await time("train", names[i]!, () => m.train(prefs, { ...simpo, learningRate: learningRateOf({ learningRate: simpo.learningRate, learningRateDecay: Number(a["lr-decay"]) }, it), seed: hashSeed("pop-train", it, names[i]!) }));
-    console.log(`  ${names[i]} SimPO: ${r.steps} steps, loss ${fmt(r.lossFirst)} -> ${fmt(r.lossLast)}, margin ${fmt(r.marginBefore)} -> ${fmt(r.marginAfter)}`);
+    const r = await time("train", names[i]!, () =>
+      m.train(prefs, {
+        ...simpo,
+        learningRate: learningRateOf({ learningRate: simpo.learningRate, learningRateDecay: Number(a["lr-decay"]) }, it),
+        seed: hashSeed("pop-train", it, names[i]!),
+      }),
+    );
+    console.log(
+      `  ${names[i]} SimPO: ${r.steps} steps, loss ${fmt(r.lossFirst)} -> ${fmt(r.lossLast)}, margin ${fmt(r.marginBefore)} -> ${fmt(r.marginAfter)}`,
+    );
     evals[i]!.push(await time("evaluate", names[i]!, () => m.evaluate()));
   }
 }
 
 console.log(`\nmember      iter  ${FAMILIES.map((f) => f.padStart(9)).join("")}   average`);
 for (const [i, n] of names.entries()) {
-  evals[i]!.forEach((e, it) => console.log(`${n.padEnd(11)} ${String(it).padStart(4)}  ${FAMILIES.map((f) => fmt(e.suites[f]!).padStart(9)).join("")}   ${e.average.toFixed(3)}`));
+  evals[i]!.forEach((e, it) =>
+    console.log(`${n.padEnd(11)} ${String(it).padStart(4)}  ${FAMILIES.map((f) => fmt(e.suites[f]!).padStart(9)).join("")}   ${e.average.toFixed(3)}`),
+  );
 }
 const panel = evals[0]!.map((_, it) => evals.reduce((s, e) => s + e[it]!.average, 0) / evals.length);
 console.log(`panel average by iteration: ${panel.map((x) => x.toFixed(3)).join(" -> ")}  (delta ${(panel[panel.length - 1]! - panel[0]!).toFixed(3)})`);
 console.log("\nms per member per iteration (mean):");
 for (const [ph, per] of Object.entries(phase)) {
-  console.log(`  ${ph.padEnd(9)} ${names.map((n) => `${n} ${((per[n] ?? []).reduce((x, y) => x + y, 0) / Math.max(1, (per[n] ?? []).length)).toFixed(0)}`).join("  ")}`);
+  console.log(
+    `  ${ph.padEnd(9)} ${names.map((n) => `${n} ${((per[n] ?? []).reduce((x, y) => x + y, 0) / Math.max(1, (per[n] ?? []).length)).toFixed(0)}`).join("  ")}`,
+  );
 }
 console.log(`total wall ${((performance.now() - t00) / 1000).toFixed(1)} s (one process, sequential)`);
 for (const m of members) await m.dispose();
@@ -175,13 +231,31 @@ function votes(cands: Candidate[], prompts: PromptInput[], iteration: number, vo
       const mine = list.filter((c) => c.author === author);
       const id = (i: number) => `${p.id}:${author}:${i}`;
       addToTally(tally, {
-        v, type: "candidates", experiment, iteration, promptId: p.id, question: p.question, images: [], author, modelVersion: "sim",
-        sampling: { k: mine.length, temperature: 0, seed: 0 }, candidates: mine.map((c, i) => ({ candidateId: id(i), text: c.answer })), createdAt: 0,
+        v,
+        type: "candidates",
+        experiment,
+        iteration,
+        promptId: p.id,
+        question: p.question,
+        images: [],
+        author,
+        modelVersion: "sim",
+        sampling: { k: mine.length, temperature: 0, seed: 0 },
+        candidates: mine.map((c, i) => ({ candidateId: id(i), text: c.answer })),
+        createdAt: 0,
       });
       for (const judge of new Set(mine.flatMap((c) => Object.keys(c.scores)))) {
         addToTally(tally, {
-          v, type: "verdict", experiment, iteration, promptId: p.id, judge, authors: [author], modelVersion: "sim",
-          scores: mine.map((c, i) => ({ candidateId: id(i), likert: c.scores[judge]! })), createdAt: 0,
+          v,
+          type: "verdict",
+          experiment,
+          iteration,
+          promptId: p.id,
+          judge,
+          authors: [author],
+          modelVersion: "sim",
+          scores: mine.map((c, i) => ({ candidateId: id(i), likert: c.scores[judge]! })),
+          createdAt: 0,
         });
       }
     }

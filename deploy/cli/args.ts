@@ -12,7 +12,10 @@ import { ConnectionOptionsError, natsTarget, type NatsTarget } from "../ops/nats
 
 /** A command was called wrongly; the message says how, and `help` shows the right way. */
 export class UsageError extends Error {
-  constructor(message: string, readonly help: string) {
+  constructor(
+    message: string,
+    readonly help: string,
+  ) {
     super(message);
     this.name = "UsageError";
   }
@@ -36,7 +39,10 @@ export class Flags {
   private readonly used = new Set<string>();
   private readonly declared: Map<string, boolean>;
 
-  constructor(argv: string[], private readonly help: string) {
+  constructor(
+    argv: string[],
+    private readonly help: string,
+  ) {
     this.declared = declaredOptions(help);
     const { tokens } = parseArgs({
       args: argv,
@@ -130,8 +136,13 @@ export class Flags {
     const servers = this.server();
     try {
       return natsTarget(servers, {
-        creds: this.string("creds"), nkey: this.string("nkey"), user: this.string("user"), password: this.string("password"),
-        tlsCa: this.string("tls-ca"), tlsCert: this.string("tls-cert"), tlsKey: this.string("tls-key"),
+        creds: this.string("creds"),
+        nkey: this.string("nkey"),
+        user: this.string("user"),
+        password: this.string("password"),
+        tlsCa: this.string("tls-ca"),
+        tlsCert: this.string("tls-cert"),
+        tlsKey: this.string("tls-key"),
         jsDomain: this.string("js-domain"),
       });
     } catch (error) {
@@ -155,6 +166,10 @@ export class Flags {
    */
   rejectUnknown(): void {
     const unread = [...this.values.keys()].filter((k) => !this.used.has(k));
-    if (unread.length) throw new UsageError(`${unread.map((u) => `--${u}`).join(", ")} ${unread.length > 1 ? "do" : "does"} not apply with the other options given (see which options go together below)`, this.help);
+    if (unread.length)
+      throw new UsageError(
+        `${unread.map((u) => `--${u}`).join(", ")} ${unread.length > 1 ? "do" : "does"} not apply with the other options given (see which options go together below)`,
+        this.help,
+      );
   }
 }

@@ -21,19 +21,102 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  demo: { load: async () => { const m = await import("../demo/demo.ts"); return { help: m.demoHelp, run: m.runDemo }; }, summary: "run the whole loop locally with the shipped tiny panel (the main job)" },
-  actor: { load: async () => { const m = await import("./commands/actor.ts"); return { help: m.actorHelp, run: m.runActor }; }, summary: "start a peer process and join an experiment", keepsRunning: true },
-  coordinator: { load: async () => { const m = await import("./commands/coordinator.ts"); return { help: m.coordinatorHelp, run: m.runCoordinator }; }, summary: "run or resume an experiment's coordinator", keepsRunning: true },
-  pool: { load: async () => { const m = await import("./commands/pool.ts"); return { help: m.poolHelp, run: m.runPool }; }, summary: "load unlabeled prompts into a server: your JSONL (--from) or the tiny world's" },
-  revote: { load: async () => { const m = await import("./commands/revote.ts"); return { help: m.revoteHelp, run: m.runRevote }; }, summary: "recompute a stored run's pairs under other voting rules, no model needed" },
-  report: { load: async () => { const m = await import("./commands/report.ts"); return { help: m.reportHelp, run: m.runReport }; }, summary: "write report.json, pairs and report.html for a stored run" },
-  watch: { load: async () => { const m = await import("./commands/watch.ts"); return { help: m.watchHelp, run: m.runWatch }; }, summary: "a live terminal view of an experiment (--lines: one line per message)", keepsRunning: true },
-  dashboard: { load: async () => { const m = await import("./commands/dashboard.ts"); return { help: m.dashboardHelp, run: m.runDashboard }; }, summary: "a live web page of an experiment, with a pair browser", keepsRunning: true },
-  creds: { load: async () => { const m = await import("./commands/creds.ts"); return { help: m.credsHelp, run: m.runCreds }; }, summary: "make per-identity nkeys and the nats-server permissions that bind them" },
-  site: { load: async () => { const m = await import("./commands/site.ts"); return { help: m.siteHelp, run: m.runSite }; }, summary: "write nats-server configs for a hub and sites joined by leafnodes (multi-site runs)" },
-  serve: { load: async () => { const m = await import("./commands/serve.ts"); return { help: m.serveHelp, run: m.runServe }; }, summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)", keepsRunning: true },
-  train: { load: async () => { const m = await import("./commands/train.ts"); return { help: m.trainHelp, run: m.runTrain }; }, summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)" },
-  "tiny-bench": { load: async () => { const m = await import("./commands/tiny-bench.ts"); return { help: m.tinyBenchHelp, run: m.runTinyBench }; }, summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench" },
+  demo: {
+    load: async () => {
+      const m = await import("../demo/demo.ts");
+      return { help: m.demoHelp, run: m.runDemo };
+    },
+    summary: "run the whole loop locally with the shipped tiny panel (the main job)",
+  },
+  actor: {
+    load: async () => {
+      const m = await import("./commands/actor.ts");
+      return { help: m.actorHelp, run: m.runActor };
+    },
+    summary: "start a peer process and join an experiment",
+    keepsRunning: true,
+  },
+  coordinator: {
+    load: async () => {
+      const m = await import("./commands/coordinator.ts");
+      return { help: m.coordinatorHelp, run: m.runCoordinator };
+    },
+    summary: "run or resume an experiment's coordinator",
+    keepsRunning: true,
+  },
+  pool: {
+    load: async () => {
+      const m = await import("./commands/pool.ts");
+      return { help: m.poolHelp, run: m.runPool };
+    },
+    summary: "load unlabeled prompts into a server: your JSONL (--from) or the tiny world's",
+  },
+  revote: {
+    load: async () => {
+      const m = await import("./commands/revote.ts");
+      return { help: m.revoteHelp, run: m.runRevote };
+    },
+    summary: "recompute a stored run's pairs under other voting rules, no model needed",
+  },
+  report: {
+    load: async () => {
+      const m = await import("./commands/report.ts");
+      return { help: m.reportHelp, run: m.runReport };
+    },
+    summary: "write report.json, pairs and report.html for a stored run",
+  },
+  watch: {
+    load: async () => {
+      const m = await import("./commands/watch.ts");
+      return { help: m.watchHelp, run: m.runWatch };
+    },
+    summary: "a live terminal view of an experiment (--lines: one line per message)",
+    keepsRunning: true,
+  },
+  dashboard: {
+    load: async () => {
+      const m = await import("./commands/dashboard.ts");
+      return { help: m.dashboardHelp, run: m.runDashboard };
+    },
+    summary: "a live web page of an experiment, with a pair browser",
+    keepsRunning: true,
+  },
+  creds: {
+    load: async () => {
+      const m = await import("./commands/creds.ts");
+      return { help: m.credsHelp, run: m.runCreds };
+    },
+    summary: "make per-identity nkeys and the nats-server permissions that bind them",
+  },
+  site: {
+    load: async () => {
+      const m = await import("./commands/site.ts");
+      return { help: m.siteHelp, run: m.runSite };
+    },
+    summary: "write nats-server configs for a hub and sites joined by leafnodes (multi-site runs)",
+  },
+  serve: {
+    load: async () => {
+      const m = await import("./commands/serve.ts");
+      return { help: m.serveHelp, run: m.runServe };
+    },
+    summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)",
+    keepsRunning: true,
+  },
+  train: {
+    load: async () => {
+      const m = await import("./commands/train.ts");
+      return { help: m.trainHelp, run: m.runTrain };
+    },
+    summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)",
+  },
+  "tiny-bench": {
+    load: async () => {
+      const m = await import("./commands/tiny-bench.ts");
+      return { help: m.tinyBenchHelp, run: m.runTinyBench };
+    },
+    summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench",
+  },
 };
 
 const MAIN_HELP = `pop — Panel-of-Peers: vision-language models that answer, judge each other and learn with SimPO over NATS JetStream.
@@ -41,7 +124,9 @@ const MAIN_HELP = `pop — Panel-of-Peers: vision-language models that answer, j
 usage: pop <command> [options]        (in this repository: npm run pop -- <command> [options])
 
 commands:
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join("\n")}
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`)
+  .join("\n")}
 
 Run 'pop <command> --help' for a command's options.`;
 

@@ -64,7 +64,10 @@ export async function connectNats(target: string | NatsTarget, name: string, log
       else if (s.type === "error") {
         const e = (s as { error?: Error & { operation?: string; subject?: string } }).error;
         if (e?.name === "PermissionViolationError") {
-          warn({ operation: e.operation, subject: e.subject, identity: describeAuth(t.auth) }, `NATS permissions refuse this identity ${e.operation === "subscription" ? "a subscription to" : "publishing to"} ${e.subject}`);
+          warn(
+            { operation: e.operation, subject: e.subject, identity: describeAuth(t.auth) },
+            `NATS permissions refuse this identity ${e.operation === "subscription" ? "a subscription to" : "publishing to"} ${e.subject}`,
+          );
         } else if (e && isAuthRefusal(e)) {
           warn({ identity: describeAuth(t.auth), error: e.message }, "NATS refused the credentials");
         }

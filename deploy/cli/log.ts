@@ -32,7 +32,9 @@ export function prettyLine(line: string): string {
     return line;
   }
   const { level, time, msg, name, pid: _pid, hostname: _h, err, iteration, ...rest } = rec;
-  const context = CONTEXT.map((k) => rest[k]).filter((v) => v !== undefined).map(String);
+  const context = CONTEXT.map((k) => rest[k])
+    .filter((v) => v !== undefined)
+    .map(String);
   for (const k of CONTEXT) delete rest[k];
   if (iteration !== undefined) context.push(`it=${formatValue(iteration)}`);
   const fields = Object.entries(rest).map(([k, v]) => `${k}=${formatValue(v)}`);
@@ -68,7 +70,14 @@ export function createLogger(name: string, options: LoggerOptions = {}): Logger 
     name,
     level,
     base: { ...(options.context ?? {}) },
-    ...(at ? { mixin: () => { const i = at(); return i === undefined ? {} : { iteration: i }; } } : {}),
+    ...(at
+      ? {
+          mixin: () => {
+            const i = at();
+            return i === undefined ? {} : { iteration: i };
+          },
+        }
+      : {}),
   };
   if (options.format === "json") return pino(config, options.out ?? pino.destination(2));
   return pino(config, prettyStream(options.out ?? process.stderr));

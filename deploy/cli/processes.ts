@@ -9,13 +9,19 @@ const CLI = fileURLToPath(new URL("./cli.ts", import.meta.url));
 export class PopProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
-  constructor(readonly name: string, readonly args: string[], readonly logFile: string) {
+  constructor(
+    readonly name: string,
+    readonly args: string[],
+    readonly logFile: string,
+  ) {
     const fd = openSync(logFile, "a");
     // Its own process group: a terminal's Ctrl-C reaches only this process, which stops its
     // children in order (peers before the server they leave through). POP_PARENT_PID: the child
     // stops by itself when this process is gone, even after a SIGKILL (deploy/cli/parent-watch.ts).
     this.child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
-      stdio: ["ignore", fd, fd], env: { ...process.env, ...parentWatchEnv() }, detached: true,
+      stdio: ["ignore", fd, fd],
+      env: { ...process.env, ...parentWatchEnv() },
+      detached: true,
     });
     closeSync(fd);
     this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve(signal ? null : code)));

@@ -43,7 +43,13 @@ export function formatDuration(ms: number): string {
  * One progress line: `label [#####.....] 120/400 steps  3.1/s  about 1 min 30 s to go  extra`.
  * The rate and time to go appear once something is done.
  */
-export function progressLine(label: string, done: number, total: number, elapsedMs: number, opts: { unit?: string; bar?: boolean; extra?: string } = {}): string {
+export function progressLine(
+  label: string,
+  done: number,
+  total: number,
+  elapsedMs: number,
+  opts: { unit?: string; bar?: boolean; extra?: string } = {},
+): string {
   const parts = [label];
   if (opts.bar && total > 0) parts.push(progressBar(done, total));
   parts.push(`${done}/${total}${opts.unit ? ` ${opts.unit}` : ""}`);
@@ -64,7 +70,11 @@ export class ProgressReporter {
   private lastAt = -Infinity;
   private drawn = false;
 
-  constructor(private readonly label: string, private total: number, private readonly opts: ProgressOptions = {}) {
+  constructor(
+    private readonly label: string,
+    private total: number,
+    private readonly opts: ProgressOptions = {},
+  ) {
     this.out = opts.out ?? process.stderr;
     this.now = opts.now ?? Date.now;
     this.started = this.now();

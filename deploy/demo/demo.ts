@@ -83,7 +83,9 @@ export async function runDemo(flags: Flags): Promise<Report> {
   const creds = writeCreds({ experiment: settings.experiment, peers, out: join(out, "creds"), observer: true });
   const keyOf = (identity: string) => seedFileOf(creds.dir, identity);
   const server = await NatsServer.start({ dir: join(out, "nats"), cleanup: false, include: [creds.authConf], tiedToThisProcess: true });
-  say(`nats-server ${server.url} (pid ${server.pid}, data in ${join(out, "nats")}; per-process keys in ${creds.dir}, watch with --nkey ${keyOf(OBSERVER_IDENTITY)})`);
+  say(
+    `nats-server ${server.url} (pid ${server.pid}, data in ${join(out, "nats")}; per-process keys in ${creds.dir}, watch with --nkey ${keyOf(OBSERVER_IDENTITY)})`,
+  );
   const children: PopProcess[] = [];
   let nc: NatsConnection | undefined;
   // Once only: a signal's stop and the `finally` below both call it, and a second SIGTERM to a
@@ -139,9 +141,16 @@ export async function runDemo(flags: Flags): Promise<Report> {
     results.write({
       summary: `The shipped tiny panel, ${gain}.`,
       settings: {
-        members: peers.join(", "), iterations: settings.iterations, "prompts per iteration": settings.promptsPerIteration, k: settings.k,
-        temperature: settings.temperature, "pool seed": settings.poolSeed, "min chosen": voting.minChosen, "min margin": voting.minMargin,
-        training: JSON.stringify(DEMO_DEFAULTS.overrides.training), checkpoints: checkpointDir ?? "the shipped ones",
+        members: peers.join(", "),
+        iterations: settings.iterations,
+        "prompts per iteration": settings.promptsPerIteration,
+        k: settings.k,
+        temperature: settings.temperature,
+        "pool seed": settings.poolSeed,
+        "min chosen": voting.minChosen,
+        "min margin": voting.minMargin,
+        training: JSON.stringify(DEMO_DEFAULTS.overrides.training),
+        checkpoints: checkpointDir ?? "the shipped ones",
       },
       sections: [
         { heading: "Accuracy (%) on the held-out suites", markdown: fence(formatTable(report)) },
@@ -158,7 +167,13 @@ export async function runDemo(flags: Flags): Promise<Report> {
 
 /** Prints the run's progress from the streams until every member has evaluated the last iteration and said it is done with it. */
 async function followUntilDone(
-  nc: NatsConnection, experiment: string, peers: string[], iterations: number, children: PopProcess[], timeoutMs: number, say: (l: string) => void,
+  nc: NatsConnection,
+  experiment: string,
+  peers: string[],
+  iterations: number,
+  children: PopProcess[],
+  timeoutMs: number,
+  say: (l: string) => void,
   timeline: RunTimeline,
 ): Promise<void> {
   const evaluated = new Map<number, Set<string>>();
@@ -193,7 +208,9 @@ async function followUntilDone(
           trainedLast.add(e.peer);
           checkDone();
         }
-        say(`  ${e.peer} trained on iteration ${e.iteration}: ${e.result.pairs} pairs, ${e.result.steps} steps, loss ${e.result.lossFirst.toFixed(3)} -> ${e.result.lossLast.toFixed(3)}, ${(e.result.ms / 1000).toFixed(1)} s`);
+        say(
+          `  ${e.peer} trained on iteration ${e.iteration}: ${e.result.pairs} pairs, ${e.result.steps} steps, loss ${e.result.lossFirst.toFixed(3)} -> ${e.result.lossLast.toFixed(3)}, ${(e.result.ms / 1000).toFixed(1)} s`,
+        );
         break;
       case "peer_left":
         say(`  ${e.peer} left (${e.reason})`);
@@ -227,7 +244,9 @@ async function followUntilDone(
           const set = evaluated.get(m.iteration) ?? new Set();
           set.add(m.peer);
           evaluated.set(m.iteration, set);
-          const suites = Object.entries(m.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ");
+          const suites = Object.entries(m.suites)
+            .map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`)
+            .join(", ");
           say(`  eval  iteration ${m.iteration}  ${m.peer.padEnd(10)} average ${(m.average * 100).toFixed(1)}  (${suites})`);
           checkDone();
           break;
@@ -274,7 +293,9 @@ async function followUntilDone(
     }
     const open = Math.max(0, ...[...counts.keys()].map((k) => Number(k.split(":")[1])));
     if (open > 0 && Date.now() - lastAt > 10_000) {
-      const line = trainingLine() ?? `  iteration ${open}: ${counts.get(`cand:${open}`) ?? 0} candidate batches, ${counts.get(`verdict:${open}`) ?? 0} verdicts, ${counts.get(`pair:${open}`) ?? 0} pairs`;
+      const line =
+        trainingLine() ??
+        `  iteration ${open}: ${counts.get(`cand:${open}`) ?? 0} candidate batches, ${counts.get(`verdict:${open}`) ?? 0} verdicts, ${counts.get(`pair:${open}`) ?? 0} pairs`;
       if (line !== lastLine) say(line);
       lastLine = line;
       lastAt = Date.now();

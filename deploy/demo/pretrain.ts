@@ -64,8 +64,20 @@ for (const spec of PANEL.filter((m) => !values.only || values.only.split(",").in
   const model = pretrainMember(spec, o, encoder, resume);
   progress.finish();
   const ev = evaluateModel(model);
-  const bytes = model.serialize({ name: spec.name, gaps: spec.gaps, keep: spec.keep, answerKeep: spec.answerKeep ?? {}, seed: spec.seed, steps: o.steps, refineSteps: o.refineSteps, refineKeep: PRETRAIN_DEFAULTS.refineKeep, encoderSteps: Number(values["encoder-steps"]) });
+  const bytes = model.serialize({
+    name: spec.name,
+    gaps: spec.gaps,
+    keep: spec.keep,
+    answerKeep: spec.answerKeep ?? {},
+    seed: spec.seed,
+    steps: o.steps,
+    refineSteps: o.refineSteps,
+    refineKeep: PRETRAIN_DEFAULTS.refineKeep,
+    encoderSteps: Number(values["encoder-steps"]),
+  });
   await writeFile(`${values.out}/${spec.name}.bin`, bytes);
-  console.log(`${spec.name}: ${JSON.stringify(ev.suites)} avg ${ev.average.toFixed(3)}; ${(bytes.length / 1024).toFixed(0)} KiB, ${((performance.now() - t0) / 1000).toFixed(0)} s, version ${model.weightHash()}`);
+  console.log(
+    `${spec.name}: ${JSON.stringify(ev.suites)} avg ${ev.average.toFixed(3)}; ${(bytes.length / 1024).toFixed(0)} KiB, ${((performance.now() - t0) / 1000).toFixed(0)} s, version ${model.weightHash()}`,
+  );
   model.dispose();
 }

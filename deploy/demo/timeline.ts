@@ -60,23 +60,25 @@ export class RunTimeline {
   timings(): IterationTiming[] {
     const iterations = new Set([...this.evaluationMs.keys(), ...this.opened.keys()]);
     const span = (from: number | undefined, to: number | undefined) => (from !== undefined && to !== undefined ? Math.max(0, to - from) : undefined);
-    return [...iterations].sort((a, b) => a - b).map((n) => {
-      const opened = this.opened.get(n);
-      const lastVerdict = this.lastVerdict.get(n);
-      const last = this.lastTrained.get(n);
-      const evals = this.evaluationMs.get(n) ?? {};
-      const evaluation = n === 0 ? (Object.keys(evals).length ? Math.max(...Object.values(evals)) : undefined) : last && evals[last.peer];
-      const trainingWall = span(this.closed.get(n), last?.at);
-      return {
-        iteration: n,
-        answering: span(opened, this.lastCandidate.get(n)),
-        collecting: span(opened, lastVerdict),
-        voteWait: span(lastVerdict, this.closed.get(n)),
-        training: trainingWall === undefined ? undefined : Math.max(0, trainingWall - (evaluation ?? 0)),
-        trainingByPeer: this.trainingMs.get(n) ?? {},
-        evaluation,
-      };
-    });
+    return [...iterations]
+      .sort((a, b) => a - b)
+      .map((n) => {
+        const opened = this.opened.get(n);
+        const lastVerdict = this.lastVerdict.get(n);
+        const last = this.lastTrained.get(n);
+        const evals = this.evaluationMs.get(n) ?? {};
+        const evaluation = n === 0 ? (Object.keys(evals).length ? Math.max(...Object.values(evals)) : undefined) : last && evals[last.peer];
+        const trainingWall = span(this.closed.get(n), last?.at);
+        return {
+          iteration: n,
+          answering: span(opened, this.lastCandidate.get(n)),
+          collecting: span(opened, lastVerdict),
+          voteWait: span(lastVerdict, this.closed.get(n)),
+          training: trainingWall === undefined ? undefined : Math.max(0, trainingWall - (evaluation ?? 0)),
+          trainingByPeer: this.trainingMs.get(n) ?? {},
+          evaluation,
+        };
+      });
   }
 }
 
@@ -90,8 +92,13 @@ export function formatTimeline(rows: IterationTiming[], totalMs: number): string
   const sum = { collecting: 0, voteWait: 0, training: 0, evaluation: 0 };
   for (const r of rows) {
     for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += r[k] ?? 0;
-    const perPeer = Object.entries(r.trainingByPeer).sort(([a], [b]) => a.localeCompare(b)).map(([p, ms]) => `${p} ${s(ms)}`).join(", ");
-    lines.push(`${String(r.iteration).padEnd(10)}${s(r.answering).padStart(10)}${s(r.collecting).padStart(10)}${s(r.voteWait).padStart(11)}${s(r.training).padStart(10)}${s(r.evaluation).padStart(12)}   ${perPeer}`);
+    const perPeer = Object.entries(r.trainingByPeer)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([p, ms]) => `${p} ${s(ms)}`)
+      .join(", ");
+    lines.push(
+      `${String(r.iteration).padEnd(10)}${s(r.answering).padStart(10)}${s(r.collecting).padStart(10)}${s(r.voteWait).padStart(11)}${s(r.training).padStart(10)}${s(r.evaluation).padStart(12)}   ${perPeer}`,
+    );
   }
   const pct = (ms: number) => `${((100 * ms) / Math.max(1, totalMs)).toFixed(0)}%`;
   lines.push(

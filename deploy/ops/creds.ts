@@ -109,7 +109,7 @@ export function renderAuthConf(experiment: string, identities: Identity[]): stri
   const lines = [
     `# Panel-of-Peers: who may publish and subscribe to what, for experiment '${experiment}'.`,
     "# Written by 'pop creds'. Include it from the server config (include paths are relative to",
-    "# that file): include \"auth.conf\"",
+    '# that file): include "auth.conf"',
     "# Entries marked BROAD match more than the identity's own data; the comment says why nothing",
     "# narrower works with nats.js v3 and nats-server 2.9.",
     "authorization {",
@@ -191,4 +191,3 @@ chunk ids and base64 object names), so a peer's key can write any object, not on
 images are checked against their content hash when read.
 `;
 }
-

@@ -4,12 +4,22 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  BUCKETS, ExperimentConfig, MAX_STORED_BYTES, PROTOCOL_VERSION, decode, encode, readRecord, objectNames, openBlobs, putImage, stateKeys, type PromptPool,
+  BUCKETS,
+  ExperimentConfig,
+  MAX_STORED_BYTES,
+  PROTOCOL_VERSION,
+  decode,
+  encode,
+  readRecord,
+  objectNames,
+  openBlobs,
+  putImage,
+  stateKeys,
+  type PromptPool,
   kvmOf,
 } from "../../protocol/mod.ts";
 import { z } from "zod";
 import { poolPrompts } from "../../actors/models/tiny/world.ts";
-
 
 /** Settings of the demo experiment; every field can be overridden from the command line. */
 export interface DemoSettings {
@@ -22,7 +32,10 @@ export interface DemoSettings {
   minPeers: number;
 }
 
-export function experimentConfig(s: DemoSettings, overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "openPrompts">> = {}): ExperimentConfig {
+export function experimentConfig(
+  s: DemoSettings,
+  overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "openPrompts">> = {},
+): ExperimentConfig {
   return ExperimentConfig.parse({
     v: PROTOCOL_VERSION,
     type: "experiment",
@@ -47,7 +60,13 @@ export const poolName = (seed: number) => `tiny-world-${seed}`;
 const POOL_PUTS_IN_FLIGHT = 16;
 
 /** Puts `count` prompts of the tiny world's pool (images and questions) into the object store, once. */
-export async function loadTinyPool(nc: NatsConnection, seed: number, count: number, experiment: string, onProgress?: (done: number, total: number) => void): Promise<PromptPool> {
+export async function loadTinyPool(
+  nc: NatsConnection,
+  seed: number,
+  count: number,
+  experiment: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<PromptPool> {
   const blobs = await openBlobs(nc);
   const name = poolName(seed);
   const existing = await blobs.getBlob(objectNames.pool(name));
@@ -63,15 +82,17 @@ export async function loadTinyPool(nc: NatsConnection, seed: number, count: numb
   const prompts: PromptPool["prompts"] = new Array(items.length);
   // Several puts in flight: one at a time, each waited for its ack, was most of the demo's start.
   let next = 0;
-  await Promise.all(Array.from({ length: POOL_PUTS_IN_FLIGHT }, async () => {
-    for (let i = next++; i < items.length; i = next++) {
-      const p = items[i]!;
-      const images = [];
-      for (const img of p.images) images.push(await putImage(blobs, img));
-      prompts[i] = { promptId: p.id, question: p.question, images };
-      onProgress?.(++stored, items.length);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: POOL_PUTS_IN_FLIGHT }, async () => {
+      for (let i = next++; i < items.length; i = next++) {
+        const p = items[i]!;
+        const images = [];
+        for (const img of p.images) images.push(await putImage(blobs, img));
+        prompts[i] = { promptId: p.id, question: p.question, images };
+        onProgress?.(++stored, items.length);
+      }
+    }),
+  );
   const pool: PromptPool = { v: PROTOCOL_VERSION, type: "pool", experiment, name, prompts };
   await blobs.putBlob({ name: objectNames.pool(name), description: `tiny world pool, seed ${seed}` }, encode(pool));
   return pool;

@@ -100,11 +100,13 @@ export function natsTarget(servers: string, flags: NatsAuth & { jsDomain?: strin
     tlsKey: flags.tlsKey ?? env.NATS_TLS_KEY,
   };
   const jsDomain = flags.jsDomain ?? env.NATS_JS_DOMAIN;
-  if (jsDomain !== undefined && !/^[A-Za-z0-9_-]+$/.test(jsDomain)) throw new ConnectionOptionsError(`--js-domain '${jsDomain}' is not a domain name (letters, digits, '-' and '_')`);
+  if (jsDomain !== undefined && !/^[A-Za-z0-9_-]+$/.test(jsDomain))
+    throw new ConnectionOptionsError(`--js-domain '${jsDomain}' is not a domain name (letters, digits, '-' and '_')`);
   for (const k of Object.keys(auth) as (keyof NatsAuth)[]) if (!auth[k]) delete auth[k];
   const kinds = [auth.creds && "--creds", auth.nkey && "--nkey", auth.user && "--user"].filter(Boolean);
   // Several authenticators would be offered at once and the server would pick one silently.
-  if (kinds.length > 1) throw new ConnectionOptionsError(`give one kind of credentials, not ${kinds.join(" and ")} (check NATS_CREDS, NATS_NKEY, NATS_USER too)`);
+  if (kinds.length > 1)
+    throw new ConnectionOptionsError(`give one kind of credentials, not ${kinds.join(" and ")} (check NATS_CREDS, NATS_NKEY, NATS_USER too)`);
   if (auth.password !== undefined && auth.user === undefined) throw new ConnectionOptionsError("--password needs --user");
   if (Boolean(auth.tlsCert) !== Boolean(auth.tlsKey)) throw new ConnectionOptionsError("--tls-cert and --tls-key go together");
   return { servers: fromUrl.servers, auth, ...(jsDomain ? { jsDomain } : {}) };
@@ -180,7 +182,11 @@ export function natsConnectionOptions(target: NatsTarget, name: string): Connect
     options.pass = auth.password;
   }
   if (auth.tlsCa || auth.tlsCert) {
-    for (const [file, what] of [[auth.tlsCa, "TLS CA file"], [auth.tlsCert, "TLS certificate"], [auth.tlsKey, "TLS key"]] as const) {
+    for (const [file, what] of [
+      [auth.tlsCa, "TLS CA file"],
+      [auth.tlsCert, "TLS certificate"],
+      [auth.tlsKey, "TLS key"],
+    ] as const) {
       if (file) readFile(file, what);
     }
     options.tls = {

@@ -81,9 +81,7 @@ export function serverConfig(o: NatsServerOptions, at: { dir: string; port: numb
     `jetstream { store_dir: ${JSON.stringify(join(at.dir, "js"))}${o.domain ? `, domain: ${o.domain}` : ""} }`,
   ];
   if (o.cluster) {
-    lines.push(
-      `cluster { name: ${o.cluster.name}, listen: ${host}:${at.clusterPort ?? -1}, routes: [${o.cluster.routes.map((r) => `"${r}"`).join(", ")}] }`,
-    );
+    lines.push(`cluster { name: ${o.cluster.name}, listen: ${host}:${at.clusterPort ?? -1}, routes: [${o.cluster.routes.map((r) => `"${r}"`).join(", ")}] }`);
   }
   if (o.leafnodes) lines.push(leafnodeConfig(o.leafnodes, host));
   for (const file of o.include ?? []) lines.push(`include ${JSON.stringify(relative(at.confDir ?? at.dir, resolve(file)))}`);
@@ -161,7 +159,11 @@ export class NatsServer {
   }
 
   private config(): string {
-    return serverConfig(this.options, { dir: this.dir, port: this.port || (this.options.port ?? -1), clusterPort: this.clusterPort || (this.options.cluster?.port ?? -1) });
+    return serverConfig(this.options, {
+      dir: this.dir,
+      port: this.port || (this.options.port ?? -1),
+      clusterPort: this.clusterPort || (this.options.cluster?.port ?? -1),
+    });
   }
 
   private async launch(): Promise<void> {
@@ -251,7 +253,10 @@ export class NatsServer {
 
 /** A JetStream cluster of nats-server processes on loopback. */
 export class NatsCluster {
-  private constructor(readonly nodes: NatsServer[], readonly dir: string) {}
+  private constructor(
+    readonly nodes: NatsServer[],
+    readonly dir: string,
+  ) {}
 
   /**
    * Starts `size` nodes routed to each other. JetStream clustering needs its routes configured
@@ -265,9 +270,7 @@ export class NatsCluster {
     const nodes: NatsServer[] = [];
     try {
       for (let i = 0; i < size; i++) {
-        nodes.push(
-          await NatsServer.start({ dir: join(dir, `n${i + 1}`), name: `n${i + 1}`, cluster: { name, port: ports[i]!, routes }, cleanup: false }),
-        );
+        nodes.push(await NatsServer.start({ dir: join(dir, `n${i + 1}`), name: `n${i + 1}`, cluster: { name, port: ports[i]!, routes }, cleanup: false }));
       }
     } catch (error) {
       await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
@@ -289,11 +292,15 @@ export class NatsCluster {
 /** Ports that were free a moment ago (bound to 0 and released). */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Server>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => resolve(srv));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const srv = createServer();
+          srv.once("error", reject);
+          srv.listen(0, "127.0.0.1", () => resolve(srv));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));

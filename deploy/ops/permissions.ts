@@ -11,7 +11,17 @@
  * with nats.js v3 against nats-server 2.9.
  */
 import {
-  BUCKETS, COORDINATOR_EVENTS, OBJECT_STORE, PEER_EVENTS, STREAMS, consumers, memberKeys, natsSubjects as nats, stateKeys, subjects, wildcards,
+  BUCKETS,
+  COORDINATOR_EVENTS,
+  OBJECT_STORE,
+  PEER_EVENTS,
+  STREAMS,
+  consumers,
+  memberKeys,
+  natsSubjects as nats,
+  stateKeys,
+  subjects,
+  wildcards,
   type ConsumerSpec,
 } from "../../protocol/mod.ts";
 
@@ -209,10 +219,7 @@ export function coordinatorPermissions(exp: string, peers: string[]): RolePermis
  * publishes nothing but the JetStream API requests that reading needs.
  */
 export function observerPermissions(exp: string, peers: string[]): RolePermissions {
-  const allow: Rule[] = [
-    ...jetStreamBasics(),
-    ...experimentReads(exp),
-  ];
+  const allow: Rule[] = [...jetStreamBasics(), ...experimentReads(exp)];
   // Explicit, so that widening an allow above can never make the observer a writer.
   const deny: Rule[] = [
     r(wildcards.everything, "no protocol message of any kind"),

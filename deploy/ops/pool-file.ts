@@ -15,7 +15,17 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  MAX_STORED_BYTES, NAME_PATTERN, PROTOCOL_VERSION, PopError, decode, encode, objectNames, openBlobs, putEncodedImage, sha256Name, type PromptPool,
+  MAX_STORED_BYTES,
+  NAME_PATTERN,
+  PROTOCOL_VERSION,
+  PopError,
+  decode,
+  encode,
+  objectNames,
+  openBlobs,
+  putEncodedImage,
+  sha256Name,
+  type PromptPool,
 } from "../../protocol/mod.ts";
 import { ImageFormatError, sniffImage } from "../../actors/images/codec.ts";
 
@@ -114,7 +124,8 @@ export function defaultPoolName(file: string): string {
  */
 export async function readPromptFile(file: string, options: ReadOptions = {}): Promise<PromptFile> {
   const name = options.name ?? defaultPoolName(file);
-  if (!NAME_PATTERN.test(name)) throw new PromptFileError(file, [`pool name '${name}' must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit`]);
+  if (!NAME_PATTERN.test(name))
+    throw new PromptFileError(file, [`pool name '${name}' must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit`]);
   const lines = await readLines(file);
   const total = lines.filter((l) => !skipped(l)).length;
   const dir = path.dirname(path.resolve(file));
@@ -139,7 +150,8 @@ export async function readPromptFile(file: string, options: ReadOptions = {}): P
         if (typeof image === "string") at(`image '${p}': ${image}`);
         else found.push(image);
       }
-      if (!parsed.problems.length && found.length === parsed.paths.length) prompts.push({ line, promptId: `${name}:${line}`, question: parsed.question, images: found });
+      if (!parsed.problems.length && found.length === parsed.paths.length)
+        prompts.push({ line, promptId: `${name}:${line}`, question: parsed.question, images: found });
     }
     options.onProgress?.("checking", ++checked, total);
   }
@@ -154,10 +166,15 @@ export async function readImageBytes(image: PromptImage): Promise<Uint8Array> {
   try {
     data = new Uint8Array(await readFile(image.path));
   } catch (error) {
-    throw new ImageChangedError(`${image.path} could not be read again after it was checked (${(error as NodeJS.ErrnoException).code ?? error}); the pool was not stored`, { cause: error });
+    throw new ImageChangedError(
+      `${image.path} could not be read again after it was checked (${(error as NodeJS.ErrnoException).code ?? error}); the pool was not stored`,
+      { cause: error },
+    );
   }
   if (sha256Name(data) !== image.hash) {
-    throw new ImageChangedError(`${image.path} changed while loading (its content is not what was checked); the pool was not stored, load the file again`, { retryable: true });
+    throw new ImageChangedError(`${image.path} changed while loading (its content is not what was checked); the pool was not stored, load the file again`, {
+      retryable: true,
+    });
   }
   return data;
 }
@@ -186,7 +203,9 @@ export async function loadPromptFile(nc: NatsConnection, file: string, options: 
   const existing = await blobs.getBlob(objectName);
   const same = existing !== null && sameContent(existing, checked.pool);
   if (existing && !same && !options.replace) {
-    throw new PoolExistsError(`pool '${checked.name}' already exists with other prompts; pass --replace to overwrite it, or --name to load these under another name`);
+    throw new PoolExistsError(
+      `pool '${checked.name}' already exists with other prompts; pass --replace to overwrite it, or --name to load these under another name`,
+    );
   }
   const done = new Set<string>();
   let storedImages = 0;
@@ -212,7 +231,14 @@ async function readLines(file: string): Promise<string[]> {
     text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(await readFile(file));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    const why = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a folder, not a file" : e instanceof TypeError ? "not UTF-8 text" : `cannot read it (${e.code ?? e.message})`;
+    const why =
+      e.code === "ENOENT"
+        ? "no such file"
+        : e.code === "EISDIR"
+          ? "is a folder, not a file"
+          : e instanceof TypeError
+            ? "not UTF-8 text"
+            : `cannot read it (${e.code ?? e.message})`;
     throw new PromptFileError(file, [`${file}: ${why}`], { cause: error });
   }
   return text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
@@ -228,15 +254,18 @@ function parseLine(text: string): { question: string; paths: string[]; problems:
   } catch (error) {
     return `not valid JSON (${(error as Error).message})`;
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return `expected a JSON object like {"image": "a.png", "question": "..."}, got ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`;
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return `expected a JSON object like {"image": "a.png", "question": "..."}, got ${Array.isArray(value) ? "an array" : JSON.stringify(value)}`;
   const o = value as Record<string, unknown>;
   const problems: string[] = [];
   const unknown = Object.keys(o).filter((k) => !KEYS.includes(k));
-  if (unknown.length) problems.push(`unknown key${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} (allowed: question, image, images)`);
+  if (unknown.length)
+    problems.push(`unknown key${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")} (allowed: question, image, images)`);
   const question = o.question;
   if (typeof question !== "string") problems.push(question === undefined ? `no "question"` : `"question" must be a string`);
   else if (question.trim() === "") problems.push(`"question" is empty`);
-  else if (question.length > MAX_QUESTION_CHARS) problems.push(`"question" is ${question.length} characters; the protocol allows at most ${MAX_QUESTION_CHARS}`);
+  else if (question.length > MAX_QUESTION_CHARS)
+    problems.push(`"question" is ${question.length} characters; the protocol allows at most ${MAX_QUESTION_CHARS}`);
   const paths: string[] = [];
   if ("image" in o && "images" in o) {
     problems.push(`give "image" or "images", not both`);
@@ -262,7 +291,11 @@ async function checkImage(abs: string): Promise<PromptImage | string> {
     data = await readFile(abs);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return code === "ENOENT" ? `not found (looked for ${abs})` : code === "EISDIR" ? "is a folder, not an image" : `cannot read it (${code ?? (error as Error).message})`;
+    return code === "ENOENT"
+      ? `not found (looked for ${abs})`
+      : code === "EISDIR"
+        ? "is a folder, not an image"
+        : `cannot read it (${code ?? (error as Error).message})`;
   }
   try {
     return { path: abs, ...sniffImage(data), hash: sha256Name(data), bytes: data.length };
@@ -295,7 +328,9 @@ function assemble(file: string, name: string, prompts: FilePrompt[]): PromptFile
     throw new PromptFileError(file, [`${file}: the prompts do not make a valid pool: ${(error as Error).message}`], { cause: error });
   }
   if (encoded.length > MAX_STORED_BYTES) {
-    throw new PromptFileError(file, [`${file}: the pool would be ${(encoded.length / 1e6).toFixed(0)} MB; a stored pool is at most ${MAX_STORED_BYTES / 1e6} MB, split the file`]);
+    throw new PromptFileError(file, [
+      `${file}: the pool would be ${(encoded.length / 1e6).toFixed(0)} MB; a stored pool is at most ${MAX_STORED_BYTES / 1e6} MB, split the file`,
+    ]);
   }
   return { file, name, prompts, images, bytes: images.reduce((s, i) => s + i.bytes, 0), pool, encoded };
 }

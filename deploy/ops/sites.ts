@@ -54,7 +54,10 @@ export function linkUsers(sites: string[]): LinkUser[] {
 /** The hub server: domain "hub", listening for the sites' leafnodes. */
 export function hubOptions(o: { leafPort: number; users: LinkUser[]; advertise: string; include?: string[]; port?: number }): NatsServerOptions {
   return {
-    name: HUB_DOMAIN, domain: HUB_DOMAIN, port: o.port, include: o.include,
+    name: HUB_DOMAIN,
+    domain: HUB_DOMAIN,
+    port: o.port,
+    include: o.include,
     leafnodes: { listen: { port: o.leafPort, advertise: o.advertise, users: o.users.map(({ user, password }) => ({ user, password })) } },
   };
 }
@@ -83,7 +86,12 @@ export interface SiteNetworkOptions {
 
 /** A hub and its sites on this machine: what the tests and a one-machine trial run. */
 export class SiteNetwork {
-  private constructor(readonly hub: NatsServer, readonly sites: Map<string, NatsServer>, readonly dir: string, private readonly ownsDir: boolean) {}
+  private constructor(
+    readonly hub: NatsServer,
+    readonly sites: Map<string, NatsServer>,
+    readonly dir: string,
+    private readonly ownsDir: boolean,
+  ) {}
 
   static async start(o: SiteNetworkOptions): Promise<SiteNetwork> {
     checkSiteNames(o.sites);
@@ -94,11 +102,18 @@ export class SiteNetwork {
     const links = new Map<string, string>();
     for (const { site } of users) links.set(site, o.linkTo ? await o.linkTo(site, leafPort!) : `127.0.0.1:${leafPort}`);
     const advertise = o.advertise?.(links) ?? links.get(o.sites[0]!)!;
-    const hub = await NatsServer.start({ ...hubOptions({ leafPort: leafPort!, users, advertise, include: o.include }), dir: join(dir, HUB_DOMAIN), cleanup: false });
+    const hub = await NatsServer.start({
+      ...hubOptions({ leafPort: leafPort!, users, advertise, include: o.include }),
+      dir: join(dir, HUB_DOMAIN),
+      cleanup: false,
+    });
     const sites = new Map<string, NatsServer>();
     try {
       for (const link of users) {
-        sites.set(link.site, await NatsServer.start({ ...siteOptions({ link, hub: links.get(link.site)!, include: o.include }), dir: join(dir, link.site), cleanup: false }));
+        sites.set(
+          link.site,
+          await NatsServer.start({ ...siteOptions({ link, hub: links.get(link.site)!, include: o.include }), dir: join(dir, link.site), cleanup: false }),
+        );
       }
     } catch (error) {
       await Promise.all([hub, ...sites.values()].map((s) => s.stop("SIGKILL")));
@@ -133,7 +148,13 @@ export interface SiteFiles {
  * passwords are in both ends' configs (mode 0600).
  */
 export function writeSiteConfigs(o: {
-  sites: string[]; out: string; hubHost: string; hubPort: number; leafPort: number; sitePortBase: number; include?: string[];
+  sites: string[];
+  out: string;
+  hubHost: string;
+  hubPort: number;
+  leafPort: number;
+  sitePortBase: number;
+  include?: string[];
 }): SiteFiles {
   checkSiteNames(o.sites);
   const dir = resolve(o.out);
@@ -149,7 +170,11 @@ export function writeSiteConfigs(o: {
   const hub = write("hub", hubOptions({ leafPort: o.leafPort, users, advertise: `${o.hubHost}:${o.leafPort}`, include: o.include }), o.hubPort, "0.0.0.0");
   const sites = users.map((link, i) => {
     const port = o.sitePortBase + i;
-    return { site: link.site, port, config: write(`site-${link.site}`, siteOptions({ link, hub: `${o.hubHost}:${o.leafPort}`, include: o.include }), port, "0.0.0.0") };
+    return {
+      site: link.site,
+      port,
+      config: write(`site-${link.site}`, siteOptions({ link, hub: `${o.hubHost}:${o.leafPort}`, include: o.include }), port, "0.0.0.0"),
+    };
   });
   return { dir, hub, sites };
 }

@@ -44,10 +44,15 @@ export async function followStream(o: FollowStreamOptions): Promise<Follower> {
   // The last message handled: a new consumer starts after it.
   let lastSeq = 0;
   const pull = await Pull.start({
-    open: () => retrying(`following ${o.filter} on ${o.stream}`, async () => {
-      const consumer = await orderedConsumer(js, o.stream, o.filter, lastSeq);
-      return { consumer, messages: await withTimeout(consumer.consume({ expires: 5000 }), CALL_MS, "starting to consume") };
-    }, log),
+    open: () =>
+      retrying(
+        `following ${o.filter} on ${o.stream}`,
+        async () => {
+          const consumer = await orderedConsumer(js, o.stream, o.filter, lastSeq);
+          return { consumer, messages: await withTimeout(consumer.consume({ expires: 5000 }), CALL_MS, "starting to consume") };
+        },
+        log,
+      ),
     each: async (m) => {
       // A restarted follower may see again what it handled; handlers are idempotent, but skip it.
       if (m.info.streamSequence <= lastSeq) return;
@@ -87,13 +92,17 @@ const DEAD_LETTER_RETRY_MS = 15_000;
 export function followAdmitted<K extends MessageType>(o: FollowOptions<K>): Promise<Follower> {
   const js = jetStreamOf(o.nc);
   return followStream({
-    nc: o.nc, stream: o.stream, filter: o.filter, log: o.log,
+    nc: o.nc,
+    stream: o.stream,
+    filter: o.filter,
+    log: o.log,
     each: async (m) => {
       const a = admit(m.subject, m.data, o.types, o.roster);
       if (a.ok) return o.handle(a.message);
       // This consumer does not redeliver, so a dead letter that fails to publish is tried again here.
       await retrying(`dead-lettering ${m.subject}`, () => deadLetter(js, m, a, o.deadLetterAs), o.log, DEAD_LETTER_RETRY_MS).catch((error: unknown) =>
-        o.log.error({ err: error, subject: m.subject }, "could not dead-letter a message; it is not counted"));
+        o.log.error({ err: error, subject: m.subject }, "could not dead-letter a message; it is not counted"),
+      );
       o.log.warn({ subject: m.subject, reason: a.reason, detail: a.detail }, "not counted: dead-lettered");
     },
   });

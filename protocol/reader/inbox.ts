@@ -133,7 +133,9 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         // No reason text: nats-server 2.9 ignores "+TERM <reason>" and would redeliver the message.
         m.term();
         if (message && options.gaveUp) {
-          await options.gaveUp(message, reason, detail).catch((error: unknown) => log.warn({ err: error, subject: m.subject }, "could not tell that this message's work was given up"));
+          await options
+            .gaveUp(message, reason, detail)
+            .catch((error: unknown) => log.warn({ err: error, subject: m.subject }, "could not tell that this message's work was given up"));
         }
       },
       (error) => {
@@ -197,7 +199,10 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       let outcomes: Outcome[] | void;
       inflight = valid.map((v) => v.m);
       try {
-        outcomes = await options.handler(valid.map((v) => v.d), abort.signal);
+        outcomes = await options.handler(
+          valid.map((v) => v.d),
+          abort.signal,
+        );
         if (stopping) continue; // already nak'ed by stop()
       } catch (error) {
         if (stopping) continue;
@@ -227,11 +232,14 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   // Work in progress and messages waiting their turn keep their ack deadline alive, so ack_wait
   // can stay short and a crashed process's messages come back quickly.
   const ackWaitMs = (options.spec.config.ack_wait ?? 30_000_000_000) / 1_000_000;
-  const keepAlive = setInterval(() => {
-    for (const m of inflight) m.working();
-    for (const m of queue) m.working();
-    for (const m of held) m.working();
-  }, Math.max(250, ackWaitMs / 3));
+  const keepAlive = setInterval(
+    () => {
+      for (const m of inflight) m.working();
+      for (const m of queue) m.working();
+      for (const m of held) m.working();
+    },
+    Math.max(250, ackWaitMs / 3),
+  );
   keepAlive.unref();
 
   const done = Promise.allSettled([reader, worker]).then(() => clearInterval(keepAlive));

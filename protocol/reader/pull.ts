@@ -42,7 +42,10 @@ export class Pull {
   /** Resolves when reading has ended (after stop(), or a pull that ended without `revive`). */
   readonly done: Promise<void>;
 
-  private constructor(private source: Source, private readonly o: PullOptions) {
+  private constructor(
+    private source: Source,
+    private readonly o: PullOptions,
+  ) {
     this.watchdog = watchForStalls({
       consumer: () => this.source.consumer,
       busy: o.busy,
@@ -68,7 +71,10 @@ export class Pull {
     this.stopped = true;
     this.watchdog.stop();
     this.wake?.();
-    return this.source.messages.close().then(() => undefined, () => undefined);
+    return this.source.messages.close().then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   /** Opens a new pull in place of the current one, which is then closed. */

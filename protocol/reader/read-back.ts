@@ -56,7 +56,11 @@ export async function readStored<T extends MessageType>(
 const READ_RETRY_MS = 90_000;
 
 async function readOnce<T extends MessageType>(
-  nc: NatsConnection, stream: string, filter: string, type: T, options: ReadOptions,
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  type: T,
+  options: ReadOptions,
 ): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
   const js = jetStreamOf(nc);
   const consumer = await orderedConsumer(js, stream, filter);
@@ -88,7 +92,10 @@ async function readOnce<T extends MessageType>(
       if (got > 0) emptyFetches = 0;
       else if ((await withTimeout(consumer.info(), CALL_MS, `reading ${filter} from ${stream}`)).num_pending === 0) done = true;
       else if (++emptyFetches >= MAX_EMPTY_FETCHES) {
-        throw new IncompleteReadError(`reading ${filter} from ${stream}: messages are pending but ${MAX_EMPTY_FETCHES} fetches came back empty; is the stream's leader available?`, { retryable: true });
+        throw new IncompleteReadError(
+          `reading ${filter} from ${stream}: messages are pending but ${MAX_EMPTY_FETCHES} fetches came back empty; is the stream's leader available?`,
+          { retryable: true },
+        );
       }
     }
   } finally {
@@ -96,4 +103,3 @@ async function readOnce<T extends MessageType>(
   }
   return { messages, skipped };
 }
-

@@ -67,5 +67,8 @@ export function watchForStalls(w: StallWatch): Watchdog {
 
 /** Messages waiting for the consumer. No answer at all is as telling as pending messages: it counts as one. */
 function pendingOf(consumer: Consumer): Promise<number> {
-  return withTimeout(consumer.info(false), ASK_MS, "asking a consumer what is pending").then((i) => i.num_pending, () => 1);
+  return withTimeout(consumer.info(false), ASK_MS, "asking a consumer what is pending").then(
+    (i) => i.num_pending,
+    () => 1,
+  );
 }

@@ -10,7 +10,19 @@ import { PeerContext } from "../../actors/context.ts";
 import { createRoles, stopRoles } from "../../actors/roles.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import {
-  STREAMS, consumers, controlEvent, encode, ensureConsumer, managerOf, kvmOf, BUCKETS, publishMessage, jetStreamOf, readStored, stateKeys, subjects,
+  STREAMS,
+  consumers,
+  controlEvent,
+  encode,
+  ensureConsumer,
+  managerOf,
+  kvmOf,
+  BUCKETS,
+  publishMessage,
+  jetStreamOf,
+  readStored,
+  stateKeys,
+  subjects,
   type Prompt,
 } from "../../protocol/mod.ts";
 import { candidates, iterationRecord, progress, prompt } from "../support/messages.ts";
@@ -22,16 +34,27 @@ const PROMPTS = 6;
 describe("catching up on undelivered work", () => {
   it("answers the prompts and judges the batches a peer never got, once", async () => {
     // A panel without processes: the test plays the coordinator and ann, the catch-up is cat's.
-    await using panel = await startPanel({ experiment: EXP, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 5, minPeers: 2 }, { voting: VOTE_EVERY_PROMPT });
+    await using panel = await startPanel(
+      { experiment: EXP, iterations: 1, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 5, minPeers: 2 },
+      { voting: VOTE_EVERY_PROMPT },
+    );
     const { nc, config, pool } = panel;
     const state = await kvmOf(nc).open(BUCKETS.state);
-    const prompts: Prompt[] = pool.prompts.slice(0, PROMPTS).map((p) => prompt({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images }));
-    await state.put(stateKeys.iteration(EXP, 1), encode(iterationRecord({ experiment: EXP, peers: ["ann", "cat"], promptIds: prompts.map((p) => p.promptId) })));
+    const prompts: Prompt[] = pool.prompts
+      .slice(0, PROMPTS)
+      .map((p) => prompt({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images }));
+    await state.put(
+      stateKeys.iteration(EXP, 1),
+      encode(iterationRecord({ experiment: EXP, peers: ["ann", "cat"], promptIds: prompts.map((p) => p.promptId) })),
+    );
     await state.put(stateKeys.progress(EXP), encode(progress({ experiment: EXP, phase: "collecting" })));
     const js = jetStreamOf(nc);
     for (const p of prompts) {
       await publishMessage(js, p);
-      await publishMessage(js, candidates({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images, author: "ann", modelVersion: "m", texts: ["blue", "red"] }));
+      await publishMessage(
+        js,
+        candidates({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images, author: "ann", modelVersion: "m", texts: ["blue", "red"] }),
+      );
     }
 
     const backend = await TinyBackend.create(7);
@@ -61,7 +84,9 @@ describe("catching up on undelivered work", () => {
     // Acked without training (the delivery that nats-server 2.9 loses): now it trains.
     await close!.ackAck();
     expect(await catchUp(ctx, roles, triedNow)).toEqual({ iteration: 1, answered: 0, judged: 0, trained: true });
-    expect((await readStored(nc, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages.filter((e) => e.event === "training_done")).toHaveLength(1);
+    expect((await readStored(nc, STREAMS.control.name, subjects.all(EXP, "ctl"), "control")).messages.filter((e) => e.event === "training_done")).toHaveLength(
+      1,
+    );
     expect(await catchUp(ctx, roles, new Set())).toEqual({ iteration: 1, answered: 0, judged: 0, trained: false });
     // Done: nothing to look at.
     await state.put(stateKeys.progress(EXP), encode(progress({ experiment: EXP, phase: "done", at: 3 })));

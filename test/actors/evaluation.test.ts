@@ -56,7 +56,24 @@ describe("scoring", () => {
 
   it("reads the option letter in its usual forms", () => {
     const c = ["cat", "dog", "bird", "fish"];
-    for (const reply of ["B", "b", "B.", "(B)", "B)", "B:", " B. dog", "(B) dog, clearly", "[B]", "Answer: B", "answer: (B)", "The answer is B", "The answer is B.", "I think the answer is (B), a dog", "Dog", "dog."]) {
+    for (const reply of [
+      "B",
+      "b",
+      "B.",
+      "(B)",
+      "B)",
+      "B:",
+      " B. dog",
+      "(B) dog, clearly",
+      "[B]",
+      "Answer: B",
+      "answer: (B)",
+      "The answer is B",
+      "The answer is B.",
+      "I think the answer is (B), a dog",
+      "Dog",
+      "dog.",
+    ]) {
       expect(readChoice(reply, c), reply).toBe(1);
     }
     expect(readChoice("D", c)).toBe(3);
@@ -119,7 +136,8 @@ describe("BenchmarkFileEvaluator", () => {
 
     const prompts = ev.items.map((it) => it.prompt);
     const replies = await backend.generate(prompts, { k: 1, temperature: 0, seed: 0 });
-    const expected = ev.items.filter((it, i) => "choices" in it.expect && choiceMatch(replies[i]![0]!, it.expect.choices, it.expect.index)).length / items.length;
+    const expected =
+      ev.items.filter((it, i) => "choices" in it.expect && choiceMatch(replies[i]![0]!, it.expect.choices, it.expect.index)).length / items.length;
     const res = await ev.evaluate();
     expect(res.suites).toEqual({ "colour-mc": expected });
     expect(res.items).toBe(8);
@@ -216,10 +234,13 @@ describe("CommandEvaluator", () => {
 
   it("reads suites from $POP_SCORES, percentages as fractions, with the extra env", async () => {
     const lines: string[] = [];
-    const ev = new CommandEvaluator(`echo "evaluating $POP_PEER"; echo warming up >&2; printf '{"suites":{"a":0.5,"b":75,"c":%s}}' "$POP_ITERATION" > "$POP_SCORES"`, {
-      env: { POP_PEER: "alice", POP_ITERATION: "1" },
-      log: { info: (_f, msg) => lines.push(msg) },
-    });
+    const ev = new CommandEvaluator(
+      `echo "evaluating $POP_PEER"; echo warming up >&2; printf '{"suites":{"a":0.5,"b":75,"c":%s}}' "$POP_ITERATION" > "$POP_SCORES"`,
+      {
+        env: { POP_PEER: "alice", POP_ITERATION: "1" },
+        log: { info: (_f, msg) => lines.push(msg) },
+      },
+    );
     const res = await ev.evaluate();
     expect(res.suites).toEqual({ a: 0.5, b: 0.75, c: 1 });
     expect(res.average).toBeCloseTo(0.75);
@@ -279,7 +300,10 @@ describe("CommandEvaluator", () => {
     // .mts: the temp folder has no package.json saying "module", and the script awaits at top level
     const script = join(dir, "stop-script.mts");
     const mod = resolve("actors/evaluation/command.ts");
-    writeFileSync(script, `import { CommandEvaluator } from ${JSON.stringify(mod)};\nawait new CommandEvaluator(${JSON.stringify(`sleep 60 & echo $! > "${pidFile}"; wait`)}, { log: { info() {} } }).evaluate();\n`);
+    writeFileSync(
+      script,
+      `import { CommandEvaluator } from ${JSON.stringify(mod)};\nawait new CommandEvaluator(${JSON.stringify(`sleep 60 & echo $! > "${pidFile}"; wait`)}, { log: { info() {} } }).evaluate();\n`,
+    );
     const node = spawn(process.execPath, ["--import", "tsx", script], { stdio: "ignore" });
     const exited = new Promise<NodeJS.Signals | null>((r) => node.once("exit", (_code, signal) => r(signal)));
     await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 20_000);

@@ -19,7 +19,9 @@ function pngWithAlpha(width: number, height: number, pixel: (x: number, y: numbe
 
 /** Left half red, right half blue. */
 const halves = (width: number, height: number, quality = 90, comments?: string[]) =>
-  new Uint8Array(jpeg.encode({ width, height, data: rgba(width, height, (x) => (x < width / 2 ? [255, 0, 0, 255] : [0, 0, 255, 255])), comments }, quality).data);
+  new Uint8Array(
+    jpeg.encode({ width, height, data: rgba(width, height, (x) => (x < width / 2 ? [255, 0, 0, 255] : [0, 0, 255, 255])), comments }, quality).data,
+  );
 
 const at = (img: { width: number; data: Uint8Array }, x: number, y: number) => [...img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3)];
 
@@ -49,7 +51,11 @@ describe("decodeRgb", () => {
   });
 
   it("composites PNG alpha over white", () => {
-    const colours: [number, number, number, number][] = [[255, 0, 0, 0], [0, 0, 255, 128], [0, 255, 0, 255]];
+    const colours: [number, number, number, number][] = [
+      [255, 0, 0, 0],
+      [0, 0, 255, 128],
+      [0, 255, 0, 255],
+    ];
     const bytes = pngWithAlpha(3, 1, (x) => colours[x]!);
     const rgb = decodeRgb({ ...sniffImage(bytes), data: bytes });
     expect(rgb.width).toBe(3);

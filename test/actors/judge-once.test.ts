@@ -35,6 +35,11 @@ describe("judging each distinct candidate once", () => {
   it("refuses a judge that returns the wrong number of scores", async () => {
     const [p] = poolPrompts(3, 0, 1);
     const short = { judge: async () => [] };
-    await expect(judgeOnce(short, [{ prompt: p!, answer: "a" }, { prompt: p!, answer: "b" }])).rejects.toThrow(/returned 0 scores for 2/);
+    await expect(
+      judgeOnce(short, [
+        { prompt: p!, answer: "a" },
+        { prompt: p!, answer: "b" },
+      ]),
+    ).rejects.toThrow(/returned 0 scores for 2/);
   });
 });

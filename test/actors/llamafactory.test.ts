@@ -5,7 +5,14 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodePng } from "../../actors/images/png-encode.ts";
 import { TRAINER_FORMAT, type TrainSettings } from "../../actors/trainers/contract.ts";
 import { llamaFactoryMetrics, writeLlamaFactoryMetrics } from "../../actors/trainers/llamafactory/metrics.ts";
-import { splitBatch, toYaml, writeLlamaFactoryFiles, yamlNumber, yamlString, type SharegptPreferenceRecord } from "../../actors/trainers/llamafactory/trainer.ts";
+import {
+  splitBatch,
+  toYaml,
+  writeLlamaFactoryFiles,
+  yamlNumber,
+  yamlString,
+  type SharegptPreferenceRecord,
+} from "../../actors/trainers/llamafactory/trainer.ts";
 
 let work: string;
 
@@ -22,7 +29,9 @@ function png(name: string, shade: number): string {
   return `images/${name}`;
 }
 
-const user = (images: number, text: string) => [{ role: "user", content: [...Array.from({ length: images }, () => ({ type: "image" })), { type: "text", text }] }];
+const user = (images: number, text: string) => [
+  { role: "user", content: [...Array.from({ length: images }, () => ({ type: "image" })), { type: "text", text }] },
+];
 const assistant = (text: string) => [{ role: "assistant", content: [{ type: "text", text }] }];
 
 function settingsFor(overrides: Partial<TrainSettings> = {}, simpo: Partial<TrainSettings["simpo"]> = {}): TrainSettings {
@@ -48,9 +57,33 @@ function writeWork(settings: TrainSettings): void {
   const b = png("b.png", 20);
   const c = png("c.png", 30);
   const pairs = [
-    { prompt: user(1, "What colour is this?"), chosen: assistant("Dark grey."), rejected: assistant("Bright red."), images: [a], score_chosen: 0.9, score_rejected: 0.1, prompt_id: "p1" },
-    { prompt: user(2, 'Compare the "two" images:\nwhich is lighter?'), chosen: assistant("The second."), rejected: assistant("The first <image> one."), images: [b, c], score_chosen: 0.8, score_rejected: 0.3, prompt_id: "p2" },
-    { prompt: [{ role: "system", content: "Be brief." }, ...user(1, "Describe ünïcode ✓.")], chosen: assistant("Grey square."), rejected: [{ role: "assistant", content: "A cat." }], images: [a], score_chosen: 0.7, score_rejected: 0.2, prompt_id: "p3" },
+    {
+      prompt: user(1, "What colour is this?"),
+      chosen: assistant("Dark grey."),
+      rejected: assistant("Bright red."),
+      images: [a],
+      score_chosen: 0.9,
+      score_rejected: 0.1,
+      prompt_id: "p1",
+    },
+    {
+      prompt: user(2, 'Compare the "two" images:\nwhich is lighter?'),
+      chosen: assistant("The second."),
+      rejected: assistant("The first <image> one."),
+      images: [b, c],
+      score_chosen: 0.8,
+      score_rejected: 0.3,
+      prompt_id: "p2",
+    },
+    {
+      prompt: [{ role: "system", content: "Be brief." }, ...user(1, "Describe ünïcode ✓.")],
+      chosen: assistant("Grey square."),
+      rejected: [{ role: "assistant", content: "A cat." }],
+      images: [a],
+      score_chosen: 0.7,
+      score_rejected: 0.2,
+      prompt_id: "p3",
+    },
   ];
   writeFileSync(join(work, "settings.json"), JSON.stringify(settings));
   writeFileSync(join(work, "pairs.jsonl"), pairs.map((p) => JSON.stringify(p)).join("\n") + "\n");
@@ -215,7 +248,12 @@ describe("YAML emitter", () => {
     expect(yamlNumber(3, true)).toBe("3.0");
     expect(() => yamlNumber(Number.NaN)).toThrow();
     expect(toYaml([{ comment: "two\nlines" }, { key: "a", value: null }])).toBe("# two lines\na: null\n");
-    expect(() => toYaml([{ key: "a", value: 1 }, { key: "a", value: 2 }])).toThrow(/twice/);
+    expect(() =>
+      toYaml([
+        { key: "a", value: 1 },
+        { key: "a", value: 2 },
+      ]),
+    ).toThrow(/twice/);
     expect(() => toYaml([{ key: "a: b", value: 1 }])).toThrow(/identifier/);
   });
 
@@ -282,7 +320,12 @@ function trainerState() {
     num_input_tokens_seen: 0,
     num_train_epochs: 1,
     save_steps: 500,
-    stateful_callbacks: { TrainerControl: { args: { should_epoch_stop: false, should_evaluate: false, should_log: false, should_save: true, should_training_stop: true }, attributes: {} } },
+    stateful_callbacks: {
+      TrainerControl: {
+        args: { should_epoch_stop: false, should_evaluate: false, should_log: false, should_save: true, should_training_stop: true },
+        attributes: {},
+      },
+    },
     total_flos: 123456.0,
     train_batch_size: 1,
     trial_name: null,
@@ -296,8 +339,14 @@ describe("llamaFactoryMetrics", () => {
     writeWork(settings);
     const out = settings.output_dir;
     writeFileSync(join(out, "trainer_state.json"), JSON.stringify(trainerState(), null, 2));
-    writeFileSync(join(out, "train_results.json"), JSON.stringify({ epoch: 1.0, total_flos: 123456.0, train_loss: 1.24, train_runtime: 42.5, train_samples_per_second: 0.07, train_steps_per_second: 0.07 }));
-    writeFileSync(join(out, "eval_results.json"), JSON.stringify({ epoch: 1.0, "eval_logps/chosen": -1.1, "eval_logps/rejected": -2.0, "eval_rewards/margins": 2.25, eval_loss: 0.4, eval_runtime: 3.0 }));
+    writeFileSync(
+      join(out, "train_results.json"),
+      JSON.stringify({ epoch: 1.0, total_flos: 123456.0, train_loss: 1.24, train_runtime: 42.5, train_samples_per_second: 0.07, train_steps_per_second: 0.07 }),
+    );
+    writeFileSync(
+      join(out, "eval_results.json"),
+      JSON.stringify({ epoch: 1.0, "eval_logps/chosen": -1.1, "eval_logps/rejected": -2.0, "eval_rewards/margins": 2.25, eval_loss: 0.4, eval_runtime: 3.0 }),
+    );
     expect(() => writeLlamaFactoryMetrics(work)).toThrow(/no peft adapter/);
     writeFileSync(join(out, "adapter_config.json"), "{}");
     writeFileSync(join(out, "adapter_model.safetensors"), "");

@@ -14,7 +14,12 @@ import { poolPrompt } from "../../actors/models/tiny/world.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
 
 const DIR = "test/fixtures/openai";
-interface Fixture { server: string; status: number; headers: Record<string, string>; body: unknown }
+interface Fixture {
+  server: string;
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
 const load = (name: string): Fixture => JSON.parse(readFileSync(`${DIR}/${name}.json`, "utf8"));
 const SERVERS = ["vllm", "llamacpp", "ollama", "openai"];
 const has = (name: string) => readdirSync(DIR).includes(`${name}.json`);
@@ -45,11 +50,18 @@ const item = { prompt: poolPrompt(7, 0), answer: "red" };
 
 /** The expected score a fixture's logprobs give, computed here independently of the backend. */
 function expectedFrom(f: Fixture): number {
-  const first = (f.body as { choices: { logprobs: { content: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[] } }[] }).choices[0]!.logprobs.content.find((t) => /^\s*[1-5]\s*$/.test(t.token))!;
+  const first = (
+    f.body as { choices: { logprobs: { content: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[] } }[] }
+  ).choices[0]!.logprobs.content.find((t) => /^\s*[1-5]\s*$/.test(t.token))!;
   const p = new Map<number, number>();
-  for (const t of first.top_logprobs) if (/^\s*[1-5]\s*$/.test(t.token)) p.set(Number(t.token.trim()), (p.get(Number(t.token.trim())) ?? 0) + Math.exp(t.logprob));
-  let z = 0, e = 0;
-  for (const [d, q] of p) { z += q; e += d * q; }
+  for (const t of first.top_logprobs)
+    if (/^\s*[1-5]\s*$/.test(t.token)) p.set(Number(t.token.trim()), (p.get(Number(t.token.trim())) ?? 0) + Math.exp(t.logprob));
+  let z = 0,
+    e = 0;
+  for (const [d, q] of p) {
+    z += q;
+    e += d * q;
+  }
   return e / z;
 }
 
@@ -67,7 +79,11 @@ describe.each(SERVERS)("recorded %s responses", (name) => {
       const [answers] = await be.generate([poolPrompt(7, 1)], { k: 3, temperature: 0.7, seed: 1 });
       expect(answers).toHaveLength(3);
       if (fixture.status === 200 && contents(fixture).length >= 3) {
-        expect(answers).toEqual(contents(fixture).slice(0, 3).map((t) => t.trim()));
+        expect(answers).toEqual(
+          contents(fixture)
+            .slice(0, 3)
+            .map((t) => t.trim()),
+        );
         expect(asked).toBe(1);
       } else {
         // the server ignored or refused n: the rest came one request at a time
@@ -99,20 +115,21 @@ describe.each(SERVERS)("recorded %s responses", (name) => {
     expect(be.judgeStats.text).toBe(5);
   });
 
-  it.each(["error-bad-request", "error-model-not-found", "error-overloaded", "error-server", "error-server-json", "error-bad-request-image-url"].filter((c) => has(`${name}-${c}`)))(
-    "turns %s into an error that says what the server said and whether retrying helps",
-    async (kind) => {
-      const f = load(`${name}-${kind}`);
-      const client = new OpenAiClient({ baseUrl: await replay(models, () => f), retries: 0 });
-      const error = await client.chat({ model: "m", messages: [{ role: "user", content: "hi" }] }, "answering prompt p1").catch((e) => e);
-      const retryable = f.status === 408 || f.status === 429 || f.status >= 500;
-      expect(error).toBeInstanceOf(retryable ? ServerUnavailableError : ServerRequestError);
-      expect(error.retryable).toBe(retryable);
-      expect(error.message).toContain("answering prompt p1");
-      expect(error.message).toContain(`HTTP ${f.status}`);
-      const said = typeof f.body === "object" && f.body ? JSON.stringify(f.body) : "";
-      const message = /"message":\s*"([^"]+)"/.exec(said)?.[1];
-      if (message) expect(error.message).toContain(message);
-    },
-  );
+  it.each(
+    ["error-bad-request", "error-model-not-found", "error-overloaded", "error-server", "error-server-json", "error-bad-request-image-url"].filter((c) =>
+      has(`${name}-${c}`),
+    ),
+  )("turns %s into an error that says what the server said and whether retrying helps", async (kind) => {
+    const f = load(`${name}-${kind}`);
+    const client = new OpenAiClient({ baseUrl: await replay(models, () => f), retries: 0 });
+    const error = await client.chat({ model: "m", messages: [{ role: "user", content: "hi" }] }, "answering prompt p1").catch((e) => e);
+    const retryable = f.status === 408 || f.status === 429 || f.status >= 500;
+    expect(error).toBeInstanceOf(retryable ? ServerUnavailableError : ServerRequestError);
+    expect(error.retryable).toBe(retryable);
+    expect(error.message).toContain("answering prompt p1");
+    expect(error.message).toContain(`HTTP ${f.status}`);
+    const said = typeof f.body === "object" && f.body ? JSON.stringify(f.body) : "";
+    const message = /"message":\s*"([^"]+)"/.exec(said)?.[1];
+    if (message) expect(error.message).toContain(message);
+  });
 });

@@ -114,7 +114,8 @@ describe("the openai backend against pop serve", () => {
   it("refuses at start a model the server does not serve, and a server that never comes up", async () => {
     await expect(open({ model: "nope" })).rejects.toThrow(/does not serve a model named 'nope'; it serves: countless/);
     const port = await freePort();
-    await expect(OpenAiBackend.open({ baseUrl: `http://127.0.0.1:${port}/v1`, model: "x", startupWaitMs: 500 })).rejects.toThrow(/did not come up within 1 s.*ECONNREFUSED/s);
+    await expect(OpenAiBackend.open({ baseUrl: `http://127.0.0.1:${port}/v1`, model: "x", startupWaitMs: 500 })).rejects.toThrow(
+      /did not come up within 1 s.*ECONNREFUSED/s,
+    );
   });
 });
-

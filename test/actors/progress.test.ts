@@ -4,7 +4,9 @@ import { formatDuration, progressLine, ProgressReporter } from "../../deploy/cli
 describe("progress of long work", () => {
   it("says done of total, the rate and the time to go", () => {
     expect(progressLine("pretraining", 0, 400, 0, { unit: "steps" })).toBe("pretraining  0/400 steps");
-    expect(progressLine("pretraining", 100, 400, 20_000, { unit: "steps", extra: "loss 1.234" })).toBe("pretraining  100/400 steps  5.0/s  about 1 min 00 s to go  loss 1.234");
+    expect(progressLine("pretraining", 100, 400, 20_000, { unit: "steps", extra: "loss 1.234" })).toBe(
+      "pretraining  100/400 steps  5.0/s  about 1 min 00 s to go  loss 1.234",
+    );
     expect(progressLine("pool", 50, 100, 1000, { bar: true })).toBe("pool  [############............]  50/100  50/s  about 1 s to go");
     expect(progressLine("pool", 100, 100, 4000)).toBe("pool  100/100  25/s  done in 4 s");
     expect(formatDuration(3_725_000)).toBe("1 h 02 min");
@@ -30,6 +32,10 @@ describe("progress of long work", () => {
     t = 2000;
     term.update(2);
     term.finish();
-    expect(tty).toEqual(["\r\x1b[2Ky  [############............]  1/2  1.0/s  about 1 s to go", "\r\x1b[2Ky  [########################]  2/2  1.0/s  done in 2 s", "\n"]);
+    expect(tty).toEqual([
+      "\r\x1b[2Ky  [############............]  1/2  1.0/s  about 1 s to go",
+      "\r\x1b[2Ky  [########################]  2/2  1.0/s  done in 2 s",
+      "\n",
+    ]);
   });
 });

@@ -65,7 +65,11 @@ afterAll(async () => {
 });
 
 const post = (body: unknown) =>
-  fetch(`${server.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
 
 /** A user turn as OpenAI clients send it: the prompt's images as PNG data URLs, then the text. */
 const userTurn = (prompt: PromptInput, text: string = prompt.question) => ({
@@ -111,12 +115,32 @@ describe("pop serve's OpenAI-compatible API", () => {
     await expectError(await post({ ...good, n: 0 }), 400, "BadRequestError", /'n'/);
     await expectError(await post({ ...good, temperature: "hot" }), 400, "BadRequestError", /temperature/);
     await expectError(await post({ ...good, stream: true }), 400, "BadRequestError", /stream/);
-    const remote = { role: "user", content: [{ type: "image_url", image_url: { url: "https://example.com/cat.png" } }, { type: "text", text: prompt.question }] };
+    const remote = {
+      role: "user",
+      content: [
+        { type: "image_url", image_url: { url: "https://example.com/cat.png" } },
+        { type: "text", text: prompt.question },
+      ],
+    };
     await expectError(await post({ ...good, messages: [remote] }), 400, "BadRequestError", /data URL/);
-    const notPng = { role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,aGVsbG8gd29ybGQ=" } }, { type: "text", text: "hi" }] };
+    const notPng = {
+      role: "user",
+      content: [
+        { type: "image_url", image_url: { url: "data:image/png;base64,aGVsbG8gd29ybGQ=" } },
+        { type: "text", text: "hi" },
+      ],
+    };
     await expectError(await post({ ...good, messages: [notPng] }), 400, "BadRequestError", /PNG or JPEG/);
     const png = Buffer.from(dataUrl(prompt.images[0]!).split(",")[1]!, "base64");
-    const withImage = (bytes: Buffer) => [{ role: "user", content: [{ type: "image_url", image_url: { url: `data:image/png;base64,${bytes.toString("base64")}` } }, { type: "text", text: "hi" }] }];
+    const withImage = (bytes: Buffer) => [
+      {
+        role: "user",
+        content: [
+          { type: "image_url", image_url: { url: `data:image/png;base64,${bytes.toString("base64")}` } },
+          { type: "text", text: "hi" },
+        ],
+      },
+    ];
     await expectError(await post({ ...good, messages: withImage(png.subarray(0, 60)) }), 400, "BadRequestError", /cannot decode png/);
     const huge = Buffer.from(png);
     huge.writeUInt32BE(10_000, 16);
@@ -184,7 +208,13 @@ describe("pop serve's OpenAI-compatible API", () => {
     });
     const replies = await Promise.all(
       cases.map(({ prompt, answer, criterion }) =>
-        completion({ messages: [userTurn(prompt, judgePrompt(prompt.question, answer, criterion))], max_tokens: 1, temperature: 0, logprobs: true, top_logprobs: 5 }),
+        completion({
+          messages: [userTurn(prompt, judgePrompt(prompt.question, answer, criterion))],
+          max_tokens: 1,
+          temperature: 0,
+          logprobs: true,
+          top_logprobs: 5,
+        }),
       ),
     );
     for (const [k, { prompt, answer, criterion, c }] of cases.entries()) {
@@ -273,13 +303,20 @@ describe("runtime LoRA adapters, through vLLM's endpoints", () => {
   });
 
   const lora = (action: "load" | "unload", body: unknown, on: OpenAiServer = server) =>
-    fetch(`${on.url}/v1/${action}_lora_adapter`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+    fetch(`${on.url}/v1/${action}_lora_adapter`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
   const models = async (): Promise<Json[]> => ((await (await fetch(`${server.url}/v1/models`)).json()) as Json).data;
   const greedy = { temperature: 0, max_tokens: 5 };
 
   it("loads an adapter once, lists it under the base, and answers and judges with its weights", async () => {
     // Two loads of one name at once: the second waits for the first and finds the name taken.
-    const [first, second] = await Promise.all([lora("load", { lora_name: ADAPTER, lora_path: adapterDir }), lora("load", { lora_name: ADAPTER, lora_path: adapterDir })]);
+    const [first, second] = await Promise.all([
+      lora("load", { lora_name: ADAPTER, lora_path: adapterDir }),
+      lora("load", { lora_name: ADAPTER, lora_path: adapterDir }),
+    ]);
     const [ok, refused] = first.status === 200 ? [first, second] : [second, first];
     expect(ok.status).toBe(200);
     expect(ok.headers.get("content-type")).toMatch(/^text\/plain/);
@@ -296,7 +333,10 @@ describe("runtime LoRA adapters, through vLLM's endpoints", () => {
     let differs = 0;
     for (let i = 0; i < 6; i++) {
       const prompt = poolPrompt(7, 100 + i);
-      const [[[mine]], [[base]]] = await Promise.all([localAdapter.generate([prompt], { k: 1, temperature: 0, seed: 0 }), local.generate([prompt], { k: 1, temperature: 0, seed: 0 })]);
+      const [[[mine]], [[base]]] = await Promise.all([
+        localAdapter.generate([prompt], { k: 1, temperature: 0, seed: 0 }),
+        local.generate([prompt], { k: 1, temperature: 0, seed: 0 }),
+      ]);
       const [viaAdapter, viaBase] = await Promise.all([completion({ model: ADAPTER, messages: [userTurn(prompt)], ...greedy }), ask(prompt, greedy)]);
       expect(viaAdapter.model).toBe(ADAPTER);
       expect(viaAdapter.choices.map((c: Json) => c.message.content)).toEqual([mine]);
@@ -306,7 +346,14 @@ describe("runtime LoRA adapters, through vLLM's endpoints", () => {
     expect(differs).toBeGreaterThan(0);
 
     const prompt = poolPrompt(7, 110);
-    const judged = await completion({ model: ADAPTER, messages: [userTurn(prompt, judgePrompt(prompt.question, "red", "correctness"))], max_tokens: 1, temperature: 0, logprobs: true, top_logprobs: 5 });
+    const judged = await completion({
+      model: ADAPTER,
+      messages: [userTurn(prompt, judgePrompt(prompt.question, "red", "correctness"))],
+      max_tokens: 1,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 5,
+    });
     const row = async (b: TinyBackend) => (await b.judgeDistributions([{ prompt, answer: "red" }]))[0]![CRITERIA.indexOf("correctness")]!;
     const [mine, base] = [await row(localAdapter), await row(local)];
     const top: Json[] = judged.choices[0].logprobs.content[0].top_logprobs;
@@ -328,11 +375,21 @@ describe("runtime LoRA adapters, through vLLM's endpoints", () => {
     await expectError(await lora("load", { lora_name: 3, lora_path: adapterDir }), 400, "BadRequestError", /'lora_name' must be a string/);
     await expectError(await lora("load", "{oops"), 400, "BadRequestError", /JSON/);
     const missing = join(tmp, "no-such-iteration");
-    await expectError(await lora("load", { lora_name: "gone", lora_path: missing }), 404, "NotFoundError", new RegExp(`^Loading lora gone failed: No adapter found for ${missing} \\(nothing exists`));
+    await expectError(
+      await lora("load", { lora_name: "gone", lora_path: missing }),
+      404,
+      "NotFoundError",
+      new RegExp(`^Loading lora gone failed: No adapter found for ${missing} \\(nothing exists`),
+    );
     await mkdir(join(tmp, "empty"), { recursive: true });
     await expectError(await lora("load", { lora_name: "empty", lora_path: join(tmp, "empty") }), 404, "NotFoundError", /No adapter found for .*no model\.bin/);
     await writeFile(join(tmp, "junk.bin"), "not a checkpoint");
-    await expectError(await lora("load", { lora_name: "junk", lora_path: join(tmp, "junk.bin") }), 400, "BadRequestError", /^Loading lora junk failed: .*not a tiny weights file/);
+    await expectError(
+      await lora("load", { lora_name: "junk", lora_path: join(tmp, "junk.bin") }),
+      400,
+      "BadRequestError",
+      /^Loading lora junk failed: .*not a tiny weights file/,
+    );
     await expectError(await fetch(`${server.url}/v1/load_lora_adapter`), 405, "MethodNotAllowedError");
     await expectError(await lora("unload", {}), 400, "InvalidUserInput", /'lora_name' needs to be provided/);
     await expectError(await lora("unload", { lora_name: "nope" }), 404, "NotFoundError", /^The lora adapter 'nope' cannot be found\.$/);
@@ -369,7 +426,12 @@ describe("runtime LoRA adapters, through vLLM's endpoints", () => {
     // Taken out of routing at once: listed no more, and a new request for it is refused...
     await until(() => !server.stats().models[ADAPTER]);
     expect((await models()).map((m) => m.id)).toEqual([MODEL]);
-    await expectError(await post({ model: ADAPTER, messages: [userTurn(poolPrompt(7, 150))] }), 404, "NotFoundError", new RegExp(`^The model \`${ADAPTER}\` does not exist\\.$`));
+    await expectError(
+      await post({ model: ADAPTER, messages: [userTurn(poolPrompt(7, 150))] }),
+      404,
+      "NotFoundError",
+      new RegExp(`^The model \`${ADAPTER}\` does not exist\\.$`),
+    );
     // ...while the base keeps answering, and the unload waits for the adapter's work.
     const baseReplies = [0, 1, 2].map((i) => ask(poolPrompt(7, 140 + i), greedy));
     for (const [i, reply] of (await Promise.all(baseReplies)).entries()) {
@@ -413,7 +475,10 @@ describe("runtime LoRA adapters, through vLLM's endpoints", () => {
       // lora_path may also name the checkpoint file itself.
       expect((await lora("load", { lora_name: ADAPTER, lora_path: join(adapterDir, "model.bin") }, other)).status).toBe(200);
       const prompt = poolPrompt(7, 100);
-      const res = await fetch(`${other.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: ADAPTER, messages: [userTurn(prompt)], ...greedy }) });
+      const res = await fetch(`${other.url}/v1/chat/completions`, {
+        method: "POST",
+        body: JSON.stringify({ model: ADAPTER, messages: [userTurn(prompt)], ...greedy }),
+      });
       expect(((await res.json()) as Json).choices[0].message.content).toBe((await localAdapter.generate([prompt], { k: 1, temperature: 0, seed: 0 }))[0]![0]);
     } finally {
       await other.close();
@@ -459,7 +524,11 @@ describe("the pop serve command", () => {
     });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
     // The adapter endpoints are on; SIGTERM below also has the adapter to free.
-    const load = await fetch(`${url}/load_lora_adapter`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ lora_name: "it1", lora_path: ADAPTER_CHECKPOINT }) });
+    const load = await fetch(`${url}/load_lora_adapter`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ lora_name: "it1", lora_path: ADAPTER_CHECKPOINT }),
+    });
     expect(await load.text()).toBe("Success: LoRA adapter 'it1' added successfully.");
     const models: Json = await (await fetch(`${url}/models`)).json();
     expect(models.data.map((m: Json) => [m.id, m.parent])).toEqual([

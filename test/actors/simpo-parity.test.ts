@@ -18,8 +18,19 @@ const PYTHON = process.env.POP_PYTHON || "/usr/bin/python3";
 const DRIVER = fileURLToPath(new URL("../../actors/trainers/python/simpo_check.py", import.meta.url));
 const SKIP = Boolean(process.env.POP_SKIP_PYTHON);
 
-interface SimpoCase { lp: number[]; len: number[]; n: number; beta: number; gamma: number; sft_weight: number }
-interface LogprobCase { logits: number[][][]; labels: number[][]; mask: number[][] | null }
+interface SimpoCase {
+  lp: number[];
+  len: number[];
+  n: number;
+  beta: number;
+  gamma: number;
+  sft_weight: number;
+}
+interface LogprobCase {
+  logits: number[][][];
+  labels: number[][];
+  mask: number[][] | null;
+}
 interface Reply {
   torch: string;
   simpo: { loss: number; grad: number[]; margin: number[] }[];
@@ -197,7 +208,11 @@ describe.skipIf(SKIP)("simpo.py (Python, float64) against simpoObjective (TypeSc
       expectClose(got.lp, want.lp, 1e-12, 1e-12, `${label} lp`);
       expectClose(got.grad.flat(2), want.grad.flat(2), 1e-12, 1e-12, `${label} d sum(lp) / d logits`);
       // The last position predicts nothing, so it never gets a gradient.
-      for (const seq of got.grad) expect(seq[seq.length - 1]!.every((g) => g === 0), label).toBe(true);
+      for (const seq of got.grad)
+        expect(
+          seq[seq.length - 1]!.every((g) => g === 0),
+          label,
+        ).toBe(true);
     });
   });
 });

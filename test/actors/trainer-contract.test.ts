@@ -43,8 +43,16 @@ describe("the trainer contract's files", () => {
 
   it("checks a settings.json read back against the contract's schema", () => {
     const settings = {
-      format: TRAINER_FORMAT, experiment: "e", peer: "p", iteration: 1, base_model: "m", init_adapter: null,
-      pairs: join(work, "pairs.jsonl"), pair_count: 0, output_dir: join(work, "adapter"), metrics: join(work, "metrics.json"),
+      format: TRAINER_FORMAT,
+      experiment: "e",
+      peer: "p",
+      iteration: 1,
+      base_model: "m",
+      init_adapter: null,
+      pairs: join(work, "pairs.jsonl"),
+      pair_count: 0,
+      output_dir: join(work, "adapter"),
+      metrics: join(work, "metrics.json"),
       simpo: { beta: 2, gamma: 1, learning_rate: 1e-3, epochs: 1, batch_size: 4, seed: 1 },
     };
     writeFileSync(join(work, "settings.json"), JSON.stringify(settings));

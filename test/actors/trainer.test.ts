@@ -28,13 +28,24 @@ describe("the trainer contract", () => {
 
   it("pop train, run by the actor's CommandTrainer, trains what the in-process trainer trains, and continues from its adapter", async () => {
     const lines: string[] = [];
-    const trainer = new CommandTrainer({ command: `${POP} train --base ${BASE}`, workRoot: dir, baseModel: "lostspace", log: { info: (_f, m) => lines.push(m) } });
+    const trainer = new CommandTrainer({
+      command: `${POP} train --base ${BASE}`,
+      workRoot: dir,
+      baseModel: "lostspace",
+      log: { info: (_f, m) => lines.push(m) },
+    });
     const first = await trainer.train(pairs, SIMPO, run, null);
     expect(first.result.steps).toBe(4); // 12 pairs in batches of 8, two epochs
     expect(first.result.marginAfter).toBeGreaterThan(first.result.marginBefore);
     expect(lines.some((l) => l.includes("pop train: iteration 1: 12 pairs"))).toBe(true);
     const settings = JSON.parse(readFileSync(join(dir, "exp/lostspace/iter-1/settings.json"), "utf8"));
-    expect(settings).toMatchObject({ format: "pop-trainer/1", iteration: 1, init_adapter: null, pair_count: 12, simpo: { beta: 2, gamma: 1, learning_rate: 1e-3, sft_weight: 1 } });
+    expect(settings).toMatchObject({
+      format: "pop-trainer/1",
+      iteration: 1,
+      init_adapter: null,
+      pair_count: 12,
+      simpo: { beta: 2, gamma: 1, learning_rate: 1e-3, sft_weight: 1 },
+    });
     const record = JSON.parse(readFileSync(settings.pairs, "utf8").split("\n")[0]);
     expect(record.prompt[0].content).toEqual([{ type: "image" }, { type: "text", text: pairs[0]!.prompt.question }]);
     expect(record.images[0]).toMatch(/^images\/[0-9a-f]{32}\.png$/);

@@ -36,19 +36,27 @@ describe("a backend in a worker thread", () => {
     const t0 = performance.now();
     const progress: [number, number][] = [];
     const steps: unknown[] = [];
-    const result = await backend.train(pairs, { beta: 2, gamma: 1, learningRate: 3e-4, epochs: 2, batchSize: 16, seed: 1 }, {
-      experiment: "w", peer: "p", iteration: 1, onProgress: (done, total, step) => {
-        progress.push([done, total]);
-        steps.push(step);
+    const result = await backend.train(
+      pairs,
+      { beta: 2, gamma: 1, learningRate: 3e-4, epochs: 2, batchSize: 16, seed: 1 },
+      {
+        experiment: "w",
+        peer: "p",
+        iteration: 1,
+        onProgress: (done, total, step) => {
+          progress.push([done, total]);
+          steps.push(step);
+        },
       },
-    });
+    );
     const ms = performance.now() - t0;
     clearInterval(timer);
     expect(result.steps).toBeGreaterThan(0);
     // Every step is reported across the thread, with the run's total: 2 epochs of 64/16 batches.
     expect(progress).toEqual(Array.from({ length: 8 }, (_, i) => [i + 1, 8]));
     // ... with each step's figures, which also make the run's training curve
-    for (const s of steps) expect(s).toMatchObject({ loss: expect.any(Number), margin: expect.any(Number), terms: { simpo: expect.any(Number), nll: expect.any(Number) } });
+    for (const s of steps)
+      expect(s).toMatchObject({ loss: expect.any(Number), margin: expect.any(Number), terms: { simpo: expect.any(Number), nll: expect.any(Number) } });
     expect(result.curve?.map((p) => p[0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(result.curve?.at(-1)?.[1]).toBeCloseTo(result.lossLast, 6);
     expect((await backend.info()).version).not.toBe(before);

@@ -108,9 +108,21 @@ export async function runOnce(fault: Fault, seed: number): Promise<{ broke: stri
   let panel: Panel<PanelNetwork> | undefined;
   try {
     const setup = fault === "node" ? await cluster(dir) : fault === "link" ? await sites(dir) : await singleServer(dir, fault);
-    const settings = { experiment: "chaos", iterations: ITERATIONS, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: seed % 1000, minPeers: PEERS.length };
+    const settings = {
+      experiment: "chaos",
+      iterations: ITERATIONS,
+      promptsPerIteration: PROMPTS,
+      k: 2,
+      temperature: 1,
+      poolSeed: seed % 1000,
+      minPeers: PEERS.length,
+    };
     // Heartbeats may lapse for longer than any fault lasts: every member is expected in every iteration.
-    panel = await startPanel(settings, { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 1000, lapseMs: 90_000 } }, { network: setup.network, dir, benchItems: 10 });
+    panel = await startPanel(
+      settings,
+      { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 1000, lapseMs: 90_000 } },
+      { network: setup.network, dir, benchItems: 10 },
+    );
     const p = panel;
     const ckpt = await p.randomCheckpoints(PEERS);
     const processes = new Map<string, PopProcess>();
@@ -128,12 +140,15 @@ export async function runOnce(fault: Fault, seed: number): Promise<{ broke: stri
     await until("iteration 1 to open", async () => (await control()).some((e) => e.event === "iteration_opened"), 120_000);
     await sleep(between(r, 0, 8000));
     await setup.inject(r, { panel: p, processes, restart: start }, (n) => notes.push(n));
-    await until("the run to finish", async () => (await control()).some((e) => e.event === "experiment_done"), RUN_TIMEOUT_MS).catch((e) => broke.push((e as Error).message));
+    await until("the run to finish", async () => (await control()).some((e) => e.event === "experiment_done"), RUN_TIMEOUT_MS).catch((e) =>
+      broke.push((e as Error).message),
+    );
 
     const pairs = await p.stored("pair", "pair");
     for (let it = 1; it <= ITERATIONS; it++) {
       const ids = pairs.filter((x) => x.iteration === it).map((x) => x.promptId);
-      if (ids.length !== PROMPTS || new Set(ids).size !== PROMPTS) broke.push(`iteration ${it}: ${ids.length} pairs for ${new Set(ids).size} of ${PROMPTS} prompts`);
+      if (ids.length !== PROMPTS || new Set(ids).size !== PROMPTS)
+        broke.push(`iteration ${it}: ${ids.length} pairs for ${new Set(ids).size} of ${PROMPTS} prompts`);
     }
     const verdicts = await p.stored("verdict", "verdict");
     // One verdict per judge and prompt covers its authors; none may be scored twice by a judge.
@@ -142,7 +157,11 @@ export async function runOnce(fault: Fault, seed: number): Promise<{ broke: stri
     const trained = (await control()).filter((e) => e.event === "training_done");
     for (let it = 1; it <= ITERATIONS; it++) {
       for (const peer of PEERS) {
-        const versions = new Set(trained.filter((e) => e.event === "training_done" && e.iteration === it && e.peer === peer).map((e) => (e.event === "training_done" ? e.modelVersion : "")));
+        const versions = new Set(
+          trained
+            .filter((e) => e.event === "training_done" && e.iteration === it && e.peer === peer)
+            .map((e) => (e.event === "training_done" ? e.modelVersion : "")),
+        );
         if (versions.size !== 1) broke.push(`${peer} trained ${versions.size} times on iteration ${it}`);
       }
     }

@@ -35,11 +35,15 @@ async function main(): Promise<void> {
     }
     table.push(row);
   }
-  const markdown = ["| fault | runs | survived | what broke |", "|---|---|---|---|",
-    ...table.map((t) => `| ${t.fault} | ${t.runs} | ${t.survived} | ${t.broke.join("<br>") || "-"} |`)].join("\n");
+  const markdown = [
+    "| fault | runs | survived | what broke |",
+    "|---|---|---|---|",
+    ...table.map((t) => `| ${t.fault} | ${t.runs} | ${t.survived} | ${t.broke.join("<br>") || "-"} |`),
+  ].join("\n");
   process.stdout.write("\n" + markdown + "\n");
   resultsFile.write({
-    summary: "Randomized fault runs (test/chaos/chaos.ts): each run injects one fault at a seeded moment and checks every prompt's pair exactly once, no verdict stored twice and every member trained once per iteration.",
+    summary:
+      "Randomized fault runs (test/chaos/chaos.ts): each run injects one fault at a seeded moment and checks every prompt's pair exactly once, no verdict stored twice and every member trained once per iteration.",
     settings: { runs, "first seed": base, faults: faults.join(",") },
     sections: [{ heading: "What survived", markdown }],
   });

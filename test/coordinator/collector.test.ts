@@ -20,16 +20,36 @@ describe("the iteration collector", () => {
   it("is complete only once every vote's pairs are stored", async () => {
     await using network = await SingleServer.start();
     const nc = await network.admin("collector");
-    const config = experimentConfig({ experiment: EXP, iterations: 1, promptsPerIteration: 3, k: 2, temperature: 1, poolSeed: 1, minPeers: 3 }, { voting: VOTE_EVERY_PROMPT });
+    const config = experimentConfig(
+      { experiment: EXP, iterations: 1, promptsPerIteration: 3, k: 2, temperature: 1, poolSeed: 1, minPeers: 3 },
+      { voting: VOTE_EVERY_PROMPT },
+    );
     const prompts: Prompt[] = ["q0", "q1", "q2"].map((id) => prompt({ experiment: EXP, promptId: `collect-prompt-${id}`, question: "what colour ?" }));
     const record = iterationRecord({ experiment: EXP, peers: members, promptIds: prompts.map((p) => p.promptId) });
     let changes = 0;
-    const collector = new IterationCollector(nc, config, record, prompts, () => new Set(members), pino({ level: "silent" }), () => changes++);
+    const collector = new IterationCollector(
+      nc,
+      config,
+      record,
+      prompts,
+      () => new Set(members),
+      pino({ level: "silent" }),
+      () => changes++,
+    );
     await collector.start();
 
     for (const p of prompts) {
       for (const author of members) {
-        await collector.accept(candidates({ experiment: EXP, promptId: p.promptId, question: p.question, author, modelVersion: "m", texts: [0, 1].map((i) => `${author} answer ${i}`) }));
+        await collector.accept(
+          candidates({
+            experiment: EXP,
+            promptId: p.promptId,
+            question: p.question,
+            author,
+            modelVersion: "m",
+            texts: [0, 1].map((i) => `${author} answer ${i}`),
+          }),
+        );
       }
       for (const judge of members) {
         const scored = Object.fromEntries(members.filter((a) => a !== judge).map((a) => [a, [5, 1]]));

@@ -82,7 +82,12 @@ describe("the vote book", () => {
     // a and b answer; c's model failed on the prompt.
     book.add(batch("p1", "a", ["red"]), 1000);
     book.add(batch("p1", "b", ["blue"]), 1000);
-    for (const [judge, author, s] of [["b", "a", 5], ["c", "a", 5], ["a", "b", 1]] as const) book.add(verdict("p1", judge, author, [s]), 1000);
+    for (const [judge, author, s] of [
+      ["b", "a", 5],
+      ["c", "a", 5],
+      ["a", "b", 1],
+    ] as const)
+      book.add(verdict("p1", judge, author, [s]), 1000);
     expect(book.ready("p1", members)).toBe(false);
     expect(book.excuse("p1", "mallory")).toBeUndefined(); // not a member: changes nothing
     expect(book.excuse("p1", "c")).toBe("p1");

@@ -18,7 +18,13 @@ describe("mean voting", () => {
     addToTally(t, batch("alice", ["red", "blue"]));
     addToTally(t, verdict("bob", "alice", [all(5), all(1)]));
     // carol could not be read on alice's first answer: only bob's score counts there
-    addToTally(t, { ...verdict("carol", "alice", [all(1), all(2)]), scores: [{ candidateId: "p1:alice:0", abstained: "correctness: reply \"nice\" holds no score" }, { candidateId: "p1:alice:1", likert: all(2) }] });
+    addToTally(t, {
+      ...verdict("carol", "alice", [all(1), all(2)]),
+      scores: [
+        { candidateId: "p1:alice:0", abstained: 'correctness: reply "nice" holds no score' },
+        { candidateId: "p1:alice:1", likert: all(2) },
+      ],
+    });
     const scored = scoreCandidates(t, defaults);
     expect(scored.map((s) => [s.candidateId, s.score, s.judges])).toEqual([
       ["p1:alice:0", 1, ["bob"]],
@@ -115,7 +121,8 @@ describe("robust voting rules", () => {
     return t;
   };
   const hostile = { inv: inverted, five: { red: 5, blue: 5, green: 5, grey: 5 }, rnd: { red: 2, blue: 5, green: 1, grey: 4 } };
-  const honestPair = (rule: VotingConfig["aggregate"]) => votePrompt(tallyWith({}), { ...defaults, minChosen: 0, minMargin: 0, aggregate: rule }, { now: 1 })[0]!;
+  const honestPair = (rule: VotingConfig["aggregate"]) =>
+    votePrompt(tallyWith({}), { ...defaults, minChosen: 0, minMargin: 0, aggregate: rule }, { now: 1 })[0]!;
 
   it("keeps the honest panel's pair under every rule when no judge is hostile", () => {
     for (const rule of ["mean", "median", "trimmed", "agreement"] as const) {
@@ -125,7 +132,8 @@ describe("robust voting rules", () => {
   });
 
   it("the mean is pulled by hostile judges; median, trimmed mean and agreement weights hold the honest order", () => {
-    const vote = (rule: VotingConfig["aggregate"]) => votePrompt(tallyWith(hostile), { ...defaults, minChosen: 0, minMargin: 0, aggregate: rule }, { now: 1 })[0]!;
+    const vote = (rule: VotingConfig["aggregate"]) =>
+      votePrompt(tallyWith(hostile), { ...defaults, minChosen: 0, minMargin: 0, aggregate: rule }, { now: 1 })[0]!;
     // The mean's margin shrinks from the honest panel's to a fraction of it.
     expect(vote("mean").margin).toBeLessThan(honestPair("mean").margin / 2);
     for (const rule of ["median", "trimmed", "agreement"] as const) {

@@ -24,7 +24,16 @@ import { COORDINATOR_IDENTITY, CredsSetupError, OBSERVER_IDENTITY, seedFileOf, w
 import { ConnectionOptionsError, CredentialsFileError, NATS_OPTIONS_HELP, natsConnectionOptions, natsTarget } from "../../deploy/ops/nats-options.ts";
 import { NatsServer } from "../../deploy/ops/nats-server.ts";
 import {
-  BUCKETS, PublishError, STREAMS, consumers, ensureConsumer, ensureTopology, openManager, publishMessage, readStored, subjects,
+  BUCKETS,
+  PublishError,
+  STREAMS,
+  consumers,
+  ensureConsumer,
+  ensureTopology,
+  openManager,
+  publishMessage,
+  readStored,
+  subjects,
   type Message,
 } from "../../protocol/mod.ts";
 import * as msg from "../support/messages.ts";
@@ -43,7 +52,10 @@ const opened: Message = msg.control("iteration_opened", { iteration: 1, peers: P
 
 /** The publish is refused by the server's permissions: a non-retryable PublishError naming the subject. */
 async function expectRefused(p: Promise<unknown>, subject: string) {
-  const error = await p.then(() => undefined, (e: unknown) => e);
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error, `publishing on ${subject} should be refused`).toBeInstanceOf(PublishError);
   expect((error as PublishError).retryable).toBe(false);
   expect((error as Error).message).toContain(`not allowed to publish`);
@@ -111,10 +123,17 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
     const log = { warn: (obj: Record<string, unknown>, msg: string) => warned.push({ obj, msg }), info() {} } as unknown as Logger;
     const nc = await network.as("alice", log);
     const sub = nc.subscribe("pop.sec.>");
-    await expect((async () => {
-      for await (const _ of sub) break;
-    })()).rejects.toThrow(/Permissions Violation for Subscription to "pop\.sec\.>"/);
-    expect(warned).toContainEqual(expect.objectContaining({ msg: "NATS permissions refuse this identity a subscription to pop.sec.>", obj: expect.objectContaining({ subject: "pop.sec.>" }) }));
+    await expect(
+      (async () => {
+        for await (const _ of sub) break;
+      })(),
+    ).rejects.toThrow(/Permissions Violation for Subscription to "pop\.sec\.>"/);
+    expect(warned).toContainEqual(
+      expect.objectContaining({
+        msg: "NATS permissions refuse this identity a subscription to pop.sec.>",
+        obj: expect.objectContaining({ subject: "pop.sec.>" }),
+      }),
+    );
   });
 
   it("(c) the observer reads the streams but publishes nothing and writes no KV", async () => {
@@ -131,20 +150,28 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
     const read = await readStored(nc, STREAMS.candidates.name, subjects.all(EXP, "cand"), "candidates");
     expect(read.messages.map((m) => m.author)).toEqual(["alice"]);
     expect((await readStored(nc, STREAMS.verdicts.name, subjects.all(EXP, "verdict"), "verdict")).messages).toHaveLength(1);
-    expect((await (await kvm.open(BUCKETS.state)).get(`${EXP}.config`))).toBeNull();
+    expect(await (await kvm.open(BUCKETS.state)).get(`${EXP}.config`)).toBeNull();
   });
 
   it("(d) a key the server does not know is refused with a clear error, not a stack trace", async () => {
     const stranger = join(dir, "stranger.nk");
     writeFileSync(stranger, new TextDecoder().decode(createUser().getSeed()), { mode: 0o600 });
-    const error = await connectNats({ servers: server.url, auth: { nkey: stranger } }, "stranger").then(() => undefined, (e: unknown) => e);
+    const error = await connectNats({ servers: server.url, auth: { nkey: stranger } }, "stranger").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(AuthenticationRefusedError);
     expect((error as Error).message).toContain(`NATS at ${server.url} refused the credentials (nkey U`);
     expect((error as AuthenticationRefusedError).retryable).toBe(false);
     await expect(connectNats(server.url, "anonymous")).rejects.toThrow(/refused the credentials \(no credentials\)/);
-    const run = spawnSync(process.execPath, ["--import", "tsx", CLI, "report", "--server", server.url, "--nkey", stranger, "--out", join(dir, "r")], { encoding: "utf8", timeout: 30_000 });
+    const run = spawnSync(process.execPath, ["--import", "tsx", CLI, "report", "--server", server.url, "--nkey", stranger, "--out", join(dir, "r")], {
+      encoding: "utf8",
+      timeout: 30_000,
+    });
     expect(run.status).toBe(1);
-    expect(run.stderr).toMatch(/^pop report: AuthenticationRefusedError: NATS at nats:\/\/127\.0\.0\.1:\d+ refused the credentials \(nkey U[A-Z2-7]+ from .*stranger\.nk\)/);
+    expect(run.stderr).toMatch(
+      /^pop report: AuthenticationRefusedError: NATS at nats:\/\/127\.0\.0\.1:\d+ refused the credentials \(nkey U[A-Z2-7]+ from .*stranger\.nk\)/,
+    );
     expect(run.stderr).not.toMatch(/\n\s+at /);
   });
 });
@@ -185,8 +212,14 @@ describe("a run with per-identity credentials", () => {
     // Sufficient, not just lucky: no process was refused anything on the way.
     for (const p of procs) expect(readFileSync(p.logFile, "utf8"), `${p.name} was refused something`).not.toMatch(/permissions refuse|Permissions Violation/i);
     // The observer's key is enough for the read-only tools (KV, streams, images for the HTML).
-    for (const args of [["report", "--out", join(dir, "report")], ["revote", "--min-chosen", "0.5"]]) {
-      const run = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args, ...common, "--nkey", seedFileOf(creds.dir, OBSERVER_IDENTITY)], { encoding: "utf8", timeout: 30_000 });
+    for (const args of [
+      ["report", "--out", join(dir, "report")],
+      ["revote", "--min-chosen", "0.5"],
+    ]) {
+      const run = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args, ...common, "--nkey", seedFileOf(creds.dir, OBSERVER_IDENTITY)], {
+        encoding: "utf8",
+        timeout: 30_000,
+      });
       expect(run.status, `pop ${args[0]} as the observer:\n${run.stdout}\n${run.stderr}`).toBe(0);
       expect(run.stderr).not.toMatch(/permissions refuse/i);
     }
@@ -205,8 +238,14 @@ describe("connection options", () => {
   });
 
   it("reads flags, URL credentials and the environment, flags first, and refuses contradictions", () => {
-    expect(natsTarget("nats://u:p%40ss@h1:4222,nats://u:p%40ss@h2:4222", {}, {})).toEqual({ servers: "nats://h1:4222,nats://h2:4222", auth: { user: "u", password: "p@ss" } });
-    expect(natsTarget("nats://h:4222", {}, { NATS_NKEY: "/k.nk", NATS_TLS_CA: "/ca.pem" })).toEqual({ servers: "nats://h:4222", auth: { nkey: "/k.nk", tlsCa: "/ca.pem" } });
+    expect(natsTarget("nats://u:p%40ss@h1:4222,nats://u:p%40ss@h2:4222", {}, {})).toEqual({
+      servers: "nats://h1:4222,nats://h2:4222",
+      auth: { user: "u", password: "p@ss" },
+    });
+    expect(natsTarget("nats://h:4222", {}, { NATS_NKEY: "/k.nk", NATS_TLS_CA: "/ca.pem" })).toEqual({
+      servers: "nats://h:4222",
+      auth: { nkey: "/k.nk", tlsCa: "/ca.pem" },
+    });
     // A flag's credentials replace the environment's (no clash with a shell's NATS_USER).
     expect(natsTarget("nats://h:4222", { nkey: "/a.nk" }, { NATS_USER: "x", NATS_PASSWORD: "y" }).auth).toEqual({ nkey: "/a.nk" });
     expect(() => natsTarget("nats://h", { nkey: "/a.nk", creds: "/a.creds" }, {})).toThrow(ConnectionOptionsError);
@@ -252,10 +291,28 @@ describe("connection options", () => {
       for (const who of ["server", "client"]) {
         ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who}`);
         writeFileSync(join(dir, `${who}.ext`), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-        ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${who}.pem`, "-days", "1", "-extfile", `${who}.ext`);
+        ssl(
+          "x509",
+          "-req",
+          "-in",
+          `${who}.csr`,
+          "-CA",
+          "ca.pem",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-out",
+          `${who}.pem`,
+          "-days",
+          "1",
+          "-extfile",
+          `${who}.ext`,
+        );
       }
       const f = (n: string) => join(dir, n);
-      const server = await NatsServer.start({ extraConfig: `tls { cert_file: "${f("server.pem")}", key_file: "${f("server.key")}", ca_file: "${f("ca.pem")}", verify: true }` });
+      const server = await NatsServer.start({
+        extraConfig: `tls { cert_file: "${f("server.pem")}", key_file: "${f("server.key")}", ca_file: "${f("ca.pem")}", verify: true }`,
+      });
       try {
         const nc = await connectNats(natsTarget(server.url, { tlsCa: f("ca.pem"), tlsCert: f("client.pem"), tlsKey: f("client.key") }, {}), "tls");
         expect(nc.info?.tls_required).toBe(true);

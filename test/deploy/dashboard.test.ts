@@ -10,17 +10,33 @@ const experiment = "demo";
 const IMG: ImageRef = { hash: `sha256-${"a".repeat(64)}`, format: "rgb8", width: 2, height: 1 };
 const likert = (x: number) => msg.likert(x);
 const member = (peer: string, extra: Partial<Member> = {}): Member =>
-  msg.member({ experiment, peer, instance: `${peer}-1`, modelVersion: `${peer}v1`, host: "lab1", pid: 7, joinedAt: T - 60_000, heartbeatAt: T - 500, ...extra });
+  msg.member({
+    experiment,
+    peer,
+    instance: `${peer}-1`,
+    modelVersion: `${peer}v1`,
+    host: "lab1",
+    pid: 7,
+    joinedAt: T - 60_000,
+    heartbeatAt: T - 500,
+    ...extra,
+  });
 const cand = (promptId: string, author: string, texts: string[]) =>
   msg.candidates({ experiment, promptId, question: "what does the text say ?", images: [IMG], author, modelVersion: "m", texts, createdAt: T });
 const verdict = (promptId: string, judge: string, author: string, scores: number[]) =>
   msg.verdict({ experiment, promptId, judge, modelVersion: "m", scored: { [author]: scores }, createdAt: T });
 const pair = (promptId: string, question: string, chosen: [string, string], rejected: [string, string], margin: number) =>
   msg.pair({
-    experiment, pairId: `1:${promptId}`, promptId, question, images: [IMG],
+    experiment,
+    pairId: `1:${promptId}`,
+    promptId,
+    question,
+    images: [IMG],
     chosen: { candidateId: `${promptId}:${chosen[0]}:0`, author: chosen[0], text: chosen[1], score: 0.95 },
     rejected: { candidateId: `${promptId}:${rejected[0]}:1`, author: rejected[0], text: rejected[1], score: 0.95 - margin },
-    margin, judges: ["a", "b", "c"], createdAt: T,
+    margin,
+    judges: ["a", "b", "c"],
+    createdAt: T,
   });
 
 /** A small recorded run: three members, one prompt answered and judged, two pairs, training under way. */
@@ -52,18 +68,58 @@ describe("pop dashboard's state", () => {
     expect(flow("c", "a", "verdicts")).toBe(2);
     expect(flow("coordinator", "b", "prompts")).toBe(2);
     expect(flow("coordinator", "c", "pairs")).toBe(2);
-    expect(snap.members.map((m) => [m.peer, m.doing])).toEqual([["a", "training 5/10"], ["b", "evaluating"]]);
+    expect(snap.members.map((m) => [m.peer, m.doing])).toEqual([
+      ["a", "training 5/10"],
+      ["b", "evaluating"],
+    ]);
     expect(snap.gone).toEqual(["c"]);
     expect(snap.iterations[0]).toMatchObject({ iteration: 1, candidates: 2, verdicts: 3, pairs: 2, expected: { candidates: 6, verdicts: 12 } });
-    expect(snap.training).toEqual([{ peer: "a", iteration: 1, points: [{ step: 3, total: 10, loss: 1.5, margin: -0.1 }, { step: 5, total: 10, loss: 1.2, margin: 0.2 }] }]);
+    expect(snap.training).toEqual([
+      {
+        peer: "a",
+        iteration: 1,
+        points: [
+          { step: 3, total: 10, loss: 1.5, margin: -0.1 },
+          { step: 5, total: 10, loss: 1.2, margin: 0.2 },
+        ],
+      },
+    ]);
     expect(snap.scores).toEqual([{ iteration: 0, peers: { a: { ocr: 0.2, colour: 1, average: 0.6 } } }]);
   });
 
   it("a finished training's own curve replaces the sampled one", () => {
     const s = recorded();
-    s.add(msg.control("training_done", { iteration: 1, peer: "a", modelVersion: "m2", result: { steps: 10, pairs: 20, lossFirst: 2, lossLast: 1, marginBefore: 0, marginAfter: 0.5, ms: 900, curve: [[5, 1.4, 0.1], [10, 1, 0.5]] }, at: T }, experiment), T);
+    s.add(
+      msg.control(
+        "training_done",
+        {
+          iteration: 1,
+          peer: "a",
+          modelVersion: "m2",
+          result: {
+            steps: 10,
+            pairs: 20,
+            lossFirst: 2,
+            lossLast: 1,
+            marginBefore: 0,
+            marginAfter: 0.5,
+            ms: 900,
+            curve: [
+              [5, 1.4, 0.1],
+              [10, 1, 0.5],
+            ],
+          },
+          at: T,
+        },
+        experiment,
+      ),
+      T,
+    );
     const snap = s.snapshot(T);
-    expect(snap.training[0]!.points).toEqual([{ step: 5, total: 10, loss: 1.4, margin: 0.1 }, { step: 10, total: 10, loss: 1, margin: 0.5 }]);
+    expect(snap.training[0]!.points).toEqual([
+      { step: 5, total: 10, loss: 1.4, margin: 0.1 },
+      { step: 10, total: 10, loss: 1, margin: 0.5 },
+    ]);
     expect(snap.trained[0]).toMatchObject({ peer: "a", steps: 10, lossLast: 1 });
     expect(snap.trained[0]).not.toHaveProperty("curve");
   });
@@ -81,7 +137,10 @@ describe("pop dashboard's state", () => {
       { judge: "b", author: "a", candidateId: "p1:a:0", likert: likert(5) },
       { judge: "c", author: "a", candidateId: "p1:a:0", likert: likert(4.5) },
     ]);
-    expect(d.verdicts.rejected.map((v) => [v.judge, v.likert?.correctness])).toEqual([["b", 1.5], ["c", 1]]);
+    expect(d.verdicts.rejected.map((v) => [v.judge, v.likert?.correctness])).toEqual([
+      ["b", 1.5],
+      ["c", 1],
+    ]);
     expect(s.pair("nope")).toBeUndefined();
     expect(s.suiteNames()).toEqual(["colour", "ocr"]);
   });
@@ -114,7 +173,10 @@ describe("pop dashboard's server", () => {
     const html = await page.text();
     expect(html).toContain("Pair browser");
     expect(html).not.toMatch(/https?:\/\/(?!www\.w3)/); // nothing from the network
-    const state = (await (await fetch(`${url}api/state`)).json()) as { members: { peer: string }[]; charts: { colours: Record<string, string>; scores: string; loss: string } };
+    const state = (await (await fetch(`${url}api/state`)).json()) as {
+      members: { peer: string }[];
+      charts: { colours: Record<string, string>; scores: string; loss: string };
+    };
     expect(state.members.map((m) => m.peer)).toEqual(["a", "b"]);
     // the plots come drawn, with report.html's plotting and palette
     expect(state.charts.scores).toMatch(/<svg[^>]*aria-label="Benchmark average per member"/);

@@ -21,7 +21,13 @@ describe("the demo's time breakdown", () => {
     expect(zero).toMatchObject({ iteration: 0, evaluation: 4_000 });
     // training: closed -> b's training_done, less b's evaluation
     expect(one).toEqual({
-      iteration: 1, answering: 3_000, collecting: 6_000, voteWait: 500, training: 14_500, trainingByPeer: { a: 7_000, b: 13_000 }, evaluation: 3_000,
+      iteration: 1,
+      answering: 3_000,
+      collecting: 6_000,
+      voteWait: 500,
+      training: 14_500,
+      trainingByPeer: { a: 7_000, b: 13_000 },
+      evaluation: 3_000,
     });
     // an iteration still running shows what it has
     expect(two).toMatchObject({ iteration: 2, answering: undefined, training: undefined, evaluation: undefined });

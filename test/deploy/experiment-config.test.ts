@@ -7,7 +7,8 @@ describe("experiment config files", () => {
     for (const f of ["deploy/ops/experiment.example.json", "deploy/ops/experiment.served.example.json"]) {
       expect(unknownConfigKeys(JSON.parse(readFileSync(f, "utf8")))).toEqual([]);
     }
-    expect(unknownConfigKeys({ iterations: 3, trainig: {}, training: { learningrate: 1e-3, beta: 2 }, pool: { name: "x", ofset: 1 }, deadlines: { voteMs: 1 } }))
-      .toEqual(["trainig", "training.learningrate", "pool.ofset"]);
+    expect(
+      unknownConfigKeys({ iterations: 3, trainig: {}, training: { learningrate: 1e-3, beta: 2 }, pool: { name: "x", ofset: 1 }, deadlines: { voteMs: 1 } }),
+    ).toEqual(["trainig", "training.learningrate", "pool.ofset"]);
   });
 });

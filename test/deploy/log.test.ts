@@ -5,7 +5,12 @@ describe("logs", () => {
   it("carry experiment, peer, instance and the current iteration on every line, as JSON or pretty lines with dates", () => {
     let iteration: number | undefined;
     const json: string[] = [];
-    const log = createLogger("alice", { format: "json", context: { experiment: "demo", peer: "alice", instance: "lab1-42" }, iteration: () => iteration, out: { write: (l: string) => json.push(l) } });
+    const log = createLogger("alice", {
+      format: "json",
+      context: { experiment: "demo", peer: "alice", instance: "lab1-42" },
+      iteration: () => iteration,
+      out: { write: (l: string) => json.push(l) },
+    });
     log.info("joined");
     iteration = 2;
     log.info({ steps: 12 }, "trained");
@@ -17,7 +22,12 @@ describe("logs", () => {
     expect(recs[2]).toMatchObject({ iteration: 1 });
 
     const pretty: string[] = [];
-    const p = createLogger("coordinator", { format: "pretty", context: { experiment: "demo" }, iteration: () => 3, out: { write: (l: string) => pretty.push(l) } });
+    const p = createLogger("coordinator", {
+      format: "pretty",
+      context: { experiment: "demo" },
+      iteration: () => 3,
+      out: { write: (l: string) => pretty.push(l) },
+    });
     p.warn({ pairs: 5, why: "two words" }, "voted");
     expect(pretty[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} WARN  demo it=3 +voted  pairs=5 why="two words"\n$/);
   });

@@ -50,15 +50,18 @@ beforeAll(async () => {
   bytes.alpha = await put(path.join(dir, "imgs/alpha.png"), new Uint8Array(PNG.sync.write(alpha)));
   const far = jpeg.encode({ width: 48, height: 20, data: rgbaImage(48, 20, () => [250, 250, 0, 255]) }, 90);
   bytes.far = await put(path.join(elsewhere, "far.jpg"), new Uint8Array(far.data));
-  await writeFile(path.join(dir, "My Prompts.v2.jsonl"), jsonl(
-    "# questions about my own pictures",
-    { image: "imgs/square.png", question: "What colour is the square?" },
-    "",
-    { images: ["imgs/photo.jpg", "./imgs/alpha.png"], question: "Which picture is taller?" },
-    { image: path.join(elsewhere, "far.jpg"), question: "What colour is this?" },
-    "   # an indented comment",
-    { images: ["imgs/square.png"], question: "Is it a square?" },
-  ));
+  await writeFile(
+    path.join(dir, "My Prompts.v2.jsonl"),
+    jsonl(
+      "# questions about my own pictures",
+      { image: "imgs/square.png", question: "What colour is the square?" },
+      "",
+      { images: ["imgs/photo.jpg", "./imgs/alpha.png"], question: "Which picture is taller?" },
+      { image: path.join(elsewhere, "far.jpg"), question: "What colour is this?" },
+      "   # an indented comment",
+      { images: ["imgs/square.png"], question: "Is it a square?" },
+    ),
+  );
   const server = await startServer();
   url = server.url;
   nc = await connectTo(url);
@@ -81,7 +84,10 @@ describe("readPromptFile", () => {
       [5, "my-prompts-v2:5", 1],
       [7, "my-prompts-v2:7", 1],
     ]);
-    expect(f.prompts[1]!.images.map((i) => [i.format, i.width, i.height])).toEqual([["jpeg", 640, 480], ["png", 17, 300]]);
+    expect(f.prompts[1]!.images.map((i) => [i.format, i.width, i.height])).toEqual([
+      ["jpeg", 640, 480],
+      ["png", 17, 300],
+    ]);
     expect(f.prompts[2]!.images[0]!.path).toBe(path.join(elsewhere, "far.jpg"));
     // The square is used twice but is one image.
     expect(f.images).toHaveLength(4);
@@ -99,19 +105,22 @@ describe("readPromptFile", () => {
   it("lists every bad line as FILE:LINE and stops at 20 with a count", async () => {
     await writeFile(path.join(dir, "imgs/notes.png"), "these are notes, not a picture\n");
     const file = path.join(dir, "bad.jsonl");
-    await writeFile(file, jsonl(
-      { image: "imgs/square.png", question: "fine" },
-      '{"image": "imgs/square.png", "question": ',
-      { image: "imgs/missing.png", question: "where is it?" },
-      { image: "imgs/notes.png", question: "renamed text file" },
-      { image: "imgs/square.png", question: "   " },
-      { images: Array(17).fill("imgs/square.png"), question: "too many" },
-      { image: "imgs/square.png", question: "x".repeat(64 * 1024 + 1) },
-      { image: "imgs/square.png", question: "typo", answer: "no" },
-      { question: "no image" },
-      { image: "imgs/square.png", images: ["imgs/square.png"], question: "both" },
-      "[1, 2]",
-    ));
+    await writeFile(
+      file,
+      jsonl(
+        { image: "imgs/square.png", question: "fine" },
+        '{"image": "imgs/square.png", "question": ',
+        { image: "imgs/missing.png", question: "where is it?" },
+        { image: "imgs/notes.png", question: "renamed text file" },
+        { image: "imgs/square.png", question: "   " },
+        { images: Array(17).fill("imgs/square.png"), question: "too many" },
+        { image: "imgs/square.png", question: "x".repeat(64 * 1024 + 1) },
+        { image: "imgs/square.png", question: "typo", answer: "no" },
+        { question: "no image" },
+        { image: "imgs/square.png", images: ["imgs/square.png"], question: "both" },
+        "[1, 2]",
+      ),
+    );
     const error = await readPromptFile(file).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PromptFileError);
     const { problems, message, retryable } = error as PromptFileError;
@@ -159,7 +168,13 @@ describe("loadPromptFile", () => {
     expect(pool.prompts.map((p) => p.promptId)).toEqual(["my-prompts-v2:2", "my-prompts-v2:4", "my-prompts-v2:5", "my-prompts-v2:7"]);
     expect(pool.prompts[1]!.question).toBe("Which picture is taller?");
     const refs = pool.prompts.flatMap((p) => p.images);
-    expect(refs.map((r) => [r.format, r.width, r.height])).toEqual([["png", 32, 32], ["jpeg", 640, 480], ["png", 17, 300], ["jpeg", 48, 20], ["png", 32, 32]]);
+    expect(refs.map((r) => [r.format, r.width, r.height])).toEqual([
+      ["png", 32, 32],
+      ["jpeg", 640, 480],
+      ["png", 17, 300],
+      ["jpeg", 48, 20],
+      ["png", 32, 32],
+    ]);
     const originals = [bytes.square, bytes.photo, bytes.alpha, bytes.far, bytes.square];
     for (let i = 0; i < refs.length; i++) {
       const image = await getImage(blobs, refs[i]!);

@@ -13,22 +13,41 @@ import * as msg from "../support/messages.ts";
 
 const ev = (peer: string, iteration: number, suites: Record<string, number>): EvaluationResult =>
   msg.evaluation({
-    experiment: "r", iteration, peer, modelVersion: `${peer}${iteration}`, suites,
-    average: Object.values(suites).reduce((a, b) => a + b, 0) / Object.values(suites).length, items: 10, at: iteration,
+    experiment: "r",
+    iteration,
+    peer,
+    modelVersion: `${peer}${iteration}`,
+    suites,
+    average: Object.values(suites).reduce((a, b) => a + b, 0) / Object.values(suites).length,
+    items: 10,
+    at: iteration,
   });
 const pair = (iteration: number, promptId: string): PreferencePair =>
   msg.pair({
-    experiment: "r", iteration, pairId: `${iteration}:${promptId}`, promptId, question: "what colour ?",
+    experiment: "r",
+    iteration,
+    pairId: `${iteration}:${promptId}`,
+    promptId,
+    question: "what colour ?",
     images: [{ hash: `sha256-${"0".repeat(64)}`, format: "rgb8", width: 1, height: 1 }],
-    chosen: { candidateId: "c1", author: "a", text: "red", score: 0.9 }, rejected: { candidateId: "c2", author: "b", text: "two", score: 0.1 },
-    margin: 0.8, judges: ["b"], createdAt: 0,
+    chosen: { candidateId: "c1", author: "a", text: "red", score: 0.9 },
+    rejected: { candidateId: "c2", author: "b", text: "two", score: 0.1 },
+    margin: 0.8,
+    judges: ["b"],
+    createdAt: 0,
   });
 
 describe("report", () => {
   it("tabulates members x suites x iterations with the panel average; a re-evaluation replaces the earlier one", () => {
     const report = buildReport({
       experiment: "r",
-      evaluations: [ev("a", 0, { x: 0.2, y: 0.4 }), ev("b", 0, { x: 0.6, y: 0.8 }), ev("a", 1, { x: 0.1, y: 0.1 }), ev("a", 1, { x: 0.5, y: 0.7 }), ev("b", 1, { x: 0.7, y: 0.9 })],
+      evaluations: [
+        ev("a", 0, { x: 0.2, y: 0.4 }),
+        ev("b", 0, { x: 0.6, y: 0.8 }),
+        ev("a", 1, { x: 0.1, y: 0.1 }),
+        ev("a", 1, { x: 0.5, y: 0.7 }),
+        ev("b", 1, { x: 0.7, y: 0.9 }),
+      ],
       pairs: [pair(1, "p1"), pair(1, "p2")],
       control: [],
     });
@@ -46,15 +65,53 @@ describe("report", () => {
   });
 
   it("report.html scales its axes to the data, marks chance, tells members apart and shows training, examples and settings", () => {
-    const evs = [ev("a", 0, { x: 0.62, y: 0.7 }), ev("b", 0, { x: 0.64, y: 0.7 }), ev("a", 1, { x: 0.8, y: 0.74 }), ev("b", 1, { x: 0.81, y: 0.72 })].map((e) => ({ ...e, chance: { x: 0.5, y: 0.25 } }));
+    const evs = [ev("a", 0, { x: 0.62, y: 0.7 }), ev("b", 0, { x: 0.64, y: 0.7 }), ev("a", 1, { x: 0.8, y: 0.74 }), ev("b", 1, { x: 0.81, y: 0.72 })].map(
+      (e) => ({ ...e, chance: { x: 0.5, y: 0.25 } }),
+    );
     const report = buildReport({
       experiment: "r",
       evaluations: evs,
       pairs: [pair(1, "p1")],
-      control: [msg.control("training_done", { iteration: 1, peer: "a", modelVersion: "m", result: { steps: 4, pairs: 8, lossFirst: 2, lossLast: 1.2, terms: { simpo: [1, 0.5], nll: [1, 0.7] }, marginBefore: -0.1, marginAfter: 0.4, ms: 1500, curve: [[2, 1.6, 0.1], [4, 1.2, 0.4]] }, at: 1 }, "r")],
+      control: [
+        msg.control(
+          "training_done",
+          {
+            iteration: 1,
+            peer: "a",
+            modelVersion: "m",
+            result: {
+              steps: 4,
+              pairs: 8,
+              lossFirst: 2,
+              lossLast: 1.2,
+              terms: { simpo: [1, 0.5], nll: [1, 0.7] },
+              marginBefore: -0.1,
+              marginAfter: 0.4,
+              ms: 1500,
+              curve: [
+                [2, 1.6, 0.1],
+                [4, 1.2, 0.4],
+              ],
+            },
+            at: 1,
+          },
+          "r",
+        ),
+      ],
     });
     expect(report.chance).toEqual({ x: 0.5, y: 0.25 });
-    expect(report.training).toEqual([expect.objectContaining({ peer: "a", iteration: 1, steps: 4, seconds: 1.5, curve: [[2, 1.6, 0.1], [4, 1.2, 0.4]] })]);
+    expect(report.training).toEqual([
+      expect.objectContaining({
+        peer: "a",
+        iteration: 1,
+        steps: 4,
+        seconds: 1.5,
+        curve: [
+          [2, 1.6, 0.1],
+          [4, 1.2, 0.4],
+        ],
+      }),
+    ]);
     const html = renderHtml(report, new Map([[1, [{ pair: pair(1, "p1"), suite: "x", image: "data:image/png;base64,AAAA" }]]]));
     // The y axis of suite x spans its data and the chance line (50..81), not 0..100.
     const x = html.slice(html.indexOf('aria-label="x"'), html.indexOf("</svg>", html.indexOf('aria-label="x"')));

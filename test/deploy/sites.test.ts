@@ -14,7 +14,15 @@ describe("pop site", () => {
 
   it("writes a hub and site configs that nats-server accepts, credentials included", () => {
     const creds = writeCreds({ experiment: "x", peers: ["a", "b"], out: join(dir, "creds"), jsDomain: "hub" });
-    const files = writeSiteConfigs({ sites: ["lab1", "lab2"], out: dir, hubHost: "10.0.0.5", hubPort: 4222, leafPort: 7422, sitePortBase: 5222, include: [creds.authConf] });
+    const files = writeSiteConfigs({
+      sites: ["lab1", "lab2"],
+      out: dir,
+      hubHost: "10.0.0.5",
+      hubPort: 4222,
+      leafPort: 7422,
+      sitePortBase: 5222,
+      include: [creds.authConf],
+    });
     for (const file of [files.hub, ...files.sites.map((s) => s.config)]) {
       const check = spawnSync(findNatsServer(), ["-c", file, "-t"], { encoding: "utf8" });
       expect(check.status, `${file}: ${check.stderr}${check.stdout}`).toBe(0);

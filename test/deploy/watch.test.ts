@@ -9,10 +9,21 @@ type TrainResult = Extract<MessageOf<"control">, { event: "training_done" }>["re
 const T = Date.parse("2026-11-28T12:00:00Z");
 const experiment = "demo";
 const member = (peer: string, extra: Partial<Member> = {}): Member =>
-  msg.member({ experiment, peer, instance: `${peer}-1`, modelVersion: `${peer}v000000000001`, host: "lab1", pid: 42, joinedAt: T - 60_000, heartbeatAt: T - 500, ...extra });
+  msg.member({
+    experiment,
+    peer,
+    instance: `${peer}-1`,
+    modelVersion: `${peer}v000000000001`,
+    host: "lab1",
+    pid: 42,
+    joinedAt: T - 60_000,
+    heartbeatAt: T - 500,
+    ...extra,
+  });
 const cand = (promptId: string, author: string, at: number) => msg.candidates({ experiment, promptId, author, modelVersion: "m", createdAt: at });
 // No scores: the view counts verdicts, it does not read them.
-const verdict = (promptId: string, judge: string, author: string, at: number) => msg.verdict({ experiment, promptId, judge, modelVersion: "m", scored: { [author]: [] }, createdAt: at });
+const verdict = (promptId: string, judge: string, author: string, at: number) =>
+  msg.verdict({ experiment, promptId, judge, modelVersion: "m", scored: { [author]: [] }, createdAt: at });
 
 describe("pop watch's view", () => {
   it("shows members, the iteration's progress against its totals, rates, scores and dead letters", () => {
@@ -28,7 +39,18 @@ describe("pop watch's view", () => {
     s.add(cand("p1", "alice", T - 5_000), T - 5_000);
     s.add(cand("p1", "bob", T - 1_000), T - 1_000);
     s.add(verdict("p1", "bob", "alice", T - 4_000), T - 4_000);
-    s.add(msg.deadLetter({ experiment, reason: "identity_mismatch", detail: "verdict from 'mallory' on a subject of 'bob'", subject: "pop.demo.verdict.1.bob", stream: "POP_VERDICTS", streamSeq: 9, at: T - 2_000 }), T - 2_000);
+    s.add(
+      msg.deadLetter({
+        experiment,
+        reason: "identity_mismatch",
+        detail: "verdict from 'mallory' on a subject of 'bob'",
+        subject: "pop.demo.verdict.1.bob",
+        stream: "POP_VERDICTS",
+        streamSeq: 9,
+        at: T - 2_000,
+      }),
+      T - 2_000,
+    );
 
     const view = renderWatch(s, T).join("\n");
     expect(view).toMatch(/^alice +training 12\/40 +alicev0000000000 +0\.5 s ago +lab1 pid 42, tiny$/m);
@@ -37,7 +59,9 @@ describe("pop watch's view", () => {
     // 2 peers x 3 prompts answers; each of 2 peers judges the other's 3: 6 verdicts
     expect(view).toMatch(/answers +\[#+\.+\] +2 of 6 +0\.2\/s, about 20 s to go/);
     expect(view).toMatch(/verdicts +\[#*\.+\] +1 of 6/);
-    expect(view).toMatch(/^messages\/s over the last 10 s: prompt 0\.0, candidates 0\.2, verdict 0\.1, pair 0\.0, evaluation 0\.0, control 0\.1, dead_letter 0\.1$/m);
+    expect(view).toMatch(
+      /^messages\/s over the last 10 s: prompt 0\.0, candidates 0\.2, verdict 0\.1, pair 0\.0, evaluation 0\.0, control 0\.1, dead_letter 0\.1$/m,
+    );
     expect(view).toMatch(/^alice +50\.0$/m);
     expect(view).toMatch(/^panel +60\.0$/m);
     expect(view).toMatch(/dead letters: 1 \(latest first\)\n +11:59:58 identity_mismatch +pop\.demo\.verdict\.1\.bob  verdict from 'mallory'/);

@@ -7,7 +7,10 @@ import { describe, expect, it } from "vitest";
 import { runOnce } from "../chaos/chaos.ts";
 
 describe("chaos, fixed seeds", () => {
-  for (const [fault, seed] of [["coordinator", 4242], ["actor", 4243]] as const) {
+  for (const [fault, seed] of [
+    ["coordinator", 4242],
+    ["actor", 4243],
+  ] as const) {
     it(`survives SIGKILL of the ${fault} (seed ${seed})`, async () => {
       const result = await runOnce(fault, seed);
       expect(result.broke, result.notes.join("\n")).toEqual([]);

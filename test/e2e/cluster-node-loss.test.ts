@@ -23,7 +23,10 @@ describe("a panel on a 3-node cluster", () => {
       { voting: VOTE_EVERY_PROMPT },
       { network: await ClusterNetwork.start({ size: 3 }), benchItems: 10 },
     );
-    const { nc, network: { cluster } } = panel;
+    const {
+      nc,
+      network: { cluster },
+    } = panel;
     const ckpt = await panel.randomCheckpoints(MEMBERS);
     for (const m of MEMBERS) panel.startActor(m, ckpt[m]!);
     panel.startCoordinator();

@@ -49,7 +49,9 @@ describe("crashes mid-iteration", () => {
     const final = new Map(pairs.map((p) => [p.pairId, p]));
     for (const p of before) expect(final.get(p.pairId)).toEqual(p);
     // Ben's restarted process carried on: both iterations trained exactly once per peer.
-    const done = (await panel.control()).filter((e) => e.event === "training_done").map((e) => `${(e as { peer: string }).peer}:${(e as { iteration: number }).iteration}`);
+    const done = (await panel.control())
+      .filter((e) => e.event === "training_done")
+      .map((e) => `${(e as { peer: string }).peer}:${(e as { iteration: number }).iteration}`);
     expect(done.sort()).toEqual(["ann:1", "ann:2", "ben:1", "ben:2", "cat:1", "cat:2"]);
   }, 400_000);
 });

@@ -34,7 +34,10 @@ function readProc(pid: number): Proc | undefined {
 }
 
 function descendantsOf(root: number): Proc[] {
-  const all = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map((d) => readProc(Number(d))).filter((p): p is Proc => p !== undefined);
+  const all = readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .map((d) => readProc(Number(d)))
+    .filter((p): p is Proc => p !== undefined);
   const children = new Map<number, Proc[]>();
   for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
   const out: Proc[] = [];
@@ -58,7 +61,9 @@ class DemoRun {
   constructor(readonly dir: string) {
     // Its own process group, as a process manager starts a service; the test signals single pids.
     this.child = spawn("npm", ["run", "demo", "--", "--prompts", "200", "--iterations", "1", "--out", dir, "--timeout-min", "3"], {
-      cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"],
+      cwd: ROOT,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
     });
     this.child.stdout!.on("data", (d) => (this.output += d));
     this.child.stderr!.on("data", (d) => (this.output += d));
@@ -138,7 +143,8 @@ describe.skipIf(process.platform !== "linux")("npm run demo stopped from outside
     expect(left, `still running 15 s after SIGTERM:\n${show(left)}\n--- output:\n${run.output.slice(-3000)}`).toEqual([]);
     expect(run.output).toContain("interrupted; stopping");
     // The peers left through their own shutdown path, not killed.
-    for (const peer of ["countless", "lostspace", "ocrdumb"]) expect(readFileSync(join(run.dir, "logs", `${peer}.log`), "utf8")).toContain("left the experiment");
+    for (const peer of ["countless", "lostspace", "ocrdumb"])
+      expect(readFileSync(join(run.dir, "logs", `${peer}.log`), "utf8")).toContain("left the experiment");
   }, 120_000);
 
   it("SIGKILL of the demo's node process: its children notice and are gone within 15 s", async () => {

@@ -20,7 +20,12 @@ const ITERATIONS = 2;
 const PROMPTS = 800;
 
 /** A child process whose output is collected, with a way to wait for a line. */
-function started(args: string[]): { child: ChildProcess; out: () => string; waitFor: (re: RegExp, ms: number) => Promise<RegExpMatchArray>; exited: Promise<number | null> } {
+function started(args: string[]): {
+  child: ChildProcess;
+  out: () => string;
+  waitFor: (re: RegExp, ms: number) => Promise<RegExpMatchArray>;
+  exited: Promise<number | null>;
+} {
   const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -53,114 +58,144 @@ describe("pop demo (the main job, smaller)", () => {
     rmSync(out, { recursive: true, force: true });
   });
 
-  it("runs the shipped panel in separate processes and the panel improves; the dashboard shows it live and report.html reads well", async () => {
-    const demo = started(["demo", "--out", out, "--iterations", String(ITERATIONS), "--prompts", String(PROMPTS), "--timeout-min", "8"]);
-    children.push(demo.child);
+  it(
+    "runs the shipped panel in separate processes and the panel improves; the dashboard shows it live and report.html reads well",
+    async () => {
+      const demo = started(["demo", "--out", out, "--iterations", String(ITERATIONS), "--prompts", String(PROMPTS), "--timeout-min", "8"]);
+      children.push(demo.child);
 
-    // ---- the dashboard, on the running experiment, with the observer's key ----
-    const [, server, key] = await demo.waitFor(/nats-server (nats:\/\/\S+) .*--nkey (\S+observer\.nk)\)/, 60_000);
-    const dash = started(["dashboard", "--server", server!, "--nkey", key!, "--port", "0"]);
-    children.push(dash.child);
-    const [, url] = await dash.waitFor(/dashboard of experiment 'demo' on \S+: (http:\/\/\S+)/, 60_000);
-    browser = await launchChromium();
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1600 } });
-    const pageErrors: string[] = [];
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    await page.goto(url!);
-    await page.locator("[data-testid=member-row]").nth(2).waitFor({ timeout: 90_000 });
-    expect(await page.locator("[data-testid=member-row]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-peer")))).toEqual(["countless", "lostspace", "ocrdumb"]);
-    // The counts move as the run goes on.
-    await page.locator("[data-testid=count-candidates]").waitFor({ timeout: 60_000 });
-    const before = (await count(page, "candidates")) + (await count(page, "verdicts"));
-    await expect.poll(async () => (await count(page, "candidates")) + (await count(page, "verdicts")), { timeout: 60_000 }).toBeGreaterThan(before);
-    await page.screenshot({ path: join(shots, "dashboard-live.png"), fullPage: true });
-    // Who sends what to whom: answers between members, verdicts back.
-    await expect.poll(() => page.locator("[data-testid=flows] text[data-edge='ocrdumb>countless']").textContent(), { timeout: 30_000 }).toMatch(/candidates \d+/);
+      // ---- the dashboard, on the running experiment, with the observer's key ----
+      const [, server, key] = await demo.waitFor(/nats-server (nats:\/\/\S+) .*--nkey (\S+observer\.nk)\)/, 60_000);
+      const dash = started(["dashboard", "--server", server!, "--nkey", key!, "--port", "0"]);
+      children.push(dash.child);
+      const [, url] = await dash.waitFor(/dashboard of experiment 'demo' on \S+: (http:\/\/\S+)/, 60_000);
+      browser = await launchChromium();
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1600 } });
+      const pageErrors: string[] = [];
+      page.on("pageerror", (e) => pageErrors.push(e.message));
+      await page.goto(url!);
+      await page.locator("[data-testid=member-row]").nth(2).waitFor({ timeout: 90_000 });
+      expect(await page.locator("[data-testid=member-row]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-peer")))).toEqual([
+        "countless",
+        "lostspace",
+        "ocrdumb",
+      ]);
+      // The counts move as the run goes on.
+      await page.locator("[data-testid=count-candidates]").waitFor({ timeout: 60_000 });
+      const before = (await count(page, "candidates")) + (await count(page, "verdicts"));
+      await expect.poll(async () => (await count(page, "candidates")) + (await count(page, "verdicts")), { timeout: 60_000 }).toBeGreaterThan(before);
+      await page.screenshot({ path: join(shots, "dashboard-live.png"), fullPage: true });
+      // Who sends what to whom: answers between members, verdicts back.
+      await expect
+        .poll(() => page.locator("[data-testid=flows] text[data-edge='ocrdumb>countless']").textContent(), { timeout: 30_000 })
+        .toMatch(/candidates \d+/);
 
-    // The pair browser: a pair's image, both answers and every judge's five scores.
-    await page.locator("[data-testid=pair-row]").first().waitFor({ timeout: 180_000 });
-    await page.selectOption("#f-suite", "ocr");
-    // The list shows what matched when asked: ask again until a reading pair has been voted.
-    await expect.poll(async () => {
-      await page.click("#filters button[type=submit]");
-      await page.waitForTimeout(500);
-      return page.locator("[data-testid=pair-row]").first().textContent({ timeout: 1000 }).catch(() => "");
-    }, { timeout: 180_000, interval: 1000 }).toMatch(/^\d+ocrwhat does the text say \?/);
-    await page.locator("[data-testid=pair-row]").first().click();
-    await page.locator("[data-testid=judge-row]").first().waitFor({ timeout: 30_000 });
-    const img = page.locator("[data-testid=pair-image]").first();
-    await expect.poll(() => img.evaluate((i) => (i as unknown as ImageLike).complete && (i as unknown as ImageLike).naturalWidth), { timeout: 30_000 }).toBe(32);
-    const judgeRows = await page.locator("[data-testid=judge-row]").evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
-    expect(judgeRows.length).toBeGreaterThanOrEqual(2);
-    expect(judgeRows.some((row) => row.length === 7), "some judge gave scores, not only abstentions").toBe(true);
-    for (const row of judgeRows) {
-      expect(["chosen", "rejected"]).toContain(row[0]);
-      expect(["countless", "lostspace", "ocrdumb"]).toContain(row[1]);
-      // five scores 1..5 (or an abstention)
-      if (row.length === 7) for (const s of row.slice(2)) expect(Number(s)).toBeGreaterThanOrEqual(1);
-    }
-    expect(await page.locator("[data-testid=pair-detail]").textContent()).toMatch(/vote: margin 0\.\d+ from the mean of \d judges/);
-    await page.screenshot({ path: join(shots, "dashboard-pair.png"), fullPage: true });
+      // The pair browser: a pair's image, both answers and every judge's five scores.
+      await page.locator("[data-testid=pair-row]").first().waitFor({ timeout: 180_000 });
+      await page.selectOption("#f-suite", "ocr");
+      // The list shows what matched when asked: ask again until a reading pair has been voted.
+      await expect
+        .poll(
+          async () => {
+            await page.click("#filters button[type=submit]");
+            await page.waitForTimeout(500);
+            return page
+              .locator("[data-testid=pair-row]")
+              .first()
+              .textContent({ timeout: 1000 })
+              .catch(() => "");
+          },
+          { timeout: 180_000, interval: 1000 },
+        )
+        .toMatch(/^\d+ocrwhat does the text say \?/);
+      await page.locator("[data-testid=pair-row]").first().click();
+      await page.locator("[data-testid=judge-row]").first().waitFor({ timeout: 30_000 });
+      const img = page.locator("[data-testid=pair-image]").first();
+      await expect
+        .poll(() => img.evaluate((i) => (i as unknown as ImageLike).complete && (i as unknown as ImageLike).naturalWidth), { timeout: 30_000 })
+        .toBe(32);
+      const judgeRows = await page
+        .locator("[data-testid=judge-row]")
+        .evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll("td")].map((td) => td.textContent)));
+      expect(judgeRows.length).toBeGreaterThanOrEqual(2);
+      expect(
+        judgeRows.some((row) => row.length === 7),
+        "some judge gave scores, not only abstentions",
+      ).toBe(true);
+      for (const row of judgeRows) {
+        expect(["chosen", "rejected"]).toContain(row[0]);
+        expect(["countless", "lostspace", "ocrdumb"]).toContain(row[1]);
+        // five scores 1..5 (or an abstention)
+        if (row.length === 7) for (const s of row.slice(2)) expect(Number(s)).toBeGreaterThanOrEqual(1);
+      }
+      expect(await page.locator("[data-testid=pair-detail]").textContent()).toMatch(/vote: margin 0\.\d+ from the mean of \d judges/);
+      await page.screenshot({ path: join(shots, "dashboard-pair.png"), fullPage: true });
 
-    // ---- the run itself ----
-    const code = await demo.exited;
-    const stdout = demo.out();
-    expect(code, `demo failed:\n${stdout}`).toBe(0);
-    expect(stdout).toMatch(/panel average/);
-    // where the time went, per iteration
-    expect(stdout).toMatch(/where the time went/);
-    expect(stdout).toMatch(/^2 +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +countless \d+\.\d, lostspace \d+\.\d, ocrdumb \d+\.\d$/m);
-    // Never 15 s without a line of progress (lines start with the time of day).
-    const times = [...stdout.matchAll(/^(\d\d):(\d\d):(\d\d) /gm)].map((m) => Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]));
-    const gaps = times.slice(1).map((t, i) => (t - times[i]! + 86_400) % 86_400);
-    expect(Math.max(...gaps), "longest stretch without progress (s)").toBeLessThanOrEqual(15);
-    // The table, for whoever reads the test log.
-    console.log(stdout.slice(stdout.indexOf("member ")));
-    const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report;
-    expect(report.iterations.map((i) => i.iteration)).toEqual([0, 1, 2]);
-    expect(report.peers).toEqual(expect.arrayContaining(["ocrdumb"]));
-    const first = report.iterations[0]!;
-    const last = report.iterations[ITERATIONS]!;
-    for (const it of report.iterations.slice(1)) expect(it.pairs).toBeGreaterThan(0);
-    // The method's effect, on a smaller run than the demo's three iterations.
-    expect(last.panelAverage - first.panelAverage).toBeGreaterThan(0.03);
-    // No member may lose ground (a little noise allowed: batches, and so samples, vary run to run).
-    for (const peer of report.peers) expect(last.average[peer]!).toBeGreaterThan(first.average[peer]! - 0.02);
-    expect(last.scores.ocrdumb!.ocr! - first.scores.ocrdumb!.ocr!).toBeGreaterThan(0.15);
-    // The other outputs are there and well-formed.
-    for (let i = 1; i <= ITERATIONS; i++) {
-      const lines = readFileSync(join(out, `pairs-iter${i}.jsonl`), "utf8").trim().split("\n");
-      expect(lines.length).toBe(report.iterations[i]!.pairs);
-      const rec = JSON.parse(lines[0]!);
-      expect(rec).toMatchObject({ prompt: expect.any(Array), chosen: expect.any(Array), rejected: expect.any(Array), images: expect.any(Array) });
-      expect(existsSync(join(out, rec.images[0]))).toBe(true);
-    }
-    expect(readdirSync(join(out, "logs")).sort()).toEqual(expect.arrayContaining(["coordinator.log", "ocrdumb.log"]));
+      // ---- the run itself ----
+      const code = await demo.exited;
+      const stdout = demo.out();
+      expect(code, `demo failed:\n${stdout}`).toBe(0);
+      expect(stdout).toMatch(/panel average/);
+      // where the time went, per iteration
+      expect(stdout).toMatch(/where the time went/);
+      expect(stdout).toMatch(/^2 +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +countless \d+\.\d, lostspace \d+\.\d, ocrdumb \d+\.\d$/m);
+      // Never 15 s without a line of progress (lines start with the time of day).
+      const times = [...stdout.matchAll(/^(\d\d):(\d\d):(\d\d) /gm)].map((m) => Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]));
+      const gaps = times.slice(1).map((t, i) => (t - times[i]! + 86_400) % 86_400);
+      expect(Math.max(...gaps), "longest stretch without progress (s)").toBeLessThanOrEqual(15);
+      // The table, for whoever reads the test log.
+      console.log(stdout.slice(stdout.indexOf("member ")));
+      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report;
+      expect(report.iterations.map((i) => i.iteration)).toEqual([0, 1, 2]);
+      expect(report.peers).toEqual(expect.arrayContaining(["ocrdumb"]));
+      const first = report.iterations[0]!;
+      const last = report.iterations[ITERATIONS]!;
+      for (const it of report.iterations.slice(1)) expect(it.pairs).toBeGreaterThan(0);
+      // The method's effect, on a smaller run than the demo's three iterations.
+      expect(last.panelAverage - first.panelAverage).toBeGreaterThan(0.03);
+      // No member may lose ground (a little noise allowed: batches, and so samples, vary run to run).
+      for (const peer of report.peers) expect(last.average[peer]!).toBeGreaterThan(first.average[peer]! - 0.02);
+      expect(last.scores.ocrdumb!.ocr! - first.scores.ocrdumb!.ocr!).toBeGreaterThan(0.15);
+      // The other outputs are there and well-formed.
+      for (let i = 1; i <= ITERATIONS; i++) {
+        const lines = readFileSync(join(out, `pairs-iter${i}.jsonl`), "utf8")
+          .trim()
+          .split("\n");
+        expect(lines.length).toBe(report.iterations[i]!.pairs);
+        const rec = JSON.parse(lines[0]!);
+        expect(rec).toMatchObject({ prompt: expect.any(Array), chosen: expect.any(Array), rejected: expect.any(Array), images: expect.any(Array) });
+        expect(existsSync(join(out, rec.images[0]))).toBe(true);
+      }
+      expect(readdirSync(join(out, "logs")).sort()).toEqual(expect.arrayContaining(["coordinator.log", "ocrdumb.log"]));
 
-    // The dashboard stops promptly when told to.
-    const t0 = Date.now();
-    dash.child.kill("SIGTERM");
-    await dash.exited;
-    expect(Date.now() - t0).toBeLessThan(12_000);
-    expect(pageErrors).toEqual([]);
+      // The dashboard stops promptly when told to.
+      const t0 = Date.now();
+      dash.child.kill("SIGTERM");
+      await dash.exited;
+      expect(Date.now() - t0).toBeLessThan(12_000);
+      expect(pageErrors).toEqual([]);
 
-    // ---- report.html, one offline file ----
-    const html = readFileSync(join(out, "report.html"), "utf8");
-    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
-    const rp = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    await rp.goto(pathToFileURL(join(out, "report.html")).href);
-    expect(await rp.title()).toBe("Panel-of-Peers — demo");
-    // every suite plotted with its chance level; axis titles
-    for (const suite of report.suites) expect(await rp.locator(`svg[aria-label="${suite}"]`).textContent()).toMatch(/chance \d/);
-    expect(await rp.locator('svg[aria-label="Average accuracy"]').textContent()).toMatch(/accuracy \(%\).*iteration \(0 = before training\)|iteration \(0 = before training\).*accuracy \(%\)/);
-    expect(await rp.locator("#scores th").allTextContents()).toContain("change since iteration 0");
-    // training curves of each trained iteration, and the example pairs' images load
-    for (let i = 1; i <= ITERATIONS; i++) await rp.locator(`svg[aria-label="Iteration ${i}: loss"]`).waitFor();
-    const widths = await rp.locator("table.pairs img").evaluateAll((imgs) => imgs.map((i) => (i as unknown as ImageLike).naturalWidth));
-    expect(widths.length).toBeGreaterThanOrEqual(ITERATIONS);
-    expect(widths.every((w) => w === 32)).toBe(true);
-    expect(await rp.locator("body").textContent()).toMatch(/voting\.minChosen\s*0\.85/);
-    await rp.screenshot({ path: join(shots, "report.png"), fullPage: true });
-    console.log(`screenshots: ${shots}`);
-  }, 10 * 60_000);
+      // ---- report.html, one offline file ----
+      const html = readFileSync(join(out, "report.html"), "utf8");
+      expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+      const rp = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      await rp.goto(pathToFileURL(join(out, "report.html")).href);
+      expect(await rp.title()).toBe("Panel-of-Peers — demo");
+      // every suite plotted with its chance level; axis titles
+      for (const suite of report.suites) expect(await rp.locator(`svg[aria-label="${suite}"]`).textContent()).toMatch(/chance \d/);
+      expect(await rp.locator('svg[aria-label="Average accuracy"]').textContent()).toMatch(
+        /accuracy \(%\).*iteration \(0 = before training\)|iteration \(0 = before training\).*accuracy \(%\)/,
+      );
+      expect(await rp.locator("#scores th").allTextContents()).toContain("change since iteration 0");
+      // training curves of each trained iteration, and the example pairs' images load
+      for (let i = 1; i <= ITERATIONS; i++) await rp.locator(`svg[aria-label="Iteration ${i}: loss"]`).waitFor();
+      const widths = await rp.locator("table.pairs img").evaluateAll((imgs) => imgs.map((i) => (i as unknown as ImageLike).naturalWidth));
+      expect(widths.length).toBeGreaterThanOrEqual(ITERATIONS);
+      expect(widths.every((w) => w === 32)).toBe(true);
+      expect(await rp.locator("body").textContent()).toMatch(/voting\.minChosen\s*0\.85/);
+      await rp.screenshot({ path: join(shots, "report.png"), fullPage: true });
+      console.log(`screenshots: ${shots}`);
+    },
+    10 * 60_000,
+  );
 });

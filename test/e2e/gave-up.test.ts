@@ -8,7 +8,11 @@ describe("work a member gives up on", () => {
     await using panel = await startPanel(
       { experiment: "gaveup", iterations: 1, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 14, minPeers: 3 },
       // Neither the heartbeat nor the vote deadline can end the wait within the test.
-      { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 300, lapseMs: 600_000 }, deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 1_000 } },
+      {
+        voting: VOTE_EVERY_PROMPT,
+        heartbeat: { intervalMs: 300, lapseMs: 600_000 },
+        deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 1_000 },
+      },
     );
     const ckpt = await panel.randomCheckpoints(["ann", "ben", "cat"]);
     panel.startActor("ann", ckpt.ann!);

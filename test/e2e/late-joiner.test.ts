@@ -42,7 +42,11 @@ describe("a peer that joins mid-experiment", () => {
     expect(judged.filter((v) => v.iteration === 2 && v.judge === "dan")).toHaveLength(6 * 3);
     expect(judged.filter((v) => v.iteration === 2 && v.author === "dan")).toHaveLength(6 * 3);
     // Dan trained on iteration 2 only; the others on both.
-    const trained = (peer: string) => control.filter((e) => e.event === "training_done" && e.peer === peer).map((e) => (e as { iteration: number }).iteration).sort();
+    const trained = (peer: string) =>
+      control
+        .filter((e) => e.event === "training_done" && e.peer === peer)
+        .map((e) => (e as { iteration: number }).iteration)
+        .sort();
     expect(trained("dan")).toEqual([2]);
     expect(trained("ann")).toEqual([1, 2]);
     const pairs = await panel.stored("pair", "pair");

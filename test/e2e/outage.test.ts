@@ -8,7 +8,10 @@ import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 describe("a server outage at an iteration's end", () => {
   it("does not end the coordinator or the actors; the run finishes with every pair once", async () => {
     const prompts = 8;
-    await using p = await startPanel({ experiment: "outage", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 19, minPeers: 3 }, { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 500, lapseMs: 3000 } });
+    await using p = await startPanel(
+      { experiment: "outage", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 19, minPeers: 3 },
+      { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 500, lapseMs: 3000 } },
+    );
     const ckpt = await p.randomCheckpoints(["ann", "ben", "cat"]);
     for (const m of ["ann", "ben", "cat"]) p.startActor(m, ckpt[m]!);
     const coordinator = p.startCoordinator();
@@ -22,7 +25,13 @@ describe("a server outage at an iteration's end", () => {
     await p.waitFor("the experiment to finish", async () => (await p.control().catch(() => [])).some((e) => e.event === "experiment_done"), 180_000);
     expect(coordinator.running || (await coordinator.exited) === 0).toBe(true);
     const pairs = await p.stored("pair", "pair");
-    for (const it of [1, 2]) expect(pairs.filter((x) => x.iteration === it).map((x) => x.promptId).sort()).toEqual([...new Set(pairs.filter((x) => x.iteration === it).map((x) => x.promptId))].sort());
+    for (const it of [1, 2])
+      expect(
+        pairs
+          .filter((x) => x.iteration === it)
+          .map((x) => x.promptId)
+          .sort(),
+      ).toEqual([...new Set(pairs.filter((x) => x.iteration === it).map((x) => x.promptId))].sort());
     expect(pairs).toHaveLength(2 * prompts);
   }, 240_000);
 });

@@ -42,10 +42,16 @@ describe("two processes serving one peer", () => {
       expect(trained.filter((i) => loaded.includes(i))).toEqual([]);
     }
     // Both still serve, on the same weights.
-    await panel.waitFor("both replicas to report the trained weights", async () => {
-      const v = [];
-      for (const key of ["repl.ann.ann-1", "repl.ann.ann-2"]) v.push((await readRecord(members, key, "member"))!.modelVersion);
-      return v[0] === v[1] && v[0] === (control.filter((e) => e.event === "training_done" && e.peer === "ann").at(-1) as { modelVersion: string }).modelVersion;
-    }, 10_000);
+    await panel.waitFor(
+      "both replicas to report the trained weights",
+      async () => {
+        const v = [];
+        for (const key of ["repl.ann.ann-1", "repl.ann.ann-2"]) v.push((await readRecord(members, key, "member"))!.modelVersion);
+        return (
+          v[0] === v[1] && v[0] === (control.filter((e) => e.event === "training_done" && e.peer === "ann").at(-1) as { modelVersion: string }).modelVersion
+        );
+      },
+      10_000,
+    );
   }, 300_000);
 });

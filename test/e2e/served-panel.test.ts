@@ -40,7 +40,21 @@ describe("peers served over the OpenAI API", () => {
       served.spawn(`serve-${m}`, ["serve", "--peer", m, "--port", String(port)]);
       urls[m] = `http://127.0.0.1:${port}`;
     }
-    await served.waitFor("the model servers", async () => (await Promise.all(MEMBERS.map((m) => fetch(`${urls[m]}/v1/models`).then((r) => r.ok, () => false)))).every(Boolean), 60_000);
+    await served.waitFor(
+      "the model servers",
+      async () =>
+        (
+          await Promise.all(
+            MEMBERS.map((m) =>
+              fetch(`${urls[m]}/v1/models`).then(
+                (r) => r.ok,
+                () => false,
+              ),
+            ),
+          )
+        ).every(Boolean),
+      60_000,
+    );
     // ocrdumb's server is reachable for the start-up check but down for answering and judging.
     await using proxy = await startFaultProxy(urls.ocrdumb!);
     proxy.down = true;
@@ -55,13 +69,15 @@ describe("peers served over the OpenAI API", () => {
     const seenWhileDown = proxy.chats;
     proxy.down = false;
 
-    const done = (p: Panel) => p.waitFor(`${p.config.experiment} to finish`, async () => (await p.control()).some((e) => e.event === "experiment_done"), 240_000);
+    const done = (p: Panel) =>
+      p.waitFor(`${p.config.experiment} to finish`, async () => (await p.control()).some((e) => e.event === "experiment_done"), 240_000);
     await Promise.all([done(inProcess), done(served)]);
     expect(proxy.chats).toBeGreaterThan(seenWhileDown);
 
     const [candsA, candsB] = await Promise.all([inProcess.stored("cand", "candidates"), served.stored("cand", "candidates")]);
     // Every prompt answered by every member, the down one included.
-    for (const cands of [candsA, candsB]) for (const m of MEMBERS) expect(new Set(cands.filter((c) => c.author === m).map((c) => c.promptId)).size).toBe(PROMPTS);
+    for (const cands of [candsA, candsB])
+      for (const m of MEMBERS) expect(new Set(cands.filter((c) => c.author === m).map((c) => c.promptId)).size).toBe(PROMPTS);
     const textsOf = (cs: MessageOf<"candidates">[]) => new Map(cs.map((c) => [`${c.promptId}|${c.author}`, c.candidates.map((x) => x.text).join("\u0000")]));
     const [ta, tb] = [textsOf(candsA), textsOf(candsB)];
     const sameBatches = [...ta.keys()].filter((k) => ta.get(k) === tb.get(k));
@@ -84,7 +100,8 @@ describe("peers served over the OpenAI API", () => {
       for (const j of MEMBERS.filter((m) => m !== author)) {
         for (let i = 0; i < 2; i++) {
           const id = `${j}|${promptId}:${author}:${i}`;
-          const a = sa.get(id)!, b = sb.get(id)!;
+          const a = sa.get(id)!,
+            b = sb.get(id)!;
           for (let c = 0; c < 5; c++) expect(Math.abs(a[c]! - b[c]!)).toBeLessThan(1e-3);
           compared++;
         }
@@ -95,7 +112,9 @@ describe("peers served over the OpenAI API", () => {
     // Pairs: the same prompts paired, with the same chosen and rejected scores.
     const [pairsA, pairsB] = await Promise.all([inProcess.stored("pair", "pair"), served.stored("pair", "pair")]);
     const byPrompt = new Map(pairsB.map((p) => [p.promptId, p]));
-    const promptsAllSame = new Set([...new Set(candsA.map((c) => c.promptId))].filter((p) => MEMBERS.every((m) => ta.get(`${p}|${m}`) === tb.get(`${p}|${m}`))));
+    const promptsAllSame = new Set(
+      [...new Set(candsA.map((c) => c.promptId))].filter((p) => MEMBERS.every((m) => ta.get(`${p}|${m}`) === tb.get(`${p}|${m}`))),
+    );
     let matched = 0;
     for (const a of pairsA.filter((p) => promptsAllSame.has(p.promptId))) {
       const b = byPrompt.get(a.promptId);
@@ -118,7 +137,10 @@ describe("peers served over the OpenAI API", () => {
     expect(formatTable(report)).toMatch(/countless\s+1\s/);
     // pop revote with no flags keeps the run's own voting settings (thresholds 0 here), so it
     // recomputes exactly the stored pairs from the stored verdicts.
-    const revote = spawnSync(process.execPath, ["--import", "tsx", CLI, "revote", "--experiment", "served", "--server", served.network.url], { encoding: "utf8", timeout: 60_000 });
+    const revote = spawnSync(process.execPath, ["--import", "tsx", CLI, "revote", "--experiment", "served", "--server", served.network.url], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     expect(revote.status, revote.stderr).toBe(0);
     expect(revote.stdout).toMatch(new RegExp(`^\\s+1\\s+${PROMPTS}\\s+${pairsB.length}\\s+${pairsB.length}\\s+${pairsB.length}$`, "m"));
     const control = await served.control();
@@ -126,4 +148,3 @@ describe("peers served over the OpenAI API", () => {
     expect(control.filter((e) => e.event === "training_done").map((e) => (e as { result: { steps: number } }).result.steps)).toEqual([0, 0, 0]);
   }, 360_000);
 });
-

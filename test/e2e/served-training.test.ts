@@ -27,7 +27,15 @@ describe("served peers that train", () => {
   it("store and hot-load their adapters, survive a kill during training, and improve", async () => {
     const { voting, training } = DEMO_DEFAULTS.overrides;
     await using p = await startPanel(
-      { experiment: "learn", iterations: 2, promptsPerIteration: PROMPTS, k: DEMO_DEFAULTS.k, temperature: DEMO_DEFAULTS.temperature, poolSeed: 7, minPeers: 3 },
+      {
+        experiment: "learn",
+        iterations: 2,
+        promptsPerIteration: PROMPTS,
+        k: DEMO_DEFAULTS.k,
+        temperature: DEMO_DEFAULTS.temperature,
+        poolSeed: 7,
+        minPeers: 3,
+      },
       { voting, training },
     );
     const bench = writeTinyBenchmark(join(p.dir, "bench"), 50);
@@ -37,10 +45,30 @@ describe("served peers that train", () => {
       p.spawn(`serve-${m}`, ["serve", "--peer", m, "--port", String(port)]);
       urls[m] = `http://127.0.0.1:${port}/v1`;
     }
-    await p.waitFor("the model servers", async () => (await Promise.all(MEMBERS.map((m) => fetch(`${urls[m]}/models`).then((r) => r.ok, () => false)))).every(Boolean), 60_000);
+    await p.waitFor(
+      "the model servers",
+      async () =>
+        (
+          await Promise.all(
+            MEMBERS.map((m) =>
+              fetch(`${urls[m]}/models`).then(
+                (r) => r.ok,
+                () => false,
+              ),
+            ),
+          )
+        ).every(Boolean),
+      60_000,
+    );
     const actorArgs = (m: string) => [
-      "--judge-temperature", String(JUDGE_TEMPERATURE), "--bench", bench, "--work-dir", join(p.dir, `work-${m}`),
-      "--trainer-cmd", `${POP} train --peer ${m}`,
+      "--judge-temperature",
+      String(JUDGE_TEMPERATURE),
+      "--bench",
+      bench,
+      "--work-dir",
+      join(p.dir, `work-${m}`),
+      "--trainer-cmd",
+      `${POP} train --peer ${m}`,
     ];
     const actors = Object.fromEntries(MEMBERS.map((m) => [m, p.startServedActor(m, urls[m]!, m, actorArgs(m))]));
     p.startCoordinator();
@@ -77,7 +105,14 @@ describe("served peers that train", () => {
     // The gaps the panel is built to teach close, as in the demo: each member learns what it lacked
     // from its peers.
     const [first, , last] = report.iterations;
-    const taught = [["ocrdumb", "ocr"], ["ocrdumb", "existence"], ["countless", "colour"], ["countless", "count"], ["lostspace", "shape"], ["lostspace", "spatial"]] as const;
+    const taught = [
+      ["ocrdumb", "ocr"],
+      ["ocrdumb", "existence"],
+      ["countless", "colour"],
+      ["countless", "count"],
+      ["lostspace", "shape"],
+      ["lostspace", "spatial"],
+    ] as const;
     const gain = taught.reduce((sum, [m, f]) => sum + last!.scores[m]![f]! - first!.scores[m]![f]!, 0) / taught.length;
     expect(gain).toBeGreaterThan(0.05);
     expect(last!.scores.ocrdumb!.ocr! - first!.scores.ocrdumb!.ocr!).toBeGreaterThan(0.15);

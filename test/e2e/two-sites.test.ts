@@ -44,13 +44,18 @@ describe("an experiment across two sites", () => {
     });
     link.cut();
     const before = await fromCat(1);
-    expect((await control()).some((e) => e.event === "iteration_closed" && e.iteration === 1), "the cut came after iteration 1 closed").toBe(false);
+    expect(
+      (await control()).some((e) => e.event === "iteration_closed" && e.iteration === 1),
+      "the cut came after iteration 1 closed",
+    ).toBe(false);
     await new Promise((r) => setTimeout(r, CUT_MS));
     link.heal();
 
-    await eventually(async () => (await control()).some((e) => e.event === "experiment_done"), 240_000, "the run to finish after the link healed").catch((e) => {
-      throw new Error(`${(e as Error).message}\n${logs()}`);
-    });
+    await eventually(async () => (await control()).some((e) => e.event === "experiment_done"), 240_000, "the run to finish after the link healed").catch(
+      (e) => {
+        throw new Error(`${(e as Error).message}\n${logs()}`);
+      },
+    );
     for (const p of processes) expect(p.running || (await p.exited) === 0, `${p.name}:\n${p.logTail()}`).toBe(true);
 
     // Cat took part after the cut: it trained on iteration 1 and answered and judged in iteration 2.

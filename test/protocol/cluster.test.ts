@@ -10,10 +10,14 @@ describe("3-node JetStream cluster", () => {
   it("keeps R3 streams writable through a node crash and restart", async () => {
     const cluster = await startCluster(3);
     const nc = await connectTo(cluster.urls, "cluster-test");
-    await eventually(async () => {
-      await (await openManager(nc)).getAccountInfo();
-      return true;
-    }, 30_000, "JetStream meta leader");
+    await eventually(
+      async () => {
+        await (await openManager(nc)).getAccountInfo();
+        return true;
+      },
+      30_000,
+      "JetStream meta leader",
+    );
     const report = await eventually(() => ensureTopology(nc, { replicas: 3 }), 30_000, "topology on the cluster");
     expect(report.streams[STREAMS.prompts.name]).toBe("created");
     const jsm = await openManager(nc);
@@ -40,18 +44,26 @@ describe("3-node JetStream cluster", () => {
     }
     await leader.restart();
     expect(leader.running).toBe(true);
-    await eventually(async () => {
-      const i = await jsm.streams.info(STREAMS.prompts.name);
-      return (i.cluster?.replicas ?? []).filter((r) => r.current).length === 2;
-    }, 30_000, "restarted node to catch up");
+    await eventually(
+      async () => {
+        const i = await jsm.streams.info(STREAMS.prompts.name);
+        return (i.cluster?.replicas ?? []).filter((r) => r.current).length === 2;
+      },
+      30_000,
+      "restarted node to catch up",
+    );
     // Nothing acknowledged is lost. A read right after the restart may be served by a replica
     // still catching up, so the complete set is awaited rather than expected at once.
     const all = ["a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3", "b4"];
-    const ids = await eventually(async () => {
-      const { messages } = await readStored(nc, STREAMS.prompts.name, subjects.all("cl1", "prompt"), "prompt");
-      const got = messages.map((m) => m.promptId).sort();
-      return got.length === all.length ? got : undefined;
-    }, 30_000, "all ten prompts to be readable");
+    const ids = await eventually(
+      async () => {
+        const { messages } = await readStored(nc, STREAMS.prompts.name, subjects.all("cl1", "prompt"), "prompt");
+        const got = messages.map((m) => m.promptId).sort();
+        return got.length === all.length ? got : undefined;
+      },
+      30_000,
+      "all ten prompts to be readable",
+    );
     expect(ids).toEqual(all);
     expect((await jsm.streams.info(STREAMS.prompts.name)).state.messages).toBe(10);
   });

@@ -67,16 +67,43 @@ describe("codec", () => {
     const v = samples[3] as Extract<Message, { type: "verdict" }>;
     const pack = (scores: unknown) => new Packr({ useRecords: false }).pack({ ...v, scores });
     const likert = v.scores[0]!.likert;
-    expect(catchDecode(pack([{ candidateId: "p-1:mallory:0", likert }])).message).toMatch(/not a candidate of prompt p-1 by one of the verdict's authors \(alice\)/);
+    expect(catchDecode(pack([{ candidateId: "p-1:mallory:0", likert }])).message).toMatch(
+      /not a candidate of prompt p-1 by one of the verdict's authors \(alice\)/,
+    );
     expect(catchDecode(pack([{ candidateId: "p-2:alice:0", likert }])).message).toMatch(/not a candidate of prompt p-1/);
-    expect(catchDecode(pack([{ candidateId: "p-1:alice:0", likert }, { candidateId: "p-1:alice:0", likert }])).message).toMatch(/appears more than once/);
+    expect(
+      catchDecode(
+        pack([
+          { candidateId: "p-1:alice:0", likert },
+          { candidateId: "p-1:alice:0", likert },
+        ]),
+      ).message,
+    ).toMatch(/appears more than once/);
     // One verdict covers several authors, each scored, listed once and sorted.
-    const both = new Packr({ useRecords: false }).pack({ ...v, authors: ["alice", "carol"], scores: [{ candidateId: "p-1:alice:0", likert }, { candidateId: "p-1:carol:0", likert }] });
+    const both = new Packr({ useRecords: false }).pack({
+      ...v,
+      authors: ["alice", "carol"],
+      scores: [
+        { candidateId: "p-1:alice:0", likert },
+        { candidateId: "p-1:carol:0", likert },
+      ],
+    });
     expect(decode(both, "verdict").authors).toEqual(["alice", "carol"]);
     const packAuthors = (authors: string[]) => new Packr({ useRecords: false }).pack({ ...v, authors, scores: [{ candidateId: "p-1:alice:0", likert }] });
     expect(catchDecode(packAuthors(["alice", "carol"])).message).toMatch(/no scores for author 'carol'/);
     expect(catchDecode(packAuthors(["alice", "alice"])).message).toMatch(/appears more than once/);
-    expect(catchDecode(new Packr({ useRecords: false }).pack({ ...v, authors: ["carol", "alice"], scores: [{ candidateId: "p-1:alice:0", likert }, { candidateId: "p-1:carol:0", likert }] })).message).toMatch(/must be sorted/);
+    expect(
+      catchDecode(
+        new Packr({ useRecords: false }).pack({
+          ...v,
+          authors: ["carol", "alice"],
+          scores: [
+            { candidateId: "p-1:alice:0", likert },
+            { candidateId: "p-1:carol:0", likert },
+          ],
+        }),
+      ).message,
+    ).toMatch(/must be sorted/);
     const c = samples.find((m) => m.type === "candidates")!;
     expect(catchDecode(new Packr({ useRecords: false }).pack({ ...c, candidates: [{ candidateId: "other:alice:0", text: "x" }] })).reason).toBe("invalid");
   });

@@ -1,8 +1,21 @@
 import { jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  consumers, decode, encode, ensureTopology, openManager, publishMessage, startInbox, STREAMS, subjects, UnsupportedServerError,
-  headersFor, PopError, readStored, type Delivery, type MessageOf,
+  consumers,
+  decode,
+  encode,
+  ensureTopology,
+  openManager,
+  publishMessage,
+  startInbox,
+  STREAMS,
+  subjects,
+  UnsupportedServerError,
+  headersFor,
+  PopError,
+  readStored,
+  type Delivery,
+  type MessageOf,
 } from "../../protocol/mod.ts";
 import { cleanup, connectTo, eventually, startServer } from "../support/nats.ts";
 import { sampleMessages } from "../support/messages.ts";
@@ -83,10 +96,14 @@ describe("JetStream topology and inboxes on a real nats-server", () => {
 
     // The bad ones are terminated, not pending redelivery.
     const jsm = await openManager(nc);
-    const info = await eventually(async () => {
-      const i = await jsm.consumers.info(STREAMS.candidates.name, `${exp}-judge1-cands`);
-      return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
-    }, 10_000, "nothing left pending");
+    const info = await eventually(
+      async () => {
+        const i = await jsm.consumers.info(STREAMS.candidates.name, `${exp}-judge1-cands`);
+        return i.num_ack_pending === 0 && i.num_pending === 0 ? i : undefined;
+      },
+      10_000,
+      "nothing left pending",
+    );
     expect(info.num_redelivered).toBe(0);
     await inbox.stop();
   });
@@ -100,10 +117,14 @@ describe("JetStream topology and inboxes on a real nats-server", () => {
       types: ["prompt"],
       handler: async (batch) =>
         batch.map((d) =>
-          d.message.promptId === "now" ? { dead: "the model gave no answers" }
-          : d.message.promptId === "later" ? { later: Promise.resolve({ dead: "no answers either" }) }
-          : d.message.promptId === "fatal" ? { later: Promise.reject(new PopError("model refuses this prompt", { retryable: false })) }
-          : "ack"),
+          d.message.promptId === "now"
+            ? { dead: "the model gave no answers" }
+            : d.message.promptId === "later"
+              ? { later: Promise.resolve({ dead: "no answers either" }) }
+              : d.message.promptId === "fatal"
+                ? { later: Promise.reject(new PopError("model refuses this prompt", { retryable: false })) }
+                : "ack",
+        ),
       gaveUp: async (m, reason, detail) => {
         gaveUp.push(`${m.promptId}:${reason}:${detail}`);
       },
@@ -113,7 +134,11 @@ describe("JetStream topology and inboxes on a real nats-server", () => {
     // Refused at admission: not work anybody owed, so gaveUp hears nothing of it.
     await js.publish(subjects.prompt(exp, 1), new TextEncoder().encode("junk"), { msgID: "gu-junk" });
     await eventually(() => inbox.stats.dead === 4, 15_000, "three given up and one refused");
-    expect(gaveUp.sort()).toEqual(["fatal:handler_failed:model refuses this prompt", "later:handler_failed:no answers either", "now:handler_failed:the model gave no answers"]);
+    expect(gaveUp.sort()).toEqual([
+      "fatal:handler_failed:model refuses this prompt",
+      "later:handler_failed:no answers either",
+      "now:handler_failed:the model gave no answers",
+    ]);
     await inbox.stop();
   });
 
@@ -185,7 +210,7 @@ describe("JetStream topology and inboxes on a real nats-server", () => {
     const holding = await startInbox(nc, {
       spec: consumers.peerPrompts(exp, "p1"),
       types: ["prompt"],
-      handler: async (batch) => batch.map(() => ((holds++), { later: new Promise<"ack">(() => undefined) })),
+      handler: async (batch) => batch.map(() => (holds++, { later: new Promise<"ack">(() => undefined) })),
     });
     await publishMessage(js, { ...prompt, promptId: "h-3" });
     await eventually(() => holds === 1, 10_000, "h-3 held");

@@ -6,7 +6,17 @@
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ensureTopology, messageIdFor, publishMessage, publishedIdFor, readStored, setMessageIdKey, STREAMS, subjects, type MessageOf } from "../../protocol/mod.ts";
+import {
+  ensureTopology,
+  messageIdFor,
+  publishMessage,
+  publishedIdFor,
+  readStored,
+  setMessageIdKey,
+  STREAMS,
+  subjects,
+  type MessageOf,
+} from "../../protocol/mod.ts";
 import { sampleMessages } from "../support/messages.ts";
 import { cleanup, connectTo, startServer } from "../support/nats.ts";
 

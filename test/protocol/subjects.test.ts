@@ -1,5 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { DecodeError, encode, headersFor, messageIdFor, parseSubject, subjectFor, SubjectError, subjects, verifyEnvelope, decode, HEADER } from "../../protocol/mod.ts";
+import {
+  DecodeError,
+  encode,
+  headersFor,
+  messageIdFor,
+  parseSubject,
+  subjectFor,
+  SubjectError,
+  subjects,
+  verifyEnvelope,
+  decode,
+  HEADER,
+} from "../../protocol/mod.ts";
 import { sampleMessages } from "../support/messages.ts";
 
 describe("subjects", () => {

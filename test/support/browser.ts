@@ -11,7 +11,10 @@ const CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/
 
 export async function launchChromium(): Promise<Browser> {
   const path = process.env.POP_CHROMIUM || CANDIDATES.find((p) => existsSync(p));
-  if (!path) throw new Error(`no Chromium found (looked for ${CANDIDATES.join(", ")}): run 'bash deploy/ops/setup.sh --tests' (installs Debian's chromium) or set POP_CHROMIUM to a Chromium or Chrome binary`);
+  if (!path)
+    throw new Error(
+      `no Chromium found (looked for ${CANDIDATES.join(", ")}): run 'bash deploy/ops/setup.sh --tests' (installs Debian's chromium) or set POP_CHROMIUM to a Chromium or Chrome binary`,
+    );
   return chromium.launch({ executablePath: path, headless: true });
 }
 

@@ -31,7 +31,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     failNext(count, status, headers = {}) {
       for (let i = 0; i < count; i++) faults.push({ status, headers });
     },
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
     [Symbol.asyncDispose]: () => proxy.close(),
   };
   server = createServer(async (req, res) => {
@@ -43,17 +47,28 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       const fault = faults.shift();
       if (fault) {
         res.writeHead(fault.status, { "content-type": "application/json", ...fault.headers });
-        return res.end(JSON.stringify({ object: "error", message: `injected ${fault.status}`, type: "ServiceUnavailableError", param: null, code: fault.status }));
+        return res.end(
+          JSON.stringify({ object: "error", message: `injected ${fault.status}`, type: "ServiceUnavailableError", param: null, code: fault.status }),
+        );
       }
       if (proxy.garbageJudgements && body.includes("<answer>")) {
         res.writeHead(200, { "content-type": "application/json" });
-        return res.end(JSON.stringify({
-          id: "chatcmpl-garbage", object: "chat.completion", created: 0, model: "x",
-          choices: [{ index: 0, message: { role: "assistant", content: "What a lovely picture!" }, logprobs: null, finish_reason: "stop" }],
-        }));
+        return res.end(
+          JSON.stringify({
+            id: "chatcmpl-garbage",
+            object: "chat.completion",
+            created: 0,
+            model: "x",
+            choices: [{ index: 0, message: { role: "assistant", content: "What a lovely picture!" }, logprobs: null, finish_reason: "stop" }],
+          }),
+        );
       }
     }
-    const upstream = await fetch(`${target}${req.url}`, { method: req.method, headers: { "content-type": "application/json" }, body: req.method === "GET" ? undefined : body });
+    const upstream = await fetch(`${target}${req.url}`, {
+      method: req.method,
+      headers: { "content-type": "application/json" },
+      body: req.method === "GET" ? undefined : body,
+    });
     res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" });
     res.end(Buffer.from(await upstream.arrayBuffer()));
   });

@@ -47,9 +47,10 @@ export async function startLinkProxy(targetPort: number, targetHost = "127.0.0.1
     heal() {
       cut = false;
     },
-    close: () => new Promise<void>((r) => {
-      for (const s of open) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of open) s.destroy();
+        server.close(() => r());
+      }),
   };
 }

@@ -5,9 +5,25 @@
  * round-trip and fuzz tests.
  */
 import {
-  controlEvent, PROTOCOL_VERSION,
-  type CandidateBatch, type ControlBody, type ControlEventName, type DeadLetter, type EvaluationResult, type IterationRecord, type LikertScores,
-  type Member, type Message, type MessageOf, type ModelRecord, type PreferencePair, type Progress, type Prompt, type PromptPool, type Verdict, type VerdictScore,
+  controlEvent,
+  PROTOCOL_VERSION,
+  type CandidateBatch,
+  type ControlBody,
+  type ControlEventName,
+  type DeadLetter,
+  type EvaluationResult,
+  type IterationRecord,
+  type LikertScores,
+  type Member,
+  type Message,
+  type MessageOf,
+  type ModelRecord,
+  type PreferencePair,
+  type Progress,
+  type Prompt,
+  type PromptPool,
+  type Verdict,
+  type VerdictScore,
 } from "../../protocol/mod.ts";
 
 const v = PROTOCOL_VERSION;
@@ -34,8 +50,18 @@ export function candidates(o: Partial<CandidateBatch> & { texts?: string[] } = {
   const promptId = o.promptId ?? PROMPT_ID;
   const author = o.author ?? "alice";
   return {
-    v, type: "candidates", experiment: EXPERIMENT, iteration: 1, promptId, question: "q", images: [], author, modelVersion: "m1",
-    sampling: { k: texts.length, temperature: 1, seed: 1 }, candidates: texts.map((text, i) => ({ candidateId: candidateId(promptId, author, i), text })), createdAt: 1,
+    v,
+    type: "candidates",
+    experiment: EXPERIMENT,
+    iteration: 1,
+    promptId,
+    question: "q",
+    images: [],
+    author,
+    modelVersion: "m1",
+    sampling: { k: texts.length, temperature: 1, seed: 1 },
+    candidates: texts.map((text, i) => ({ candidateId: candidateId(promptId, author, i), text })),
+    createdAt: 1,
     ...rest,
   };
 }
@@ -48,7 +74,9 @@ export function verdict(o: Partial<Verdict> & { scored?: Record<string, (number 
   const { scored = { alice: [3] }, ...rest } = o;
   const promptId = o.promptId ?? PROMPT_ID;
   const authors = Object.keys(scored).sort();
-  const scores: VerdictScore[] = authors.flatMap((a) => scored[a]!.map((s, i) => ({ candidateId: candidateId(promptId, a, i), likert: typeof s === "number" ? likert(s) : s })));
+  const scores: VerdictScore[] = authors.flatMap((a) =>
+    scored[a]!.map((s, i) => ({ candidateId: candidateId(promptId, a, i), likert: typeof s === "number" ? likert(s) : s })),
+  );
   return { v, type: "verdict", experiment: EXPERIMENT, iteration: 1, promptId, judge: "bob", authors, modelVersion: "m1", scores, createdAt: 2, ...rest };
 }
 
@@ -57,10 +85,19 @@ export function pair(o: Partial<PreferencePair> = {}): PreferencePair {
   const experiment = o.experiment ?? EXPERIMENT;
   const iteration = o.iteration ?? 1;
   return {
-    v, type: "pair", experiment, iteration, pairId: `${experiment}:${iteration}:${promptId}`, promptId, question: "q", images: [],
+    v,
+    type: "pair",
+    experiment,
+    iteration,
+    pairId: `${experiment}:${iteration}:${promptId}`,
+    promptId,
+    question: "q",
+    images: [],
     chosen: { candidateId: candidateId(promptId, "alice", 0), author: "alice", text: "red", score: 1 },
     rejected: { candidateId: candidateId(promptId, "bob", 0), author: "bob", text: "x", score: 0 },
-    margin: 1, judges: ["carol"], createdAt: 3,
+    margin: 1,
+    judges: ["carol"],
+    createdAt: 3,
     ...o,
   };
 }
@@ -71,17 +108,56 @@ export function control<E extends ControlEventName>(event: E, body: ControlBody<
 }
 
 export function evaluation(o: Partial<EvaluationResult> = {}): EvaluationResult {
-  return { v, type: "evaluation", experiment: EXPERIMENT, iteration: 0, peer: "alice", modelVersion: "m1", suites: { colour: 0.5, ocr: 0.25 }, average: 0.375, items: 400, at: 1, ...o };
+  return {
+    v,
+    type: "evaluation",
+    experiment: EXPERIMENT,
+    iteration: 0,
+    peer: "alice",
+    modelVersion: "m1",
+    suites: { colour: 0.5, ocr: 0.25 },
+    average: 0.375,
+    items: 400,
+    at: 1,
+    ...o,
+  };
 }
 
 export function member(o: Partial<Member> = {}): Member {
-  return { v, type: "member", experiment: EXPERIMENT, peer: "alice", instance: "host-1", backend: "tiny", modelVersion: "m1", host: "h", pid: 42, joinedAt: 1, heartbeatAt: 1, state: "active", ...o };
+  return {
+    v,
+    type: "member",
+    experiment: EXPERIMENT,
+    peer: "alice",
+    instance: "host-1",
+    backend: "tiny",
+    modelVersion: "m1",
+    host: "h",
+    pid: 42,
+    joinedAt: 1,
+    heartbeatAt: 1,
+    state: "active",
+    ...o,
+  };
 }
 
 export function deadLetter(o: Partial<DeadLetter> = {}): DeadLetter {
   return {
-    v, type: "dead_letter", experiment: EXPERIMENT, reason: "malformed", detail: "not msgpack", subject: "pop.exp1.cand.1.alice", stream: "POP_CANDIDATES", streamSeq: 1,
-    deliveries: 1, consumer: "c", headers: {}, payload: new Uint8Array(), payloadBytes: 0, at: 1, ...o,
+    v,
+    type: "dead_letter",
+    experiment: EXPERIMENT,
+    reason: "malformed",
+    detail: "not msgpack",
+    subject: "pop.exp1.cand.1.alice",
+    stream: "POP_CANDIDATES",
+    streamSeq: 1,
+    deliveries: 1,
+    consumer: "c",
+    headers: {},
+    payload: new Uint8Array(),
+    payloadBytes: 0,
+    at: 1,
+    ...o,
   };
 }
 
@@ -98,7 +174,14 @@ export function modelRecord(o: Partial<ModelRecord> = {}): ModelRecord {
 }
 
 export function promptPool(o: Partial<PromptPool> = {}): PromptPool {
-  return { v, type: "pool", experiment: EXPERIMENT, name: "world-7", prompts: [{ promptId: PROMPT_ID, question: "q", images: [{ hash, format: "rgb8", width: 32, height: 32 }] }], ...o };
+  return {
+    v,
+    type: "pool",
+    experiment: EXPERIMENT,
+    name: "world-7",
+    prompts: [{ promptId: PROMPT_ID, question: "q", images: [{ hash, format: "rgb8", width: 32, height: 32 }] }],
+    ...o,
+  };
 }
 
 const train = { steps: 10, pairs: 64, lossFirst: 0.9, lossLast: 0.4, marginBefore: -0.1, marginAfter: 0.8, ms: 1234 };
@@ -107,18 +190,32 @@ const train = { steps: 10, pairs: 64, lossFirst: 0.9, lossLast: 0.4, marginBefor
 export function sampleMessages(): Message[] {
   return [
     {
-      v, type: "experiment", experiment: EXPERIMENT, createdAt: 1, iterations: 3, promptsPerIteration: 128, openPrompts: 64, pool: { name: "world-7", offset: 0 }, minPeers: 3, minPeersToContinue: 2,
+      v,
+      type: "experiment",
+      experiment: EXPERIMENT,
+      createdAt: 1,
+      iterations: 3,
+      promptsPerIteration: 128,
+      openPrompts: 64,
+      pool: { name: "world-7", offset: 0 },
+      minPeers: 3,
+      minPeersToContinue: 2,
       sampling: { k: 4, temperature: 1, maxTokens: 8 },
       voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" },
       training: { beta: 2, gamma: 1, learningRate: 0.001, learningRateDecay: 0.5, epochs: 1, batchSize: 32, sftWeight: 0, pairsFor: "same" },
-      deadlines: { voteMs: 1000, trainMs: 5000, trainQuorum: 1, judgeLingerMs: 2000 }, heartbeat: { intervalMs: 1000, lapseMs: 5000 },
+      deadlines: { voteMs: 1000, trainMs: 5000, trainQuorum: 1, judgeLingerMs: 2000 },
+      heartbeat: { intervalMs: 1000, lapseMs: 5000 },
     },
     prompt({ question: "what colour is the circle ?", images: [{ hash, format: "rgb8", width: 32, height: 32 }], createdAt: 2 }),
     candidates({ question: "what colour is the circle ?", texts: ["red", "blue"], sampling: { k: 2, temperature: 1, seed: 7 }, createdAt: 3 }),
     verdict({ scored: { alice: [{ helpfulness: 4.5, correctness: 5, coherence: 3.25, complexity: 2, verbosity: 1 }] }, modelVersion: "m2", createdAt: 4 }),
     pair({
-      images: [{ hash, format: "png", width: 2, height: 3 }], chosen: { candidateId: "c1", author: "alice", text: "red", score: 0.95 }, rejected: { candidateId: "c2", author: "bob", text: "two", score: 0.1 },
-      margin: 0.85, judges: ["bob", "carol"], createdAt: 5,
+      images: [{ hash, format: "png", width: 2, height: 3 }],
+      chosen: { candidateId: "c1", author: "alice", text: "red", score: 0.95 },
+      rejected: { candidateId: "c2", author: "bob", text: "two", score: 0.1 },
+      margin: 0.85,
+      judges: ["bob", "carol"],
+      createdAt: 5,
     }),
     control("iteration_opened", { iteration: 1, peers: ["alice", "bob"], prompts: 128, at: 6 }),
     control("iteration_closed", { iteration: 1, pairs: 40, voted: 128, at: 7 }),

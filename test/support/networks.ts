@@ -66,7 +66,10 @@ abstract class Network implements PanelNetwork {
 
 /** One JetStream server, no credentials: what most end-to-end tests run on. */
 export class SingleServer extends Network {
-  private constructor(readonly server: NatsServer, release: () => void) {
+  private constructor(
+    readonly server: NatsServer,
+    release: () => void,
+  ) {
     super(() => server.dispose(), release);
   }
 
@@ -92,7 +95,10 @@ export class SingleServer extends Network {
 
 /** A JetStream cluster (3 nodes by default), every stream and bucket R3. */
 export class ClusterNetwork extends Network {
-  private constructor(readonly cluster: NatsCluster, release: () => void) {
+  private constructor(
+    readonly cluster: NatsCluster,
+    release: () => void,
+  ) {
     super(() => cluster.dispose(), release);
   }
 
@@ -123,7 +129,13 @@ export class ClusterNetwork extends Network {
  * dials the hub, each peer its site. The link of site `cut` goes through a proxy the test can cut.
  */
 export class SitesNetwork extends Network {
-  private constructor(readonly net: SiteNetwork, readonly creds: CredsResult, private readonly siteOf: Record<string, string>, private readonly proxy: LinkProxy | undefined, release: () => void) {
+  private constructor(
+    readonly net: SiteNetwork,
+    readonly creds: CredsResult,
+    private readonly siteOf: Record<string, string>,
+    private readonly proxy: LinkProxy | undefined,
+    release: () => void,
+  ) {
     super(async () => {
       await net.dispose();
       await proxy?.close();
@@ -135,7 +147,9 @@ export class SitesNetwork extends Network {
     const creds = writeCreds({ experiment: o.experiment, peers: Object.keys(o.siteOf), out: join(where.dir, "creds"), jsDomain: HUB_DOMAIN });
     let link: LinkProxy | undefined;
     const net = await SiteNetwork.start({
-      sites: [...new Set(Object.values(o.siteOf))].sort(), dir: join(where.dir, "servers"), include: [creds.authConf],
+      sites: [...new Set(Object.values(o.siteOf))].sort(),
+      dir: join(where.dir, "servers"),
+      include: [creds.authConf],
       linkTo: async (site, port) => (site === o.cut ? (link = await startLinkProxy(port)).address : `127.0.0.1:${port}`),
       // The cut site must come back through its link, not around it.
       advertise: (links) => links.get(o.cut)!,
@@ -154,7 +168,9 @@ export class SitesNetwork extends Network {
   }
 
   async admin(name: string): Promise<NatsConnection> {
-    const nc = this.kept(await connectNats(natsTarget(this.net.hub.url, { nkey: seedFileOf(this.creds.dir, COORDINATOR_IDENTITY), jsDomain: HUB_DOMAIN }), name));
+    const nc = this.kept(
+      await connectNats(natsTarget(this.net.hub.url, { nkey: seedFileOf(this.creds.dir, COORDINATOR_IDENTITY), jsDomain: HUB_DOMAIN }), name),
+    );
     await ensureTopology(nc);
     return nc;
   }
@@ -162,7 +178,12 @@ export class SitesNetwork extends Network {
 
 /** One server that requires an experiment's per-identity keys (`pop creds`), the observer's included. */
 export class CredentialedServer extends Network {
-  private constructor(readonly server: NatsServer, readonly creds: CredsResult, readonly dir: string, release: () => void) {
+  private constructor(
+    readonly server: NatsServer,
+    readonly creds: CredsResult,
+    readonly dir: string,
+    release: () => void,
+  ) {
     super(() => server.dispose(), release);
   }
 

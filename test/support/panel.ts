@@ -16,7 +16,16 @@ import { COORDINATOR_IDENTITY } from "../../deploy/ops/creds.ts";
 import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../../deploy/ops/experiment.ts";
 import { PopProcess } from "../../deploy/cli/processes.ts";
 import {
-  BUCKETS, STREAMS, readRecord, readStored, stateKeys, subjects, type ExperimentConfig, type MessageType, type MessageOf, type PromptPool,
+  BUCKETS,
+  STREAMS,
+  readRecord,
+  readStored,
+  stateKeys,
+  subjects,
+  type ExperimentConfig,
+  type MessageType,
+  type MessageOf,
+  type PromptPool,
 } from "../../protocol/mod.ts";
 import { endWithTest, once } from "./lifetime.ts";
 import { SingleServer, type PanelNetwork } from "./networks.ts";
@@ -62,7 +71,15 @@ export interface Panel<N extends PanelNetwork = SingleServer> extends AsyncDispo
 }
 
 /** Voting that keeps a pair for every prompt (thresholds at zero), so counts are exact in flow tests. */
-export const VOTE_EVERY_PROMPT = { minChosen: 0, minMargin: 0, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" } as const;
+export const VOTE_EVERY_PROMPT = {
+  minChosen: 0,
+  minMargin: 0,
+  selfJudging: false,
+  pairing: "pooled",
+  combine: "mean",
+  minJudges: 1,
+  aggregate: "mean",
+} as const;
 
 /** Random-weight checkpoints: real models that need no pretraining, for flow tests. Seeds follow the order of `names`. */
 export async function randomCheckpoints(dir: string, names: string[]): Promise<Record<string, string>> {
@@ -111,12 +128,27 @@ export async function startPanel<N extends PanelNetwork = SingleServer>(
 }
 
 function panelOf<N extends PanelNetwork>(
-  network: N, nc: NatsConnection, kv: KV, dir: string, config: ExperimentConfig, pool: PromptPool, processes: Map<string, PopProcess>, options: PanelOptions<N>, dispose: () => Promise<void>,
+  network: N,
+  nc: NatsConnection,
+  kv: KV,
+  dir: string,
+  config: ExperimentConfig,
+  pool: PromptPool,
+  processes: Map<string, PopProcess>,
+  options: PanelOptions<N>,
+  dispose: () => Promise<void>,
 ): Panel<N> {
   const as = (identity: string) => [...network.flags(identity), "--experiment", config.experiment];
   const actorArgs = options.actorArgs ?? [];
   const filterOf = (kind: string) => subjects.all(config.experiment, kind as "cand");
-  const streamOf = { prompt: STREAMS.prompts, cand: STREAMS.candidates, verdict: STREAMS.verdicts, pair: STREAMS.pairs, eval: STREAMS.evaluations, ctl: STREAMS.control };
+  const streamOf = {
+    prompt: STREAMS.prompts,
+    cand: STREAMS.candidates,
+    verdict: STREAMS.verdicts,
+    pair: STREAMS.pairs,
+    eval: STREAMS.evaluations,
+    ctl: STREAMS.control,
+  };
   const panel: Panel<N> = {
     network,
     nc,

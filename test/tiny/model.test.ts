@@ -3,7 +3,17 @@ import { existsSync, readFileSync } from "node:fs";
 import { initTf } from "../../actors/models/tiny/tf.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { VOCAB } from "../../actors/models/tiny/vocab.ts";
-import { poolPrompt, poolPrompts, poolItem, benchmarkSuite, renderScene, trainItem, parsePoolPromptId, FAMILIES, type Family } from "../../actors/models/tiny/world.ts";
+import {
+  poolPrompt,
+  poolPrompts,
+  poolItem,
+  benchmarkSuite,
+  renderScene,
+  trainItem,
+  parsePoolPromptId,
+  FAMILIES,
+  type Family,
+} from "../../actors/models/tiny/world.ts";
 import { classifyAnswer, synthCandidate } from "../../actors/models/tiny/criteria.ts";
 import { makeRng } from "../../actors/random/rng.ts";
 import type { EvalResult } from "../../actors/models/contract.ts";
@@ -18,7 +28,9 @@ beforeAll(async () => {
 
 describe("world", () => {
   it("is deterministic from the seed and keeps suites disjoint from the pool", () => {
-    const a = poolPrompt(7, 13), b = poolPrompt(7, 13), c = poolPrompt(8, 13);
+    const a = poolPrompt(7, 13),
+      b = poolPrompt(7, 13),
+      c = poolPrompt(8, 13);
     expect(a.id).toBe("tiny-pool-7-13");
     expect(parsePoolPromptId(a.id)).toEqual({ poolSeed: 7, index: 13 });
     expect(a.question).toBe(b.question);
@@ -26,7 +38,8 @@ describe("world", () => {
     expect(Buffer.from(a.images[0]!.data).equals(Buffer.from(c.images[0]!.data))).toBe(false);
     expect(a.images[0]!.data.length).toBe(32 * 32 * 3);
     expect(poolPrompts(7, 10, 5)[3]!.question).toBe(poolPrompt(7, 13).question);
-    const s1 = benchmarkSuite("ocr", 20), s2 = benchmarkSuite("ocr", 20);
+    const s1 = benchmarkSuite("ocr", 20),
+      s2 = benchmarkSuite("ocr", 20);
     expect(s1.map((x) => x.answer)).toEqual(s2.map((x) => x.answer));
     expect(s1.every((x) => x.question === "what does the text say ?" && x.answer.split(" ").length >= 2)).toBe(true);
     const pix = new Set(benchmarkSuite("colour", 50).map((x) => Buffer.from(renderScene(x.scene).data).toString("base64")));
@@ -89,7 +102,10 @@ describe("TinyBackend", () => {
     expect(await be2.logProbs(items)).toEqual(await be.logProbs(items));
     expect(await be2.generate(ps, { k: 2, temperature: 1, seed: 9 })).toEqual(await be.generate(ps, { k: 2, temperature: 1, seed: 9 }));
     const v0 = (await be.info()).version;
-    await be.train(ps.map((p) => ({ prompt: p, chosen: "red", rejected: "no" })), { beta: 2, gamma: 1, learningRate: 1e-2, epochs: 1, batchSize: 4, seed: 1 });
+    await be.train(
+      ps.map((p) => ({ prompt: p, chosen: "red", rejected: "no" })),
+      { beta: 2, gamma: 1, learningRate: 1e-2, epochs: 1, batchSize: 4, seed: 1 },
+    );
     expect((await be.info()).version).not.toBe(v0);
     await be2.importWeights(await be.exportWeights());
     expect((await be2.info()).version).toBe((await be.info()).version);
@@ -111,10 +127,11 @@ describe("TinyBackend", () => {
     const good = await be.scores(items.map((it) => ({ prompt: prompt(it), answer: it.answer })));
     const bad = await be.scores(items.map((it) => ({ prompt: prompt(it), answer: synthCandidate(it.family, it.answer, "wrong", rng) })));
     const mean = (xs: typeof good) => xs.reduce((a, s) => a + CRITERIA.reduce((b, c) => b + s[c], 0) / 5, 0) / xs.length;
-    for (const s of [...good, ...bad]) for (const c of CRITERIA) {
-      expect(s[c]).toBeGreaterThanOrEqual(1);
-      expect(s[c]).toBeLessThanOrEqual(5);
-    }
+    for (const s of [...good, ...bad])
+      for (const c of CRITERIA) {
+        expect(s[c]).toBeGreaterThanOrEqual(1);
+        expect(s[c]).toBeLessThanOrEqual(5);
+      }
     expect(mean(good)).toBeGreaterThan(mean(bad) + 1);
     await be.dispose();
   });
@@ -130,7 +147,11 @@ describe("the shipped panel", () => {
     }
     const bestPeer = (m: MemberSpec, f: Family) => Math.max(...PANEL.filter((p) => p !== m).map((p) => evs.get(p.name)!.suites[f]!));
     // every family is a gap of one member, and a peer that knows it can teach it
-    for (const f of FAMILIES) expect(PANEL.filter((m) => m.gaps.includes(f)), f).toHaveLength(1);
+    for (const f of FAMILIES)
+      expect(
+        PANEL.filter((m) => m.gaps.includes(f)),
+        f,
+      ).toHaveLength(1);
     for (const m of PANEL) {
       for (const f of m.gaps) {
         expect(bestPeer(m, f), `best peer of ${m.name} on ${f}`).toBeGreaterThanOrEqual(0.8);

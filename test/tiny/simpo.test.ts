@@ -60,12 +60,18 @@ describe("SimPO loss", () => {
       const g = grads[v.name]!.dataSync();
       const base = v.dataSync().slice() as Float32Array;
       // check the 5 largest-gradient coordinates with central differences
-      const idx = Array.from(g.keys()).sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!)).slice(0, 5);
+      const idx = Array.from(g.keys())
+        .sort((a, b) => Math.abs(g[b]!) - Math.abs(g[a]!))
+        .slice(0, 5);
       const eps = 1e-2;
       for (const i of idx) {
-        const plus = base.slice(); plus[i] += eps; v.assign(tf.tensor(plus, v.shape));
+        const plus = base.slice();
+        plus[i] += eps;
+        v.assign(tf.tensor(plus, v.shape));
         const lp = lossOf();
-        const minus = base.slice(); minus[i] -= eps; v.assign(tf.tensor(minus, v.shape));
+        const minus = base.slice();
+        minus[i] -= eps;
+        v.assign(tf.tensor(minus, v.shape));
         const lm = lossOf();
         v.assign(tf.tensor(base, v.shape));
         const fd = (lp - lm) / (2 * eps);
@@ -109,7 +115,9 @@ describe("SimPO loss", () => {
       const decoded = greedy[i]!.split(" ").filter(Boolean).length < MAX_ANSWER ? len : len - 1;
       const logits = tf.tidy(() => {
         const hs = model.run(model.encode(imagesTensor([it.image])), tf.tensor2d(tokens, [1, tokens.length], "int32"));
-        return hs.slice(PROMPT_LEN - 1, PROMPT_LEN - 1 + decoded).map((h) => Array.from(tf.add(tf.matMul(h, model.params.outW as tf.Tensor2D), model.params.outB!).dataSync()));
+        return hs
+          .slice(PROMPT_LEN - 1, PROMPT_LEN - 1 + decoded)
+          .map((h) => Array.from(tf.add(tf.matMul(h, model.params.outW as tf.Tensor2D), model.params.outB!).dataSync()));
       });
       logits.forEach((row, j) => {
         const best = row.reduce((b, v, t) => (!banned.has(t) && (b < 0 || v > row[b]!) ? t : b), -1);
@@ -159,7 +167,10 @@ describe("SimPO loss", () => {
       const x = trainItem(13, i);
       return { image: renderScene(x.scene), question: x.question, chosen: x.answer, rejected: "it is the" };
     });
-    const items = pairs.flatMap((p) => [{ image: p.image, question: p.question, answer: p.chosen }, { image: p.image, question: p.question, answer: p.rejected }]);
+    const items = pairs.flatMap((p) => [
+      { image: p.image, question: p.question, answer: p.chosen },
+      { image: p.image, question: p.question, answer: p.rejected },
+    ]);
     // KL(before || after) of the score-token distributions, per item and criterion
     const drift = (judgeAnchor: number) => {
       const model = TinyVlm.init(6, { ...TINY, vocab: cfgVocab });

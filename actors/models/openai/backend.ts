@@ -15,7 +15,18 @@
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { CRITERIA, type Criterion, type LikertScores } from "../../../protocol/mod.ts";
-import type { BackendInfo, Judgement, JudgeInput, ModelBackend, PreferenceInput, PromptInput, SamplingOptions, SimpoOptions, TrainContext, TrainResult } from "../contract.ts";
+import type {
+  BackendInfo,
+  Judgement,
+  JudgeInput,
+  ModelBackend,
+  PreferenceInput,
+  PromptInput,
+  SamplingOptions,
+  SimpoOptions,
+  TrainContext,
+  TrainResult,
+} from "../contract.ts";
 import { BackendConfigError, BackendError } from "../registry.ts";
 import { adapterVersion, packDir, unpackTo } from "../../trainers/archive.ts";
 import { CommandTrainer } from "../../trainers/command-trainer.ts";
@@ -86,7 +97,13 @@ export class OpenAiBackend implements ModelBackend {
   ) {
     this.workDir = resolve(options.workDir ?? "pop-work");
     if (options.trainerCmd) {
-      const trainer = new CommandTrainer({ command: options.trainerCmd, workRoot: this.workDir, baseModel: options.model, timeoutMs: options.trainerTimeoutMs, log });
+      const trainer = new CommandTrainer({
+        command: options.trainerCmd,
+        workRoot: this.workDir,
+        baseModel: options.model,
+        timeoutMs: options.trainerTimeoutMs,
+        log,
+      });
       this.train = async (pairs, simpo, context) => {
         const run = context ?? { experiment: "default", peer: "default", iteration: 0 };
         const { result, adapterDir } = await trainer.train(pairs, simpo, run, this.adapter?.dir ?? null);
@@ -107,15 +124,23 @@ export class OpenAiBackend implements ModelBackend {
         const list = await probe.models();
         const entry = list.data.find((m) => m.id === options.model);
         if (!entry) {
-          throw new BackendConfigError(`${client.baseUrl} does not serve a model named '${options.model}'; it serves: ${list.data.map((m) => m.id).join(", ") || "nothing"}. Pass one of those as --model.`);
+          throw new BackendConfigError(
+            `${client.baseUrl} does not serve a model named '${options.model}'; it serves: ${list.data.map((m) => m.id).join(", ") || "nothing"}. Pass one of those as --model.`,
+          );
         }
         // The model's name and its weights' path (vLLM's `root`) identify what answers.
-        const version = `openai-${createHash("sha256").update(`${entry.id}\u0000${entry.root ?? ""}`).digest("hex").slice(0, 16)}`;
+        const version = `openai-${createHash("sha256")
+          .update(`${entry.id}\u0000${entry.root ?? ""}`)
+          .digest("hex")
+          .slice(0, 16)}`;
         return new OpenAiBackend(client, options, version, log);
       } catch (error) {
         if (!(error instanceof ServerUnavailableError) || Date.now() > deadline) {
           if (error instanceof ServerUnavailableError) {
-            throw new ServerUnavailableError(`${client.baseUrl} did not come up within ${Math.round((options.startupWaitMs ?? 600_000) / 1000)} s: ${error.message}`, { cause: error });
+            throw new ServerUnavailableError(
+              `${client.baseUrl} did not come up within ${Math.round((options.startupWaitMs ?? 600_000) / 1000)} s: ${error.message}`,
+              { cause: error },
+            );
           }
           throw error;
         }
@@ -159,18 +184,26 @@ export class OpenAiBackend implements ModelBackend {
       await this.client.postForText("/load_lora_adapter", { lora_name: name, lora_path: dir }, `loading adapter ${name} from ${dir}`);
     } catch (error) {
       // Already loaded under this name (the name holds the content hash) is what we want.
-      const listed = await this.client.models().then((m) => m.data.some((e) => e.id === name), () => false);
+      const listed = await this.client.models().then(
+        (m) => m.data.some((e) => e.id === name),
+        () => false,
+      );
       if (!listed) {
-        throw new BackendError(`${this.client.baseUrl} did not load adapter ${name}: ${(error as Error).message}. A vLLM server needs --enable-lora (and --max-lora-rank at least the adapter's rank) and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, and must see ${dir}.`, { cause: error, retryable: (error as { retryable?: boolean }).retryable });
+        throw new BackendError(
+          `${this.client.baseUrl} did not load adapter ${name}: ${(error as Error).message}. A vLLM server needs --enable-lora (and --max-lora-rank at least the adapter's rank) and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, and must see ${dir}.`,
+          { cause: error, retryable: (error as { retryable?: boolean }).retryable },
+        );
       }
     }
     const previous = this.adapter;
     this.adapter = { name, dir, bytes, version };
     this.log?.info({ server: this.client.baseUrl, adapter: name }, "the server answers with the new adapter");
     if (previous && previous.name !== name) {
-      await this.client.postForText("/unload_lora_adapter", { lora_name: previous.name }, `unloading adapter ${previous.name}`).catch((error) =>
-        this.log?.warn({ adapter: previous.name, error: (error as Error).message }, "could not unload the previous adapter; it stays loaded on the server"),
-      );
+      await this.client
+        .postForText("/unload_lora_adapter", { lora_name: previous.name }, `unloading adapter ${previous.name}`)
+        .catch((error) =>
+          this.log?.warn({ adapter: previous.name, error: (error as Error).message }, "could not unload the previous adapter; it stays loaded on the server"),
+        );
     }
   }
 
@@ -232,9 +265,11 @@ export class OpenAiBackend implements ModelBackend {
     const previous = this.adapter;
     if (!previous) return;
     this.adapter = undefined;
-    await this.client.postForText("/unload_lora_adapter", { lora_name: previous.name }, `unloading adapter ${previous.name}`).catch((error) =>
-      this.log?.warn({ adapter: previous.name, error: (error as Error).message }, "could not unload the adapter; it stays loaded on the server"),
-    );
+    await this.client
+      .postForText("/unload_lora_adapter", { lora_name: previous.name }, `unloading adapter ${previous.name}`)
+      .catch((error) =>
+        this.log?.warn({ adapter: previous.name, error: (error as Error).message }, "could not unload the adapter; it stays loaded on the server"),
+      );
   }
 
   async judge(items: JudgeInput[]): Promise<Judgement[]> {
@@ -258,7 +293,9 @@ export class OpenAiBackend implements ModelBackend {
   /** One criterion's score, asked again with a reminder while unreadable. */
   private async score(item: JudgeInput, criterion: Criterion): Promise<ScoreReading> {
     const what = `judging an answer to prompt ${item.prompt.id} on ${criterion}`;
-    const messages: ChatMessage[] = [{ role: "user", content: [...imageParts(item.prompt), { type: "text", text: judgePrompt(item.prompt.question, item.answer, criterion) }] }];
+    const messages: ChatMessage[] = [
+      { role: "user", content: [...imageParts(item.prompt), { type: "text", text: judgePrompt(item.prompt.question, item.answer, criterion) }] },
+    ];
     const retries = this.options.judgeRetries ?? 1;
     let reading: ScoreReading = { unreadable: "no reply" };
     for (let attempt = 0; attempt <= retries; attempt++) {

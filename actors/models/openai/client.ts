@@ -94,10 +94,18 @@ export class OpenAiClient {
         if (schema === "text") return outcome.json as T;
         const parsed = schema.safeParse(outcome.json);
         if (parsed.success) return parsed.data;
-        throw new ServerResponseError(`${method} ${url} (${what}) answered ${outcome.status} with a body that is not what an OpenAI-compatible server sends: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+        throw new ServerResponseError(
+          `${method} ${url} (${what}) answered ${outcome.status} with a body that is not what an OpenAI-compatible server sends: ${parsed.error.issues
+            .slice(0, 3)
+            .map((i) => `${i.path.join(".")}: ${i.message}`)
+            .join("; ")}`,
+        );
       }
       if (outcome.kind === "refused") {
-        throw new ServerRequestError(`${method} ${url} refused ${what}: HTTP ${outcome.status}: ${outcome.message}${hint(outcome.status, path)}`, outcome.status);
+        throw new ServerRequestError(
+          `${method} ${url} refused ${what}: HTTP ${outcome.status}: ${outcome.message}${hint(outcome.status, path)}`,
+          outcome.status,
+        );
       }
       if (outcome.kind === "closed") throw new ServerUnavailableError(`${what}: the client was closed`, { cause: outcome.error });
       lastError = outcome.kind === "unreachable" ? outcome.error : new Error(`HTTP ${outcome.status}: ${outcome.message}`);
@@ -105,7 +113,10 @@ export class OpenAiClient {
       if (outcome.kind === "busy" && outcome.retryAfterMs !== undefined) waitMs = Math.min(120_000, outcome.retryAfterMs);
       if (attempt === retries) break;
       this.stats.retries++;
-      this.options.log?.warn({ server: this.baseUrl, what, attempt: attempt + 1, of: retries + 1, waitMs: Math.round(waitMs), error: (lastError as Error).message }, "request failed; retrying");
+      this.options.log?.warn(
+        { server: this.baseUrl, what, attempt: attempt + 1, of: retries + 1, waitMs: Math.round(waitMs), error: (lastError as Error).message },
+        "request failed; retrying",
+      );
       await sleep(waitMs, this.stopping.signal);
     }
     throw new ServerUnavailableError(
@@ -181,9 +192,13 @@ function hint(status: number, path: string): string {
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

@@ -19,7 +19,11 @@ export class ServerUnavailableError extends PopError {
  * over its context length, an unsupported option. Sending it again will not help.
  */
 export class ServerRequestError extends PopError {
-  constructor(message: string, readonly status: number, options: { cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    readonly status: number,
+    options: { cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause, retryable: false });
   }
 }

@@ -16,7 +16,11 @@ export const openaiPlug: BackendPlug<OpenAiBackendOptions> = {
     { flag: "top-logprobs", value: "N", help: "top_logprobs asked for when judging; 0 reads scores from the text", default: "10" },
     { flag: "judge-temperature", value: "T", help: "sharpening of the judge's digit distribution before the expected score", default: "1" },
     { flag: "wait-s", value: "S", help: "how long to wait at start for the server to come up", default: "600" },
-    { flag: "trainer-cmd", value: "CMD", help: "train a LoRA adapter each iteration with CMD (trainer contract; $POP_TRAIN_DIR) and hot-load it; absent: no training" },
+    {
+      flag: "trainer-cmd",
+      value: "CMD",
+      help: "train a LoRA adapter each iteration with CMD (trainer contract; $POP_TRAIN_DIR) and hot-load it; absent: no training",
+    },
     { flag: "trainer-timeout-s", value: "S", help: "kill a trainer that runs longer", default: "86400" },
     { flag: "work-dir", value: "DIR", help: "training work directories and unpacked adapters; the server must see it", default: "./pop-work" },
   ],

@@ -39,7 +39,10 @@ export const RUBRIC: Record<Criterion, { asks: string; low: string; high: string
   },
 };
 
-const OPEN_Q = "<question>", CLOSE_Q = "</question>", OPEN_A = "<answer>", CLOSE_A = "</answer>";
+const OPEN_Q = "<question>",
+  CLOSE_Q = "</question>",
+  OPEN_A = "<answer>",
+  CLOSE_A = "</answer>";
 
 /** A user's text must not close our tags early; a space inside the tag keeps it readable but inert. */
 const neutralise = (s: string) => s.replace(/<(\/?)(question|answer)>/gi, "<$1 $2>");

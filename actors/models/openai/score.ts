@@ -7,9 +7,7 @@
 import { expectedScore } from "../likert.ts";
 import type { Choice } from "./wire.ts";
 
-export type ScoreReading =
-  | { score: number; from: "logprobs" | "text" }
-  | { unreadable: string };
+export type ScoreReading = { score: number; from: "logprobs" | "text" } | { unreadable: string };
 
 const DIGIT = /^[1-5]$/;
 
@@ -27,7 +25,10 @@ export function readScore(choice: Choice, temperature = 1): ScoreReading {
       seen.add(c.token);
       p[Number(c.token.trim()) - 1]! += Math.exp(c.logprob);
     }
-    const score = expectedScore(p.map((x) => (x > 0 ? Math.log(x) : -Infinity)), temperature);
+    const score = expectedScore(
+      p.map((x) => (x > 0 ? Math.log(x) : -Infinity)),
+      temperature,
+    );
     if (score !== undefined) return { score, from: "logprobs" };
   }
   return readScoreText(choice.message.content ?? "");

@@ -13,7 +13,20 @@
  */
 import { readFile } from "node:fs/promises";
 import { CRITERIA } from "../../../protocol/mod.ts";
-import type { BackendInfo, EvalResult, Judgement, JudgeInput, LikertScores, ModelBackend, PreferenceInput, PromptInput, RgbImage, SamplingOptions, TrainContext, TrainResult } from "../contract.ts";
+import type {
+  BackendInfo,
+  EvalResult,
+  Judgement,
+  JudgeInput,
+  LikertScores,
+  ModelBackend,
+  PreferenceInput,
+  PromptInput,
+  RgbImage,
+  SamplingOptions,
+  TrainContext,
+  TrainResult,
+} from "../contract.ts";
 import { rgbOfSize } from "../../images/codec.ts";
 import { evaluateModel } from "./evaluate.ts";
 import { TinyVlm, DEFAULT_CONFIG, type TinyConfig } from "./model.ts";
@@ -115,7 +128,10 @@ export class TinyBackend implements ModelBackend {
 
   /** Likert scores per item (what judge() wraps), for scripts that want them bare. */
   async scores(items: JudgeInput[]): Promise<LikertScores[]> {
-    const s = this.model.judgeScores(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })), this.opts.judgeTemperature ?? JUDGE_TEMPERATURE);
+    const s = this.model.judgeScores(
+      items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })),
+      this.opts.judgeTemperature ?? JUDGE_TEMPERATURE,
+    );
     return s.map((row) => Object.fromEntries(CRITERIA.map((c, i) => [c, row[i]!])) as LikertScores);
   }
 

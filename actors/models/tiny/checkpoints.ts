@@ -8,7 +8,10 @@ export const CHECKPOINT_DIR = fileURLToPath(new URL("./checkpoints/", import.met
 /** Names of the shipped members (one checkpoint file each). */
 export function shippedMembers(dir = CHECKPOINT_DIR): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => f.endsWith(".bin")).map((f) => f.slice(0, -4)).sort();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".bin"))
+    .map((f) => f.slice(0, -4))
+    .sort();
 }
 
 export function shippedCheckpoint(peer: string, dir = CHECKPOINT_DIR): string | undefined {

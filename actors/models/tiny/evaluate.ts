@@ -7,7 +7,10 @@ import { words } from "./vocab.ts";
 const cache = new Map<string, ReturnType<typeof buildSuites>>();
 function buildSuites(items: number, seed: number) {
   const s = benchmarkSuites(items, seed);
-  return FAMILIES.map((f) => ({ family: f, items: s[f].map((it) => ({ image: renderScene(it.scene), question: it.question, key: it.id, answer: it.answer })) }));
+  return FAMILIES.map((f) => ({
+    family: f,
+    items: s[f].map((it) => ({ image: renderScene(it.scene), question: it.question, key: it.id, answer: it.answer })),
+  }));
 }
 
 /** Accuracy per family suite and the unweighted mean. */

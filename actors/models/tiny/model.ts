@@ -18,7 +18,18 @@ import type { RgbImage } from "../contract.ts";
 import { makeRng, hashSeed } from "../../random/rng.ts";
 import { tf } from "./tf.ts";
 import {
-  ANSWER_LEN, BANNED_IN_ANSWERS, CRIT0, EOS, JUDGE_LEN, PROMPT_LEN, SCORE0, VOCAB, promptTokens, answerSequence, judgeSequence, detokenize,
+  ANSWER_LEN,
+  BANNED_IN_ANSWERS,
+  CRIT0,
+  EOS,
+  JUDGE_LEN,
+  PROMPT_LEN,
+  SCORE0,
+  VOCAB,
+  promptTokens,
+  answerSequence,
+  judgeSequence,
+  detokenize,
 } from "./vocab.ts";
 import { CRITERIA } from "../../../protocol/mod.ts";
 import { expectedScore } from "../likert.ts";
@@ -63,14 +74,20 @@ let variableCounter = 0;
 
 /** Parameter shapes, in a fixed order (the file order). */
 export function paramShapes(c: TinyConfig): [string, number[], number][] {
-  const V = c.vocab.length, H = c.hidden, E = c.embed;
+  const V = c.vocab.length,
+    H = c.hidden,
+    E = c.embed;
   // [name, shape, fan-in for init; 0 = zeros]
   const s: [string, number[], number][] = [
-    ["p1", [48, c.c1], 48], ["p1b", [c.c1], 0],
-    ["p2", [4 * c.c1, c.c2], 4 * c.c1], ["p2b", [c.c2], 0],
-    ["imgW", [16 * c.c2, H], 16 * c.c2], ["imgB", [H], 0],
+    ["p1", [48, c.c1], 48],
+    ["p1b", [c.c1], 0],
+    ["p2", [4 * c.c1, c.c2], 4 * c.c1],
+    ["p2b", [c.c2], 0],
+    ["imgW", [16 * c.c2, H], 16 * c.c2],
+    ["imgB", [H], 0],
     ["emb", [V, E], E],
-    ["outW", [H, V], H], ["outB", [V], 0],
+    ["outW", [H, V], H],
+    ["outB", [V], 0],
   ];
   for (const g of ["z", "r", "n"]) {
     s.push([`W${g}`, [E, H], E], [`U${g}`, [H, H], H], [`C${g}`, [H, H], H], [`A${g}`, [c.c2, H], c.c2], [`b${g}`, [H], 0]);
@@ -136,7 +153,9 @@ export class TinyVlm {
    * but the shared vision tower {@link ENCODER_PARAMS}) when `freezeEncoder`.
    */
   trainableVariables(freezeEncoder = false): tf.Variable[] {
-    return paramShapes(this.config).filter(([n]) => !freezeEncoder || !ENCODER_PARAMS.includes(n)).map(([n]) => this.params[n]!);
+    return paramShapes(this.config)
+      .filter(([n]) => !freezeEncoder || !ENCODER_PARAMS.includes(n))
+      .map(([n]) => this.params[n]!);
   }
 
   /** Copy the vision tower's weights from another model of the same config. */
@@ -152,7 +171,10 @@ export class TinyVlm {
 
   private patch(x: tf.Tensor4D, k: number, w: tf.Tensor, b: tf.Tensor): tf.Tensor4D {
     const [n, h, wd, c] = x.shape;
-    const cols = x.reshape([n, h / k, k, wd / k, k, c]).transpose([0, 1, 3, 2, 4, 5]).reshape([-1, k * k * c]);
+    const cols = x
+      .reshape([n, h / k, k, wd / k, k, c])
+      .transpose([0, 1, 3, 2, 4, 5])
+      .reshape([-1, k * k * c]);
     return tf.relu(tf.add(tf.matMul(cols, w as tf.Tensor2D), b)).reshape([n, h / k, wd / k, w.shape[1]!]) as tf.Tensor4D;
   }
 
@@ -237,7 +259,10 @@ export class TinyVlm {
   private targetLogProb(hs: tf.Tensor2D[], tokens: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
     const [N, T] = tokens.shape;
     const logits = this.logits(tf.concat(hs.slice(0, T - 1), 0)); // [(T-1)N, V]
-    const tgt = tokens.transpose().slice([1, 0], [T - 1, N]).reshape([-1]) as tf.Tensor1D;
+    const tgt = tokens
+      .transpose()
+      .slice([1, 0], [T - 1, N])
+      .reshape([-1]) as tf.Tensor1D;
     const tokLp = tf.sum(tf.mul(tf.logSoftmax(logits), tf.oneHot(tgt, this.V).toFloat()), 1).reshape([T - 1, N]);
     return tf.sum(tf.mul(tokLp, mask.transpose()), 0) as tf.Tensor1D;
   }
@@ -256,7 +281,11 @@ export class TinyVlm {
     // tile: row i*5+c
     const hTile = tf.tile(hJudge.expandDims(1), [1, nc, 1]).reshape([N * nc, -1]) as tf.Tensor2D;
     const imgTile = tileEnc(img, nc);
-    const crit = tf.tensor2d(Array.from({ length: N * nc }, (_, i) => CRIT0 + (i % nc)), [N * nc, 1], "int32");
+    const crit = tf.tensor2d(
+      Array.from({ length: N * nc }, (_, i) => CRIT0 + (i % nc)),
+      [N * nc, 1],
+      "int32",
+    );
     const h = this.run(imgTile, crit, hTile, JUDGE_LEN)[0]!;
     const scoreLogits = this.logits(h).slice([0, SCORE0], [N * nc, 5]);
     return tf.logSoftmax(scoreLogits) as tf.Tensor2D;
@@ -358,7 +387,11 @@ export class TinyVlm {
       const done = new Array(n).fill(false);
       const [iv, ic, ik, hPrompt] = tf.tidy(() => {
         const im = this.encode(imagesTensor(part.map((r) => r.p.image)));
-        const pt = tf.tensor2d(part.flatMap((r) => promptTokens(r.p.question)), [n, PROMPT_LEN], "int32");
+        const pt = tf.tensor2d(
+          part.flatMap((r) => promptTokens(r.p.question)),
+          [n, PROMPT_LEN],
+          "int32",
+        );
         const hs = this.run(im, pt);
         return [im.vec, im.cells, im.keys, hs[hs.length - 1]!];
       });
@@ -375,15 +408,29 @@ export class TinyVlm {
           let choice = -1;
           if (temperature <= 0) {
             let best = -Infinity;
-            for (let v = 0; v < this.V; v++) if (!banned.has(v) && row[v]! > best) { best = row[v]!; choice = v; }
+            for (let v = 0; v < this.V; v++)
+              if (!banned.has(v) && row[v]! > best) {
+                best = row[v]!;
+                choice = v;
+              }
           } else {
             let mx = -Infinity;
             for (let v = 0; v < this.V; v++) if (!banned.has(v)) mx = Math.max(mx, row[v]!);
             const pr = new Float64Array(this.V);
             let z = 0;
-            for (let v = 0; v < this.V; v++) if (!banned.has(v)) { pr[v] = Math.exp((row[v]! - mx) / temperature); z += pr[v]!; }
+            for (let v = 0; v < this.V; v++)
+              if (!banned.has(v)) {
+                pr[v] = Math.exp((row[v]! - mx) / temperature);
+                z += pr[v]!;
+              }
             let u = rngs[i]!.next() * z;
-            for (let v = 0; v < this.V; v++) { u -= pr[v]!; if (u < 0 && pr[v]! > 0) { choice = v; break; } }
+            for (let v = 0; v < this.V; v++) {
+              u -= pr[v]!;
+              if (u < 0 && pr[v]! > 0) {
+                choice = v;
+                break;
+              }
+            }
             if (choice < 0) choice = EOS;
           }
           if (choice === EOS) done[i] = true;
@@ -432,7 +479,14 @@ export class TinyVlm {
    * update ([2N*5, 5]): it keeps judging steady while answers are trained (learning without
    * forgetting).
    */
-  simpoStep(images: tf.Tensor4D, seqs: JudgeBatch, beta: number, gamma: number, sftWeight: number, anchor?: tf.Tensor2D): { loss: tf.Scalar; simpo: tf.Scalar; nll: tf.Scalar; margin: tf.Tensor1D; anchor?: tf.Scalar } {
+  simpoStep(
+    images: tf.Tensor4D,
+    seqs: JudgeBatch,
+    beta: number,
+    gamma: number,
+    sftWeight: number,
+    anchor?: tf.Tensor2D,
+  ): { loss: tf.Scalar; simpo: tf.Scalar; nll: tf.Scalar; margin: tf.Tensor1D; anchor?: tf.Scalar } {
     const N = images.shape[0];
     const one = this.encode(images);
     const img = catEnc(one, one);
@@ -566,7 +620,9 @@ export function parseWeights(bytes: Uint8Array): { config: TinyConfig; meta: Rec
   if (version !== FORMAT_VERSION) throw new Error(`unsupported tiny weights format version ${version}`);
   const headLen = dv.getUint32(12, true);
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + headLen))) as {
-    config: TinyConfig; tensors: { name: string; shape: number[] }[]; meta: Record<string, unknown>;
+    config: TinyConfig;
+    tensors: { name: string; shape: number[] }[];
+    meta: Record<string, unknown>;
   };
   const expected = paramShapes(header.config);
   const data = new Map<string, Float32Array>();
@@ -590,7 +646,14 @@ export function parseWeights(bytes: Uint8Array): { config: TinyConfig; meta: Rec
  * sftWeight x the mean length-normalised NLL of the chosen answers (CPO-SimPO). The Python
  * trainer (actors/trainers/python/simpo.py) computes the same function; a test holds them equal.
  */
-export function simpoObjective(lp: tf.Tensor1D, len: tf.Tensor1D, N: number, beta: number, gamma: number, sftWeight = 0): { loss: tf.Scalar; margin: tf.Tensor1D; simpo: tf.Scalar; nll: tf.Scalar } {
+export function simpoObjective(
+  lp: tf.Tensor1D,
+  len: tf.Tensor1D,
+  N: number,
+  beta: number,
+  gamma: number,
+  sftWeight = 0,
+): { loss: tf.Scalar; margin: tf.Tensor1D; simpo: tf.Scalar; nll: tf.Scalar } {
   const avg = tf.div(lp, len);
   const margin = tf.sub(avg.slice([0], [N]), avg.slice([N], [N])) as tf.Tensor1D;
   const simpo = simpoFromMargin(margin, beta, gamma);

@@ -22,7 +22,8 @@ export const tinyPlug: BackendPlug<TinySpec> = {
   ],
   configure(read, { peer }) {
     const weights = read.string("checkpoint") ?? shippedCheckpoint(peer);
-    if (!weights) throw new BackendConfigError(`no --checkpoint given and '${peer}' is not a shipped member (${shippedMembers().join(", ")}); pass --checkpoint FILE`);
+    if (!weights)
+      throw new BackendConfigError(`no --checkpoint given and '${peer}' is not a shipped member (${shippedMembers().join(", ")}); pass --checkpoint FILE`);
     if (!existsSync(weights)) throw new BackendConfigError(`checkpoint ${weights} does not exist`);
     return { weights, benchItems: read.int("bench-items", { min: 1 }) };
   },

@@ -50,8 +50,22 @@ export const ENCODER_SEED = 7;
 
 /** The shipped panel: each family is a gap of exactly one member. */
 export const PANEL: MemberSpec[] = [
-  { name: "ocrdumb", gaps: ["ocr", "existence"], keep: 0.05, answerKeep: { ocr: 0.04, existence: 0.01 }, seed: 101, decoder: { posQuery: true, attSkip: true } },
-  { name: "countless", gaps: ["count", "colour"], keep: 0.05, answerKeep: { count: 0.01 }, seed: 202, decoder: { hidden: 96, embed: 24, att: 24, posQuery: true, attSkip: true } },
+  {
+    name: "ocrdumb",
+    gaps: ["ocr", "existence"],
+    keep: 0.05,
+    answerKeep: { ocr: 0.04, existence: 0.01 },
+    seed: 101,
+    decoder: { posQuery: true, attSkip: true },
+  },
+  {
+    name: "countless",
+    gaps: ["count", "colour"],
+    keep: 0.05,
+    answerKeep: { count: 0.01 },
+    seed: 202,
+    decoder: { hidden: 96, embed: 24, att: 24, posQuery: true, attSkip: true },
+  },
   { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303 },
 ];
 
@@ -114,7 +128,8 @@ export function pretrainEncoder(options: Partial<PretrainOptions> = {}, seed = E
     const loss = ceStep(model, opt, ans, []);
     avg = step === 1 ? loss : 0.98 * avg + 0.02 * loss;
     if (o.onStep) o.onStep(step, o.steps, avg);
-    else if (o.log && (step % 100 === 0 || step === o.steps)) o.log(`[encoder] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
+    else if (o.log && (step % 100 === 0 || step === o.steps))
+      o.log(`[encoder] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
     logEval(o, "encoder", model, step);
   }
   opt.dispose();
@@ -139,7 +154,16 @@ export function pretrainMember(spec: MemberSpec, options: Partial<PretrainOption
   return model;
 }
 
-function memberPhase(model: TinyVlm, vars: ReturnType<TinyVlm["trainableVariables"]>, spec: MemberSpec, o: PretrainOptions, steps: number, keep: number, phase: string, stepOffset: number): void {
+function memberPhase(
+  model: TinyVlm,
+  vars: ReturnType<TinyVlm["trainableVariables"]>,
+  spec: MemberSpec,
+  o: PretrainOptions,
+  steps: number,
+  keep: number,
+  phase: string,
+  stepOffset: number,
+): void {
   const opt = tf.train.adam(o.learningRate);
   const dataSeed = phase ? hashSeed(phase, spec.seed) : spec.seed;
   const rng = makeRng(hashSeed(`pretrain-keep${phase}`, spec.seed));
@@ -167,7 +191,8 @@ function memberPhase(model: TinyVlm, vars: ReturnType<TinyVlm["trainableVariable
     const loss = ceStep(model, opt, ans, judges, 1, vars);
     avg = s === 1 ? loss : 0.98 * avg + 0.02 * loss;
     if (o.onStep) o.onStep(step, o.steps + o.refineSteps, avg);
-    else if (o.log && (step % 100 === 0 || s === steps)) o.log(`[${spec.name}] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
+    else if (o.log && (step % 100 === 0 || s === steps))
+      o.log(`[${spec.name}] step ${step} loss ${avg.toFixed(3)} ${((performance.now() - t0) / 1000).toFixed(0)}s`);
     logEval(o, spec.name, model, step);
   }
   opt.dispose();

@@ -26,7 +26,19 @@ import { renderScene, type WorldItem } from "./world.ts";
  * - optimizer "adam", adamEpsilon 1e-7 (tfjs default).
  * The 7B settings (lr 3e-7..1e-6) would not move a 250k-parameter model at all.
  */
-export const SIMPO_DEFAULTS: TinySimpoOptions = { beta: 2.0, gamma: 1.0, learningRate: 5e-4, epochs: 3, batchSize: 32, seed: 0, sftWeight: 1, optimizer: "adam", adamEpsilon: 1e-7, freezeEncoder: true, judgeAnchor: 1 };
+export const SIMPO_DEFAULTS: TinySimpoOptions = {
+  beta: 2.0,
+  gamma: 1.0,
+  learningRate: 5e-4,
+  epochs: 3,
+  batchSize: 32,
+  seed: 0,
+  sftWeight: 1,
+  optimizer: "adam",
+  adamEpsilon: 1e-7,
+  freezeEncoder: true,
+  judgeAnchor: 1,
+};
 
 /** Build the optimizer a SimPO run uses (callers may keep it across runs to keep Adam's moments). */
 export function simpoOptimizer(o: Pick<TinySimpoOptions, "optimizer" | "learningRate" | "adamEpsilon">): tf.Optimizer {
@@ -59,7 +71,11 @@ function pairStats(model: TinyVlm, pairs: SimpoPair[], withJudge: boolean): { ma
  * A given `optimizer` is used (and not disposed) instead of a fresh one.
  */
 export function trainSimpo(
-  model: TinyVlm, pairs: SimpoPair[], opts: Partial<typeof SIMPO_DEFAULTS> = {}, optimizer?: tf.Optimizer, onStep?: (done: number, total: number, step: TrainStep) => void,
+  model: TinyVlm,
+  pairs: SimpoPair[],
+  opts: Partial<typeof SIMPO_DEFAULTS> = {},
+  optimizer?: tf.Optimizer,
+  onStep?: (done: number, total: number, step: TrainStep) => void,
 ): TrainResult {
   const o = { ...SIMPO_DEFAULTS, ...opts };
   const t0 = performance.now();
@@ -70,7 +86,9 @@ export function trainSimpo(
   const opt = optimizer ?? simpoOptimizer(o);
   const vars = model.trainableVariables(o.freezeEncoder);
   const rng = makeRng(hashSeed("simpo", o.seed));
-  let steps = 0, lossFirst = NaN, lossLast = NaN;
+  let steps = 0,
+    lossFirst = NaN,
+    lossLast = NaN;
   // Unweighted terms of the loss at the first step and the last (what moved, for the logs).
   const names = anchor ? ["simpo", "nll", "anchor"] : ["simpo", "nll"];
   let termsFirst: number[] = [];
@@ -85,14 +103,22 @@ export function trainSimpo(
       let parts: tf.Tensor[] = [];
       const loss = tf.tidy(() => {
         const images = imagesTensor(b.map((p) => p.image));
-        const seqs = TinyVlm.judgeBatch([...b.map((p) => ({ question: p.question, answer: p.chosen })), ...b.map((p) => ({ question: p.question, answer: p.rejected }))]);
-        const targets = anchor && tf.tensor2d([...idx.map((i) => anchor.chosen[i]!.flat()), ...idx.map((i) => anchor.rejected[i]!.flat())].flat(), [b.length * 10, 5]);
-        const l = opt.minimize(() => {
-          const s = model.simpoStep(images, seqs, o.beta, o.gamma, o.sftWeight, targets);
-          // Kept past the tape's clean-up to be read below; disposed right after.
-          parts = [s.simpo, s.nll, ...(s.anchor ? [s.anchor] : []), tf.mean(s.margin)].map((t) => tf.keep(t.clone()));
-          return s.anchor ? tf.add(s.loss, tf.mul(o.judgeAnchor, s.anchor)) as tf.Scalar : s.loss;
-        }, true, vars)!;
+        const seqs = TinyVlm.judgeBatch([
+          ...b.map((p) => ({ question: p.question, answer: p.chosen })),
+          ...b.map((p) => ({ question: p.question, answer: p.rejected })),
+        ]);
+        const targets =
+          anchor && tf.tensor2d([...idx.map((i) => anchor.chosen[i]!.flat()), ...idx.map((i) => anchor.rejected[i]!.flat())].flat(), [b.length * 10, 5]);
+        const l = opt.minimize(
+          () => {
+            const s = model.simpoStep(images, seqs, o.beta, o.gamma, o.sftWeight, targets);
+            // Kept past the tape's clean-up to be read below; disposed right after.
+            parts = [s.simpo, s.nll, ...(s.anchor ? [s.anchor] : []), tf.mean(s.margin)].map((t) => tf.keep(t.clone()));
+            return s.anchor ? (tf.add(s.loss, tf.mul(o.judgeAnchor, s.anchor)) as tf.Scalar) : s.loss;
+          },
+          true,
+          vars,
+        )!;
         return l.dataSync()[0]!;
       });
       const values = parts.map((t) => t.dataSync()[0]!);
@@ -111,7 +137,17 @@ export function trainSimpo(
   }
   if (!optimizer) opt.dispose();
   const terms = steps ? Object.fromEntries(names.map((n, i) => [n, [termsFirst[i]!, termsLast[i]!] as [number, number]])) : undefined;
-  return { steps, pairs: pairs.length, lossFirst, lossLast, ...(terms ? { terms } : {}), marginBefore: before.margin, marginAfter: pairStats(model, pairs, false).margin, ms: performance.now() - t0, ...(curve.length ? { curve: thin(curve, CURVE_POINTS) } : {}) };
+  return {
+    steps,
+    pairs: pairs.length,
+    lossFirst,
+    lossLast,
+    ...(terms ? { terms } : {}),
+    marginBefore: before.margin,
+    marginAfter: pairStats(model, pairs, false).margin,
+    ms: performance.now() - t0,
+    ...(curve.length ? { curve: thin(curve, CURVE_POINTS) } : {}),
+  };
 }
 
 /** At most `n` evenly spaced entries of `xs`, the last always among them. */
@@ -139,16 +175,24 @@ export function judgeExample(item: WorldItem, seed: number, image = renderScene(
 }
 
 /** One cross-entropy step on answer items and judge examples; returns the loss. */
-export function ceStep(model: TinyVlm, opt: tf.Optimizer, answers: { image: RgbImage; question: string; answer: string }[], judges: JudgeExample[], judgeWeight = 1, vars: tf.Variable[] = model.variables): number {
+export function ceStep(
+  model: TinyVlm,
+  opt: tf.Optimizer,
+  answers: { image: RgbImage; question: string; answer: string }[],
+  judges: JudgeExample[],
+  judgeWeight = 1,
+  vars: tf.Variable[] = model.variables,
+): number {
   return tf.tidy(() => {
-    const ans = answers.length
-      ? { images: imagesTensor(answers.map((a) => a.image)), ...TinyVlm.answerBatch(answers) }
-      : undefined;
+    const ans = answers.length ? { images: imagesTensor(answers.map((a) => a.image)), ...TinyVlm.answerBatch(answers) } : undefined;
     const judge = judges.length
       ? {
           images: imagesTensor(judges.map((j) => j.image)),
           batch: TinyVlm.judgeBatch(judges),
-          labels: tf.tensor1d(judges.flatMap((j) => j.labels.map((l) => l - 1)), "int32"),
+          labels: tf.tensor1d(
+            judges.flatMap((j) => j.labels.map((l) => l - 1)),
+            "int32",
+          ),
         }
       : undefined;
     const l = opt.minimize(() => model.ceLoss(ans, judge, judgeWeight), true, vars)!;

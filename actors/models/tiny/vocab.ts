@@ -4,15 +4,18 @@ import { FILLER_WORDS } from "./criteria.ts";
 import { COLORS, GLYPHS, NUMBERS, QUESTION_WORDS, SHAPES } from "./world.ts";
 
 export const SPECIALS = ["<pad>", "<bos>", "<sep>", "<eos>", "<judge>", "<unk>"] as const;
-export const PAD = 0, BOS = 1, SEP = 2, EOS = 3, JUDGE = 4, UNK = 5;
+export const PAD = 0,
+  BOS = 1,
+  SEP = 2,
+  EOS = 3,
+  JUDGE = 4,
+  UNK = 5;
 export const CRIT_TOKENS = CRITERIA.map((c) => `<${c}>`);
 export const SCORE_TOKENS = ["<s1>", "<s2>", "<s3>", "<s4>", "<s5>"];
 
 /** Vocabulary in id order (specials, criteria, scores, then words). */
 export const VOCAB: string[] = (() => {
-  const words = [
-    ...QUESTION_WORDS, ...COLORS, ...SHAPES, ...NUMBERS, ...GLYPHS, "yes", "no", "left", "right", "above", "below", ...FILLER_WORDS,
-  ];
+  const words = [...QUESTION_WORDS, ...COLORS, ...SHAPES, ...NUMBERS, ...GLYPHS, "yes", "no", "left", "right", "above", "below", ...FILLER_WORDS];
   const out: string[] = [...SPECIALS, ...CRIT_TOKENS, ...SCORE_TOKENS];
   for (const w of words) if (!out.includes(w)) out.push(w);
   return out;

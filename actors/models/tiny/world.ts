@@ -119,8 +119,30 @@ export function answerWords(family: Family): readonly string[] {
 
 /** Every word the world can put in a question. */
 export const QUESTION_WORDS = [
-  "what", "color", "is", "the", "shape", "object", "how", "many", "shapes", "are", "there", "does",
-  "text", "say", "a", "left", "or", "right", "of", "above", "below", "?", ...COLORS, ...SHAPES,
+  "what",
+  "color",
+  "is",
+  "the",
+  "shape",
+  "object",
+  "how",
+  "many",
+  "shapes",
+  "are",
+  "there",
+  "does",
+  "text",
+  "say",
+  "a",
+  "left",
+  "or",
+  "right",
+  "of",
+  "above",
+  "below",
+  "?",
+  ...COLORS,
+  ...SHAPES,
 ] as const;
 
 export function randomScene(rng: Rng, opts: { minObjects?: number; text?: boolean } = {}): Scene {

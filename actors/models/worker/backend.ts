@@ -7,7 +7,17 @@
 import { Worker } from "node:worker_threads";
 import { settlesWithin } from "../../../protocol/timeout.ts";
 import { BackendError } from "../registry.ts";
-import { OPTIONAL_METHODS, type BackendInfo, type Judgement, type JudgeInput, type ModelBackend, type OptionalMethod, type PromptInput, type SamplingOptions, type TrainStep } from "../contract.ts";
+import {
+  OPTIONAL_METHODS,
+  type BackendInfo,
+  type Judgement,
+  type JudgeInput,
+  type ModelBackend,
+  type OptionalMethod,
+  type PromptInput,
+  type SamplingOptions,
+  type TrainStep,
+} from "../contract.ts";
 
 /** How long an idle backend may take to dispose itself before its thread is terminated. */
 const DISPOSE_GRACE_MS = 2_000;
@@ -19,16 +29,22 @@ export class WorkerBackend implements ModelBackend {
   private nextId = 1;
   private dead?: Error;
 
-  private constructor(private readonly worker: Worker, methods: OptionalMethod[]) {
-    worker.on("message", (msg: { id?: number; ok?: boolean; result?: unknown; progress?: [number, number, TrainStep?]; error?: { message: string; retryable?: boolean } }) => {
-      if (msg.id === undefined) return;
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      if (msg.progress) return p.progress?.(msg.progress[0], msg.progress[1], msg.progress[2]);
-      this.pending.delete(msg.id);
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(new BackendError(msg.error!.message, { retryable: msg.error!.retryable }));
-    });
+  private constructor(
+    private readonly worker: Worker,
+    methods: OptionalMethod[],
+  ) {
+    worker.on(
+      "message",
+      (msg: { id?: number; ok?: boolean; result?: unknown; progress?: [number, number, TrainStep?]; error?: { message: string; retryable?: boolean } }) => {
+        if (msg.id === undefined) return;
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        if (msg.progress) return p.progress?.(msg.progress[0], msg.progress[1], msg.progress[2]);
+        this.pending.delete(msg.id);
+        if (msg.ok) p.resolve(msg.result);
+        else p.reject(new BackendError(msg.error!.message, { retryable: msg.error!.retryable }));
+      },
+    );
     const fail = (error: Error) => {
       this.dead = error;
       for (const p of this.pending.values()) p.reject(error);

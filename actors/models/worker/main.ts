@@ -21,7 +21,8 @@ const ready = import(module)
       backend = b;
       port.postMessage({ ready: true, methods: capabilitiesOf(b) });
     },
-    (error: Error & { retryable?: boolean }) => port.postMessage({ ready: false, error: { message: error.message, name: error.name, retryable: error.retryable ?? false } }),
+    (error: Error & { retryable?: boolean }) =>
+      port.postMessage({ ready: false, error: { message: error.message, name: error.name, retryable: error.retryable ?? false } }),
   );
 
 port.on("message", async (call: Call) => {
@@ -32,7 +33,10 @@ port.on("message", async (call: Call) => {
     if (typeof fn !== "function") throw new Error(`this backend has no '${String(call.method)}'`);
     const context = call.method === "train" ? (call.args[2] as { reportProgress?: boolean } | undefined) : undefined;
     if (context?.reportProgress) {
-      call.args[2] = { ...context, onProgress: (done: number, total: number, step?: TrainStep) => port.postMessage({ id: call.id, progress: [done, total, step] }) };
+      call.args[2] = {
+        ...context,
+        onProgress: (done: number, total: number, step?: TrainStep) => port.postMessage({ id: call.id, progress: [done, total, step] }),
+      };
     }
     const result = await fn.apply(backend, call.args);
     port.postMessage({ id: call.id, ok: true, result });

@@ -62,7 +62,8 @@ export function llamaFactoryMetrics(outputDir: string, pairs: number, beta: numb
   const startEval = evals.find((e) => e.step === 0);
   const laterEvals = evals.filter((e) => (e.step ?? 0) > 0);
   const marginBefore = entryMargin(startEval, "eval_", beta) ?? entryMargin(steps[0], "", beta);
-  const marginAfter = entryMargin(finalEval, "eval_", beta) ?? entryMargin(laterEvals[laterEvals.length - 1], "eval_", beta) ?? entryMargin(steps[steps.length - 1], "", beta);
+  const marginAfter =
+    entryMargin(finalEval, "eval_", beta) ?? entryMargin(laterEvals[laterEvals.length - 1], "eval_", beta) ?? entryMargin(steps[steps.length - 1], "", beta);
   if (marginBefore === undefined || marginAfter === undefined) throw new Error(`no logps/rewards margins in ${outputDir}/trainer_state.json`);
 
   return {

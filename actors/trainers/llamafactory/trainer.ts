@@ -256,9 +256,12 @@ export function splitBatch(batchSize: number, perDeviceWish = 1): { perDevice: n
 export function llamaFactoryConfig(settings: TrainSettings, options: LlamaFactoryOptions, datasetDir: string, configPath: string): YamlLine[] {
   const s = simpoOptionsFromFile(settings.simpo);
   const { perDevice, accumulation } = splitBatch(s.batchSize, options.perDeviceBatch ?? 1);
-  if (settings.init_adapter?.includes(",")) throw new Error(`init_adapter ${settings.init_adapter} contains a comma, which LLaMA-Factory reads as a list of adapters`);
+  if (settings.init_adapter?.includes(","))
+    throw new Error(`init_adapter ${settings.init_adapter} contains a comma, which LLaMA-Factory reads as a list of adapters`);
   const lines: YamlLine[] = [
-    { comment: `LLaMA-Factory SimPO LoRA config written by Panel-of-Peers (${TRAINER_FORMAT}): ${settings.experiment} / ${settings.peer} / iteration ${settings.iteration}, ${settings.pair_count} pairs.` },
+    {
+      comment: `LLaMA-Factory SimPO LoRA config written by Panel-of-Peers (${TRAINER_FORMAT}): ${settings.experiment} / ${settings.peer} / iteration ${settings.iteration}, ${settings.pair_count} pairs.`,
+    },
     { comment: `Run: llamafactory-cli train ${configPath}` },
     { comment: "model" },
     { key: "model_name_or_path", value: options.modelNameOrPath },
@@ -314,7 +317,9 @@ export function writeLlamaFactoryFiles(workDir: string, settings: TrainSettings,
   if (!options.modelNameOrPath) throw new Error("modelNameOrPath is required");
   if (!options.template) throw new Error("template is required");
   const work = resolve(workDir);
-  const lines = readFileSync(join(work, WORK_FILES.pairs), "utf8").split("\n").filter((l) => l.trim() !== "");
+  const lines = readFileSync(join(work, WORK_FILES.pairs), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() !== "");
   const records = lines.map((line, i) => toSharegptRecord(JSON.parse(line) as Record<string, unknown>, work, `${WORK_FILES.pairs} line ${i + 1}`));
   if (records.length === 0) throw new Error(`${WORK_FILES.pairs} has no pairs`);
   if (!isAbsolute(settings.output_dir)) throw new Error(`settings.output_dir must be absolute, got ${settings.output_dir}`);
@@ -341,7 +346,8 @@ function parseExtra(items: string[]): Record<string, YamlScalar> {
     const eq = item.indexOf("=");
     if (eq <= 0) throw new Error(`--extra expects key=value, got ${item}`);
     const raw = item.slice(eq + 1);
-    out[item.slice(0, eq)] = raw === "true" ? true : raw === "false" ? false : raw === "null" ? null : raw.trim() !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+    out[item.slice(0, eq)] =
+      raw === "true" ? true : raw === "false" ? false : raw === "null" ? null : raw.trim() !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   }
   return out;
 }
@@ -362,7 +368,9 @@ async function main(): Promise<void> {
   });
   const work = values.work ?? process.env.POP_TRAIN_DIR;
   if (!work || !values.model || !values.template) {
-    console.error("usage: npx tsx actors/trainers/llamafactory/trainer.ts --model <hf id or path> --template <llamafactory template> [--work <dir> (default $POP_TRAIN_DIR)] [--lora-rank N] [--lora-target all] [--per-device-batch N] [--no-bf16] [--no-eval] [--extra key=value ...]");
+    console.error(
+      "usage: npx tsx actors/trainers/llamafactory/trainer.ts --model <hf id or path> --template <llamafactory template> [--work <dir> (default $POP_TRAIN_DIR)] [--lora-rank N] [--lora-target all] [--per-device-batch N] [--no-bf16] [--no-eval] [--extra key=value ...]",
+    );
     process.exit(2);
   }
   const settings = readTrainSettings(work);

@@ -32,13 +32,19 @@ export async function trainWorkDir(dir: string, base: string, log: Log = () => u
   const model = await TinyBackend.load(init);
   try {
     const r = pairs.length
-      ? await model.train(pairs, simpoOptionsFromFile(settings.simpo), onStep && { experiment: "", peer: "", iteration: settings.iteration, onProgress: onStep })
+      ? await model.train(
+          pairs,
+          simpoOptionsFromFile(settings.simpo),
+          onStep && { experiment: "", peer: "", iteration: settings.iteration, onProgress: onStep },
+        )
       : { steps: 0, pairs: 0, lossFirst: 0, lossLast: 0, marginBefore: 0, marginAfter: 0, ms: 0 };
     await writeFile(join(settings.output_dir, TINY_ADAPTER_FILE), await model.exportWeights());
     const metrics = trainMetricsOf(r, (performance.now() - started) / 1000);
     // Last: its presence tells the actor that training finished.
     await writeFile(settings.metrics, JSON.stringify(metrics, null, 2) + "\n");
-    log(`trained ${r.steps} steps: loss ${r.lossFirst.toFixed(3)} -> ${r.lossLast.toFixed(3)}, margin ${r.marginBefore.toFixed(3)} -> ${r.marginAfter.toFixed(3)}`);
+    log(
+      `trained ${r.steps} steps: loss ${r.lossFirst.toFixed(3)} -> ${r.lossLast.toFixed(3)}, margin ${r.marginBefore.toFixed(3)} -> ${r.marginAfter.toFixed(3)}`,
+    );
     return metrics;
   } finally {
     await model.dispose();
@@ -54,7 +60,12 @@ async function readPairs(dir: string, file: string): Promise<PreferenceInput[]> 
   for (const [i, line] of text.split("\n").entries()) {
     if (!line.trim()) continue;
     const r = JSON.parse(line) as { prompt: Turn[]; chosen: Turn[]; rejected: Turn[]; images: string[]; prompt_id?: string };
-    const textOf = (turns: Turn[]) => turns.at(-1)?.content.filter((c) => c.type === "text").map((c) => c.text ?? "").join("\n") ?? "";
+    const textOf = (turns: Turn[]) =>
+      turns
+        .at(-1)
+        ?.content.filter((c) => c.type === "text")
+        .map((c) => c.text ?? "")
+        .join("\n") ?? "";
     const imgs: ImageInput[] = [];
     for (const p of r.images) {
       let img = images.get(p);
@@ -65,7 +76,11 @@ async function readPairs(dir: string, file: string): Promise<PreferenceInput[]> 
       }
       imgs.push(img);
     }
-    out.push({ prompt: { id: r.prompt_id ?? `line-${i + 1}`, question: textOf(r.prompt), images: imgs }, chosen: textOf(r.chosen), rejected: textOf(r.rejected) });
+    out.push({
+      prompt: { id: r.prompt_id ?? `line-${i + 1}`, question: textOf(r.prompt), images: imgs },
+      chosen: textOf(r.chosen),
+      rejected: textOf(r.rejected),
+    });
   }
   return out;
 }

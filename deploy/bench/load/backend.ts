@@ -43,7 +43,10 @@ export class LoadGeneratorBackend implements ModelBackend {
   workMs = 0;
 
   /** `name` goes into every answer, so no two authors' answers are alike (a judge scores each once). */
-  constructor(private readonly o: LoadOptions, private readonly name = "load") {
+  constructor(
+    private readonly o: LoadOptions,
+    private readonly name = "load",
+  ) {
     this.slots = new Slots(Math.max(1, o.slots));
   }
 

@@ -15,7 +15,7 @@ if (file && isMainThread) {
   let liveMb = 0;
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      if (((entry as { detail?: { kind?: number } }).detail)?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+      if ((entry as { detail?: { kind?: number } }).detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
       liveMb = Math.max(liveMb, getHeapStatistics().used_heap_size / 2 ** 20);
     }
   }).observe({ entryTypes: ["gc"] });

@@ -10,18 +10,24 @@ import { connectNats, onShutdown } from "../../cli/connect.ts";
 import { createLogger } from "../../cli/log.ts";
 import { LoadGeneratorBackend } from "./backend.ts";
 
-const flags = new Flags(process.argv.slice(2), `usage: peer.ts [options]
+const flags = new Flags(
+  process.argv.slice(2),
+  `usage: peer.ts [options]
 
   --server URL        nats-server
   --experiment NAME   experiment
   --peer NAME         peer name
   --answer-ms N       time per prompt answered (0: at once)
   --judge-ms N        time per candidate judged (0: at once)
-  --slots N           items in flight at once`);
+  --slots N           items in flight at once`,
+);
 const server = flags.string("server")!;
 const experiment = flags.string("experiment")!;
 const peer = flags.string("peer")!;
-const backend = new LoadGeneratorBackend({ answerMs: flags.number("answer-ms") ?? 0, judgeMs: flags.number("judge-ms") ?? 0, slots: flags.int("slots", { min: 1 }) ?? 1 }, peer);
+const backend = new LoadGeneratorBackend(
+  { answerMs: flags.number("answer-ms") ?? 0, judgeMs: flags.number("judge-ms") ?? 0, slots: flags.int("slots", { min: 1 }) ?? 1 },
+  peer,
+);
 flags.rejectUnknown();
 
 const log = createLogger(peer, { level: process.env.POP_LOG_LEVEL ?? "warn", context: { experiment, peer } });

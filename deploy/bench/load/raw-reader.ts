@@ -10,12 +10,15 @@ import { jetStreamOf, managerOf } from "../../../protocol/mod.ts";
 import { Flags } from "../../cli/args.ts";
 import { connectNats } from "../../cli/connect.ts";
 
-const flags = new Flags(process.argv.slice(2), `usage: raw-reader.ts [options]
+const flags = new Flags(
+  process.argv.slice(2),
+  `usage: raw-reader.ts [options]
 
   --server URL        nats-server
   --stream NAME       stream to read
   --name NAME         the durable consumer's name
-  --count N           messages to read before exiting`);
+  --count N           messages to read before exiting`,
+);
 const server = flags.string("server")!;
 const stream = flags.string("stream")!;
 const name = flags.string("name")!;
@@ -23,7 +26,9 @@ const count = flags.int("count", { min: 1 })!;
 flags.rejectUnknown();
 
 const nc = await connectNats(server, `bench-raw-${name}`);
-await (await managerOf(nc)).consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 });
+await (
+  await managerOf(nc)
+).consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 10_000 });
 const messages = await (await jetStreamOf(nc).consumers.get(stream, name)).consume({ max_messages: 256 });
 process.stdout.write("ready\n");
 let read = 0;

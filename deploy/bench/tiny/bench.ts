@@ -24,9 +24,14 @@ time("CE step, batch 32 answers + 24 judge candidates (x5 criteria), the pretrai
 const pairs = ans.map((a, i) => ({ image: a.image, question: a.question, chosen: a.answer, rejected: ans[(i + 1) % 32]!.answer }));
 for (const judgeAnchor of [0, 1]) {
   const r = trainSimpo(model, pairs, { epochs: 5, batchSize: 32, learningRate: 1e-4, judgeAnchor });
-  console.log(`SimPO step, batch 32 pairs (64 sequences), judge anchor ${judgeAnchor ? "on (default)" : "off"}: ${(r.ms / r.steps).toFixed(1)} ms (incl. margin before/after over 5 steps)`);
+  console.log(
+    `SimPO step, batch 32 pairs (64 sequences), judge anchor ${judgeAnchor ? "on (default)" : "off"}: ${(r.ms / r.steps).toFixed(1)} ms (incl. margin before/after over 5 steps)`,
+  );
 }
-const prompts = Array.from({ length: 100 }, (_, i) => { const it = poolItem(3, i); return { image: renderScene(it.scene), question: it.question, key: it.id }; });
+const prompts = Array.from({ length: 100 }, (_, i) => {
+  const it = poolItem(3, i);
+  return { image: renderScene(it.scene), question: it.question, key: it.id };
+});
 time("sample k=4 answers for N=100 prompts (400 answers, temperature 1)", 3, () => model.sample(prompts, 4, 1, 1));
 time("greedy answers for N=100 prompts", 3, () => model.sample(prompts, 1, 0, 1));
 const one = [{ image: ans[0]!.image, question: ans[0]!.question, answer: ans[0]!.answer }];

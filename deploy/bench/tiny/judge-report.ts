@@ -21,7 +21,10 @@ for (const f of files) {
     const row: string[] = [];
     for (const cat of CATEGORIES) {
       const cands = items.map((it) => ({ it, a: synthCandidate(fam, it.answer, cat, rng) })).filter((x) => classifyAnswer(fam, x.it.answer, x.a) === cat);
-      if (!cands.length) { row.push("-".padStart(10)); continue; }
+      if (!cands.length) {
+        row.push("-".padStart(10));
+        continue;
+      }
       const s = await be.scores(cands.map((x) => ({ prompt: itemPrompt(x.it), answer: x.a })));
       const m = s.reduce((a, sc) => a + CRITERIA.reduce((b, c) => b + (sc[c] - 1) / 4, 0) / 5, 0) / s.length;
       row.push(m.toFixed(2).padStart(10));

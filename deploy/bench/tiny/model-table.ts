@@ -11,7 +11,11 @@ for (const f of files) {
   const ev = await be.evaluate();
   const name = String(be.metadata.name ?? f);
   avgs.push(ev.average);
-  console.log(`${name.padEnd(12)}${FAMILIES.map((x) => ev.suites[x]!.toFixed(2).padStart(10)).join("")}   ${ev.average.toFixed(3)}     ${(await be.info()).version}   ${((be.metadata.gaps as string[] | undefined) ?? []).join(",")}`);
+  console.log(
+    `${name.padEnd(12)}${FAMILIES.map((x) => ev.suites[x]!.toFixed(2).padStart(10)).join("")}   ${ev.average.toFixed(3)}     ${(await be.info()).version}   ${((be.metadata.gaps as string[] | undefined) ?? []).join(",")}`,
+  );
   await be.dispose();
 }
-console.log(`panel mean ${(avgs.reduce((a, b) => a + b, 0) / avgs.length).toFixed(3)} (${files.length} checkpoints, ${100} items per suite, greedy exact match)`);
+console.log(
+  `panel mean ${(avgs.reduce((a, b) => a + b, 0) / avgs.length).toFixed(3)} (${files.length} checkpoints, ${100} items per suite, greedy exact match)`,
+);

@@ -47,7 +47,12 @@ export async function runActor(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const kind = flags.string("backend") ?? "tiny";
   const format = flags.logFormat();
-  const instance = flags.string("instance") ?? `${hostname().toLowerCase().replace(/[^a-z0-9_-]/g, "-").slice(0, 40)}-${process.pid}`;
+  const instance =
+    flags.string("instance") ??
+    `${hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, "-")
+      .slice(0, 40)}-${process.pid}`;
   // Lines carry the iteration this peer last saw opened (or is training on), once it has joined.
   let actorRef: PeerActor | undefined;
   const log = createLogger(peer, { format, context: { experiment, peer, instance }, iteration: () => actorRef?.latestIteration });

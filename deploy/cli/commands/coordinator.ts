@@ -36,9 +36,23 @@ export async function runCoordinator(flags: Flags): Promise<void> {
       throw new UsageError(`cannot read --config ${configFile}: ${(error as Error).message}`, coordinatorHelp);
     }
     const unknown = unknownConfigKeys(raw);
-    if (unknown.length) throw new UsageError(`--config ${configFile}: unknown setting${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} (see deploy/ops/experiment.example.json for the known ones)`, coordinatorHelp);
+    if (unknown.length)
+      throw new UsageError(
+        `--config ${configFile}: unknown setting${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} (see deploy/ops/experiment.example.json for the known ones)`,
+        coordinatorHelp,
+      );
     // Users write only what matters; the envelope fields and empty sections are filled in.
-    const filled = { v: PROTOCOL_VERSION, type: "experiment", experiment, createdAt: Date.now(), voting: {}, training: {}, deadlines: {}, heartbeat: {}, ...(raw as object) };
+    const filled = {
+      v: PROTOCOL_VERSION,
+      type: "experiment",
+      experiment,
+      createdAt: Date.now(),
+      voting: {},
+      training: {},
+      deadlines: {},
+      heartbeat: {},
+      ...(raw as object),
+    };
     const parsed = ExperimentConfig.safeParse(filled);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`).join("\n");

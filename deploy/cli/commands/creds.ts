@@ -20,7 +20,11 @@ Running it again keeps existing keys, adds new ones and rewrites auth.conf.
 
 export async function runCreds(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment");
-  const peers = flags.string("peers")?.split(",").map((p) => p.trim()).filter(Boolean);
+  const peers = flags
+    .string("peers")
+    ?.split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
   const out = flags.string("out");
   const observer = flags.bool("observer");
   const jsDomain = flags.string("js-domain");

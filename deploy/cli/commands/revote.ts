@@ -81,11 +81,25 @@ export async function runRevote(flags: Flags): Promise<void> {
       const b = revoted.get(it) ?? [];
       const same = b.filter((p) => a.has(sig(p))).length;
       const n = [...tallies.values()].filter((t) => t.prompt.iteration === it).length;
-      process.stdout.write(`${String(it).padStart(9)}  ${String(n).padStart(7)}  ${String(a.size).padStart(12)}  ${String(b.length).padStart(13)}  ${String(same).padStart(9)}\n`);
+      process.stdout.write(
+        `${String(it).padStart(9)}  ${String(n).padStart(7)}  ${String(a.size).padStart(12)}  ${String(b.length).padStart(13)}  ${String(same).padStart(9)}\n`,
+      );
       if (out) {
         const dir = resolve(out);
         mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, `pairs-iter${it}.jsonl`), b.map((p) => JSON.stringify(trlRecord(p, p.images.map((r) => `images/${r.hash}.png`)))).join("\n") + (b.length ? "\n" : ""));
+        writeFileSync(
+          join(dir, `pairs-iter${it}.jsonl`),
+          b
+            .map((p) =>
+              JSON.stringify(
+                trlRecord(
+                  p,
+                  p.images.map((r) => `images/${r.hash}.png`),
+                ),
+              ),
+            )
+            .join("\n") + (b.length ? "\n" : ""),
+        );
       }
     }
     if (out) process.stdout.write(`wrote the revoted pairs to ${resolve(out)}\n`);

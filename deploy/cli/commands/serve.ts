@@ -71,12 +71,15 @@ export async function runServe(flags: Flags): Promise<void> {
   try {
     // Of the tiny kind's options only --checkpoint means anything to a server (it does not evaluate).
     const only = (name: string) => name === "checkpoint";
-    spec = tinyPlug.configure({
-      string: (n) => (only(n) ? flags.string(n) : undefined),
-      number: (n, c) => (only(n) ? flags.number(n, c) : undefined),
-      int: (n, c) => (only(n) ? flags.int(n, c) : undefined),
-      bool: (n) => (only(n) ? flags.bool(n) : false),
-    }, { peer, log });
+    spec = tinyPlug.configure(
+      {
+        string: (n) => (only(n) ? flags.string(n) : undefined),
+        number: (n, c) => (only(n) ? flags.number(n, c) : undefined),
+        int: (n, c) => (only(n) ? flags.int(n, c) : undefined),
+        bool: (n) => (only(n) ? flags.bool(n) : false),
+      },
+      { peer, log },
+    );
   } catch (error) {
     if (error instanceof BackendConfigError) throw new UsageError(error.message, serveHelp);
     throw error;

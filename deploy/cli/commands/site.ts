@@ -23,7 +23,11 @@ A site keeps running while its link to the hub is down: its processes retry, and
 could not deliver meanwhile is delivered, or caught up by the peers, once the link is back.`;
 
 export async function runSite(flags: Flags): Promise<void> {
-  const sites = flags.string("sites")?.split(",").map((s) => s.trim()).filter(Boolean);
+  const sites = flags
+    .string("sites")
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const hubHost = flags.string("hub-host");
   const out = flags.string("out");
   const hubPort = flags.int("hub-port", { min: 1, max: 65535 }) ?? 4222;
@@ -43,5 +47,7 @@ export async function runSite(flags: Flags): Promise<void> {
   }
   process.stdout.write(`hub          ${files.hub}   (clients on port ${hubPort}, sites' leafnodes on ${leafPort})\n`);
   for (const s of files.sites) process.stdout.write(`site ${s.site.padEnd(8)}${files.dir}/site-${s.site}.conf   (clients on port ${s.port})\n`);
-  process.stdout.write(`start each with: nats-server -c <file>; every pop command at a site takes --server nats://<site host>:<port> --js-domain ${HUB_DOMAIN}\n`);
+  process.stdout.write(
+    `start each with: nats-server -c <file>; every pop command at a site takes --server nats://<site host>:<port> --js-domain ${HUB_DOMAIN}\n`,
+  );
 }

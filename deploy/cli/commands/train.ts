@@ -27,11 +27,25 @@ export async function runTrain(flags: Flags): Promise<void> {
   const base = flags.string("base") ?? (peer ? shippedCheckpoint(peer) : undefined);
   flags.rejectUnknown();
   if (!dir) throw new UsageError("no work directory: pass --dir DIR or set POP_TRAIN_DIR", trainHelp);
-  if (!base) throw new UsageError(peer ? `'${peer}' is not a shipped member (${shippedMembers().join(", ")}); pass --base FILE` : "pass --base FILE or --peer NAME", trainHelp);
+  if (!base)
+    throw new UsageError(
+      peer ? `'${peer}' is not a shipped member (${shippedMembers().join(", ")}); pass --base FILE` : "pass --base FILE or --peer NAME",
+      trainHelp,
+    );
   if (!existsSync(base)) throw new UsageError(`base checkpoint ${base} does not exist`, trainHelp);
   let bar: ProgressReporter | undefined;
-  await trainWorkDir(resolve(dir), base, (line) => {
-    bar?.finish();
-    process.stderr.write(`pop train: ${line}\n`);
-  }, (done, total, step) => (bar ??= new ProgressReporter("pop train: SimPO", total, { unit: "steps" })).update(done, step ? `loss ${step.loss.toFixed(3)}, margin ${step.margin.toFixed(3)}` : undefined, total));
+  await trainWorkDir(
+    resolve(dir),
+    base,
+    (line) => {
+      bar?.finish();
+      process.stderr.write(`pop train: ${line}\n`);
+    },
+    (done, total, step) =>
+      (bar ??= new ProgressReporter("pop train: SimPO", total, { unit: "steps" })).update(
+        done,
+        step ? `loss ${step.loss.toFixed(3)}, margin ${step.margin.toFixed(3)}` : undefined,
+        total,
+      ),
+  );
 }

@@ -47,7 +47,9 @@ function summary(m: Message): string {
     case "pair":
       return `${m.promptId}  chosen ${m.chosen.author} ${JSON.stringify(m.chosen.text)} (score ${m.chosen.score.toFixed(2)})  rejected ${m.rejected.author} ${JSON.stringify(m.rejected.text)} (score ${m.rejected.score.toFixed(2)})`;
     case "evaluation":
-      return `average ${(m.average * 100).toFixed(1)}  ${Object.entries(m.suites).map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`).join(", ")}`;
+      return `average ${(m.average * 100).toFixed(1)}  ${Object.entries(m.suites)
+        .map(([k, v]) => `${k} ${(v * 100).toFixed(0)}`)
+        .join(", ")}`;
     case "control":
       return m.event;
     case "dead_letter":
@@ -61,7 +63,10 @@ export async function runWatch(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const lines = flags.bool("lines");
   const once = flags.bool("once");
-  const kinds = flags.string("kinds")?.split(",").map((k) => k.trim());
+  const kinds = flags
+    .string("kinds")
+    ?.split(",")
+    .map((k) => k.trim());
   const nats = flags.nats();
   flags.rejectUnknown();
   const nc = await connectNats(nats, "pop-watch");

@@ -144,7 +144,13 @@ export function pairQuery(p: URLSearchParams): PairQuery | string {
     if (!Number.isFinite(n) || (int && (!Number.isInteger(n) || n < 0))) return `${name} must be ${int ? "a whole number >= 0" : "a number"}, got '${v}'`;
     return n;
   };
-  for (const [name, int] of [["iteration", true], ["offset", true], ["limit", true], ["minMargin", false], ["maxMargin", false]] as const) {
+  for (const [name, int] of [
+    ["iteration", true],
+    ["offset", true],
+    ["limit", true],
+    ["minMargin", false],
+    ["maxMargin", false],
+  ] as const) {
     const n = num(name, int);
     if (typeof n === "string") return n;
     if (n !== undefined) q[name] = n;

@@ -74,13 +74,29 @@ export class DashboardState {
   private readonly pairCounts = new Map<number, Map<string, number>>();
   private readonly suites = new Map<number, Map<string, Record<string, number>>>();
   private readonly curves = new Map<string, { peer: string; iteration: number; points: TrainingPoint[] }>();
-  private readonly trainDone = new Map<string, { peer: string; iteration: number; lossFirst: number; lossLast: number; marginBefore: number; marginAfter: number; steps: number; ms: number; curve?: [number, number, number][] }>();
+  private readonly trainDone = new Map<
+    string,
+    {
+      peer: string;
+      iteration: number;
+      lossFirst: number;
+      lossLast: number;
+      marginBefore: number;
+      marginAfter: number;
+      steps: number;
+      ms: number;
+      curve?: [number, number, number][];
+    }
+  >();
 
   /**
    * @param suiteOf the suite a prompt's question belongs to, where the panel's world can tell
    *   (undefined: the browser files it under no suite)
    */
-  constructor(readonly experiment: string, private readonly suiteOf: (question: string) => string | undefined = () => undefined) {
+  constructor(
+    readonly experiment: string,
+    private readonly suiteOf: (question: string) => string | undefined = () => undefined,
+  ) {
     this.watch = new WatchState(experiment);
   }
 
@@ -102,7 +118,12 @@ export class DashboardState {
         for (const s of m.scores) {
           // Redelivered verdicts replace, not add.
           const i = list.findIndex((x) => x.judge === m.judge && x.candidateId === s.candidateId);
-          const row: JudgeScores = { judge: m.judge, author: authorOfCandidate(m.promptId, s.candidateId) ?? "", candidateId: s.candidateId, ...(s.likert ? { likert: s.likert as Scores } : { abstained: s.abstained ?? "" }) };
+          const row: JudgeScores = {
+            judge: m.judge,
+            author: authorOfCandidate(m.promptId, s.candidateId) ?? "",
+            candidateId: s.candidateId,
+            ...(s.likert ? { likert: s.likert as Scores } : { abstained: s.abstained ?? "" }),
+          };
           if (i >= 0) list[i] = row;
           else list.push(row);
         }
@@ -160,7 +181,8 @@ export class DashboardState {
     for (const it of this.watch.iterations.values()) {
       for (const p of it.peers) this.flow("coordinator", p, "prompts", it.prompts, out);
       for (const [author, n] of this.candidates.get(it.iteration) ?? []) for (const p of it.peers) if (p !== author) this.flow(author, p, "candidates", n, out);
-      for (const [forPeer, n] of this.pairCounts.get(it.iteration) ?? []) for (const p of forPeer ? [forPeer] : it.peers) this.flow("coordinator", p, "pairs", n, out);
+      for (const [forPeer, n] of this.pairCounts.get(it.iteration) ?? [])
+        for (const p of forPeer ? [forPeer] : it.peers) this.flow("coordinator", p, "pairs", n, out);
     }
     return out;
   }
@@ -168,16 +190,18 @@ export class DashboardState {
   /** Everything the page's live view shows, as JSON-ready data. */
   snapshot(now: number) {
     const w = this.watch;
-    const members = [...w.members.values()].sort((a, b) => a.peer.localeCompare(b.peer)).map((m) => ({
-      peer: m.peer,
-      instance: m.instance,
-      backend: m.backend,
-      modelVersion: m.modelVersion,
-      host: m.host,
-      pid: m.pid,
-      doing: w.doing(m.peer, now),
-      heartbeatAgeMs: Math.max(0, now - m.heartbeatAt),
-    }));
+    const members = [...w.members.values()]
+      .sort((a, b) => a.peer.localeCompare(b.peer))
+      .map((m) => ({
+        peer: m.peer,
+        instance: m.instance,
+        backend: m.backend,
+        modelVersion: m.modelVersion,
+        host: m.host,
+        pid: m.pid,
+        doing: w.doing(m.peer, now),
+        heartbeatAgeMs: Math.max(0, now - m.heartbeatAt),
+      }));
     // Peers that took part but have no record now (stopped or lapsed).
     const known = new Set(members.map((m) => m.peer));
     const gone = [...new Set([...w.iterations.values()].flatMap((i) => i.peers))].filter((p) => !known.has(p)).sort();

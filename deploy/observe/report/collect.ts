@@ -1,6 +1,18 @@
 /** Reads a run back from JetStream: its settings, evaluations, pairs and control events. */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { BUCKETS, kvmOf, readRecord, readStored, stateKeys, STREAMS, subjects, type ControlEvent, type EvaluationResult, type ExperimentConfig, type PreferencePair } from "../../../protocol/mod.ts";
+import {
+  BUCKETS,
+  kvmOf,
+  readRecord,
+  readStored,
+  stateKeys,
+  STREAMS,
+  subjects,
+  type ControlEvent,
+  type EvaluationResult,
+  type ExperimentConfig,
+  type PreferencePair,
+} from "../../../protocol/mod.ts";
 
 export interface StoredRun {
   experiment: string;

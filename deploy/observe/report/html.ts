@@ -14,7 +14,9 @@ const f1 = (x: number) => x.toFixed(1);
 
 /** Each member's colour, dash and marker, by its place among the sorted members (the report and the dashboard alike). */
 export function memberStyles(peers: string[]): Map<string, { colour: string; dash: string; marker: (typeof MARKERS)[number] }> {
-  return new Map([...peers].sort().map((p, i) => [p, { colour: COLOURS[i % COLOURS.length]!, dash: DASHES[i % DASHES.length]!, marker: MARKERS[i % MARKERS.length]! }]));
+  return new Map(
+    [...peers].sort().map((p, i) => [p, { colour: COLOURS[i % COLOURS.length]!, dash: DASHES[i % DASHES.length]!, marker: MARKERS[i % MARKERS.length]! }]),
+  );
 }
 
 export interface Series {
@@ -67,7 +69,8 @@ function ticks(lo: number, hi: number, count = 5): number[] {
 
 /** A line chart as inline SVG, its y axis scaled to the data (and the reference line). */
 export function plot(series: Series[], o: PlotOptions): string {
-  const w = o.w ?? 340, h = o.h ?? 230;
+  const w = o.w ?? 340,
+    h = o.h ?? 230;
   const m = { l: 50, r: 12, t: 24, b: 40 };
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) return `<p class="muted">${esc(o.title)}: no data</p>`;
@@ -85,7 +88,10 @@ export function plot(series: Series[], o: PlotOptions): string {
   const yt = ticks(y0, y1);
   const digits = Math.max(0, -Math.floor(Math.log10((yt[1] ?? 1) - (yt[0] ?? 0) || 1)));
   let g = yt
-    .map((v) => `<line x1="${m.l}" x2="${w - m.r}" y1="${f1(Y(v))}" y2="${f1(Y(v))}" stroke="#e6e6e6"/><text x="${m.l - 4}" y="${f1(Y(v) + 4)}" text-anchor="end" font-size="10">${v.toFixed(digits)}</text>`)
+    .map(
+      (v) =>
+        `<line x1="${m.l}" x2="${w - m.r}" y1="${f1(Y(v))}" y2="${f1(Y(v))}" stroke="#e6e6e6"/><text x="${m.l - 4}" y="${f1(Y(v) + 4)}" text-anchor="end" font-size="10">${v.toFixed(digits)}</text>`,
+    )
     .join("");
   g += (o.xTicks ?? ticks(x0, x1)).map((v) => `<text x="${f1(X(v))}" y="${h - m.b + 14}" text-anchor="middle" font-size="10">${v}</text>`).join("");
   g += `<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${h - m.b}" stroke="#999"/><line x1="${m.l}" x2="${w - m.r}" y1="${h - m.b}" y2="${h - m.b}" stroke="#999"/>`;
@@ -123,35 +129,64 @@ export function renderHtml(report: Report, examples: Map<number, ExamplePair[]> 
     }));
   const panel: Series = { name: "panel average", colour: "#000", dash: "4 2", points: report.iterations.map((it) => [it.iteration, it.panelAverage * 100]) };
   const axes = { xTitle: "iteration (0 = before training)", yTitle: "accuracy (%)", xTicks: its, clamp: [0, 100] as [number, number], markers: true };
-  const chanceAvg = report.chance && report.suites.every((s) => report.chance![s] !== undefined) ? (report.suites.reduce((a, s) => a + report.chance![s]!, 0) / report.suites.length) * 100 : undefined;
+  const chanceAvg =
+    report.chance && report.suites.every((s) => report.chance![s] !== undefined)
+      ? (report.suites.reduce((a, s) => a + report.chance![s]!, 0) / report.suites.length) * 100
+      : undefined;
   const overall = plot([...memberSeries((it, p) => it.average[p]), panel], {
-    ...axes, title: "Average accuracy", w: 460, h: 280, ...(chanceAvg !== undefined ? { ref: { value: chanceAvg, label: `chance ${chanceAvg.toFixed(1)}` } } : {}),
+    ...axes,
+    title: "Average accuracy",
+    w: 460,
+    h: 280,
+    ...(chanceAvg !== undefined ? { ref: { value: chanceAvg, label: `chance ${chanceAvg.toFixed(1)}` } } : {}),
   });
   const perSuite = report.suites
     .map((s) => {
       const c = report.chance?.[s];
-      return plot(memberSeries((it, p) => it.scores[p]?.[s]), { ...axes, title: s, ...(c !== undefined ? { ref: { value: c * 100, label: `chance ${(c * 100).toFixed(c < 0.1 ? 1 : 0)}` } } : {}) });
+      return plot(
+        memberSeries((it, p) => it.scores[p]?.[s]),
+        { ...axes, title: s, ...(c !== undefined ? { ref: { value: c * 100, label: `chance ${(c * 100).toFixed(c < 0.1 ? 1 : 0)}` } } : {}) },
+      );
     })
     .join("\n");
-  const legend = [...report.peers.map((p) => legendEntry({ name: p, ...style.get(p)! })), legendEntry(panel), ...(report.chance ? [legendEntry({ name: "chance level", colour: "#888", dash: "3 3" })] : [])].join(" ");
+  const legend = [
+    ...report.peers.map((p) => legendEntry({ name: p, ...style.get(p)! })),
+    legendEntry(panel),
+    ...(report.chance ? [legendEntry({ name: "chance level", colour: "#888", dash: "3 3" })] : []),
+  ].join(" ");
 
   const pct = (v: number | undefined) => (v === undefined ? "–" : (v * 100).toFixed(1));
-  const delta = (v: number | undefined, base: number | undefined) => (v === undefined || base === undefined ? "" : `${v >= base ? "+" : ""}${((v - base) * 100).toFixed(1)}`);
+  const delta = (v: number | undefined, base: number | undefined) =>
+    v === undefined || base === undefined ? "" : `${v >= base ? "+" : ""}${((v - base) * 100).toFixed(1)}`;
   const first = report.iterations[0];
   const rows = report.peers
     .flatMap((peer) =>
       report.iterations
         .filter((it) => it.scores[peer])
-        .map((it) => `<tr><td>${esc(peer)}</td><td>${it.iteration}</td>${report.suites.map((s) => `<td>${pct(it.scores[peer]![s])}</td>`).join("")}<td><b>${pct(it.average[peer])}</b></td><td>${it.iteration === first?.iteration ? "" : delta(it.average[peer], first?.average[peer])}</td></tr>`),
+        .map(
+          (it) =>
+            `<tr><td>${esc(peer)}</td><td>${it.iteration}</td>${report.suites.map((s) => `<td>${pct(it.scores[peer]![s])}</td>`).join("")}<td><b>${pct(it.average[peer])}</b></td><td>${it.iteration === first?.iteration ? "" : delta(it.average[peer], first?.average[peer])}</td></tr>`,
+        ),
     )
     .join("\n");
   const panelRows = report.iterations
-    .map((it) => `<tr class="panel"><td>panel average</td><td>${it.iteration}</td>${report.suites.map(() => "<td></td>").join("")}<td><b>${pct(it.panelAverage)}</b></td><td>${it.iteration === first?.iteration ? "" : delta(it.panelAverage, first?.panelAverage)}</td></tr>`)
+    .map(
+      (it) =>
+        `<tr class="panel"><td>panel average</td><td>${it.iteration}</td>${report.suites.map(() => "<td></td>").join("")}<td><b>${pct(it.panelAverage)}</b></td><td>${it.iteration === first?.iteration ? "" : delta(it.panelAverage, first?.panelAverage)}</td></tr>`,
+    )
     .join("\n");
-  const chanceRow = report.chance ? `<tr class="chance"><td>chance</td><td></td>${report.suites.map((s) => `<td>${pct(report.chance![s])}</td>`).join("")}<td></td><td></td></tr>` : "";
-  const pairs = report.iterations.filter((it) => it.iteration > 0).map((it) => `iteration ${it.iteration}: ${it.pairs} pairs`).join(", ");
+  const chanceRow = report.chance
+    ? `<tr class="chance"><td>chance</td><td></td>${report.suites.map((s) => `<td>${pct(report.chance![s])}</td>`).join("")}<td></td><td></td></tr>`
+    : "";
+  const pairs = report.iterations
+    .filter((it) => it.iteration > 0)
+    .map((it) => `iteration ${it.iteration}: ${it.pairs} pairs`)
+    .join(", ");
   const last = report.iterations.at(-1);
-  const gain = first && last && last !== first ? ` The panel average went from ${pct(first.panelAverage)} to ${pct(last.panelAverage)} (${delta(last.panelAverage, first.panelAverage)} points).` : "";
+  const gain =
+    first && last && last !== first
+      ? ` The panel average went from ${pct(first.panelAverage)} to ${pct(last.panelAverage)} (${delta(last.panelAverage, first.panelAverage)} points).`
+      : "";
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Panel-of-Peers — ${esc(report.experiment)}</title>
@@ -186,14 +221,26 @@ function trainingSection(rows: TrainingRow[], style: Map<string, { colour: strin
     .map((it) => {
       const of = rows.filter((r) => r.iteration === it && r.curve?.length);
       if (!of.length) return "";
-      const s = (k: 1 | 2): Series[] => of.map((r) => ({ name: r.peer, colour: colourOf(r.peer).colour, dash: colourOf(r.peer).dash, points: r.curve!.map((p) => [p[0], p[k]] as [number, number]) }));
-      return plot(s(1), { title: `Iteration ${it}: loss`, xTitle: "step", yTitle: "loss" }) + plot(s(2), { title: `Iteration ${it}: margin`, xTitle: "step", yTitle: "log-prob margin", ref: { value: 0, label: "no preference" } });
+      const s = (k: 1 | 2): Series[] =>
+        of.map((r) => ({
+          name: r.peer,
+          colour: colourOf(r.peer).colour,
+          dash: colourOf(r.peer).dash,
+          points: r.curve!.map((p) => [p[0], p[k]] as [number, number]),
+        }));
+      return (
+        plot(s(1), { title: `Iteration ${it}: loss`, xTitle: "step", yTitle: "loss" }) +
+        plot(s(2), { title: `Iteration ${it}: margin`, xTitle: "step", yTitle: "log-prob margin", ref: { value: 0, label: "no preference" } })
+      );
     })
     .join("\n");
   const terms = [...new Set(rows.flatMap((r) => Object.keys(r.terms ?? {})))];
   const table = `<table><thead><tr><th>member</th><th>iteration</th><th>pairs</th><th>steps</th><th>seconds</th><th>loss first → last</th>${terms.map((t) => `<th>${esc(t)} first → last</th>`).join("")}<th>margin before → after</th></tr></thead><tbody>
 ${rows
-  .map((r) => `<tr><td>${esc(r.peer)}</td><td>${r.iteration}</td><td>${r.pairs}</td><td>${r.steps}</td><td>${r.seconds.toFixed(1)}</td><td>${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)}</td>${terms.map((t) => `<td>${r.terms?.[t] ? `${r.terms[t][0].toFixed(3)} → ${r.terms[t][1].toFixed(3)}` : ""}</td>`).join("")}<td>${r.marginBefore.toFixed(3)} → ${r.marginAfter.toFixed(3)}</td></tr>`)
+  .map(
+    (r) =>
+      `<tr><td>${esc(r.peer)}</td><td>${r.iteration}</td><td>${r.pairs}</td><td>${r.steps}</td><td>${r.seconds.toFixed(1)}</td><td>${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)}</td>${terms.map((t) => `<td>${r.terms?.[t] ? `${r.terms[t][0].toFixed(3)} → ${r.terms[t][1].toFixed(3)}` : ""}</td>`).join("")}<td>${r.marginBefore.toFixed(3)} → ${r.marginAfter.toFixed(3)}</td></tr>`,
+  )
   .join("\n")}
 </tbody></table>`;
   return `<h2>Training</h2>
@@ -218,7 +265,11 @@ function settingsSection(report: Report): string {
   const s = report.settings;
   if (!s) return "";
   const flat = (o: object, prefix = ""): [string, string][] =>
-    Object.entries(o).flatMap(([k, v]) => (v && typeof v === "object" && !Array.isArray(v) ? flat(v as object, `${prefix}${k}.`) : [[`${prefix}${k}`, String(v)] as [string, string]]));
+    Object.entries(o).flatMap(([k, v]) =>
+      v && typeof v === "object" && !Array.isArray(v) ? flat(v as object, `${prefix}${k}.`) : [[`${prefix}${k}`, String(v)] as [string, string]],
+    );
   return `<h2>Settings</h2>
-<table class="pairs"><tbody>${flat(s).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`).join("")}</tbody></table>`;
+<table class="pairs"><tbody>${flat(s)
+    .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(v)}</td></tr>`)
+    .join("")}</tbody></table>`;
 }

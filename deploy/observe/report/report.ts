@@ -26,17 +26,19 @@ export function buildReport(run: StoredRun): Report {
   const suites = [...new Set(run.evaluations.flatMap((e) => Object.keys(e.suites)))];
   const pairCounts = new Map<number, number>();
   for (const p of run.pairs) pairCounts.set(p.iteration, (pairCounts.get(p.iteration) ?? 0) + 1);
-  const iterations = [...byIter.keys()].sort((a, b) => a - b).map((iteration) => {
-    const m = byIter.get(iteration)!;
-    const scores: Record<string, Record<string, number>> = {};
-    const average: Record<string, number> = {};
-    for (const [peer, e] of [...m.entries()].sort()) {
-      scores[peer] = e.suites;
-      average[peer] = e.average;
-    }
-    const avgs = Object.values(average);
-    return { iteration, scores, average, panelAverage: avgs.reduce((a, b) => a + b, 0) / Math.max(1, avgs.length), pairs: pairCounts.get(iteration) ?? 0 };
-  });
+  const iterations = [...byIter.keys()]
+    .sort((a, b) => a - b)
+    .map((iteration) => {
+      const m = byIter.get(iteration)!;
+      const scores: Record<string, Record<string, number>> = {};
+      const average: Record<string, number> = {};
+      for (const [peer, e] of [...m.entries()].sort()) {
+        scores[peer] = e.suites;
+        average[peer] = e.average;
+      }
+      const avgs = Object.values(average);
+      return { iteration, scores, average, panelAverage: avgs.reduce((a, b) => a + b, 0) / Math.max(1, avgs.length), pairs: pairCounts.get(iteration) ?? 0 };
+    });
   const chance: Record<string, number> = {};
   for (const e of run.evaluations) Object.assign(chance, e.chance ?? {});
   const training: TrainingRow[] = [];
@@ -46,8 +48,17 @@ export function buildReport(run: StoredRun): Report {
     seen.add(`${c.peer}\t${c.iteration}`);
     const r = c.result;
     training.push({
-      iteration: c.iteration, peer: c.peer, steps: r.steps, pairs: r.pairs, lossFirst: r.lossFirst, lossLast: r.lossLast,
-      marginBefore: r.marginBefore, marginAfter: r.marginAfter, seconds: r.ms / 1000, ...(r.terms ? { terms: r.terms } : {}), ...(r.curve ? { curve: r.curve } : {}),
+      iteration: c.iteration,
+      peer: c.peer,
+      steps: r.steps,
+      pairs: r.pairs,
+      lossFirst: r.lossFirst,
+      lossLast: r.lossLast,
+      marginBefore: r.marginBefore,
+      marginAfter: r.marginAfter,
+      seconds: r.ms / 1000,
+      ...(r.terms ? { terms: r.terms } : {}),
+      ...(r.curve ? { curve: r.curve } : {}),
     });
   }
   training.sort((a, b) => a.iteration - b.iteration || a.peer.localeCompare(b.peer));
@@ -59,7 +70,15 @@ export function buildReport(run: StoredRun): Report {
     voting: run.config.voting,
     training: run.config.training,
   };
-  return { experiment: run.experiment, peers, suites, ...(Object.keys(chance).length ? { chance } : {}), ...(settings ? { settings } : {}), training, iterations };
+  return {
+    experiment: run.experiment,
+    peers,
+    suites,
+    ...(Object.keys(chance).length ? { chance } : {}),
+    ...(settings ? { settings } : {}),
+    training,
+    iterations,
+  };
 }
 
 /** A plain-text table: one row per member and iteration, one column per suite. */
@@ -71,12 +90,16 @@ export function formatTable(report: Report): string {
     for (const it of report.iterations) {
       const sc = it.scores[peer];
       if (!sc) continue;
-      lines.push([peer.padEnd(14), String(it.iteration).padStart(4), ...report.suites.map((s) => pct(sc[s]).padStart(9)), pct(it.average[peer]).padStart(9)].join(" "));
+      lines.push(
+        [peer.padEnd(14), String(it.iteration).padStart(4), ...report.suites.map((s) => pct(sc[s]).padStart(9)), pct(it.average[peer]).padStart(9)].join(" "),
+      );
     }
   }
   lines.push("-".repeat(head.length));
   for (const it of report.iterations) {
-    lines.push(`${"panel average".padEnd(14)} ${String(it.iteration).padStart(4)} ${pct(it.panelAverage)}${it.iteration === 0 ? "   (before training)" : `   (after SimPO on ${it.pairs} pairs)`}`);
+    lines.push(
+      `${"panel average".padEnd(14)} ${String(it.iteration).padStart(4)} ${pct(it.panelAverage)}${it.iteration === 0 ? "   (before training)" : `   (after SimPO on ${it.pairs} pairs)`}`,
+    );
   }
   return lines.join("\n");
 }
@@ -99,7 +122,6 @@ export function trlRecord(p: PreferencePair, imagePaths: string[]) {
 
 /** How many example pairs report.html shows per iteration (one per suite first). */
 export const EXAMPLES_PER_ITERATION = 6;
-
 
 /**
  * The example pairs of an iteration: the first pair of each suite (in prompt order), then more in
@@ -164,11 +186,14 @@ export async function writeReport(
   }
   const examples = new Map<number, ExamplePair[]>();
   for (const [iteration, pairs] of byIteration) {
-    examples.set(iteration, pickExamples(pairs, suiteOf).map((e) => {
-      const ref = e.pair.images[0];
-      const file = ref && written.get(ref.hash);
-      return { ...e, ...(file ? { image: `data:image/${ref.format === "jpeg" ? "jpeg" : "png"};base64,${Buffer.from(file).toString("base64")}` } : {}) };
-    }));
+    examples.set(
+      iteration,
+      pickExamples(pairs, suiteOf).map((e) => {
+        const ref = e.pair.images[0];
+        const file = ref && written.get(ref.hash);
+        return { ...e, ...(file ? { image: `data:image/${ref.format === "jpeg" ? "jpeg" : "png"};base64,${Buffer.from(file).toString("base64")}` } : {}) };
+      }),
+    );
   }
   writeFileSync(join(dir, "report.html"), renderHtml(report, examples));
   return report;

@@ -42,11 +42,15 @@ export function formatSeeds(results: SeedResult[]): string {
   ];
   for (const r of results) {
     const gaps = r.gaps.map((g) => `${g.member} ${g.family} ${pts(g.first)}->${pts(g.last)} (${pts(g.bestPeerLast)})`).join("; ");
-    lines.push(`${String(r.seed).padEnd(6)}${`${pts(r.panelFirst)} -> ${pts(r.panelLast)}`.padStart(15)}${signed(r.gain).padStart(7)}   ${members.map((m) => signed(r.memberGain[m] ?? 0).padStart(11)).join("")}   ${gaps}   ${r.minutes.toFixed(1)}`);
+    lines.push(
+      `${String(r.seed).padEnd(6)}${`${pts(r.panelFirst)} -> ${pts(r.panelLast)}`.padStart(15)}${signed(r.gain).padStart(7)}   ${members.map((m) => signed(r.memberGain[m] ?? 0).padStart(11)).join("")}   ${gaps}   ${r.minutes.toFixed(1)}`,
+    );
   }
   const gains = results.map((r) => r.gain);
   const mean = gains.reduce((a, b) => a + b, 0) / gains.length;
   const sd = gains.length > 1 ? Math.sqrt(gains.reduce((a, g) => a + (g - mean) ** 2, 0) / (gains.length - 1)) : 0;
-  lines.push(`gain over ${results.length} seeds: mean ${signed(mean)} points, standard deviation ${pts(sd)}, lowest ${signed(Math.min(...gains))}, highest ${signed(Math.max(...gains))}`);
+  lines.push(
+    `gain over ${results.length} seeds: mean ${signed(mean)} points, standard deviation ${pts(sd)}, lowest ${signed(Math.min(...gains))}, highest ${signed(Math.max(...gains))}`,
+  );
   return lines.join("\n");
 }

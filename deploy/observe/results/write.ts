@@ -70,7 +70,11 @@ export class ResultsRun {
    * @param command how it was started, as the header shows it (e.g. "npm run demo -- --k 2")
    * @param dir --results as given; undefined: $POP_RESULTS or docs/results
    */
-  constructor(readonly script: string, readonly command: string, dir?: string) {
+  constructor(
+    readonly script: string,
+    readonly command: string,
+    dir?: string,
+  ) {
     this.dir = resultsDir(dir);
   }
 

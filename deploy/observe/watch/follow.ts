@@ -4,7 +4,20 @@
  * stream and then live, and the members' records. Observer credentials are enough.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { admit, BUCKETS, followStream, kvmOf, memberKeys, recordOf, SCHEMAS, STREAMS, subjects, type Member, type Message, type MessageType } from "../../../protocol/mod.ts";
+import {
+  admit,
+  BUCKETS,
+  followStream,
+  kvmOf,
+  memberKeys,
+  recordOf,
+  SCHEMAS,
+  STREAMS,
+  subjects,
+  type Member,
+  type Message,
+  type MessageType,
+} from "../../../protocol/mod.ts";
 
 const MESSAGE_TYPES = Object.keys(SCHEMAS) as MessageType[];
 
@@ -44,14 +57,17 @@ export async function followExperiment(nc: NatsConnection, experiment: string, s
   const reads = await Promise.all(
     streams.map(([stream, filter]) =>
       followStream({
-        nc, stream, filter,
+        nc,
+        stream,
+        filter,
         each: (m) => {
           last = Date.now();
           // The same admission every consumer applies: what it would refuse is not shown.
           const a = admit(m.subject, m.data, MESSAGE_TYPES);
           if (a.ok) sink.message(a.message, timeOf(a.message, last));
         },
-      })),
+      }),
+    ),
   );
   const members = await kvmOf(nc).open(BUCKETS.members);
   const memberWatch = await members.watch({ key: memberKeys.all(experiment) });

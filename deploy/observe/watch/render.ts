@@ -24,7 +24,9 @@ export function renderWatch(state: WatchState, now: number): string[] {
   for (const p of peers) {
     const m = members.get(p);
     const where = m ? `${m.host} pid ${m.pid}, ${m.backend}` : "-";
-    lines.push(`${p.padEnd(14)}${state.doing(p, now).padEnd(22)}${(m?.modelVersion ?? "-").slice(0, 16).padEnd(18)}${(m ? `${secs(Math.max(0, now - m.heartbeatAt))} ago` : "-").padEnd(12)}${where}`);
+    lines.push(
+      `${p.padEnd(14)}${state.doing(p, now).padEnd(22)}${(m?.modelVersion ?? "-").slice(0, 16).padEnd(18)}${(m ? `${secs(Math.max(0, now - m.heartbeatAt))} ago` : "-").padEnd(12)}${where}`,
+    );
   }
   lines.push("");
 
@@ -32,10 +34,16 @@ export function renderWatch(state: WatchState, now: number): string[] {
   const it = state.current();
   if (it) {
     const exp = expectedCounts(it);
-    lines.push(`iteration ${it.iteration}${it.openedAt ? `, opened ${secs(Math.max(0, now - it.openedAt))} ago` : ""}: ${it.prompts} prompts, panel ${it.peers.join(", ")}`);
+    lines.push(
+      `iteration ${it.iteration}${it.openedAt ? `, opened ${secs(Math.max(0, now - it.openedAt))} ago` : ""}: ${it.prompts} prompts, panel ${it.peers.join(", ")}`,
+    );
     lines.push(progressLine("answers", it.candidates, exp.candidates, rates.candidates ?? 0));
     lines.push(progressLine("verdicts", it.verdicts, exp.verdicts, rates.verdict ?? 0));
-    lines.push(it.closed ? `  pairs       ${it.closed.pairs} kept from ${it.closed.voted} prompts voted (closed)` : `  pairs       ${it.pairs} so far (voting as verdicts complete)`);
+    lines.push(
+      it.closed
+        ? `  pairs       ${it.closed.pairs} kept from ${it.closed.voted} prompts voted (closed)`
+        : `  pairs       ${it.pairs} so far (voting as verdicts complete)`,
+    );
     if (it.closed) lines.push(`  trained     ${it.trained.length} of ${it.peers.length}${it.trained.length ? ` (${[...it.trained].sort().join(", ")})` : ""}`);
   } else {
     lines.push("no iteration opened yet");
@@ -51,15 +59,26 @@ export function renderWatch(state: WatchState, now: number): string[] {
     lines.push(`average accuracy (%) by iteration`);
     lines.push(`${"member".padEnd(14)}${iters.map((i) => `iter ${i}`.padStart(9)).join("")}`);
     for (const p of [...new Set(iters.flatMap((i) => [...state.scores.get(i)!.keys()]))].sort()) {
-      lines.push(`${p.padEnd(14)}${iters.map((i) => { const v = state.scores.get(i)!.get(p); return (v === undefined ? "-" : (v * 100).toFixed(1)).padStart(9); }).join("")}`);
+      lines.push(
+        `${p.padEnd(14)}${iters
+          .map((i) => {
+            const v = state.scores.get(i)!.get(p);
+            return (v === undefined ? "-" : (v * 100).toFixed(1)).padStart(9);
+          })
+          .join("")}`,
+      );
     }
-    const panel = iters.map((i) => { const v = [...state.scores.get(i)!.values()]; return v.reduce((a, b) => a + b, 0) / v.length; });
+    const panel = iters.map((i) => {
+      const v = [...state.scores.get(i)!.values()];
+      return v.reduce((a, b) => a + b, 0) / v.length;
+    });
     lines.push(`${"panel".padEnd(14)}${panel.map((v) => (v * 100).toFixed(1).padStart(9)).join("")}`);
     lines.push("");
   }
 
   const dead = state.deadLetters.slice(-5).reverse();
   lines.push(`dead letters: ${state.deadLetters.length}${dead.length ? " (latest first)" : ""}`);
-  for (const d of dead) lines.push(`  ${new Date(d.at).toISOString().slice(11, 19)} ${d.reason.padEnd(18)} ${d.subject}  ${d.detail.replace(/\s+/g, " ").slice(0, 100)}`);
+  for (const d of dead)
+    lines.push(`  ${new Date(d.at).toISOString().slice(11, 19)} ${d.reason.padEnd(18)} ${d.subject}  ${d.detail.replace(/\s+/g, " ").slice(0, 100)}`);
   return lines;
 }
