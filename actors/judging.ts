@@ -21,7 +21,7 @@ import { judgeOnce } from "./models/judge-once.ts";
 import type { Judgement, JudgeInput } from "./models/contract.ts";
 import type { PeerContext } from "./context.ts";
 import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
-import { ModelOutputError } from "./errors.ts";
+import { ModelOutputError } from "./models/errors.ts";
 
 /** One prompt's batches gathered so far. */
 interface Ballot {

@@ -3,7 +3,7 @@
  * often repeats the same short answer, and a judge's scores depend only on the prompt and the
  * answer, so repeats are scored once and the scores shared. Works for every backend.
  */
-import { ModelOutputError } from "../errors.ts";
+import { ModelOutputError } from "./errors.ts";
 import type { Judgement, JudgeInput, ModelBackend } from "./contract.ts";
 
 /** Scores for `items` in order, asking `backend.judge` only for the distinct ones. */
