@@ -10,6 +10,7 @@ import { tinyPlug } from "../../actors/models/tiny/plug.ts";
 import { poolPrompts } from "../../actors/models/tiny/world.ts";
 import { OpenAiBackend } from "../../actors/models/openai/backend.ts";
 import { judgeOnce } from "../../actors/models/judge-once.ts";
+import { readScoreLines } from "../../actors/models/openai/score-lines.ts";
 import { startOpenAiServer, type OpenAiServer, type ServableBackend } from "../../actors/serve/openai-server.ts";
 import type { Judgement, JudgeInput } from "../../actors/models/contract.ts";
 import { CRITERIA, JUDGING_MODES, type LikertScores } from "../../protocol/mod.ts";
@@ -80,5 +81,29 @@ describe("judging modes against pop serve", () => {
       for (const [c, name] of CRITERIA.entries()) expect(s[name]).toBe(dists[i]![c]!.indexOf(Math.max(...dists[i]![c]!)) + 1);
     }
     await be.dispose();
+  });
+});
+
+describe("reading a single-mode reply's text", () => {
+  const read = (content: string) => readScoreLines({ message: { content } }, CRITERIA);
+
+  it("takes the number after each criterion's name, whatever the order, list markers or Markdown", () => {
+    const r = read("1. Verbosity: 2\n- **correctness** = 3\n> coherence — 4.5\nhelpfulness:5\n## Complexity: 1/5");
+    expect(r.scores).toEqual({
+      verbosity: { score: 2, from: "text" },
+      correctness: { score: 3, from: "text" },
+      coherence: { score: 4.5, from: "text" },
+      helpfulness: { score: 5, from: "text" },
+      complexity: { score: 1, from: "text" },
+    });
+    expect(r.missing).toEqual({});
+  });
+
+  it("says which criteria are missing or out of range, and does not read a range as a score", () => {
+    const r = read("helpfulness (1-5): 4\ncorrectness: 7\ncoherence: 3\nThe answer is verbose.");
+    expect(r.scores).toEqual({ coherence: { score: 3, from: "text" } });
+    expect(Object.keys(r.missing).sort()).toEqual(["complexity", "correctness", "helpfulness", "verbosity"]);
+    expect(r.missing.correctness).toMatch(/correctness 7, outside 1\.\.5/);
+    expect(r.missing.verbosity).toMatch(/holds no verbosity score/);
   });
 });
