@@ -106,6 +106,20 @@ export const TrainingConfig = z.object({
 });
 export type TrainingConfig = z.infer<typeof TrainingConfig>;
 
+/**
+ * How a served judge (the openai backend) asks for its scores. "single": one request per
+ * candidate whose reply gives all five criteria, one line each; a criterion the reply misses is
+ * asked for alone. "per-criterion": one request per candidate and criterion (five times the
+ * requests; what every judge did before this setting). Backends that score in process ignore it.
+ */
+export const JudgingConfig = z.object({
+  mode: z.enum(["single", "per-criterion"]).default("single"),
+});
+export type JudgingConfig = z.infer<typeof JudgingConfig>;
+/** The modes {@link JudgingConfig.mode} offers. */
+export const JUDGING_MODES = JudgingConfig.shape.mode.unwrap().options;
+export type JudgingMode = JudgingConfig["mode"];
+
 /** An experiment: everything a peer needs to take part, stored once in the state bucket. */
 export const ExperimentConfig = z.object({
   ...base,
@@ -134,6 +148,8 @@ export const ExperimentConfig = z.object({
   }),
   voting: VotingConfig,
   training: TrainingConfig,
+  /** How served judges ask for their scores; absent (configs older than the setting): the defaults. */
+  judging: JudgingConfig.prefault({}),
   /**
    * The defaults fit real models, where an iteration takes hours and members drift hours apart
    * in the prompt stream (a fast member answers a prompt long before a slow one does); a member

@@ -8,7 +8,7 @@
  * Criteria and Likert scores are the protocol's (protocol/schemas.ts), never redefined here.
  */
 import { z } from "zod";
-import { TrainingConfig, type Criterion, type LikertScores, type TrainSummary } from "../../protocol/mod.ts";
+import { TrainingConfig, type Criterion, type JudgingConfig, type LikertScores, type TrainSummary } from "../../protocol/mod.ts";
 
 export type { Criterion, LikertScores };
 
@@ -124,9 +124,16 @@ export interface Answerer {
   generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]>;
 }
 
+/**
+ * How to judge: the experiment's judging settings (protocol/schemas.ts, JudgingConfig). A backend
+ * that asks a model server for scores follows them; one that scores in process may ignore them.
+ * Absent: the defaults.
+ */
+export type JudgeOptions = Partial<JudgingConfig>;
+
 /** Judging: absolute scoring, each candidate on its own, all five criteria. */
 export interface Judge {
-  judge(items: JudgeInput[]): Promise<Judgement[]>;
+  judge(items: JudgeInput[], options?: JudgeOptions): Promise<Judgement[]>;
 }
 
 /**

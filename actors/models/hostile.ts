@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { CRITERIA, type LikertScores } from "../../protocol/mod.ts";
-import type { Judgement, JudgeInput, ModelBackend } from "./contract.ts";
+import type { Judgement, JudgeInput, JudgeOptions, ModelBackend } from "./contract.ts";
 
 export const HOSTILE_JUDGES = ["invert", "all-5", "random"] as const;
 export type HostileJudge = (typeof HOSTILE_JUDGES)[number];
@@ -28,7 +28,8 @@ export function corrupt(mode: HostileJudge, items: JudgeInput[], honest: Judgeme
 
 /** `backend` with its judge replaced by a hostile one; everything else is the backend's own. */
 export function withHostileJudge<B extends ModelBackend>(backend: B, mode: HostileJudge): B {
-  const judge = async (items: JudgeInput[]) => corrupt(mode, items, mode === "invert" ? await backend.judge(items) : items.map(() => ({ abstained: "" })));
+  const judge = async (items: JudgeInput[], options?: JudgeOptions) =>
+    corrupt(mode, items, mode === "invert" ? await backend.judge(items, options) : items.map(() => ({ abstained: "" })));
   return new Proxy(backend, {
     get(target, property, receiver) {
       if (property === "judge") return judge;

@@ -4,10 +4,10 @@
  * answer, so repeats are scored once and the scores shared. Works for every backend.
  */
 import { ModelOutputError } from "./errors.ts";
-import type { Judgement, JudgeInput, ModelBackend } from "./contract.ts";
+import type { Judgement, JudgeInput, JudgeOptions, ModelBackend } from "./contract.ts";
 
 /** Scores for `items` in order, asking `backend.judge` only for the distinct ones. */
-export async function judgeOnce(backend: Pick<ModelBackend, "judge">, items: JudgeInput[]): Promise<Judgement[]> {
+export async function judgeOnce(backend: Pick<ModelBackend, "judge">, items: JudgeInput[], options?: JudgeOptions): Promise<Judgement[]> {
   const slot = new Map<string, number>();
   const unique: JudgeInput[] = [];
   const index = items.map((item) => {
@@ -22,7 +22,7 @@ export async function judgeOnce(backend: Pick<ModelBackend, "judge">, items: Jud
     return at;
   });
   if (unique.length === 0) return [];
-  const scores = await backend.judge(unique);
+  const scores = await backend.judge(unique, options);
   if (scores.length !== unique.length) throw new ModelOutputError(`the judge returned ${scores.length} scores for ${unique.length} candidates`);
   return index.map((at) => scores[at]!);
 }

@@ -1,8 +1,10 @@
 /**
  * The chat-completion bodies the server sends, in the shape vLLM sends them: judge replies as
- * one score digit per choice with the digits' log-probs, answers as plain text.
+ * one score digit per choice, or one `criterion: digit` line per criterion, with the digits'
+ * log-probs; answers as plain text.
  */
 import { randomUUID } from "node:crypto";
+import type { Criterion } from "../../protocol/mod.ts";
 import { hashSeed, makeRng } from "../random/rng.ts";
 import type { ChatSettings } from "./request.ts";
 import { wordCount } from "./request.ts";
@@ -22,7 +24,8 @@ export interface Choice {
   index: number;
   message: { role: "assistant"; content: string };
   logprobs: { content: (TokenLogprob & { top_logprobs: TokenLogprob[] })[] } | null;
-  finish_reason: "stop";
+  /** "length": the reply was cut at `max_tokens`. */
+  finish_reason: "stop" | "length";
 }
 
 const digitEntry = (score: number, logprobs: number[]): TokenLogprob => {
@@ -35,14 +38,15 @@ const digitEntry = (score: number, logprobs: number[]): TokenLogprob => {
  * score at temperature 0, else a draw from softmax(logprobs / temperature) from a stream seeded
  * by (seed, choice index), so a seeded request always gets the same digits.
  */
-export function sampleScores(logprobs: number[], settings: Pick<ChatSettings, "n" | "temperature" | "seed">): number[] {
+export function sampleScores(logprobs: number[], settings: Pick<ChatSettings, "n" | "temperature" | "seed">, stream?: string): number[] {
   const best = logprobs.reduce((b, lp, i) => (lp > logprobs[b]! ? i : b), 0);
   if (settings.temperature <= 0) return Array.from({ length: settings.n }, () => best + 1);
   const max = logprobs[best]!;
   const weights = logprobs.map((lp) => Math.exp((lp - max) / settings.temperature));
   const total = weights.reduce((a, b) => a + b, 0);
   return Array.from({ length: settings.n }, (_, i) => {
-    let u = makeRng(hashSeed("serve-judge", settings.seed, i)).next() * total;
+    // A reply with several scores draws each from a stream of its own (`stream`: the criterion).
+    let u = makeRng(stream === undefined ? hashSeed("serve-judge", settings.seed, i) : hashSeed("serve-judge", settings.seed, i, stream)).next() * total;
     for (let k = 0; k < 5; k++) {
       u -= weights[k]!;
       if (u < 0) return k + 1;
@@ -66,6 +70,36 @@ export function judgeChoices(logprobs: number[], settings: ChatSettings): Choice
       : null,
     finish_reason: "stop",
   }));
+}
+
+/**
+ * Choices of a judge reply in lines (`criterion: digit`, one line per criterion in the order
+ * asked), with `logprobs[i]` the log-probs of 1..5 for `criteria[i]`. Each digit is reported as
+ * {@link judgeChoices} reports a lone one; the other tokens (the name, ":", " ", the newline) are
+ * certain (log-prob 0). A reply over `maxTokens` tokens is cut there, as a real server cuts it.
+ */
+export function judgeLineChoices(criteria: Criterion[], logprobs: number[][], settings: ChatSettings): Choice[] {
+  const fixed = (token: string) => {
+    const entry = { token, logprob: 0, bytes: [...Buffer.from(token)] };
+    return { ...entry, top_logprobs: settings.topLogprobs > 0 ? [entry] : [] };
+  };
+  const ranked = logprobs.map((lp) => [1, 2, 3, 4, 5].sort((a, b) => lp[b - 1]! - lp[a - 1]!));
+  const picks = criteria.map((c, i) => sampleScores(logprobs[i]!, settings, c));
+  return Array.from({ length: settings.n }, (_, index) => {
+    let tokens = criteria.flatMap((c, i) => {
+      const score = picks[i]![index]!;
+      const digit = { ...digitEntry(score, logprobs[i]!), top_logprobs: ranked[i]!.slice(0, settings.topLogprobs).map((s) => digitEntry(s, logprobs[i]!)) };
+      return [...(i > 0 ? [fixed("\n")] : []), fixed(c), fixed(":"), fixed(" "), digit];
+    });
+    const cut = settings.maxTokens !== undefined && tokens.length > settings.maxTokens;
+    if (cut) tokens = tokens.slice(0, settings.maxTokens);
+    return {
+      index,
+      message: { role: "assistant", content: tokens.map((t) => t.token).join("") },
+      logprobs: settings.logprobs ? { content: tokens } : null,
+      finish_reason: cut ? "length" : "stop",
+    };
+  });
 }
 
 /** Choices of an answer reply (no log-probs: generation does not report them). */

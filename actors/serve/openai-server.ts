@@ -1,8 +1,8 @@
 /**
  * `pop serve`'s HTTP side: a model behind the OpenAI chat-completions API, in vLLM's dialect
  * (its model list, error shape and log-probs), on node:http alone. Judge requests written with
- * our rubric (actors/models/openai/rubric.ts) are answered from the model's score distribution, any
- * other request is a question; concurrent requests are micro-batched (./batcher.ts).
+ * our rubric (actors/models/openai/rubric.ts), for one criterion or for all in lines, are answered
+ * from the model's score distributions, any other request is a question; concurrent requests are micro-batched (./batcher.ts).
  *
  * With `openAdapter` it also has vLLM's runtime LoRA endpoints (what vLLM exposes when started
  * with `--enable-lora` and `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`): `POST /v1/load_lora_adapter`
@@ -22,7 +22,7 @@ import type { AddressInfo } from "node:net";
 import { CRITERIA } from "../../protocol/mod.ts";
 import type { ModelBackend, ScoreDistributions } from "../models/contract.ts";
 import { MicroBatcher, type BatchStats } from "./batcher.ts";
-import { answerChoices, completionBody, judgeChoices } from "./completion.ts";
+import { answerChoices, completionBody, judgeChoices, judgeLineChoices } from "./completion.ts";
 import { ApiError, errorBody, type ErrorStatus } from "./errors.ts";
 import { parseChatRequest, type ChatRequest } from "./request.ts";
 
@@ -192,7 +192,9 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     try {
       if (request.kind === "judge") {
         const rows = await served.batcher.distributions(request.item);
-        return completionBody(served.name, judgeChoices(rows[CRITERIA.indexOf(request.criterion)]!, request), request.promptWords);
+        const asked = request.criteria.map((c) => rows[CRITERIA.indexOf(c)]!);
+        const choices = request.reply === "digit" ? judgeChoices(asked[0]!, request) : judgeLineChoices(request.criteria, asked, request);
+        return completionBody(served.name, choices, request.promptWords);
       }
       const answers = await served.batcher.answers(request.prompt, { k: request.n, temperature: request.temperature, maxTokens: request.maxTokens });
       return completionBody(served.name, answerChoices(answers), request.promptWords);

@@ -31,11 +31,14 @@ export interface ChatSettings {
   promptWords: number;
 }
 
-/** A request the model scores with its 1..5 distribution for one criterion. */
+/** A request the model scores with its 1..5 distributions for one criterion or several. */
 export interface JudgeRequest extends ChatSettings {
   kind: "judge";
   item: JudgeInput;
-  criterion: Criterion;
+  /** The criteria asked for, in the order the reply gives them. */
+  criteria: Criterion[];
+  /** "digit": the reply is one score digit; "lines": a `criterion: digit` line per criterion (the rubric's two forms). */
+  reply: "digit" | "lines";
 }
 
 /** A question the model answers. */
@@ -79,7 +82,8 @@ export function parseChatRequest(body: unknown, servedModel: string): ChatReques
     return {
       kind: "judge",
       ...settings,
-      criterion: judged.criterion,
+      criteria: judged.criteria,
+      reply: judged.reply,
       item: { prompt: { id: "judge", question: judged.question, images }, answer: judged.answer },
     };
   }

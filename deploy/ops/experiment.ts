@@ -34,7 +34,7 @@ export interface DemoSettings {
 
 export function experimentConfig(
   s: DemoSettings,
-  overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "openPrompts">> = {},
+  overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "judging" | "deadlines" | "heartbeat" | "openPrompts">> = {},
 ): ExperimentConfig {
   return ExperimentConfig.parse({
     v: PROTOCOL_VERSION,
@@ -48,6 +48,7 @@ export function experimentConfig(
     sampling: { k: s.k, temperature: s.temperature },
     voting: overrides.voting ?? {},
     training: overrides.training ?? {},
+    judging: overrides.judging ?? {},
     deadlines: overrides.deadlines ?? {},
     heartbeat: overrides.heartbeat ?? {},
     openPrompts: overrides.openPrompts,

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vites
 import { CRITERIA } from "../../protocol/mod.ts";
 import type { ModelBackend, PromptInput, ScoreDistributions } from "../../actors/models/contract.ts";
 import { dataUrl } from "../../actors/images/codec.ts";
-import { JUDGE_REMINDER, judgePrompt } from "../../actors/models/openai/rubric.ts";
+import { JUDGE_REMINDER, judgeAllPrompt, judgePrompt } from "../../actors/models/openai/rubric.ts";
 import { MicroBatcher } from "../../actors/serve/batcher.ts";
 import { canServe, startOpenAiServer, type OpenAiServer, type ServableBackend } from "../../actors/serve/openai-server.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
@@ -280,6 +280,33 @@ describe("pop serve's OpenAI-compatible API", () => {
     for (const d of digits) expect(["1", "2", "3", "4", "5"]).toContain(d);
     expect(sampled.choices[0].logprobs.content[0].top_logprobs).toEqual([]);
     expect((await completion({ messages, n: 16, temperature: 1, seed: 3 })).choices.map((c: Json) => c.message.content)).toEqual(digits);
+  });
+
+  it("answers the all-criteria rubric with a line per criterion, each digit with the model's log-probs, cut at max_tokens", async () => {
+    const prompt = poolPrompt(7, 80);
+    const answer = "two circles";
+    const [dist] = await local.judgeDistributions([{ prompt, answer }]);
+    const body = { messages: [userTurn(prompt, judgeAllPrompt(prompt.question, answer))], temperature: 0, logprobs: true, top_logprobs: 5 };
+    const reply = await completion({ ...body, max_tokens: 64 });
+    const choice = reply.choices[0];
+    const best = (c: number) => String(dist![c]!.indexOf(Math.max(...dist![c]!)) + 1);
+    expect(choice.message.content).toBe(CRITERIA.map((c, i) => `${c}: ${best(i)}`).join("\n"));
+    expect(choice.finish_reason).toBe("stop");
+    const tokens: { token: string; logprob: number; top_logprobs: { token: string; logprob: number }[] }[] = choice.logprobs.content;
+    expect(tokens.map((t) => t.token).join("")).toBe(choice.message.content);
+    const digits = tokens.filter((t) => /^[1-5]$/.test(t.token));
+    expect(digits).toHaveLength(CRITERIA.length);
+    for (const [c, t] of digits.entries()) {
+      expect(t.top_logprobs.map((x) => x.token).sort()).toEqual(["1", "2", "3", "4", "5"]);
+      for (const x of t.top_logprobs) expect(x.logprob).toBeCloseTo(dist![c]![Number(x.token) - 1]!, 5);
+    }
+    // The other tokens are certain.
+    for (const t of tokens.filter((t) => !digits.includes(t))) expect(t).toMatchObject({ logprob: 0, top_logprobs: [{ token: t.token, logprob: 0 }] });
+    // A short max_tokens cuts the reply, as a real server does: the last criteria are missing.
+    const cut = (await completion({ ...body, max_tokens: 9 })).choices[0];
+    expect(cut.finish_reason).toBe("length");
+    expect(cut.logprobs.content).toHaveLength(9);
+    expect(cut.message.content).toBe(`${CRITERIA[0]}: ${best(0)}\n${CRITERIA[1]}: ${best(1)}`);
   });
 });
 

@@ -8,9 +8,13 @@
  * - Answering: one chat completion per prompt with the prompt's images as data URLs and `n` = k;
  *   a server that returns fewer choices (it ignores `n`) or refuses `n` is asked once per missing
  *   candidate from then on.
- * - Judging: one request per candidate and criterion with the rubric of ./rubric.ts, greedy,
- *   with `top_logprobs`; the score is the expected value over the digits 1–5 (./score.ts). An
- *   unreadable reply is asked again once with a reminder, then recorded as an abstention.
+ * - Judging, greedy with `top_logprobs`, with the rubric of ./rubric.ts, as the experiment's
+ *   `judging.mode` says. "single": one request per candidate whose reply gives every criterion
+ *   on a line of its own (./score-lines.ts); a criterion it misses is asked for alone, as below.
+ *   "per-criterion": one request per candidate and criterion (./score.ts). A score is the
+ *   expected value over the digits 1–5. A criterion's unreadable reply is asked again once with
+ *   a reminder; a candidate with a criterion still unread is recorded as an abstention (a
+ *   verdict holds all five scores of a candidate or none).
  */
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
@@ -19,6 +23,7 @@ import type {
   BackendInfo,
   Judgement,
   JudgeInput,
+  JudgeOptions,
   ModelBackend,
   PreferenceInput,
   PromptInput,
@@ -33,9 +38,10 @@ import { CommandTrainer } from "../../trainers/command-trainer.ts";
 import { dataUrl } from "../../images/codec.ts";
 import { OpenAiClient, type ClientOptions } from "./client.ts";
 import { ServerRequestError, ServerUnavailableError } from "./errors.ts";
-import { JUDGE_REMINDER, judgePrompt } from "./rubric.ts";
+import { JUDGE_REMINDER, judgeAllPrompt, judgePrompt } from "./rubric.ts";
 import { readScore, type ScoreReading } from "./score.ts";
-import type { ChatMessage, ChatRequest, ContentPart } from "./wire.ts";
+import { readScoreLines, type LineReading } from "./score-lines.ts";
+import type { ChatMessage, ChatRequest, Choice, ContentPart } from "./wire.ts";
 
 /** Options of {@link OpenAiBackend}. */
 export interface OpenAiBackendOptions extends ClientOptions {
@@ -81,8 +87,13 @@ type Log = { info(obj: object, msg: string): void; warn(obj: object, msg: string
 export class OpenAiBackend implements ModelBackend {
   private nSupported: boolean | undefined;
   private logprobsSupported = true;
-  /** How judgements were read, for logs and tests. */
-  readonly judgeStats = { logprobs: 0, text: 0, retried: 0, abstained: 0 };
+  private toldMissing = false;
+  /**
+   * How judgements were read, for logs and tests: criteria read from log-probs or from text,
+   * single-mode criteria asked for again alone (`reasked`), replies asked again with a reminder
+   * (`retried`), and candidates abstained on.
+   */
+  readonly judgeStats = { logprobs: 0, text: 0, reasked: 0, retried: 0, abstained: 0 };
 
   private adapter: LoadedAdapter | undefined;
   private readonly workDir: string;
@@ -272,15 +283,62 @@ export class OpenAiBackend implements ModelBackend {
       );
   }
 
-  async judge(items: JudgeInput[]): Promise<Judgement[]> {
-    return Promise.all(items.map((item) => this.judgeOne(item)));
+  async judge(items: JudgeInput[], options: JudgeOptions = {}): Promise<Judgement[]> {
+    const single = (options.mode ?? "single") === "single";
+    return Promise.all(items.map((item) => (single ? this.judgeAll(item) : this.judgeEach(item))));
   }
 
-  private async judgeOne(item: JudgeInput): Promise<Judgement> {
+  /** "per-criterion": one request per criterion. */
+  private async judgeEach(item: JudgeInput): Promise<Judgement> {
     const readings = await Promise.all(CRITERIA.map((c) => this.score(item, c)));
+    return this.verdict(new Map(CRITERIA.map((c, i) => [c, readings[i]!])));
+  }
+
+  /**
+   * "single": one request for every criterion; the criteria its reply misses are asked for
+   * alone (each with its reminder), so a judge that cannot keep the format costs more requests
+   * but abstains no more often than in "per-criterion" mode.
+   */
+  private async judgeAll(item: JudgeInput): Promise<Judgement> {
+    const what = `judging an answer to prompt ${item.prompt.id}`;
+    const messages: ChatMessage[] = [
+      { role: "user", content: [...imageParts(item.prompt), { type: "text", text: judgeAllPrompt(item.prompt.question, item.answer) }] },
+    ];
+    const got = await this.askJudge(messages, what, SINGLE_MAX_TOKENS, true);
+    // A refusal (a prompt over the server's context length, say) would only be refused again per criterion.
+    if ("refused" in got) {
+      this.judgeStats.abstained++;
+      return { abstained: `all criteria: ${got.refused}` };
+    }
+    const readings = new Map<Criterion, ScoreReading>();
+    if ("choice" in got) {
+      const { scores, missing } = readScoreLines(got.choice, CRITERIA, this.options.judgeTemperature ?? 1);
+      for (const [c, r] of Object.entries(scores) as [Criterion, LineReading][]) {
+        this.judgeStats[r.from]++;
+        readings.set(c, r);
+      }
+      const absent = Object.keys(missing);
+      // Once: a model that cannot keep the format misses criteria on every candidate (judgeStats.reasked counts them).
+      if (absent.length && !this.toldMissing) {
+        this.toldMissing = true;
+        this.log?.info(
+          { promptId: item.prompt.id, missing: absent, reason: Object.values(missing)[0] },
+          "the judge's reply missed criteria; asking for them alone (said once)",
+        );
+      }
+    }
+    const again = CRITERIA.filter((c) => !readings.has(c));
+    this.judgeStats.reasked += again.length;
+    const more = await Promise.all(again.map((c) => this.score(item, c)));
+    for (const [i, c] of again.entries()) readings.set(c, more[i]!);
+    return this.verdict(readings);
+  }
+
+  /** Five scores, or an abstention naming the first criterion that could not be read. */
+  private verdict(readings: Map<Criterion, ScoreReading>): Judgement {
     const likert = {} as LikertScores;
-    for (const [i, c] of CRITERIA.entries()) {
-      const r = readings[i]!;
+    for (const c of CRITERIA) {
+      const r = readings.get(c) ?? { unreadable: "not asked" };
       if ("unreadable" in r) {
         this.judgeStats.abstained++;
         return { abstained: `${c}: ${r.unreadable}` };
@@ -299,24 +357,12 @@ export class OpenAiBackend implements ModelBackend {
     const retries = this.options.judgeRetries ?? 1;
     let reading: ScoreReading = { unreadable: "no reply" };
     for (let attempt = 0; attempt <= retries; attempt++) {
-      let reply: string;
-      try {
-        const res = await this.client.chat(this.judgeRequest(messages), what);
-        const choice = res.choices[0];
-        if (!choice) return { unreadable: "the server returned no choice" };
-        reading = readScore(choice, this.options.judgeTemperature ?? 1);
-        reply = choice.message.content ?? "";
-      } catch (error) {
-        if (!(error instanceof ServerRequestError)) throw error;
-        if (this.logprobsSupported && (this.options.topLogprobs ?? 10) > 0 && attempt === 0) {
-          // Some servers refuse logprobs (or this many); judge from the text from now on.
-          this.logprobsSupported = false;
-          this.log?.info({ server: this.client.baseUrl, error: error.message }, "the server refused logprobs; reading scores from the reply text");
-          attempt--;
-          continue;
-        }
-        return { unreadable: `the server refused the judgement: ${error.message}` };
-      }
+      // A few tokens, not one: some models write "Score: 4"; the digit's position is found in the logprobs.
+      const got = await this.askJudge(messages, what, 8, attempt === 0);
+      if ("refused" in got) return { unreadable: got.refused };
+      if ("none" in got) return { unreadable: got.none };
+      reading = readScore(got.choice, this.options.judgeTemperature ?? 1);
+      const reply = got.choice.message.content ?? "";
       if (!("unreadable" in reading)) {
         this.judgeStats[reading.from]++;
         return reading;
@@ -329,10 +375,41 @@ export class OpenAiBackend implements ModelBackend {
     return reading;
   }
 
-  private judgeRequest(messages: ChatMessage[]): ChatRequest {
+  /**
+   * One judge request: its first choice, `none` when the server returned no choice, or `refused`
+   * when it refused the request. A server that refuses log-probs (or this many) is, when
+   * `mayDropLogprobs`, asked again without them, and judged from the text from then on.
+   */
+  private async askJudge(
+    messages: ChatMessage[],
+    what: string,
+    maxTokens: number,
+    mayDropLogprobs: boolean,
+  ): Promise<{ choice: Choice } | { none: string } | { refused: string }> {
+    for (;;) {
+      const body = this.judgeRequest(messages, maxTokens);
+      try {
+        const res = await this.client.chat(body, what);
+        const choice = res.choices[0];
+        return choice ? { choice } : { none: "the server returned no choice" };
+      } catch (error) {
+        if (!(error instanceof ServerRequestError)) throw error;
+        if (mayDropLogprobs && body.logprobs) {
+          mayDropLogprobs = false;
+          if (this.logprobsSupported) {
+            this.logprobsSupported = false;
+            this.log?.info({ server: this.client.baseUrl, error: error.message }, "the server refused logprobs; reading scores from the reply text");
+          }
+          continue;
+        }
+        return { refused: `the server refused the judgement: ${error.message}` };
+      }
+    }
+  }
+
+  private judgeRequest(messages: ChatMessage[], maxTokens: number): ChatRequest {
     const top = this.options.topLogprobs ?? 10;
-    // A few tokens, not one: some models write "Score: 4"; the digit's position is found in the logprobs.
-    const body: ChatRequest = { model: this.servedModel, messages, temperature: 0, max_tokens: 8, seed: 0 };
+    const body: ChatRequest = { model: this.servedModel, messages, temperature: 0, max_tokens: maxTokens, seed: 0 };
     if (this.logprobsSupported && top > 0) Object.assign(body, { logprobs: true, top_logprobs: top });
     return body;
   }
@@ -342,7 +419,13 @@ export class OpenAiBackend implements ModelBackend {
   }
 }
 
-/** Each image is sent with every request about it (k candidates x 5 criteria), so its data URL is built once. */
+/**
+ * Room for a single-mode reply: five `criterion: digit` lines are about 25 tokens, more with the
+ * Markdown some models add; a reply cut short loses only its last criteria, which are asked again.
+ */
+const SINGLE_MAX_TOKENS = 64;
+
+/** Each image is sent with every request about it (each candidate, and each criterion in per-criterion mode), so its data URL is built once. */
 const urls = new WeakMap<object, string>();
 function imageParts(prompt: PromptInput): ContentPart[] {
   return prompt.images.map((img) => {

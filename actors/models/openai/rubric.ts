@@ -1,6 +1,7 @@
 /**
- * The judge's rubric: one prompt per candidate and criterion, absolute 1–5 scoring with no
- * reference answer (the scoring the PoP paper found best). The five criteria follow HelpSteer2's
+ * The judge's rubric: absolute 1–5 scoring with no reference answer (the scoring the PoP paper
+ * found best), asked either for all five criteria at once ({@link judgeAllPrompt}: one line per
+ * criterion, the experiment's "single" judging mode) or for one criterion ({@link judgePrompt}). The five criteria follow HelpSteer2's
  * attributes, written for questions about images, and are oriented so that 5 is always best,
  * because mean voting adds the normalised scores: for verbosity and complexity that means "as
  * much as the question needs", not "more".
@@ -47,9 +48,12 @@ const OPEN_Q = "<question>",
 /** A user's text must not close our tags early; a space inside the tag keeps it readable but inert. */
 const neutralise = (s: string) => s.replace(/<(\/?)(question|answer)>/gi, "<$1 $2>");
 
-/** The judge's text for one candidate and criterion (the prompt's images go before it). */
-export function judgePrompt(question: string, answer: string, criterion: Criterion): string {
-  const r = RUBRIC[criterion];
+/**
+ * What every judge prompt starts with: the question and the answer. The criteria come after, so
+ * the requests about one candidate (and, up to the answer, about one prompt) share a prefix that
+ * a server's prefix cache serves; the prompt's images go before all of it.
+ */
+function judgeHead(question: string, answer: string): string[] {
   return [
     "You are judging an answer to a question about the image(s) above. Judge the answer on its own; there is no reference answer.",
     "",
@@ -61,22 +65,66 @@ export function judgePrompt(question: string, answer: string, criterion: Criteri
     neutralise(answer),
     CLOSE_A,
     "",
+  ];
+}
+
+/** The judge's text for one candidate and criterion (the prompt's images go before it). */
+export function judgePrompt(question: string, answer: string, criterion: Criterion): string {
+  const r = RUBRIC[criterion];
+  return [
+    ...judgeHead(question, answer),
     `Criterion: ${criterion} — ${r.asks}.`,
     `Score 1 to 5: 1 = ${r.low}; 5 = ${r.high}.`,
     "Reply with a single digit from 1 to 5 and nothing else.",
   ].join("\n");
 }
 
+const ALL_INTRO = "Score the answer from 1 to 5 on each criterion:";
+
+/**
+ * The judge's text for one candidate on several criteria at once (all five, in the protocol's
+ * order, unless told otherwise): the reply is one `criterion: digit` line per criterion, in that
+ * order, which ./score-lines.ts reads.
+ */
+export function judgeAllPrompt(question: string, answer: string, criteria: readonly Criterion[] = CRITERIA): string {
+  return [
+    ...judgeHead(question, answer),
+    ALL_INTRO,
+    ...criteria.map((c) => `- ${c} — ${RUBRIC[c].asks}. 1 = ${RUBRIC[c].low}; 5 = ${RUBRIC[c].high}.`),
+    "",
+    `Reply with exactly these ${criteria.length} lines, in this order, with a single digit from 1 to 5 in place of N, and nothing else:`,
+    ...criteria.map((c) => `${c}: N`),
+  ].join("\n");
+}
+
 /** Sent after an unreadable reply, as a second user turn. */
 export const JUDGE_REMINDER = "Your reply could not be read as a score. Reply with exactly one digit: 1, 2, 3, 4 or 5.";
 
-/** The question, answer and criterion of a judge prompt, or undefined when `text` is not one. */
-export function parseJudgePrompt(text: string): { question: string; answer: string; criterion: Criterion } | undefined {
+/** What a judge prompt asks: the question, the answer, the criteria and the reply's form. */
+export interface ParsedJudgePrompt {
+  question: string;
+  answer: string;
+  /** In the order the reply gives them. */
+  criteria: Criterion[];
+  /** "digit": one digit ({@link judgePrompt}); "lines": a `criterion: digit` line each ({@link judgeAllPrompt}). */
+  reply: "digit" | "lines";
+}
+
+const isCriterion = (c: string | undefined): c is Criterion => c !== undefined && (CRITERIA as readonly string[]).includes(c);
+
+/** What a judge prompt asks, or undefined when `text` is not one. */
+export function parseJudgePrompt(text: string): ParsedJudgePrompt | undefined {
   const q = between(text, OPEN_Q, CLOSE_Q);
   const a = between(text, OPEN_A, CLOSE_A);
-  const c = /\nCriterion: ([a-z]+) — /.exec(text)?.[1];
-  if (q === undefined || a === undefined || !c || !(CRITERIA as readonly string[]).includes(c)) return undefined;
-  return { question: q, answer: a, criterion: c as Criterion };
+  if (q === undefined || a === undefined) return undefined;
+  // Only the text after the answer is ours to read: the question and the answer are the user's.
+  const tail = text.slice(text.indexOf(`\n${CLOSE_A}`, text.indexOf(`${OPEN_A}\n`)));
+  const one = /\nCriterion: ([a-z]+) — /.exec(tail)?.[1];
+  if (isCriterion(one)) return { question: q, answer: a, criteria: [one], reply: "digit" };
+  if (!tail.includes(`\n${ALL_INTRO}\n`)) return undefined;
+  const listed = [...tail.matchAll(/^- ([a-z]+) — /gm)].map((m) => m[1]);
+  if (listed.length === 0 || !listed.every(isCriterion) || new Set(listed).size !== listed.length) return undefined;
+  return { question: q, answer: a, criteria: listed, reply: "lines" };
 }
 
 function between(text: string, open: string, close: string): string | undefined {

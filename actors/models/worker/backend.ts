@@ -12,6 +12,7 @@ import {
   type BackendInfo,
   type Judgement,
   type JudgeInput,
+  type JudgeOptions,
   type ModelBackend,
   type OptionalMethod,
   type PromptInput,
@@ -103,8 +104,8 @@ export class WorkerBackend implements ModelBackend {
   generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]> {
     return this.call("generate", prompts, options);
   }
-  judge(items: JudgeInput[]): Promise<Judgement[]> {
-    return this.call("judge", items);
+  judge(items: JudgeInput[], options?: JudgeOptions): Promise<Judgement[]> {
+    return this.call("judge", items, options);
   }
   /**
    * Ends the worker. A call in progress (a train() can run for minutes) is not waited for: a

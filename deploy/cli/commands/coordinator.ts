@@ -49,6 +49,7 @@ export async function runCoordinator(flags: Flags): Promise<void> {
       createdAt: Date.now(),
       voting: {},
       training: {},
+      judging: {},
       deadlines: {},
       heartbeat: {},
       ...(raw as object),
