@@ -66,6 +66,22 @@ export const AGGREGATES = VotingConfig.shape.aggregate.unwrap().options;
 export type VotingConfig = z.infer<typeof VotingConfig>;
 
 /**
+ * How the panel judges. `judgesPerAuthor`: how many members judge each author's candidates of a
+ * prompt, chosen per prompt and author by protocol/judges.ts (balanced, the same on every
+ * process); "all" (the default, the paper's): every member other than the author, so judging
+ * grows as N². A judge judges and waits for only the authors it is assigned; the vote waits for
+ * only the assigned judges, and goes on without an assigned judge that died or gave up (its share
+ * is not handed to another member: the assignment stays a pure function of the panel). The
+ * coordinator dead-letters a verdict on an author its judge was not assigned. Self-judging
+ * (`voting.selfJudging`) is on top of the assignment. The robust `voting.aggregate` rules need
+ * at least three judges per candidate (coordinator/voting.ts warns).
+ */
+export const JudgingConfig = z.object({
+  judgesPerAuthor: z.union([z.literal("all"), z.number().int().min(1).max(1000)]).default("all"),
+});
+export type JudgingConfig = z.infer<typeof JudgingConfig>;
+
+/**
  * SimPO settings sent to every member: the one definition of the training settings (a backend's
  * SimpoOptions and the trainer contract's settings.json derive from it). The loss (Meng et al.
  * 2024, plus CPO-SimPO's NLL term) is
@@ -133,6 +149,8 @@ export const ExperimentConfig = z.object({
     maxTokens: z.number().int().positive().optional(),
   }),
   voting: VotingConfig,
+  /** Who judges whose candidates (absent in configs written before it existed: every member judges every other). */
+  judging: JudgingConfig.prefault({}),
   training: TrainingConfig,
   /**
    * The defaults fit real models, where an iteration takes hours and members drift hours apart
@@ -248,7 +266,9 @@ export type VerdictScore = z.infer<typeof VerdictScore>;
  * One judge's scores on one prompt's candidates, from every author it judged together: a judge
  * gathers the prompt's batches and sends one verdict for all of them (a batch that comes later
  * than the judge waits gets a verdict of its own), so messages per prompt grow linearly with the
- * panel. Each author's candidates are scored whole, once.
+ * panel. Each author's candidates are scored whole, once. Under `judging.judgesPerAuthor` a judge
+ * scores only the authors it is assigned (protocol/judges.ts); the coordinator dead-letters a
+ * verdict on any other author (the schema cannot tell: it needs the iteration's panel).
  */
 export const Verdict = z
   .object({

@@ -34,7 +34,7 @@ export interface DemoSettings {
 
 export function experimentConfig(
   s: DemoSettings,
-  overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "openPrompts">> = {},
+  overrides: Partial<Pick<ExperimentConfig, "voting" | "judging" | "training" | "deadlines" | "heartbeat" | "openPrompts">> = {},
 ): ExperimentConfig {
   return ExperimentConfig.parse({
     v: PROTOCOL_VERSION,
@@ -47,6 +47,7 @@ export function experimentConfig(
     minPeers: s.minPeers,
     sampling: { k: s.k, temperature: s.temperature },
     voting: overrides.voting ?? {},
+    judging: overrides.judging ?? {},
     training: overrides.training ?? {},
     deadlines: overrides.deadlines ?? {},
     heartbeat: overrides.heartbeat ?? {},

@@ -202,6 +202,7 @@ export function sampleMessages(): Message[] {
       minPeersToContinue: 2,
       sampling: { k: 4, temperature: 1, maxTokens: 8 },
       voting: { minChosen: 0.85, minMargin: 0.75, selfJudging: false, pairing: "pooled", combine: "mean", minJudges: 1, aggregate: "mean" },
+      judging: { judgesPerAuthor: 2 },
       training: { beta: 2, gamma: 1, learningRate: 0.001, learningRateDecay: 0.5, epochs: 1, batchSize: 32, sftWeight: 0, pairsFor: "same" },
       deadlines: { voteMs: 1000, trainMs: 5000, trainQuorum: 1, judgeLingerMs: 2000 },
       heartbeat: { intervalMs: 1000, lapseMs: 5000 },
