@@ -3,12 +3,12 @@
  * everything not acked, but a site's link cut for 30 s on nats-server 2.9 was seen to leave a
  * candidate batch acked on the server that its judge never saw, and the iteration then waited
  * for that verdict forever. So an idle peer checks, against the streams and records themselves,
- * that it has answered every prompt and judged every member's candidates of the open iteration,
- * and trained on the iteration being trained on, and does what is missing. Answering and judging
+ * that it has answered every prompt and judged every candidate batch it is assigned in the open
+ * iteration, and trained on the iteration being trained on, and does what is missing. Answering and judging
  * are idempotent (message ids), so a check that races a late delivery costs work, never a
  * duplicate; training runs one at a time and finds the model record once it is done.
  */
-import { STREAMS, consumers, managerOf, readRecord, readStored, stateKeys, subjects, type MessageOf } from "../protocol/mod.ts";
+import { JudgeAssignment, STREAMS, consumers, managerOf, readRecord, readStored, stateKeys, subjects, type MessageOf } from "../protocol/mod.ts";
 import type { PeerContext } from "./context.ts";
 import type { PeerRoles } from "./roles.ts";
 import type { Training } from "./training.ts";
@@ -71,9 +71,11 @@ export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<str
     (await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).flatMap((v) => v.authors.map((a) => `${v.promptId}|${a}`)),
   );
   const toJudge: MessageOf<"candidates">[] = [];
+  const assignment = JudgeAssignment.of(ctx.config, record);
   for (const author of record.peers) {
     if (author === ctx.peer && !ctx.config.voting.selfJudging) continue;
     for (const c of await read(STREAMS.candidates.name, subjects.candidates(exp, it, author), "candidates")) {
+      if (author !== ctx.peer && !assignment.assigned(c.promptId, ctx.peer, author)) continue; // another member's to judge
       const key = `${c.promptId}|${c.author}`;
       if (!judged.has(key) && !tried.has(`judge|${key}`)) toJudge.push(c);
     }

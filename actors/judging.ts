@@ -1,12 +1,15 @@
 /**
  * Judging: absolute 1–5 scores on the five criteria for the candidates of the peers' batches,
- * one verdict per prompt. A judge gathers a prompt's batches until every author it judges has
+ * one verdict per prompt. A judge judges the authors it is assigned (protocol/judges.ts: every
+ * other member by default, m of them per prompt under `judging.judgesPerAuthor`) and leaves the
+ * other batches alone. It gathers a prompt's batches until every author it judges has
  * answered (or the experiment's `judgeLingerMs` has passed since the first arrived), then scores
  * them together and publishes one verdict for all of them, so a prompt costs N verdicts, not N².
  * The batches stay unacknowledged until their verdict is out (a crash redelivers them).
  */
 import {
   CRITERIA,
+  JudgeAssignment,
   PROTOCOL_VERSION,
   publishMessage,
   type CandidateBatch,
@@ -148,6 +151,8 @@ class BallotBox {
 /** The judging role of one actor: owns the ballot box (and with it the pipeline of judging calls). */
 export class Judging {
   private readonly box: BallotBox;
+  /** The assignment of the iterations met lately (one or two at a time). */
+  private readonly assignments = new Map<number, JudgeAssignment>();
 
   constructor(private readonly ctx: PeerContext) {
     this.box = new BallotBox(ctx);
@@ -193,12 +198,24 @@ export class Judging {
         outcomes[i] = { dead: `'${c.author}' is not a member of iteration ${c.iteration} (members: ${members.join(", ")})`, reason: "not_member" };
         continue;
       }
-      const authors = members.filter((m) => m !== ctx.peer || ctx.config.voting.selfJudging);
+      // Not assigned to this judge: others judge it (and the coordinator would not count this judge's scores).
+      const assignment = this.assignmentOf(c.iteration, members);
+      if (c.author !== ctx.peer && !assignment.assigned(c.promptId, ctx.peer, c.author)) continue;
+      const authors = members.filter((a) => (a === ctx.peer ? ctx.config.voting.selfJudging : assignment.assigned(c.promptId, ctx.peer, a)));
       outcomes[i] = { later: box.add(c, authors) };
     }
     const ready = now ? box.all() : box.complete();
     if (ready.length) await box.judge(ready);
     return outcomes;
+  }
+
+  private assignmentOf(iteration: number, members: string[]): JudgeAssignment {
+    let a = this.assignments.get(iteration);
+    if (!a) {
+      if (this.assignments.size >= 4) this.assignments.delete(this.assignments.keys().next().value!);
+      this.assignments.set(iteration, (a = JudgeAssignment.of(this.ctx.config, { iteration, peers: members })));
+    }
+    return a;
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Collects one iteration's candidates and verdicts and votes each prompt as soon as it can: when
- * every live author has answered and every live judge has scored, or when its deadline passes.
+ * every live author has answered and every live judge has scored what it was assigned, or when
+ * its deadline passes.
  * The coordinator's stream followers hand it the iteration's admitted messages ({@link accept});
  * they replay the streams from the start on every coordinator start, so a restarted coordinator
  * carries on.
@@ -19,6 +20,7 @@ import {
   type Prompt,
   type Verdict,
   jetStreamOf,
+  JudgeAssignment,
 } from "../protocol/mod.ts";
 import { VoteBook } from "./vote-book.ts";
 
@@ -50,7 +52,7 @@ export class IterationCollector {
     private readonly log: Logger,
     private readonly onChange: () => void,
   ) {
-    this.book = new VoteBook(prompts, new Set(record.peers), config.voting, config.deadlines.voteMs);
+    this.book = new VoteBook(prompts, new Set(record.peers), config.voting, config.deadlines.voteMs, JudgeAssignment.of(config, record));
   }
 
   get status(): CollectorStatus {

@@ -36,9 +36,12 @@ import {
   jetStreamOf,
   kvmOf,
   type Follower,
+  JudgeAssignment,
+  type Verdict,
 } from "../protocol/mod.ts";
 import { IterationCollector } from "./collector.ts";
 import { MembershipView } from "./membership.ts";
+import { judgesPerAuthorWarnings } from "./voting.ts";
 
 /** The experiment or its pool is missing or inconsistent; fix the set-up and start again. */
 export class CoordinatorSetupError extends PopError {}
@@ -68,6 +71,8 @@ export class Coordinator {
   private readonly trained = new Map<number, Set<string>>();
   /** Who took part in each opened iteration: only they may speak for it, also after it closed. */
   private readonly rosters = new Map<number, ReadonlySet<string>>();
+  /** Who judges whose candidates in each opened iteration: a verdict on any other author is dead-lettered. */
+  private readonly assignments = new Map<number, JudgeAssignment>();
   /** The stream followers (control, evaluations, candidates, verdicts, pairs); the open iteration's collector is fed by them. */
   private readonly followers: Follower[] = [];
   private phaseSince = Date.now();
@@ -126,12 +131,13 @@ export class Coordinator {
     this.state = await kvm.open(BUCKETS.state);
     this.blobs = await openBlobs(nc);
     this.config = await this.loadConfig();
+    for (const warning of judgesPerAuthorWarnings(this.config.voting, this.config.judging.judgesPerAuthor)) log.warn({ judging: this.config.judging }, warning);
     this.pool = await this.loadPool();
     const stored = await readRecord(this.state, stateKeys.progress(experiment), "progress");
     this.progress = stored ?? { v: PROTOCOL_VERSION, type: "progress", experiment, iteration: 0, phase: "training", at: Date.now() };
     for (let i = 1; i <= this.progress.iteration; i++) {
       const r = await readRecord(this.state, stateKeys.iteration(experiment, i), "iteration");
-      if (r) this.rosters.set(i, new Set(r.peers));
+      if (r) this.remember(r);
     }
     this.members = new MembershipView(await kvm.open(BUCKETS.members), experiment, this.config.heartbeat.lapseMs, log);
     await this.members.start(() => this.kick?.());
@@ -145,6 +151,21 @@ export class Coordinator {
       { experiment, iteration: this.progress.iteration, phase: this.progress.phase, iterations: this.config.iterations },
       stored ? "coordinator resumed" : "coordinator started",
     );
+  }
+
+  /** An opened iteration's roster and judge assignment. */
+  private remember(record: IterationRecord): void {
+    this.rosters.set(record.iteration, new Set(record.peers));
+    this.assignments.set(record.iteration, JudgeAssignment.of(this.config, record));
+  }
+
+  /** What is wrong with a verdict on an author its judge was not assigned (protocol/judges.ts). */
+  private unassigned(v: Verdict): string | undefined {
+    const assignment = this.assignments.get(v.iteration);
+    if (!assignment || assignment.all) return undefined;
+    const others = v.authors.filter((a) => a !== v.judge && !assignment.assigned(v.promptId, v.judge, a));
+    if (others.length === 0) return undefined;
+    return `'${v.judge}' scores ${others.join(", ")} on prompt ${v.promptId}, which it was not assigned (it judges ${assignment.authorsOf(v.promptId, v.judge).join(", ") || "nobody"})`;
   }
 
   private async loadConfig(): Promise<ExperimentConfig> {
@@ -248,6 +269,7 @@ export class Coordinator {
           deadLetterAs,
           log,
           roster: (m) => roster(m as { iteration?: number }),
+          check: (m) => (m.type === "verdict" ? this.unassigned(m) : undefined),
           handle: (m) => this.collector?.accept(m as MessageOf<"candidates" | "verdict">),
         }),
       );
@@ -359,7 +381,7 @@ export class Coordinator {
       record = await this.loadRecord(iteration); // opened before a restart: keep who was in it
     }
     this.record = record;
-    this.rosters.set(iteration, new Set(record.peers));
+    this.remember(record);
     await this.saveProgress(iteration, "collecting");
     await publishMessage(this.js, controlEvent(experiment, "iteration_opened", { iteration, peers: record.peers, prompts: prompts.length }));
     log.info({ iteration, peers: record.peers, prompts: prompts.length }, "iteration opened");

@@ -1,14 +1,20 @@
 /**
  * The collector's state machine, free of NATS: one iteration's prompts, what has arrived for
  * each, which are voted, and when a prompt is due — as soon as every live member has answered it
- * and every live member has judged every batch (authors not judging their own unless
- * self-judging), leaving out what members gave up on ({@link VoteBook.excuse}), or when its
- * deadline passes, counted from its first candidate batch. The
- * collector feeds it from the streams and publishes what it decides; tests drive it directly.
+ * and every live judge assigned a batch (protocol/judges.ts; by default every member but the
+ * author, plus the author under self-judging) has judged it, leaving out what members gave up on
+ * ({@link VoteBook.excuse}), or when its deadline passes, counted from its first candidate batch.
+ * The collector feeds it from the streams and publishes what it decides; tests drive it directly.
  * A prompt's messages are kept only until its pairs are out ({@link VoteBook.release}): a voted
  * prompt holds no memory (open ones do, from their first message on).
+ *
+ * An assigned judge that is dead (its heartbeat lapsed) or gave up is not replaced: the prompt is
+ * voted without its scores, as it is without a dead judge's when every member judges, so the
+ * assignment stays a pure function of the panel that judges and coordinator compute alike. With
+ * few judges per author that can leave an author's candidates with no judge (then unvoted, under
+ * `minJudges`) until the next iteration's panel leaves the dead member out.
  */
-import type { CandidateBatch, Prompt, PreferencePair, Verdict, VotingConfig } from "../protocol/mod.ts";
+import { JudgeAssignment, type CandidateBatch, type Prompt, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
 
 export class VoteBook {
@@ -29,6 +35,8 @@ export class VoteBook {
     readonly participants: ReadonlySet<string>,
     private readonly voting: VotingConfig,
     private readonly voteMs: number,
+    /** Who judges whose candidates; by default every member judges every other. */
+    private readonly assignment: JudgeAssignment = new JudgeAssignment("all", 0, participants),
   ) {
     for (const p of prompts) this.byId.set(p.promptId, p);
     this.total = this.byId.size;
@@ -89,6 +97,13 @@ export class VoteBook {
   add(message: CandidateBatch | Verdict, now: number): string | undefined {
     const speaker = message.type === "candidates" ? message.author : message.judge;
     if (!this.participants.has(speaker)) return undefined;
+    // The coordinator dead-letters a verdict on an author its judge was not assigned; the book does not count one either.
+    if (
+      message.type === "verdict" &&
+      !this.assignment.all &&
+      message.authors.some((a) => a !== message.judge && !this.assignment.assigned(message.promptId, message.judge, a))
+    )
+      return undefined;
     const tally = this.tallyOf(message.promptId);
     if (!tally) return undefined;
     if (!addToTally(tally, message)) return undefined;
@@ -107,16 +122,24 @@ export class VoteBook {
     // Counts first: most messages leave their prompt short of what it needs, and this says so
     // without walking every (judge, author) pair (the walk below runs about once per prompt).
     if (tally.batches.size < authors.length) return false;
-    if (!excused && tally.verdicts.size < tally.batches.size * (live.length - (this.voting.selfJudging ? 0 : 1))) return false;
+    // Each batch needs its live assigned judges: at least perAuthor less the dead, plus its author under self-judging.
+    const dead = this.participants.size - live.length;
+    if (!excused && tally.verdicts.size < tally.batches.size * (this.assignment.perAuthor - dead + (this.voting.selfJudging ? 1 : 0))) return false;
     for (const author of authors) if (!tally.batches.has(author)) return false;
     for (const author of tally.batches.keys()) {
-      for (const judge of live) {
-        if (judge === author && !this.voting.selfJudging) continue;
+      for (const judge of this.judgesOf(promptId, author)) {
+        if (!alive.has(judge)) continue;
         const key = verdictKey(judge, author);
         if (!tally.verdicts.has(key) && !excused?.has(key)) return false;
       }
     }
     return true;
+  }
+
+  /** The members expected to judge `author`'s batch of the prompt (the live ones among them are waited for). */
+  private judgesOf(promptId: string, author: string): string[] {
+    const assigned = this.assignment.all ? [...this.participants].filter((p) => p !== author) : this.assignment.judgesOf(promptId, author);
+    return this.voting.selfJudging ? [...assigned, author] : assigned;
   }
 
   /** Whether the prompt's deadline has passed (it has had a candidate batch for longer than voteMs). */

@@ -91,6 +91,43 @@ export function byAuthor(verdict: Verdict): AuthorVerdict[] {
   });
 }
 
+/**
+ * Leaves out the scores of judges not assigned to their author (`pop revote --judges-per-author`
+ * votes a stored run as if only those had judged). Authors' scores of their own candidates stay:
+ * self-judging decides about those.
+ */
+export function dropUnassigned(tally: PromptTally, assigned: (judge: string, author: string) => boolean): void {
+  for (const [key, v] of tally.verdicts) if (v.judge !== v.author && !assigned(v.judge, v.author)) tally.verdicts.delete(key);
+}
+
+/**
+ * The fewest judges per candidate with which each rule can outvote one bad judge: the median of
+ * two is their mean, `trimmed` trims nothing below three, and `agreement` cannot tell which of
+ * two disagreeing judges to trust.
+ */
+export const ROBUST_MIN_JUDGES: Record<VotingConfig["aggregate"], number> = { mean: 1, median: 3, trimmed: 3, agreement: 3 };
+
+/**
+ * What is wrong with voting these settings when each candidate gets `judgesPerAuthor` judges
+ * (plus its author under self-judging): a robust rule with too few judges to be robust, or a
+ * `minJudges` no candidate can reach. One line each; none under "all".
+ */
+export function judgesPerAuthorWarnings(voting: VotingConfig, judgesPerAuthor: number | "all" | undefined): string[] {
+  if (judgesPerAuthor === undefined || judgesPerAuthor === "all") return [];
+  const perCandidate = judgesPerAuthor + (voting.selfJudging ? 1 : 0);
+  const out: string[] = [];
+  const need = ROBUST_MIN_JUDGES[voting.aggregate];
+  if (perCandidate < need)
+    out.push(
+      `voting.aggregate '${voting.aggregate}' needs at least ${need} judges per candidate to outvote a bad judge, and judging.judgesPerAuthor ${judgesPerAuthor} gives ${perCandidate}: it votes like the plain mean`,
+    );
+  if (voting.minJudges > perCandidate)
+    out.push(
+      `voting.minJudges ${voting.minJudges} is more than the ${perCandidate} judges a candidate gets with judging.judgesPerAuthor ${judgesPerAuthor}: no candidate can be voted`,
+    );
+  return out;
+}
+
 /** One judge's combined score for a candidate, in [0, 1]. */
 export function combine(likert: LikertScores, rule: VotingConfig["combine"]): number {
   return combineAt(

@@ -2,8 +2,9 @@
  * The one policy for every message a consumer reads, whoever reads it (the actors' inboxes, the
  * coordinator's collectors and control follower, training's read of the pairs): decode, validate
  * against the schema, check that the subject's identity is the body's, check the speaker is on
- * the iteration's roster, and either admit the message or say why not. What is not admitted goes
- * to the dead-letter stream with the reason; nothing bad is counted or skipped silently.
+ * the iteration's roster (and whatever else the reader checks), and either admit the message or
+ * say why not. What is not admitted goes to the dead-letter stream with the reason; nothing bad
+ * is counted or skipped silently.
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { decode } from "./codec.ts";
@@ -23,8 +24,15 @@ export type Admission<T> = { ok: true; message: T } | ({ ok: false } & Rejection
 /** Who may speak in a message: the roster of its iteration, when the reader knows it. */
 export type Roster = (message: Message) => ReadonlySet<string> | undefined;
 
+/**
+ * A reader's own consistency check of a message that passed the rest (e.g. the coordinator's: a
+ * verdict only on authors its judge was assigned): what is wrong with it, or undefined. A message
+ * it finds fault with is dead-lettered as invalid.
+ */
+export type Check = (message: Message) => string | undefined;
+
 /** Applies the policy to one delivery. */
-export function admit<K extends MessageType>(subject: string, data: Uint8Array, types: readonly K[], roster?: Roster): Admission<MessageOf<K>> {
+export function admit<K extends MessageType>(subject: string, data: Uint8Array, types: readonly K[], roster?: Roster, check?: Check): Admission<MessageOf<K>> {
   let message: Message;
   try {
     message = decode(data);
@@ -41,6 +49,8 @@ export function admit<K extends MessageType>(subject: string, data: Uint8Array, 
   if (speaker !== undefined && members && !members.has(speaker)) {
     return { ok: false, reason: "not_member", detail: `'${speaker}' is not a member of this iteration (members: ${[...members].join(", ")})` };
   }
+  const problem = check?.(message);
+  if (problem !== undefined) return { ok: false, reason: "invalid", detail: problem };
   return { ok: true, message: message as MessageOf<K> };
 }
 

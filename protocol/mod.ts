@@ -2,6 +2,7 @@
 export * from "./version.ts";
 export * from "./errors.ts";
 export * from "./schemas.ts";
+export * from "./judges.ts";
 export * from "./messages.ts";
 export * from "./codec.ts";
 export * from "./subjects.ts";

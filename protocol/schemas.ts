@@ -66,6 +66,31 @@ export const AGGREGATES = VotingConfig.shape.aggregate.unwrap().options;
 export type VotingConfig = z.infer<typeof VotingConfig>;
 
 /**
+ * How the panel judges. `judgesPerAuthor`: how many members judge each author's candidates of a
+ * prompt, chosen per prompt and author by protocol/judges.ts (balanced, the same on every
+ * process); "all" (the default, the paper's): every member other than the author, so judging
+ * grows as N². A judge judges and waits for only the authors it is assigned; the vote waits for
+ * only the assigned judges, and goes on without an assigned judge that died or gave up (its share
+ * is not handed to another member: the assignment stays a pure function of the panel). The
+ * coordinator dead-letters a verdict on an author its judge was not assigned. Self-judging
+ * (`voting.selfJudging`) is on top of the assignment. The robust `voting.aggregate` rules need
+ * at least three judges per candidate (coordinator/voting.ts warns).
+ *
+ * `mode`: how a served judge (the openai backend) asks for its scores. "single": one request per
+ * candidate whose reply gives all five criteria, one line each; a criterion the reply misses is
+ * asked for alone. "per-criterion": one request per candidate and criterion (five times the
+ * requests; what every judge did before this setting). Backends that score in process ignore it.
+ */
+export const JudgingConfig = z.object({
+  judgesPerAuthor: z.union([z.literal("all"), z.number().int().min(1).max(1000)]).default("all"),
+  mode: z.enum(["single", "per-criterion"]).default("single"),
+});
+export type JudgingConfig = z.infer<typeof JudgingConfig>;
+/** The modes {@link JudgingConfig.mode} offers. */
+export const JUDGING_MODES = JudgingConfig.shape.mode.unwrap().options;
+export type JudgingMode = JudgingConfig["mode"];
+
+/**
  * SimPO settings sent to every member: the one definition of the training settings (a backend's
  * SimpoOptions and the trainer contract's settings.json derive from it). The loss (Meng et al.
  * 2024, plus CPO-SimPO's NLL term) is
@@ -106,20 +131,6 @@ export const TrainingConfig = z.object({
 });
 export type TrainingConfig = z.infer<typeof TrainingConfig>;
 
-/**
- * How a served judge (the openai backend) asks for its scores. "single": one request per
- * candidate whose reply gives all five criteria, one line each; a criterion the reply misses is
- * asked for alone. "per-criterion": one request per candidate and criterion (five times the
- * requests; what every judge did before this setting). Backends that score in process ignore it.
- */
-export const JudgingConfig = z.object({
-  mode: z.enum(["single", "per-criterion"]).default("single"),
-});
-export type JudgingConfig = z.infer<typeof JudgingConfig>;
-/** The modes {@link JudgingConfig.mode} offers. */
-export const JUDGING_MODES = JudgingConfig.shape.mode.unwrap().options;
-export type JudgingMode = JudgingConfig["mode"];
-
 /** An experiment: everything a peer needs to take part, stored once in the state bucket. */
 export const ExperimentConfig = z.object({
   ...base,
@@ -147,9 +158,9 @@ export const ExperimentConfig = z.object({
     maxTokens: z.number().int().positive().optional(),
   }),
   voting: VotingConfig,
-  training: TrainingConfig,
-  /** How served judges ask for their scores; absent (configs older than the setting): the defaults. */
+  /** Who judges whose candidates and how served judges ask (absent in configs written before it existed: the defaults). */
   judging: JudgingConfig.prefault({}),
+  training: TrainingConfig,
   /**
    * The defaults fit real models, where an iteration takes hours and members drift hours apart
    * in the prompt stream (a fast member answers a prompt long before a slow one does); a member
@@ -264,7 +275,9 @@ export type VerdictScore = z.infer<typeof VerdictScore>;
  * One judge's scores on one prompt's candidates, from every author it judged together: a judge
  * gathers the prompt's batches and sends one verdict for all of them (a batch that comes later
  * than the judge waits gets a verdict of its own), so messages per prompt grow linearly with the
- * panel. Each author's candidates are scored whole, once.
+ * panel. Each author's candidates are scored whole, once. Under `judging.judgesPerAuthor` a judge
+ * scores only the authors it is assigned (protocol/judges.ts); the coordinator dead-letters a
+ * verdict on any other author (the schema cannot tell: it needs the iteration's panel).
  */
 export const Verdict = z
   .object({

@@ -34,7 +34,9 @@ export interface DemoSettings {
 
 export function experimentConfig(
   s: DemoSettings,
-  overrides: Partial<Pick<ExperimentConfig, "voting" | "training" | "judging" | "deadlines" | "heartbeat" | "openPrompts">> = {},
+  overrides: Partial<
+    Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "openPrompts"> & { judging: Partial<ExperimentConfig["judging"]> }
+  > = {},
 ): ExperimentConfig {
   return ExperimentConfig.parse({
     v: PROTOCOL_VERSION,
@@ -47,8 +49,8 @@ export function experimentConfig(
     minPeers: s.minPeers,
     sampling: { k: s.k, temperature: s.temperature },
     voting: overrides.voting ?? {},
-    training: overrides.training ?? {},
     judging: overrides.judging ?? {},
+    training: overrides.training ?? {},
     deadlines: overrides.deadlines ?? {},
     heartbeat: overrides.heartbeat ?? {},
     openPrompts: overrides.openPrompts,

@@ -1,7 +1,7 @@
 /** The collector's state machine, driven directly: when a prompt is due, what counts, deadlines. */
 import { describe, expect, it } from "vitest";
 import { VoteBook } from "../../coordinator/vote-book.ts";
-import { VotingConfig, type CandidateBatch, type Prompt, type Verdict } from "../../protocol/mod.ts";
+import { JudgeAssignment, VotingConfig, type CandidateBatch, type Prompt, type Verdict } from "../../protocol/mod.ts";
 import * as msg from "../support/messages.ts";
 
 const experiment = "vb";
@@ -143,5 +143,53 @@ describe("the vote book", () => {
     book.unmark("p1"); // too late to re-vote: its tally is gone, it stays voted
     expect(book.isVoted("p1")).toBe(true);
     expect(book.add(batch("p2", "a", ["red"]), 2000)).toBe("p2");
+  });
+
+  describe("with judges sampled per author", () => {
+    const panel = new Set(["a", "b", "c", "d"]);
+    const assignment = new JudgeAssignment(experiment, 1, panel, 1);
+    const answer = (book: VoteBook, promptId: string) => {
+      for (const au of panel) book.add(batch(promptId, au, [`${au}'s answer`]), 1000);
+    };
+
+    it("waits only for each author's assigned judges, and counts no other judge's verdict", () => {
+      const book = new VoteBook([prompt("p1")], panel, voting, 60_000, assignment);
+      answer(book, "p1");
+      const judgeOf = (au: string) => assignment.judgesOf("p1", au)[0]!;
+      // An unassigned judge's verdict is not counted, nor waited for.
+      const outsider = [...panel].find((j) => j !== "a" && j !== judgeOf("a"))!;
+      expect(book.add(verdict("p1", outsider, "a", [1]), 1000)).toBeUndefined();
+      const score = { a: 5, b: 1, c: 3, d: 4 };
+      for (const au of ["a", "b", "c"] as const) book.add(verdict("p1", judgeOf(au), au, [score[au]]), 1000);
+      expect(book.ready("p1", panel)).toBe(false); // d's judge has not judged
+      expect(book.add(verdict("p1", judgeOf("d"), "d", [score.d]), 1000)).toBe("p1");
+      expect(book.ready("p1", panel)).toBe(true); // one verdict per author, not three
+      const pairs = book.vote("p1", panel, false)!;
+      expect(pairs.map((p) => [p.chosen.author, p.rejected.author])).toEqual([["a", "b"]]);
+      expect(pairs[0]!.judges).toEqual([judgeOf("a"), judgeOf("b")].sort());
+    });
+
+    it("votes without an assigned judge that is dead or gave up (its share is not handed to another)", () => {
+      const book = new VoteBook([prompt("p1"), prompt("p2")], panel, voting, 60_000, assignment);
+      answer(book, "p1");
+      // The judge of a's batch dies; everything else is judged.
+      const dead = assignment.judgesOf("p1", "a")[0]!;
+      for (const au of panel) if (au !== "a") for (const j of assignment.judgesOf("p1", au)) book.add(verdict("p1", j, au, [au === "b" ? 5 : 1]), 1000);
+      expect(book.ready("p1", panel)).toBe(false);
+      const alive = new Set([...panel].filter((p) => p !== dead));
+      expect(book.ready("p1", alive)).toBe(true);
+      // a's candidates have no judge left: they are not voted (minJudges 1), the others are.
+      const pairs = book.vote("p1", alive, false)!;
+      expect(pairs).toHaveLength(1);
+      expect(pairs[0]!.chosen.author).toBe("b");
+      expect([pairs[0]!.chosen.author, pairs[0]!.rejected.author]).not.toContain("a");
+      // A judge that gave up on its assigned author is not waited for either.
+      answer(book, "p2");
+      const quitter = assignment.judgesOf("p2", "c")[0]!;
+      for (const au of panel) if (au !== "c") for (const j of assignment.judgesOf("p2", au)) book.add(verdict("p2", j, au, [1]), 1000);
+      expect(book.ready("p2", panel)).toBe(false);
+      expect(book.excuse("p2", quitter, "c")).toBe("p2");
+      expect(book.ready("p2", panel)).toBe(true);
+    });
   });
 });

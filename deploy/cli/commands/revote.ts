@@ -1,8 +1,9 @@
-/** `pop revote`: recompute a stored run's pairs from its verdicts under other voting settings. */
+/** `pop revote`: recompute a stored run's pairs from its verdicts under other voting settings or fewer judges per author. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { AGGREGATES, STREAMS, VotingConfig, readRecord, readStored, stateKeys, subjects, BUCKETS, kvmOf, type PreferencePair } from "../../../protocol/mod.ts";
-import { addToTally, newTally, votePrompt, type PromptTally } from "../../../coordinator/voting.ts";
+import { AGGREGATES, STREAMS, VotingConfig, readRecord, readStored, stateKeys, subjects, BUCKETS, kvmOf } from "../../../protocol/mod.ts";
+import { judgesPerAuthorWarnings } from "../../../coordinator/voting.ts";
+import { revote } from "../../observe/revote/revote.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
@@ -11,8 +12,9 @@ import { trlRecord } from "../../observe/report/report.ts";
 export const revoteHelp = `pop revote [options]
 
 Recomputes the preference pairs of a stored run from the verdicts already in JetStream, under
-another voting rule or other thresholds, without running any model. Prints, per iteration, how
-many pairs the stored run had and how many the new rule gives (and how many are the same).
+another voting rule, other thresholds or fewer judges per author, without running any model.
+Prints, per iteration, how many pairs the stored run had and how many the new rule gives (and
+how many are the same).
 
   --experiment NAME       experiment                                        default: demo
   --min-chosen X          keep a pair only if chosen >= X (0..1)             default: the run's
@@ -23,6 +25,8 @@ many pairs the stored run had and how many the new rule gives (and how many are 
   --pairing P             pooled or per-member                               default: the run's
   --self-judging          count authors' verdicts on their own candidates
   --min-judges N          judges a candidate needs to be voted               default: the run's
+  --judges-per-author M   count only the scores of the M judges per author   default: the run's
+                          the run would have assigned (protocol/judges.ts)
   --out DIR               also write the new pairs as pairs-iter<N>.jsonl
 
 ${NATS_OPTIONS_HELP}`;
@@ -40,6 +44,7 @@ export async function runRevote(flags: Flags): Promise<void> {
     selfJudging: flags.bool("self-judging") || undefined,
     minJudges: flags.int("min-judges", { min: 1 }),
   };
+  const judgesPerAuthor = flags.int("judges-per-author", { min: 1 });
   const out = flags.string("out");
   flags.rejectUnknown();
   const nc = await connectNats(nats, "pop-revote");
@@ -52,7 +57,9 @@ export async function runRevote(flags: Flags): Promise<void> {
     const parsed = VotingConfig.safeParse(merged);
     if (!parsed.success) throw new UsageError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), revoteHelp);
     const voting = parsed.data;
-    process.stdout.write(`revoting '${experiment}' with ${JSON.stringify(voting)}\n`);
+    const perAuthor = judgesPerAuthor ?? config.judging.judgesPerAuthor;
+    process.stdout.write(`revoting '${experiment}' with ${JSON.stringify(voting)}, judges per author: ${perAuthor}\n`);
+    for (const warning of judgesPerAuthorWarnings(voting, perAuthor)) process.stdout.write(`warning: ${warning}\n`);
 
     const [prompts, cands, verdicts, pairs] = await Promise.all([
       readStored(nc, STREAMS.prompts.name, subjects.all(experiment, "prompt"), "prompt"),
@@ -60,29 +67,25 @@ export async function runRevote(flags: Flags): Promise<void> {
       readStored(nc, STREAMS.verdicts.name, subjects.all(experiment, "verdict"), "verdict"),
       readStored(nc, STREAMS.pairs.name, subjects.all(experiment, "pair"), "pair"),
     ]);
-    const tallies = new Map<string, PromptTally>();
-    for (const p of prompts.messages) tallies.set(`${p.iteration}|${p.promptId}`, newTally(p));
-    for (const m of [...cands.messages, ...verdicts.messages]) {
-      const t = tallies.get(`${m.iteration}|${m.promptId}`);
-      if (t) addToTally(t, m);
+    const panels = new Map<number, string[]>();
+    for (const it of new Set(prompts.messages.map((p) => p.iteration))) {
+      const record = await readRecord(kv, stateKeys.iteration(experiment, it), "iteration");
+      if (record) panels.set(it, record.peers);
     }
-    const revoted = new Map<number, PreferencePair[]>();
-    for (const t of tallies.values()) {
-      const list = revoted.get(t.prompt.iteration) ?? [];
-      list.push(...votePrompt(t, voting, { now: t.prompt.createdAt }));
-      revoted.set(t.prompt.iteration, list);
-    }
-    const stored = new Map<number, PreferencePair[]>();
-    for (const p of pairs.messages) stored.set(p.iteration, [...(stored.get(p.iteration) ?? []), p]);
-    const sig = (p: PreferencePair) => `${p.pairId}|${p.chosen.candidateId}|${p.rejected.candidateId}`;
+    const rows = revote({
+      experiment,
+      voting,
+      judgesPerAuthor: perAuthor,
+      panels,
+      prompts: prompts.messages,
+      candidates: cands.messages,
+      verdicts: verdicts.messages,
+      pairs: pairs.messages,
+    });
     process.stdout.write(`iteration  prompts  stored pairs  revoted pairs  identical\n`);
-    for (const it of [...new Set([...revoted.keys(), ...stored.keys()])].sort((a, b) => a - b)) {
-      const a = new Set((stored.get(it) ?? []).map(sig));
-      const b = revoted.get(it) ?? [];
-      const same = b.filter((p) => a.has(sig(p))).length;
-      const n = [...tallies.values()].filter((t) => t.prompt.iteration === it).length;
+    for (const { iteration: it, prompts: n, stored, revoted: b, same } of rows) {
       process.stdout.write(
-        `${String(it).padStart(9)}  ${String(n).padStart(7)}  ${String(a.size).padStart(12)}  ${String(b.length).padStart(13)}  ${String(same).padStart(9)}\n`,
+        `${String(it).padStart(9)}  ${String(n).padStart(7)}  ${String(stored).padStart(12)}  ${String(b.length).padStart(13)}  ${String(same).padStart(9)}\n`,
       );
       if (out) {
         const dir = resolve(out);
@@ -102,6 +105,10 @@ export async function runRevote(flags: Flags): Promise<void> {
         );
       }
     }
+    const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
+    process.stdout.write(
+      `with ${perAuthor} judge${perAuthor === 1 ? "" : "s"} per author: ${sum((r) => r.same)} of the ${sum((r) => r.stored)} stored pairs stay the same (${sum((r) => r.revoted.length)} revoted pairs)\n`,
+    );
     if (out) process.stdout.write(`wrote the revoted pairs to ${resolve(out)}\n`);
   } finally {
     await nc.close();
