@@ -92,7 +92,18 @@ describe("pop dashboard's state", () => {
     s.add(msg.control("iteration_opened", { iteration: 1, peers: ["alice"], prompts: 2, at: T }, experiment), T);
     s.add(msg.trainingDone(1, "alice", { evaluate: msg.usage(1, { modelSeconds: 0.25 }) }, experiment), T);
     expect(s.snapshot(T).cost).toEqual([
-      { iteration: 1, peer: "alice", phase: "evaluate", requests: 1, promptTokens: 10, completionTokens: 3, seconds: 0.5, modelSeconds: 0.25, prompts: 2, perPrompt: { requests: 0.5, tokens: 6.5, seconds: 0.25 } },
+      {
+        iteration: 1,
+        peer: "alice",
+        phase: "evaluate",
+        requests: 1,
+        promptTokens: 10,
+        completionTokens: 3,
+        seconds: 0.5,
+        modelSeconds: 0.25,
+        prompts: 2,
+        perPrompt: { requests: 0.5, tokens: 6.5, seconds: 0.25 },
+      },
     ]);
   });
 
