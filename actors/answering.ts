@@ -56,7 +56,7 @@ export class Answering {
     const first = batch[work[0]!]!;
     const seed = seedOf(ctx.experiment, first.iteration, ctx.peer, first.promptId, ctx.modelVersion);
     const t0 = performance.now();
-    const answers = await ctx.backend.generate(prompts, { k, temperature, maxTokens, seed });
+    const answers = await ctx.cost.meter(first.iteration, "answer", () => ctx.backend.generate(prompts, { k, temperature, maxTokens, seed }));
     const ms = performance.now() - t0;
     // Published side by side: one ack round trip for the batch instead of one per prompt.
     const publishing: Promise<unknown>[] = [];

@@ -20,6 +20,7 @@ import {
   jetStreamOf,
   kvmOf,
 } from "../protocol/mod.ts";
+import { CostMeter } from "./cost.ts";
 import type { Evaluator, ImageInput, ModelBackend, PromptInput } from "./models/contract.ts";
 
 /** Bytes of images kept in memory: the tiny world's are 3 KB, a photo several MB. */
@@ -31,6 +32,8 @@ export class PeerContext {
   modelVersion = "";
   /** The iteration whose pairs the current weights include (0: the starting checkpoint). */
   modelIteration = 0;
+  /** What this process's model calls cost, by iteration and phase; every role's calls go through it. */
+  readonly cost = new CostMeter();
   private readonly images = new Map<string, ImageInput>();
   private imageBytes = 0;
   private readonly iterations = new Map<number, IterationRecord>();

@@ -225,7 +225,7 @@ async function judgeBatches(ctx: PeerContext, prompts: CandidateBatch[][]): Prom
   const inputs = await Promise.all(todo.map((c) => ctx.promptInput(c.promptId, c.question, c.images)));
   const items: JudgeInput[] = todo.flatMap((c, i) => c.candidates.map((cand) => ({ prompt: inputs[i]!, answer: cand.text })));
   const t0 = performance.now();
-  const judgements = await judgeOnce(ctx.backend, items, ctx.config.judging);
+  const judgements = await ctx.cost.meter(todo[0]!.iteration, "judge", () => judgeOnce(ctx.backend, items, ctx.config.judging));
   let at = 0;
   let abstained = 0;
   const verdicts = prompts.map((batches) => {

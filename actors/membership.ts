@@ -39,6 +39,7 @@ export class Heartbeat {
       heartbeatAt: Date.now(),
       state: this.state,
       ...(this.work.activity ? { activity: this.work.activity } : {}),
+      cost: this.ctx.cost.snapshot(),
     };
   }
 

@@ -98,7 +98,9 @@ export class Training {
     }
     const t0 = Date.now();
     this.current = { doing: "evaluating", iteration, done: 0, total: 0 };
-    const ev = await ctx.evaluator.evaluate({ iteration, modelVersion: ctx.modelVersion }).finally(() => (this.current = undefined));
+    const ev = await ctx.cost
+      .meter(iteration, "evaluate", () => ctx.evaluator!.evaluate({ iteration, modelVersion: ctx.modelVersion }))
+      .finally(() => (this.current = undefined));
     const result: EvaluationResult = {
       v: PROTOCOL_VERSION,
       type: "evaluation",
@@ -148,7 +150,13 @@ export class Training {
       await this.evaluate(iteration);
       await publishMessage(
         ctx.js,
-        controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: ctx.modelVersion, result: NO_TRAINING }),
+        controlEvent(ctx.experiment, "training_done", {
+          iteration,
+          peer: ctx.peer,
+          modelVersion: ctx.modelVersion,
+          result: NO_TRAINING,
+          cost: ctx.cost.of(iteration),
+        }),
       );
       return;
     }
@@ -173,8 +181,8 @@ export class Training {
       });
     const result =
       inputs.length > 0
-        ? await ctx.backend
-            .train(inputs, options, { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress })
+        ? await ctx.cost
+            .meter(iteration, "train", () => ctx.backend.train!(inputs, options, { experiment: ctx.experiment, peer: ctx.peer, iteration, onProgress }))
             .finally(() => (this.current = undefined))
         : NO_TRAINING;
     const info = await ctx.backend.info();
@@ -233,7 +241,13 @@ export class Training {
     await this.evaluate(iteration);
     await publishMessage(
       ctx.js,
-      controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion: model.modelVersion, result: model.train ?? NO_TRAINING }),
+      controlEvent(ctx.experiment, "training_done", {
+        iteration,
+        peer: ctx.peer,
+        modelVersion: model.modelVersion,
+        result: model.train ?? NO_TRAINING,
+        cost: ctx.cost.of(iteration),
+      }),
     );
   }
 }

@@ -388,6 +388,36 @@ export const TrainSummary = z.object({
 });
 export type TrainSummary = z.infer<typeof TrainSummary>;
 
+/**
+ * What model calls cost, summed over calls (actors/models/usage.ts says who counts what).
+ * `requests`: requests sent to the model: each HTTP request to a served model (a retry is
+ * another), each call into an embedded one. `promptTokens`: tokens the model read;
+ * `completionTokens`: tokens it generated (0 where a backend does not count them).
+ * `seconds`: wall time of the requests, from sending to the reply (waiting in the server's queue
+ * included; requests in flight together each count their own). `modelSeconds`: time the model
+ * computed, where the backend can tell it apart from waiting (the embedded model's compute time).
+ */
+export const Usage = z.object({
+  requests: z.number().int().min(0),
+  promptTokens: z.number().int().min(0),
+  completionTokens: z.number().int().min(0),
+  seconds: z.number().min(0),
+  modelSeconds: z.number().min(0).optional(),
+});
+export type Usage = z.infer<typeof Usage>;
+
+/** What a peer does with its model, as cost is counted. */
+export const PHASES = ["answer", "judge", "train", "evaluate"] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Usage by phase (a phase with no model calls is absent). */
+export const PhaseCost = z.object({ answer: Usage.optional(), judge: Usage.optional(), train: Usage.optional(), evaluate: Usage.optional() });
+export type PhaseCost = z.infer<typeof PhaseCost>;
+
+/** One process's cost of one iteration by phase (evaluation: of the weights trained on it; iteration 0: before any). */
+export const IterationCost = z.object({ iteration: Iteration, phases: PhaseCost });
+export type IterationCost = z.infer<typeof IterationCost>;
+
 /** Lifecycle events of an experiment; `event` says which. */
 export const ControlEvent = z.discriminatedUnion("event", [
   z.object({
@@ -416,6 +446,12 @@ export const ControlEvent = z.discriminatedUnion("event", [
     peer: Name,
     modelVersion: Id,
     result: TrainSummary,
+    /**
+     * What the announcing process's model calls for this iteration cost until now, by phase
+     * (answering, judging, training and evaluating it; other processes of the peer count their
+     * own in their member records). Absent from peers older than this field.
+     */
+    cost: PhaseCost.optional(),
     at: Millis,
   }),
   z.object({
@@ -535,7 +571,14 @@ export const Member = z.object({
       margin: z.number().finite().optional(),
     })
     .optional(),
+  /**
+   * This process's model cost since it started: the running total by phase and the latest
+   * iterations' own (at most {@link MEMBER_COST_ITERATIONS}, oldest first).
+   */
+  cost: z.object({ total: PhaseCost, iterations: z.array(IterationCost).max(16) }).optional(),
 });
+/** Iterations whose cost a member record carries. */
+export const MEMBER_COST_ITERATIONS = 4;
 export type Member = z.infer<typeof Member>;
 
 /** The record of an opened iteration: who takes part and which prompts it has. */

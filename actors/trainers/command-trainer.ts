@@ -5,6 +5,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { PreferenceInput, SimpoOptions, TrainResult } from "../models/contract.ts";
+import { reportUsage } from "../models/usage.ts";
 import { runCommand, type CommandLog } from "../process/command.ts";
 import { WORK_FILES } from "./contract.ts";
 import { freshWorkDir, readMetrics, recordTrainerPid, TrainerOutputError, writeTrainingInputs, type TrainRun } from "./workdir.ts";
@@ -26,17 +27,19 @@ export class CommandTrainer {
   constructor(private readonly options: CommandTrainerOptions) {}
 
   /** Trains one iteration; resolves with the metrics and the adapter directory the trainer wrote. */
+  /** Usage: one request per run of the program, its wall time (the program's tokens are not counted). */
   async train(pairs: PreferenceInput[], simpo: SimpoOptions, run: TrainRun, initAdapter: string | null): Promise<{ result: TrainResult; adapterDir: string }> {
     const dir = await freshWorkDir(this.options.workRoot, run);
     const settings = await writeTrainingInputs(dir, { ...run, baseModel: this.options.baseModel, initAdapter }, pairs, simpo);
     this.options.log?.info({ dir, pairs: pairs.length, command: this.options.command }, "running the trainer");
+    const t0 = performance.now();
     await runCommand(this.options.command, {
       label: "trainer",
       env: { POP_TRAIN_DIR: dir },
       timeoutMs: this.options.timeoutMs,
       log: this.options.log,
       onSpawn: (pid) => void recordTrainerPid(dir, pid),
-    });
+    }).finally(() => reportUsage({ requests: 1, seconds: (performance.now() - t0) / 1000 }));
     const result = await readMetrics(settings.metrics);
     const adapterDir = join(dir, WORK_FILES.adapter);
     if (!existsSync(adapterDir) || readdirSync(adapterDir).length === 0) {

@@ -87,6 +87,26 @@ describe("pop dashboard's state", () => {
     expect(snap.scores).toEqual([{ iteration: 0, peers: { a: { ocr: 0.2, colour: 1, average: 0.6 } } }]);
   });
 
+  it("shows model cost per iteration, member and phase", () => {
+    const s = new DashboardState(experiment);
+    s.add(msg.control("iteration_opened", { iteration: 1, peers: ["alice"], prompts: 2, at: T }, experiment), T);
+    s.add(msg.trainingDone(1, "alice", { evaluate: msg.usage(1, { modelSeconds: 0.25 }) }, experiment), T);
+    expect(s.snapshot(T).cost).toEqual([
+      {
+        iteration: 1,
+        peer: "alice",
+        phase: "evaluate",
+        requests: 1,
+        promptTokens: 10,
+        completionTokens: 3,
+        seconds: 0.5,
+        modelSeconds: 0.25,
+        prompts: 2,
+        perPrompt: { requests: 0.5, tokens: 6.5, seconds: 0.25 },
+      },
+    ]);
+  });
+
   it("a finished training's own curve replaces the sampled one", () => {
     const s = recorded();
     s.add(

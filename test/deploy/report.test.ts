@@ -64,6 +64,68 @@ describe("report", () => {
     expect(html).not.toMatch(/<script|https?:\/\//);
   });
 
+  it("has the model cost per iteration, member and phase, and per prompt, from the training_done events", () => {
+    const report = buildReport({
+      experiment: "r",
+      evaluations: [ev("a", 1, { x: 0.5 })],
+      pairs: [],
+      control: [
+        msg.control("iteration_opened", { iteration: 1, peers: ["a", "b"], prompts: 2, at: 1 }, "r"),
+        msg.trainingDone(1, "b", msg.phaseCost(2), "r"),
+        msg.trainingDone(1, "a", { answer: msg.usage(2), train: msg.usage(1, { modelSeconds: 0.4 }) }, "r"),
+      ],
+    });
+    expect(report.cost).toEqual([
+      {
+        iteration: 1,
+        peer: "a",
+        phase: "answer",
+        requests: 2,
+        promptTokens: 20,
+        completionTokens: 6,
+        seconds: 1,
+        prompts: 2,
+        perPrompt: { requests: 1, tokens: 13, seconds: 0.5 },
+      },
+      {
+        iteration: 1,
+        peer: "a",
+        phase: "train",
+        requests: 1,
+        promptTokens: 10,
+        completionTokens: 3,
+        seconds: 0.5,
+        modelSeconds: 0.4,
+        prompts: 2,
+        perPrompt: { requests: 0.5, tokens: 6.5, seconds: 0.25 },
+      },
+      {
+        iteration: 1,
+        peer: "b",
+        phase: "answer",
+        requests: 2,
+        promptTokens: 20,
+        completionTokens: 6,
+        seconds: 1,
+        prompts: 2,
+        perPrompt: { requests: 1, tokens: 13, seconds: 0.5 },
+      },
+      {
+        iteration: 1,
+        peer: "b",
+        phase: "judge",
+        requests: 2,
+        promptTokens: 20,
+        completionTokens: 6,
+        seconds: 1,
+        prompts: 2,
+        perPrompt: { requests: 1, tokens: 13, seconds: 0.5 },
+      },
+    ]);
+    expect(JSON.parse(JSON.stringify(report)).cost).toHaveLength(4);
+    expect(renderHtml(report)).toMatch(/<table id="cost">[\s\S]*<td>a<\/td><td>1<\/td><td>train<\/td><td>1<\/td><td>10 \/ 3<\/td>/);
+  });
+
   it("report.html scales its axes to the data, marks chance, tells members apart and shows training, examples and settings", () => {
     const evs = [ev("a", 0, { x: 0.62, y: 0.7 }), ev("b", 0, { x: 0.64, y: 0.7 }), ev("a", 1, { x: 0.8, y: 0.74 }), ev("b", 1, { x: 0.81, y: 0.72 })].map(
       (e) => ({ ...e, chance: { x: 0.5, y: 0.25 } }),

@@ -74,4 +74,28 @@ describe("pop watch's view", () => {
     expect(after).toMatch(/pairs +2 kept from 3 prompts voted \(closed\)/);
     expect(after).toMatch(/trained +1 of 2 \(bob\)/);
   });
+
+  it("shows model cost per iteration, member and phase, and per prompt: finished iterations from training_done, the running one from heartbeats summed over a member's processes", () => {
+    const s = new WatchState("demo");
+    s.add(msg.control("iteration_opened", { iteration: 1, peers: ["alice", "bob"], prompts: 4, at: T }, experiment), T);
+    s.add(msg.control("iteration_opened", { iteration: 2, peers: ["alice", "bob"], prompts: 8, at: T }, experiment), T);
+    s.add(msg.trainingDone(1, "alice", msg.phaseCost(4, { train: msg.usage(1) }), experiment), T);
+    // Announced again after a restart with less counted: the fuller count stands.
+    s.add(msg.trainingDone(1, "alice", msg.phaseCost(1), experiment), T);
+    const live = { total: msg.phaseCost(8), iterations: [{ iteration: 2, phases: { answer: msg.usage(8) } }] };
+    s.member("demo.bob.b1", member("bob", { cost: live }));
+    s.member("demo.bob.b2", member("bob", { instance: "bob-2", cost: live }));
+    const rows = s.costs();
+    expect(rows.map((r) => [r.iteration, r.peer, r.phase, r.requests])).toEqual([
+      [1, "alice", "answer", 4],
+      [1, "alice", "judge", 4],
+      [1, "alice", "train", 1],
+      [2, "bob", "answer", 16],
+    ]);
+    expect(rows[0]).toMatchObject({ promptTokens: 40, completionTokens: 12, seconds: 2, prompts: 4, perPrompt: { requests: 1, tokens: 13, seconds: 0.5 } });
+    expect(rows[3]!.perPrompt).toEqual({ requests: 2, tokens: 26, seconds: 1 });
+    const screen = renderWatch(s, T).join("\n");
+    expect(screen).toMatch(/model cost/);
+    expect(screen).toMatch(/bob\s+2 answer\s+16\s+160\/48\s+8\.0\s+2\s+26\s+1\.00/);
+  });
 });

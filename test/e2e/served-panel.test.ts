@@ -135,6 +135,17 @@ describe("peers served over the OpenAI API", () => {
     await own.dispose();
     for (const it of report.iterations) expect(it.scores.countless).toEqual(ownScores);
     expect(formatTable(report)).toMatch(/countless\s+1\s/);
+    // Cost: each served member answered each prompt in one request (n = k; a prompt redelivered
+    // or caught up is answered, and counted, again), with the tokens pop serve reported, and judged its peers.
+    for (const m of MEMBERS) {
+      const answer = report.cost?.find((r) => r.peer === m && r.iteration === 1 && r.phase === "answer");
+      expect(answer, `${m}'s answering cost`).toMatchObject({ prompts: PROMPTS });
+      expect(answer!.requests).toBeGreaterThanOrEqual(PROMPTS);
+      expect(answer!.requests).toBeLessThanOrEqual(2 * PROMPTS);
+      expect(answer!.promptTokens).toBeGreaterThan(0);
+      expect(answer!.completionTokens).toBeGreaterThanOrEqual(answer!.requests);
+      expect(report.cost?.find((r) => r.peer === m && r.iteration === 1 && r.phase === "judge")?.requests).toBeGreaterThan(0);
+    }
     // pop revote with no flags keeps the run's own voting settings (thresholds 0 here), so it
     // recomputes exactly the stored pairs from the stored verdicts.
     const revote = spawnSync(process.execPath, ["--import", "tsx", CLI, "revote", "--experiment", "served", "--server", served.network.url], {

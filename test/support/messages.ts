@@ -16,6 +16,8 @@ import {
   type LikertScores,
   type Member,
   type Message,
+  type PhaseCost,
+  type Usage,
   type MessageOf,
   type ModelRecord,
   type PreferencePair,
@@ -141,6 +143,21 @@ export function member(o: Partial<Member> = {}): Member {
   };
 }
 
+/** A usage: `requests` requests with 10 prompt and 3 generated tokens and 0.5 s each. */
+export function usage(requests = 1, o: Partial<Usage> = {}): Usage {
+  return { requests, promptTokens: 10 * requests, completionTokens: 3 * requests, seconds: 0.5 * requests, ...o };
+}
+
+/** A phase cost: `requests` answer requests and as many judge requests unless given. */
+export function phaseCost(requests = 2, o: PhaseCost = {}): PhaseCost {
+  return { answer: usage(requests), judge: usage(requests), ...o };
+}
+
+/** A training_done event of `peer` for `iteration`, with its cost. */
+export function trainingDone(iteration: number, peer: string, cost?: PhaseCost, experiment = EXPERIMENT) {
+  return control("training_done", { iteration, peer, modelVersion: "m3", result: train, ...(cost ? { cost } : {}), at: 8 }, experiment);
+}
+
 export function deadLetter(o: Partial<DeadLetter> = {}): DeadLetter {
   return {
     v,
@@ -220,14 +237,21 @@ export function sampleMessages(): Message[] {
     }),
     control("iteration_opened", { iteration: 1, peers: ["alice", "bob"], prompts: 128, at: 6 }),
     control("iteration_closed", { iteration: 1, pairs: 40, voted: 128, at: 7 }),
-    control("training_done", { iteration: 1, peer: "alice", modelVersion: "m3", result: train, at: 8 }),
+    control("training_done", {
+      iteration: 1,
+      peer: "alice",
+      modelVersion: "m3",
+      result: train,
+      cost: phaseCost(2, { train: usage(1, { modelSeconds: 0.4 }) }),
+      at: 8,
+    }),
     control("model_published", { iteration: 1, peer: "alice", modelVersion: "m3", object: "model/exp1/alice/m3", bytes: 1000, at: 9 }),
     control("peer_joined", { peer: "dave", instance: "host-1", at: 10 }),
     control("peer_left", { peer: "dave", instance: "host-1", reason: "lapsed", at: 11 }),
     control("experiment_done", { iterations: 3, at: 12 }),
     evaluation({ at: 13 }),
     deadLetter({ streamSeq: 9, headers: { "Pop-Type": ["candidates"] }, payload: new Uint8Array([1, 2, 3]), payloadBytes: 3, at: 14 }),
-    member({ joinedAt: 15, heartbeatAt: 16 }),
+    member({ joinedAt: 15, heartbeatAt: 16, cost: { total: phaseCost(3), iterations: [{ iteration: 1, phases: phaseCost(3) }] } }),
   ];
 }
 

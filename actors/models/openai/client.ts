@@ -4,7 +4,8 @@
  * server's Retry-After) on connection errors, timeouts, 408, 429 and 5xx. Errors name the
  * server, the request and what to do.
  */
-import type { z } from "zod";
+import { z } from "zod";
+import { reportUsage } from "../usage.ts";
 import { ServerRequestError, ServerResponseError, ServerUnavailableError } from "./errors.ts";
 import { ChatCompletion, ModelList, errorMessageOf, type ChatRequest } from "./wire.ts";
 
@@ -126,7 +127,25 @@ export class OpenAiClient {
     );
   }
 
+  /**
+   * One HTTP request, reported as the model's usage whatever its outcome (a retry is another
+   * request): its send-to-reply time and the token counts of the reply's `usage` where the
+   * server sent them.
+   */
   private async once(method: string, url: string, body: unknown, text = false): Promise<Outcome> {
+    const t0 = performance.now();
+    const outcome = await this.send(method, url, body, text);
+    const tokens = outcome.kind === "ok" ? ReplyUsage.safeParse(outcome.json) : undefined;
+    reportUsage({
+      requests: 1,
+      seconds: (performance.now() - t0) / 1000,
+      promptTokens: tokens?.data?.usage?.prompt_tokens ?? 0,
+      completionTokens: tokens?.data?.usage?.completion_tokens ?? 0,
+    });
+    return outcome;
+  }
+
+  private async send(method: string, url: string, body: unknown, text: boolean): Promise<Outcome> {
     this.stats.requests++;
     const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.options.timeoutMs ?? 300_000)]);
     const headers: Record<string, string> = { accept: "application/json" };
@@ -157,6 +176,15 @@ export class OpenAiClient {
     return { kind: "refused", status: res.status, message };
   }
 }
+
+/** The token counts of a reply (OpenAI's `usage`; servers that leave it out count nothing). */
+const ReplyUsage = z.object({
+  usage: z
+    .object({ prompt_tokens: z.number().int().min(0).catch(0), completion_tokens: z.number().int().min(0).catch(0) })
+    .partial()
+    .nullish()
+    .catch(undefined),
+});
 
 type Outcome =
   | { kind: "ok"; status: number; json: unknown }

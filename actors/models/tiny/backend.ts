@@ -33,6 +33,7 @@ import { TinyVlm, DEFAULT_CONFIG, type TinyConfig } from "./model.ts";
 import { initTf } from "./tf.ts";
 import { SIMPO_DEFAULTS, simpoOptimizer, trainSimpo, type TinySimpoOptions } from "./train.ts";
 import type { tf } from "./tf.ts";
+import { answerTokenCount, promptTokenCount, reportTinyCall } from "./usage.ts";
 import { BENCH_ITEMS, BENCH_SEED, IMG } from "./world.ts";
 
 export interface TinyBackendOptions {
@@ -111,14 +112,22 @@ export class TinyBackend implements ModelBackend {
     return { kind: "tiny", version: this.cachedVersion, parameters: this.model.parameterCount };
   }
 
+  /** Usage: each prompt read once for its k answers; every answer's tokens generated. */
   async generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]> {
-    return this.model.sample(
+    const t0 = performance.now();
+    const answers = this.model.sample(
       prompts.map((p) => ({ image: imageOf(p), question: p.question, key: p.id })),
       options.k,
       options.temperature,
       options.seed,
       options.maxTokens,
     );
+    reportTinyCall(
+      t0,
+      sum(prompts, (p) => promptTokenCount(p.question)),
+      sum(answers.flat(), answerTokenCount),
+    );
+    return answers;
   }
 
   /** The tiny judge always reads a score from its distribution, so it never abstains. */
@@ -126,18 +135,27 @@ export class TinyBackend implements ModelBackend {
     return (await this.scores(items)).map((likert) => ({ likert }));
   }
 
-  /** Likert scores per item (what judge() wraps), for scripts that want them bare. */
+  /**
+   * Likert scores per item (what judge() wraps), for scripts that want them bare. Usage: each
+   * item's prompt, answer and <judge> read; one score token per criterion (read from the
+   * distribution, as `pop serve` answers it).
+   */
   async scores(items: JudgeInput[]): Promise<LikertScores[]> {
+    const t0 = performance.now();
     const s = this.model.judgeScores(
       items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })),
       this.opts.judgeTemperature ?? JUDGE_TEMPERATURE,
     );
+    reportTinyCall(t0, judgeReadTokens(items), items.length * CRITERIA.length);
     return s.map((row) => Object.fromEntries(CRITERIA.map((c, i) => [c, row[i]!])) as LikertScores);
   }
 
   /** Raw log-probs of the scores 1..5 per item and criterion (what `pop serve` reports as top_logprobs). */
   async judgeDistributions(items: JudgeInput[]): Promise<number[][][]> {
-    return this.model.judgeDistributions(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })));
+    const t0 = performance.now();
+    const d = this.model.judgeDistributions(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })));
+    reportTinyCall(t0, judgeReadTokens(items), 0);
+    return d;
   }
 
   /** Length-averaged log-probs (nats per token, incl. <eos>) of given answers. */
@@ -145,8 +163,9 @@ export class TinyBackend implements ModelBackend {
     return this.model.answerLogProbs(items.map((j) => ({ image: imageOf(j.prompt), question: j.prompt.question, answer: j.answer })));
   }
 
-  /** SimPO; options default to {@link SIMPO_DEFAULTS}. */
+  /** SimPO; options default to {@link SIMPO_DEFAULTS}. Usage: each pair's tokens read once per epoch; nothing generated. */
   async train(pairs: PreferenceInput[], options: Partial<TinySimpoOptions> = {}, context?: TrainContext): Promise<TrainResult> {
+    const t0 = performance.now();
     const o = { ...SIMPO_DEFAULTS, ...options };
     let opt: tf.Optimizer | undefined;
     if (this.opts.keepOptimizer) {
@@ -165,11 +184,17 @@ export class TinyBackend implements ModelBackend {
       context?.onProgress,
     );
     this.cachedVersion = undefined;
+    const pairTokens = sum(pairs, (p) => promptTokenCount(p.prompt.question) + answerTokenCount(p.chosen) + answerTokenCount(p.rejected));
+    reportTinyCall(t0, pairs.length ? pairTokens * o.epochs : 0, 0);
     return res;
   }
 
+  /** Usage: one request and its compute time (the benchmark's tokens are not counted). */
   async evaluate(): Promise<EvalResult> {
-    return evaluateModel(this.model, this.opts.benchItems ?? BENCH_ITEMS, this.opts.benchSeed ?? BENCH_SEED);
+    const t0 = performance.now();
+    const result = evaluateModel(this.model, this.opts.benchItems ?? BENCH_ITEMS, this.opts.benchSeed ?? BENCH_SEED);
+    reportTinyCall(t0, 0, 0);
+    return result;
   }
 
   async exportWeights(): Promise<Uint8Array> {
@@ -191,3 +216,7 @@ export class TinyBackend implements ModelBackend {
     this.model.dispose();
   }
 }
+
+const sum = <T>(xs: T[], f: (x: T) => number) => xs.reduce((n, x) => n + f(x), 0);
+/** Tokens a judge reads per item: the prompt, the answer and <judge>. */
+const judgeReadTokens = (items: JudgeInput[]) => sum(items, (j) => promptTokenCount(j.prompt.question) + answerTokenCount(j.answer) + 1);

@@ -19,11 +19,14 @@ import {
   type SamplingOptions,
   type TrainStep,
 } from "../contract.ts";
+import { reportUsage, type Usage } from "../usage.ts";
 
 /** How long an idle backend may take to dispose itself before its thread is terminated. */
 const DISPOSE_GRACE_MS = 2_000;
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; progress?: (done: number, total: number, step?: TrainStep) => void };
+/** A call's outcome, with what the backend in the worker reported of its cost. */
+type Reply = { result?: unknown; error?: Error; usage?: Usage };
+type Pending = { settle: (reply: Reply) => void; progress?: (done: number, total: number, step?: TrainStep) => void };
 
 export class WorkerBackend implements ModelBackend {
   private readonly pending = new Map<number, Pending>();
@@ -36,19 +39,26 @@ export class WorkerBackend implements ModelBackend {
   ) {
     worker.on(
       "message",
-      (msg: { id?: number; ok?: boolean; result?: unknown; progress?: [number, number, TrainStep?]; error?: { message: string; retryable?: boolean } }) => {
+      (msg: {
+        id?: number;
+        ok?: boolean;
+        result?: unknown;
+        usage?: Usage;
+        progress?: [number, number, TrainStep?];
+        error?: { message: string; retryable?: boolean };
+      }) => {
         if (msg.id === undefined) return;
         const p = this.pending.get(msg.id);
         if (!p) return;
         if (msg.progress) return p.progress?.(msg.progress[0], msg.progress[1], msg.progress[2]);
         this.pending.delete(msg.id);
-        if (msg.ok) p.resolve(msg.result);
-        else p.reject(new BackendError(msg.error!.message, { retryable: msg.error!.retryable }));
+        if (msg.ok) p.settle({ result: msg.result, usage: msg.usage });
+        else p.settle({ error: new BackendError(msg.error!.message, { retryable: msg.error!.retryable }), usage: msg.usage });
       },
     );
     const fail = (error: Error) => {
       this.dead = error;
-      for (const p of this.pending.values()) p.reject(error);
+      for (const p of this.pending.values()) p.settle({ error });
       this.pending.clear();
     };
     worker.on("error", (e) => fail(new BackendError(`model worker crashed: ${e.message}`, { cause: e })));
@@ -81,8 +91,8 @@ export class WorkerBackend implements ModelBackend {
     return new WorkerBackend(worker, methods);
   }
 
-  private call<T>(method: keyof ModelBackend, ...args: unknown[]): Promise<T> {
-    if (this.dead) return Promise.reject(this.dead);
+  private async call<T>(method: keyof ModelBackend, ...args: unknown[]): Promise<T> {
+    if (this.dead) throw this.dead;
     const id = this.nextId++;
     // A training context's progress callback cannot cross the thread: the worker reports steps
     // as messages of this call instead (worker-main.ts), handed to the callback here.
@@ -92,10 +102,16 @@ export class WorkerBackend implements ModelBackend {
       progress = onProgress;
       args = [args[0], args[1], { ...context, reportProgress: Boolean(onProgress) }];
     }
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, progress });
+    const t0 = performance.now();
+    const reply = await new Promise<Reply>((settle) => {
+      this.pending.set(id, { settle, progress });
       this.worker.postMessage({ id, method, args });
     });
+    // Reported here, in the caller's metered call. The worker counts its compute time; the
+    // call's wall time, waiting behind other calls in the worker included, is this thread's.
+    if (reply.usage && reply.usage.requests > 0) reportUsage({ ...reply.usage, seconds: (performance.now() - t0) / 1000 });
+    if (reply.error) throw reply.error;
+    return reply.result as T;
   }
 
   info(): Promise<BackendInfo> {

@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { capabilitiesOf, type ModelBackend, type TrainStep } from "../contract.ts";
+import { meterUsage, NO_USAGE, type Usage } from "../usage.ts";
 
 interface Call {
   id: number;
@@ -27,6 +28,9 @@ const ready = import(module)
 
 port.on("message", async (call: Call) => {
   await ready;
+  // What the backend reports in this thread goes back with the reply; the caller's thread
+  // reports it in the caller's metered call (worker/backend.ts).
+  const usage: Usage = { ...NO_USAGE };
   try {
     if (!backend) throw new Error("backend failed to load");
     const fn = backend[call.method] as ((...a: unknown[]) => Promise<unknown>) | undefined;
@@ -38,10 +42,10 @@ port.on("message", async (call: Call) => {
         onProgress: (done: number, total: number, step?: TrainStep) => port.postMessage({ id: call.id, progress: [done, total, step] }),
       };
     }
-    const result = await fn.apply(backend, call.args);
-    port.postMessage({ id: call.id, ok: true, result });
+    const { result } = await meterUsage(() => fn.apply(backend, call.args), usage);
+    port.postMessage({ id: call.id, ok: true, result, usage });
   } catch (error) {
     const e = error as Error & { retryable?: boolean };
-    port.postMessage({ id: call.id, ok: false, error: { message: e.message, name: e.name, retryable: e.retryable ?? false } });
+    port.postMessage({ id: call.id, ok: false, error: { message: e.message, name: e.name, retryable: e.retryable ?? false }, usage });
   }
 });

@@ -20,6 +20,7 @@ export function dashboardPage(experiment: string): string {
 <section><h2>Who sends what to whom</h2><div id="flows" data-testid="flows"></div></section>
 <section><h2>Scores per iteration</h2><div id="scores" data-testid="scores"></div><div id="score-table"></div></section>
 <section><h2>Training</h2><p class="muted">Loss and margin (chosen minus rejected, mean log-prob per token) as members report their steps.</p><div id="training" data-testid="training"></div></section>
+<section><h2>Model cost</h2><p class="muted">Per iteration, member and phase: requests to the model, tokens read / generated, seconds of the requests; then per prompt of the iteration.</p><div id="cost" data-testid="cost"></div></section>
 <section><h2>Dead letters</h2><div id="dead" data-testid="dead-letters"></div></section>
 <section class="wide"><h2>Pair browser</h2>
 <form id="filters" data-testid="pair-filters">
@@ -163,6 +164,15 @@ function renderTraining(s) {
   $("training").append(summary);
 }
 
+function renderCost(s) {
+  if (!s.cost.length) return $("cost").replaceChildren(el("p", { class: "muted" }, "nothing counted yet"));
+  const num = (x, d) => el("td", { class: "num" }, x === undefined ? "–" : Number.isInteger(x) ? x : x.toFixed(d));
+  const head = el("tr", {}, ...["iteration", "member", "phase", "requests", "tokens in / out", "seconds", "req/prompt", "tok/prompt", "s/prompt"].map((h, i) => el("th", i > 2 ? { class: "num" } : {}, h)));
+  const rows = s.cost.map((r) => el("tr", { "data-testid": "cost-row" }, el("td", {}, r.iteration), el("td", {}, r.peer), el("td", {}, r.phase), num(r.requests), el("td", { class: "num" }, r.promptTokens + " / " + r.completionTokens),
+    num(r.seconds, 1), num(r.perPrompt?.requests, 2), num(r.perPrompt?.tokens, 1), num(r.perPrompt?.seconds, 3)));
+  $("cost").replaceChildren(el("table", {}, head, ...rows));
+}
+
 function renderDead(s) {
   $("dead").replaceChildren(s.deadLetters.length
     ? el("table", {}, ...s.deadLetters.map((d) => el("tr", { "data-testid": "dead-row" }, el("td", {}, new Date(d.at).toLocaleTimeString()), el("td", {}, d.reason), el("td", {}, d.detail.slice(0, 200)), el("td", { class: "muted" }, d.subject))))
@@ -186,7 +196,7 @@ function renderFilters(s) {
 
 function render(s) {
   colours = s.charts.colours;
-  renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderTraining(s); renderDead(s); renderFilters(s);
+  renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderTraining(s); renderCost(s); renderDead(s); renderFilters(s);
   // A short list fills itself as pairs are voted; a full one waits for "show" (it would jump).
   if (s.pairsKept > 0 && (!pairsLoaded || (s.pairsKept !== keptAtLoad && $("pairs").children.length < 50))) loadPairs(false);
   keptAtLoad = s.pairsKept;

@@ -223,6 +223,7 @@ export class DashboardState {
       training: this.trainingCurves(),
       trained: [...this.trainDone.values()].map(({ curve: _, ...t }) => t),
       deadLetters: w.deadLetters.slice(-20).reverse(),
+      cost: w.costs(),
       pairsKept: this.pairs.size,
     };
   }

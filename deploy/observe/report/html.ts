@@ -4,6 +4,7 @@
  * iteration 0, the run's settings, training curves and example pairs with their images.
  */
 import type { ExamplePair, Report, TrainingRow } from "./shape.ts";
+import type { CostRow } from "../cost.ts";
 
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 /** Dash patterns and marker shapes per member, so lines stay apart where they overlap. */
@@ -207,6 +208,7 @@ ${panelRows}
 ${chanceRow}
 </tbody></table>
 ${trainingSection(report.training ?? [], style)}
+${costSection(report.cost ?? [])}
 ${examplesSection(examples)}
 ${settingsSection(report)}
 </body></html>
@@ -247,6 +249,21 @@ ${rows
 <p>Each member's SimPO run per iteration. The loss is the sum of the terms the experiment weights (SimPO, the NLL of the chosen answers, the judge anchor); the terms are shown unweighted, so a total that rises with an added term is not divergence. The margin is the chosen answer's mean log-prob per token minus the rejected one's, on the iteration's pairs.</p>
 <div class="plots">${curves}</div>
 ${table}`;
+}
+
+function costSection(rows: CostRow[]): string {
+  if (rows.length === 0) return "";
+  const body = rows
+    .map((r) => {
+      const pp = r.perPrompt;
+      return `<tr><td>${esc(r.peer)}</td><td>${r.iteration}</td><td>${r.phase}</td><td>${r.requests}</td><td>${r.promptTokens} / ${r.completionTokens}</td><td>${r.seconds.toFixed(1)}</td><td>${pp ? `${pp.requests.toFixed(2)}, ${pp.tokens.toFixed(1)}, ${pp.seconds.toFixed(3)}` : ""}</td></tr>`;
+    })
+    .join("\n");
+  return `<h2>Model cost</h2>
+<p>What each member's model calls took per iteration and phase, as the member counted them: requests sent to the model (retries included), tokens read and generated, wall seconds of the requests; then the same per prompt of the iteration.</p>
+<table id="cost"><thead><tr><th>member</th><th>iteration</th><th>phase</th><th>requests</th><th>tokens in / out</th><th>seconds</th><th>per prompt: requests, tokens, seconds</th></tr></thead><tbody>
+${body}
+</tbody></table>`;
 }
 
 function examplesSection(examples: Map<number, ExamplePair[]>): string {

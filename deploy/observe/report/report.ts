@@ -9,6 +9,7 @@ import type { ImageRef, PreferencePair } from "../../../protocol/mod.ts";
 import type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
 import type { StoredRun } from "./collect.ts";
 import { renderHtml } from "./html.ts";
+import { CostBook } from "../cost.ts";
 import { encodePng } from "../../../actors/images/png-encode.ts";
 import { trlPreferenceRecord } from "../../../actors/trainers/trl.ts";
 
@@ -62,6 +63,13 @@ export function buildReport(run: StoredRun): Report {
     });
   }
   training.sort((a, b) => a.iteration - b.iteration || a.peer.localeCompare(b.peer));
+  const book = new CostBook();
+  const prompts = new Map<number, number>();
+  for (const c of run.control) {
+    if (c.event === "training_done") book.trainingDone(c);
+    else if (c.event === "iteration_opened") prompts.set(c.iteration, c.prompts);
+  }
+  const cost = book.rows([], (n) => prompts.get(n) ?? 0);
   const settings: ReportSettings | undefined = run.config && {
     iterations: run.config.iterations,
     promptsPerIteration: run.config.promptsPerIteration,
@@ -77,6 +85,7 @@ export function buildReport(run: StoredRun): Report {
     ...(Object.keys(chance).length ? { chance } : {}),
     ...(settings ? { settings } : {}),
     training,
+    cost,
     iterations,
   };
 }

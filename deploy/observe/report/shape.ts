@@ -3,6 +3,7 @@
  * report.ts, which builds them, so that html.ts (which report.ts calls) needs no import back.
  */
 import type { ExperimentConfig, PreferencePair } from "../../../protocol/mod.ts";
+import type { CostRow } from "../cost.ts";
 
 /** The shape of report.json. */
 export interface Report {
@@ -15,6 +16,11 @@ export interface Report {
   settings?: ReportSettings;
   /** Each member's training per iteration, as its training_done event reported it (absent in older reports). */
   training?: TrainingRow[];
+  /**
+   * Model cost per iteration, member and phase, and per prompt of the iteration, as each
+   * member's training_done event counted it (absent in older reports; see deploy/observe/cost.ts).
+   */
+  cost?: CostRow[];
   iterations: {
     iteration: number;
     scores: Record<string, Record<string, number>>;

@@ -1,4 +1,5 @@
 /** The `pop watch` screen: members, the open iteration's progress, message rates, scores, dead letters. */
+import { costLines } from "../cost.ts";
 import { expectedCounts, type WatchState } from "./state.ts";
 import { progressBar, timeToGo } from "../../cli/progress.ts";
 
@@ -75,6 +76,9 @@ export function renderWatch(state: WatchState, now: number): string[] {
     lines.push(`${"panel".padEnd(14)}${panel.map((v) => (v * 100).toFixed(1).padStart(9)).join("")}`);
     lines.push("");
   }
+
+  const cost = costLines(state.costs());
+  if (cost.length) lines.push(...cost, "");
 
   const dead = state.deadLetters.slice(-5).reverse();
   lines.push(`dead letters: ${state.deadLetters.length}${dead.length ? " (latest first)" : ""}`);

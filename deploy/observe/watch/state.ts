@@ -4,6 +4,7 @@
  * times, it answers what the view shows.
  */
 import type { Member, Message } from "../../../protocol/mod.ts";
+import { CostBook, type CostRow } from "../cost.ts";
 
 /** Seconds over which message rates are counted. */
 export const RATE_WINDOW_MS = 10_000;
@@ -38,6 +39,7 @@ export class WatchState {
   readonly deadLetters: { at: number; reason: string; detail: string; subject: string }[] = [];
   private readonly peers = new Map<string, PeerSeen>();
   private readonly arrivals: { at: number; kind: string }[] = [];
+  private readonly cost = new CostBook();
   done = false;
 
   constructor(readonly experiment: string) {}
@@ -84,6 +86,7 @@ export class WatchState {
           case "training_done": {
             const it = this.iteration(m.iteration);
             if (!it.trained.includes(m.peer)) it.trained.push(m.peer);
+            this.cost.trainingDone(m);
             break;
           }
           case "experiment_done":
@@ -108,6 +111,11 @@ export class WatchState {
       if (!had || r.heartbeatAt > had.heartbeatAt) out.set(r.peer, r);
     }
     return out;
+  }
+
+  /** Model cost per iteration, member and phase (finished iterations' from training_done, the running one's from heartbeats). */
+  costs(): CostRow[] {
+    return this.cost.rows(this.records.values(), (n) => this.iterations.get(n)?.prompts ?? 0);
   }
 
   /** What a member is doing at `now`. */
