@@ -36,6 +36,8 @@ export function declaredOptions(help: string): Map<string, boolean> {
 
 export class Flags {
   private readonly values = new Map<string, string | true>();
+  /** Every value of an option given more than once, in order (`values` keeps the last). */
+  private readonly repeated = new Map<string, string[]>();
   private readonly used = new Set<string>();
   private readonly declared: Map<string, boolean>;
 
@@ -60,6 +62,7 @@ export class Flags {
         // `--a --b`: the next option is not --a's value.
         if (t.value === undefined || (!t.inlineValue && t.value.startsWith("--"))) throw new UsageError(`--${t.name} needs a value`, help);
         this.values.set(t.name, t.value);
+        this.repeated.set(t.name, [...(this.repeated.get(t.name) ?? []), t.value]);
       } else {
         this.values.set(t.name, t.value ?? true);
       }
@@ -78,6 +81,12 @@ export class Flags {
     this.declaredHere(name, true);
     const v = this.values.get(name);
     return v === true ? undefined : v;
+  }
+
+  /** Every value of an option that may be given more than once (`--member a=... --member b=...`), in order. */
+  strings(name: string): string[] {
+    this.declaredHere(name, true);
+    return [...(this.repeated.get(name) ?? [])];
   }
 
   bool(name: string): boolean {

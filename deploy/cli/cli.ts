@@ -103,6 +103,13 @@ const COMMANDS: Record<string, Command> = {
     summary: "serve a tiny checkpoint behind an OpenAI-compatible HTTP API (like vLLM)",
     keepsRunning: true,
   },
+  plan: {
+    load: async () => {
+      const m = await import("./commands/plan.ts");
+      return { help: m.planHelp, run: m.runPlan };
+    },
+    summary: "calibrate members' servers and project a served run's requests and time",
+  },
   train: {
     load: async () => {
       const m = await import("./commands/train.ts");

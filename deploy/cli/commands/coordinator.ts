@@ -1,9 +1,8 @@
 /** `pop coordinator`: run (or resume) an experiment's coordinator. */
-import { readFileSync } from "node:fs";
 import { Coordinator } from "../../../coordinator/coordinator.ts";
-import { ExperimentConfig, PROTOCOL_VERSION } from "../../../protocol/mod.ts";
+import type { ExperimentConfig } from "../../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
-import { unknownConfigKeys } from "../../ops/experiment.ts";
+import { ExperimentFileError, readExperimentFile } from "../../ops/experiment-file.ts";
 import { closeNats, connectNats, onShutdown } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
 import { createLogger } from "../log.ts";
@@ -29,37 +28,12 @@ export async function runCoordinator(flags: Flags): Promise<void> {
   flags.rejectUnknown();
   let config: ExperimentConfig | undefined;
   if (configFile) {
-    let raw: unknown;
     try {
-      raw = JSON.parse(readFileSync(configFile, "utf8"));
+      config = readExperimentFile(configFile, experiment);
     } catch (error) {
-      throw new UsageError(`cannot read --config ${configFile}: ${(error as Error).message}`, coordinatorHelp);
+      if (error instanceof ExperimentFileError) throw new UsageError(error.message, coordinatorHelp);
+      throw error;
     }
-    const unknown = unknownConfigKeys(raw);
-    if (unknown.length)
-      throw new UsageError(
-        `--config ${configFile}: unknown setting${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `'${k}'`).join(", ")} (see deploy/ops/experiment.example.json for the known ones)`,
-        coordinatorHelp,
-      );
-    // Users write only what matters; the envelope fields and empty sections are filled in.
-    const filled = {
-      v: PROTOCOL_VERSION,
-      type: "experiment",
-      experiment,
-      createdAt: Date.now(),
-      voting: {},
-      training: {},
-      judging: {},
-      deadlines: {},
-      heartbeat: {},
-      ...(raw as object),
-    };
-    const parsed = ExperimentConfig.safeParse(filled);
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(config)"}: ${i.message}`).join("\n");
-      throw new UsageError(`--config ${configFile} is not a valid experiment config:\n${problems}`, coordinatorHelp);
-    }
-    config = parsed.data;
   }
   let coordinator: Coordinator | undefined;
   const log = createLogger("coordinator", { format, context: { experiment }, iteration: () => coordinator?.iteration });

@@ -1,0 +1,178 @@
+/**
+ * `pop plan`'s projection: from each member's calibration, the requests and model time of an
+ * iteration and of the whole run, per member and phase. Pure: the same calibration gives the
+ * projection for any judging mode's counts and any judges per author.
+ *
+ * Counts per prompt and member (N members, m judges per author, "all" = N − 1, k candidates):
+ * answering is 1 request (n = k); judging is m·k candidates (+k with voting.selfJudging), one
+ * request each in "single" mode and five in "per-criterion". Those are upper bounds: the actor
+ * judges a repeated (prompt, answer) once (actors/models/judge-once.ts), so the time is
+ * projected from the distinct candidates the calibration's own answers give under the real
+ * judge assignment (protocol/judges.ts).
+ *
+ * Time: each member's phases take what the calibration measured per prompt answered and per
+ * candidate judged, at the concurrency the actor runs at. Answering and judging stream side by
+ * side through the iteration and members on one server share it, so an iteration takes its
+ * busiest server's sum, plus the training time the user gives.
+ */
+import { JudgeAssignment } from "../../protocol/judges.ts";
+import { CRITERIA, type JudgingMode } from "../../protocol/mod.ts";
+import type { MemberCalibration } from "./calibrate.ts";
+
+/** The run's shape the projection is for. */
+export interface PlanParams {
+  experiment: string;
+  iterations: number;
+  promptsPerIteration: number;
+  k: number;
+  mode: JudgingMode;
+  judgesPerAuthor: number | "all";
+  selfJudging: boolean;
+  /** Training minutes per iteration (absent: training left out). */
+  trainMinutes?: number;
+}
+
+/** Requests and seconds of a phase. */
+export interface PhaseFigures {
+  requests: number;
+  seconds: number;
+}
+
+/** Judging's figures: `requests` is the formula's bound, `expectedRequests` after repeated answers are judged once. */
+export interface JudgeFigures extends PhaseFigures {
+  expectedRequests: number;
+}
+
+export interface MemberProjection {
+  name: string;
+  baseUrl: string;
+  model: string;
+  /** What the calibration measured. */
+  measured: {
+    /** Wall seconds per prompt answered, at `answerInFlight` requests at once. */
+    secondsPerPrompt: number;
+    /** Wall seconds per candidate judged, at `judgeInFlight` requests at once. */
+    secondsPerCandidate: number;
+    answerInFlight: number;
+    judgeInFlight: number;
+    /** Requests per prompt answered (1 when the server honours n; k when it does not). */
+    requestsPerPrompt: number;
+    /** Requests per candidate judged (1 or 5, more with re-asks). */
+    requestsPerCandidate: number;
+    /** Mean seconds of one request under that load. */
+    answerLatency: number;
+    judgeLatency: number;
+  };
+  /** Per prompt: the formula's requests, and the candidates this member judges. */
+  perPrompt: { answerRequests: number; judgedCandidates: number; judgeRequests: number; expectedJudgeRequests: number };
+  perIteration: { answer: PhaseFigures; judge: JudgeFigures; seconds: number };
+  run: { answer: PhaseFigures; judge: JudgeFigures; seconds: number };
+}
+
+/** Members answering from one server: their time adds up. */
+export interface ServerLoad {
+  baseUrl: string;
+  members: string[];
+  secondsPerIteration: number;
+}
+
+export interface Projection {
+  params: PlanParams;
+  /** Members on the panel (N). */
+  panel: number;
+  /** Judges per author as applied: m, at most N − 1. */
+  judgesPerAuthor: number;
+  members: MemberProjection[];
+  servers: ServerLoad[];
+  perIteration: Totals;
+  run: Totals;
+}
+
+export interface Totals {
+  answerRequests: number;
+  judgeRequests: number;
+  expectedJudgeRequests: number;
+  /** The busiest server's seconds (model time that bounds the iteration). */
+  modelSeconds: number;
+  trainSeconds: number;
+  seconds: number;
+}
+
+/** The projection of a run of shape `params` on the calibrated members. */
+export function project(calibrations: MemberCalibration[], params: PlanParams): Projection {
+  const names = calibrations.map((c) => c.member.name);
+  const assignment = new JudgeAssignment(params.experiment, 1, names, params.judgesPerAuthor);
+  const perCandidate = params.mode === "single" ? 1 : CRITERIA.length;
+  const byName = new Map(calibrations.map((c) => [c.member.name, c]));
+  const P = params.promptsPerIteration;
+  const members = calibrations.map((c): MemberProjection => {
+    const name = c.member.name;
+    const judgedCandidates = (assignment.perAuthor + (params.selfJudging ? 1 : 0)) * params.k;
+    const sampleIds = Object.keys(c.answers);
+    // Distinct (prompt, answer) among the candidates this member would judge, over the sample prompts.
+    const distinct = sampleIds.length
+      ? sampleIds.reduce((sum, id) => {
+          const authors = assignment.authorsOf(id, name);
+          if (params.selfJudging) authors.push(name);
+          return sum + new Set(authors.flatMap((a) => byName.get(a)?.answers[id]?.slice(0, params.k) ?? [])).size;
+        }, 0) / sampleIds.length
+      : judgedCandidates;
+    const measured = {
+      secondsPerPrompt: c.answer.wallSeconds / Math.max(1, c.answer.units),
+      secondsPerCandidate: c.judge.wallSeconds / Math.max(1, c.judge.units),
+      answerInFlight: c.answer.inFlight,
+      judgeInFlight: c.judge.inFlight,
+      requestsPerPrompt: c.answer.requests / Math.max(1, c.answer.units),
+      requestsPerCandidate: c.judge.requests / Math.max(1, c.judge.units),
+      answerLatency: c.answer.requestSeconds / Math.max(1, c.answer.requests),
+      judgeLatency: c.judge.requestSeconds / Math.max(1, c.judge.requests),
+    };
+    const perPrompt = {
+      answerRequests: 1,
+      judgedCandidates,
+      judgeRequests: judgedCandidates * perCandidate,
+      expectedJudgeRequests: distinct * perCandidate,
+    };
+    const answer = { requests: P * perPrompt.answerRequests, seconds: P * measured.secondsPerPrompt };
+    const judge = {
+      requests: P * perPrompt.judgeRequests,
+      expectedRequests: P * perPrompt.expectedJudgeRequests,
+      seconds: P * distinct * measured.secondsPerCandidate,
+    };
+    const times = (f: number) => ({
+      answer: { requests: answer.requests * f, seconds: answer.seconds * f },
+      judge: { requests: judge.requests * f, expectedRequests: judge.expectedRequests * f, seconds: judge.seconds * f },
+      seconds: (answer.seconds + judge.seconds) * f,
+    });
+    return { name, baseUrl: c.member.baseUrl, model: c.member.model, measured, perPrompt, perIteration: times(1), run: times(params.iterations) };
+  });
+
+  const groups = new Map<string, MemberProjection[]>();
+  for (const m of members) groups.set(m.baseUrl, [...(groups.get(m.baseUrl) ?? []), m]);
+  const servers = [...groups].map(([baseUrl, ms]) => ({
+    baseUrl,
+    members: ms.map((m) => m.name),
+    secondsPerIteration: ms.reduce((s, m) => s + m.perIteration.seconds, 0),
+  }));
+  const modelSeconds = Math.max(0, ...servers.map((s) => s.secondsPerIteration));
+  const trainSeconds = (params.trainMinutes ?? 0) * 60;
+  const sum = (f: (m: MemberProjection) => number) => members.reduce((s, m) => s + f(m), 0);
+  const perIteration: Totals = {
+    answerRequests: sum((m) => m.perIteration.answer.requests),
+    judgeRequests: sum((m) => m.perIteration.judge.requests),
+    expectedJudgeRequests: sum((m) => m.perIteration.judge.expectedRequests),
+    modelSeconds,
+    trainSeconds,
+    seconds: modelSeconds + trainSeconds,
+  };
+  const n = params.iterations;
+  const run: Totals = {
+    answerRequests: perIteration.answerRequests * n,
+    judgeRequests: perIteration.judgeRequests * n,
+    expectedJudgeRequests: perIteration.expectedJudgeRequests * n,
+    modelSeconds: modelSeconds * n,
+    trainSeconds: trainSeconds * n,
+    seconds: perIteration.seconds * n,
+  };
+  return { params, panel: members.length, judgesPerAuthor: assignment.perAuthor, members, servers, perIteration, run };
+}

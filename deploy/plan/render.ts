@@ -1,0 +1,68 @@
+/** `pop plan`'s table: the projection as people read it. */
+import { formatDuration } from "../cli/progress.ts";
+import type { Projection } from "./project.ts";
+
+/** What the calibration was run with, for the table's header. */
+export interface PlanContext {
+  samples: number;
+  promptSource: string;
+  concurrency: number;
+  maxTokens: number;
+}
+
+const secs = (s: number) => (s < 1 ? `${(s * 1000).toFixed(0)} ms` : s < 60 ? `${s.toFixed(1)} s` : formatDuration(s * 1000));
+const count = (n: number) => Math.round(n).toLocaleString("en-US");
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")).join("\n");
+}
+
+export function renderPlan(p: Projection, ctx: PlanContext): string {
+  const { params: q } = p;
+  const m = q.judgesPerAuthor === "all" ? `all (${p.judgesPerAuthor})` : `${p.judgesPerAuthor}`;
+  const lines = [
+    `run: ${p.panel} members, ${q.iterations} iterations x ${count(q.promptsPerIteration)} prompts, k = ${q.k}, maxTokens ${ctx.maxTokens}`,
+    `judging: ${q.mode} mode, judges per author ${m}${q.selfJudging ? " + self-judging" : ""}`,
+    `calibration: ${ctx.samples} sample prompts (${ctx.promptSource}) per member, up to ${ctx.concurrency} requests in flight (the openai backend's --concurrency, as the actor runs)`,
+    "",
+    "measured per member (wall time per unit at that concurrency; latency = one request's mean):",
+    table([
+      ["member", "server", "s/prompt", "req/prompt", "latency", "s/candidate", "req/candidate", "latency"],
+      ...p.members.map((x) => [
+        x.name,
+        x.baseUrl,
+        secs(x.measured.secondsPerPrompt),
+        x.measured.requestsPerPrompt.toFixed(2),
+        secs(x.measured.answerLatency),
+        secs(x.measured.secondsPerCandidate),
+        x.measured.requestsPerCandidate.toFixed(2),
+        secs(x.measured.judgeLatency),
+      ]),
+    ]),
+    "",
+    "projected per iteration (judge requests: the formula's bound / expected once repeated answers are judged once):",
+    table([
+      ["member", "model", "answer req", "answer time", "judge req", "expected", "judge time", "total"],
+      ...p.members.map((x) => [
+        x.name,
+        x.model,
+        count(x.perIteration.answer.requests),
+        secs(x.perIteration.answer.seconds),
+        count(x.perIteration.judge.requests),
+        count(x.perIteration.judge.expectedRequests),
+        secs(x.perIteration.judge.seconds),
+        secs(x.perIteration.seconds),
+      ]),
+    ]),
+    "",
+  ];
+  const shared = p.servers.filter((s) => s.members.length > 1);
+  for (const s of shared) lines.push(`members ${s.members.join(", ")} share ${s.baseUrl}: its time per iteration adds up to ${secs(s.secondsPerIteration)}`);
+  const train = q.trainMinutes === undefined ? "training not included (--train-minutes)" : `training ${secs(p.perIteration.trainSeconds)}`;
+  lines.push(
+    `per iteration: ${count(p.perIteration.answerRequests)} answer + ${count(p.perIteration.judgeRequests)} judge requests (${count(p.perIteration.expectedJudgeRequests)} expected); busiest server ${secs(p.perIteration.modelSeconds)}, ${train}: ${secs(p.perIteration.seconds)}`,
+    `whole run (${q.iterations} x ${count(q.promptsPerIteration)} prompts): ${count(p.run.answerRequests)} answer + ${count(p.run.judgeRequests)} judge requests (${count(p.run.expectedJudgeRequests)} expected): ${secs(p.run.seconds)}`,
+  );
+  return lines.join("\n");
+}
