@@ -15,10 +15,10 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tinyPlug } from "../../actors/models/tiny/plug.ts";
 import { startOpenAiServer, type OpenAiServer, type ServableBackend } from "../../actors/serve/openai-server.ts";
-import { calibrate, type CalibrationOptions, type MemberCalibration, type PlanMember } from "../../deploy/plan/calibrate.ts";
-import { project, type PlanParams } from "../../deploy/plan/project.ts";
-import { MemberRefusedError, MemberUnreachableError } from "../../deploy/plan/errors.ts";
-import { samplePrompts } from "../../deploy/plan/sample-prompts.ts";
+import { calibrate, type CalibrationOptions, type MemberCalibration, type PlanMember } from "../../deploy/ops/plan/calibrate.ts";
+import { project, type PlanParams } from "../../deploy/ops/plan/project.ts";
+import { MemberRefusedError, MemberUnreachableError } from "../../deploy/ops/plan/errors.ts";
+import { samplePrompts } from "../../deploy/ops/plan/sample-prompts.ts";
 
 const run = promisify(execFile);
 const CLI = "deploy/cli/cli.ts";

@@ -4,10 +4,10 @@ import { JUDGING_MODES, type JudgingMode } from "../../../protocol/mod.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { ExperimentFileError, readExperimentFile } from "../../ops/experiment-file.ts";
 import { ProgressReporter } from "../progress.ts";
-import { calibrate, type PlanMember } from "../../plan/calibrate.ts";
-import { project } from "../../plan/project.ts";
-import { renderPlan } from "../../plan/render.ts";
-import { samplePrompts } from "../../plan/sample-prompts.ts";
+import { calibrate, type PlanMember } from "../../ops/plan/calibrate.ts";
+import { project } from "../../ops/plan/project.ts";
+import { renderPlan } from "../../ops/plan/render.ts";
+import { samplePrompts } from "../../ops/plan/sample-prompts.ts";
 
 export const planHelp = `pop plan --config FILE --member SPEC [--member SPEC ...] [options]
 

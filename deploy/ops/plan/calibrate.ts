@@ -4,12 +4,12 @@
  * sends: n = k, the config's maxTokens, the judging mode's rubric), counted with the cost meter
  * (actors/models/usage.ts) and timed by the wall clock at the concurrency the actor runs at.
  */
-import { OpenAiBackend } from "../../actors/models/openai/backend.ts";
-import { ServerRequestError, ServerResponseError, ServerUnavailableError } from "../../actors/models/openai/errors.ts";
-import { BackendConfigError } from "../../actors/models/registry.ts";
-import { meterUsage, NO_USAGE, type Usage } from "../../actors/models/usage.ts";
-import type { JudgeInput, PromptInput } from "../../actors/models/contract.ts";
-import type { JudgingMode } from "../../protocol/mod.ts";
+import { OpenAiBackend } from "../../../actors/models/openai/backend.ts";
+import { ServerRequestError, ServerResponseError, ServerUnavailableError } from "../../../actors/models/openai/errors.ts";
+import { BackendConfigError } from "../../../actors/models/registry.ts";
+import { meterUsage, NO_USAGE, type Usage } from "../../../actors/models/usage.ts";
+import type { JudgeInput, PromptInput } from "../../../actors/models/contract.ts";
+import type { JudgingMode } from "../../../protocol/mod.ts";
 import { MemberRefusedError, MemberUnreachableError } from "./errors.ts";
 
 /** One server of the plan, as `--member NAME=BASE_URL[,model=MODEL]` gives it. */

@@ -3,9 +3,9 @@
  * image sizes and question lengths are the run's) or, without one, the tiny world's generated
  * image+question prompts.
  */
-import { readImageBytes, readPromptFile } from "../ops/pool-file.ts";
-import { poolPrompts } from "../../actors/models/tiny/world.ts";
-import type { PromptInput } from "../../actors/models/contract.ts";
+import { readImageBytes, readPromptFile } from "../pool-file.ts";
+import { poolPrompts } from "../../../actors/models/tiny/world.ts";
+import type { PromptInput } from "../../../actors/models/contract.ts";
 
 /** `count` prompts from `file` (its first ones, repeated if it holds fewer) or generated ones. */
 export async function samplePrompts(count: number, file?: string): Promise<PromptInput[]> {

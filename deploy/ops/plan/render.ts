@@ -1,5 +1,5 @@
 /** `pop plan`'s table: the projection as people read it. */
-import { formatDuration } from "../cli/progress.ts";
+import { formatDuration } from "../../cli/progress.ts";
 import type { Projection } from "./project.ts";
 
 /** What the calibration was run with, for the table's header. */

@@ -15,8 +15,8 @@
  * side through the iteration and members on one server share it, so an iteration takes its
  * busiest server's sum, plus the training time the user gives.
  */
-import { JudgeAssignment } from "../../protocol/judges.ts";
-import { CRITERIA, type JudgingMode } from "../../protocol/mod.ts";
+import { JudgeAssignment } from "../../../protocol/judges.ts";
+import { CRITERIA, type JudgingMode } from "../../../protocol/mod.ts";
 import type { MemberCalibration } from "./calibrate.ts";
 
 /** The run's shape the projection is for. */

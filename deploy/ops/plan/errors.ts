@@ -1,5 +1,5 @@
 /** Errors of `pop plan`'s calibration; each names the member and its server. */
-import { PopError } from "../../protocol/mod.ts";
+import { PopError } from "../../../protocol/mod.ts";
 
 /** A member's server could not be reached (or kept failing) within the wait. Retryable: start it, then plan again. */
 export class MemberUnreachableError extends PopError {
