@@ -34,7 +34,8 @@ const { values: a } = parseArgs({
     m: { type: "string", default: "1,2,3,all" },
     prompts: { type: "string", default: "4" },
     "pairs-prompts": { type: "string", default: "40" },
-    "max-requests": { type: "string", default: "20000" },
+    "pairs-peers": { type: "string", default: "3,8" },
+    "max-requests": { type: "string", default: "100000" },
     temperature: { type: "string", default: String(DEMO_DEFAULTS.temperature) },
     "pool-seed": { type: "string", default: String(DEMO_DEFAULTS.poolSeed) },
     out: { type: "string" },
@@ -54,10 +55,10 @@ reference pairs (all judges, per-criterion) that single judging and fewer judges
   --m A,B              judges per author; "all" = N-1 (numbers of N-1 or more are "all")
                                                                        default: 1,2,3,all
   --prompts N          prompts per measured configuration              default: 4
-  --pairs-prompts N    prompts of the pairs-kept run (shipped panel, demo settings; 0: skip)
-                                                                       default: 40
+  --pairs-prompts N    prompts of each pairs-kept run (demo settings; 0: skip)  default: 40
+  --pairs-peers A,B    panel sizes of the pairs-kept runs ("" or 0 prompts: none)  default: 3,8
   --max-requests N     a configuration whose judging needs more requests in all is
-                       computed from the formula instead of run        default: 20000
+                       computed from the formula instead of run        default: 100000
   --temperature T      answer sampling temperature                     default: ${DEMO_DEFAULTS.temperature}
   --pool-seed N        seed of the prompt pool                         default: ${DEMO_DEFAULTS.poolSeed}
   --out FILE           write the rows as JSON here
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
   const mList = a.m.split(",").map((x) => (x.trim() === "all" ? "all" : Number(x))) as (number | "all")[];
   const prompts = Number(a.prompts);
   const pairsPrompts = Number(a["pairs-prompts"]);
+  const pairsPeers = pairsPrompts > 0 && a["pairs-peers"] ? numbers(a["pairs-peers"]).filter((n) => n >= 2) : [];
   const maxRequests = Number(a["max-requests"]);
   const temperature = Number(a.temperature);
   const poolSeed = Number(a["pool-seed"]);
@@ -119,8 +121,8 @@ async function main(): Promise<void> {
   });
   const t0 = Date.now();
   const rows: CostRowOut[] = [];
-  let kept: { single: Kept; perM: Map<string, Kept> } | undefined;
-  let pairsRun: PanelRun | undefined;
+  /** Per panel size of the pairs runs, per "mode|m": the pairs kept. */
+  const kept = new Map<number, Map<string, Kept>>();
   try {
     const nc = await connectNats(server.url, "bench-cost");
     await ensureTopology(nc);
@@ -192,25 +194,23 @@ async function main(): Promise<void> {
       row.generatedTokensPerPromptPerMember = (row.formulaRequests * like.reduce((s, r) => s + r.generatedTokensPerPromptPerMember!, 0)) / reqs;
     }
 
-    if (pairsPrompts > 0) {
-      const peers = serve.models.length;
+    for (const peers of pairsPeers) {
       const k = DEMO_DEFAULTS.k;
-      say(`pairs kept: the shipped panel (${serve.models.join(", ")}), k=${k}, ${pairsPrompts} prompts, per-criterion, every judge`);
-      const config = experimentConfig(settingsOf("cost-pairs", peers, k, pairsPrompts, DEMO_DEFAULTS.temperature), {
+      const members = membersOf(peers);
+      say(`pairs kept: N=${peers} (${members.map((m) => m.peer).join(", ")}), k=${k}, ${pairsPrompts} prompts, per-criterion, every judge`);
+      const config = experimentConfig(settingsOf(`cost-pairs-n${peers}`, peers, k, pairsPrompts, DEMO_DEFAULTS.temperature), {
         voting: DEMO_DEFAULTS.overrides.voting,
         judging: { mode: "per-criterion" },
       });
-      pairsRun = await runPanel({ nc, natsUrl: server.url, baseUrl: serve.baseUrl, config, members: membersOf(peers), timeoutMs: 900_000 });
-      say(`pairs kept: judged in ${pairsRun.seconds.toFixed(0)} s; judging the same candidates again in single mode`);
-      const single = await rejudgeSingle(nc, pairsRun, serve.baseUrl, (p) => membersOf(peers).find((m) => m.peer === p)!.model);
-      const voting = config.voting;
-      const ms: (number | "all")[] = [...Array.from({ length: peers - 2 }, (_, i) => i + 1), "all"];
+      const run = await runPanel({ nc, natsUrl: server.url, baseUrl: serve.baseUrl, config, members, timeoutMs: 900_000 });
+      say(`pairs kept: N=${peers} judged in ${run.seconds.toFixed(0)} s; judging the same candidates again in single mode`);
+      const single = await rejudgeSingle(nc, run, serve.baseUrl, (p) => members.find((m) => m.peer === p)!.model);
       const perM = new Map<string, Kept>();
-      for (const m of ms) {
-        perM.set(`per-criterion|${m}`, pairsKept(pairsRun, voting, pairsRun.verdicts, m));
-        perM.set(`single|${m}`, pairsKept(pairsRun, voting, single, m));
+      for (const m of [...Array.from({ length: Math.min(3, peers - 2) }, (_, i) => i + 1), "all" as const]) {
+        perM.set(`per-criterion|${m}`, pairsKept(run, config.voting, run.verdicts, m));
+        perM.set(`single|${m}`, pairsKept(run, config.voting, single, m));
       }
-      kept = { single: perM.get("single|all")!, perM };
+      kept.set(peers, perM);
       for (const row of rows.filter((r) => r.peers === peers && r.k === k)) row.pairsKept = perM.get(`${row.mode}|${row.judgesPerAuthor}`)?.share ?? null;
     }
     await closeNats(nc);
@@ -231,20 +231,22 @@ async function main(): Promise<void> {
   const notes = [
     `Measured rows: ${prompts} prompts each, every member a PeerActor with the openai backend in this process, one pop serve serving the ${serve.models.length} shipped models (members beyond them reuse them); counts are the members' own (training_done's cost), judge phase only.`,
     `"answers call for": per judge and prompt, the distinct answer texts of its assigned authors (a text repeated within a prompt is judged once); the tiny models repeat answers often, so measured counts sit below m·k, which is what distinct answers (real models) cost.`,
-    `Formula rows were not run (over --max-requests ${maxRequests}); their tokens are the measured tokens per judge request of the same mode times the formula's requests.`,
+    `Formula rows were not run (over --max-requests ${maxRequests}); their tokens are the measured tokens per judge request of the same mode times the formula's requests. They assume distinct answers, so they are not comparable with measured rows of the tiny models, whose repeated answers are judged once.`,
   ].join("\n\n");
-  const keptLines = kept
+  const keptLines = kept.size
     ? [
-        `The shipped panel (N=${serve.models.length}), k=${DEMO_DEFAULTS.k}, temperature ${DEMO_DEFAULTS.temperature}, ${pairsPrompts} prompts, the demo's voting (chosen >= ${DEMO_DEFAULTS.overrides.voting.minChosen}, margin >= ${DEMO_DEFAULTS.overrides.voting.minMargin}). Reference: every judge, per-criterion (${kept.perM.get("per-criterion|all")!.reference} pairs). Single mode re-judges the same candidates through the same served models; fewer judges revote the stored verdicts.`,
+        `k=${DEMO_DEFAULTS.k}, temperature ${DEMO_DEFAULTS.temperature}, ${pairsPrompts} prompts, the demo's voting (chosen >= ${DEMO_DEFAULTS.overrides.voting.minChosen}, margin >= ${DEMO_DEFAULTS.overrides.voting.minMargin}); the first ${serve.models.length} members are the shipped panel, later ones reuse its models. Reference: every judge, per-criterion. Single mode re-judges the same candidates through the same served models (pop serve answers both modes from the same score distributions, so the tiny models give the same scores either way); fewer judges revote the stored verdicts.`,
         "",
-        "| mode | judges per author | pairs | identical to reference | share kept |",
-        "|---|---|---|---|---|",
-        ...[...kept.perM.entries()].map(([key, v]) => {
-          const [mode, m] = key.split("|");
-          return `| ${mode} | ${m} | ${v.pairs} | ${v.same} | ${(v.share * 100).toFixed(0)}% |`;
-        }),
+        "| N | mode | judges per author | pairs | reference pairs | identical to reference | share kept |",
+        "|---|---|---|---|---|---|---|",
+        ...[...kept.entries()].flatMap(([peers, perM]) =>
+          [...perM.entries()].map(([key, v]) => {
+            const [mode, m] = key.split("|");
+            return `| ${peers} | ${mode} | ${m} | ${v.pairs} | ${v.reference} | ${v.same} | ${(v.share * 100).toFixed(0)}% |`;
+          }),
+        ),
         "",
-        "m = 3 needs a larger panel; the 6-member hostile-judges panel is not reused here (it needs 1000 prompts and its own judges to mean anything).",
+        "The 6-member hostile-judges panel (deploy/bench/hostile-judges.ts) is not reused: its verdicts come from hostile judges by design and need 1000 prompts to mean anything; the N=8 run above covers m = 3.",
       ].join("\n")
     : "not run (--pairs-prompts 0)";
   process.stdout.write(`${table}\n\n${notes}\n\nPairs kept:\n${keptLines}\n`);
@@ -258,6 +260,7 @@ async function main(): Promise<void> {
       "judges per author": a.m,
       prompts,
       "pairs prompts": pairsPrompts,
+      "pairs panels": pairsPeers.join(",") || "none",
       "max requests": maxRequests,
       temperature,
       "pool seed": poolSeed,
