@@ -1,0 +1,292 @@
+/**
+ * What judging costs (`npm run bench:cost`): judge requests and tokens per prompt per member for
+ * panels of N members, k candidates, each judging mode (single, per-criterion) and m judges per
+ * author, counted by the members themselves (each actor's cost meter, in its training_done) while
+ * real actors with the openai backend judge through one `pop serve` that serves every shipped
+ * model; and how many of the reference pairs (every judge, per-criterion) the cheaper settings
+ * keep, on the shipped three-member panel with the demo's settings.
+ *
+ *   npm run bench:cost -- [--peers 3,8,16] [--k 4,15] [--prompts 4] [--out FILE] [--results DIR]
+ *
+ * Configurations whose judging would take more than --max-requests requests are not run: their
+ * row is computed from the formula (m·k per prompt per member, 5× that per criterion) and says so.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { JUDGING_MODES, ensureTopology, type PhaseCost } from "../../protocol/mod.ts";
+import { connectNats, closeNats } from "../cli/connect.ts";
+import { DEMO_DEFAULTS } from "../demo/defaults.ts";
+import { experimentConfig, loadTinyPool } from "../ops/experiment.ts";
+import { NatsServer } from "../ops/nats-server.ts";
+import { ResultsRun, commandLine } from "../observe/results/write.ts";
+import { expectedRequests, formulaRequests, type JudgeMode } from "./cost/formula.ts";
+import { runPanel, type PanelRun } from "./cost/panel.ts";
+import { pairsKept, rejudgeSingle, type Kept } from "./cost/pairs.ts";
+import { memberOf, startCostServer } from "./cost/serve.ts";
+
+const { values: a } = parseArgs({
+  options: {
+    peers: { type: "string", default: "3,8,16" },
+    k: { type: "string", default: "4,15" },
+    modes: { type: "string", default: JUDGING_MODES.join(",") },
+    m: { type: "string", default: "1,2,3,all" },
+    prompts: { type: "string", default: "4" },
+    "pairs-prompts": { type: "string", default: "40" },
+    "pairs-peers": { type: "string", default: "3,8" },
+    "max-requests": { type: "string", default: "100000" },
+    temperature: { type: "string", default: String(DEMO_DEFAULTS.temperature) },
+    "pool-seed": { type: "string", default: String(DEMO_DEFAULTS.poolSeed) },
+    out: { type: "string" },
+    results: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+const HELP = `npm run bench:cost [-- options]
+
+Judge requests and tokens per prompt per member, counted by real actors (openai backend) against
+one pop serve, for each panel size, k, judging mode and judges per author; and the share of the
+reference pairs (all judges, per-criterion) that single judging and fewer judges keep.
+
+  --peers A,B          panel sizes N                                   default: 3,8,16
+  --k A,B              candidates per member                           default: 4,15
+  --modes A,B          judging modes (single, per-criterion)           default: single,per-criterion
+  --m A,B              judges per author; "all" = N-1 (numbers of N-1 or more are "all")
+                                                                       default: 1,2,3,all
+  --prompts N          prompts per measured configuration              default: 4
+  --pairs-prompts N    prompts of each pairs-kept run (demo settings; 0: skip)  default: 40
+  --pairs-peers A,B    panel sizes of the pairs-kept runs ("" or 0 prompts: none)  default: 3,8
+  --max-requests N     a configuration whose judging needs more requests in all is
+                       computed from the formula instead of run        default: 100000
+  --temperature T      answer sampling temperature                     default: ${DEMO_DEFAULTS.temperature}
+  --pool-seed N        seed of the prompt pool                         default: ${DEMO_DEFAULTS.poolSeed}
+  --out FILE           write the rows as JSON here
+  --results DIR        where the markdown results file goes (none: no file)  default: docs/results`;
+
+const say = (line: string) => process.stderr.write(`[bench:cost] ${line}\n`);
+const numbers = (s: string) => s.split(",").map((x) => Number(x.trim()));
+
+/** One row of the JSON and the table. */
+export interface CostRowOut {
+  peers: number;
+  k: number;
+  mode: JudgeMode;
+  judgesPerAuthor: number | "all";
+  /** The shipped defaults: single judging, every judge. */
+  default: boolean;
+  judgeRequestsPerPromptPerMember: number;
+  promptTokensPerPromptPerMember: number | null;
+  generatedTokensPerPromptPerMember: number | null;
+  /** Share of the reference pairs (all judges, per-criterion) kept identically; null where not measured. */
+  pairsKept: number | null;
+  source: "measured" | "formula";
+  /** m·k (×5 per criterion): the requests when every answer is distinct. */
+  formulaRequests: number;
+  /** Measured rows: what the members' actual answers call for (repeated answer texts are judged once). */
+  expectedRequests?: number;
+}
+
+async function main(): Promise<void> {
+  if (a.help) {
+    process.stdout.write(HELP + "\n");
+    return;
+  }
+  const peersList = numbers(a.peers);
+  const kList = numbers(a.k);
+  const modes = a.modes.split(",").map((m) => m.trim()) as JudgeMode[];
+  for (const m of modes) if (!(JUDGING_MODES as readonly string[]).includes(m)) throw new Error(`--modes: unknown mode '${m}'`);
+  const mList = a.m.split(",").map((x) => (x.trim() === "all" ? "all" : Number(x))) as (number | "all")[];
+  const prompts = Number(a.prompts);
+  const pairsPrompts = Number(a["pairs-prompts"]);
+  const pairsPeers = pairsPrompts > 0 && a["pairs-peers"] ? numbers(a["pairs-peers"]).filter((n) => n >= 2) : [];
+  const maxRequests = Number(a["max-requests"]);
+  const temperature = Number(a.temperature);
+  const poolSeed = Number(a["pool-seed"]);
+  const resultsFile = new ResultsRun("bench-cost", commandLine("bench:cost", process.argv.slice(2)), a.results);
+
+  // Every configuration; a numeric m that leaves nobody out is the "all" row.
+  const configs = peersList.flatMap((peers) =>
+    kList.flatMap((k) =>
+      modes.flatMap((mode) =>
+        [...new Set(mList.map((m) => (m === "all" || m >= peers - 1 ? "all" : m)))].map((m) => ({ peers, k, mode, m: m as number | "all" })),
+      ),
+    ),
+  );
+  const dir = mkdtempSync(join(tmpdir(), "pop-cost-"));
+  const server = await NatsServer.start({ dir: join(dir, "nats"), tiedToThisProcess: true });
+  const serve = await startCostServer(dir).catch(async (error: unknown) => {
+    await server.dispose();
+    throw error;
+  });
+  const t0 = Date.now();
+  const rows: CostRowOut[] = [];
+  /** Per panel size of the pairs runs, per "mode|m": the pairs kept. */
+  const kept = new Map<number, Map<string, Kept>>();
+  try {
+    const nc = await connectNats(server.url, "bench-cost");
+    await ensureTopology(nc);
+    await loadTinyPool(nc, poolSeed, Math.max(prompts, pairsPrompts), "cost");
+    const settingsOf = (experiment: string, peers: number, k: number, n: number, temp: number) => ({
+      experiment,
+      iterations: 1,
+      promptsPerIteration: n,
+      k,
+      temperature: temp,
+      poolSeed,
+      minPeers: peers,
+    });
+    const membersOf = (n: number) => Array.from({ length: n }, (_, i) => memberOf(i, serve.models));
+    let total = { requests: 0, promptTokens: 0, completionTokens: 0 };
+    for (const [i, c] of configs.entries()) {
+      const formula = formulaRequests(c.peers, c.k, c.mode, c.m);
+      const row: CostRowOut = {
+        peers: c.peers,
+        k: c.k,
+        mode: c.mode,
+        judgesPerAuthor: c.m,
+        default: c.mode === "single" && c.m === "all",
+        judgeRequestsPerPromptPerMember: formula,
+        promptTokensPerPromptPerMember: null,
+        generatedTokensPerPromptPerMember: null,
+        pairsKept: null,
+        source: "formula",
+        formulaRequests: formula,
+      };
+      rows.push(row);
+      const label = `N=${c.peers} k=${c.k} ${c.mode} m=${c.m}`;
+      if (formula * c.peers * prompts > maxRequests) {
+        say(`${i + 1}/${configs.length} ${label}: formula only (${formula * c.peers * prompts} judge requests > --max-requests ${maxRequests})`);
+        continue;
+      }
+      const experiment = `cost-n${c.peers}-k${c.k}-${c.mode}-m${c.m}`;
+      const config = experimentConfig(settingsOf(experiment, c.peers, c.k, prompts, temperature), { judging: { mode: c.mode, judgesPerAuthor: c.m } });
+      const run = await runPanel({
+        nc,
+        natsUrl: server.url,
+        baseUrl: serve.baseUrl,
+        config,
+        members: membersOf(c.peers),
+        timeoutMs: 120_000 + formula * c.peers * prompts * 20,
+      });
+      const judge = sumJudge(run, c.peers);
+      const per = (x: number) => x / (c.peers * prompts);
+      row.source = "measured";
+      row.judgeRequestsPerPromptPerMember = per(judge.requests);
+      row.promptTokensPerPromptPerMember = per(judge.promptTokens);
+      row.generatedTokensPerPromptPerMember = per(judge.completionTokens);
+      row.expectedRequests = expectedRequests(config, 1, run.peers, run.candidates);
+      total = {
+        requests: total.requests + judge.requests,
+        promptTokens: total.promptTokens + judge.promptTokens,
+        completionTokens: total.completionTokens + judge.completionTokens,
+      };
+      say(
+        `${i + 1}/${configs.length} ${label}: ${fmt(row.judgeRequestsPerPromptPerMember)} judge requests/prompt/member (answers call for ${fmt(row.expectedRequests)}, formula ${formula}), ${run.seconds.toFixed(0)} s; totals so far ${total.requests} requests, ${total.promptTokens} prompt + ${total.completionTokens} generated tokens, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      );
+    }
+    // Formula rows' tokens: the mode's measured tokens per judge request times the formula's requests.
+    for (const row of rows.filter((r) => r.source === "formula")) {
+      const like = rows.filter((r) => r.source === "measured" && r.mode === row.mode && r.judgeRequestsPerPromptPerMember > 0);
+      if (!like.length) continue;
+      const reqs = like.reduce((s, r) => s + r.judgeRequestsPerPromptPerMember, 0);
+      row.promptTokensPerPromptPerMember = (row.formulaRequests * like.reduce((s, r) => s + r.promptTokensPerPromptPerMember!, 0)) / reqs;
+      row.generatedTokensPerPromptPerMember = (row.formulaRequests * like.reduce((s, r) => s + r.generatedTokensPerPromptPerMember!, 0)) / reqs;
+    }
+
+    for (const peers of pairsPeers) {
+      const k = DEMO_DEFAULTS.k;
+      const members = membersOf(peers);
+      say(`pairs kept: N=${peers} (${members.map((m) => m.peer).join(", ")}), k=${k}, ${pairsPrompts} prompts, per-criterion, every judge`);
+      const config = experimentConfig(settingsOf(`cost-pairs-n${peers}`, peers, k, pairsPrompts, DEMO_DEFAULTS.temperature), {
+        voting: DEMO_DEFAULTS.overrides.voting,
+        judging: { mode: "per-criterion" },
+      });
+      const run = await runPanel({ nc, natsUrl: server.url, baseUrl: serve.baseUrl, config, members, timeoutMs: 900_000 });
+      say(`pairs kept: N=${peers} judged in ${run.seconds.toFixed(0)} s; judging the same candidates again in single mode`);
+      const single = await rejudgeSingle(nc, run, serve.baseUrl, (p) => members.find((m) => m.peer === p)!.model);
+      const perM = new Map<string, Kept>();
+      for (const m of [...Array.from({ length: Math.min(3, peers - 2) }, (_, i) => i + 1), "all" as const]) {
+        perM.set(`per-criterion|${m}`, pairsKept(run, config.voting, run.verdicts, m));
+        perM.set(`single|${m}`, pairsKept(run, config.voting, single, m));
+      }
+      kept.set(peers, perM);
+      for (const row of rows.filter((r) => r.peers === peers && r.k === k)) row.pairsKept = perM.get(`${row.mode}|${row.judgesPerAuthor}`)?.share ?? null;
+    }
+    await closeNats(nc);
+  } finally {
+    await serve.stop();
+    await server.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const table = [
+    "| N | k | mode | judges per author | default | judge requests / prompt / member | formula (m·k, ×5 per criterion) | answers call for | prompt tokens | generated tokens | pairs kept | source |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.peers} | ${r.k} | ${r.mode} | ${r.judgesPerAuthor} | ${r.default ? "yes" : ""} | ${fmt(r.judgeRequestsPerPromptPerMember)} | ${r.formulaRequests} | ${r.expectedRequests === undefined ? "-" : fmt(r.expectedRequests)} | ${r.promptTokensPerPromptPerMember === null ? "-" : fmt(r.promptTokensPerPromptPerMember)} | ${r.generatedTokensPerPromptPerMember === null ? "-" : fmt(r.generatedTokensPerPromptPerMember)} | ${r.pairsKept === null ? "-" : `${(r.pairsKept * 100).toFixed(0)}%`} | ${r.source} |`,
+    ),
+  ].join("\n");
+  const notes = [
+    `Measured rows: ${prompts} prompts each, every member a PeerActor with the openai backend in this process, one pop serve serving the ${serve.models.length} shipped models (members beyond them reuse them); counts are the members' own (training_done's cost), judge phase only.`,
+    `"answers call for": per judge and prompt, the distinct answer texts of its assigned authors (a text repeated within a prompt is judged once); the tiny models repeat answers often, so measured counts sit below m·k, which is what distinct answers (real models) cost.`,
+    `Formula rows were not run (over --max-requests ${maxRequests}); their tokens are the measured tokens per judge request of the same mode times the formula's requests. They assume distinct answers, so they are not comparable with measured rows of the tiny models, whose repeated answers are judged once.`,
+  ].join("\n\n");
+  const keptLines = kept.size
+    ? [
+        `k=${DEMO_DEFAULTS.k}, temperature ${DEMO_DEFAULTS.temperature}, ${pairsPrompts} prompts, the demo's voting (chosen >= ${DEMO_DEFAULTS.overrides.voting.minChosen}, margin >= ${DEMO_DEFAULTS.overrides.voting.minMargin}); the first ${serve.models.length} members are the shipped panel, later ones reuse its models. Reference: every judge, per-criterion. Single mode re-judges the same candidates through the same served models (pop serve answers both modes from the same score distributions, so the tiny models give the same scores either way); fewer judges revote the stored verdicts.`,
+        "",
+        "| N | mode | judges per author | pairs | reference pairs | identical to reference | share kept |",
+        "|---|---|---|---|---|---|---|",
+        ...[...kept.entries()].flatMap(([peers, perM]) =>
+          [...perM.entries()].map(([key, v]) => {
+            const [mode, m] = key.split("|");
+            return `| ${peers} | ${mode} | ${m} | ${v.pairs} | ${v.reference} | ${v.same} | ${(v.share * 100).toFixed(0)}% |`;
+          }),
+        ),
+        "",
+        "The 6-member hostile-judges panel (deploy/bench/hostile-judges.ts) is not reused: its verdicts come from hostile judges by design and need 1000 prompts to mean anything; the N=8 run above covers m = 3.",
+      ].join("\n")
+    : "not run (--pairs-prompts 0)";
+  process.stdout.write(`${table}\n\n${notes}\n\nPairs kept:\n${keptLines}\n`);
+  if (a.out) writeFileSync(a.out, JSON.stringify({ rows }, null, 2) + "\n");
+  say(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min`);
+  resultsFile.write({
+    settings: {
+      peers: a.peers,
+      k: a.k,
+      modes: modes.join(","),
+      "judges per author": a.m,
+      prompts,
+      "pairs prompts": pairsPrompts,
+      "pairs panels": pairsPeers.join(",") || "none",
+      "max requests": maxRequests,
+      temperature,
+      "pool seed": poolSeed,
+    },
+    sections: [
+      { heading: "Judge requests and tokens per prompt per member", markdown: `${table}\n\n${notes}` },
+      { heading: "Pairs kept", markdown: keptLines },
+    ],
+  });
+}
+
+/** The judge phase summed over the run's members. */
+function sumJudge(run: PanelRun, peers: number): { requests: number; promptTokens: number; completionTokens: number } {
+  if (run.costs.size !== peers) throw new Error(`${run.config.experiment}: ${run.costs.size} of ${peers} members reported their cost`);
+  const sum = { requests: 0, promptTokens: 0, completionTokens: 0 };
+  for (const c of run.costs.values() as Iterable<PhaseCost>) {
+    sum.requests += c.judge?.requests ?? 0;
+    sum.promptTokens += c.judge?.promptTokens ?? 0;
+    sum.completionTokens += c.judge?.completionTokens ?? 0;
+  }
+  return sum;
+}
+
+const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(1));
+
+main().catch((error) => {
+  process.stderr.write(`bench:cost failed: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});
