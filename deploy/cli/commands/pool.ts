@@ -68,7 +68,7 @@ export async function runPool(flags: Flags): Promise<void> {
       const bar = new ProgressReporter("storing the tiny world's prompts", count ?? 768, { unit: "prompts" });
       const pool = await loadTinyPool(nc, seed ?? 7, count ?? 768, "pool", (done, total) => bar.update(done, undefined, total));
       bar.finish();
-      process.stdout.write(`pool '${poolName(seed ?? 7)}' holds ${pool.prompts.length} prompts on ${server}\n`);
+      process.stdout.write(`pool '${poolName(seed ?? 7)}' holds ${pool.count} prompts on ${server}\n`);
       return;
     }
     const bars = { checking: undefined as ProgressReporter | undefined, storing: undefined as ProgressReporter | undefined };
