@@ -80,7 +80,7 @@ export async function runPool(flags: Flags): Promise<void> {
     (bars.storing ?? bars.checking)?.finish();
     if (!storedPool && storedImages === 0) process.stderr.write(`pool '${file.name}' already held these prompts; nothing stored\n`);
     const mb = (file.bytes / 1e6).toFixed(1);
-    process.stdout.write(`pool '${file.name}' holds ${file.prompts.length} prompts (${file.images.length} images, ${mb} MB) on ${server}\n`);
+    process.stdout.write(`pool '${file.name}' holds ${file.count} prompts (${file.images} images, ${mb} MB) on ${server}\n`);
   } finally {
     await nc.close();
   }
