@@ -65,7 +65,8 @@ export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<str
 
   const prompts = await read(STREAMS.prompts.name, subjects.prompt(exp, it), "prompt");
   const answered = new Set((await read(STREAMS.candidates.name, subjects.candidates(exp, it, ctx.peer), "candidates")).map((c) => c.promptId));
-  const toAnswer = prompts.filter((p) => record.promptIds.includes(p.promptId) && !answered.has(p.promptId) && !tried.has(`answer|${p.promptId}`));
+  // The iteration's subject holds its prompts only (the coordinator publishes there, nobody else may).
+  const toAnswer = prompts.filter((p) => !answered.has(p.promptId) && !tried.has(`answer|${p.promptId}`));
 
   const judged = new Set(
     (await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).flatMap((v) => v.authors.map((a) => `${v.promptId}|${a}`)),

@@ -17,12 +17,15 @@ import {
   type ExperimentConfig,
   type IterationRecord,
   type PreferencePair,
-  type Prompt,
   type Verdict,
   jetStreamOf,
   JudgeAssignment,
 } from "../protocol/mod.ts";
+import type { PromptLookup } from "./iteration-prompts.ts";
 import { VoteBook } from "./vote-book.ts";
+
+/** The iteration's prompts for the collector: a lookup, and a way to load what it looks up (a pool chunk). */
+export type CollectorPrompts = PromptLookup & { prepare?(promptId: string): Promise<void> };
 
 export interface CollectorStatus {
   prompts: number;
@@ -47,7 +50,7 @@ export class IterationCollector {
     private readonly nc: NatsConnection,
     private readonly config: ExperimentConfig,
     private readonly record: IterationRecord,
-    prompts: Prompt[],
+    private readonly prompts: CollectorPrompts,
     private readonly alive: () => Set<string>,
     private readonly log: Logger,
     private readonly onChange: () => void,
@@ -73,6 +76,7 @@ export class IterationCollector {
   async start(): Promise<void> {
     const { messages } = await readStored(this.nc, STREAMS.pairs.name, subjects.pair(this.config.experiment, this.record.iteration), "pair");
     for (const p of messages) {
+      await this.prompts.prepare?.(p.promptId);
       if (!this.book.isVoted(p.promptId) || this.config.voting.pairing === "per-member") this.pairs++;
       this.book.markVoted(p.promptId);
       this.book.release(p.promptId);
@@ -85,6 +89,7 @@ export class IterationCollector {
    */
   async accept(message: CandidateBatch | Verdict): Promise<void> {
     if (message.iteration !== this.record.iteration) return;
+    await this.prompts.prepare?.(message.promptId);
     const promptId = this.book.add(message, Date.now());
     if (promptId) await this.maybeVote(promptId, false);
   }
@@ -92,6 +97,7 @@ export class IterationCollector {
   /** A member of this iteration gave up on its answer to a prompt or on judging an author's batch of it. */
   async excuse(e: { iteration: number; promptId: string; peer: string; author?: string; work: "answer" | "judge" }): Promise<void> {
     if (e.iteration !== this.record.iteration) return;
+    await this.prompts.prepare?.(e.promptId);
     const promptId = this.book.excuse(e.promptId, e.peer, e.work === "judge" ? (e.author ?? "") : undefined);
     if (promptId) await this.maybeVote(promptId, false);
   }

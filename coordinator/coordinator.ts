@@ -12,16 +12,16 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS,
-  MAX_STORED_BYTES,
   PROTOCOL_VERSION,
+  PoolReader,
   PopError,
   STREAMS,
   controlEvent,
-  decode,
   readRecord,
   encode,
   ensureTopology,
-  objectNames,
+  isKeyExists,
+  isTooLarge,
   openBlobs,
   publishMessage,
   stateKeys,
@@ -30,8 +30,7 @@ import {
   type IterationRecord,
   type MessageOf,
   type Progress,
-  type Prompt,
-  type PromptPool,
+  type PromptRange,
   followAdmitted,
   jetStreamOf,
   kvmOf,
@@ -40,11 +39,18 @@ import {
   type Verdict,
 } from "../protocol/mod.ts";
 import { IterationCollector } from "./collector.ts";
+import { IterationPrompts } from "./iteration-prompts.ts";
 import { MembershipView } from "./membership.ts";
 import { judgesPerAuthorWarnings } from "./voting.ts";
 
 /** The experiment or its pool is missing or inconsistent; fix the set-up and start again. */
 export class CoordinatorSetupError extends PopError {}
+
+/**
+ * The server refused to store a record for its size (over its max_payload or the bucket's
+ * largest value). Not retryable: the record, or the server's limit, must change.
+ */
+export class RecordTooLargeError extends PopError {}
 
 export interface CoordinatorOptions {
   nc: NatsConnection;
@@ -61,12 +67,13 @@ export class Coordinator {
   private state!: KV;
   private blobs!: ObjectStore;
   private config!: ExperimentConfig;
-  private pool!: PromptPool;
+  /** The experiment's pool, read a chunk at a time. */
+  private pool!: PoolReader;
   private progress!: Progress;
   private members!: MembershipView;
   private collector?: IterationCollector;
   /** The open iteration's prompts in pool order, and how many of them are published (the window's front). */
-  private window?: { prompts: Prompt[]; published: number };
+  private window?: { prompts: IterationPrompts; published: number };
   private record?: IterationRecord;
   private readonly trained = new Map<number, Set<string>>();
   /** Who took part in each opened iteration: only they may speak for it, also after it closed. */
@@ -181,18 +188,16 @@ export class Coordinator {
     return config;
   }
 
-  private async loadPool(): Promise<PromptPool> {
-    const name = objectNames.pool(this.config.pool.name);
-    const bytes = await this.blobs.getBlob(name);
-    if (!bytes)
+  private async loadPool(): Promise<PoolReader> {
+    const pool = await PoolReader.open(this.blobs, this.config.pool.name);
+    if (!pool)
       throw new CoordinatorSetupError(
         `prompt pool '${this.config.pool.name}' is not in the object store; load it first: pop pool --from FILE.jsonl --name NAME for your own prompts, pop pool --seed <N> --count <N> for the tiny world`,
       );
-    const pool = decode(bytes, "pool", { maxBytes: MAX_STORED_BYTES });
     const need = this.config.pool.offset + this.config.iterations * this.config.promptsPerIteration;
-    if (pool.prompts.length < need) {
+    if (pool.count < need) {
       throw new CoordinatorSetupError(
-        `prompt pool '${pool.name}' has ${pool.prompts.length} prompts; ${this.config.iterations} iterations of ${this.config.promptsPerIteration} from offset ${this.config.pool.offset} need ${need}`,
+        `prompt pool '${pool.name}' has ${pool.count} prompts; ${this.config.iterations} iterations of ${this.config.promptsPerIteration} from offset ${this.config.pool.offset} need ${need}`,
       );
     }
     return pool;
@@ -346,24 +351,14 @@ export class Coordinator {
     this.options.log.info(what);
   }
 
-  private promptsOf(iteration: number): Prompt[] {
+  /** The iteration's stretch of the pool. */
+  private rangeOf(iteration: number): PromptRange {
     const { promptsPerIteration, pool } = this.config;
-    const start = pool.offset + (iteration - 1) * promptsPerIteration;
-    return this.pool.prompts.slice(start, start + promptsPerIteration).map((p) => ({
-      v: PROTOCOL_VERSION,
-      type: "prompt",
-      experiment: this.options.experiment,
-      iteration,
-      promptId: p.promptId,
-      question: p.question,
-      images: p.images,
-      createdAt: Date.now(),
-    }));
+    return { pool: pool.name, offset: pool.offset + (iteration - 1) * promptsPerIteration, count: promptsPerIteration };
   }
 
   private async open(iteration: number, peers: string[]): Promise<void> {
     const { experiment, log } = this.options;
-    const prompts = this.promptsOf(iteration);
     const key = stateKeys.iteration(experiment, iteration);
     const fresh: IterationRecord = {
       v: PROTOCOL_VERSION,
@@ -371,26 +366,42 @@ export class Coordinator {
       experiment,
       iteration,
       peers,
-      promptIds: prompts.map((p) => p.promptId),
+      prompts: this.rangeOf(iteration),
       openedAt: Date.now(),
     };
     let record = fresh;
+    const bytes = encode(fresh);
     try {
-      await this.state.create(key, encode(fresh));
-    } catch {
+      await this.state.create(key, bytes);
+    } catch (error) {
+      if (isTooLarge(error)) {
+        throw new RecordTooLargeError(
+          `the server refused iteration ${iteration}'s record (${bytes.length} bytes, ${peers.length} peers; the server's max_payload is ${this.options.nc.info?.max_payload ?? "unknown"} bytes)`,
+          { cause: error },
+        );
+      }
+      // Anything but "the key exists" (an outage) is for step() to retry.
+      if (!isKeyExists(error)) throw error;
       record = await this.loadRecord(iteration); // opened before a restart: keep who was in it
     }
+    const prompts = record.prompts.count;
     this.record = record;
     this.remember(record);
     await this.saveProgress(iteration, "collecting");
-    await publishMessage(this.js, controlEvent(experiment, "iteration_opened", { iteration, peers: record.peers, prompts: prompts.length }));
-    log.info({ iteration, peers: record.peers, prompts: prompts.length }, "iteration opened");
+    await publishMessage(this.js, controlEvent(experiment, "iteration_opened", { iteration, peers: record.peers, prompts }));
+    log.info({ iteration, peers: record.peers, prompts }, "iteration opened");
     await this.startCollector(record);
   }
 
   private async startCollector(record: IterationRecord): Promise<void> {
-    const ids = new Set(record.promptIds);
-    const prompts = this.promptsOf(record.iteration).filter((p) => ids.has(p.promptId));
+    // The record's pool is the config's unless the config was replaced meanwhile; the record wins.
+    const pool = record.prompts.pool === this.pool.name ? this.pool : await PoolReader.open(this.blobs, record.prompts.pool);
+    if (!pool) throw new CoordinatorSetupError(`iteration ${record.iteration}'s prompt pool '${record.prompts.pool}' is not in the object store`);
+    if (pool.count < record.prompts.offset + record.prompts.count)
+      throw new CoordinatorSetupError(
+        `iteration ${record.iteration} has prompts ${record.prompts.offset} to ${record.prompts.offset + record.prompts.count} of pool '${pool.name}', which has ${pool.count}`,
+      );
+    const prompts = new IterationPrompts(pool, record.prompts, this.options.experiment, record.iteration);
     this.collector = undefined;
     const collector = new IterationCollector(
       this.options.nc,
@@ -418,9 +429,9 @@ export class Coordinator {
   private async publishWindow(voted = this.collector?.status.voted ?? 0): Promise<void> {
     const w = this.window;
     if (!w) return;
-    const until = Math.min(w.prompts.length, voted + this.config.openPrompts);
+    const until = Math.min(w.prompts.count, voted + this.config.openPrompts);
     while (w.published < until) {
-      const next = w.prompts.slice(w.published, Math.min(until, w.published + 64));
+      const next = await w.prompts.slice(w.published, Math.min(until, w.published + 64));
       await Promise.all(next.map((p) => publishMessage(this.js, p)));
       w.published += next.length;
     }

@@ -14,15 +14,18 @@
  * few judges per author that can leave an author's candidates with no judge (then unvoted, under
  * `minJudges`) until the next iteration's panel leaves the dead member out.
  */
-import { JudgeAssignment, type CandidateBatch, type Prompt, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
+import { JudgeAssignment, type CandidateBatch, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
+import type { PromptLookup } from "./iteration-prompts.ts";
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
 
 export class VoteBook {
-  /** The iteration's prompts; a prompt's tally is made when something arrives for it. */
-  private readonly byId = new Map<string, Prompt>();
   /** Prompts that have had a message or an excuse and are not yet released. */
   private readonly tallies = new Map<string, PromptTally>();
-  private readonly voted = new Set<string>();
+  /** Positions in the iteration of the prompts with a tally (the lookup may have let their chunk go). */
+  private readonly positions = new Map<string, number>();
+  /** One bit per prompt of the iteration, by position: 125 KB at a million prompts, where a set of ids was ~100 MB. */
+  private readonly voted: Uint8Array;
+  private votedTotal = 0;
   private readonly total: number;
   /** When a prompt's first candidate batch arrived: its deadline counts from there. */
   private readonly firstSeen = new Map<string, number>();
@@ -30,7 +33,8 @@ export class VoteBook {
   private readonly excused = new Map<string, Set<string>>();
 
   constructor(
-    prompts: Prompt[],
+    /** The iteration's prompts; a prompt's tally is made when something arrives for it. */
+    private readonly lookup: PromptLookup,
     /** The iteration's members: only their candidates and verdicts count. */
     readonly participants: ReadonlySet<string>,
     private readonly voting: VotingConfig,
@@ -38,8 +42,8 @@ export class VoteBook {
     /** Who judges whose candidates; by default every member judges every other. */
     private readonly assignment: JudgeAssignment = new JudgeAssignment("all", 0, participants),
   ) {
-    for (const p of prompts) this.byId.set(p.promptId, p);
-    this.total = this.byId.size;
+    this.total = lookup.count;
+    this.voted = new Uint8Array(Math.ceil(this.total / 8));
   }
 
   get prompts(): number {
@@ -47,31 +51,36 @@ export class VoteBook {
   }
 
   get votedCount(): number {
-    return this.voted.size;
+    return this.votedTotal;
   }
 
   get complete(): boolean {
-    return this.voted.size === this.total;
+    return this.votedTotal === this.total;
   }
 
+  /** Whether the prompt is voted; false for one the lookup does not know (not the iteration's). */
   isVoted(promptId: string): boolean {
-    return this.voted.has(promptId);
+    const at = this.positionOf(promptId);
+    return at !== undefined && this.bit(at);
   }
 
   /** Records a prompt as voted (its pair is out, e.g. before a restart). */
   markVoted(promptId: string): void {
-    this.voted.add(promptId);
+    const at = this.positionOf(promptId);
+    if (at !== undefined) this.setBit(at, true);
   }
 
   /** Un-marks a prompt whose pair could not be published, so it is voted again (its tally is kept until {@link release}). */
   unmark(promptId: string): void {
-    if (this.tallies.has(promptId)) this.voted.delete(promptId);
+    const at = this.positions.get(promptId);
+    if (at !== undefined) this.setBit(at, false);
   }
 
   /** Forgets a voted prompt's messages once its pairs are out: a finished prompt holds no memory. */
   release(promptId: string): void {
-    if (!this.voted.has(promptId)) return;
+    if (!this.isVoted(promptId)) return;
     this.tallies.delete(promptId);
+    this.positions.delete(promptId);
     this.firstSeen.delete(promptId);
     this.excused.delete(promptId);
   }
@@ -153,26 +162,40 @@ export class VoteBook {
     // firstSeen is in arrival order and voted prompts leave it on release, so the first unvoted
     // entry is the earliest: this runs after every vote and must not walk every open prompt.
     for (const [promptId, first] of this.firstSeen) {
-      if (!this.voted.has(promptId)) return first + this.voteMs;
+      if (!this.isVoted(promptId)) return first + this.voteMs;
     }
     return Infinity;
   }
 
   /** The tally of a prompt of the iteration not yet voted, made on first use; undefined otherwise. */
   private tallyOf(promptId: string): PromptTally | undefined {
-    if (this.voted.has(promptId)) return undefined;
     let tally = this.tallies.get(promptId);
-    if (!tally) {
-      const prompt = this.byId.get(promptId);
-      if (!prompt) return undefined;
-      this.tallies.set(promptId, (tally = newTally(prompt)));
-    }
+    if (tally) return this.bit(this.positions.get(promptId)!) ? undefined : tally;
+    const found = this.lookup.find(promptId);
+    if (!found || this.bit(found.index)) return undefined;
+    this.tallies.set(promptId, (tally = newTally(found.prompt)));
+    this.positions.set(promptId, found.index);
     return tally;
+  }
+
+  /** A prompt's position: from its tally when it has one, else from the lookup. */
+  private positionOf(promptId: string): number | undefined {
+    return this.positions.get(promptId) ?? this.lookup.find(promptId)?.index;
+  }
+
+  private bit(at: number): boolean {
+    return (this.voted[at >> 3]! & (1 << (at & 7))) !== 0;
+  }
+
+  private setBit(at: number, on: boolean): void {
+    if (this.bit(at) === on) return;
+    this.voted[at >> 3]! ^= 1 << (at & 7);
+    this.votedTotal += on ? 1 : -1;
   }
 
   /** Prompts not yet voted that anything has arrived for (the others have nothing to vote on or wait for). */
   open(): string[] {
-    return [...this.tallies.keys()].filter((p) => !this.voted.has(p));
+    return [...this.tallies.keys()].filter((p) => !this.isVoted(p));
   }
 
   /**
@@ -183,7 +206,7 @@ export class VoteBook {
     const tally = this.tallyOf(promptId);
     if (!tally) return undefined;
     if (!force && !this.ready(promptId, alive)) return undefined;
-    this.voted.add(promptId);
+    this.setBit(this.positions.get(promptId)!, true);
     return votePrompt(tally, this.voting, { judges: this.participants });
   }
 }

@@ -21,3 +21,4 @@ export * from "./records.ts";
 export * from "./timeout.ts";
 export * from "./retry.ts";
 export * from "./blobs.ts";
+export * from "./pool.ts";

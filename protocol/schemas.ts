@@ -581,13 +581,20 @@ export const Member = z.object({
 export const MEMBER_COST_ITERATIONS = 4;
 export type Member = z.infer<typeof Member>;
 
+/**
+ * An iteration's prompts as a stretch of its pool: `count` prompts from pool position `offset`
+ * on, in pool order. A range, not a list of ids, so the record stays a few bytes at any size.
+ */
+export const PromptRange = z.object({ pool: Name, offset: z.number().int().min(0), count: z.number().int().min(1) });
+export type PromptRange = z.infer<typeof PromptRange>;
+
 /** The record of an opened iteration: who takes part and which prompts it has. */
 export const IterationRecord = z.object({
   ...base,
   type: z.literal("iteration"),
   iteration: Iteration,
   peers: z.array(Name),
-  promptIds: z.array(Id),
+  prompts: PromptRange,
   openedAt: Millis,
 });
 export type IterationRecord = z.infer<typeof IterationRecord>;
@@ -624,13 +631,40 @@ export const ModelRecord = z.object({
 });
 export type ModelRecord = z.infer<typeof ModelRecord>;
 
-/** An unlabeled prompt pool, stored once in the object store; the coordinator draws from it. */
-export const PromptPool = z.object({
-  ...base,
-  type: z.literal("pool"),
-  name: Name,
-  prompts: z.array(z.object({ promptId: Id, question: Text, images: z.array(ImageRef).max(16) })).min(1),
+/** One prompt of a pool, without the iteration it is published in. */
+export const PoolPrompt = z.object({ promptId: Id, question: Text, images: z.array(ImageRef).max(16) });
+export type PoolPrompt = z.infer<typeof PoolPrompt>;
+
+/**
+ * A chunked pool's index (protocol/pool.ts): how many prompts, where each chunk starts, the
+ * number each chunk's first prompt id ends with (pool prompt ids end in a number that grows
+ * along the pool, so an id finds its chunk), and a digest of the content (ids, questions, image
+ * references) that tells an identical reload.
+ */
+export const PoolChunks = z.object({
+  count: z.number().int().min(1),
+  starts: z.array(z.number().int().min(0)).min(1),
+  keys: z.array(z.number().int().min(0)),
+  digest: z.string().max(128),
 });
+export type PoolChunks = z.infer<typeof PoolChunks>;
+
+/**
+ * An unlabeled prompt pool in the object store; the coordinator draws from it. Three forms: a
+ * whole pool in one object (`prompts`, written before pools were chunked; still read), a chunked
+ * pool's index (`chunks`, no prompts) under the pool's name, or one chunk (`prompts` from pool
+ * position `first` on) under the pool's name and the chunk's number.
+ */
+export const PromptPool = z
+  .object({
+    ...base,
+    type: z.literal("pool"),
+    name: Name,
+    prompts: z.array(PoolPrompt),
+    first: z.number().int().min(0).optional(),
+    chunks: PoolChunks.optional(),
+  })
+  .refine((p) => p.prompts.length > 0 !== (p.chunks !== undefined), { message: "a pool holds prompts or (as a chunked pool's index) chunks, not both" });
 export type PromptPool = z.infer<typeof PromptPool>;
 
 /** Any protocol message, discriminated by `type`. */

@@ -30,4 +30,6 @@ export const objectNames = {
   image: (hash: string) => hash,
   model: (exp: string, peer: string, version: string) => `model/${n(exp, "experiment")}/${n(peer, "peer")}/${version}`,
   pool: (name: string) => `pool/${n(name, "pool")}`,
+  /** One chunk of a chunked pool (protocol/pool.ts). */
+  poolChunk: (name: string, chunk: number) => `pool/${n(name, "pool")}/${chunk}`,
 };

@@ -6,16 +6,16 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import {
   BUCKETS,
   ExperimentConfig,
-  MAX_STORED_BYTES,
+  POOL_CHUNK_PROMPTS,
   PROTOCOL_VERSION,
-  decode,
+  PoolReader,
   encode,
   readRecord,
-  objectNames,
   openBlobs,
   putImage,
   stateKeys,
-  type PromptPool,
+  storePool,
+  type PoolPrompt,
   kvmOf,
 } from "../../protocol/mod.ts";
 import { z } from "zod";
@@ -62,43 +62,54 @@ export const poolName = (seed: number) => `tiny-world-${seed}`;
 /** Images stored at once while a pool loads. */
 const POOL_PUTS_IN_FLIGHT = 16;
 
-/** Puts `count` prompts of the tiny world's pool (images and questions) into the object store, once. */
+/** A stored pool: its name and size. */
+export interface PoolSummary {
+  name: string;
+  count: number;
+}
+
+/**
+ * Puts `count` prompts of the tiny world's pool (images and questions) into the object store,
+ * once, as a chunked pool: generated, stored and let go a chunk's worth at a time, so that a pool
+ * of a million prompts never sits in memory.
+ */
 export async function loadTinyPool(
   nc: NatsConnection,
   seed: number,
   count: number,
   experiment: string,
   onProgress?: (done: number, total: number) => void,
-): Promise<PromptPool> {
+): Promise<PoolSummary> {
   const blobs = await openBlobs(nc);
   const name = poolName(seed);
-  const existing = await blobs.getBlob(objectNames.pool(name));
-  if (existing) {
-    const pool = decode(existing, "pool", { maxBytes: MAX_STORED_BYTES });
-    if (pool.prompts.length >= count) {
-      onProgress?.(count, count);
-      return pool;
-    }
+  const existing = await PoolReader.open(blobs, name);
+  if (existing && existing.count >= count) {
+    onProgress?.(count, count);
+    return { name, count: existing.count };
   }
   let stored = 0;
-  const items = poolPrompts(seed, 0, count);
-  const prompts: PromptPool["prompts"] = new Array(items.length);
-  // Several puts in flight: one at a time, each waited for its ack, was most of the demo's start.
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: POOL_PUTS_IN_FLIGHT }, async () => {
-      for (let i = next++; i < items.length; i = next++) {
-        const p = items[i]!;
-        const images = [];
-        for (const img of p.images) images.push(await putImage(blobs, img));
-        prompts[i] = { promptId: p.id, question: p.question, images };
-        onProgress?.(++stored, items.length);
-      }
-    }),
-  );
-  const pool: PromptPool = { v: PROTOCOL_VERSION, type: "pool", experiment, name, prompts };
-  await blobs.putBlob({ name: objectNames.pool(name), description: `tiny world pool, seed ${seed}` }, encode(pool));
-  return pool;
+  async function* prompts(): AsyncGenerator<PoolPrompt> {
+    for (let start = 0; start < count; start += POOL_CHUNK_PROMPTS) {
+      const items = poolPrompts(seed, start, Math.min(POOL_CHUNK_PROMPTS, count - start));
+      const window: PoolPrompt[] = new Array(items.length);
+      // Several puts in flight: one at a time, each waited for its ack, was most of the demo's start.
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: POOL_PUTS_IN_FLIGHT }, async () => {
+          for (let i = next++; i < items.length; i = next++) {
+            const p = items[i]!;
+            const images = [];
+            for (const img of p.images) images.push(await putImage(blobs, img));
+            window[i] = { promptId: p.id, question: p.question, images };
+            onProgress?.(++stored, count);
+          }
+        }),
+      );
+      yield* window;
+    }
+  }
+  await storePool(blobs, { name, experiment, description: `tiny world pool, seed ${seed}` }, prompts());
+  return { name, count };
 }
 
 /** Stores the experiment's config unless one exists; returns the stored one. */

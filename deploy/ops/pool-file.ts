@@ -6,26 +6,28 @@
  * `{"image": "a.png", "question": "..."}`. Image paths are relative to the file's folder unless
  * absolute. Images are PNG or JPEG files stored byte for byte under their content hash.
  *
- * The whole file is checked before anything is stored, so a bad file stores nothing. Image
+ * The whole file is checked before anything is stored, so a bad file stores nothing; it is read a
+ * line at a time (once to check, once to store), and the pool is stored in chunks, so a file of
+ * a million prompts is never held whole. Image
  * bytes are not held in memory between checking and storing (a pool of photos can be larger
  * than memory): the check records each file's hash and the store re-reads the file and refuses
  * it if the hash changed in between.
  */
+import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  MAX_STORED_BYTES,
   NAME_PATTERN,
-  PROTOCOL_VERSION,
+  PoolFormatError,
+  PoolReader,
   PopError,
-  decode,
-  encode,
-  objectNames,
   openBlobs,
   putEncodedImage,
   sha256Name,
-  type PromptPool,
+  storePool,
+  type PoolPrompt,
+  type StoredPool,
 } from "../../protocol/mod.ts";
 import { ImageFormatError, sniffImage } from "../../actors/images/codec.ts";
 
@@ -85,18 +87,21 @@ export interface FilePrompt {
   images: PromptImage[];
 }
 
-/** A prompt file, checked and turned into the pool message it stores as. */
-export interface PromptFile {
+/** A prompt file, checked, with every prompt (for files small enough to hold; loading streams instead). */
+export interface PromptFile extends PromptFileSummary {
+  prompts: FilePrompt[];
+}
+
+/** What a prompt file holds, without its prompts. */
+export interface PromptFileSummary {
   file: string;
   name: string;
-  prompts: FilePrompt[];
+  /** How many prompts. */
+  count: number;
   /** Distinct images by content (two paths with the same bytes are one image). */
-  images: PromptImage[];
+  images: number;
   /** Total size of the distinct images. */
   bytes: number;
-  /** The pool message and its encoding, ready to store. */
-  pool: PromptPool;
-  encoded: Uint8Array;
 }
 
 export interface ReadOptions {
@@ -123,42 +128,95 @@ export function defaultPoolName(file: string): string {
  * hash. Throws {@link PromptFileError} listing every problem found.
  */
 export async function readPromptFile(file: string, options: ReadOptions = {}): Promise<PromptFile> {
-  const name = options.name ?? defaultPoolName(file);
-  if (!NAME_PATTERN.test(name))
-    throw new PromptFileError(file, [`pool name '${name}' must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit`]);
-  const lines = await readLines(file);
-  const total = lines.filter((l) => !skipped(l)).length;
-  const dir = path.dirname(path.resolve(file));
-  const images = new Map<string, PromptImage | string>();
-  const problems: string[] = [];
+  const scan = await Scan.start(file, options);
   const prompts: FilePrompt[] = [];
-  let checked = 0;
-  for (let i = 0; i < lines.length; i++) {
-    if (skipped(lines[i]!)) continue;
-    const line = i + 1;
-    const at = (problem: string) => problems.push(`${file}:${line}: ${problem}`);
-    const parsed = parseLine(lines[i]!);
-    if (typeof parsed === "string") {
-      at(parsed);
-    } else {
-      parsed.problems.forEach(at);
-      const found: PromptImage[] = [];
-      for (const p of parsed.paths) {
-        const abs = path.resolve(dir, p);
-        if (!images.has(abs)) images.set(abs, await checkImage(abs));
-        const image = images.get(abs)!;
-        if (typeof image === "string") at(`image '${p}': ${image}`);
-        else found.push(image);
-      }
-      if (!parsed.problems.length && found.length === parsed.paths.length)
-        prompts.push({ line, promptId: `${name}:${line}`, question: parsed.question, images: found });
-    }
-    options.onProgress?.("checking", ++checked, total);
-  }
-  if (!total) problems.push(`${file}: no prompts (only blank lines and # comments)`);
-  if (problems.length) throw new PromptFileError(file, problems);
-  return assemble(file, name, prompts);
+  for await (const p of scan.prompts("checking")) prompts.push(p);
+  scan.finish();
+  return { ...scan.summary(), prompts };
 }
+
+/**
+ * One pass over a prompt file, a line at a time: yields the good prompts and collects the
+ * problems. The images checked (path to header and hash) are kept across passes, so a second
+ * pass neither re-reads nor re-hashes them.
+ */
+class Scan {
+  readonly problems: string[] = [];
+  readonly images = new Map<string, PromptImage | string>();
+  count = 0;
+
+  private constructor(
+    readonly file: string,
+    readonly name: string,
+    /** Prompt lines (not blank, not comments): the progress total. */
+    readonly total: number,
+    private readonly options: ReadOptions,
+  ) {}
+
+  static async start(file: string, options: ReadOptions): Promise<Scan> {
+    const name = options.name ?? defaultPoolName(file);
+    if (!NAME_PATTERN.test(name))
+      throw new PromptFileError(file, [`pool name '${name}' must be 1-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit`]);
+    let total = 0;
+    for await (const { text } of readLines(file)) if (!skipped(text)) total++;
+    return new Scan(file, name, total, options);
+  }
+
+  /** The file's good prompts in order; problems are collected (the caller decides when they matter). */
+  async *prompts(phase: "checking" | "storing"): AsyncGenerator<FilePrompt> {
+    const dir = path.dirname(path.resolve(this.file));
+    const { file, name } = this;
+    this.problems.length = 0;
+    this.count = 0;
+    let done = 0;
+    for await (const { line, text } of readLines(file)) {
+      if (skipped(text)) continue;
+      const at = (problem: string) => this.problems.push(`${file}:${line}: ${problem}`);
+      const parsed = parseLine(text);
+      let prompt: FilePrompt | undefined;
+      if (typeof parsed === "string") {
+        at(parsed);
+      } else {
+        parsed.problems.forEach(at);
+        const found: PromptImage[] = [];
+        for (const p of parsed.paths) {
+          const abs = path.resolve(dir, p);
+          if (!this.images.has(abs)) this.images.set(abs, await checkImage(abs));
+          const image = this.images.get(abs)!;
+          if (typeof image === "string") at(`image '${p}': ${image}`);
+          else found.push(image);
+        }
+        if (!parsed.problems.length && found.length === parsed.paths.length)
+          prompt = { line, promptId: `${name}:${line}`, question: parsed.question, images: found };
+      }
+      if (prompt) {
+        this.count++;
+        yield prompt;
+      }
+      this.options.onProgress?.(phase, ++done, this.total);
+    }
+  }
+
+  /** Throws {@link PromptFileError} listing every problem the last pass found. */
+  finish(): void {
+    if (!this.total) this.problems.push(`${this.file}: no prompts (only blank lines and # comments)`);
+    if (this.problems.length) throw new PromptFileError(this.file, [...this.problems]);
+  }
+
+  summary(): PromptFileSummary {
+    const distinct = new Map<string, PromptImage>();
+    for (const image of this.images.values()) if (typeof image !== "string") distinct.set(image.hash, image);
+    const bytes = [...distinct.values()].reduce((s, i) => s + i.bytes, 0);
+    return { file: this.file, name: this.name, count: this.count, images: distinct.size, bytes };
+  }
+}
+
+/** A checked prompt as the pool stores it. */
+const poolPrompt = (p: FilePrompt): PoolPrompt => ({
+  promptId: p.promptId,
+  question: p.question,
+  images: p.images.map((i) => ({ hash: i.hash, format: i.format, width: i.width, height: i.height })),
+});
 
 /** The bytes of a checked image; refuses them if the file changed since it was checked. */
 export async function readImageBytes(image: PromptImage): Promise<Uint8Array> {
@@ -185,7 +243,7 @@ export interface LoadOptions extends ReadOptions {
 }
 
 export interface LoadResult {
-  file: PromptFile;
+  file: PromptFileSummary;
   /** False when the server already held exactly this pool (loading again stores nothing). */
   storedPool: boolean;
   /** Images that were not in the object store yet. */
@@ -193,42 +251,69 @@ export interface LoadResult {
 }
 
 /**
- * Checks a prompt file ({@link readPromptFile}), then stores its images (those the server lacks)
- * and the pool under `objectNames.pool(name)`. The caller has ensured the topology.
+ * Checks a prompt file, then stores its images (those the server lacks) and the pool under
+ * `objectNames.pool(name)`, chunk by chunk. The file is read a line at a time, three times
+ * (count, check, store), so that a file of a million prompts is never held whole: the check
+ * finds every problem and the content's digest before anything is stored. The caller has
+ * ensured the topology.
  */
 export async function loadPromptFile(nc: NatsConnection, file: string, options: LoadOptions = {}): Promise<LoadResult> {
-  const checked = await readPromptFile(file, options);
+  const scan = await Scan.start(file, options);
+  const meta = { name: scan.name, experiment: POOL_EXPERIMENT, description: `prompts from ${path.basename(file)}` };
+  let checked: StoredPool | undefined;
+  try {
+    checked = await storePool(undefined, meta, mapPrompts(scan.prompts("checking"), poolPrompt));
+  } catch (error) {
+    if (!(error instanceof PoolFormatError)) throw error;
+  }
+  scan.finish();
   const blobs = await openBlobs(nc);
-  const objectName = objectNames.pool(checked.name);
-  const existing = await blobs.getBlob(objectName);
-  const same = existing !== null && sameContent(existing, checked.pool);
+  const existing = await PoolReader.open(blobs, scan.name);
+  const same = existing !== undefined && existing.digest === checked!.digest;
   if (existing && !same && !options.replace) {
     throw new PoolExistsError(
-      `pool '${checked.name}' already exists with other prompts; pass --replace to overwrite it, or --name to load these under another name`,
+      `pool '${scan.name}' already exists with other prompts; pass --replace to overwrite it, or --name to load these under another name`,
     );
   }
   const done = new Set<string>();
   let storedImages = 0;
-  for (let i = 0; i < checked.prompts.length; i++) {
-    for (const image of checked.prompts[i]!.images) {
-      if (done.has(image.hash)) continue;
-      done.add(image.hash);
-      // Asking first saves re-reading files the server already has (a second load reads none).
-      if (await blobs.info(image.hash)) continue;
-      await putEncodedImage(blobs, { format: image.format, width: image.width, height: image.height, data: await readImageBytes(image) });
-      storedImages++;
+  async function* storing(): AsyncGenerator<PoolPrompt> {
+    for await (const p of scan.prompts("storing")) {
+      for (const image of p.images) {
+        if (done.has(image.hash)) continue;
+        done.add(image.hash);
+        // Asking first saves re-reading files the server already has (a second load reads none).
+        if (await blobs.info(image.hash)) continue;
+        await putEncodedImage(blobs, { format: image.format, width: image.width, height: image.height, data: await readImageBytes(image) });
+        storedImages++;
+      }
+      yield poolPrompt(p);
     }
-    options.onProgress?.("storing", i + 1, checked.prompts.length);
+    // Changed since the check: stop before the pool's index is written.
+    if (scan.problems.length) throw new PromptFileError(file, ["the file changed while it was loaded; load it again", ...scan.problems]);
   }
-  if (!same) await blobs.putBlob({ name: objectName, description: `prompts from ${path.basename(file)}` }, checked.encoded);
-  return { file: checked, storedPool: !same, storedImages };
+  const stored = await storePool(same ? undefined : blobs, meta, storing());
+  if (stored.digest !== checked!.digest) throw new PromptFileError(file, [`${file}: the file changed while it was loaded; load it again`]);
+  return { file: scan.summary(), storedPool: !same, storedImages };
 }
 
-async function readLines(file: string): Promise<string[]> {
-  let text: string;
+async function* mapPrompts<T, U>(items: AsyncIterable<T>, f: (t: T) => U): AsyncGenerator<U> {
+  for await (const item of items) yield f(item);
+}
+
+/** The file's lines, numbered from 1, read a chunk at a time; refuses text that is not UTF-8. */
+async function* readLines(file: string): AsyncGenerator<{ line: number; text: string }> {
+  // fatal: a file in another encoding would otherwise load with U+FFFD in its questions.
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+  let rest = "";
+  let line = 0;
   try {
-    // fatal: a file in another encoding would otherwise load with U+FFFD in its questions.
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(await readFile(file));
+    for await (const chunk of createReadStream(file)) {
+      const parts = (rest + decoder.decode(chunk as Buffer, { stream: true })).split("\n");
+      rest = parts.pop()!;
+      for (const p of parts) yield { line: ++line, text: p.endsWith("\r") ? p.slice(0, -1) : p };
+    }
+    rest += decoder.decode();
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     const why =
@@ -241,7 +326,7 @@ async function readLines(file: string): Promise<string[]> {
             : `cannot read it (${e.code ?? e.message})`;
     throw new PromptFileError(file, [`${file}: ${why}`], { cause: error });
   }
-  return text.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+  yield { line: ++line, text: rest.endsWith("\r") ? rest.slice(0, -1) : rest };
 }
 
 const skipped = (line: string) => line.trim() === "" || line.trimStart().startsWith("#");
@@ -303,46 +388,4 @@ async function checkImage(abs: string): Promise<PromptImage | string> {
     if (error instanceof ImageFormatError) return error.message;
     throw error;
   }
-}
-
-function assemble(file: string, name: string, prompts: FilePrompt[]): PromptFile {
-  const distinct = new Map<string, PromptImage>();
-  for (const p of prompts) for (const image of p.images) if (!distinct.has(image.hash)) distinct.set(image.hash, image);
-  const images = [...distinct.values()];
-  const pool: PromptPool = {
-    v: PROTOCOL_VERSION,
-    type: "pool",
-    experiment: POOL_EXPERIMENT,
-    name,
-    prompts: prompts.map((p) => ({
-      promptId: p.promptId,
-      question: p.question,
-      images: p.images.map((i) => ({ hash: i.hash, format: i.format, width: i.width, height: i.height })),
-    })),
-  };
-  let encoded: Uint8Array;
-  try {
-    encoded = encode(pool);
-  } catch (error) {
-    // The line checks mirror the schema, so this means they have drifted apart.
-    throw new PromptFileError(file, [`${file}: the prompts do not make a valid pool: ${(error as Error).message}`], { cause: error });
-  }
-  if (encoded.length > MAX_STORED_BYTES) {
-    throw new PromptFileError(file, [
-      `${file}: the pool would be ${(encoded.length / 1e6).toFixed(0)} MB; a stored pool is at most ${MAX_STORED_BYTES / 1e6} MB, split the file`,
-    ]);
-  }
-  return { file, name, prompts, images, bytes: images.reduce((s, i) => s + i.bytes, 0), pool, encoded };
-}
-
-/** Whether a stored pool holds the same prompts (ids, questions, image references) as `pool`. */
-function sameContent(stored: Uint8Array, pool: PromptPool): boolean {
-  let old: PromptPool;
-  try {
-    old = decode(stored, "pool", { maxBytes: MAX_STORED_BYTES });
-  } catch {
-    return false; // unreadable: only --replace may overwrite it
-  }
-  const key = (p: PromptPool) => JSON.stringify(p.prompts.map((q) => [q.promptId, q.question, q.images.map((i) => [i.hash, i.format, i.width, i.height])]));
-  return old.name === pool.name && key(old) === key(pool);
 }

@@ -10,6 +10,8 @@ import { PeerContext } from "../../actors/context.ts";
 import { createRoles, stopRoles } from "../../actors/roles.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import {
+  PoolReader,
+  openBlobs,
   STREAMS,
   consumers,
   controlEvent,
@@ -40,12 +42,12 @@ describe("catching up on undelivered work", () => {
     );
     const { nc, config, pool } = panel;
     const state = await kvmOf(nc).open(BUCKETS.state);
-    const prompts: Prompt[] = pool.prompts
-      .slice(0, PROMPTS)
-      .map((p) => prompt({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images }));
+    const prompts: Prompt[] = (await (await PoolReader.open(await openBlobs(nc), pool.name))!.slice(0, PROMPTS)).map((p) =>
+      prompt({ experiment: EXP, promptId: p.promptId, question: p.question, images: p.images }),
+    );
     await state.put(
       stateKeys.iteration(EXP, 1),
-      encode(iterationRecord({ experiment: EXP, peers: ["ann", "cat"], promptIds: prompts.map((p) => p.promptId) })),
+      encode(iterationRecord({ experiment: EXP, peers: ["ann", "cat"], prompts: { pool: pool.name, offset: 0, count: PROMPTS } })),
     );
     await state.put(stateKeys.progress(EXP), encode(progress({ experiment: EXP, phase: "collecting" })));
     const js = jetStreamOf(nc);

@@ -6,6 +6,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { IterationCollector } from "../../coordinator/collector.ts";
+import { listedPrompts } from "../../coordinator/iteration-prompts.ts";
 import { experimentConfig } from "../../deploy/ops/experiment.ts";
 import { STREAMS, readStored, subjects, type Prompt } from "../../protocol/mod.ts";
 import { candidates, iterationRecord, prompt, verdict } from "../support/messages.ts";
@@ -25,13 +26,13 @@ describe("the iteration collector", () => {
       { voting: VOTE_EVERY_PROMPT },
     );
     const prompts: Prompt[] = ["q0", "q1", "q2"].map((id) => prompt({ experiment: EXP, promptId: `collect-prompt-${id}`, question: "what colour ?" }));
-    const record = iterationRecord({ experiment: EXP, peers: members, promptIds: prompts.map((p) => p.promptId) });
+    const record = iterationRecord({ experiment: EXP, peers: members, prompts: { pool: "collect-pool", offset: 0, count: prompts.length } });
     let changes = 0;
     const collector = new IterationCollector(
       nc,
       config,
       record,
-      prompts,
+      listedPrompts(prompts),
       () => new Set(members),
       pino({ level: "silent" }),
       () => changes++,

@@ -1,5 +1,6 @@
 /** The collector's state machine, driven directly: when a prompt is due, what counts, deadlines. */
 import { describe, expect, it } from "vitest";
+import { listedPrompts } from "../../coordinator/iteration-prompts.ts";
 import { VoteBook } from "../../coordinator/vote-book.ts";
 import { JudgeAssignment, VotingConfig, type CandidateBatch, type Prompt, type Verdict } from "../../protocol/mod.ts";
 import * as msg from "../support/messages.ts";
@@ -22,7 +23,7 @@ function fullRound(book: VoteBook, skip: string[] = []) {
 
 describe("the vote book", () => {
   it("votes a prompt as soon as every live member has answered it and judged every other member", () => {
-    const book = new VoteBook([prompt("p1"), prompt("p2")], members, voting, 60_000);
+    const book = new VoteBook(listedPrompts([prompt("p1"), prompt("p2")]), members, voting, 60_000);
     fullRound(book, ["verdict:c:b"]);
     expect(book.ready("p1", members)).toBe(false);
     expect(book.vote("p1", members, false)).toBeUndefined();
@@ -42,7 +43,7 @@ describe("the vote book", () => {
   });
 
   it("votes a prompt nothing arrived for once every member gave up answering it", () => {
-    const book = new VoteBook([prompt("p1")], members, voting, 60_000);
+    const book = new VoteBook(listedPrompts([prompt("p1")]), members, voting, 60_000);
     expect(book.open()).toEqual([]);
     for (const m of members) expect(book.excuse("p1", m)).toBe("p1");
     expect(book.vote("p1", members, false)).toEqual([]);
@@ -50,7 +51,7 @@ describe("the vote book", () => {
   });
 
   it("does not wait for a member that is no longer alive, and ignores non-members and redeliveries", () => {
-    const book = new VoteBook([prompt("p1")], members, voting, 60_000);
+    const book = new VoteBook(listedPrompts([prompt("p1")]), members, voting, 60_000);
     fullRound(book, ["cand:c", "verdict:c:a", "verdict:c:b", "verdict:a:c", "verdict:b:c"]);
     expect(book.ready("p1", members)).toBe(false);
     expect(book.ready("p1", new Set(["a", "b"]))).toBe(true);
@@ -61,7 +62,7 @@ describe("the vote book", () => {
   });
 
   it("votes an overdue prompt with what is in, counting the deadline from its first candidate batch", () => {
-    const book = new VoteBook([prompt("p1")], members, voting, 10_000);
+    const book = new VoteBook(listedPrompts([prompt("p1")]), members, voting, 10_000);
     expect(book.overdue("p1", 1_000_000)).toBe(false); // no candidates yet: no deadline running
     expect(book.nextDeadline()).toBe(Infinity);
     book.add(batch("p1", "a", ["red"]), 1000);
@@ -78,7 +79,7 @@ describe("the vote book", () => {
   });
 
   it("stops waiting for an answer or a verdict a member gave up on, from members only", () => {
-    const book = new VoteBook([prompt("p1")], members, voting, 60_000);
+    const book = new VoteBook(listedPrompts([prompt("p1")]), members, voting, 60_000);
     // a and b answer; c's model failed on the prompt.
     book.add(batch("p1", "a", ["red"]), 1000);
     book.add(batch("p1", "b", ["blue"]), 1000);
@@ -101,7 +102,7 @@ describe("the vote book", () => {
   });
 
   it("tells the earliest deadline of the prompts still open, voted or released ones aside", () => {
-    const book = new VoteBook([prompt("p1"), prompt("p2"), prompt("p3")], members, voting, 10_000);
+    const book = new VoteBook(listedPrompts([prompt("p1"), prompt("p2"), prompt("p3")]), members, voting, 10_000);
     book.add(batch("p1", "a", ["red"]), 1000);
     book.add(batch("p2", "a", ["red"]), 2000);
     book.add(batch("p3", "a", ["red"]), 3000);
@@ -118,7 +119,7 @@ describe("the vote book", () => {
   });
 
   it("waits for authors' own verdicts under self-judging, and re-votes a prompt whose pair did not go out", () => {
-    const book = new VoteBook([prompt("p1")], members, VotingConfig.parse({ minChosen: 0, minMargin: 0, selfJudging: true }), 60_000);
+    const book = new VoteBook(listedPrompts([prompt("p1")]), members, VotingConfig.parse({ minChosen: 0, minMargin: 0, selfJudging: true }), 60_000);
     fullRound(book);
     expect(book.ready("p1", members)).toBe(false);
     for (const m of members) book.add(verdict("p1", m, m, [3]), 1000);
@@ -129,7 +130,7 @@ describe("the vote book", () => {
   });
 
   it("forgets a prompt's messages once its pairs are out, and still counts it as voted", () => {
-    const book = new VoteBook([prompt("p1"), prompt("p2")], members, VotingConfig.parse({ minChosen: 0, minMargin: 0 }), 60_000);
+    const book = new VoteBook(listedPrompts([prompt("p1"), prompt("p2")]), members, VotingConfig.parse({ minChosen: 0, minMargin: 0 }), 60_000);
     fullRound(book);
     expect(book.vote("p1", members, false)).toHaveLength(1);
     book.release("p1");
@@ -153,7 +154,7 @@ describe("the vote book", () => {
     };
 
     it("waits only for each author's assigned judges, and counts no other judge's verdict", () => {
-      const book = new VoteBook([prompt("p1")], panel, voting, 60_000, assignment);
+      const book = new VoteBook(listedPrompts([prompt("p1")]), panel, voting, 60_000, assignment);
       answer(book, "p1");
       const judgeOf = (au: string) => assignment.judgesOf("p1", au)[0]!;
       // An unassigned judge's verdict is not counted, nor waited for.
@@ -170,7 +171,7 @@ describe("the vote book", () => {
     });
 
     it("votes without an assigned judge that is dead or gave up (its share is not handed to another)", () => {
-      const book = new VoteBook([prompt("p1"), prompt("p2")], panel, voting, 60_000, assignment);
+      const book = new VoteBook(listedPrompts([prompt("p1"), prompt("p2")]), panel, voting, 60_000, assignment);
       answer(book, "p1");
       // The judge of a's batch dies; everything else is judged.
       const dead = assignment.judgesOf("p1", "a")[0]!;

@@ -10,7 +10,7 @@ import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { Flags, UsageError } from "../../deploy/cli/args.ts";
 import { poolHelp, runPool } from "../../deploy/cli/commands/pool.ts";
 import { PoolExistsError, PromptFileError, defaultPoolName, loadPromptFile, readPromptFile } from "../../deploy/ops/pool-file.ts";
-import { MAX_STORED_BYTES, decode, ensureTopology, getImage, objectNames, openBlobs } from "../../protocol/mod.ts";
+import { MAX_STORED_BYTES, PoolReader, decode, ensureTopology, getImage, objectNames, openBlobs } from "../../protocol/mod.ts";
 import { cleanup, connectTo, startServer } from "../support/nats.ts";
 
 let dir: string;
@@ -90,9 +90,9 @@ describe("readPromptFile", () => {
     ]);
     expect(f.prompts[2]!.images[0]!.path).toBe(path.join(elsewhere, "far.jpg"));
     // The square is used twice but is one image.
-    expect(f.images).toHaveLength(4);
+    expect(f.images).toBe(4);
     expect(f.bytes).toBe(Object.values(bytes).reduce((s, b) => s + b.length, 0));
-    expect(f.pool.prompts[0]!.images[0]).toEqual({ hash: f.prompts[0]!.images[0]!.hash, format: "png", width: 32, height: 32 });
+    expect(f.prompts[0]!.images[0]).toMatchObject({ format: "png", width: 32, height: 32 });
   });
 
   it("names a pool after the file, within the protocol's name pattern", () => {
@@ -163,7 +163,8 @@ describe("loadPromptFile", () => {
     expect(first.storedPool).toBe(true);
     expect(first.storedImages).toBe(4);
     const blobs = await openBlobs(nc);
-    const pool = decode((await blobs.getBlob(objectNames.pool("my-prompts-v2")))!, "pool", { maxBytes: MAX_STORED_BYTES });
+    const reader = (await PoolReader.open(blobs, "my-prompts-v2"))!;
+    const pool = { name: reader.name, prompts: await reader.slice(0, reader.count) };
     expect(pool.name).toBe("my-prompts-v2");
     expect(pool.prompts.map((p) => p.promptId)).toEqual(["my-prompts-v2:2", "my-prompts-v2:4", "my-prompts-v2:5", "my-prompts-v2:7"]);
     expect(pool.prompts[1]!.question).toBe("Which picture is taller?");
@@ -185,7 +186,7 @@ describe("loadPromptFile", () => {
 
     const again = await loadPromptFile(nc, file);
     expect(again).toMatchObject({ storedPool: false, storedImages: 0 });
-    expect(again.file.pool).toEqual(pool);
+    expect((await PoolReader.open(blobs, "my-prompts-v2"))!.digest).toBe(reader.digest);
     expect(await storedMessages()).toBe(after);
   });
 
@@ -194,8 +195,9 @@ describe("loadPromptFile", () => {
     await writeFile(file, jsonl(...Array.from({ length: 2500 }, (_, i) => ({ image: "imgs/square.png", question: `question ${i}?` }))));
     const progress: string[] = [];
     const { file: loaded } = await loadPromptFile(nc, file, { onProgress: (phase, done, total) => progress.push(`${phase} ${done}/${total}`) });
-    expect(loaded.prompts).toHaveLength(2500);
-    expect(loaded.prompts[2499]!.promptId).toBe("large:2500");
+    expect(loaded.count).toBe(2500);
+    const reader = (await PoolReader.open(await openBlobs(nc), "large"))!;
+    expect((await reader.slice(2499, 2500))[0]!.promptId).toBe("large:2500");
     expect(progress).toHaveLength(5000);
     expect(progress.slice(0, 2)).toEqual(["checking 1/2500", "checking 2/2500"]);
     expect(progress[2499]).toBe("checking 2500/2500");
@@ -214,8 +216,8 @@ describe("loadPromptFile", () => {
     expect(await storedMessages()).toBe(before);
     const replaced = await loadPromptFile(nc, file, { replace: true });
     expect(replaced.storedPool).toBe(true);
-    const pool = decode((await (await openBlobs(nc)).getBlob(objectNames.pool("clash")))!, "pool", { maxBytes: MAX_STORED_BYTES });
-    expect(pool.prompts[0]!.question).toBe("second version");
+    const reader = (await PoolReader.open(await openBlobs(nc), "clash"))!;
+    expect((await reader.slice(0, 1))[0]!.question).toBe("second version");
   });
 
   it("stores nothing at all from a file with errors", async () => {
@@ -232,7 +234,8 @@ describe("loadPromptFile", () => {
     const { file } = await loadPromptFile(nc, path.join(dir, "My Prompts.v2.jsonl"));
     const blobs = await openBlobs(nc);
     const prompts = [];
-    for (const p of file.pool.prompts) {
+    const reader = (await PoolReader.open(blobs, file.name))!;
+    for (const p of await reader.slice(0, reader.count)) {
       for (const ref of p.images) prompts.push({ id: `${p.promptId}/${ref.hash.slice(7, 15)}`, question: p.question, images: [await getImage(blobs, ref)] });
     }
     const backend = await TinyBackend.create(1);

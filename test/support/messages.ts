@@ -179,7 +179,16 @@ export function deadLetter(o: Partial<DeadLetter> = {}): DeadLetter {
 }
 
 export function iterationRecord(o: Partial<IterationRecord> = {}): IterationRecord {
-  return { v, type: "iteration", experiment: EXPERIMENT, iteration: 1, peers: ["alice", "bob"], promptIds: [PROMPT_ID], openedAt: 1, ...o };
+  return {
+    v,
+    type: "iteration",
+    experiment: EXPERIMENT,
+    iteration: 1,
+    peers: ["alice", "bob"],
+    prompts: { pool: "pool-1", offset: 0, count: 1 },
+    openedAt: 1,
+    ...o,
+  };
 }
 
 export function progress(o: Partial<Progress> = {}): Progress {
@@ -258,7 +267,7 @@ export function sampleMessages(): Message[] {
 /** Stored records (KV values and pool objects) that go through the same codec. */
 export function sampleRecords(): Message[] {
   return [
-    iterationRecord({ promptIds: ["p-1"] }),
+    iterationRecord({ prompts: { pool: "pool-1", offset: 4, count: 200_000 } }),
     progress({ phase: "training", at: 2 }),
     modelRecord({ modelVersion: "m3", object: "model/exp1/alice/m3", at: 3 }),
     promptPool(),

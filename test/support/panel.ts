@@ -13,20 +13,9 @@ import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { COORDINATOR_IDENTITY } from "../../deploy/ops/creds.ts";
-import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../../deploy/ops/experiment.ts";
+import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings, type PoolSummary } from "../../deploy/ops/experiment.ts";
 import { PopProcess } from "../../deploy/cli/processes.ts";
-import {
-  BUCKETS,
-  STREAMS,
-  readRecord,
-  readStored,
-  stateKeys,
-  subjects,
-  type ExperimentConfig,
-  type MessageType,
-  type MessageOf,
-  type PromptPool,
-} from "../../protocol/mod.ts";
+import { BUCKETS, STREAMS, readRecord, readStored, stateKeys, subjects, type ExperimentConfig, type MessageType, type MessageOf } from "../../protocol/mod.ts";
 import { endWithTest, once } from "./lifetime.ts";
 import { SingleServer, type PanelNetwork } from "./networks.ts";
 import { removeScratch, scratchDir } from "./scratch.ts";
@@ -51,7 +40,7 @@ export interface Panel<N extends PanelNetwork = SingleServer> extends AsyncDispo
   dir: string;
   config: ExperimentConfig;
   /** The tiny-world prompts loaded for every iteration. */
-  pool: PromptPool;
+  pool: PoolSummary;
   processes: Map<string, PopProcess>;
   /** Random-weight checkpoints of `names` in the panel's directory (see {@link randomCheckpoints}). */
   randomCheckpoints(names: string[]): Promise<Record<string, string>>;
@@ -133,7 +122,7 @@ function panelOf<N extends PanelNetwork>(
   kv: KV,
   dir: string,
   config: ExperimentConfig,
-  pool: PromptPool,
+  pool: PoolSummary,
   processes: Map<string, PopProcess>,
   options: PanelOptions<N>,
   dispose: () => Promise<void>,

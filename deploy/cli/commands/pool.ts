@@ -32,6 +32,8 @@ Your own prompts (--from): one JSON object a line,
   starting with # are skipped. Prompt ids are '<pool name>:<line>' (1-based line number in the
   file): loading the same file again gives the same ids and stores nothing new.
   The whole file is checked before anything is stored; problems are listed as FILE:LINE.
+  The file is read a line at a time and the pool stored in chunks of at most 4096 prompts,
+  so a file of a million prompts is never held in memory.
   Progress (prompts done of total, rate, time to go) goes to stderr: a bar on a terminal, a
   line every 10 s otherwise.
 
@@ -40,8 +42,8 @@ Your own prompts (--from): one JSON object a line,
                        default: the file's name without extension, lower-cased, other
                        characters turned into '-' (My Photos.jsonl -> 'my-photos')
   --replace            overwrite a pool of that name that holds other prompts (without it that
-                       is an error). A coordinator reads its pool when it starts, so do not
-                       replace the pool of an experiment that is still running.
+                       is an error). A coordinator reads its pool a chunk at a time as it
+                       goes, so do not replace the pool of an experiment that is still running.
 
 ${NATS_OPTIONS_HELP}`;
 
@@ -68,7 +70,7 @@ export async function runPool(flags: Flags): Promise<void> {
       const bar = new ProgressReporter("storing the tiny world's prompts", count ?? 768, { unit: "prompts" });
       const pool = await loadTinyPool(nc, seed ?? 7, count ?? 768, "pool", (done, total) => bar.update(done, undefined, total));
       bar.finish();
-      process.stdout.write(`pool '${poolName(seed ?? 7)}' holds ${pool.prompts.length} prompts on ${server}\n`);
+      process.stdout.write(`pool '${poolName(seed ?? 7)}' holds ${pool.count} prompts on ${server}\n`);
       return;
     }
     const bars = { checking: undefined as ProgressReporter | undefined, storing: undefined as ProgressReporter | undefined };
@@ -80,7 +82,7 @@ export async function runPool(flags: Flags): Promise<void> {
     (bars.storing ?? bars.checking)?.finish();
     if (!storedPool && storedImages === 0) process.stderr.write(`pool '${file.name}' already held these prompts; nothing stored\n`);
     const mb = (file.bytes / 1e6).toFixed(1);
-    process.stdout.write(`pool '${file.name}' holds ${file.prompts.length} prompts (${file.images.length} images, ${mb} MB) on ${server}\n`);
+    process.stdout.write(`pool '${file.name}' holds ${file.count} prompts (${file.images} images, ${mb} MB) on ${server}\n`);
   } finally {
     await nc.close();
   }
