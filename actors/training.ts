@@ -148,16 +148,7 @@ export class Training {
       // for this member's word before the next iteration, so say that training is done.
       ctx.log.info({ iteration }, "this backend does not train; the model stays as it is for the next iteration");
       await this.evaluate(iteration);
-      await publishMessage(
-        ctx.js,
-        controlEvent(ctx.experiment, "training_done", {
-          iteration,
-          peer: ctx.peer,
-          modelVersion: ctx.modelVersion,
-          result: NO_TRAINING,
-          cost: ctx.cost.of(iteration),
-        }),
-      );
+      await this.announceDone(iteration, ctx.modelVersion, NO_TRAINING);
       return;
     }
     const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair", {
@@ -223,6 +214,15 @@ export class Training {
   }
 
   /** Publishes the new weights, their evaluation and the end of training, in that order. */
+  /** Tells the panel this peer is done with an iteration (the coordinator advances on it), with what it cost. */
+  private async announceDone(iteration: number, modelVersion: string, result: TrainResult): Promise<void> {
+    const ctx = this.ctx;
+    await publishMessage(
+      ctx.js,
+      controlEvent(ctx.experiment, "training_done", { iteration, peer: ctx.peer, modelVersion, result, cost: ctx.cost.of(iteration) }),
+    );
+  }
+
   private async announce(model: ModelRecord): Promise<void> {
     const ctx = this.ctx;
     const { iteration } = model;
@@ -239,16 +239,7 @@ export class Training {
     );
     // The coordinator advances on training_done, so the evaluation is out before it.
     await this.evaluate(iteration);
-    await publishMessage(
-      ctx.js,
-      controlEvent(ctx.experiment, "training_done", {
-        iteration,
-        peer: ctx.peer,
-        modelVersion: model.modelVersion,
-        result: model.train ?? NO_TRAINING,
-        cost: ctx.cost.of(iteration),
-      }),
-    );
+    await this.announceDone(iteration, model.modelVersion, model.train ?? NO_TRAINING);
   }
 }
 
