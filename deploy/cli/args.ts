@@ -133,6 +133,12 @@ export class Flags {
     return n;
   }
 
+  /** A count that may also be the word `all` (e.g. --judges-per-author). */
+  countOrAll(name: string): number | "all" | undefined {
+    if (this.string(name) === "all") return "all";
+    return this.int(name, { min: 1 });
+  }
+
   server(): string {
     return this.string("server") ?? DEFAULT_SERVER;
   }

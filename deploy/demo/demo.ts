@@ -40,6 +40,7 @@ member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl and re
   --checkpoint-dir D   where members' <name>.bin checkpoints are             default: the shipped ones
   --min-chosen X       keep a pair only if chosen scores >= X                default: ${DEMO_DEFAULTS.overrides.voting.minChosen}
   --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
+  --judges-per-author M how many judge each author (a number, or all)      default: all
   --pool-seed N        seed of the unlabeled prompt pool                     default: ${DEMO_DEFAULTS.poolSeed}
   --timeout-min N      give up after this many minutes                       default: 30
   --log-format F       the processes' logs (in <out>/logs): pretty or json   default: pretty
@@ -69,6 +70,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     minChosen: flags.number("min-chosen", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minChosen,
     minMargin: flags.number("min-margin", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minMargin,
   };
+  const judgesPerAuthor = flags.countOrAll("judges-per-author") ?? "all";
   flags.rejectUnknown();
   if (peers.length < 2) throw new UsageError(`a panel needs at least 2 members; found: ${members.join(", ") || "none"}`, demoHelp);
   for (const p of peers) if (!shippedCheckpoint(p, checkpointDir)) throw new UsageError(`'${p}' has no checkpoint (members: ${members.join(", ")})`, demoHelp);
@@ -117,7 +119,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     nc = await connectNats({ servers: server.url, auth: { nkey: keyOf(COORDINATOR_IDENTITY) } }, "pop-demo");
     await ensureTopology(nc);
     await loadTinyPool(nc, settings.poolSeed, settings.iterations * settings.promptsPerIteration, settings.experiment);
-    const { config } = await createExperiment(nc, experimentConfig(settings, { ...DEMO_DEFAULTS.overrides, voting }));
+    const { config } = await createExperiment(nc, experimentConfig(settings, { ...DEMO_DEFAULTS.overrides, voting, judging: { judgesPerAuthor } }));
     const common = ["--server", server.url, "--experiment", config.experiment, "--log-format", logFormat];
     children.push(new PopProcess("coordinator", ["coordinator", ...common, "--nkey", keyOf(COORDINATOR_IDENTITY)], join(out, "logs", "coordinator.log")));
     for (const peer of peers) {

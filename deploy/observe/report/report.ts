@@ -76,6 +76,7 @@ export function buildReport(run: StoredRun): Report {
     pool: run.config.pool.name,
     sampling: run.config.sampling,
     voting: run.config.voting,
+    judging: run.config.judging,
     training: run.config.training,
   };
   return {

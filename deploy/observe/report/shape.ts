@@ -36,6 +36,8 @@ export interface ReportSettings {
   pool: string;
   sampling: ExperimentConfig["sampling"];
   voting: ExperimentConfig["voting"];
+  /** Absent in reports written before judging settings existed. */
+  judging?: ExperimentConfig["judging"];
   training: ExperimentConfig["training"];
 }
 
