@@ -40,7 +40,7 @@ member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl and re
   --checkpoint-dir D   where members' <name>.bin checkpoints are             default: the shipped ones
   --min-chosen X       keep a pair only if chosen scores >= X                default: ${DEMO_DEFAULTS.overrides.voting.minChosen}
   --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
-  --judges-per-author M how many judge each author (a number, or all)      default: all
+  --judges-per-author M  judges of each author (a number, or all)         default: all
   --pool-seed N        seed of the unlabeled prompt pool                     default: ${DEMO_DEFAULTS.poolSeed}
   --timeout-min N      give up after this many minutes                       default: 30
   --log-format F       the processes' logs (in <out>/logs): pretty or json   default: pretty
