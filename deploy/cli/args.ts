@@ -135,8 +135,11 @@ export class Flags {
 
   /** A count that may also be the word `all` (e.g. --judges-per-author). */
   countOrAll(name: string): number | "all" | undefined {
-    if (this.string(name) === "all") return "all";
-    return this.int(name, { min: 1 });
+    const s = this.string(name);
+    if (s === undefined || s === "all") return s;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a whole number >= 1 or 'all', got '${s}'`, this.help);
+    return n;
   }
 
   server(): string {
