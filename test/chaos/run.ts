@@ -1,25 +1,41 @@
 /** `npm run chaos`: randomized fault runs (test/chaos/chaos.ts) and the table of what survived. */
-import { parseArgs } from "node:util";
 import { FAULTS, runOnce, type Fault } from "./chaos.ts";
+import { Flags, UsageError } from "../../deploy/cli/args.ts";
 import { ResultsRun, commandLine } from "../../deploy/observe/results/write.ts";
 
-const { values: a } = parseArgs({
-  options: {
-    runs: { type: "string", default: "3" },
-    seed: { type: "string", default: String(Date.now() % 100_000) },
-    faults: { type: "string", default: FAULTS.join(",") },
-    // where the results file goes (none: no file); default docs/results
-    results: { type: "string" },
-  },
-});
+const help = `npm run chaos -- [options]
+
+Randomized fault runs: each run starts a small panel (three random-weight tiny members, two
+iterations), injects one fault at a seeded moment of iteration 1 and checks that the experiment
+finished, every prompt has exactly one pair per iteration, no verdict is stored twice and every
+member trained once per iteration. Prints a table of what survived; writes a results file.
+
+  coordinator  SIGKILL the coordinator, restart it 1-3 s later
+  actor        SIGKILL one actor, restart it 1-3 s later
+  node         SIGKILL the node leading the candidates stream of a 3-node cluster, restart it 5-20 s later
+  link         cut site b's link to the hub for 10-30 s (hub + two sites, credentials on)
+
+  --runs N         runs per fault                                   default: 3
+  --seed S         seed of the first run (run i uses S + i)         default: from the clock
+  --faults LIST    comma-separated faults                           default: ${FAULTS.join(",")}
+  --results DIR    where the results file goes (none: no file)      default: docs/results
+
+Replay one run: npm run chaos -- --faults F --seed S --runs 1 (every run prints its seed).`;
+
 const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
 
 async function main(): Promise<void> {
-  const resultsFile = new ResultsRun("chaos", commandLine("chaos", process.argv.slice(2)), a.results);
-  const runs = Number(a.runs);
-  const base = Number(a.seed);
-  const faults = a.faults.split(",").map((f) => f.trim()) as Fault[];
-  for (const f of faults) if (!FAULTS.includes(f)) throw new Error(`unknown fault '${f}' (faults: ${FAULTS.join(", ")})`);
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    process.stdout.write(help + "\n");
+    return;
+  }
+  const flags = new Flags(process.argv.slice(2), help);
+  const runs = flags.int("runs", { min: 1 }) ?? 3;
+  const base = flags.int("seed", { min: 0 }) ?? Date.now() % 100_000;
+  const faults = (flags.string("faults") ?? FAULTS.join(",")).split(",").map((f) => f.trim()) as Fault[];
+  const resultsFile = new ResultsRun("chaos", commandLine("chaos", process.argv.slice(2)), flags.string("results"));
+  flags.rejectUnknown();
+  for (const f of faults) if (!FAULTS.includes(f)) throw new UsageError(`unknown fault '${f}' (faults: ${FAULTS.join(", ")})`, help);
   const table: { fault: Fault; runs: number; survived: number; broke: string[] }[] = [];
   for (const fault of faults) {
     const row = { fault, runs: 0, survived: 0, broke: [] as string[] };
@@ -51,6 +67,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`npm run chaos: ${error.message}\n(npm run chaos -- --help says how)\n`);
+    process.exit(2);
+  }
   process.stderr.write(`chaos failed: ${(error as Error).stack ?? error}\n`);
   process.exit(1);
 });
