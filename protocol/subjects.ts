@@ -138,8 +138,14 @@ export const natsSubjects = {
   allObjects: "$O.>",
   /** Every ack of every consumer. */
   allAcks: "$JS.ACK.>",
-  /** The client inboxes replies and deliveries come back on. */
+  /** Every client inbox of the account (nats.js's default prefix is `_INBOX`). */
   inboxes: "_INBOX.>",
+  /**
+   * The inbox prefix of the client holding nkey `publicKey` (`U…`, one token): every reply,
+   * push delivery and pull batch of that client comes back under it, so the server can let
+   * each identity subscribe to its own replies only. Still inside {@link natsSubjects.inboxes}.
+   */
+  privateInbox: (publicKey: string) => `_INBOX.${publicKey}`,
   /** The account's JetStream info request. */
   info: `${JS_API}.INFO`,
   stream: (op: StreamOp, stream: string) => `${JS_API}.STREAM.${op}.${stream}`,

@@ -8,7 +8,16 @@ import { join, resolve } from "node:path";
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { NAME_PATTERN, PEER_EVENTS, PopError } from "../../protocol/mod.ts";
 import { readNkeySeed } from "./nats-options.ts";
-import { coordinatorPermissions, inDomain, observerPermissions, peerPermissions, type Role, type RolePermissions, type Rule } from "./permissions.ts";
+import {
+  coordinatorPermissions,
+  inDomain,
+  observerPermissions,
+  peerPermissions,
+  withPrivateInbox,
+  type Role,
+  type RolePermissions,
+  type Rule,
+} from "./permissions.ts";
 
 /** Names the coordinator and observer keys take; no peer may be called so. */
 export const COORDINATOR_IDENTITY = "coordinator";
@@ -85,7 +94,7 @@ export function writeCreds(options: CredsOptions): CredsResult {
     // writeFileSync's mode applies only to new files; a kept file may have been copied loosely.
     chmodSync(seedFile, 0o600);
     const publicKey = fromSeed(readNkeySeed(seedFile)).getPublicKey();
-    return { name, role: permissions.role, publicKey, seedFile, created, permissions };
+    return { name, role: permissions.role, publicKey, seedFile, created, permissions: withPrivateInbox(permissions, publicKey) };
   });
   const authConf = join(dir, "auth.conf");
   writeFileSync(authConf, renderAuthConf(experiment, identities));
@@ -185,6 +194,11 @@ What each role may do (auth.conf has the full lists, with the reason for every s
                for lapsed members, the state bucket's config/progress/iteration keys; creates
                the streams; reads everything of the experiment.
   observer     reads the experiment's streams, state and objects; publishes nothing.
+
+Each identity may subscribe only to its own inbox (_INBOX.<its public key>.>), which pop commands
+connect with. Durable consumers are denied to everyone but their owner by name; ordered consumers
+have random names, so another experiment's durables on the same server are not: run one
+experiment per server or account where experiments do not trust each other.
 
 Known limits: the object store cannot be partitioned by subject (its subjects carry random
 chunk ids and base64 object names), so a peer's key can write any object, not only its weights;

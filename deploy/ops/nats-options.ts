@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { credsAuthenticator, nkeyAuthenticator, nkeys, type ConnectionOptions } from "@nats-io/transport-node";
-import { PopError } from "../../protocol/mod.ts";
+import { PopError, natsSubjects } from "../../protocol/mod.ts";
 
 /** How a process proves who it is to the server, and how it checks the server. */
 export interface NatsAuth {
@@ -120,10 +120,12 @@ function readFile(path: string, what: string): Uint8Array {
   }
 }
 
+const USER_SEED = /\bSU[A-Z2-7]{56}\b/;
+
 /** The seed in an nkey file: the first `SU...` (user seed) token, so comments around it are fine. */
 export function readNkeySeed(path: string): Uint8Array {
   const text = new TextDecoder().decode(readFile(path, "nkey file"));
-  const seed = /\bSU[A-Z2-7]{56}\b/.exec(text)?.[0];
+  const seed = USER_SEED.exec(text)?.[0];
   if (!seed) throw new CredentialsFileError(`${path} holds no nkey user seed (a line starting 'SU'); pop creds writes such files`);
   try {
     nkeys.fromSeed(new TextEncoder().encode(seed));
@@ -168,14 +170,21 @@ export function natsConnectionOptions(target: NatsTarget, name: string): Connect
     // the plane benchmark. Our errors name the operation that timed out instead.
     noAsyncTraces: true,
   };
-  if (auth.nkey) options.authenticator = nkeyAuthenticator(readNkeySeed(auth.nkey));
+  if (auth.nkey) {
+    const seed = readNkeySeed(auth.nkey);
+    options.authenticator = nkeyAuthenticator(seed);
+    options.inboxPrefix = inboxPrefixOf(seed);
+  }
   if (auth.creds) {
     const creds = readFile(auth.creds, "credentials file");
+    const text = new TextDecoder().decode(creds);
     // credsAuthenticator parses lazily, at the handshake; parse now to blame the file, not the server.
-    if (!/-----BEGIN NATS USER JWT-----[\s\S]+-----BEGIN USER NKEY SEED-----/.test(new TextDecoder().decode(creds))) {
+    const seed = USER_SEED.exec(text)?.[0];
+    if (!/-----BEGIN NATS USER JWT-----[\s\S]+-----BEGIN USER NKEY SEED-----/.test(text) || !seed) {
       throw new CredentialsFileError(`${auth.creds} is not a NATS .creds file (it needs a USER JWT block and a USER NKEY SEED block)`);
     }
     options.authenticator = credsAuthenticator(creds);
+    options.inboxPrefix = inboxPrefixOf(new TextEncoder().encode(seed));
   }
   if (auth.user) {
     options.user = auth.user;
@@ -195,6 +204,16 @@ export function natsConnectionOptions(target: NatsTarget, name: string): Connect
     };
   }
   return options;
+}
+
+/**
+ * The inbox prefix of the identity holding `seed`: its public key's private inbox
+ * (natsSubjects.privateInbox), the only inbox `pop creds` lets that key subscribe to. nats.js
+ * builds every inbox of the connection from it: request replies, JetStream API and publish-ack
+ * replies, ordered and push consumers' deliveries, pull batches, KV watches and object reads.
+ */
+export function inboxPrefixOf(seed: Uint8Array): string {
+  return natsSubjects.privateInbox(nkeys.fromSeed(seed).getPublicKey());
 }
 
 /**

@@ -108,6 +108,19 @@ function othersDurables(exp: string, peers: string[], except?: string): Rule[] {
   return peers.filter((p) => p !== except).flatMap((p) => peerDurables(exp, p).flatMap((spec) => durableDeny(spec, p)));
 }
 
+/** The coordinator's durable consumers. */
+function coordinatorDurables(exp: string): ConsumerSpec[] {
+  return [consumers.coordinatorCandidates(exp), consumers.coordinatorVerdicts(exp), consumers.coordinatorControl(exp)];
+}
+
+/**
+ * Denies touching the coordinator's durable consumers: the ordered reads' `*` consumer names
+ * would otherwise let a peer or the observer pull (steal) its deliveries, delete or re-create them.
+ */
+function coordinatorDurablesDeny(exp: string): Rule[] {
+  return coordinatorDurables(exp).flatMap((spec) => durableDeny(spec, "the coordinator"));
+}
+
 /** Reading stored objects: images of prompts, the pool, weights. */
 function objectReads(): Rule[] {
   return [
@@ -145,6 +158,20 @@ function experimentReads(exp: string): Rule[] {
 const INBOX: Rule = r(nats.inboxes, "replies to every request (JetStream API, publish acks, KV reads) and consumer deliveries arrive on inboxes");
 
 /**
+ * Narrows an identity's inboxes to its own (natsSubjects.privateInbox of its public key, the
+ * prefix deploy/ops/nats-options.ts connects with): with `_INBOX.>` any key could read every
+ * reply in the account, other judges' verdicts delivered to their consumers included.
+ */
+export function withPrivateInbox(p: RolePermissions, publicKey: string): RolePermissions {
+  const own = r(
+    `${nats.privateInbox(publicKey)}.>`,
+    "its own inbox: replies to its requests (JetStream API, publish acks, KV reads) and its consumers' deliveries",
+  );
+  const allow = p.subscribe.allow.map((rule) => (rule.subject === INBOX.subject ? own : rule));
+  return { ...p, subscribe: { ...p.subscribe, allow } };
+}
+
+/**
  * A peer: speaks only as itself. It publishes its candidates, verdicts, evaluations, its own
  * control events, dead letters, its membership records, its model record and weights; uses its
  * three durable consumers; reads the pairs, state and objects it needs.
@@ -179,6 +206,7 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
     // The ordered reads above take any consumer name, and a filter token '*' also matches a
     // durable's literal '>' filter: the other peers' durables are denied by name.
     ...othersDurables(exp, peers, peer),
+    ...coordinatorDurablesDeny(exp),
   ];
   return { identity: peer, role: "peer", publish: { allow, deny }, subscribe: { allow: [INBOX], deny: [] } };
 }
@@ -228,6 +256,7 @@ export function observerPermissions(exp: string, peers: string[]): RolePermissio
     r(nats.allAcks, "no acks on anyone's consumer"),
     ...(["CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE"] as const).map((op) => r(nats.stream(op, ">"), "no stream changes")),
     ...othersDurables(exp, peers),
+    ...coordinatorDurablesDeny(exp),
   ];
   return {
     identity: "observer",
