@@ -26,7 +26,7 @@ import { makeRng } from "../../actors/random/rng.ts";
 import type { PopProcess } from "../../deploy/cli/processes.ts";
 import { STREAMS, managerOf } from "../../protocol/mod.ts";
 import { ClusterNetwork, SingleServer, SitesNetwork, type PanelNetwork } from "../support/networks.ts";
-import { startPanel, VOTE_EVERY_PROMPT, type Panel } from "../support/panel.ts";
+import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT, type Panel } from "../support/panel.ts";
 
 export const FAULTS = ["coordinator", "actor", "node", "link"] as const;
 export type Fault = (typeof FAULTS)[number];
@@ -120,7 +120,7 @@ export async function runOnce(fault: Fault, seed: number): Promise<{ broke: stri
     // Heartbeats may lapse for longer than any fault lasts: every member is expected in every iteration.
     panel = await startPanel(
       settings,
-      { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 1000, lapseMs: 90_000 } },
+      { voting: VOTE_EVERY_PROMPT, training: TRAIN_ONE_EPOCH, heartbeat: { intervalMs: 1000, lapseMs: 90_000 } },
       { network: setup.network, dir, benchItems: 10 },
     );
     const p = panel;

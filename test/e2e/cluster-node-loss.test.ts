@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 import { openManager, readStored, STREAMS, subjects } from "../../protocol/mod.ts";
 import { eventually } from "../support/nats.ts";
 import { ClusterNetwork } from "../support/networks.ts";
-import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
+import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 const MEMBERS = ["ann", "ben", "cat"];
 const PROMPTS = 16;
@@ -20,7 +20,7 @@ describe("a panel on a 3-node cluster", () => {
   it("keeps R3 and finishes with every pair once when a node dies", async () => {
     await using panel = await startPanel(
       { experiment: "clu", iterations: 2, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 23, minPeers: 3 },
-      { voting: VOTE_EVERY_PROMPT },
+      { voting: VOTE_EVERY_PROMPT, training: TRAIN_ONE_EPOCH },
       { network: await ClusterNetwork.start({ size: 3 }), benchItems: 10 },
     );
     const {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { readStored, STREAMS, subjects } from "../../protocol/mod.ts";
-import { freeze, startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
+import { freeze, startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 describe("crashes mid-iteration", () => {
   it("publishes every prompt's pair exactly once when the coordinator and an actor are SIGKILLed and restarted", async () => {
@@ -10,6 +10,7 @@ describe("crashes mid-iteration", () => {
       {
         // Thresholds at zero make every prompt eligible, so exactly one pair per prompt is expected.
         voting: VOTE_EVERY_PROMPT,
+        training: TRAIN_ONE_EPOCH,
         heartbeat: { intervalMs: 500, lapseMs: 60_000 },
         // A window a quarter of the iteration: it moves through a restart of the coordinator.
         openPrompts: 12,

@@ -2,14 +2,14 @@ import { readFileSync } from "node:fs";
 import { Kvm } from "@nats-io/kv";
 import { describe, expect, it } from "vitest";
 import { BUCKETS, readRecord } from "../../protocol/mod.ts";
-import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
+import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 describe("two processes serving one peer", () => {
   it("answer each prompt once, train once per iteration, and both get the new weights", async () => {
     const prompts = 40;
     await using panel = await startPanel(
       { experiment: "repl", iterations: 2, promptsPerIteration: prompts, k: 2, temperature: 1, poolSeed: 14, minPeers: 3 },
-      { voting: VOTE_EVERY_PROMPT },
+      { voting: VOTE_EVERY_PROMPT, training: TRAIN_ONE_EPOCH },
       { actorArgs: ["--batch", "2"] },
     );
     const ckpt = await panel.randomCheckpoints(["ann", "ben", "cat"]);

@@ -19,7 +19,7 @@ import { freePort } from "../support/ports.ts";
 import { startPanel } from "../support/panel.ts";
 
 const MEMBERS = ["countless", "lostspace", "ocrdumb"];
-const PROMPTS = 600;
+const PROMPTS = 300;
 const CLI = fileURLToPath(new URL("../../deploy/cli/cli.ts", import.meta.url));
 const POP = `"${process.execPath}" --import tsx "${CLI}"`;
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { MessageOf } from "../../protocol/mod.ts";
 import { eventually } from "../support/nats.ts";
 import { SitesNetwork } from "../support/networks.ts";
-import { startPanel, VOTE_EVERY_PROMPT } from "../support/panel.ts";
+import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 
 const EXP = "twosite";
 const SITE_OF = { ann: "a", ben: "a", cat: "b" } as const;
@@ -23,7 +23,7 @@ describe("an experiment across two sites", () => {
     await using panel = await startPanel(
       { experiment: EXP, iterations: 2, promptsPerIteration: PROMPTS, k: 2, temperature: 1, poolSeed: 31, minPeers: 3 },
       // Heartbeats may lapse for longer than the cut: the panel waits for site b instead of going on without it.
-      { voting: VOTE_EVERY_PROMPT, heartbeat: { intervalMs: 1000, lapseMs: 90_000 } },
+      { voting: VOTE_EVERY_PROMPT, training: TRAIN_ONE_EPOCH, heartbeat: { intervalMs: 1000, lapseMs: 90_000 } },
       // Site b's link to the hub goes through a proxy the test cuts and heals.
       { network: await SitesNetwork.start({ experiment: EXP, siteOf: SITE_OF, cut: "b" }), benchItems: 10 },
     );
