@@ -15,8 +15,11 @@ import {
   retrying,
   settlesWithin,
   stateKeys,
+  readWeights,
   startInbox,
+  WeightsDigestError,
   type ExperimentConfig,
+  type ModelRecord,
   type Inbox,
   kvmOf,
 } from "../protocol/mod.ts";
@@ -191,14 +194,36 @@ export class PeerActor {
     const record = await readRecord(ctx.state, stateKeys.model(ctx.experiment, ctx.peer), "model");
     if (!record) return undefined;
     if (record.modelVersion !== ctx.modelVersion && canLoadWeights(ctx.backend)) {
-      const bytes = await ctx.blobs.getBlob(record.object);
-      if (!bytes)
+      const loaded = await this.readChecked(record);
+      if (!loaded)
         throw new ActorStartError(`the weights of ${ctx.peer} for iteration ${record.iteration} (${record.object}) are missing from the object store`);
-      await ctx.backend.importWeights(bytes);
+      await ctx.backend.importWeights(loaded);
       ctx.modelVersion = (await ctx.backend.info()).version;
     }
     ctx.modelIteration = record.iteration;
     return record.iteration;
+  }
+
+  /**
+   * The weights a model record names, checked against its digest (protocol/weights.ts). A
+   * mismatch is logged as an error and thrown ({@link WeightsDigestError}: never loaded, not
+   * retried); a record from before digests loads unverified, with a warning.
+   */
+  private async readChecked(record: ModelRecord): Promise<Uint8Array | undefined> {
+    const ctx = this.ctx!;
+    try {
+      const loaded = await readWeights(ctx.nc, record);
+      if (loaded && !loaded.verified)
+        ctx.log.warn(
+          { iteration: record.iteration, object: record.object },
+          "model record has no weights digest (written before weights had owners); loading unverified",
+        );
+      return loaded?.bytes;
+    } catch (error) {
+      if (error instanceof WeightsDigestError)
+        ctx.log.error({ err: error, iteration: record.iteration, object: record.object, bucket: record.bucket }, error.message);
+      throw error;
+    }
   }
 
   /** Another process of this peer may train; load the weights it publishes. */
@@ -216,7 +241,14 @@ export class PeerActor {
         // ctx.modelVersion, so the version alone would make it reload its own weights.
         if (record.instance === ctx.instance) continue;
         if (record.modelVersion === ctx.modelVersion) continue;
-        const bytes = await ctx.blobs.getBlob(record.object);
+        let bytes: Uint8Array | undefined;
+        try {
+          bytes = await this.readChecked(record);
+        } catch (error) {
+          // Refused weights are not loaded; this process keeps the ones it has.
+          if (error instanceof WeightsDigestError) continue;
+          throw error;
+        }
         if (!bytes) continue;
         await backend.importWeights(bytes);
         ctx.modelVersion = (await backend.info()).version;

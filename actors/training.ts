@@ -4,6 +4,7 @@
  * iteration already trained re-announces the stored result instead of training twice.
  */
 import {
+  putWeights,
   PROTOCOL_VERSION,
   STREAMS,
   controlEvent,
@@ -179,7 +180,13 @@ export class Training {
     const info = await ctx.backend.info();
     const weights = await ctx.backend.exportWeights();
     const object = objectNames.model(ctx.experiment, ctx.peer, info.version);
-    await ctx.blobs.putBlob({ name: object, description: `${ctx.peer} after iteration ${iteration}` }, weights);
+    // Into this peer's own bucket, with the digest the record carries: loaders refuse other bytes.
+    const stored = await putWeights(
+      ctx.nc,
+      { experiment: ctx.experiment, peer: ctx.peer, object, description: `${ctx.peer} after iteration ${iteration}` },
+      weights,
+      ctx.config.limits,
+    );
     const now = Date.now();
     const model: ModelRecord = {
       v: PROTOCOL_VERSION,
@@ -190,6 +197,8 @@ export class Training {
       modelVersion: info.version,
       object,
       bytes: weights.length,
+      sha256: stored.sha256,
+      bucket: stored.bucket,
       train: result,
       instance: ctx.instance,
       at: now,

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import {
   BUCKETS,
   PROTOCOL_VERSION,
+  PoolDigestError,
   PoolReader,
   PopError,
   STREAMS,
@@ -20,6 +21,7 @@ import {
   readRecord,
   encode,
   ensureTopology,
+  ensureWeightsBucket,
   isKeyExists,
   isTooLarge,
   openBlobs,
@@ -71,6 +73,8 @@ export class Coordinator {
   private pool!: PoolReader;
   private progress!: Progress;
   private members!: MembershipView;
+  /** Members whose weights bucket is in place. */
+  private readonly weightsBuckets = new Set<string>();
   private collector?: IterationCollector;
   /** The open iteration's prompts in pool order, and how many of them are published (the window's front). */
   private window?: { prompts: IterationPrompts; published: number };
@@ -138,6 +142,8 @@ export class Coordinator {
     this.state = await kvm.open(BUCKETS.state);
     this.blobs = await openBlobs(nc);
     this.config = await this.loadConfig();
+    // Again with the config's limits: the coordinator's key is the one that sets them.
+    await ensureTopology(nc, { limits: this.config.limits });
     for (const warning of judgesPerAuthorWarnings(this.config.voting, this.config.judging.judgesPerAuthor)) log.warn({ judging: this.config.judging }, warning);
     this.pool = await this.loadPool();
     const stored = await readRecord(this.state, stateKeys.progress(experiment), "progress");
@@ -188,8 +194,32 @@ export class Coordinator {
     return config;
   }
 
+  /**
+   * The config's pool, checked against the digest the config pins (protocol/pool.ts). A config
+   * written without one is pinned now, to the pool as it is, so every later read is checked; a
+   * pool stored before chunks had digests cannot be pinned and is read unverified, with a warning.
+   */
   private async loadPool(): Promise<PoolReader> {
-    const pool = await PoolReader.open(this.blobs, this.config.pool.name);
+    const { log, experiment } = this.options;
+    let pool: PoolReader | undefined;
+    try {
+      pool = await PoolReader.open(this.blobs, this.config.pool.name, this.config.pool);
+    } catch (error) {
+      if (error instanceof PoolDigestError) log.error({ err: error, pool: this.config.pool.name }, error.message);
+      throw error;
+    }
+    if (pool && this.config.pool.sha256 === undefined) {
+      if (pool.verifiable) {
+        this.config = { ...this.config, pool: { ...this.config.pool, sha256: pool.sha256 } };
+        await this.state.put(stateKeys.config(experiment), encode(this.config));
+        log.info({ pool: pool.name, sha256: pool.sha256 }, "pinned the prompt pool's digest in the experiment config");
+      } else {
+        log.warn(
+          { pool: pool.name },
+          "the prompt pool was stored before its chunks had digests; reading it unverified (store it again with pop pool --replace to pin it)",
+        );
+      }
+    }
     if (!pool)
       throw new CoordinatorSetupError(
         `prompt pool '${this.config.pool.name}' is not in the object store; load it first: pop pool --from FILE.jsonl --name NAME for your own prompts, pop pool --seed <N> --count <N> for the tiny world`,
@@ -293,6 +323,19 @@ export class Coordinator {
     );
   }
 
+  /**
+   * Every live member gets its own weights bucket with its share (limits.weightsBytes) before it
+   * trains: a peer's key may write only that bucket and may not create it, so that no member
+   * sets its own share (protocol/weights.ts).
+   */
+  private async ensureWeightsBuckets(): Promise<void> {
+    for (const peer of this.members.alive()) {
+      if (this.weightsBuckets.has(peer)) continue;
+      await ensureWeightsBucket(this.options.nc, this.options.experiment, peer, this.config.limits);
+      this.weightsBuckets.add(peer);
+    }
+  }
+
   private async saveProgress(iteration: number, phase: Progress["phase"]): Promise<void> {
     this.progress = { v: PROTOCOL_VERSION, type: "progress", experiment: this.options.experiment, iteration, phase, at: Date.now() };
     await this.state.put(stateKeys.progress(this.options.experiment), encode(this.progress));
@@ -302,6 +345,7 @@ export class Coordinator {
   private async step(): Promise<void> {
     const { log, experiment } = this.options;
     await this.members.confirm();
+    await this.ensureWeightsBuckets();
     for (const m of this.members.newlyLapsed()) {
       log.warn({ peer: m.peer, instance: m.instance }, "heartbeat lapsed; going on without it");
       await publishMessage(this.js, controlEvent(experiment, "peer_left", { peer: m.peer, instance: m.instance, reason: "lapsed" }));

@@ -27,11 +27,11 @@ export function sha256Name(bytes: Uint8Array): string {
 }
 
 /**
- * Opens the object store. Its `getBlob` reads without a consumer (see {@link readBlob}); `get`
+ * Opens an object bucket: the pools-and-images one by default, or a peer's weights bucket. Its `getBlob` reads without a consumer (see {@link readBlob}); `get`
  * (the streaming read) is the library's and still makes one per call.
  */
-export async function openBlobs(nc: NatsConnection): Promise<ObjectStore> {
-  const [store, jsm] = await Promise.all([objmOf(nc).open(OBJECT_STORE), openManager(nc)]);
+export async function openBlobs(nc: NatsConnection, bucket: string = OBJECT_STORE): Promise<ObjectStore> {
+  const [store, jsm] = await Promise.all([objmOf(nc).open(bucket), openManager(nc)]);
   const libraryGetBlob = store.getBlob.bind(store);
   // Replaced on this instance so that every caller (actors, coordinator, deploy tools) reads
   // without leaving consumers behind, with no change at the call sites.

@@ -22,3 +22,5 @@ export * from "./timeout.ts";
 export * from "./retry.ts";
 export * from "./blobs.ts";
 export * from "./pool.ts";
+export * from "./limits.ts";
+export * from "./weights.ts";

@@ -5,6 +5,11 @@
  * writer never holds the whole pool. A pool written in one object before pools were chunked is
  * read as a pool of one chunk.
  *
+ * Every stored pool is pinned by digests: the experiment config (written only by the coordinator)
+ * holds the sha256 of the index object, and the index the sha256 of each chunk object, so a
+ * reader that is given the config's digest refuses any byte of the pool that differs
+ * ({@link PoolDigestError}), chunks included.
+ *
  * Pool prompt ids end in a number that grows along the pool (the tiny world's `tiny-pool-7-12`,
  * a file's `<name>:<line>`): the index keeps each chunk's first such number, so that an id finds
  * its chunk without a table of every id.
@@ -13,6 +18,7 @@ import { createHash } from "node:crypto";
 import type { ObjectStore } from "@nats-io/obj";
 import { MAX_STORED_BYTES, decode, encode } from "./codec.ts";
 import { PopError } from "./errors.ts";
+import { asLimitError } from "./limits.ts";
 import { objectNames } from "./state.ts";
 import type { PoolPrompt, PromptPool } from "./schemas.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
@@ -26,6 +32,11 @@ const CACHED_CHUNKS = 4;
 
 /** A pool cannot be stored as given (its ids do not follow the pool's rule), or a stored one is inconsistent. */
 export class PoolFormatError extends PopError {}
+
+/** A stored pool's index or chunk differs from the digest pinned for it: refused, never read. */
+export class PoolDigestError extends PopError {}
+
+const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 /** The number a pool prompt id ends with, or undefined when it ends otherwise. */
 export function promptIdKey(promptId: string): number | undefined {
@@ -46,6 +57,8 @@ export interface StoredPool {
   chunks: number;
   /** Digest of the content: equal for the same prompts in the same order. */
   digest: string;
+  /** sha256 (hex) of the index object's bytes: what an experiment config pins. */
+  sha256: string;
 }
 
 /**
@@ -61,6 +74,7 @@ export async function storePool(
   const hash = createHash("sha256");
   const starts: number[] = [];
   const keys: number[] = [];
+  const chunkSha256: string[] = [];
   let chunk: PoolPrompt[] = [];
   let bytes = 0;
   let count = 0;
@@ -71,7 +85,9 @@ export async function storePool(
     starts.push(first);
     keys.push(promptIdKey(chunk[0]!.promptId)!);
     const message: PromptPool = { v: PROTOCOL_VERSION, type: "pool", experiment: meta.experiment, name: meta.name, prompts: chunk, first };
-    if (blobs) await blobs.putBlob({ name: objectNames.poolChunk(meta.name, starts.length - 1) }, encode(message));
+    const encoded = encode(message);
+    chunkSha256.push(sha256Hex(encoded));
+    if (blobs) await putChecked(blobs, objectNames.poolChunk(meta.name, starts.length - 1), encoded);
     chunk = [];
     bytes = 0;
   };
@@ -95,10 +111,20 @@ export async function storePool(
     experiment: meta.experiment,
     name: meta.name,
     prompts: [],
-    chunks: { count, starts, keys, digest },
+    chunks: { count, starts, keys, digest, chunkSha256 },
   };
-  if (blobs) await blobs.putBlob({ name: objectNames.pool(meta.name), description: meta.description }, encode(index));
-  return { count, chunks: starts.length, digest };
+  const encoded = encode(index);
+  if (blobs) await putChecked(blobs, objectNames.pool(meta.name), encoded, meta.description);
+  return { count, chunks: starts.length, digest, sha256: sha256Hex(encoded) };
+}
+
+/** Puts an object of a pool; a full bucket becomes a LimitExceededError. */
+async function putChecked(blobs: ObjectStore, name: string, bytes: Uint8Array, description?: string): Promise<void> {
+  try {
+    await blobs.putBlob({ name, description }, bytes);
+  } catch (error) {
+    throw asLimitError(error, `pool object ${name}`, "the pools-and-images bucket (limits.blobsBytes)");
+  }
 }
 
 interface Chunk {
@@ -124,21 +150,51 @@ export class PoolReader {
     private readonly keys: number[],
     /** The content digest (made from the prompts for a one-object pool). */
     readonly digest: string,
+    /** sha256 (hex) of the index object's bytes: what an experiment config pins. */
+    readonly sha256: string,
+    /** sha256 of each chunk object, by chunk (undefined: a pool stored before chunks had digests). */
+    private readonly chunkSha256: string[] | undefined,
     single?: PoolPrompt[],
   ) {
     if (single) this.cache.set(0, { first: 0, prompts: single });
   }
 
-  /** The pool stored under `name`, or undefined when there is none. */
-  static async open(blobs: ObjectStore, name: string): Promise<PoolReader | undefined> {
+  /**
+   * The pool stored under `name`, or undefined when there is none. With `sha256` (the digest the
+   * experiment config pins), an index or chunk whose bytes differ is refused with a
+   * {@link PoolDigestError}; so is a chunked pool stored before chunks had digests, which cannot
+   * be checked.
+   */
+  static async open(blobs: ObjectStore, name: string, pinned?: { sha256?: string }): Promise<PoolReader | undefined> {
     const bytes = await blobs.getBlob(objectNames.pool(name));
     if (!bytes) return undefined;
+    const sha256 = sha256Hex(bytes);
+    if (pinned?.sha256 !== undefined && sha256 !== pinned.sha256) {
+      throw new PoolDigestError(
+        `prompt pool '${name}' is not the one the experiment config pins: its index hashes to ${sha256}, the config says ${pinned.sha256} (was it replaced?); refusing to read it`,
+      );
+    }
     const pool = decode(bytes, "pool", { maxBytes: MAX_STORED_BYTES });
-    if (pool.chunks) return new PoolReader(blobs, name, pool.chunks.count, pool.chunks.starts, pool.chunks.keys, pool.chunks.digest);
+    if (pool.chunks) {
+      const c = pool.chunks;
+      if (c.chunkSha256 !== undefined && c.chunkSha256.length !== c.starts.length)
+        throw new PoolFormatError(`pool '${name}' lists ${c.chunkSha256.length} chunk digests for ${c.starts.length} chunks`);
+      if (pinned?.sha256 !== undefined && c.chunkSha256 === undefined) {
+        throw new PoolDigestError(
+          `prompt pool '${name}' was stored before its chunks had digests, so they cannot be checked; store it again (pop pool --replace) before pinning it`,
+        );
+      }
+      return new PoolReader(blobs, name, c.count, c.starts, c.keys, c.digest, sha256, c.chunkSha256);
+    }
     // Written whole, before chunks: one chunk, always held (such a pool is bounded by MAX_STORED_BYTES).
     const hash = createHash("sha256");
     for (const p of pool.prompts) hash.update(contentOf(p)).update("\n");
-    return new PoolReader(blobs, name, pool.prompts.length, [0], [], `sha256-${hash.digest("hex")}`, pool.prompts);
+    return new PoolReader(blobs, name, pool.prompts.length, [0], [], `sha256-${hash.digest("hex")}`, sha256, [], pool.prompts);
+  }
+
+  /** Whether every byte this reader reads is covered by its index's digest (false for chunked pools stored before chunk digests). */
+  get verifiable(): boolean {
+    return this.chunkSha256 !== undefined;
   }
 
   get chunks(): number {
@@ -196,6 +252,10 @@ export class PoolReader {
     }
     const bytes = await this.blobs.getBlob(objectNames.poolChunk(this.name, c));
     if (!bytes) throw new PoolFormatError(`pool '${this.name}' has no chunk ${c} (was it replaced while in use?)`, { retryable: true });
+    const want = this.chunkSha256?.[c];
+    if (want !== undefined && sha256Hex(bytes) !== want) {
+      throw new PoolDigestError(`chunk ${c} of prompt pool '${this.name}' does not match the digest its index gives (was it replaced?); refusing to read it`);
+    }
     const pool = decode(bytes, "pool", { maxBytes: MAX_STORED_BYTES });
     if (pool.first !== this.starts[c]) throw new PoolFormatError(`chunk ${c} of pool '${this.name}' starts at ${pool.first}, its index says ${this.starts[c]}`);
     const chunk: Chunk = { first: pool.first!, prompts: pool.prompts };

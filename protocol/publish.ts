@@ -17,6 +17,7 @@ import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { encode } from "./codec.ts";
 import { headersFor, messageIdFor, subjectFor } from "./envelope.ts";
 import { PopError, isPermissionViolation } from "./errors.ts";
+import { LimitExceededError, asLimitError } from "./limits.ts";
 import type { Message } from "./schemas.ts";
 
 /** The stream could not store a message (no ack in time, no stream, server gone). */
@@ -66,6 +67,9 @@ export async function publishMessage(js: JetStreamClient, message: Message, opti
         retryable: false,
       });
     }
+    // The stream is full or the message too large for it: the same publish is refused again.
+    const limited = asLimitError(error, `${message.type} on ${subject}`, "its stream (experiment config limits)");
+    if (limited instanceof LimitExceededError) throw limited;
     throw new PublishError(`could not publish ${message.type} on ${subject}: ${(error as Error).message}`, { cause: error, retryable: true });
   }
   return { subject, seq: ack.seq, duplicate: ack.duplicate };

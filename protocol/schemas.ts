@@ -3,6 +3,7 @@
  * place where message shapes are defined; everything else imports them from here.
  */
 import { z } from "zod";
+import { Limits } from "./limits.ts";
 import { NAME_PATTERN, NAME_RULE, type ControlEventName } from "./subjects.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
@@ -11,6 +12,8 @@ export const Name = z.string().regex(NAME_PATTERN, `must be ${NAME_RULE}`);
 export const Iteration = z.number().int().min(0).max(1_000_000);
 const Id = z.string().min(1).max(256);
 const Millis = z.number().int().nonnegative();
+/** A sha256 digest in lower-case hex. */
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, "must be a sha256 digest in lower-case hex");
 const Text = z.string().max(64 * 1024);
 
 /** The five HelpSteer2-style criteria, in their fixed order. */
@@ -147,7 +150,16 @@ export const ExperimentConfig = z.object({
    */
   openPrompts: z.number().int().min(1).default(1000),
   /** Which prompt pool the coordinator draws from, e.g. the tiny world's seed. */
-  pool: z.object({ name: Name, offset: z.number().int().min(0).default(0) }),
+  pool: z.object({
+    name: Name,
+    offset: z.number().int().min(0).default(0),
+    /**
+     * sha256 (hex) of the pool's stored index object, pinned when the config is written: the
+     * coordinator refuses a pool whose index differs, and the index pins each chunk's sha256.
+     * Absent in configs written before pools were pinned (read unverified, with a warning).
+     */
+    sha256: Sha256.optional(),
+  }),
   /** Live peers needed to open the first iteration (the paper's panel has at least three). */
   minPeers: z.number().int().min(1).default(3),
   /** Live peers needed to open a later iteration; lower than `minPeers` lets a run outlive a lost member. */
@@ -180,6 +192,8 @@ export const ExperimentConfig = z.object({
      */
     judgeLingerMs: Millis.default(10_000),
   }),
+  /** What the server lets the experiment store (protocol/limits.ts has the defaults). */
+  limits: Limits.prefault({}),
   heartbeat: z.object({
     intervalMs: Millis.default(2_000),
     /** A member whose last heartbeat is older than this is dropped. */
@@ -620,6 +634,19 @@ export const ModelRecord = z.object({
   modelVersion: Id,
   object: Id,
   bytes: z.number().int().min(0),
+  /**
+   * sha256 (hex) of the weights object's bytes: a loader refuses bytes that differ. Absent in
+   * records written before weights had owners (then `bucket` is absent too).
+   */
+  sha256: Sha256.optional(),
+  /**
+   * The object bucket holding `object`: the peer's own (topology.ts `weightsBucket`), which only
+   * it may write. Absent: the shared bucket of records written before weights had owners.
+   */
+  bucket: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,200}$/)
+    .optional(),
   /** What the training run did (absent for a starting checkpoint). */
   train: TrainSummary.optional(),
   /**
@@ -646,6 +673,8 @@ export const PoolChunks = z.object({
   starts: z.array(z.number().int().min(0)).min(1),
   keys: z.array(z.number().int().min(0)),
   digest: z.string().max(128),
+  /** sha256 (hex) of each chunk object's bytes, by chunk; a reader refuses a chunk that differs. Absent in pools stored before. */
+  chunkSha256: z.array(Sha256).optional(),
 });
 export type PoolChunks = z.infer<typeof PoolChunks>;
 

@@ -18,8 +18,9 @@ import {
 import { kvmOf, managerOf, objmOf } from "./jetstream.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { PopError, TopologyConflictError, UnsupportedServerError, isPermissionViolation } from "./errors.ts";
+import { DEFAULT_LIMITS, OBJECT_CHUNK_BYTES, type Limits } from "./limits.ts";
 import { checkMinimum, requireFeatures, serverVersion, type ServerFeature } from "./server.ts";
-import { natsSubjects, subjects, wildcards } from "./subjects.ts";
+import { checkName, natsSubjects, subjects, wildcards } from "./subjects.ts";
 
 /** Stream names and what they hold. */
 export const STREAMS = {
@@ -40,8 +41,21 @@ export const BUCKETS = {
   /** Experiment config and coordinator progress, `<exp>.*` keys. */
   state: "pop_state",
 } as const;
-/** Images (by content hash) and model weights. */
+/**
+ * Prompt pools and images (by content hash): written only by coordinator keys
+ * (deploy/ops/permissions.ts), read by everyone. Weights written before weights had owners are
+ * here too, still readable.
+ */
 export const OBJECT_STORE = "pop_blobs";
+
+/**
+ * A peer's own object bucket for its weights: only that peer's key may write it, and it has a
+ * byte limit of its own (limits.weightsBytes). Names are lower-case, so the upper-case `_P_`
+ * cannot be part of either and the name is unambiguous.
+ */
+export function weightsBucket(exp: string, peer: string): string {
+  return `pop_w_${checkName(exp, "experiment")}_P_${checkName(peer, "peer")}`;
+}
 
 /** Options of the topology; the defaults suit one server on one host. */
 export interface TopologyOptions {
@@ -64,6 +78,12 @@ export interface TopologyOptions {
   compression?: boolean;
   /** Attach metadata to streams (needs nats-server >= 2.10). */
   metadata?: Record<string, string>;
+  /**
+   * Byte, message and size limits (protocol/limits.ts). Given: existing streams and buckets are
+   * updated to them (the coordinator passes its experiment config's). Absent: new ones get the
+   * defaults and existing ones keep theirs, so a peer never undoes what the coordinator set.
+   */
+  limits?: Limits;
 }
 
 export type EnsureOutcome = "created" | "unchanged" | "updated";
@@ -85,14 +105,38 @@ export function streamConfig(key: StreamKey, options: TopologyOptions = {}): Par
     description: s.description,
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
-    discard: DiscardPolicy.Old,
     ...(options.replicas !== undefined ? { num_replicas: options.replicas } : {}),
     duplicate_window: (options.duplicateWindowMs ?? 24 * 3600_000) * MS,
     max_age: (options.maxAgeMs ?? 0) * MS,
+    ...streamLimits(options.limits ?? DEFAULT_LIMITS),
   };
   if (options.compression) (config as Record<string, unknown>).compression = "s2";
   if (options.metadata) (config as Record<string, unknown>).metadata = options.metadata;
   return config;
+}
+
+/**
+ * A protocol stream's limits. Full, it refuses new messages (discard new) rather than evicting
+ * stored ones: a flood can stop the experiment, never erase its record. No per-subject limit: a
+ * member's own subjects span every iteration number, so it would not bound a flood, while a
+ * 1,000,000-prompt iteration legitimately puts a million messages on one author's subject.
+ */
+function streamLimits(l: Limits): Pick<StreamConfig, "discard" | "max_bytes" | "max_msgs" | "max_msg_size"> {
+  return { discard: DiscardPolicy.New, max_bytes: l.streamBytes ?? -1, max_msgs: l.streamMessages, max_msg_size: l.messageBytes };
+}
+
+/** The limits of a KV bucket's stream: bytes (reserved by the server, so kept small) and value size. KV buckets discard new already. */
+function bucketLimits(maxBytes: number, l: Limits): Pick<StreamConfig, "max_bytes" | "max_msg_size"> {
+  return { max_bytes: maxBytes, max_msg_size: l.messageBytes };
+}
+
+/**
+ * The limits of an object bucket's stream (discard new, as nats.js makes them): at most one
+ * chunk (plus room for metadata) a message, and as many messages as `maxBytes` of chunks, which
+ * bounds its bytes without the server reserving them on its disk.
+ */
+export function objectLimits(maxBytes: number): Pick<StreamConfig, "max_msgs" | "max_msg_size"> {
+  return { max_msgs: Math.ceil(maxBytes / OBJECT_CHUNK_BYTES), max_msg_size: OBJECT_CHUNK_BYTES + 8 * 1024 };
 }
 
 function requiredFeatures(options: TopologyOptions): ServerFeature[] {
@@ -110,31 +154,72 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   const jsm = await openManager(nc);
   const report: TopologyReport = { server: version.join("."), streams: {}, buckets: {} };
   for (const key of Object.keys(STREAMS) as StreamKey[]) {
-    report.streams[STREAMS[key].name] = await ensureStream(jsm, streamConfig(key, options));
+    report.streams[STREAMS[key].name] = await ensureStream(jsm, streamConfig(key, options), options.limits !== undefined);
   }
   const replicas = options.replicas ?? 1;
   const asked = options.replicas;
+  const l = options.limits ?? DEFAULT_LIMITS;
+  const enforce = options.limits !== undefined;
   const kvm = kvmOf(nc);
+  const members = bucketLimits(l.membersBytes, l);
   report.buckets[BUCKETS.members] = await ensureBucket(
     jsm,
     natsSubjects.kvStream(BUCKETS.members),
-    () => kvm.create(BUCKETS.members, { history: 1, replicas, description: "PoP membership and heartbeats" }),
+    () =>
+      kvm.create(BUCKETS.members, {
+        history: 1,
+        replicas,
+        description: "PoP membership and heartbeats",
+        max_bytes: members.max_bytes,
+        maxValueSize: members.max_msg_size,
+      }),
     asked,
+    enforce ? members : undefined,
   );
+  const state = bucketLimits(l.stateBytes, l);
   report.buckets[BUCKETS.state] = await ensureBucket(
     jsm,
     natsSubjects.kvStream(BUCKETS.state),
-    () => kvm.create(BUCKETS.state, { history: 5, replicas, description: "PoP experiment configs and coordinator progress" }),
+    () =>
+      kvm.create(BUCKETS.state, {
+        history: 5,
+        replicas,
+        description: "PoP experiment configs and coordinator progress",
+        max_bytes: state.max_bytes,
+        maxValueSize: state.max_msg_size,
+      }),
     asked,
+    enforce ? state : undefined,
   );
   const objm = objmOf(nc);
+  const blobs = objectLimits(l.blobsBytes);
   report.buckets[OBJECT_STORE] = await ensureBucket(
     jsm,
     natsSubjects.objectStream(OBJECT_STORE),
-    () => objm.create(OBJECT_STORE, { replicas, description: "PoP images and model weights by content hash" }),
+    () => objm.create(OBJECT_STORE, { replicas, description: "PoP prompt pools and images by content hash", ...blobs }),
     asked,
+    enforce ? blobs : undefined,
   );
   return report;
+}
+
+/**
+ * Creates a peer's weights bucket ({@link weightsBucket}) with its limit, or updates the limit of
+ * the existing one. The coordinator does it for every member it sees (a peer's key may not
+ * create streams, so that no peer sets its own share); a peer on a server without credentials
+ * does it itself before its first upload.
+ */
+export async function ensureWeightsBucket(nc: NatsConnection, exp: string, peer: string, limits: Limits = DEFAULT_LIMITS): Promise<EnsureOutcome> {
+  const jsm = await openManager(nc);
+  const bucket = weightsBucket(exp, peer);
+  const want = objectLimits(limits.weightsBytes);
+  return ensureBucket(
+    jsm,
+    natsSubjects.objectStream(bucket),
+    () => objmOf(nc).create(bucket, { description: `PoP weights of ${peer} in ${exp}, written by it alone`, ...want }),
+    undefined,
+    want,
+  );
 }
 
 /** A JetStream manager, or a clear error when the server has JetStream off. */
@@ -153,10 +238,12 @@ function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && (error.code === 404 || /not found/i.test(error.message));
 }
 
-const UPDATABLE_STREAM_FIELDS = ["subjects", "description", "duplicate_window", "max_age", "discard"] as const;
+const UPDATABLE_STREAM_FIELDS = ["subjects", "description", "duplicate_window", "max_age"] as const;
+/** Compared and updated only when the caller gives limits (see {@link TopologyOptions.limits}). */
+const LIMIT_FIELDS = ["discard", "max_bytes", "max_msgs", "max_msg_size"] as const;
 const FIXED_STREAM_FIELDS = ["storage", "retention"] as const;
 
-async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }): Promise<EnsureOutcome> {
+async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, enforceLimits: boolean): Promise<EnsureOutcome> {
   let have: StreamConfig;
   try {
     have = (await jsm.streams.info(want.name)).config;
@@ -188,19 +275,33 @@ async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> &
       `stream ${want.name} has ${have.num_replicas} replica(s), but ${want.num_replicas} were asked for; replicas are set when the topology is created. Leave the replica count out to use the existing streams.`,
     );
   }
-  const differs = UPDATABLE_STREAM_FIELDS.some((f) => want[f] !== undefined && JSON.stringify(have[f]) !== JSON.stringify(want[f]));
+  const fields = enforceLimits ? [...UPDATABLE_STREAM_FIELDS, ...LIMIT_FIELDS] : UPDATABLE_STREAM_FIELDS;
+  const differs = fields.some((f) => want[f] !== undefined && JSON.stringify(have[f]) !== JSON.stringify(want[f]));
   if (!differs) return "unchanged";
-  await jsm.streams.update(want.name, { ...have, ...want });
+  const update = { ...have, ...want };
+  // Left as they are unless limits were given (a peer's defaults must not undo the coordinator's).
+  if (!enforceLimits) for (const f of LIMIT_FIELDS) (update as Record<string, unknown>)[f] = have[f];
+  await jsm.streams.update(want.name, update);
   return "updated";
 }
 
-async function ensureBucket(jsm: JetStreamManager, streamName: string, create: () => Promise<unknown>, replicas?: number): Promise<EnsureOutcome> {
+async function ensureBucket(
+  jsm: JetStreamManager,
+  streamName: string,
+  create: () => Promise<unknown>,
+  replicas?: number,
+  limits?: Partial<StreamConfig>,
+): Promise<EnsureOutcome> {
   try {
-    const have = (await jsm.streams.info(streamName)).config.num_replicas;
+    const config = (await jsm.streams.info(streamName)).config;
+    const have = config.num_replicas;
     if (replicas !== undefined && have !== replicas) {
       throw new TopologyConflictError(`${streamName} has ${have} replica(s), but ${replicas} were asked for; replicas are set when the topology is created.`);
     }
-    return "unchanged";
+    const changed = limits && Object.entries(limits).some(([k, v]) => (config as unknown as Record<string, unknown>)[k] !== v);
+    if (!changed) return "unchanged";
+    await jsm.streams.update(streamName, { ...config, ...limits });
+    return "updated";
   } catch (error) {
     if (error instanceof TopologyConflictError) throw error;
     if (!isNotFound(error)) throw new PopError(`cannot read ${streamName}`, { cause: error, retryable: true });

@@ -83,7 +83,8 @@ export async function loadTinyPool(
   const blobs = await openBlobs(nc);
   const name = poolName(seed);
   const existing = await PoolReader.open(blobs, name);
-  if (existing && existing.count >= count) {
+  // One stored before its chunks had digests is stored again, so that it can be pinned.
+  if (existing && existing.count >= count && existing.verifiable) {
     onProgress?.(count, count);
     return { name, count: existing.count };
   }

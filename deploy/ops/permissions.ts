@@ -9,6 +9,11 @@
  * control replies (`$JS.FC.…`). Replies and deliveries come back on the client's inboxes.
  * The lists below name every such subject the code in actors/, coordinator/ and deploy/ uses
  * with nats.js v3 against nats-server 2.9.
+ *
+ * Objects have owners: prompt pools and images are in the coordinator's bucket (only coordinator
+ * keys write it), each peer's weights in that peer's own bucket (only its key writes it). An
+ * object bucket is a stream of its own with subjects `$O.<bucket>.C.<nuid>` (chunks) and
+ * `$O.<bucket>.M.<base64 name>` (metadata), so the bucket token is what binds writes to a key.
  */
 import {
   BUCKETS,
@@ -22,6 +27,7 @@ import {
   stateKeys,
   subjects,
   wildcards,
+  weightsBucket,
   type ConsumerSpec,
 } from "../../protocol/mod.ts";
 
@@ -121,14 +127,21 @@ function coordinatorDurablesDeny(exp: string): Rule[] {
   return coordinatorDurables(exp).flatMap((spec) => durableDeny(spec, "the coordinator"));
 }
 
-/** Reading stored objects: images of prompts, the pool, weights. */
-function objectReads(): Rule[] {
-  return [
-    // Object names are base64 in one subject token, so no prefix of a name can be matched.
-    r(nats.stream("MSG.GET", OBJ), "read an object's metadata (ObjectStore.info: last message of its meta subject)"),
-    ...orderedReads(OBJ, nats.objectChunks(OBJECT_STORE, "*"), "read an object's chunks (getBlob)", true),
-  ];
+/** Reading the stored objects of `buckets`: images of prompts, the pool, weights. */
+function objectReads(buckets: string[]): Rule[] {
+  return buckets.flatMap((bucket) => {
+    const stream = nats.objectStream(bucket);
+    return [
+      r(nats.stream("INFO", stream), `open ${bucket} (Objm.open looks the stream up)`),
+      // Object names are base64 in one subject token, so no prefix of a name can be matched.
+      r(nats.stream("MSG.GET", stream), `read an object's metadata and chunks in ${bucket} (ObjectStore.info, getBlob)`),
+      ...orderedReads(stream, nats.objectChunks(bucket, "*"), `read a large object's chunks in ${bucket} (the library's getBlob)`, true),
+    ];
+  });
 }
+
+/** Every peer's weights bucket of the experiment. */
+const weightsBuckets = (exp: string, peers: string[]) => peers.map((p) => weightsBucket(exp, p));
 
 /**
  * Reading KV keys. nats.js v3's `Kvm.open` binds without looking the bucket up, so `get` uses
@@ -144,14 +157,14 @@ function kvReads(bucket: string, keys: string, why: string): Rule[] {
 }
 
 /** Reading everything of one experiment: its streams, state and membership (also watched), objects. */
-function experimentReads(exp: string): Rule[] {
+function experimentReads(exp: string, peers: string[]): Rule[] {
   return [
     ...Object.values(STREAMS).flatMap((s) => orderedReads(s.name, wildcards.experiment(exp), `read ${s.name}`)),
     ...kvReads(BUCKETS.state, stateKeys.all(exp), "read config, progress, iteration and model records (kv.create reads too)"),
     ...kvReads(BUCKETS.members, memberKeys.all(exp), "read membership records"),
     ...orderedReads(KV_MEMBERS, nats.kv(BUCKETS.members, memberKeys.all(exp)), "watch the members (heartbeats)", true),
     ...orderedReads(KV_STATE, nats.kv(BUCKETS.state, stateKeys.all(exp)), "watch the state bucket", true),
-    ...objectReads(),
+    ...objectReads([OBJECT_STORE, ...weightsBuckets(exp, peers)]),
   ];
 }
 
@@ -186,8 +199,10 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
     // memberKeys.instance(exp, peer, <instance>): one token per process.
     r(nats.kv(BUCKETS.members, memberKeys.ofPeer(exp, peer)), "its processes' membership records (heartbeat put, delete on leaving)"),
     r(nats.kv(BUCKETS.state, stateKeys.model(exp, peer)), "its model record, the commit point of training"),
-    r(nats.objectChunks(OBJECT_STORE, "*"), "chunks of its weights (BROAD: chunk subjects are random ids, so any object's chunks)"),
-    r(nats.objectMeta(OBJECT_STORE, "*"), "metadata of its weights (BROAD: object names are base64 tokens, so any object's name)"),
+    // Its own bucket only (created by the coordinator with its share): nobody else's objects.
+    r(nats.objectChunks(weightsBucket(exp, peer), "*"), "chunks of its weights, in its own bucket"),
+    r(nats.objectMeta(weightsBucket(exp, peer), "*"), "metadata of its weights, in its own bucket"),
+    r(nats.stream("PURGE", nats.objectStream(weightsBucket(exp, peer))), "free the chunks of its own replaced or failed upload (nats.js put)"),
     ...jetStreamBasics(),
     ...peerDurables(exp, peer).flatMap((spec) => durableUse(spec, spec.config.durable_name)),
     ...orderedReads(STREAMS.pairs.name, wildcards.anyIteration(exp, "pair"), "read an iteration's pairs to train on"),
@@ -197,7 +212,7 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
     ...orderedReads(STREAMS.verdicts.name, wildcards.spokenBy(exp, "verdict", peer), "catch up: its own verdicts"),
     ...kvReads(BUCKETS.state, stateKeys.all(exp), "read the experiment config, iteration records and its model record"),
     ...orderedReads(KV_STATE, nats.kv(BUCKETS.state, stateKeys.model(exp, peer)), "watch its model record (weights trained by its other processes)", true),
-    ...objectReads(),
+    ...objectReads([OBJECT_STORE, weightsBucket(exp, peer)]),
   ];
   const deny: Rule[] = [
     r(wildcards.kind("*", "prompt"), "prompts are the coordinator's"),
@@ -231,8 +246,11 @@ export function coordinatorPermissions(exp: string, peers: string[]): RolePermis
     r(nats.stream("PURGE", OBJ), "free the chunks of a replaced object (pop pool --replace)"),
     ...jetStreamBasics(),
     ...ALL_STREAMS.map((s) => r(nats.stream("CREATE", s), "ensureTopology creates the topology on a fresh server")),
-    ...ALL_STREAMS.map((s) => r(nats.stream("UPDATE", s), "ensureTopology updates a stream whose settings changed")),
-    ...experimentReads(exp),
+    ...ALL_STREAMS.map((s) => r(nats.stream("UPDATE", s), "ensureTopology updates a stream whose settings or limits changed")),
+    // Never written by the coordinator: it only creates them, with each member's share.
+    ...weightsBuckets(exp, peers).map((b) => r(nats.stream("CREATE", nats.objectStream(b)), `create ${b}, a member's weights bucket, with its limit`)),
+    ...weightsBuckets(exp, peers).map((b) => r(nats.stream("UPDATE", nats.objectStream(b)), `set the limit of ${b} from the experiment config`)),
+    ...experimentReads(exp, peers),
   ];
   return {
     identity: "coordinator",
@@ -247,7 +265,7 @@ export function coordinatorPermissions(exp: string, peers: string[]): RolePermis
  * publishes nothing but the JetStream API requests that reading needs.
  */
 export function observerPermissions(exp: string, peers: string[]): RolePermissions {
-  const allow: Rule[] = [...jetStreamBasics(), ...experimentReads(exp)];
+  const allow: Rule[] = [...jetStreamBasics(), ...experimentReads(exp, peers)];
   // Explicit, so that widening an allow above can never make the observer a writer.
   const deny: Rule[] = [
     r(wildcards.everything, "no protocol message of any kind"),

@@ -269,7 +269,8 @@ export async function loadPromptFile(nc: NatsConnection, file: string, options: 
   scan.finish();
   const blobs = await openBlobs(nc);
   const existing = await PoolReader.open(blobs, scan.name);
-  const same = existing !== undefined && existing.digest === checked!.digest;
+  // A pool stored before its chunks had digests is stored again, so that it can be pinned.
+  const same = existing !== undefined && existing.digest === checked!.digest && existing.verifiable;
   if (existing && !same && !options.replace) {
     throw new PoolExistsError(
       `pool '${scan.name}' already exists with other prompts; pass --replace to overwrite it, or --name to load these under another name`,

@@ -5,6 +5,7 @@
  * round-trip and fuzz tests.
  */
 import {
+  DEFAULT_LIMITS,
   controlEvent,
   PROTOCOL_VERSION,
   type CandidateBatch,
@@ -232,6 +233,7 @@ export function sampleMessages(): Message[] {
       training: { beta: 2, gamma: 1, learningRate: 0.001, learningRateDecay: 0.5, epochs: 1, batchSize: 32, sftWeight: 0, pairsFor: "same" },
       deadlines: { voteMs: 1000, trainMs: 5000, trainQuorum: 1, judgeLingerMs: 2000 },
       heartbeat: { intervalMs: 1000, lapseMs: 5000 },
+      limits: DEFAULT_LIMITS,
     },
     prompt({ question: "what colour is the circle ?", images: [{ hash, format: "rgb8", width: 32, height: 32 }], createdAt: 2 }),
     candidates({ question: "what colour is the circle ?", texts: ["red", "blue"], sampling: { k: 2, temperature: 1, seed: 7 }, createdAt: 3 }),
