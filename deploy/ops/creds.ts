@@ -200,8 +200,9 @@ connect with. Durable consumers are denied to everyone but their owner by name; 
 have random names, so another experiment's durables on the same server are not: run one
 experiment per server or account where experiments do not trust each other.
 
-Known limits: the object store cannot be partitioned by subject (its subjects carry random
-chunk ids and base64 object names), so a peer's key can write any object, not only its weights;
-images are checked against their content hash when read.
+Objects: the pool and images are written by the coordinator's key only; each peer writes its
+weights into its own bucket (pop_w_<experiment>_P_<peer>, created by the coordinator with the
+peer's share). Every load is checked against a digest its owner recorded (weights: the model
+record; the pool: the experiment config; images: their name).
 `;
 }
