@@ -139,7 +139,7 @@ try {
   }
   const sum = (phase: string) =>
     rows.filter((r) => r.phase === phase).reduce((s, r) => ({ demo: s.demo + r.demoS, bound: s.bound + r.boundS }), { demo: 0, bound: 0 });
-  const boundAll = rows.reduce((s, r) => s + r.boundS, 0);
+  const boundAll = rows.reduce((s, r) => s + r.boundS * 1000, 0);
   const iterationsMs = timeline.iterations.reduce((s, t) => s + (t.collecting ?? 0) + (t.voteWait ?? 0) + (t.training ?? 0) + (t.evaluation ?? 0), 0);
   const f = (x: number) => x.toFixed(1);
   const lines = [
