@@ -23,7 +23,7 @@ import {
 import { judgeOnce } from "./models/judge-once.ts";
 import type { Judgement, JudgeInput } from "./models/contract.ts";
 import type { PeerContext } from "./context.ts";
-import { Pipeline, PIPELINE_DEPTH } from "./pipeline.ts";
+import { PIPELINE_DEPTH } from "./pipeline.ts";
 import { ModelOutputError } from "./models/errors.ts";
 
 /** One prompt's batches gathered so far. */
@@ -45,14 +45,29 @@ interface Ballot {
  */
 const rememberedPrompts = (openPrompts: number) => 2 * openPrompts;
 
+/** Prompts judged in one model call at most (a prompt of 3 members at k = 4: 8 candidates). */
+const PROMPTS_PER_CALL = 64;
+/** Queued prompts at which the candidates inbox's handler waits: about two calls' worth. */
+const QUEUED_PROMPTS = 2 * PROMPTS_PER_CALL;
+
 /** A peer's ballots, one per prompt being gathered. */
 class BallotBox {
   private readonly ballots = new Map<string, Ballot>();
   private readonly judged = new Map<string, Set<string>>();
   /** The ballots whose every author has answered, not yet judged (kept apart: scanning every ballot per batch grows with the backlog). */
   private readonly ready = new Set<Ballot>();
-  /** Judging calls in flight (the handler's and the lingering ones'), at most PIPELINE_DEPTH. */
-  private readonly pipeline = new Pipeline(PIPELINE_DEPTH);
+  /**
+   * Ballots taken out of the box, waiting for a model call. A call takes every ballot queued when
+   * it starts (up to {@link PROMPTS_PER_CALL}): ballots whose linger ended at the same moment, and
+   * ready ones from several deliveries while the model was busy, share one call instead of each
+   * making a small one.
+   */
+  private readonly queued: Ballot[] = [];
+  /** Judging calls in flight, at most PIPELINE_DEPTH. */
+  private running = 0;
+  /** Handlers waiting for the queue to shrink (backpressure on the inbox). */
+  private readonly roomWaiters: (() => void)[] = [];
+  private drainScheduled = false;
   private closed = false;
 
   constructor(private readonly ctx: PeerContext) {}
@@ -93,9 +108,9 @@ class BallotBox {
   }
 
   /**
-   * Scores the ballots' batches in one model call and publishes a verdict per prompt, settling
-   * their deliveries; resolves once the call has a place in the pipeline, not when it is done.
-   * The ballots leave the box now, so a later call cannot take them too.
+   * Queues the ballots for judging (a model call, then a verdict per prompt, settling their
+   * deliveries); resolves once the queue has room, not when they are judged. The ballots leave
+   * the box now, so a later call cannot take them too.
    */
   async judge(ballots: Ballot[]): Promise<void> {
     const mine = ballots.filter((b) => this.ballots.get(`${b.iteration}|${b.promptId}`) === b);
@@ -114,8 +129,35 @@ class BallotBox {
       if (this.judged.size > rememberedPrompts(this.ctx.config.openPrompts)) this.judged.delete(this.judged.keys().next().value!);
     }
     if (mine.length === 0) return;
-    // judgeNow settles every delivery itself, failures included.
-    await this.pipeline.start(() => this.judgeNow(mine));
+    this.queued.push(...mine);
+    this.scheduleDrain();
+    while (!this.closed && this.queued.length >= QUEUED_PROMPTS) await new Promise<void>((r) => this.roomWaiters.push(r));
+  }
+
+  /**
+   * Starts calls on the next turn of the event loop, so ballots queued in the same turn (timers
+   * that fire together, a delivery's ready prompts) go in one call.
+   */
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    while (!this.closed && this.running < PIPELINE_DEPTH && this.queued.length > 0) {
+      const take = this.queued.splice(0, PROMPTS_PER_CALL);
+      this.running++;
+      // judgeNow settles every delivery itself, failures included.
+      void this.judgeNow(take).finally(() => {
+        this.running--;
+        this.drain();
+      });
+    }
+    if (this.queued.length < QUEUED_PROMPTS) for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
   /** Stops the lingering timers (the inbox hands the held deliveries back). */
@@ -124,6 +166,8 @@ class BallotBox {
     for (const b of this.ballots.values()) clearTimeout(b.timer);
     this.ballots.clear();
     this.ready.clear();
+    this.queued.length = 0;
+    for (const wake of this.roomWaiters.splice(0)) wake();
   }
 
   private async judgeNow(mine: Ballot[]): Promise<void> {

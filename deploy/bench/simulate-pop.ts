@@ -10,11 +10,12 @@
  *       [--beta 2] [--gamma 1] [--lr 1e-3] [--lr-decay 0.5] [--epochs 3] [--batch 16] [--sft 1]
  *       [--judge-anchor 1] [--pool-seed 7] [--judge-temperature 0.25] [--freeze-encoder 1]
  *       [--keep-optimizer 0] [--min-chosen 0.85] [--min-gap 0.75] [--dir actors/models/tiny/checkpoints]
- *       [--oracle-judge]
+ *       [--oracle-judge] [--json FILE]
  * The defaults are the demo's (deploy/demo/defaults.ts) and the tiny model's (actors/models/tiny/train.ts).
  * It also prints, per iteration, the mean normalised score each judge gives correct and other
  * candidates of each family (a blind judge shows as correct ≈ other).
  */
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/models/tiny/backend.ts";
 import { judgeOnce } from "../../actors/models/judge-once.ts";
@@ -67,6 +68,8 @@ const { values: a } = parseArgs({
     dir: { type: "string", default: "actors/models/tiny/checkpoints" },
     /** Diagnostic: judges give the world's ground-truth scores (how far judge errors limit PoP). */
     "oracle-judge": { type: "boolean", default: false },
+    /** Also write the phase times (ms per member per iteration) as JSON here: what bench:demo-share reads. */
+    json: { type: "string" },
   },
 });
 const I = Number(a.iterations),
@@ -96,10 +99,15 @@ const names = PANEL.map((m) => m.name);
 const members = await Promise.all(names.map((n) => TinyBackend.load(`${a.dir}/${n}.bin`, { keepOptimizer, judgeTemperature })));
 const evals: EvalResult[][] = names.map(() => []);
 const phase: Record<string, Record<string, number[]>> = { generate: {}, judge: {}, train: {}, evaluate: {} };
+/** CPU ms of the same calls (the model runs on this thread): unlike wall time, not stretched by other work on the machine. */
+const cpuPhase: Record<string, Record<string, number[]>> = { generate: {}, judge: {}, train: {}, evaluate: {} };
 const time = async <T>(ph: string, who: string, f: () => Promise<T>): Promise<T> => {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const r = await f();
+  const c = process.cpuUsage(c0);
   (phase[ph]![who] ??= []).push(performance.now() - t0);
+  (cpuPhase[ph]![who] ??= []).push((c.user + c.system) / 1000);
   return r;
 };
 const t00 = performance.now();
@@ -215,7 +223,9 @@ for (const [ph, per] of Object.entries(phase)) {
     `  ${ph.padEnd(9)} ${names.map((n) => `${n} ${((per[n] ?? []).reduce((x, y) => x + y, 0) / Math.max(1, (per[n] ?? []).length)).toFixed(0)}`).join("  ")}`,
   );
 }
-console.log(`total wall ${((performance.now() - t00) / 1000).toFixed(1)} s (one process, sequential)`);
+const wallMs = performance.now() - t00;
+console.log(`total wall ${(wallMs / 1000).toFixed(1)} s (one process, sequential)`);
+if (a.json) writeFileSync(a.json, JSON.stringify({ iterations: I, prompts: N, k: K, members: names, phases: phase, cpuPhases: cpuPhase, wallMs }, null, 2));
 for (const m of members) await m.dispose();
 
 /** The pairs the coordinator's voting (coordinator/voting.ts) makes of the simulated candidates and scores. */

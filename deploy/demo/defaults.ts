@@ -17,8 +17,10 @@ export const DEMO_DEFAULTS = {
     // (docs/results/tiny-model-experiments.md has the simulation runs); sftWeight 0 is the paper's pure SimPO.
     // Batches of 16 pairs (twice the steps of 32) let the OCR-dumb member learn reading faster.
     training: { beta: 2.0, gamma: 1.0, learningRate: 1e-3, learningRateDecay: 0.5, epochs: 3, batchSize: 16, sftWeight: 1, judgeAnchor: 1, pairsFor: "same" },
-    // The tiny members answer in step: a prompt's batches arrive within moments of each other.
-    deadlines: { voteMs: 120_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 2_000 },
+    // The members do not answer in step: on two shared cores one drifts seconds behind another,
+    // and with a 2 s linger 40% of the verdicts covered one author (a prompt judged in two small
+    // calls). The protocol's 10 s keeps a prompt in one verdict; a live author's batch comes anyway.
+    deadlines: { voteMs: 120_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 10_000 },
     heartbeat: { intervalMs: 1_000, lapseMs: 10_000 },
   } satisfies Partial<Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat">>,
 };

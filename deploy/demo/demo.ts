@@ -5,7 +5,7 @@
  */
 import { timeToGo } from "../cli/progress.ts";
 import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ensureTopology, getImage, openBlobs, type MessageOf } from "../../protocol/mod.ts";
@@ -138,7 +138,10 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const last = report.iterations[report.iterations.length - 1]!;
     const gain = `panel average ${(first.panelAverage * 100).toFixed(1)} -> ${(last.panelAverage * 100).toFixed(1)} (${last.panelAverage >= first.panelAverage ? "+" : ""}${((last.panelAverage - first.panelAverage) * 100).toFixed(1)} points) in ${((Date.now() - started) / 60000).toFixed(1)} min`;
     say(gain);
-    const timings = formatTimeline(timeline.timings(), Date.now() - started);
+    const totalMs = Date.now() - started;
+    const timings = formatTimeline(timeline.timings(), totalMs);
+    // The same figures for scripts (npm run bench:demo-share compares them with the work in one process).
+    writeFileSync(join(out, "timeline.json"), JSON.stringify({ startedAt: started, totalMs, iterations: timeline.timings() }, null, 2));
     process.stdout.write("\n" + timings + "\n");
     results.write({
       summary: `The shipped tiny panel, ${gain}.`,

@@ -21,6 +21,9 @@ export interface IterationTiming {
   trainingByPeer: Record<string, number>;
   /** The evaluation of the member that finished last (iteration 0: the slowest member's). */
   evaluation?: number;
+  /** When the iteration opened and when its last verdict was made (epoch ms): the answering+judging window. */
+  openedAt?: number;
+  lastVerdictAt?: number;
 }
 
 const latest = (m: Map<number, number>, n: number, at: number) => m.set(n, Math.max(m.get(n) ?? 0, at));
@@ -77,6 +80,8 @@ export class RunTimeline {
           training: trainingWall === undefined ? undefined : Math.max(0, trainingWall - (evaluation ?? 0)),
           trainingByPeer: this.trainingMs.get(n) ?? {},
           evaluation,
+          openedAt: opened,
+          lastVerdictAt: lastVerdict,
         };
       });
   }
