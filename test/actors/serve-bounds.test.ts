@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { request, type ClientRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -195,6 +195,8 @@ describe("pop serve inside its boundary", () => {
 
   it("keeps memory bounded under many concurrent large bodies: beyond its caps it answers 503", async () => {
     const pid = served.child.pid!;
+    // Peak RSS from now on: "5" resets the process's high-water mark to its current RSS.
+    writeFileSync(`/proc/${pid}/clear_refs`, "5");
     const before = memoryMib(pid, "VmHWM");
     // 24 bodies of 6 MiB at once, each under the per-body cap: 144 MiB in all, against 16 MiB in flight.
     const text = "a ".repeat(3 * MIB);
