@@ -23,7 +23,8 @@ import { CRITERIA } from "../../protocol/mod.ts";
 import type { ModelBackend, ScoreDistributions } from "../models/contract.ts";
 import { MicroBatcher, type BatchStats } from "./batcher.ts";
 import { answerChoices, completionBody, judgeChoices, judgeLineChoices } from "./completion.ts";
-import { ApiError, errorBody, type ErrorStatus } from "./errors.ts";
+import { Admission, type Ticket } from "./admission.ts";
+import { AdapterLimitError, AdapterNotFoundError, ApiError, errorBody, ServerBusyError, ShuttingDownError, type ErrorStatus } from "./errors.ts";
 import { parseChatRequest, type ChatRequest } from "./request.ts";
 
 /** Where the server writes its log lines (a pino logger fits). */
@@ -57,6 +58,14 @@ export interface OpenAiServerOptions {
   maxBatch?: number;
   /** Largest accepted request body (default 64 MiB; larger gets 413). */
   maxBodyBytes?: number;
+  /** Most bytes of request bodies held at once, all requests together (default 256 MiB; beyond gets 503). */
+  maxBodyBytesInFlight?: number;
+  /** Most requests between arrival and answer (default 512; beyond gets 503 with Retry-After). */
+  maxInFlight?: number;
+  /** Most adapters loaded at once (default 16); a load beyond is refused with 409, nothing is evicted. */
+  maxAdapters?: number;
+  /** Longest close() waits for loads and model work to finish before cutting them off (default 3000 ms). */
+  closeGraceMs?: number;
   /** Traffic summary period (default 10 s). */
   summaryEveryMs?: number;
   log?: ServeLog;
@@ -89,12 +98,7 @@ export interface OpenAiServer {
 }
 
 /** What an `openAdapter` throws when there is no adapter at the path (the server answers 404). */
-export class AdapterNotFoundError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "AdapterNotFoundError";
-  }
-}
+export { AdapterNotFoundError };
 
 /** Whether a backend can be served (it must report score distributions for judge requests). */
 export function canServe(backend: ModelBackend): backend is ServableBackend {
@@ -104,7 +108,7 @@ export function canServe(backend: ModelBackend): backend is ServableBackend {
 const MIB = 1024 * 1024;
 
 /** What a handler learnt of the request, for its log line (also when it then fails). */
-type Seen = { request?: ChatRequest; model?: string };
+type Seen = { request?: ChatRequest; model?: string; ticket?: Ticket };
 
 /** A model being served: the base, or an adapter loaded at run time. */
 interface Served {
@@ -145,7 +149,13 @@ const UNLOAD = "/v1/unload_lora_adapter";
 export async function startOpenAiServer(options: OpenAiServerOptions): Promise<OpenAiServer> {
   const { backend, model, log, openAdapter } = options;
   const host = options.host ?? "127.0.0.1";
-  const maxBody = options.maxBodyBytes ?? 64 * MIB;
+  const admission = new Admission({
+    maxBodyBytes: options.maxBodyBytes ?? 64 * MIB,
+    maxBodyBytesInFlight: options.maxBodyBytesInFlight ?? 256 * MIB,
+    maxInFlight: options.maxInFlight ?? 512,
+  });
+  const maxAdapters = options.maxAdapters ?? 16;
+  const graceMs = options.closeGraceMs ?? 3000;
   const batching = { windowMs: options.batchWindowMs ?? 5, maxBatch: options.maxBatch ?? 64 };
   const serve = (name: string, backend: ServableBackend, root: string, parent: string | null): Served => ({
     name,
@@ -164,10 +174,12 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   const retired = { items: 0, batches: 0 };
   /** Unloads still draining and disposing, and loads still opening, for close() to wait on. */
   const busy = new Set<Promise<unknown>>();
+  /** Adapter loads opening now, counted against the adapter cap. */
+  let opening = 0;
   let shuttingDown = false;
 
-  const readJson = async (req: IncomingMessage): Promise<unknown> => {
-    const raw = await readBody(req, maxBody);
+  const readJson = async (req: IncomingMessage, seen: Seen): Promise<unknown> => {
+    const raw = await seen.ticket!.readBody(req);
     try {
       return JSON.parse(raw.toString("utf8"));
     } catch (error) {
@@ -176,7 +188,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   };
 
   const chat = async (req: IncomingMessage, seen: Seen) => {
-    const body = await readJson(req);
+    const body = await readJson(req, seen);
     // The model the body names; an unknown name goes to the base's parser, which refuses it with vLLM's 404.
     const named = isObject(body) && typeof body.model === "string" ? adapters.get(body.model) : undefined;
     const served = named ?? base;
@@ -229,7 +241,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   };
 
   const loadAdapter = async (req: IncomingMessage, seen: Seen) => {
-    const body = await readJson(req);
+    const body = await readJson(req, seen);
     if (!isObject(body)) throw new ApiError(400, "the request body must be a JSON object");
     const name = stringField(body, "lora_name");
     const path = stringField(body, "lora_path");
@@ -241,20 +253,28 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     if (name === model) throw invalidInput(`The lora adapter '${name}' cannot take the base model's name; pick another 'lora_name'.`);
     return underLock(name, async () => {
       if (adapters.has(name)) throw invalidInput(`The lora adapter '${name}' has already been loaded.`);
-      if (shuttingDown) throw new ApiError(500, "the server is shutting down");
+      if (shuttingDown) throw new ShuttingDownError();
+      // Loads of other names run beside this one: count them, so together they stay within the cap.
+      if (adapters.size + opening >= maxAdapters) throw new AdapterLimitError(maxAdapters);
       let opened: ServableBackend;
+      opening++;
       try {
         opened = await openAdapter!(path);
       } catch (error) {
         const e = error as NodeJS.ErrnoException;
+        if (error instanceof ApiError && !(error instanceof AdapterNotFoundError)) {
+          throw new ApiError(error.status, `Loading lora ${name} failed: ${error.message}`, { cause: error });
+        }
         if (error instanceof AdapterNotFoundError || e?.code === "ENOENT") {
           throw new ApiError(404, `Loading lora ${name} failed: No adapter found for ${path} (${e.message})`, { cause: error });
         }
         throw new ApiError(400, `Loading lora ${name} failed: ${e?.message ?? String(error)}`, { cause: error });
+      } finally {
+        opening--;
       }
       if (shuttingDown) {
         await opened.dispose().catch(() => undefined);
-        throw new ApiError(500, "the server is shutting down");
+        throw new ShuttingDownError();
       }
       adapters.set(name, serve(name, opened, path, model));
       log?.info({ adapter: name, path }, "loaded a LoRA adapter");
@@ -275,7 +295,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   };
 
   const unloadAdapter = async (req: IncomingMessage, seen: Seen) => {
-    const body = await readJson(req);
+    const body = await readJson(req, seen);
     if (!isObject(body)) throw new ApiError(400, "the request body must be a JSON object");
     const name = stringField(body, "lora_name");
     seen.model = name || undefined;
@@ -317,6 +337,10 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     const path = (req.url ?? "/").split("?")[0]!;
     const seen: Seen = {};
     const answer = async () => {
+      if (shuttingDown) throw new ShuttingDownError();
+      seen.ticket = admission.enter();
+      // The share is held until the answer has left (or the client has gone).
+      res.once("close", seen.ticket.release);
       const route = routes[path];
       if (!route) {
         const off = path === LOAD || path === UNLOAD ? " (runtime LoRA adapter loading is not enabled on this server)" : "";
@@ -333,7 +357,12 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
         const e = error instanceof ApiError ? error : new ApiError(500, (error as Error)?.message ?? String(error));
         counts.errors++;
         // A refused body may still be arriving: close the connection after answering rather than read it all.
-        if (e.status === 413) res.setHeader("connection", "close");
+        if (!req.complete) {
+          res.setHeader("connection", "close");
+          // Discarded as it comes, so the client can finish sending and read the answer.
+          req.resume();
+        }
+        if (e instanceof ServerBusyError) res.setHeader("retry-after", String(e.retryAfterS));
         const body = errorBody(e.status, e.message);
         if (e instanceof TypedApiError) body.type = e.type;
         return { status: e.status, body: body as object | string | undefined };
@@ -408,16 +437,30 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
         clearInterval(summary);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        // Loads still opening dispose what they opened; unloads finish disposing theirs.
-        while (busy.size) await Promise.all([...busy]);
-        await Promise.all([base.batcher.drain(), ...[...adapters.values()].map((a) => retire(a))]);
-        // Give the last responses a moment to leave before cutting keep-alive connections.
-        await Promise.race([closed, new Promise((r) => setTimeout(r, 200))]);
+        const finishing = (async () => {
+          // Loads still opening dispose what they opened; unloads finish disposing theirs.
+          while (busy.size) await Promise.all([...busy]);
+          await Promise.all([base.batcher.drain(), ...[...adapters.values()].map((a) => retire(a))]);
+        })();
+        // Work that outlasts the grace is cut off: a stop must not wait on a slow model call or load.
+        const graceOver = await Promise.race([finishing.then(() => false), sleep(graceMs).then(() => true)]);
+        if (graceOver) {
+          log?.info({ graceMs, requests: admission.load.requests }, "stopping without waiting for the work still running");
+          // Whatever finishes later finds the adapters gone; their backends are freed now.
+          void finishing.catch(() => undefined);
+          await Promise.all([...adapters.values()].map((a) => a.backend.dispose().catch(() => undefined)));
+          adapters.clear();
+        } else {
+          // Give the last responses a moment to leave before cutting keep-alive connections.
+          await Promise.race([closed, sleep(200)]);
+        }
         server.closeAllConnections();
         await closed;
       })()),
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 /** Sends a JSON body, a plain-text one (vLLM's adapter endpoints answer success as text), or an empty one for a bare 200, unless the client has gone. */
 function send(res: ServerResponse, status: number, body: object | string | undefined): void {
@@ -426,24 +469,4 @@ function send(res: ServerResponse, status: number, body: object | string | undef
   const type = typeof body === "string" ? "text/plain; charset=utf-8" : "application/json";
   res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });
   res.end(text);
-}
-
-/** The request body, refusing (413) one over `limit` bytes as early as its headers say so. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = () => new ApiError(413, `the request body is over the limit of ${limit % MIB === 0 ? `${limit / MIB} MiB` : `${limit} bytes`}`);
-  if (Number(req.headers["content-length"]) > limit) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      req.off("data", onData);
-      req.resume(); // discard the rest until the connection closes
-      reject(tooLarge());
-    };
-    req.on("data", onData);
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }

@@ -2,6 +2,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { PopError, setJetStreamDomain, setMessageIdKey } from "../../protocol/mod.ts";
+import { openServerWarning } from "./open-server.ts";
 import { describeAuth, messageIdSecret, natsConnectionOptions, natsTarget, type NatsTarget } from "../ops/nats-options.ts";
 
 export const DEFAULT_SERVER = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -57,6 +58,8 @@ export async function connectNats(target: string | NatsTarget, name: string, log
   setMessageIdKey(messageIdSecret(t.auth));
   setJetStreamDomain(nc, t.jsDomain);
   const warn = (obj: object, msg: string) => (log ? log.warn(obj, msg) : process.stderr.write(`${msg}: ${JSON.stringify(obj)}\n`));
+  const open = openServerWarning(t);
+  if (open) warn({ server: t.servers }, open);
   (async () => {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") log?.warn({ server: (s as { server?: string }).server }, "disconnected from NATS; reconnecting");

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
@@ -39,7 +39,7 @@ const openedAdapters: ServableBackend[] = [];
 let gate: Promise<void> | undefined;
 /** The real wiring of `pop serve`, with the adapters' model calls behind {@link gate}. */
 const openAdapter = async (path: string): Promise<ServableBackend> => {
-  const opened = await openTinyAdapter(path, { peer: MODEL });
+  const opened = await openTinyAdapter(path, { peer: MODEL }, { root: tmpdir(), maxBytes: 64 << 20 });
   openedAdapters.push(opened);
   return {
     info: () => opened.info(),
@@ -406,10 +406,15 @@ describe("runtime LoRA adapters, through vLLM's endpoints", () => {
       await lora("load", { lora_name: "gone", lora_path: missing }),
       404,
       "NotFoundError",
-      new RegExp(`^Loading lora gone failed: No adapter found for ${missing} \\(nothing exists`),
+      new RegExp(`^Loading lora gone failed: No adapter found for ${missing} \\(nothing to load under the adapter root`),
     );
     await mkdir(join(tmp, "empty"), { recursive: true });
-    await expectError(await lora("load", { lora_name: "empty", lora_path: join(tmp, "empty") }), 404, "NotFoundError", /No adapter found for .*no model\.bin/);
+    await expectError(
+      await lora("load", { lora_name: "empty", lora_path: join(tmp, "empty") }),
+      404,
+      "NotFoundError",
+      /No adapter found for .*holds no model\.bin/,
+    );
     await writeFile(join(tmp, "junk.bin"), "not a checkpoint");
     await expectError(
       await lora("load", { lora_name: "junk", lora_path: join(tmp, "junk.bin") }),
@@ -534,7 +539,11 @@ describe("the pop serve command", () => {
     // tsx itself, as `npx tsx` resolves it: npx (npm exec) runs the bin through `sh -c` and dies on
     // SIGTERM without passing it on, so through npx the signal would never reach the server.
     const tsx = join(ROOT, "node_modules", ".bin", "tsx");
-    child = spawn(tsx, ["deploy/cli/cli.ts", "serve", "--peer", MODEL, "--port", "0"], { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(tsx, ["deploy/cli/cli.ts", "serve", "--peer", MODEL, "--port", "0", "--adapter-dir", dirname(ADAPTER_CHECKPOINT)], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr!.on("data", (c) => (stderr += c));
     const exited = new Promise<number | null>((resolve) => child!.once("exit", (code) => resolve(code)));

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ImageRef, Member } from "../../protocol/mod.ts";
 import { DashboardState } from "../../deploy/observe/dashboard/state.ts";
@@ -226,5 +227,35 @@ describe("pop dashboard's server", () => {
     expect(fetched).toHaveLength(1); // the same image, fetched once
     expect((await fetch(`${url}api/pairs/${encodeURIComponent("1:p1")}/image/3`)).status).toBe(404);
     expect((await fetch(url, { method: "POST" })).status).toBe(405);
+  });
+
+  it("answers malformed requests with a 4xx, never a 500", async () => {
+    // Raw request targets, exactly as a client may send them (fetch would tidy some up).
+    const status = (target: string) =>
+      new Promise<number>((resolve, reject) => {
+        const u = new URL(url);
+        const req = request({ host: u.hostname, port: u.port, path: target, method: "GET" }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on("error", reject);
+        req.end();
+      });
+    for (const target of [
+      "/api/pairs/%E0%A4%A",
+      "/api/pairs/%",
+      "/api/pairs/%zz/image/0",
+      "/api/pairs/1%3Ap1%ff/image/0",
+      "/api/pairs?iteration=%",
+      "/api/pairs?limit=1e999",
+      "/api/pairs?offset=-1",
+      "/api/pairs/1:p1/image/99999999999999999999999",
+      "/no/such/route",
+      `/api/pairs/${"x".repeat(20_000)}`,
+    ]) {
+      const got = await status(target);
+      expect(got, target).toBeGreaterThanOrEqual(400);
+      expect(got, target).toBeLessThan(500);
+    }
   });
 });

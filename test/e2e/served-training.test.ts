@@ -42,7 +42,8 @@ describe("served peers that train", () => {
     const urls: Record<string, string> = {};
     for (const m of MEMBERS) {
       const port = await freePort();
-      p.spawn(`serve-${m}`, ["serve", "--peer", m, "--port", String(port)]);
+      // The actors' work dirs, where their backends unpack adapters, all lie under the panel's dir.
+      p.spawn(`serve-${m}`, ["serve", "--peer", m, "--port", String(port), "--adapter-dir", p.dir]);
       urls[m] = `http://127.0.0.1:${port}/v1`;
     }
     await p.waitFor(

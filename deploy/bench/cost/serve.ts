@@ -4,7 +4,7 @@
  * every member of any panel size asks one server for one of the shipped models by name.
  */
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { shippedCheckpoint, shippedMembers } from "../../../actors/models/tiny/checkpoints.ts";
 import { PopProcess } from "../../cli/processes.ts";
 
@@ -23,7 +23,9 @@ export async function startCostServer(dir: string, timeoutMs = 120_000): Promise
   const models = shippedMembers();
   if (models.length === 0) throw new Error("the shipped checkpoints are missing (actors/models/tiny/checkpoints)");
   const log = join(dir, "serve.log");
-  const proc = new PopProcess("serve", ["serve", "--peer", models[0]!, "--port", "0", "--log-format", "json"], log);
+  // The other members load from the shipped checkpoints' folder, the only one the server may read adapters from.
+  const adapterDir = dirname(shippedCheckpoint(models[0]!)!);
+  const proc = new PopProcess("serve", ["serve", "--peer", models[0]!, "--port", "0", "--log-format", "json", "--adapter-dir", adapterDir], log);
   const deadline = Date.now() + timeoutMs;
   let baseUrl: string | undefined;
   while (!baseUrl) {

@@ -1,9 +1,9 @@
 /** `pop serve`: a tiny checkpoint behind an OpenAI-compatible HTTP API (vLLM's dialect). */
-import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, extname, join, resolve } from "node:path";
 import { BackendConfigError, type PlugContext } from "../../../actors/models/registry.ts";
-import { AdapterNotFoundError, canServe, startOpenAiServer, type ServableBackend } from "../../../actors/serve/openai-server.ts";
+import { readAdapterFile, type AdapterBounds } from "../../../actors/serve/adapter-files.ts";
+import { canServe, startOpenAiServer, type ServableBackend } from "../../../actors/serve/openai-server.ts";
 import { shippedMembers } from "../../../actors/models/tiny/checkpoints.ts";
 import { tinyPlug } from "../../../actors/models/tiny/plug.ts";
 import { UsageError, type Flags } from "../args.ts";
@@ -16,7 +16,8 @@ Serves a tiny checkpoint the way vLLM serves a model: GET /v1/models and POST
 /v1/chat/completions (n, temperature, max_tokens, seed, logprobs/top_logprobs; images as PNG or
 JPEG data URLs; no streaming). Judge prompts of our rubric are answered with a score digit and
 the model's log-probs of 1..5, so the 'openai' backend runs against it as against a real server.
-Concurrent requests are batched into shared model calls. Ctrl-C stops it.
+Concurrent requests are batched into shared model calls. Ctrl-C or SIGTERM stops it within
+seconds: work still running after 3 s is cut off.
 
   --peer NAME           a shipped checkpoint (${shippedMembers().join(", ")})
   --checkpoint FILE     a checkpoint file instead
@@ -28,19 +29,32 @@ Concurrent requests are batched into shared model calls. Ctrl-C stops it.
   --log-format F        pretty or json                                        default: pretty
   (POP_LOG_LEVEL=debug logs one line per request; a summary comes every 10 s at info.)
 
+Limits (a client gets a clear 4xx, or 503 with Retry-After, beyond them):
+  --adapter-dir DIR     adapters load only from regular files under DIR, symlinks resolved
+                        (relative lora_paths are taken under it); a peer's --work-dir, where
+                        its openai backend unpacks adapters, must lie under it   default: ./pop-work
+  --max-adapter-bytes N  largest adapter file read                             default: 67108864 (64 MiB)
+  --max-adapters N      most adapters loaded at once; a load beyond gets 409
+                        (nothing is evicted: a peer's adapter stays)          default: 16
+  --max-in-flight N     most requests between arrival and answer (503 beyond) default: 512
+  --max-body-bytes N    largest request body (413 beyond)                     default: 67108864 (64 MiB)
+  --max-body-bytes-in-flight N  bytes of bodies held by all requests together
+                        (503 beyond)                                          default: 268435456 (256 MiB)
+
 Once listening it prints one line to stdout: serving MODEL at http://HOST:PORT/v1
 
 Adapters: like a vLLM started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True, it
 loads and unloads models at run time, without a restart (what a peer does after each iteration's
 training). POST /v1/load_lora_adapter {"lora_name": NAME, "lora_path": PATH} opens the tiny
-checkpoint at PATH (a directory holding model.bin, as the tiny trainer writes it, or the .bin file
-itself) beside the base; requests then ask for it as "model": NAME, and GET /v1/models lists it
-with "parent" the base. POST /v1/unload_lora_adapter {"lora_name": NAME} stops routing to it, lets
+checkpoint at PATH under --adapter-dir (a directory holding model.bin, as the tiny trainer
+writes it, or the .bin file itself) beside the base; requests then ask for it as "model": NAME,
+and GET /v1/models lists it with "parent" the base. POST /v1/unload_lora_adapter {"lora_name": NAME} stops routing to it, lets
 its queued requests finish and frees it. Both answer success as plain text, errors as vLLM does
-(400 for a name already loaded, 404 for a path with no adapter or an unknown name).
+(400 for a name already loaded or a path outside --adapter-dir or not a regular file, 404 for a
+path with no adapter or an unknown name, 409 past --max-adapters).
 
 Example:
-  pop serve --peer ocrdumb
+  pop serve --peer ocrdumb --adapter-dir /runs
   curl -s http://127.0.0.1:8000/v1/models
   curl -s http://127.0.0.1:8000/v1/chat/completions -H 'content-type: application/json' -d '{
     "model": "ocrdumb", "n": 3, "seed": 1,
@@ -66,6 +80,14 @@ export async function runServe(flags: Flags): Promise<void> {
   const port = flags.int("port", { min: 0, max: 65535 }) ?? 8000;
   const batchWindowMs = flags.number("batch-window-ms", { min: 0, max: 10_000 });
   const maxBatch = flags.int("max-batch", { min: 1, max: 4096 });
+  const bounds: AdapterBounds = {
+    root: resolve(flags.string("adapter-dir") ?? "pop-work"),
+    maxBytes: flags.int("max-adapter-bytes", { min: 1 }) ?? 64 * 1024 * 1024,
+  };
+  const maxAdapters = flags.int("max-adapters", { min: 0, max: 100_000 });
+  const maxInFlight = flags.int("max-in-flight", { min: 1, max: 1_000_000 });
+  const maxBodyBytes = flags.int("max-body-bytes", { min: 1 });
+  const maxBodyBytesInFlight = flags.int("max-body-bytes-in-flight", { min: 1 });
   const log = createLogger("serve", { format: flags.logFormat() });
   let spec;
   try {
@@ -95,8 +117,21 @@ export async function runServe(flags: Flags): Promise<void> {
   let server;
   try {
     // Always on: it costs nothing until a client loads an adapter.
-    const openAdapter = (path: string) => openTinyAdapter(path, { peer, log });
-    server = await startOpenAiServer({ backend, model, openAdapter, host, port, batchWindowMs, maxBatch, log });
+    const openAdapter = (path: string) => openTinyAdapter(path, { peer, log }, bounds);
+    server = await startOpenAiServer({
+      backend,
+      model,
+      openAdapter,
+      host,
+      port,
+      batchWindowMs,
+      maxBatch,
+      maxAdapters,
+      maxInFlight,
+      maxBodyBytes,
+      maxBodyBytesInFlight,
+      log,
+    });
   } catch (error) {
     await backend.dispose();
     throw error;
@@ -107,27 +142,21 @@ export async function runServe(flags: Flags): Promise<void> {
     await running.close();
     await backend.dispose();
   });
+  log.info({ adapterDir: bounds.root }, "adapters load from under this folder only");
   process.stdout.write(`serving ${model} at ${running.url}/v1\n`);
 }
 
 /**
  * Opens a tiny "adapter" for `pop serve`'s /v1/load_lora_adapter: a directory holding the trained
  * checkpoint as model.bin (what the tiny trainer writes), or a checkpoint file itself, in a
- * worker thread of its own. A leading ~ and relative paths resolve as vLLM resolves a lora_path.
- * Throws {@link AdapterNotFoundError} when there is nothing to load at the path.
+ * worker thread of its own. Only a regular file under `bounds.root`, within its byte cap, is
+ * read (actors/serve/adapter-files.ts); a leading ~ is the home folder, a relative path is taken
+ * under the root. Throws AdapterNotFoundError (404) when there is nothing to load there and
+ * AdapterPathError (400) for a path the server will not open.
  */
-export async function openTinyAdapter(path: string, context: PlugContext): Promise<ServableBackend> {
-  const where = resolve(path === "~" || path.startsWith("~/") ? join(homedir(), path.slice(1)) : path);
-  const found = await stat(where).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT" || error.code === "ENOTDIR") throw new AdapterNotFoundError(`nothing exists at ${where}`, { cause: error });
-    throw error;
-  });
-  let weights = where;
-  if (found.isDirectory()) {
-    weights = join(where, "model.bin");
-    const file = await stat(weights).catch(() => undefined);
-    if (!file?.isFile()) throw new AdapterNotFoundError(`the directory holds no model.bin, where a tiny adapter keeps its checkpoint`);
-  }
+export async function openTinyAdapter(path: string, context: PlugContext, bounds: AdapterBounds): Promise<ServableBackend> {
+  const where = path === "~" || path.startsWith("~/") ? join(homedir(), path.slice(1)) : path;
+  const weights = await readAdapterFile(bounds, where);
   const backend = await tinyPlug.open({ weights }, context);
   if (!canServe(backend)) {
     await backend.dispose();

@@ -32,6 +32,33 @@ export interface DashboardServerOptions {
   pushMs?: number;
 }
 
+/** A request the dashboard cannot read (400): its own fault, never a server error. */
+export class BadDashboardRequestError extends Error {
+  readonly status = 400;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BadDashboardRequestError";
+  }
+}
+
+/** A path segment's percent escapes decoded; a malformed one (`%E0%A4%A`) is the client's 400. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch (error) {
+    throw new BadDashboardRequestError(`malformed percent escape in '${segment.slice(0, 200)}'`, { cause: error });
+  }
+}
+
+/** The request target as a URL; one that does not parse (an absolute form such as `http://[`) is a 400. */
+function requestUrl(target: string): URL {
+  try {
+    return new URL(target, "http://dashboard");
+  } catch (error) {
+    throw new BadDashboardRequestError("the request target is not a URL", { cause: error });
+  }
+}
+
 /** Images served lately, by hash: a browsing researcher opens the same few again and again. */
 const IMAGE_CACHE = 256;
 
@@ -44,7 +71,9 @@ export class DashboardServer {
   constructor(private readonly opts: DashboardServerOptions) {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
-        if (!res.headersSent) send(res, 500, "text/plain; charset=utf-8", `error: ${e instanceof Error ? e.message : String(e)}\n`);
+        const status = e instanceof BadDashboardRequestError ? e.status : 500;
+        if (!res.headersSent)
+          send(res, status, "text/plain; charset=utf-8", `${status === 500 ? "error: " : ""}${e instanceof Error ? e.message : String(e)}\n`);
         else res.end();
       });
     });
@@ -87,7 +116,7 @@ export class DashboardServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, "text/plain; charset=utf-8", "read-only: GET only\n", { allow: "GET, HEAD" });
-    const url = new URL(req.url ?? "/", "http://dashboard");
+    const url = requestUrl(req.url ?? "/");
     const path = url.pathname;
     const { state } = this.opts;
     if (path === "/") return send(res, 200, "text/html; charset=utf-8", dashboardPage(state.experiment));
@@ -107,14 +136,14 @@ export class DashboardServer {
     }
     const image = /^\/api\/pairs\/([^/]+)\/image\/(\d+)$/.exec(path);
     if (image) {
-      const ref = state.image(decodeURIComponent(image[1]!), Number(image[2]));
+      const ref = state.image(decodeSegment(image[1]!), Number(image[2]));
       if (!ref) return send(res, 404, "text/plain; charset=utf-8", "no such pair or image\n");
       const img = await this.image(ref);
       return send(res, 200, img.type, img.body, { "cache-control": "max-age=86400, immutable" });
     }
     const pair = /^\/api\/pairs\/([^/]+)$/.exec(path);
     if (pair) {
-      const detail = state.pair(decodeURIComponent(pair[1]!));
+      const detail = state.pair(decodeSegment(pair[1]!));
       return detail ? json(res, detail) : send(res, 404, "text/plain; charset=utf-8", "no such pair (kept: the latest ones)\n");
     }
     return send(res, 404, "text/plain; charset=utf-8", "not found\n");
