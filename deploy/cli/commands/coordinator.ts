@@ -21,6 +21,7 @@ a leader that cannot renew stops publishing. pop watch shows who leads (docs/how
   --experiment NAME    experiment                                           default: demo
   --config FILE        experiment config (JSON) used if none is stored yet;
                        see deploy/ops/experiment.example.json (the prompt pool must be loaded)
+  --instance NAME      this process's name in the lease and in pop watch     default: host-pid-random
   --log-format F       pretty or json                                        default: pretty
 
 ${NATS_OPTIONS_HELP}`;
@@ -28,6 +29,7 @@ ${NATS_OPTIONS_HELP}`;
 export async function runCoordinator(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const configFile = flags.string("config");
+  const instance = flags.string("instance");
   const nats = flags.nats();
   const server = nats.servers;
   const format = flags.logFormat();
@@ -49,7 +51,7 @@ export async function runCoordinator(flags: Flags): Promise<void> {
     abort.abort();
     await closeNats(nc);
   });
-  coordinator = new Coordinator({ nc, experiment, log, config });
+  coordinator = new Coordinator({ nc, experiment, log, config, instance });
   await coordinator.run(abort.signal);
   await closeNats(nc);
 }
