@@ -110,6 +110,7 @@ export class PeerActor {
           startInbox(o.nc, {
             spec: consumers.peerControl(o.experiment, o.peer),
             types: ["control"],
+            fence: ctx.fence,
             batchSize: 1,
             log,
             handler: async (batch) => {
@@ -144,6 +145,7 @@ export class PeerActor {
           startInbox(o.nc, {
             spec: consumers.peerPrompts(o.experiment, o.peer),
             types: ["prompt"],
+            fence: ctx.fence,
             batchSize,
             log,
             handler: (batch) => roles.answering.handle(batch),
@@ -276,6 +278,7 @@ export class PeerActor {
     if (this.roles) stopRoles(this.roles);
     clearInterval(this.catchUpTimer);
     this.modelWatch?.stop();
+    this.ctx?.fence.stop();
     // One round trip tells whether the server is there; without it each step below would wait
     // out its bound. Offline, the steps still run (the heartbeat stops) but are not waited for.
     const reachable = await settlesWithin(this.options.nc.flush(), 1_000).catch(() => false);

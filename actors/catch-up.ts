@@ -61,9 +61,10 @@ export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<str
   const exp = ctx.experiment;
   const members: ReadonlySet<string> = new Set(record.peers);
   const read = async <T extends "prompt" | "candidates" | "verdict">(stream: string, filter: string, type: T) =>
-    (await readStored(ctx.nc, stream, filter, type, { roster: () => members })).messages;
+    (await readStored(ctx.nc, stream, filter, type, { roster: () => members, fence: ctx.fence })).messages;
 
-  const prompts = await read(STREAMS.prompts.name, subjects.prompt(exp, it), "prompt");
+  // A takeover may have published a prompt again (another fencing token): answer it once.
+  const prompts = [...new Map((await read(STREAMS.prompts.name, subjects.prompt(exp, it), "prompt")).map((p) => [p.promptId, p])).values()];
   const answered = new Set((await read(STREAMS.candidates.name, subjects.candidates(exp, it, ctx.peer), "candidates")).map((c) => c.promptId));
   // The iteration's subject holds its prompts only (the coordinator publishes there, nobody else may).
   const toAnswer = prompts.filter((p) => !answered.has(p.promptId) && !tried.has(`answer|${p.promptId}`));

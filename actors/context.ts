@@ -8,6 +8,7 @@ import type { ObjectStore } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
+  FenceView,
   BUCKETS,
   getImage,
   openBlobs,
@@ -51,6 +52,8 @@ export class PeerContext {
     readonly config: ExperimentConfig,
     /** How this peer is benchmarked after each iteration; none: it is not. */
     readonly evaluator: Evaluator | undefined,
+    /** The coordinator's lease as seen here: stale coordinator messages are not counted (protocol/fence.ts). */
+    readonly fence: FenceView,
   ) {
     this.js = jetStreamOf(nc);
   }
@@ -67,6 +70,7 @@ export class PeerContext {
   }): Promise<PeerContext> {
     const kvm = kvmOf(options.nc);
     const [state, members, blobs] = await Promise.all([kvm.open(BUCKETS.state), kvm.open(BUCKETS.members), openBlobs(options.nc)]);
+    const fence = await FenceView.watch(state, options.experiment);
     return new PeerContext(
       options.nc,
       options.experiment,
@@ -79,6 +83,7 @@ export class PeerContext {
       blobs,
       options.config,
       options.evaluator,
+      fence,
     );
   }
 

@@ -154,6 +154,7 @@ export class Training {
     }
     const { messages, skipped } = await readStored(ctx.nc, STREAMS.pairs.name, subjects.pair(ctx.experiment, iteration), "pair", {
       deadLetterAs: `${ctx.experiment}-${ctx.peer}-train`,
+      fence: ctx.fence,
     });
     if (skipped.length) ctx.log.warn({ skipped: skipped.length, first: skipped[0]!.reason }, "dead-lettered invalid stored pairs; not training on them");
     const mine = pairsForPeer(ctx, messages);

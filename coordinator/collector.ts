@@ -20,12 +20,22 @@ import {
   type Verdict,
   jetStreamOf,
   JudgeAssignment,
+  type FenceView,
+  type Published,
 } from "../protocol/mod.ts";
 import type { PromptLookup } from "./iteration-prompts.ts";
 import { VoteBook } from "./vote-book.ts";
 
 /** The iteration's prompts for the collector: a lookup, and a way to load what it looks up (a pool chunk). */
 export type CollectorPrompts = PromptLookup & { prepare?(promptId: string): Promise<void> };
+
+/** How the collector publishes and reads back pairs: with the leader's fencing token (coordinator/term.ts). */
+export interface CollectorPublishing {
+  /** Publishes a pair (default: unfenced). */
+  publish?: (pair: PreferencePair) => Promise<Published>;
+  /** Pairs of a leader that had lost the lead are not counted as out. */
+  fence?: FenceView;
+}
 
 export interface CollectorStatus {
   prompts: number;
@@ -54,6 +64,7 @@ export class IterationCollector {
     private readonly alive: () => Set<string>,
     private readonly log: Logger,
     private readonly onChange: () => void,
+    private readonly via: CollectorPublishing = {},
   ) {
     this.book = new VoteBook(prompts, new Set(record.peers), config.voting, config.deadlines.voteMs, JudgeAssignment.of(config, record));
   }
@@ -74,7 +85,9 @@ export class IterationCollector {
 
   /** Reads the pairs already out (before a restart): those prompts stay voted. */
   async start(): Promise<void> {
-    const { messages } = await readStored(this.nc, STREAMS.pairs.name, subjects.pair(this.config.experiment, this.record.iteration), "pair");
+    const { messages } = await readStored(this.nc, STREAMS.pairs.name, subjects.pair(this.config.experiment, this.record.iteration), "pair", {
+      fence: this.via.fence,
+    });
     for (const p of messages) {
       await this.prompts.prepare?.(p.promptId);
       if (!this.book.isVoted(p.promptId) || this.config.voting.pairing === "per-member") this.pairs++;
@@ -115,7 +128,7 @@ export class IterationCollector {
 
   private async publishPairs(promptId: string, pairs: PreferencePair[]): Promise<void> {
     try {
-      const results = await Promise.all(pairs.map((pair) => publishMessage(jetStreamOf(this.nc), pair)));
+      const results = await Promise.all(pairs.map((pair) => (this.via.publish ? this.via.publish(pair) : publishMessage(jetStreamOf(this.nc), pair))));
       this.pairs += results.filter((r) => !r.duplicate).length;
     } catch (error) {
       // Not out: vote it again on the next sweep (its id makes a partial first try harmless).

@@ -31,8 +31,21 @@ export type Roster = (message: Message) => ReadonlySet<string> | undefined;
  */
 export type Check = (message: Message) => string | undefined;
 
+/**
+ * Whether a message comes from a leader that had lost the lead (protocol/fence.ts): what is
+ * stale about it, or undefined. What it finds stale is dead-lettered as `stale_leader`.
+ */
+export type Fence = (message: Message) => string | undefined;
+
 /** Applies the policy to one delivery. */
-export function admit<K extends MessageType>(subject: string, data: Uint8Array, types: readonly K[], roster?: Roster, check?: Check): Admission<MessageOf<K>> {
+export function admit<K extends MessageType>(
+  subject: string,
+  data: Uint8Array,
+  types: readonly K[],
+  roster?: Roster,
+  check?: Check,
+  fence?: Fence,
+): Admission<MessageOf<K>> {
   let message: Message;
   try {
     message = decode(data);
@@ -44,6 +57,8 @@ export function admit<K extends MessageType>(subject: string, data: Uint8Array, 
     if (error instanceof DecodeError) return { ok: false, reason: error.reason, detail: error.problems.join("; ") };
     return { ok: false, reason: "bad_subject", detail: (error as Error).message };
   }
+  const stale = fence?.(message);
+  if (stale !== undefined) return { ok: false, reason: "stale_leader", detail: stale };
   const speaker = claimedIdentity(message);
   const members = roster?.(message);
   if (speaker !== undefined && members && !members.has(speaker)) {

@@ -16,6 +16,8 @@ export const HEADER = {
   peer: "Pop-Peer",
   event: "Pop-Event",
   protocol: "Pop-Protocol",
+  /** The coordinator's fencing token (protocol/fence.ts), on its publications only. */
+  fence: "Pop-Fence",
 } as const;
 
 /** The identity a message claims (author, judge or peer), if its kind has one. */

@@ -12,6 +12,7 @@ export * from "./jetstream.ts";
 export * from "./topology.ts";
 export * from "./publish.ts";
 export * from "./admit.ts";
+export * from "./fence.ts";
 export * from "./reader/inbox.ts";
 export * from "./reader/follow.ts";
 export * from "./reader/read-back.ts";

@@ -15,7 +15,7 @@
 import { createHmac } from "node:crypto";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { encode } from "./codec.ts";
-import { headersFor, messageIdFor, subjectFor } from "./envelope.ts";
+import { HEADER, headersFor, messageIdFor, subjectFor } from "./envelope.ts";
 import { PopError, isPermissionViolation } from "./errors.ts";
 import { LimitExceededError, asLimitError } from "./limits.ts";
 import type { Message } from "./schemas.ts";
@@ -48,15 +48,21 @@ export function publishedIdFor(message: Message): string {
   return `${logical}~${createHmac("sha256", idKey).update(logical).digest("base64url").slice(0, 22)}`;
 }
 
-/** Publishes a message to JetStream and waits for the stream's ack. */
-export async function publishMessage(js: JetStreamClient, message: Message, options: { timeoutMs?: number } = {}): Promise<Published> {
+/**
+ * Publishes a message to JetStream and waits for the stream's ack. `fence` is the coordinator's
+ * fencing token (protocol/fence.ts): it goes in the {@link HEADER.fence} header and in the id, so
+ * that a stale leader's copy, refused by readers, cannot take the id of the new leader's.
+ */
+export async function publishMessage(js: JetStreamClient, message: Message, options: { timeoutMs?: number; fence?: number } = {}): Promise<Published> {
   const subject = subjectFor(message);
   const data = encode(message);
+  const headers = headersFor(message);
+  if (options.fence !== undefined) headers.set(HEADER.fence, String(options.fence));
   let ack: PubAck;
   try {
     ack = await js.publish(subject, data, {
-      msgID: publishedIdFor(message),
-      headers: headersFor(message),
+      msgID: options.fence === undefined ? publishedIdFor(message) : `${publishedIdFor(message)}#${options.fence}`,
+      headers,
       timeout: options.timeoutMs ?? 10_000,
     });
   } catch (error) {

@@ -134,6 +134,17 @@ export const TrainingConfig = z.object({
 });
 export type TrainingConfig = z.infer<typeof TrainingConfig>;
 
+/**
+ * How coordinator processes share the lead: one holds a lease in the state bucket and renews it
+ * every `leaseMs / 3`; a standby takes over once the lease's revision has not changed for
+ * `leaseMs` by its own clock; a leader that could not renew stops publishing at 0.8 × `leaseMs`.
+ */
+export const CoordinationConfig = z.object({
+  /** How long an unrenewed lease lasts before a standby may take over (default 10 s). */
+  leaseMs: Millis.min(300).default(10_000),
+});
+export type CoordinationConfig = z.infer<typeof CoordinationConfig>;
+
 /** An experiment: everything a peer needs to take part, stored once in the state bucket. */
 export const ExperimentConfig = z.object({
   ...base,
@@ -199,6 +210,8 @@ export const ExperimentConfig = z.object({
     /** A member whose last heartbeat is older than this is dropped. */
     lapseMs: Millis.default(15_000),
   }),
+  /** The coordinator's lease (coordinator/lease.ts); absent in configs written before it existed: the defaults. */
+  coordination: CoordinationConfig.prefault({}),
 });
 export type ExperimentConfig = z.infer<typeof ExperimentConfig>;
 
@@ -541,7 +554,7 @@ export const DeadLetter = z.object({
   type: z.literal("dead_letter"),
   /** Experiment from the subject, or "unknown". */
   experiment: Name,
-  reason: z.enum(["malformed", "invalid", "unsupported_version", "identity_mismatch", "bad_subject", "not_member", "handler_failed"]),
+  reason: z.enum(["malformed", "invalid", "unsupported_version", "identity_mismatch", "bad_subject", "not_member", "handler_failed", "stale_leader"]),
   detail: z.string().max(8192),
   subject: z.string().max(1024),
   stream: z.string().max(256),
@@ -658,6 +671,41 @@ export const ModelRecord = z.object({
 });
 export type ModelRecord = z.infer<typeof ModelRecord>;
 
+/**
+ * Where the lead changed hands: from `after` on (a stream's last sequence when `token` took the
+ * lease), coordinator messages with a lower token are stale (protocol/fence.ts).
+ */
+export const FenceBoundary = z.object({
+  token: z.number().int().min(1),
+  instance: z.string().max(128),
+  since: Millis,
+  /** Stream name → its last sequence just before this token's lease was written. */
+  after: z.record(z.string().max(256), z.number().int().min(0)),
+});
+export type FenceBoundary = z.infer<typeof FenceBoundary>;
+
+/**
+ * The coordinator's lease, under the experiment's `lease` state key: who leads, with which
+ * fencing token, and every earlier hand-over's boundary (readers judge stored messages by them).
+ * Renewals rewrite it with a revision check; a holder that shuts down sets `released`.
+ */
+export const LeaseRecord = z.object({
+  ...base,
+  type: z.literal("lease"),
+  /** The leading process (its instance id). */
+  instance: z.string().max(128),
+  /** The fencing token: higher on every takeover; every coordinator publication carries it. */
+  token: z.number().int().min(1),
+  /** When the holder took the lease (its clock; for display). */
+  since: Millis,
+  /** When it last renewed (its clock; for display: standbys judge lapse by their own clock). */
+  renewedAt: Millis,
+  /** The holder let go (shut down): a standby may take over at once. */
+  released: z.boolean().default(false),
+  fences: z.array(FenceBoundary).max(10_000),
+});
+export type LeaseRecord = z.infer<typeof LeaseRecord>;
+
 /** One prompt of a pool, without the iteration it is published in. */
 export const PoolPrompt = z.object({ promptId: Id, question: Text, images: z.array(ImageRef).max(16) });
 export type PoolPrompt = z.infer<typeof PoolPrompt>;
@@ -711,6 +759,7 @@ export const Message = z.discriminatedUnion("type", [
   Progress,
   ModelRecord,
   PromptPool,
+  LeaseRecord,
 ]);
 export type Message = z.infer<typeof Message>;
 export type MessageType = Message["type"];
@@ -731,4 +780,5 @@ export const SCHEMAS = {
   progress: Progress,
   model: ModelRecord,
   pool: PromptPool,
+  lease: LeaseRecord,
 } as const satisfies Record<MessageType, z.ZodType>;

@@ -9,6 +9,8 @@ export const stateKeys = {
   config: (exp: string) => `${n(exp, "experiment")}.config`,
   progress: (exp: string) => `${n(exp, "experiment")}.progress`,
   iteration: (exp: string, iteration: number) => `${n(exp, "experiment")}.iter.${iteration}`,
+  /** The coordinator's lease (protocol/fence.ts): who leads and the fencing tokens. */
+  lease: (exp: string) => `${n(exp, "experiment")}.lease`,
   model: (exp: string, peer: string) => `${n(exp, "experiment")}.model.${n(peer, "peer")}`,
   /** Wildcard for every iteration record of an experiment. */
   iterations: (exp: string) => `${n(exp, "experiment")}.iter.*`,

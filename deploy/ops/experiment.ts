@@ -35,7 +35,9 @@ export interface DemoSettings {
 export function experimentConfig(
   s: DemoSettings,
   overrides: Partial<
-    Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "openPrompts"> & { judging: Partial<ExperimentConfig["judging"]> }
+    Pick<ExperimentConfig, "voting" | "training" | "deadlines" | "heartbeat" | "coordination" | "openPrompts"> & {
+      judging: Partial<ExperimentConfig["judging"]>;
+    }
   > = {},
 ): ExperimentConfig {
   return ExperimentConfig.parse({
@@ -53,6 +55,7 @@ export function experimentConfig(
     training: overrides.training ?? {},
     deadlines: overrides.deadlines ?? {},
     heartbeat: overrides.heartbeat ?? {},
+    coordination: overrides.coordination ?? {},
     openPrompts: overrides.openPrompts,
   });
 }

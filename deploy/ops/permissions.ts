@@ -212,6 +212,7 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
     ...orderedReads(STREAMS.verdicts.name, wildcards.spokenBy(exp, "verdict", peer), "catch up: its own verdicts"),
     ...kvReads(BUCKETS.state, stateKeys.all(exp), "read the experiment config, iteration records and its model record"),
     ...orderedReads(KV_STATE, nats.kv(BUCKETS.state, stateKeys.model(exp, peer)), "watch its model record (weights trained by its other processes)", true),
+    ...orderedReads(KV_STATE, nats.kv(BUCKETS.state, stateKeys.lease(exp)), "watch the coordinator's lease (fencing tokens of stale leaders)", true),
     ...objectReads([OBJECT_STORE, weightsBucket(exp, peer)]),
   ];
   const deny: Rule[] = [
@@ -241,6 +242,7 @@ export function coordinatorPermissions(exp: string, peers: string[]): RolePermis
     r(nats.kv(BUCKETS.state, stateKeys.config(exp)), "the experiment config"),
     r(nats.kv(BUCKETS.state, stateKeys.progress(exp)), "its progress"),
     r(nats.kv(BUCKETS.state, stateKeys.iterations(exp)), "iteration records"),
+    r(nats.kv(BUCKETS.state, stateKeys.lease(exp)), "the coordinator lease (acquire, renew, take over, release)"),
     r(nats.objectChunks(OBJECT_STORE, "*"), "chunks of the prompt pool and images (pop pool, the demo)"),
     r(nats.objectMeta(OBJECT_STORE, "*"), "metadata of the prompt pool and images"),
     r(nats.stream("PURGE", OBJ), "free the chunks of a replaced object (pop pool --replace)"),

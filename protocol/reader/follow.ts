@@ -10,6 +10,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Check, type Roster } from "../admit.ts";
+import type { FenceView } from "../fence.ts";
 import { jetStreamOf } from "../jetstream.ts";
 import { retrying } from "../retry.ts";
 import type { MessageOf, MessageType } from "../schemas.ts";
@@ -78,6 +79,8 @@ export interface FollowOptions<K extends MessageType> {
   roster?: Roster;
   /** The reader's own consistency check; what fails it is dead-lettered as invalid. */
   check?: Check;
+  /** The lease's view (protocol/fence.ts): stale coordinator messages are dead-lettered as stale_leader. */
+  fence?: FenceView;
   /** The consumer name dead letters carry. */
   deadLetterAs: string;
   log: ReaderLog;
@@ -99,7 +102,8 @@ export function followAdmitted<K extends MessageType>(o: FollowOptions<K>): Prom
     filter: o.filter,
     log: o.log,
     each: async (m) => {
-      const a = admit(m.subject, m.data, o.types, o.roster, o.check);
+      await o.fence?.see(m);
+      const a = admit(m.subject, m.data, o.types, o.roster, o.check, o.fence && ((message) => o.fence!.judge(message, m)));
       if (a.ok) return o.handle(a.message);
       // This consumer does not redeliver, so a dead letter that fails to publish is tried again here.
       await retrying(`dead-lettering ${m.subject}`, () => deadLetter(js, m, a, o.deadLetterAs), o.log, DEAD_LETTER_RETRY_MS).catch((error: unknown) =>

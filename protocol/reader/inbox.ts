@@ -8,6 +8,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Roster } from "../admit.ts";
+import type { FenceView } from "../fence.ts";
 import { jetStreamOf } from "../jetstream.ts";
 import { redeliveryDelay } from "../retry.ts";
 import type { DeadLetter, MessageOf, MessageType } from "../schemas.ts";
@@ -54,6 +55,8 @@ export interface InboxOptions<K extends MessageType> {
   expiresMs?: number;
   /** Who may speak, per message (see protocol/admit.ts); speakers off the roster are dead-lettered. */
   roster?: Roster;
+  /** The lease's view (protocol/fence.ts): stale coordinator messages are dead-lettered as stale_leader. */
+  fence?: FenceView;
   log?: ReaderLog;
   /**
    * Called once a valid delivery has gone to the dead letters because its handling failed for
@@ -187,7 +190,9 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       const raw = queue.splice(0, batchSize);
       const valid: { m: JsMsg; d: Delivery<MessageOf<K>> }[] = [];
       for (const m of raw) {
-        const a = admit(m.subject, m.data, options.types, options.roster);
+        const fence = options.fence;
+        await fence?.see(m);
+        const a = admit(m.subject, m.data, options.types, options.roster, undefined, fence && ((message) => fence.judge(message, m)));
         if (a.ok) valid.push({ m, d: { message: a.message, subject: m.subject, deliveries: m.info.deliveryCount, streamSeq: m.info.streamSequence } });
         else await toDeadLetters(m, a.reason, a.detail);
       }

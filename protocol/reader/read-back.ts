@@ -6,6 +6,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Roster } from "../admit.ts";
 import { IncompleteReadError } from "../errors.ts";
+import type { FenceView } from "../fence.ts";
 import { jetStreamOf } from "../jetstream.ts";
 import { retrying } from "../retry.ts";
 import type { MessageOf, MessageType } from "../schemas.ts";
@@ -32,6 +33,8 @@ export interface ReadOptions {
    * the skipped messages themselves.
    */
   deadLetterAs?: string;
+  /** The lease's view (protocol/fence.ts): stale coordinator messages are skipped as stale_leader. */
+  fence?: FenceView;
 }
 
 /**
@@ -76,7 +79,9 @@ async function readOnce<T extends MessageType>(
       let got = 0;
       for await (const m of batch) {
         got++;
-        const a = admit(m.subject, m.data, [type], options.roster);
+        const fence = options.fence;
+        await fence?.see(m);
+        const a = admit(m.subject, m.data, [type], options.roster, undefined, fence && ((message) => fence.judge(message, m)));
         if (a.ok) messages.push(a.message);
         else {
           skipped.push({ subject: m.subject, seq: m.info.streamSequence, reason: `${a.reason}: ${a.detail}` });

@@ -99,3 +99,13 @@ describe("pop watch's view", () => {
     expect(screen).toMatch(/bob\s+2 answer\s+16\s+160\/48\s+8\.0\s+2\s+26\s+1\.00/);
   });
 });
+
+describe("pop watch: the coordinator's leader", () => {
+  it("shows who leads, since when and with which token, and a takeover replaces it", () => {
+    const state = new WatchState("exp1");
+    expect(renderWatch(state, 10_000)[1]).toMatch(/^coordinator: no lease yet/);
+    state.add(msg.leaseRecord({ instance: "coord-b", token: 3, since: 1_000, renewedAt: 9_000 }), 9_000);
+    state.add(msg.leaseRecord({ instance: "coord-a", token: 2, since: 0, renewedAt: 500 }), 9_500); // an older one, late
+    expect(renderWatch(state, 10_000)[1]).toBe("coordinator: coord-b leads since 00:00:01 (9.0 s), token 3, renewed 1.0 s ago");
+  });
+});

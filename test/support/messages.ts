@@ -21,6 +21,7 @@ import {
   type Usage,
   type MessageOf,
   type ModelRecord,
+  type LeaseRecord,
   type PreferencePair,
   type Progress,
   type Prompt,
@@ -200,6 +201,24 @@ export function modelRecord(o: Partial<ModelRecord> = {}): ModelRecord {
   return { v, type: "model", experiment: EXPERIMENT, peer: "alice", iteration: 1, modelVersion: "m1", object: "model/exp1/alice/m1", bytes: 10, at: 1, ...o };
 }
 
+export function leaseRecord(o: Partial<LeaseRecord> = {}): LeaseRecord {
+  return {
+    v,
+    type: "lease",
+    experiment: EXPERIMENT,
+    instance: "coord-a",
+    token: 2,
+    since: 1,
+    renewedAt: 2,
+    released: false,
+    fences: [
+      { token: 1, instance: "coord-b", since: 0, after: { POP_PAIRS: 0 } },
+      { token: 2, instance: "coord-a", since: 1, after: { POP_PAIRS: 7 } },
+    ],
+    ...o,
+  };
+}
+
 export function promptPool(o: Partial<PromptPool> = {}): PromptPool {
   return {
     v,
@@ -234,6 +253,7 @@ export function sampleMessages(): Message[] {
       deadlines: { voteMs: 1000, trainMs: 5000, trainQuorum: 1, judgeLingerMs: 2000 },
       heartbeat: { intervalMs: 1000, lapseMs: 5000 },
       limits: DEFAULT_LIMITS,
+      coordination: { leaseMs: 3000 },
     },
     prompt({ question: "what colour is the circle ?", images: [{ hash, format: "rgb8", width: 32, height: 32 }], createdAt: 2 }),
     candidates({ question: "what colour is the circle ?", texts: ["red", "blue"], sampling: { k: 2, temperature: 1, seed: 7 }, createdAt: 3 }),
@@ -273,5 +293,6 @@ export function sampleRecords(): Message[] {
     progress({ phase: "training", at: 2 }),
     modelRecord({ modelVersion: "m3", object: "model/exp1/alice/m3", at: 3 }),
     promptPool(),
+    leaseRecord(),
   ];
 }

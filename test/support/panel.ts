@@ -55,7 +55,8 @@ export interface Panel<N extends PanelNetwork = SingleServer> extends AsyncDispo
   processes: Map<string, PopProcess>;
   /** Random-weight checkpoints of `names` in the panel's directory (see {@link randomCheckpoints}). */
   randomCheckpoints(names: string[]): Promise<Record<string, string>>;
-  startCoordinator(): PopProcess;
+  /** A coordinator process; `extra` flags such as `--instance coord-b` for a second one. */
+  startCoordinator(extra?: string[]): PopProcess;
   startActor(peer: string, checkpoint: string, instance?: string): PopProcess;
   /** A peer whose model is served by an OpenAI-compatible server at `baseUrl`. */
   startServedActor(peer: string, baseUrl: string, model: string, extra?: string[]): PopProcess;
@@ -163,8 +164,8 @@ function panelOf<N extends PanelNetwork>(
     pool,
     processes,
     randomCheckpoints: (names) => randomCheckpoints(join(dir, "ckpt"), names),
-    startCoordinator() {
-      return panel.spawn("coordinator", ["coordinator", ...as(COORDINATOR_IDENTITY)]);
+    startCoordinator(extra = []) {
+      return panel.spawn("coordinator", ["coordinator", ...as(COORDINATOR_IDENTITY), ...extra]);
     },
     startActor(peer, checkpoint, instance) {
       const args = ["actor", "--peer", peer, "--checkpoint", checkpoint, "--bench-items", String(options.benchItems ?? 20), ...as(peer), ...actorArgs];

@@ -12,9 +12,16 @@ export const coordinatorHelp = `pop coordinator [options]
 Runs the coordinator of an experiment: opens iterations, feeds prompts, mean-votes preference
 pairs, waits for training and advances. Restart it at any time; it resumes from JetStream.
 
+Run it at several sites (same credentials) for a coordinator that survives losing one: one
+process holds a lease in the state bucket and leads; the others stand by and take over once
+the lease has gone unrenewed for the config's coordination.leaseMs (default 10 s) by their own
+clock. Every publication carries the leader's fencing token, and readers refuse a stale one;
+a leader that cannot renew stops publishing. pop watch shows who leads (docs/how-it-works.md).
+
   --experiment NAME    experiment                                           default: demo
   --config FILE        experiment config (JSON) used if none is stored yet;
                        see deploy/ops/experiment.example.json (the prompt pool must be loaded)
+  --instance NAME      this process's name in the lease and in pop watch     default: host-pid-random
   --log-format F       pretty or json                                        default: pretty
 
 ${NATS_OPTIONS_HELP}`;
@@ -22,6 +29,7 @@ ${NATS_OPTIONS_HELP}`;
 export async function runCoordinator(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const configFile = flags.string("config");
+  const instance = flags.string("instance");
   const nats = flags.nats();
   const server = nats.servers;
   const format = flags.logFormat();
@@ -43,7 +51,7 @@ export async function runCoordinator(flags: Flags): Promise<void> {
     abort.abort();
     await closeNats(nc);
   });
-  coordinator = new Coordinator({ nc, experiment, log, config });
+  coordinator = new Coordinator({ nc, experiment, log, config, instance });
   await coordinator.run(abort.signal);
   await closeNats(nc);
 }

@@ -1,7 +1,7 @@
 /** `pop revote`: recompute a stored run's pairs from its verdicts under other voting settings or fewer judges per author. */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { AGGREGATES, STREAMS, VotingConfig, readRecord, readStored, stateKeys, subjects, BUCKETS, kvmOf } from "../../../protocol/mod.ts";
+import { AGGREGATES, FenceView, STREAMS, VotingConfig, readRecord, readStored, stateKeys, subjects, BUCKETS, kvmOf } from "../../../protocol/mod.ts";
 import { judgesPerAuthorWarnings } from "../../../coordinator/voting.ts";
 import { revote } from "../../observe/revote/revote.ts";
 import { UsageError, type Flags } from "../args.ts";
@@ -61,11 +61,14 @@ export async function runRevote(flags: Flags): Promise<void> {
     process.stdout.write(`revoting '${experiment}' with ${JSON.stringify(voting)}, judges per author: ${perAuthor}\n`);
     for (const warning of judgesPerAuthorWarnings(voting, perAuthor)) process.stdout.write(`warning: ${warning}\n`);
 
+    // A stale coordinator leader's prompts and pairs are not counted (protocol/fence.ts); a run
+    // stored before leases has no lease and is read as it is.
+    const fence = await FenceView.read(kv, experiment);
     const [prompts, cands, verdicts, pairs] = await Promise.all([
-      readStored(nc, STREAMS.prompts.name, subjects.all(experiment, "prompt"), "prompt"),
+      readStored(nc, STREAMS.prompts.name, subjects.all(experiment, "prompt"), "prompt", { fence }),
       readStored(nc, STREAMS.candidates.name, subjects.all(experiment, "cand"), "candidates"),
       readStored(nc, STREAMS.verdicts.name, subjects.all(experiment, "verdict"), "verdict"),
-      readStored(nc, STREAMS.pairs.name, subjects.all(experiment, "pair"), "pair"),
+      readStored(nc, STREAMS.pairs.name, subjects.all(experiment, "pair"), "pair", { fence }),
     ]);
     const panels = new Map<number, string[]>();
     for (const it of new Set(prompts.messages.map((p) => p.iteration))) {

@@ -14,7 +14,7 @@ export function dashboardPage(experiment: string): string {
 <main>
 <section><h2>Members</h2>
 <table data-testid="members"><thead><tr><th>member</th><th>doing</th><th>model version</th><th>heartbeat</th><th>backend</th><th>host (pid)</th></tr></thead><tbody id="members"></tbody></table>
-<p id="gone" class="muted"></p></section>
+<p id="gone" class="muted"></p><p id="leader" data-testid="leader" class="muted">coordinator: –</p></section>
 <section><h2>Iteration <span id="iter-no">–</span></h2><div id="progress" data-testid="progress"></div>
 <h3>Messages per second (last 10 s)</h3><div id="rates" data-testid="rates"></div></section>
 <section><h2>Who sends what to whom</h2><div id="flows" data-testid="flows"></div></section>
@@ -86,6 +86,9 @@ function renderMembers(s) {
 let history = [];
 function renderProgress(s) {
   const it = s.iterations.find((i) => i.iteration === s.current);
+  const L = s.leader;
+  $("leader").textContent = !L ? "coordinator: no lease yet" : L.released ? "coordinator: none leads (" + L.instance + " let go; token " + L.token + ")"
+    : "coordinator: " + L.instance + " leads since " + new Date(L.since).toISOString().slice(11, 19) + ", token " + L.token + ", renewed " + Math.round((s.now - L.renewedAt) / 1000) + " s ago";
   $("iter-no").textContent = it ? it.iteration + (s.done ? " (experiment done)" : "") : "– (no iteration opened yet)";
   if (!it) return $("progress").replaceChildren(el("p", { class: "muted" }, "waiting for the coordinator to open an iteration"));
   history.push({ at: s.now, c: it.candidates, v: it.verdicts, it: it.iteration });

@@ -210,6 +210,13 @@ export class DashboardState {
       experiment: this.experiment,
       now,
       done: w.done,
+      leader: w.leader && {
+        instance: w.leader.instance,
+        token: w.leader.token,
+        since: w.leader.since,
+        renewedAt: w.leader.renewedAt,
+        released: w.leader.released,
+      },
       members,
       gone,
       current: w.current()?.iteration,

@@ -1,7 +1,7 @@
 /**
  * Follows an experiment read-only, as `pop watch` and `pop dashboard` show it: every stored
  * candidate, verdict, pair, evaluation, control event and dead letter from the start of its
- * stream and then live, and the members' records. Observer credentials are enough.
+ * stream and then live, the members' records and the coordinator's lease. Observer credentials are enough.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -11,6 +11,7 @@ import {
   kvmOf,
   memberKeys,
   recordOf,
+  stateKeys,
   SCHEMAS,
   STREAMS,
   subjects,
@@ -69,6 +70,19 @@ export async function followExperiment(nc: NatsConnection, experiment: string, s
       }),
     ),
   );
+  // The coordinator's lease (who leads): shown as a message of type "lease".
+  const state = await kvmOf(nc).open(BUCKETS.state);
+  const leaseWatch = await state.watch({ key: stateKeys.lease(experiment) });
+  void (async () => {
+    for await (const e of leaseWatch) {
+      try {
+        const record = recordOf(e, "lease");
+        if (record) sink.message(record, Date.now());
+      } catch {
+        // a record that does not decode is not shown
+      }
+    }
+  })().catch(() => undefined);
   const members = await kvmOf(nc).open(BUCKETS.members);
   const memberWatch = await members.watch({ key: memberKeys.all(experiment) });
   void (async () => {
@@ -90,6 +104,7 @@ export async function followExperiment(nc: NatsConnection, experiment: string, s
     },
     async stop() {
       memberWatch.stop();
+      leaseWatch.stop();
       await Promise.all(reads.map((r) => r.close()));
     },
   };

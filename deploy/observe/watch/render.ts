@@ -13,10 +13,18 @@ function progressLine(label: string, done: number, total: number, perSec: number
   return `  ${label.padEnd(11)} ${bar} ${String(done).padStart(6)} of ${String(total).padEnd(6)}${perSec !== undefined ? ` ${rate(perSec).padStart(5)}/s` : ""}${eta}`;
 }
 
+/** Who leads the coordinators: instance, since when, fencing token. */
+export function leaderLine(lease: WatchState["leader"], now: number): string {
+  if (!lease) return "coordinator: no lease yet (no coordinator has led, or a run from before leases)";
+  const since = new Date(lease.since).toISOString().slice(11, 19);
+  if (lease.released) return `coordinator: none leads (${lease.instance} let go; token ${lease.token})`;
+  return `coordinator: ${lease.instance} leads since ${since} (${secs(Math.max(0, now - lease.since))}), token ${lease.token}, renewed ${secs(Math.max(0, now - lease.renewedAt))} ago`;
+}
+
 /** The screen as lines of text at `now`. */
 export function renderWatch(state: WatchState, now: number): string[] {
   const clock = new Date(now).toISOString().slice(11, 19);
-  const lines = [`pop watch: experiment ${state.experiment}, ${clock}${state.done ? " (experiment done)" : ""}`, ""];
+  const lines = [`pop watch: experiment ${state.experiment}, ${clock}${state.done ? " (experiment done)" : ""}`, leaderLine(state.leader, now), ""];
 
   const members = state.members;
   const peers = [...new Set([...members.keys(), ...[...state.iterations.values()].flatMap((i) => i.peers)])].sort();

@@ -3,7 +3,7 @@
  * streams from the start, then live) and the members' records. Pure: fed messages and clock
  * times, it answers what the view shows.
  */
-import type { Member, Message } from "../../../protocol/mod.ts";
+import type { LeaseRecord, Member, Message } from "../../../protocol/mod.ts";
 import { CostBook, type CostRow } from "../cost.ts";
 
 /** Seconds over which message rates are counted. */
@@ -41,6 +41,8 @@ export class WatchState {
   private readonly arrivals: { at: number; kind: string }[] = [];
   private readonly cost = new CostBook();
   done = false;
+  /** The coordinator's lease as last seen: who leads, since when, with which fencing token. */
+  leader?: LeaseRecord;
 
   constructor(readonly experiment: string) {}
 
@@ -67,6 +69,9 @@ export class WatchState {
         this.scores.set(m.iteration, s);
         break;
       }
+      case "lease":
+        if (!this.leader || m.token >= this.leader.token) this.leader = m;
+        break;
       case "dead_letter":
         this.deadLetters.push({ at: m.at, reason: m.reason, detail: m.detail, subject: m.subject });
         if (this.deadLetters.length > 50) this.deadLetters.shift();
