@@ -8,7 +8,9 @@ import { findNatsServer } from "../../deploy/ops/nats-server.ts";
 import { inDomain, peerPermissions } from "../../deploy/ops/permissions.ts";
 import { SiteLayoutError, writeSiteConfigs } from "../../deploy/ops/sites.ts";
 import { clientServers, writeClusterConfigs, type ClusterSite } from "../../deploy/ops/site-cluster.ts";
-import { clusterSites } from "../../deploy/cli/commands/site.ts";
+import { clusterSites, runSite, siteHelp } from "../../deploy/cli/commands/site.ts";
+import { Flags, UsageError } from "../../deploy/cli/args.ts";
+import { existsSync } from "node:fs";
 import { defaultReplicas } from "../../protocol/mod.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 
@@ -119,6 +121,22 @@ describe("pop site", () => {
       ]);
       expect(() => clusterSites(["a", "b"], hosts, 4222, 6222)).toThrow(/not in --sites/);
       expect(() => clusterSites(["a", "b", "c", "d"], hosts, 4222, 6222)).toThrow(/no host for site 'd'/);
+    });
+
+    it("pop site --layout cluster writes every site's files; the hub's options are refused with it", async () => {
+      const out = join(dir, "cli");
+      const args = ["--layout", "cluster", "--sites", "a,b,c", "--hosts", "a=127.0.0.1,b=127.0.0.1,c=127.0.0.1", "--out", out];
+      const write = process.stdout.write;
+      process.stdout.write = (() => true) as typeof process.stdout.write;
+      try {
+        await runSite(new Flags(args, siteHelp));
+      } finally {
+        process.stdout.write = write;
+      }
+      for (const site of ["a", "b", "c"]) expect(existsSync(join(out, `node-${site}.conf`)) && existsSync(join(out, `README-${site}.txt`))).toBe(true);
+      expect(readFileSync(join(out, "node-c.conf"), "utf8")).toContain("listen: 0.0.0.0:4224");
+      await expect(runSite(new Flags([...args, "--hub-host", "h"], siteHelp))).rejects.toThrow(UsageError);
+      await expect(runSite(new Flags(["--layout", "ring", "--sites", "a,b,c", "--out", out], siteHelp))).rejects.toThrow(/--layout must be hub or cluster/);
     });
 
     it("makes new streams R3 on a cluster and R1 on a lone server, unless told", () => {
