@@ -113,8 +113,14 @@ export class ClusterNetwork extends Network {
     return this.cluster.urls;
   }
 
-  flags(): string[] {
-    return ["--server", this.cluster.urls.join(",")];
+  /**
+   * Every node, starting at one that depends on the identity: processes dial their list in
+   * order (deploy/ops/nats-options.ts), so this spreads them over the nodes as a random pick did.
+   */
+  flags(identity: string): string[] {
+    const urls = this.cluster.urls;
+    const first = [...identity].reduce((sum, c) => sum + c.charCodeAt(0), 0) % urls.length;
+    return ["--server", [...urls.slice(first), ...urls.slice(0, first)].join(",")];
   }
 
   async admin(name: string): Promise<NatsConnection> {
