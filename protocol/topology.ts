@@ -60,9 +60,10 @@ export function weightsBucket(exp: string, peer: string): string {
 /** Options of the topology; the defaults suit one server on one host. */
 export interface TopologyOptions {
   /**
-   * Stream and bucket replicas (3 in a 3-node cluster), applied when the topology is created
-   * (default 1). Existing streams and buckets keep theirs: a process that does not say never
-   * lowers a cluster's R3 to R1, and one that asks for a different number is refused.
+   * Stream and bucket replicas, applied when the topology is created (default:
+   * {@link defaultReplicas}, 3 on a cluster, 1 on a lone server). Existing streams and buckets
+   * keep theirs: a process that does not say never changes them, and one that asks for a
+   * different number is refused.
    */
   replicas?: number;
   /**
@@ -146,6 +147,17 @@ function requiredFeatures(options: TopologyOptions): ServerFeature[] {
   return f;
 }
 
+/**
+ * The replicas new streams and buckets get when nobody says: 3 when the connected server is part
+ * of a cluster (its INFO names one), else 1. One place decides, so the streams, the buckets and
+ * every peer's weights bucket of a cluster (a stretched one across sites: deploy/ops/site-cluster.ts)
+ * are all R3 without any process being told. A cluster here has 3 nodes or more: JetStream needs
+ * a quorum, and a 2-node cluster survives no loss.
+ */
+export function defaultReplicas(nc: NatsConnection): number {
+  return nc.info?.cluster ? 3 : 1;
+}
+
 /** Creates every stream, bucket and the object store the loop needs; idempotent. */
 export async function ensureTopology(nc: NatsConnection, options: TopologyOptions = {}): Promise<TopologyReport> {
   const version = serverVersion(nc);
@@ -154,9 +166,9 @@ export async function ensureTopology(nc: NatsConnection, options: TopologyOption
   const jsm = await openManager(nc);
   const report: TopologyReport = { server: version.join("."), streams: {}, buckets: {} };
   for (const key of Object.keys(STREAMS) as StreamKey[]) {
-    report.streams[STREAMS[key].name] = await ensureStream(jsm, streamConfig(key, options), options.limits !== undefined);
+    report.streams[STREAMS[key].name] = await ensureStream(jsm, streamConfig(key, options), options.limits !== undefined, defaultReplicas(nc));
   }
-  const replicas = options.replicas ?? 1;
+  const replicas = options.replicas ?? defaultReplicas(nc);
   const asked = options.replicas;
   const l = options.limits ?? DEFAULT_LIMITS;
   const enforce = options.limits !== undefined;
@@ -216,7 +228,7 @@ export async function ensureWeightsBucket(nc: NatsConnection, exp: string, peer:
   return ensureBucket(
     jsm,
     natsSubjects.objectStream(bucket),
-    () => objmOf(nc).create(bucket, { description: `PoP weights of ${peer} in ${exp}, written by it alone`, ...want }),
+    () => objmOf(nc).create(bucket, { description: `PoP weights of ${peer} in ${exp}, written by it alone`, replicas: defaultReplicas(nc), ...want }),
     undefined,
     want,
   );
@@ -243,14 +255,19 @@ const UPDATABLE_STREAM_FIELDS = ["subjects", "description", "duplicate_window", 
 const LIMIT_FIELDS = ["discard", "max_bytes", "max_msgs", "max_msg_size"] as const;
 const FIXED_STREAM_FIELDS = ["storage", "retention"] as const;
 
-async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, enforceLimits: boolean): Promise<EnsureOutcome> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  want: Partial<StreamConfig> & { name: string },
+  enforceLimits: boolean,
+  newReplicas: number,
+): Promise<EnsureOutcome> {
   let have: StreamConfig;
   try {
     have = (await jsm.streams.info(want.name)).config;
   } catch (error) {
     if (!isNotFound(error)) throw new PopError(`cannot read stream ${want.name}`, { cause: error, retryable: true });
     try {
-      await jsm.streams.add({ num_replicas: 1, ...want });
+      await jsm.streams.add({ num_replicas: newReplicas, ...want });
     } catch (addError) {
       // A peer's or observer's key may not create streams (deploy/ops/permissions.ts): the set-up is the coordinator's.
       if (isPermissionViolation(addError)) {

@@ -93,7 +93,7 @@ const COMMANDS: Record<string, Command> = {
       const m = await import("./commands/site.ts");
       return { help: m.siteHelp, run: m.runSite };
     },
-    summary: "write nats-server configs for a hub and sites joined by leafnodes (multi-site runs)",
+    summary: "write nats-server configs for several sites: a hub with leafnodes, or a stretched cluster",
   },
   serve: {
     load: async () => {

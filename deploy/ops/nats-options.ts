@@ -36,7 +36,8 @@ export interface NatsTarget {
 
 /** The shared block of every connecting command's `--help`. */
 export const NATS_OPTIONS_HELP = `Connection (each option may also come from the environment variable named):
-  --server URL         NATS server(s), comma-separated    default: $NATS_URL or nats://127.0.0.1:4222
+  --server URL         NATS server(s), comma-separated, tried in that order (this site's
+                       node first)  default: $NATS_URL or nats://127.0.0.1:4222
                        (nats://user:password@host also works)
   --nkey FILE          this identity's nkey seed file, as pop creds writes them   or $NATS_NKEY
   --creds FILE         a NATS .creds file (user JWT + nkey seed)                  or $NATS_CREDS
@@ -162,6 +163,10 @@ export function natsConnectionOptions(target: NatsTarget, name: string): Connect
   const options: ConnectionOptions = {
     servers: target.servers.split(","),
     name,
+    // In the order given: a process at a site of a stretched cluster (deploy/ops/site-cluster.ts)
+    // lists its own site's node first and the other sites' as fallbacks; it moves on when its
+    // node dies and keeps trying the whole list for ever.
+    noRandomize: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     timeout: 5000,

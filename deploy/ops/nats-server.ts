@@ -43,9 +43,21 @@ export interface NatsServerOptions {
   /** Client port; -1 (default) lets the server pick a free one. */
   port?: number;
   /** Cluster membership, for JetStream clusters. */
-  cluster?: { name: string; port?: number; routes: string[] };
+  cluster?: ClusterOptions;
   /** JetStream domain (for leafnode set-ups). */
   domain?: string;
+  /** `server_tags`, e.g. `site:lab1`: JetStream places replicas by them (deploy/ops/site-cluster.ts). */
+  tags?: string[];
+  /**
+   * JetStream's `unique_tag` prefix, e.g. `site:`: no two replicas of a stream go to servers
+   * whose tags with this prefix are equal, so an R3 stream keeps one replica per site.
+   */
+  uniqueTag?: string;
+  /**
+   * Run this existing config file as it is instead of generating one (what `pop site --layout
+   * cluster` wrote); the other options then only describe it (`cluster`: wait for its route port).
+   */
+  configFile?: string;
   /** Leafnode links: a hub listens (with one user per site), a site connects out (deploy/ops/sites.ts). */
   leafnodes?: LeafnodeOptions;
   /** Extra lines appended to the generated config. */
@@ -67,6 +79,21 @@ export interface NatsServerOptions {
   tiedToThisProcess?: boolean;
 }
 
+/** A server's `cluster { ... }` block: its name, route port and the routes to its peers. */
+export interface ClusterOptions {
+  name: string;
+  port?: number;
+  /** `nats-route://[user:password@]host:port` of every node (its own is ignored by the server). */
+  routes: string[];
+  /** The user and password every node's routes log in with (the routes carry it too). */
+  authorization?: { user: string; password: string };
+  /**
+   * Do not tell clients the other nodes' client addresses: at other sites they are often not
+   * reachable as the node sees them; clients use the fallbacks they were given instead.
+   */
+  noAdvertise?: boolean;
+}
+
 /**
  * A nats-server config for `o`, its JetStream data in `dir`/js. Written by the launcher and by
  * `pop site`, so a hand-started server runs what the tests run. Include paths become relative
@@ -75,18 +102,25 @@ export interface NatsServerOptions {
  */
 export function serverConfig(o: NatsServerOptions, at: { dir: string; port: number; clusterPort?: number; host?: string; confDir?: string }): string {
   const host = at.host ?? "127.0.0.1";
-  const lines = [
-    `server_name: ${o.name ?? "pop"}`,
-    `listen: ${host}:${at.port}`,
-    `jetstream { store_dir: ${JSON.stringify(join(at.dir, "js"))}${o.domain ? `, domain: ${o.domain}` : ""} }`,
-  ];
-  if (o.cluster) {
-    lines.push(`cluster { name: ${o.cluster.name}, listen: ${host}:${at.clusterPort ?? -1}, routes: [${o.cluster.routes.map((r) => `"${r}"`).join(", ")}] }`);
-  }
+  const js = [`store_dir: ${JSON.stringify(join(at.dir, "js"))}`];
+  if (o.domain) js.push(`domain: ${o.domain}`);
+  if (o.uniqueTag) js.push(`unique_tag: ${JSON.stringify(o.uniqueTag)}`);
+  const lines = [`server_name: ${o.name ?? "pop"}`, `listen: ${host}:${at.port}`, `jetstream { ${js.join(", ")} }`];
+  if (o.tags?.length) lines.push(`server_tags: [${o.tags.map((t) => JSON.stringify(t)).join(", ")}]`);
+  if (o.cluster) lines.push(clusterConfig(o.cluster, `${host}:${at.clusterPort ?? o.cluster.port ?? -1}`));
   if (o.leafnodes) lines.push(leafnodeConfig(o.leafnodes, host));
   for (const file of o.include ?? []) lines.push(`include ${JSON.stringify(relative(at.confDir ?? at.dir, resolve(file)))}`);
   if (o.extraConfig) lines.push(o.extraConfig);
   return lines.join("\n") + "\n";
+}
+
+/** The `cluster { ... }` block of a server config, listening at `listen` (host:port). */
+export function clusterConfig(o: ClusterOptions, listen: string): string {
+  const parts = [`name: ${o.name}`, `listen: ${listen}`];
+  if (o.noAdvertise) parts.push("no_advertise: true");
+  if (o.authorization) parts.push(`authorization { user: ${JSON.stringify(o.authorization.user)}, password: ${JSON.stringify(o.authorization.password)} }`);
+  parts.push(`routes: [${o.routes.map((r) => JSON.stringify(r)).join(", ")}]`);
+  return `cluster { ${parts.join(", ")} }`;
 }
 
 /** A server's leafnode section. */
@@ -171,8 +205,11 @@ export class NatsServer {
     const portsDir = join(this.dir, "ports");
     rmSync(portsDir, { recursive: true, force: true });
     mkdirSync(portsDir, { recursive: true });
-    const conf = join(this.dir, "server.conf");
-    writeFileSync(conf, this.config());
+    let conf = this.options.configFile;
+    if (!conf) {
+      conf = join(this.dir, "server.conf");
+      writeFileSync(conf, this.config());
+    }
     const logFd = openSync(join(this.dir, "server.log"), "a");
     const tied = this.options.tiedToThisProcess ?? false;
     const child = spawn(bin, ["-c", conf, "--ports_file_dir", portsDir], { stdio: ["ignore", logFd, logFd], detached: tied });

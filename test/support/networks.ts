@@ -1,6 +1,7 @@
 /**
  * The NATS servers an end-to-end panel runs on (test/support/panel.ts): one server, a 3-node
- * cluster, a hub with two leafnode sites, or one server that requires per-identity keys. Each
+ * cluster, a hub with two leafnode sites, a cluster stretched across three sites, or one server
+ * that requires per-identity keys. Each
  * says how a process of an identity dials it and gives the test a connection of its own.
  */
 import { join } from "node:path";
@@ -9,7 +10,8 @@ import type { Logger } from "pino";
 import { connectNats } from "../../deploy/cli/connect.ts";
 import { COORDINATOR_IDENTITY, seedFileOf, writeCreds, type CredsResult } from "../../deploy/ops/creds.ts";
 import { natsTarget } from "../../deploy/ops/nats-options.ts";
-import { NatsCluster, NatsServer } from "../../deploy/ops/nats-server.ts";
+import { NatsCluster, NatsServer, freePorts } from "../../deploy/ops/nats-server.ts";
+import { CLUSTER_NAME, writeClusterConfigs, type ClusterFiles } from "../../deploy/ops/site-cluster.ts";
 import { HUB_DOMAIN, SiteNetwork } from "../../deploy/ops/sites.ts";
 import { ensureTopology, openManager } from "../../protocol/mod.ts";
 import { startLinkProxy, type LinkProxy } from "./link-proxy.ts";
@@ -111,8 +113,14 @@ export class ClusterNetwork extends Network {
     return this.cluster.urls;
   }
 
-  flags(): string[] {
-    return ["--server", this.cluster.urls.join(",")];
+  /**
+   * Every node, starting at one that depends on the identity: processes dial their list in
+   * order (deploy/ops/nats-options.ts), so this spreads them over the nodes as a random pick did.
+   */
+  flags(identity: string): string[] {
+    const urls = this.cluster.urls;
+    const first = [...identity].reduce((sum, c) => sum + c.charCodeAt(0), 0) % urls.length;
+    return ["--server", [...urls.slice(first), ...urls.slice(0, first)].join(",")];
   }
 
   async admin(name: string): Promise<NatsConnection> {
@@ -172,6 +180,74 @@ export class SitesNetwork extends Network {
       await connectNats(natsTarget(this.net.hub.url, { nkey: seedFileOf(this.creds.dir, COORDINATOR_IDENTITY), jsDomain: HUB_DOMAIN }), name),
     );
     await ensureTopology(nc);
+    return nc;
+  }
+}
+
+/**
+ * A JetStream cluster stretched across sites, run from the very configs `pop site --layout
+ * cluster` writes (deploy/ops/site-cluster.ts), credentials on: one node per site on loopback,
+ * each process dialling its own site's node first and the others as fallbacks. The topology is
+ * created without naming replicas: it must come out R3 by itself on a cluster.
+ */
+export class SiteClusterNetwork extends Network {
+  private constructor(
+    readonly nodes: Map<string, NatsServer>,
+    readonly files: ClusterFiles,
+    readonly creds: CredsResult,
+    private readonly siteOf: Record<string, string>,
+    release: () => void,
+  ) {
+    super(async () => void (await Promise.all([...nodes.values()].map((n) => n.stop()))), release);
+  }
+
+  /** `siteOf` places every identity (the coordinator's included) at a site. */
+  static async start(o: WhereOptions & { experiment: string; siteOf: Record<string, string> }): Promise<SiteClusterNetwork> {
+    const where = placed(o, "pop-site-cluster-");
+    const sites = [...new Set(Object.values(o.siteOf))].sort();
+    const peers = Object.keys(o.siteOf).filter((p) => p !== COORDINATOR_IDENTITY);
+    const creds = writeCreds({ experiment: o.experiment, peers, out: join(where.dir, "creds") });
+    const ports = await freePorts(sites.length * 2);
+    const files = writeClusterConfigs({
+      sites: sites.map((name, i) => ({ name, host: "127.0.0.1", clientPort: ports[2 * i]!, routePort: ports[2 * i + 1]! })),
+      out: join(where.dir, "sites"),
+      include: [creds.authConf],
+      listenHost: "127.0.0.1",
+    });
+    const nodes = new Map<string, NatsServer>();
+    try {
+      for (const [i, s] of files.sites.entries()) {
+        const dir = join(files.dir, `node-${s.site}`);
+        const cluster = { name: CLUSTER_NAME, port: ports[2 * i + 1]!, routes: [] };
+        nodes.set(s.site, await NatsServer.start({ dir, configFile: s.config, cluster, cleanup: false }));
+      }
+    } catch (error) {
+      await Promise.all([...nodes.values()].map((n) => n.stop("SIGKILL")));
+      where.release();
+      throw error;
+    }
+    return new SiteClusterNetwork(nodes, files, creds, o.siteOf, where.release);
+  }
+
+  /** A site's node. */
+  node(site: string): NatsServer {
+    return this.nodes.get(site)!;
+  }
+
+  /** The servers `identity` dials, its own site's node first. */
+  servers(identity: string): string {
+    return this.files.sites.find((s) => s.site === this.siteOf[identity])!.servers.join(",");
+  }
+
+  flags(identity: string): string[] {
+    return ["--server", this.servers(identity), "--nkey", seedFileOf(this.creds.dir, identity)];
+  }
+
+  async admin(name: string): Promise<NatsConnection> {
+    const target = natsTarget(this.servers(COORDINATOR_IDENTITY), { nkey: seedFileOf(this.creds.dir, COORDINATOR_IDENTITY) });
+    const nc = this.kept(await connectNats(target, name));
+    await eventually(async () => (await (await openManager(nc)).getAccountInfo(), true), 30_000, "JetStream meta leader");
+    await eventually(() => ensureTopology(nc), 30_000, "the topology");
     return nc;
   }
 }
