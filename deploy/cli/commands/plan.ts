@@ -13,9 +13,10 @@ export const planHelp = `pop plan --config FILE --member SPEC [--member SPEC ...
 
 Projects what a served run costs before you start it. Each member's server gets a short
 calibration through the openai backend itself, so the requests are exactly those a member
-sends: a few answer requests (n = k and maxTokens from the config) and a few judge requests in
-the judging mode, at the concurrency a peer runs at. Then it prints, per member and phase, the
-requests and time of one iteration and of the whole run (iterations x promptsPerIteration).
+sends: answer requests (n = k and maxTokens from the config) and judge requests of each
+answer's distinct candidates in the judging mode, at the concurrency a peer runs at. Then it
+prints, per member and phase, the requests and time of one iteration and of the whole run
+(iterations x promptsPerIteration).
 
 Per prompt and member (N members, m judges per author, "all" = N - 1): answering is 1 request
 (n = k); judging is m*k requests in single mode, 5*m*k in per-criterion mode (+k each with
