@@ -6,7 +6,10 @@
  * model; and how many of the reference pairs (every judge, per-criterion) the cheaper settings
  * keep, on the shipped three-member panel with the demo's settings.
  *
- *   npm run bench:cost -- [--peers 3,8,16] [--k 4,15] [--prompts 4] [--out FILE] [--results DIR]
+ *   npm run bench:cost -- [--peers 3,8,16] [--k 4,15] [--prompts 4] [--parts counts,pairs,plan] [--out FILE] [--results DIR]
+ *
+ * The plan part (./cost/plan-check.ts) runs `pop plan`'s calibration and projection, then the
+ * iteration it projects, on served members, and reports both times with the load.
  *
  * Configurations whose judging would take more than --max-requests requests are not run: their
  * row is computed from the formula (m·k per prompt per member, 5× that per criterion) and says so.
@@ -25,6 +28,7 @@ import { expectedRequests, formulaRequests, type JudgeMode } from "./cost/formul
 import { runPanel, type PanelRun } from "./cost/panel.ts";
 import { pairsKept, rejudgeSingle, type Kept } from "./cost/pairs.ts";
 import { memberOf, startCostServer } from "./cost/serve.ts";
+import { checkPlan, type PlanCheck } from "./cost/plan-check.ts";
 
 const { values: a } = parseArgs({
   options: {
@@ -36,6 +40,9 @@ const { values: a } = parseArgs({
     "pairs-prompts": { type: "string", default: "40" },
     "pairs-peers": { type: "string", default: "3,8" },
     "max-requests": { type: "string", default: "100000" },
+    parts: { type: "string", default: "counts,pairs,plan" },
+    "plan-prompts": { type: "string", default: "200" },
+    "plan-samples": { type: "string", default: "64" },
     temperature: { type: "string", default: String(DEMO_DEFAULTS.temperature) },
     "pool-seed": { type: "string", default: String(DEMO_DEFAULTS.poolSeed) },
     out: { type: "string" },
@@ -61,7 +68,11 @@ reference pairs (all judges, per-criterion) that single judging and fewer judges
                        computed from the formula instead of run        default: 100000
   --temperature T      answer sampling temperature                     default: ${DEMO_DEFAULTS.temperature}
   --pool-seed N        seed of the prompt pool                         default: ${DEMO_DEFAULTS.poolSeed}
-  --out FILE           write the rows as JSON here
+  --parts LIST         counts (requests and tokens), pairs (pairs kept), plan (pop plan's
+                       projection against the run it projects)          default: counts,pairs,plan
+  --plan-prompts N     prompts of the plan check's iteration            default: 200
+  --plan-samples N     its calibration prompts per member               default: 64
+  --out FILE           write the rows (and the plan check) as JSON here
   --results DIR        where the markdown results file goes (none: no file)  default: docs/results`;
 
 const say = (line: string) => process.stderr.write(`[bench:cost] ${line}\n`);
@@ -92,14 +103,17 @@ async function main(): Promise<void> {
     process.stdout.write(HELP + "\n");
     return;
   }
-  const peersList = numbers(a.peers);
+  const parts = new Set(a.parts.split(",").map((x) => x.trim()));
+  for (const part of parts) if (!["counts", "pairs", "plan"].includes(part)) throw new Error(`--parts: unknown part '${part}'`);
+  const peersList = parts.has("counts") ? numbers(a.peers) : [];
   const kList = numbers(a.k);
   const modes = a.modes.split(",").map((m) => m.trim()) as JudgeMode[];
   for (const m of modes) if (!(JUDGING_MODES as readonly string[]).includes(m)) throw new Error(`--modes: unknown mode '${m}'`);
   const mList = a.m.split(",").map((x) => (x.trim() === "all" ? "all" : Number(x))) as (number | "all")[];
   const prompts = Number(a.prompts);
   const pairsPrompts = Number(a["pairs-prompts"]);
-  const pairsPeers = pairsPrompts > 0 && a["pairs-peers"] ? numbers(a["pairs-peers"]).filter((n) => n >= 2) : [];
+  const pairsPeers = parts.has("pairs") && pairsPrompts > 0 && a["pairs-peers"] ? numbers(a["pairs-peers"]).filter((n) => n >= 2) : [];
+  const planPrompts = parts.has("plan") ? Number(a["plan-prompts"]) : 0;
   const maxRequests = Number(a["max-requests"]);
   const temperature = Number(a.temperature);
   const poolSeed = Number(a["pool-seed"]);
@@ -115,18 +129,24 @@ async function main(): Promise<void> {
   );
   const dir = mkdtempSync(join(tmpdir(), "pop-cost-"));
   const server = await NatsServer.start({ dir: join(dir, "nats"), tiedToThisProcess: true });
-  const serve = await startCostServer(dir).catch(async (error: unknown) => {
-    await server.dispose();
-    throw error;
-  });
+  // The shared server of the counts and pairs runs (the plan check starts servers of its own).
+  const serve =
+    configs.length || pairsPeers.length
+      ? await startCostServer(dir).catch(async (error: unknown) => {
+          await server.dispose();
+          throw error;
+        })
+      : undefined;
+  const models = serve?.models ?? [];
   const t0 = Date.now();
   const rows: CostRowOut[] = [];
   /** Per panel size of the pairs runs, per "mode|m": the pairs kept. */
   const kept = new Map<number, Map<string, Kept>>();
+  let plan: PlanCheck | undefined;
   try {
     const nc = await connectNats(server.url, "bench-cost");
     await ensureTopology(nc);
-    await loadTinyPool(nc, poolSeed, Math.max(prompts, pairsPrompts), "cost");
+    await loadTinyPool(nc, poolSeed, Math.max(prompts, pairsPrompts, planPrompts), "cost");
     const settingsOf = (experiment: string, peers: number, k: number, n: number, temp: number) => ({
       experiment,
       iterations: 1,
@@ -136,7 +156,7 @@ async function main(): Promise<void> {
       poolSeed,
       minPeers: peers,
     });
-    const membersOf = (n: number) => Array.from({ length: n }, (_, i) => memberOf(i, serve.models));
+    const membersOf = (n: number) => Array.from({ length: n }, (_, i) => memberOf(i, models));
     let total = { requests: 0, promptTokens: 0, completionTokens: 0 };
     for (const [i, c] of configs.entries()) {
       const formula = formulaRequests(c.peers, c.k, c.mode, c.m);
@@ -164,7 +184,7 @@ async function main(): Promise<void> {
       const run = await runPanel({
         nc,
         natsUrl: server.url,
-        baseUrl: serve.baseUrl,
+        baseUrl: serve!.baseUrl,
         config,
         members: membersOf(c.peers),
         timeoutMs: 120_000 + formula * c.peers * prompts * 20,
@@ -202,9 +222,9 @@ async function main(): Promise<void> {
         voting: DEMO_DEFAULTS.overrides.voting,
         judging: { mode: "per-criterion" },
       });
-      const run = await runPanel({ nc, natsUrl: server.url, baseUrl: serve.baseUrl, config, members, timeoutMs: 900_000 });
+      const run = await runPanel({ nc, natsUrl: server.url, baseUrl: serve!.baseUrl, config, members, timeoutMs: 900_000 });
       say(`pairs kept: N=${peers} judged in ${run.seconds.toFixed(0)} s; judging the same candidates again in single mode`);
-      const single = await rejudgeSingle(nc, run, serve.baseUrl, (p) => members.find((m) => m.peer === p)!.model);
+      const single = await rejudgeSingle(nc, run, serve!.baseUrl, (p) => members.find((m) => m.peer === p)!.model);
       const perM = new Map<string, Kept>();
       for (const m of [...Array.from({ length: Math.min(3, peers - 2) }, (_, i) => i + 1), "all" as const]) {
         perM.set(`per-criterion|${m}`, pairsKept(run, config.voting, run.verdicts, m));
@@ -213,9 +233,22 @@ async function main(): Promise<void> {
       kept.set(peers, perM);
       for (const row of rows.filter((r) => r.peers === peers && r.k === k)) row.pairsKept = perM.get(`${row.mode}|${row.judgesPerAuthor}`)?.share ?? null;
     }
+    if (planPrompts > 0) {
+      const k = DEMO_DEFAULTS.k;
+      const config = experimentConfig(settingsOf(`cost-plan-p${planPrompts}`, 3, k, planPrompts, DEMO_DEFAULTS.temperature), {
+        voting: DEMO_DEFAULTS.overrides.voting,
+      });
+      plan = await checkPlan({ nc, natsUrl: server.url, dir, config, samples: Number(a["plan-samples"]), timeoutMs: 900_000, say });
+      say(
+        `plan: ${plan.requests.map((r) => `${r.member} answer ${r.answer} (projected ${r.projectedAnswer}), judge ${r.judge} (projected ${r.projectedJudge.toFixed(0)})`).join("; ")}`,
+      );
+      say(
+        `plan: projected ${plan.projectedSeconds.toFixed(1)} s, actual ${plan.actualSeconds.toFixed(1)} s (voted in ${plan.actualVotedSeconds.toFixed(1)} s): ${(plan.ratio * 100).toFixed(0)}%, load ${plan.load.map((x) => x.toFixed(2)).join(" -> ")}`,
+      );
+    }
     await closeNats(nc);
   } finally {
-    await serve.stop();
+    await serve?.stop();
     await server.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -229,13 +262,13 @@ async function main(): Promise<void> {
     ),
   ].join("\n");
   const notes = [
-    `Measured rows: ${prompts} prompts each, every member a PeerActor with the openai backend in this process, one pop serve serving the ${serve.models.length} shipped models (members beyond them reuse them); counts are the members' own (training_done's cost), judge phase only.`,
+    `Measured rows: ${prompts} prompts each, every member a PeerActor with the openai backend in this process, one pop serve serving the ${models.length} shipped models (members beyond them reuse them); counts are the members' own (training_done's cost), judge phase only.`,
     `"answers call for": per judge and prompt, the distinct answer texts of its assigned authors (a text repeated within a prompt is judged once); the tiny models repeat answers often, so measured counts sit below m·k, which is what distinct answers (real models) cost.`,
     `Formula rows were not run (over --max-requests ${maxRequests}); their tokens are the measured tokens per judge request of the same mode times the formula's requests. They assume distinct answers, so they are not comparable with measured rows of the tiny models, whose repeated answers are judged once.`,
   ].join("\n\n");
   const keptLines = kept.size
     ? [
-        `k=${DEMO_DEFAULTS.k}, temperature ${DEMO_DEFAULTS.temperature}, ${pairsPrompts} prompts, the demo's voting (chosen >= ${DEMO_DEFAULTS.overrides.voting.minChosen}, margin >= ${DEMO_DEFAULTS.overrides.voting.minMargin}); the first ${serve.models.length} members are the shipped panel, later ones reuse its models. Reference: every judge, per-criterion. Single mode re-judges the same candidates through the same served models (pop serve answers both modes from the same score distributions, so the tiny models give the same scores either way); fewer judges revote the stored verdicts.`,
+        `k=${DEMO_DEFAULTS.k}, temperature ${DEMO_DEFAULTS.temperature}, ${pairsPrompts} prompts, the demo's voting (chosen >= ${DEMO_DEFAULTS.overrides.voting.minChosen}, margin >= ${DEMO_DEFAULTS.overrides.voting.minMargin}); the first ${models.length} members are the shipped panel, later ones reuse its models. Reference: every judge, per-criterion. Single mode re-judges the same candidates through the same served models (pop serve answers both modes from the same score distributions, so the tiny models give the same scores either way); fewer judges revote the stored verdicts.`,
         "",
         "| N | mode | judges per author | pairs | reference pairs | identical to reference | share kept |",
         "|---|---|---|---|---|---|---|",
@@ -248,9 +281,26 @@ async function main(): Promise<void> {
         "",
         "The 6-member hostile-judges panel (deploy/bench/hostile-judges.ts) is not reused: its verdicts come from hostile judges by design and need 1000 prompts to mean anything; the N=8 run above covers m = 3.",
       ].join("\n")
-    : "not run (--pairs-prompts 0)";
+    : "not run (--pairs-prompts 0, or --parts without pairs)";
   process.stdout.write(`${table}\n\n${notes}\n\nPairs kept:\n${keptLines}\n`);
-  if (a.out) writeFileSync(a.out, JSON.stringify({ rows }, null, 2) + "\n");
+  const planLines = plan
+    ? [
+        `${plan.members.length} members (${plan.members.join(", ")}), each behind a pop serve of its own, a coordinator and one pop actor --backend openai per member, each a process; ${plan.prompts} prompts, k=${plan.k}, ${plan.mode} judging, judges per author ${plan.judgesPerAuthor}; calibration ${a["plan-samples"]} prompts per member after as many unmeasured.`,
+        "",
+        "| projected (s) | of which fill and drain | actual: opened to done (s) | opened to last vote (s) | projected / actual | load (1 min) before -> after |",
+        "|---|---|---|---|---|---|",
+        `| ${plan.projectedSeconds.toFixed(1)} | ${plan.projectedOverheadSeconds.toFixed(1)} | ${plan.actualSeconds.toFixed(1)} | ${plan.actualVotedSeconds.toFixed(1)} | ${(plan.ratio * 100).toFixed(0)}% | ${plan.load.map((x) => x.toFixed(1)).join(" -> ")} |`,
+        "",
+        "| member | answer requests (projected) | judge requests (projected, distinct) | answer latency: calibration / run | judge latency: calibration / run |",
+        "|---|---|---|---|---|",
+        ...plan.requests.map(
+          (r) =>
+            `| ${r.member} | ${r.answer} (${r.projectedAnswer}) | ${r.judge} (${r.projectedJudge.toFixed(0)}) | ${r.calAnswerLatency.toFixed(2)} / ${r.answerLatency.toFixed(2)} s | ${r.calJudgeLatency.toFixed(2)} / ${r.judgeLatency.toFixed(2)} s |`,
+        ),
+      ].join("\n")
+    : "not run (--parts without plan)";
+  process.stdout.write(`\npop plan against the run:\n${planLines}\n`);
+  if (a.out) writeFileSync(a.out, JSON.stringify({ rows, plan: plan && { ...plan, projection: undefined } }, null, 2) + "\n");
   say(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min`);
   resultsFile.write({
     settings: {
@@ -262,12 +312,15 @@ async function main(): Promise<void> {
       "pairs prompts": pairsPrompts,
       "pairs panels": pairsPeers.join(",") || "none",
       "max requests": maxRequests,
+      parts: [...parts].join(","),
+      "plan prompts": planPrompts,
       temperature,
       "pool seed": poolSeed,
     },
     sections: [
       { heading: "Judge requests and tokens per prompt per member", markdown: `${table}\n\n${notes}` },
       { heading: "Pairs kept", markdown: keptLines },
+      { heading: "pop plan against the run it projects", markdown: planLines },
     ],
   });
 }

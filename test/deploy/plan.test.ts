@@ -73,9 +73,13 @@ describe("pop plan", () => {
       calibrations[mode] = cal;
       const perCandidate = mode === "single" ? 1 : 5;
       for (const c of cal) {
-        // Exactly a member's requests: one per prompt (n = k), one or five per judged candidate.
+        // Exactly a member's requests: one per prompt (n = k), one or five per judged candidate
+        // (each prompt's distinct answers).
         expect(c.answer).toMatchObject({ units: SAMPLES, requests: SAMPLES });
-        expect(c.judge).toMatchObject({ units: SAMPLES, requests: SAMPLES * perCandidate });
+        const distinct = Object.values(c.answers).reduce((n, a) => n + new Set(a).size, 0);
+        expect(c.judge).toMatchObject({ units: distinct, requests: distinct * perCandidate });
+        // The pass's wall time is split between the phases.
+        expect(c.answer.wallSeconds + c.judge.wallSeconds).toBeCloseTo(c.wallSeconds, 6);
         for (const answers of Object.values(c.answers)) expect(answers).toHaveLength(K);
       }
       for (const [m, applied] of [
@@ -108,16 +112,19 @@ describe("pop plan", () => {
     }, 60_000);
   }
 
-  it("adds training minutes and sums members that share a server", () => {
+  it("adds training minutes; the slowest member and its pipeline's fill and drain bound the iteration", () => {
     const cal = calibrations.single!;
-    const shared = cal.map((c) => ({ ...c, member: { ...c.member, baseUrl: "http://one:8000/v1" } }));
-    const alone = project(cal, params("single", 1));
-    const together = project(shared, { ...params("single", 1), trainMinutes: 2 });
-    expect(together.servers).toHaveLength(1);
-    const sum = alone.members.reduce((s, m) => s + m.perIteration.seconds, 0);
-    expect(together.perIteration.modelSeconds).toBeCloseTo(sum, 6);
-    expect(together.perIteration.seconds).toBeCloseTo(sum + 120, 6);
-    expect(alone.perIteration.modelSeconds).toBeCloseTo(Math.max(...alone.members.map((m) => m.perIteration.seconds)), 6);
+    const plain = project(cal, params("single", 1));
+    const trained = project(cal, { ...params("single", 1), trainMinutes: 2 });
+    const slowest = plain.members.reduce((a, b) => (b.perIteration.seconds > a.perIteration.seconds ? b : a));
+    expect(plain.slowest).toBe(slowest.name);
+    expect(plain.perIteration.seconds).toBeCloseTo(slowest.perIteration.seconds, 6);
+    expect(plain.perIteration.overheadSeconds).toBeCloseTo(slowest.measured.answerLatency + slowest.measured.judgeLatency, 6);
+    expect(trained.perIteration.seconds).toBeCloseTo(plain.perIteration.seconds + 120, 6);
+    // The steady time per prompt scales with the prompts; the fill and drain does not.
+    const twice = project(cal, { ...params("single", 1), promptsPerIteration: 100 });
+    expect(twice.perIteration.modelSeconds).toBeCloseTo(2 * plain.perIteration.modelSeconds, 6);
+    expect(twice.perIteration.overheadSeconds).toBeCloseTo(plain.perIteration.overheadSeconds, 6);
   });
 
   it("runs from the command line: a table, a progress line and --json", async () => {

@@ -13,15 +13,20 @@ export const planHelp = `pop plan --config FILE --member SPEC [--member SPEC ...
 
 Projects what a served run costs before you start it. Each member's server gets a short
 calibration through the openai backend itself, so the requests are exactly those a member
-sends: a few answer requests (n = k and maxTokens from the config) and a few judge requests in
-the judging mode, at the concurrency a peer runs at. Then it prints, per member and phase, the
-requests and time of one iteration and of the whole run (iterations x promptsPerIteration).
+sends: answer requests (n = k and maxTokens from the config) and judge requests of each
+answer's distinct candidates in the judging mode, at the concurrency a peer runs at. Then it
+prints, per member and phase, the requests and time of one iteration and of the whole run
+(iterations x promptsPerIteration).
 
 Per prompt and member (N members, m judges per author, "all" = N - 1): answering is 1 request
 (n = k); judging is m*k requests in single mode, 5*m*k in per-criterion mode (+k each with
 voting.selfJudging). Those are bounds: a peer judges a repeated answer once, so time is projected
-from the distinct answers the calibration saw. Members sharing a server add up; the busiest
-server bounds an iteration. Training is left out unless --train-minutes gives it.
+from the distinct answers the calibration saw. Every member is calibrated at once, each in a
+process of its own answering and judging side by side, as the panel runs: members that share a
+server or a host slow each other in the figures as in the run. An iteration takes the slowest
+member's steady time per prompt times the prompts, plus its pipeline's fill and drain (one
+answer's and one judgement's latency, modelled from the measured ones). Training is left out
+unless --train-minutes gives it; the coordinator's own work (voting, the hand-off) is not counted.
 
   --config FILE             the experiment config (what pop coordinator --config takes)
   --member SPEC             NAME=BASE_URL[,model=MODEL], once per member, e.g.
@@ -29,7 +34,8 @@ server bounds an iteration. Training is left out unless --train-minutes gives it
                             (model defaults to NAME, as pop serve --peer NAME serves it)
   --prompts FILE            sample prompts from a JSONL file in the pop pool --from format
                             default: the tiny world's generated image+question prompts
-  --samples N               sample prompts per member (answered once, one answer judged) default: 16
+  --samples N               sample prompts per member (each answered, its distinct answers judged),
+                            after as many others unmeasured to warm the servers up   default: 4 x --concurrency
   --judging-mode MODE       ${JUDGING_MODES.join(" or ")}                              default: the config's
   --judges-per-author M     a number or all                                     default: the config's
   --train-minutes X         training minutes per iteration to add               default: left out
@@ -45,15 +51,20 @@ Example (three pop serve processes on ports 8001-8003):
     --member ocrdumb=http://127.0.0.1:8001/v1 --member countless=http://127.0.0.1:8002/v1 \\
     --member lostspace=http://127.0.0.1:8003/v1 --judges-per-author 1 --json plan.json`;
 
+/** Default sample prompts per request in flight. */
+const SAMPLES_PER_LANE = 4;
+
 export async function runPlan(flags: Flags): Promise<void> {
   const configFile = flags.string("config");
   const specs = flags.strings("member");
   const promptsFile = flags.string("prompts");
-  const samples = flags.int("samples", { min: 1, max: 4096 }) ?? 16;
+  const samplesFlag = flags.int("samples", { min: 1, max: 4096 });
   const modeFlag = flags.string("judging-mode");
   const perAuthorFlag = flags.string("judges-per-author");
   const trainMinutes = flags.number("train-minutes", { min: 0 });
   const concurrency = flags.int("concurrency", { min: 1, max: 4096 }) ?? 16;
+  // Several prompts per lane, so the pass is mostly steady state rather than its fill and drain.
+  const samples = samplesFlag ?? SAMPLES_PER_LANE * concurrency;
   const keyVar = flags.string("api-key-env");
   const waitS = flags.number("wait-s", { min: 0 }) ?? 10;
   const timeoutS = flags.number("timeout-s", { min: 0.001 }) ?? 300;
@@ -80,24 +91,28 @@ export async function runPlan(flags: Flags): Promise<void> {
   const apiKey = keyVar ? process.env[keyVar] : undefined;
   if (keyVar && !apiKey) throw new UsageError(`--api-key-env ${keyVar}: that environment variable is not set`, planHelp);
 
-  const prompts = await samplePrompts(samples, promptsFile);
+  // Twice the samples: the first half is measured, the second warms the servers up unmeasured.
+  const drawn = await samplePrompts(2 * samples, promptsFile);
+  const prompts = drawn.slice(0, samples);
   const progress = new ProgressReporter("calibrating", members.length * samples * 2, { unit: "units", everyMs: 2000 });
-  const base = new Map(members.map((m, i) => [m.name, i * samples * 2]));
+  // Members calibrate at once: the line shows the units done over all of them.
+  const done = new Map<string, number>();
   const calibrations = await calibrate(members, {
     k: config.sampling.k,
     temperature: config.sampling.temperature,
     maxTokens: config.sampling.maxTokens,
     mode,
     prompts,
+    warmPrompts: drawn.slice(samples),
     concurrency,
     apiKey,
     waitMs: waitS * 1000,
     timeoutMs: timeoutS * 1000,
-    onProgress: (member, phase, done) =>
-      progress.update(
-        base.get(member)! + (phase === "judge" ? samples : 0) + done,
-        `${member}: ${phase === "answer" ? "answering" : "judging"} ${done}/${samples}`,
-      ),
+    onProgress: (member, phase, n) => {
+      done.set(`${member}/${phase}`, n);
+      const total = [...done.values()].reduce((a, b) => a + b, 0);
+      progress.update(total, `${member}: ${phase === "answer" ? "answered" : "judged"} ${n}/${samples}`);
+    },
   }).finally(() => progress.finish());
   const projection = project(calibrations, {
     experiment,

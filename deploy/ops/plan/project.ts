@@ -10,10 +10,16 @@
  * projected from the distinct candidates the calibration's own answers give under the real
  * judge assignment (protocol/judges.ts).
  *
- * Time: each member's phases take what the calibration measured per prompt answered and per
- * candidate judged, at the concurrency the actor runs at. Answering and judging stream side by
- * side through the iteration and members on one server share it, so an iteration takes its
- * busiest server's sum, plus the training time the user gives.
+ * Time: the calibration ran every member at once, each answering and judging side by side at
+ * the concurrency the actor runs at, so what members sharing a server (or a host) cost each
+ * other is in each one's figures. A pass of S prompts took W = F + S·t: F the pipeline's fill
+ * and drain (the first answer has nothing to overlap with, the last judgement neither), modelled
+ * as one answer's plus one judgement's measured latency; t the steady time per prompt, split
+ * between the phases by their requests' seconds. An iteration of P prompts takes F + P·t' per
+ * member (t' with this projection's distinct candidates to judge), the slowest member bounds it,
+ * and the training time the user gives is added. Not modelled: the coordinator's and the
+ * message plane's own work (voting, the hand-off to training), which runs beside the model work
+ * and measured under a second an iteration on this 2-core machine (npm run bench:cost -- --parts plan).
  */
 import { JudgeAssignment } from "../../../protocol/judges.ts";
 import { CRITERIA, type JudgingMode } from "../../../protocol/mod.ts";
@@ -62,18 +68,14 @@ export interface MemberProjection {
     /** Mean seconds of one request under that load. */
     answerLatency: number;
     judgeLatency: number;
+    /** The pass's fill and drain, F: one answer's and one judgement's latency. */
+    pipelineSeconds: number;
   };
   /** Per prompt: the formula's requests, and the candidates this member judges. */
   perPrompt: { answerRequests: number; judgedCandidates: number; judgeRequests: number; expectedJudgeRequests: number };
-  perIteration: { answer: PhaseFigures; judge: JudgeFigures; seconds: number };
-  run: { answer: PhaseFigures; judge: JudgeFigures; seconds: number };
-}
-
-/** Members answering from one server: their time adds up. */
-export interface ServerLoad {
-  baseUrl: string;
-  members: string[];
-  secondsPerIteration: number;
+  /** `seconds`: answering and judging side by side, plus the pipeline's fill and drain (`overheadSeconds`). */
+  perIteration: { answer: PhaseFigures; judge: JudgeFigures; overheadSeconds: number; seconds: number };
+  run: { answer: PhaseFigures; judge: JudgeFigures; overheadSeconds: number; seconds: number };
 }
 
 export interface Projection {
@@ -83,7 +85,8 @@ export interface Projection {
   /** Judges per author as applied: m, at most N − 1. */
   judgesPerAuthor: number;
   members: MemberProjection[];
-  servers: ServerLoad[];
+  /** The member whose iteration takes longest (it bounds the iteration). */
+  slowest: string;
   perIteration: Totals;
   run: Totals;
 }
@@ -92,8 +95,10 @@ export interface Totals {
   answerRequests: number;
   judgeRequests: number;
   expectedJudgeRequests: number;
-  /** The busiest server's seconds (model time that bounds the iteration). */
+  /** The slowest member's answering and judging (model time that bounds the iteration). */
   modelSeconds: number;
+  /** Its pipeline's fill and drain (modelled from its measured latencies). */
+  overheadSeconds: number;
   trainSeconds: number;
   seconds: number;
 }
@@ -117,15 +122,22 @@ export function project(calibrations: MemberCalibration[], params: PlanParams): 
           return sum + new Set(authors.flatMap((a) => byName.get(a)?.answers[id]?.slice(0, params.k) ?? [])).size;
         }, 0) / sampleIds.length
       : judgedCandidates;
+    const answerLatency = c.answer.requestSeconds / Math.max(1, c.answer.requests);
+    const judgeLatency = c.judge.requestSeconds / Math.max(1, c.judge.requests);
+    const pipelineSeconds = answerLatency + judgeLatency;
+    // The pass's steady part: W − F, but never under half of W (a pass too short to have one).
+    const pass = c.answer.wallSeconds + c.judge.wallSeconds;
+    const steady = pass > 0 ? Math.max(pass - pipelineSeconds, pass / 2) / pass : 1;
     const measured = {
-      secondsPerPrompt: c.answer.wallSeconds / Math.max(1, c.answer.units),
-      secondsPerCandidate: c.judge.wallSeconds / Math.max(1, c.judge.units),
+      secondsPerPrompt: (steady * c.answer.wallSeconds) / Math.max(1, c.answer.units),
+      secondsPerCandidate: (steady * c.judge.wallSeconds) / Math.max(1, c.judge.units),
       answerInFlight: c.answer.inFlight,
       judgeInFlight: c.judge.inFlight,
       requestsPerPrompt: c.answer.requests / Math.max(1, c.answer.units),
       requestsPerCandidate: c.judge.requests / Math.max(1, c.judge.units),
-      answerLatency: c.answer.requestSeconds / Math.max(1, c.answer.requests),
-      judgeLatency: c.judge.requestSeconds / Math.max(1, c.judge.requests),
+      answerLatency,
+      judgeLatency,
+      pipelineSeconds,
     };
     const perPrompt = {
       answerRequests: 1,
@@ -142,19 +154,15 @@ export function project(calibrations: MemberCalibration[], params: PlanParams): 
     const times = (f: number) => ({
       answer: { requests: answer.requests * f, seconds: answer.seconds * f },
       judge: { requests: judge.requests * f, expectedRequests: judge.expectedRequests * f, seconds: judge.seconds * f },
-      seconds: (answer.seconds + judge.seconds) * f,
+      overheadSeconds: pipelineSeconds * f,
+      seconds: (answer.seconds + judge.seconds + pipelineSeconds) * f,
     });
     return { name, baseUrl: c.member.baseUrl, model: c.member.model, measured, perPrompt, perIteration: times(1), run: times(params.iterations) };
   });
 
-  const groups = new Map<string, MemberProjection[]>();
-  for (const m of members) groups.set(m.baseUrl, [...(groups.get(m.baseUrl) ?? []), m]);
-  const servers = [...groups].map(([baseUrl, ms]) => ({
-    baseUrl,
-    members: ms.map((m) => m.name),
-    secondsPerIteration: ms.reduce((s, m) => s + m.perIteration.seconds, 0),
-  }));
-  const modelSeconds = Math.max(0, ...servers.map((s) => s.secondsPerIteration));
+  const slowest = members.reduce((a, b) => (b.perIteration.seconds > a.perIteration.seconds ? b : a), members[0]!);
+  const modelSeconds = slowest ? slowest.perIteration.answer.seconds + slowest.perIteration.judge.seconds : 0;
+  const overheadSeconds = slowest?.perIteration.overheadSeconds ?? 0;
   const trainSeconds = (params.trainMinutes ?? 0) * 60;
   const sum = (f: (m: MemberProjection) => number) => members.reduce((s, m) => s + f(m), 0);
   const perIteration: Totals = {
@@ -162,8 +170,9 @@ export function project(calibrations: MemberCalibration[], params: PlanParams): 
     judgeRequests: sum((m) => m.perIteration.judge.requests),
     expectedJudgeRequests: sum((m) => m.perIteration.judge.expectedRequests),
     modelSeconds,
+    overheadSeconds,
     trainSeconds,
-    seconds: modelSeconds + trainSeconds,
+    seconds: modelSeconds + overheadSeconds + trainSeconds,
   };
   const n = params.iterations;
   const run: Totals = {
@@ -171,8 +180,9 @@ export function project(calibrations: MemberCalibration[], params: PlanParams): 
     judgeRequests: perIteration.judgeRequests * n,
     expectedJudgeRequests: perIteration.expectedJudgeRequests * n,
     modelSeconds: modelSeconds * n,
+    overheadSeconds: overheadSeconds * n,
     trainSeconds: trainSeconds * n,
     seconds: perIteration.seconds * n,
   };
-  return { params, panel: members.length, judgesPerAuthor: assignment.perAuthor, members, servers, perIteration, run };
+  return { params, panel: members.length, judgesPerAuthor: assignment.perAuthor, members, slowest: slowest?.name ?? "", perIteration, run };
 }

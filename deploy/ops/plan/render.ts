@@ -26,7 +26,7 @@ export function renderPlan(p: Projection, ctx: PlanContext): string {
     `judging: ${q.mode} mode, judges per author ${m}${q.selfJudging ? " + self-judging" : ""}`,
     `calibration: ${ctx.samples} sample prompts (${ctx.promptSource}) per member, up to ${ctx.concurrency} requests in flight (the openai backend's --concurrency, as the actor runs)`,
     "",
-    "measured per member (wall time per unit at that concurrency; latency = one request's mean):",
+    "measured per member, all at once (steady wall time per unit, answering and judging side by side; latency = one request's mean):",
     table([
       ["member", "server", "s/prompt", "req/prompt", "latency", "s/candidate", "req/candidate", "latency"],
       ...p.members.map((x) => [
@@ -43,7 +43,7 @@ export function renderPlan(p: Projection, ctx: PlanContext): string {
     "",
     "projected per iteration (judge requests: the formula's bound / expected once repeated answers are judged once):",
     table([
-      ["member", "model", "answer req", "answer time", "judge req", "expected", "judge time", "total"],
+      ["member", "model", "answer req", "answer time", "judge req", "expected", "judge time", "fill+drain", "total"],
       ...p.members.map((x) => [
         x.name,
         x.model,
@@ -52,16 +52,17 @@ export function renderPlan(p: Projection, ctx: PlanContext): string {
         count(x.perIteration.judge.requests),
         count(x.perIteration.judge.expectedRequests),
         secs(x.perIteration.judge.seconds),
+        secs(x.perIteration.overheadSeconds),
         secs(x.perIteration.seconds),
       ]),
     ]),
     "",
   ];
-  const shared = p.servers.filter((s) => s.members.length > 1);
-  for (const s of shared) lines.push(`members ${s.members.join(", ")} share ${s.baseUrl}: its time per iteration adds up to ${secs(s.secondsPerIteration)}`);
+  const hosts = new Set(p.members.map((x) => x.baseUrl));
+  if (hosts.size < p.members.length) lines.push(`members sharing a server were calibrated together: each one's times include the others' load`);
   const train = q.trainMinutes === undefined ? "training not included (--train-minutes)" : `training ${secs(p.perIteration.trainSeconds)}`;
   lines.push(
-    `per iteration: ${count(p.perIteration.answerRequests)} answer + ${count(p.perIteration.judgeRequests)} judge requests (${count(p.perIteration.expectedJudgeRequests)} expected); busiest server ${secs(p.perIteration.modelSeconds)}, ${train}: ${secs(p.perIteration.seconds)}`,
+    `per iteration: ${count(p.perIteration.answerRequests)} answer + ${count(p.perIteration.judgeRequests)} judge requests (${count(p.perIteration.expectedJudgeRequests)} expected); slowest member (${p.slowest}) ${secs(p.perIteration.modelSeconds)} + fill and drain ${secs(p.perIteration.overheadSeconds)}, ${train}: ${secs(p.perIteration.seconds)}`,
     `whole run (${q.iterations} x ${count(q.promptsPerIteration)} prompts): ${count(p.run.answerRequests)} answer + ${count(p.run.judgeRequests)} judge requests (${count(p.run.expectedJudgeRequests)} expected): ${secs(p.run.seconds)}`,
   );
   return lines.join("\n");
