@@ -1,5 +1,6 @@
 /** `pop site`: nats-server configs for a multi-site experiment (a hub and sites joined by leafnodes). */
 import { UsageError, type Flags } from "../args.ts";
+import { CredsSetupError, credsAccount } from "../../ops/creds.ts";
 import { HUB_DOMAIN, SiteLayoutError, writeSiteConfigs } from "../../ops/sites.ts";
 
 export const siteHelp = `pop site --sites A,B --hub-host HOST --out DIR [options]
@@ -9,7 +10,8 @@ where the experiment's streams live (JetStream domain "${HUB_DOMAIN}"), and DIR/
 for each site, whose server joins the hub by a leafnode and has a JetStream domain of its own.
 Each site's processes talk only to their site's server and pass --js-domain ${HUB_DOMAIN}. With
 --creds (the directory of pop creds ... --js-domain ${HUB_DOMAIN}) every server requires those
-credentials. Start each server with nats-server -c <file> on its own host.
+credentials, and the leafnode links carry the experiment's account (pop creds makes one per
+experiment). Start each server with nats-server -c <file> on its own host.
 
   --sites A,B          site names (also their JetStream domains)            required
   --hub-host HOST      the address sites reach the hub at                   required
@@ -40,9 +42,10 @@ export async function runSite(flags: Flags): Promise<void> {
   if (!out) throw new UsageError("--out is required", siteHelp);
   let files;
   try {
-    files = writeSiteConfigs({ sites, out, hubHost, hubPort, leafPort, sitePortBase, include: creds ? [`${creds}/auth.conf`] : [] });
+    const account = creds ? credsAccount(creds) : undefined;
+    files = writeSiteConfigs({ sites, out, hubHost, hubPort, leafPort, sitePortBase, include: creds ? [`${creds}/auth.conf`] : [], account });
   } catch (error) {
-    if (error instanceof SiteLayoutError) throw new UsageError(error.message, siteHelp);
+    if (error instanceof SiteLayoutError || error instanceof CredsSetupError) throw new UsageError(error.message, siteHelp);
     throw error;
   }
   process.stdout.write(`hub          ${files.hub}   (clients on port ${hubPort}, sites' leafnodes on ${leafPort})\n`);
