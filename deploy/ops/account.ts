@@ -22,10 +22,11 @@ const GiB = 1024 ** 3;
 /** Stored bytes an experiment may hold when `pop creds` is not told (`--max-store`). */
 export const DEFAULT_MAX_STORE = 20 * GiB;
 /**
- * The least an account may be given: the state and membership buckets' byte limits
- * (protocol/limits.ts, 1.25 GiB by default) are counted against it when they are created.
+ * The least an account may be given. The state and membership buckets' byte limits
+ * (protocol/limits.ts, 1.25 GiB by default) count against it when they are created, so an
+ * account below ~2 GiB needs an experiment config with lower limits.
  */
-export const MIN_MAX_STORE = 2 * GiB;
+export const MIN_MAX_STORE = 64 * 1024 ** 2;
 /** Streams: the protocol's, two KV buckets, the pools bucket and a weights bucket per peer, with room. */
 const STREAMS_PER_EXPERIMENT = 32;
 /** Consumers per stream: durables, plus the ordered reads every process makes (they expire when idle). */
@@ -47,7 +48,7 @@ export interface AccountLimits {
 /** The limits for an experiment of `peers` peers. */
 export function accountLimits(peers: number, maxStore = DEFAULT_MAX_STORE): AccountLimits {
   if (!Number.isSafeInteger(maxStore) || maxStore < MIN_MAX_STORE) {
-    throw new SizeFormatError(`the store limit must be at least ${formatBytes(MIN_MAX_STORE)} (the KV buckets' limits count against it)`);
+    throw new SizeFormatError(`the store limit must be at least ${formatBytes(MIN_MAX_STORE)} (the state and membership buckets' limits count against it)`);
   }
   return { maxStore, maxStreams: STREAMS_PER_EXPERIMENT + peers, maxConsumers: MAX_CONSUMERS_PER_STREAM };
 }

@@ -1,7 +1,7 @@
 /**
  * Per-identity credentials for one experiment: an nkey per peer, one for the coordinator and
- * optionally one read-only observer; the nats-server `accounts` block that puts the experiment
- * in an account of its own (deploy/ops/account.ts) and binds each key to its permissions
+ * optionally one read-only observer; the entry of a nats-server `accounts` block that puts the
+ * experiment in an account of its own (deploy/ops/account.ts) and binds each key to its permissions
  * (deploy/ops/permissions.ts); and a README saying how to use them.
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -60,7 +60,7 @@ export interface CredsResult {
   /** The experiment's NATS account (accountOf): leafnode links of a multi-site run bind to it. */
   account: string;
   limits: AccountLimits;
-  /** The `accounts { ... }` file to include in a nats-server config. */
+  /** The account entry to include inside a nats-server config's `accounts { ... }` block. */
   authConf: string;
   readme: string;
 }
@@ -114,7 +114,7 @@ export function writeCreds(options: CredsOptions): CredsResult {
 /** The account an auth.conf written by `pop creds` in `dir` defines (for `pop site --creds`). */
 export function credsAccount(dir: string): string {
   const file = join(dir, "auth.conf");
-  const m = /^accounts \{\n\s*"([^"]+)": \{/m.exec(readFileSync(file, "utf8"));
+  const m = /^"([^"]+)": \{/m.exec(readFileSync(file, "utf8"));
   if (!m) throw new CredsSetupError(`${file} defines no account: write it again with this version of pop creds`);
   return m[1]!;
 }
@@ -130,47 +130,50 @@ function list(name: string, rules: Rule[], indent: string): string[] {
 }
 
 /**
- * The nats-server `accounts` block: the experiment's account with its JetStream limits, and in
- * it one user per nkey, with its permissions and why each subject is there.
+ * The experiment's entry of a nats-server `accounts` block: its account with its JetStream
+ * limits, and in it one user per nkey, with its permissions and why each subject is there. An
+ * entry rather than the block, so that several experiments' files can be included in one
+ * server's `accounts { }` (a second top-level `accounts` would replace the first).
  */
 export function renderAuthConf(experiment: string, identities: Identity[], limits: AccountLimits): string {
   const account = accountOf(experiment);
   const lines = [
-    `# Panel-of-Peers: who may publish and subscribe to what, for experiment '${experiment}'.`,
-    "# Written by 'pop creds'. Include it from the server config (include paths are relative to",
-    '# that file): include "auth.conf". Other experiments\' auth.conf files may be included beside',
-    "# it: each experiment is an account of its own, whose streams, buckets, objects, consumers",
-    "# and inboxes the others' keys cannot reach.",
-    "# Entries marked BROAD match more than the identity's own data; the comment says why nothing",
-    "# narrower works with nats.js v3 and nats-server 2.9.",
-    "accounts {",
-    `  ${JSON.stringify(account)}: {`,
-    `    # What the experiment may store in all (${formatBytes(limits.maxStore)}; pop creds --max-store). Not set aside`,
-    "    # on disk, but nats-server refuses to start JetStream when its accounts' max_file add up",
-    "    # to more than its storage (75% of free disk unless jetstream { max_file } says).",
-    `    ${renderJetStreamLimits(limits)}`,
-    "    users = [",
+    `# Panel-of-Peers: experiment '${experiment}' as a NATS account of its own, and who may publish`,
+    "# and subscribe to what in it. Written by 'pop creds'. Include it INSIDE the server config's",
+    "# accounts block (include paths are relative to that file), beside other experiments' files:",
+    "#   accounts {",
+    '#     include "auth.conf"',
+    "#   }",
+    "# Other experiments' keys cannot reach this account's streams, buckets, objects, consumers or",
+    "# inboxes. Entries marked BROAD match more than the identity's own data; the comment says why",
+    "# nothing narrower works with nats.js v3 and nats-server 2.9.",
+    `${JSON.stringify(account)}: {`,
+    `  # What the experiment may store in all (${formatBytes(limits.maxStore)}; pop creds --max-store). Not set aside`,
+    "  # on disk, but nats-server refuses to start JetStream when its accounts' max_file add up to",
+    "  # more than its storage (75% of free disk unless jetstream { max_file } says).",
+    `  ${renderJetStreamLimits(limits)}`,
+    "  users = [",
   ];
   for (const id of identities) {
     const p = id.permissions;
     lines.push(
-      `      # ${id.role} '${id.name}' (${id.name}.nk)`,
-      "      {",
-      `        nkey: ${JSON.stringify(id.publicKey)}`,
-      "        permissions: {",
-      "          publish: {",
-      ...list("allow", p.publish.allow, "            "),
-      ...list("deny", p.publish.deny, "            "),
-      "          }",
-      "          subscribe: {",
-      ...list("allow", p.subscribe.allow, "            "),
-      ...list("deny", p.subscribe.deny, "            "),
-      "          }",
+      `    # ${id.role} '${id.name}' (${id.name}.nk)`,
+      "    {",
+      `      nkey: ${JSON.stringify(id.publicKey)}`,
+      "      permissions: {",
+      "        publish: {",
+      ...list("allow", p.publish.allow, "          "),
+      ...list("deny", p.publish.deny, "          "),
+      "        }",
+      "        subscribe: {",
+      ...list("allow", p.subscribe.allow, "          "),
+      ...list("deny", p.subscribe.deny, "          "),
       "        }",
       "      }",
+      "    }",
     );
   }
-  lines.push("    ]", "  }", "}");
+  lines.push("  ]", "}");
   return lines.join("\n") + "\n";
 }
 
@@ -186,14 +189,17 @@ Each <identity>.nk file holds one nkey seed: a secret. Give each process only it
 auth.conf puts the experiment in a NATS account of its own, ${accountOf(experiment)}, and lists the
 public keys and what each identity may publish and subscribe to; it holds no secrets.
 
-1. Start nats-server with JetStream and the accounts block. Put a server.conf next to
+1. Start nats-server with JetStream and the experiment's account. Put a server.conf next to
    auth.conf (or anywhere, with the include path relative to server.conf):
 
      listen: 0.0.0.0:4222
      jetstream { store_dir: "/var/lib/nats" }
-     include "auth.conf"
+     accounts {
+       include "auth.conf"
+     }
 
-   Other experiments' auth.conf files may be included beside it (each is its own account).
+   auth.conf is an entry of the accounts block, so it goes inside it; other experiments'
+   auth.conf files may be included beside it (each is an account of its own).
 
    and run:  nats-server -js -c server.conf
    Check the config first with:  nats-server -t -c server.conf

@@ -51,9 +51,9 @@ export interface NatsServerOptions {
   /** Extra lines appended to the generated config. */
   extraConfig?: string;
   /**
-   * Config files the generated config includes, e.g. the `auth.conf` that `pop creds` writes
-   * (an `accounts { ... }` block, one account per experiment): the server then requires those
-   * credentials. Several experiments' files may be included together.
+   * Account files the generated config includes inside its `accounts { }` block: the `auth.conf`
+   * that `pop creds` writes (one experiment's account, its users and its limits). The server then
+   * requires those credentials. Several experiments' files may be included together.
    */
   include?: string[];
   /** Remove the directory on stop (default: true when the directory was created here). */
@@ -85,7 +85,8 @@ export function serverConfig(o: NatsServerOptions, at: { dir: string; port: numb
     lines.push(`cluster { name: ${o.cluster.name}, listen: ${host}:${at.clusterPort ?? -1}, routes: [${o.cluster.routes.map((r) => `"${r}"`).join(", ")}] }`);
   }
   if (o.leafnodes) lines.push(leafnodeConfig(o.leafnodes, host));
-  for (const file of o.include ?? []) lines.push(`include ${JSON.stringify(relative(at.confDir ?? at.dir, resolve(file)))}`);
+  const included = (o.include ?? []).map((file) => `  include ${JSON.stringify(relative(at.confDir ?? at.dir, resolve(file)))}`);
+  if (included.length) lines.push("accounts {", ...included, "}");
   if (o.extraConfig) lines.push(o.extraConfig);
   return lines.join("\n") + "\n";
 }

@@ -9,7 +9,7 @@ Makes one nkey per peer, one for the coordinator and (with --observer) one read-
 and a nats-server accounts block that lets each key speak only as itself: a peer publishes
 only its own candidates, verdicts, evaluations and events; only the coordinator publishes
 prompts and pairs. Writes DIR/<identity>.nk (the secret seeds, mode 0600), DIR/auth.conf (to
-include in the server's config) and DIR/README.txt (how to start the server and the processes).
+include inside the server config's accounts { } block) and DIR/README.txt (how to start the server and the processes).
 The experiment is a NATS account of its own (POP_<experiment>): other experiments' keys on the
 same server cannot reach its streams, objects, consumers or inboxes, and the account's limit
 bounds what its members can store in all. Running it again keeps existing keys, adds new ones
@@ -22,7 +22,8 @@ and rewrites auth.conf.
   --js-domain D        the processes reach JetStream through domain D (multi-site runs with
                        pop site: "hub"); they then pass --js-domain D too
   --max-store SIZE     bytes the experiment may store in all, e.g. 50GB      default: ${formatBytes(DEFAULT_MAX_STORE)}
-                       (at least ${formatBytes(MIN_MAX_STORE)}). The server refuses to start JetStream when its
+                       (at least ${formatBytes(MIN_MAX_STORE)}; below ~2 GiB lower the experiment config's
+                       stateBytes/membersBytes limits too). The server refuses to start JetStream when its
                        accounts' limits add up to more than its storage (75% of free disk).`;
 
 export async function runCreds(flags: Flags): Promise<void> {
@@ -53,5 +54,5 @@ export async function runCreds(flags: Flags): Promise<void> {
   }
   process.stdout.write(`account ${result.account}, storing at most ${formatBytes(result.limits.maxStore)}\n`);
   process.stdout.write(`wrote ${result.authConf} and ${result.readme}\n`);
-  process.stdout.write(`start the server with a config that has: include "${result.authConf}" (relative to that config); see README.txt\n`);
+  process.stdout.write(`start the server with a config that has: accounts { include "${result.authConf}" } (relative to that config); see README.txt\n`);
 }
