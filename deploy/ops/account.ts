@@ -11,6 +11,7 @@
  * storage (by default 75% of the store directory's free disk, or `jetstream { max_file }`). So
  * the default is modest; a large run passes `pop creds --max-store`.
  */
+import { statfsSync } from "node:fs";
 import { PopError } from "../../protocol/mod.ts";
 
 /** A size flag or value could not be read. */
@@ -31,6 +32,16 @@ export const MIN_MAX_STORE = 64 * 1024 ** 2;
 const STREAMS_PER_EXPERIMENT = 32;
 /** Consumers per stream: durables, plus the ordered reads every process makes (they expire when idle). */
 export const MAX_CONSUMERS_PER_STREAM = 4096;
+
+/**
+ * A store limit that a server on this machine, storing under `dir`, accepts for one account: the
+ * default, or half the free disk where that is less (nats-server allows 75% to all accounts).
+ * For servers started here (the demo's); a remote server's disk is the operator's to size.
+ */
+export function maxStoreFitting(dir: string): number {
+  const { bavail, bsize } = statfsSync(dir);
+  return Math.max(MIN_MAX_STORE, Math.min(DEFAULT_MAX_STORE, Math.floor((bavail * bsize) / 2)));
+}
 
 /** The account of an experiment (its name is a NAME_PATTERN, so account names cannot collide). */
 export function accountOf(experiment: string): string {
