@@ -19,7 +19,7 @@ experiment). Start each server with nats-server -c <file> on its own host.
   --hub-port N         the hub's client port                                default: 4222
   --leaf-port N        the hub's leafnode port (open it to the sites)       default: 7422
   --site-port N        the first site's client port (the next site +1 ...)  default: 4222
-  --creds DIR          include DIR/auth.conf (from pop creds) in every config
+  --creds DIR          include DIR/auth.conf (pop creds: the experiment's account) in every config
 
 A site keeps running while its link to the hub is down: its processes retry, and what the hub
 could not deliver meanwhile is delivered, or caught up by the peers, once the link is back.`;
