@@ -12,6 +12,7 @@ import { ensureTopology, getImage, openBlobs, type MessageOf } from "../../proto
 import { UsageError, type Flags } from "../cli/args.ts";
 import { connectNats } from "../cli/connect.ts";
 import { onStopSignals, signalExitCode } from "../cli/shutdown.ts";
+import { maxStoreFitting } from "../ops/account.ts";
 import { COORDINATOR_IDENTITY, OBSERVER_IDENTITY, seedFileOf, writeCreds } from "../ops/creds.ts";
 import { createExperiment, experimentConfig, loadTinyPool, type DemoSettings } from "../ops/experiment.ts";
 import { NatsServer } from "../ops/nats-server.ts";
@@ -82,7 +83,8 @@ export async function runDemo(flags: Flags): Promise<Report> {
   say(`output: ${out}`);
 
   // Credentials on, as in a real deployment: each process can speak only as itself.
-  const creds = writeCreds({ experiment: settings.experiment, peers, out: join(out, "creds"), observer: true });
+  // Its account's store limit fits this machine's disk, or the server would not start JetStream.
+  const creds = writeCreds({ experiment: settings.experiment, peers, out: join(out, "creds"), observer: true, maxStore: maxStoreFitting(out) });
   const keyOf = (identity: string) => seedFileOf(creds.dir, identity);
   const server = await NatsServer.start({ dir: join(out, "nats"), cleanup: false, include: [creds.authConf], tiedToThisProcess: true });
   say(

@@ -1,12 +1,14 @@
 /**
  * Per-identity credentials for one experiment: an nkey per peer, one for the coordinator and
- * optionally one read-only observer; the nats-server `authorization` block that binds each key
- * to its permissions (deploy/ops/permissions.ts); and a README saying how to use them.
+ * optionally one read-only observer; the entry of a nats-server `accounts` block that puts the
+ * experiment in an account of its own (deploy/ops/account.ts) and binds each key to its permissions
+ * (deploy/ops/permissions.ts); and a README saying how to use them.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { NAME_PATTERN, PEER_EVENTS, PopError } from "../../protocol/mod.ts";
+import { accountLimits, accountOf, formatBytes, renderJetStreamLimits, type AccountLimits } from "./account.ts";
 import { readNkeySeed } from "./nats-options.ts";
 import {
   coordinatorPermissions,
@@ -35,6 +37,8 @@ export interface CredsOptions {
   observer?: boolean;
   /** The processes reach JetStream through this domain (`--js-domain`, multi-site runs: "hub"). */
   jsDomain?: string;
+  /** Bytes the experiment may store in all (its account's JetStream max_file; default DEFAULT_MAX_STORE). */
+  maxStore?: number;
 }
 
 /** One identity's key. */
@@ -53,7 +57,10 @@ export interface Identity {
 export interface CredsResult {
   dir: string;
   identities: Identity[];
-  /** The `authorization { ... }` file to include in a nats-server config. */
+  /** The experiment's NATS account (accountOf): leafnode links of a multi-site run bind to it. */
+  account: string;
+  limits: AccountLimits;
+  /** The account entry to include inside a nats-server config's `accounts { ... }` block. */
   authConf: string;
   readme: string;
 }
@@ -77,6 +84,7 @@ export function writeCreds(options: CredsOptions): CredsResult {
     if (!NAME_PATTERN.test(p)) throw new CredsSetupError(`peer '${p}' is not a valid name: use a-z, 0-9, '-' or '_'`);
     if (p === COORDINATOR_IDENTITY || p === OBSERVER_IDENTITY) throw new CredsSetupError(`a peer cannot be called '${p}': that is the ${p}'s key`);
   }
+  const limits = accountLimits(peers.length, options.maxStore);
   const dir = resolve(options.out);
   mkdirSync(dir, { recursive: true });
   const wanted: { name: string; permissions: RolePermissions }[] = [
@@ -97,10 +105,18 @@ export function writeCreds(options: CredsOptions): CredsResult {
     return { name, role: permissions.role, publicKey, seedFile, created, permissions: withPrivateInbox(permissions, publicKey) };
   });
   const authConf = join(dir, "auth.conf");
-  writeFileSync(authConf, renderAuthConf(experiment, identities));
+  writeFileSync(authConf, renderAuthConf(experiment, identities, limits));
   const readme = join(dir, "README.txt");
-  writeFileSync(readme, renderReadme(experiment, dir, identities, options.jsDomain));
-  return { dir, identities, authConf, readme };
+  writeFileSync(readme, renderReadme(experiment, dir, identities, limits, options.jsDomain));
+  return { dir, identities, account: accountOf(experiment), limits, authConf, readme };
+}
+
+/** The account an auth.conf written by `pop creds` in `dir` defines (for `pop site --creds`). */
+export function credsAccount(dir: string): string {
+  const file = join(dir, "auth.conf");
+  const m = /^"([^"]+)": \{/m.exec(readFileSync(file, "utf8"));
+  if (!m) throw new CredsSetupError(`${file} defines no account: write it again with this version of pop creds`);
+  return m[1]!;
 }
 
 function list(name: string, rules: Rule[], indent: string): string[] {
@@ -113,15 +129,29 @@ function list(name: string, rules: Rule[], indent: string): string[] {
   ];
 }
 
-/** The nats-server `authorization` block: one user per nkey, with its permissions and why each subject is there. */
-export function renderAuthConf(experiment: string, identities: Identity[]): string {
+/**
+ * The experiment's entry of a nats-server `accounts` block: its account with its JetStream
+ * limits, and in it one user per nkey, with its permissions and why each subject is there. An
+ * entry rather than the block, so that several experiments' files can be included in one
+ * server's `accounts { }` (a second top-level `accounts` would replace the first).
+ */
+export function renderAuthConf(experiment: string, identities: Identity[], limits: AccountLimits): string {
+  const account = accountOf(experiment);
   const lines = [
-    `# Panel-of-Peers: who may publish and subscribe to what, for experiment '${experiment}'.`,
-    "# Written by 'pop creds'. Include it from the server config (include paths are relative to",
-    '# that file): include "auth.conf"',
-    "# Entries marked BROAD match more than the identity's own data; the comment says why nothing",
-    "# narrower works with nats.js v3 and nats-server 2.9.",
-    "authorization {",
+    `# Panel-of-Peers: experiment '${experiment}' as a NATS account of its own, and who may publish`,
+    "# and subscribe to what in it. Written by 'pop creds'. Include it INSIDE the server config's",
+    "# accounts block (include paths are relative to that file), beside other experiments' files:",
+    "#   accounts {",
+    '#     include "auth.conf"',
+    "#   }",
+    "# Other experiments' keys cannot reach this account's streams, buckets, objects, consumers or",
+    "# inboxes. Entries marked BROAD match more than the identity's own data; the comment says why",
+    "# nothing narrower works with nats.js v3 and nats-server 2.9.",
+    `${JSON.stringify(account)}: {`,
+    `  # What the experiment may store in all (${formatBytes(limits.maxStore)}; pop creds --max-store). Not set aside`,
+    "  # on disk, but nats-server refuses to start JetStream when its accounts' max_file add up to",
+    "  # more than its storage (75% of free disk unless jetstream { max_file } says).",
+    `  ${renderJetStreamLimits(limits)}`,
     "  users = [",
   ];
   for (const id of identities) {
@@ -147,7 +177,7 @@ export function renderAuthConf(experiment: string, identities: Identity[]): stri
   return lines.join("\n") + "\n";
 }
 
-function renderReadme(experiment: string, dir: string, identities: Identity[], jsDomain?: string): string {
+function renderReadme(experiment: string, dir: string, identities: Identity[], limits: AccountLimits, jsDomain?: string): string {
   const d = jsDomain ? ` --js-domain ${jsDomain}` : "";
   const peers = identities.filter((i) => i.role === "peer");
   const observer = identities.find((i) => i.role === "observer");
@@ -156,15 +186,20 @@ function renderReadme(experiment: string, dir: string, identities: Identity[], j
 ${"=".repeat(title.length)}
 
 Each <identity>.nk file holds one nkey seed: a secret. Give each process only its own file.
-auth.conf lists the public keys and what each identity may publish and subscribe to; it holds
-no secrets.
+auth.conf puts the experiment in a NATS account of its own, ${accountOf(experiment)}, and lists the
+public keys and what each identity may publish and subscribe to; it holds no secrets.
 
-1. Start nats-server with JetStream and the authorization block. Put a server.conf next to
+1. Start nats-server with JetStream and the experiment's account. Put a server.conf next to
    auth.conf (or anywhere, with the include path relative to server.conf):
 
      listen: 0.0.0.0:4222
      jetstream { store_dir: "/var/lib/nats" }
-     include "auth.conf"
+     accounts {
+       include "auth.conf"
+     }
+
+   auth.conf is an entry of the accounts block, so it goes inside it; other experiments'
+   auth.conf files may be included beside it (each is an account of its own).
 
    and run:  nats-server -js -c server.conf
    Check the config first with:  nats-server -t -c server.conf
@@ -196,9 +231,15 @@ What each role may do (auth.conf has the full lists, with the reason for every s
   observer     reads the experiment's streams, state and objects; publishes nothing.
 
 Each identity may subscribe only to its own inbox (_INBOX.<its public key>.>), which pop commands
-connect with. Durable consumers are denied to everyone but their owner by name; ordered consumers
-have random names, so another experiment's durables on the same server are not: run one
-experiment per server or account where experiments do not trust each other.
+connect with. Durable consumers are denied to everyone but their owner by name. Other
+experiments on the same server are out of reach altogether: their streams, buckets, objects,
+consumers and inboxes are in their own accounts, which these keys cannot see.
+
+Storage: the experiment may store ${formatBytes(limits.maxStore)} in all (its account's max_file; change it
+with pop creds --max-store, then reload the server); beyond it the server refuses writes
+("resource limits exceeded for account"). It is not set aside on disk, but nats-server refuses
+to start JetStream when its accounts' limits add up to more than its storage (75% of the free
+disk unless its jetstream block sets max_file): size --max-store to the server's disk.
 
 Objects: the pool and images are written by the coordinator's key only; each peer writes its
 weights into its own bucket (pop_w_<experiment>_P_<peer>, created by the coordinator with the

@@ -63,8 +63,9 @@ export interface NatsServerOptions {
   /** Extra lines appended to the generated config. */
   extraConfig?: string;
   /**
-   * Config files the generated config includes, e.g. the `auth.conf` that `pop creds` writes
-   * (an `authorization { users = [...] }` block): the server then requires those credentials.
+   * Account files the generated config includes inside its `accounts { }` block: the `auth.conf`
+   * that `pop creds` writes (one experiment's account, its users and its limits). The server then
+   * requires those credentials. Several experiments' files may be included together.
    */
   include?: string[];
   /** Remove the directory on stop (default: true when the directory was created here). */
@@ -109,7 +110,8 @@ export function serverConfig(o: NatsServerOptions, at: { dir: string; port: numb
   if (o.tags?.length) lines.push(`server_tags: [${o.tags.map((t) => JSON.stringify(t)).join(", ")}]`);
   if (o.cluster) lines.push(clusterConfig(o.cluster, `${host}:${at.clusterPort ?? o.cluster.port ?? -1}`));
   if (o.leafnodes) lines.push(leafnodeConfig(o.leafnodes, host));
-  for (const file of o.include ?? []) lines.push(`include ${JSON.stringify(relative(at.confDir ?? at.dir, resolve(file)))}`);
+  const included = (o.include ?? []).map((file) => `  include ${JSON.stringify(relative(at.confDir ?? at.dir, resolve(file)))}`);
+  if (included.length) lines.push("accounts {", ...included, "}");
   if (o.extraConfig) lines.push(o.extraConfig);
   return lines.join("\n") + "\n";
 }
@@ -131,21 +133,29 @@ export interface LeafnodeOptions {
    * the hub hands out its listen address, which a site behind NAT or a proxy then dials
    * directly after a link outage (nats-server 2.9 does so even with no_advertise).
    */
-  listen?: { port: number; users: { user: string; password: string }[]; advertise?: string };
+  listen?: { port: number; users: { user: string; password: string; account?: string }[]; advertise?: string };
   /** Connect out to these hub URLs (`nats-leaf://user:password@host:port`). */
   remotes?: string[];
+  /**
+   * The local account the remotes link (an experiment's, deploy/ops/account.ts); a hub's link
+   * user names the hub's side in `users[].account`. Unset: the global account.
+   */
+  remoteAccount?: string;
 }
 
 /** The `leafnodes { ... }` block of a server config. */
 export function leafnodeConfig(o: LeafnodeOptions, host = "127.0.0.1"): string {
   const parts: string[] = [];
   if (o.listen) {
-    const users = o.listen.users.map((u) => `{ user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} }`).join(", ");
+    const users = o.listen.users
+      .map((u) => `{ user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${u.account ? `, account: ${JSON.stringify(u.account)}` : ""} }`)
+      .join(", ");
     parts.push(`listen: ${host}:${o.listen.port}`);
     if (o.listen.advertise) parts.push(`advertise: ${JSON.stringify(o.listen.advertise)}`);
     parts.push(`authorization { users = [ ${users} ] }`);
   }
-  if (o.remotes?.length) parts.push(`remotes = [ ${o.remotes.map((u) => `{ url: ${JSON.stringify(u)} }`).join(", ")} ]`);
+  const account = o.remoteAccount ? `, account: ${JSON.stringify(o.remoteAccount)}` : "";
+  if (o.remotes?.length) parts.push(`remotes = [ ${o.remotes.map((u) => `{ url: ${JSON.stringify(u)}${account} }`).join(", ")} ]`);
   return `leafnodes { ${parts.join(", ")} }`;
 }
 

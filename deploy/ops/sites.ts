@@ -6,7 +6,9 @@
  *
  * Trust: each server enforces the identities of its own clients with the `pop creds` config (the
  * same auth.conf everywhere, written with `--js-domain hub`); a site's leafnode logs in to the
- * hub as that site's link user, which may carry any of the account's subjects. The hub's
+ * hub as that site's link user, which may carry any of the account's subjects. The link binds
+ * the experiment's account (`account`, the creds' account) at both ends, so it carries that
+ * experiment only. The hub's
  * consumers still check every message (protocol/admit.ts), so a site can at worst speak for its
  * own peers.
  *
@@ -52,20 +54,29 @@ export function linkUsers(sites: string[]): LinkUser[] {
 }
 
 /** The hub server: domain "hub", listening for the sites' leafnodes. */
-export function hubOptions(o: { leafPort: number; users: LinkUser[]; advertise: string; include?: string[]; port?: number }): NatsServerOptions {
+export function hubOptions(o: {
+  leafPort: number;
+  users: LinkUser[];
+  advertise: string;
+  include?: string[];
+  port?: number;
+  account?: string;
+}): NatsServerOptions {
   return {
     name: HUB_DOMAIN,
     domain: HUB_DOMAIN,
     port: o.port,
     include: o.include,
-    leafnodes: { listen: { port: o.leafPort, advertise: o.advertise, users: o.users.map(({ user, password }) => ({ user, password })) } },
+    leafnodes: {
+      listen: { port: o.leafPort, advertise: o.advertise, users: o.users.map(({ user, password }) => ({ user, password, account: o.account })) },
+    },
   };
 }
 
 /** A site's server: its own domain, one leafnode link to the hub at `hub` (host:port). */
-export function siteOptions(o: { link: LinkUser; hub: string; include?: string[]; port?: number }): NatsServerOptions {
+export function siteOptions(o: { link: LinkUser; hub: string; include?: string[]; port?: number; account?: string }): NatsServerOptions {
   const url = `nats-leaf://${encodeURIComponent(o.link.user)}:${encodeURIComponent(o.link.password)}@${o.hub}`;
-  return { name: o.link.site, domain: o.link.site, port: o.port, include: o.include, leafnodes: { remotes: [url] } };
+  return { name: o.link.site, domain: o.link.site, port: o.port, include: o.include, leafnodes: { remotes: [url], remoteAccount: o.account } };
 }
 
 /** Options of {@link SiteNetwork.start}. */
@@ -75,6 +86,8 @@ export interface SiteNetworkOptions {
   dir?: string;
   /** Config files every server includes, e.g. the auth.conf of `pop creds --js-domain hub`. */
   include?: string[];
+  /** The NATS account the links carry: the creds' account (CredsResult.account) when `include` has its auth.conf. */
+  account?: string;
   /**
    * The host:port a site dials to reach the hub's leafnode port: by default the port itself;
    * tests put a proxy they control in between to cut a site's link.
@@ -103,7 +116,7 @@ export class SiteNetwork {
     for (const { site } of users) links.set(site, o.linkTo ? await o.linkTo(site, leafPort!) : `127.0.0.1:${leafPort}`);
     const advertise = o.advertise?.(links) ?? links.get(o.sites[0]!)!;
     const hub = await NatsServer.start({
-      ...hubOptions({ leafPort: leafPort!, users, advertise, include: o.include }),
+      ...hubOptions({ leafPort: leafPort!, users, advertise, include: o.include, account: o.account }),
       dir: join(dir, HUB_DOMAIN),
       cleanup: false,
     });
@@ -112,7 +125,11 @@ export class SiteNetwork {
       for (const link of users) {
         sites.set(
           link.site,
-          await NatsServer.start({ ...siteOptions({ link, hub: links.get(link.site)!, include: o.include }), dir: join(dir, link.site), cleanup: false }),
+          await NatsServer.start({
+            ...siteOptions({ link, hub: links.get(link.site)!, include: o.include, account: o.account }),
+            dir: join(dir, link.site),
+            cleanup: false,
+          }),
         );
       }
     } catch (error) {
@@ -155,6 +172,7 @@ export function writeSiteConfigs(o: {
   leafPort: number;
   sitePortBase: number;
   include?: string[];
+  account?: string;
 }): SiteFiles {
   checkSiteNames(o.sites);
   const dir = resolve(o.out);
@@ -167,13 +185,18 @@ export function writeSiteConfigs(o: {
     writeFileSync(file, serverConfig(options, { dir: data, port, host, confDir: dir }), { mode: 0o600 });
     return file;
   };
-  const hub = write("hub", hubOptions({ leafPort: o.leafPort, users, advertise: `${o.hubHost}:${o.leafPort}`, include: o.include }), o.hubPort, "0.0.0.0");
+  const hub = write(
+    "hub",
+    hubOptions({ leafPort: o.leafPort, users, advertise: `${o.hubHost}:${o.leafPort}`, include: o.include, account: o.account }),
+    o.hubPort,
+    "0.0.0.0",
+  );
   const sites = users.map((link, i) => {
     const port = o.sitePortBase + i;
     return {
       site: link.site,
       port,
-      config: write(`site-${link.site}`, siteOptions({ link, hub: `${o.hubHost}:${o.leafPort}`, include: o.include }), port, "0.0.0.0"),
+      config: write(`site-${link.site}`, siteOptions({ link, hub: `${o.hubHost}:${o.leafPort}`, include: o.include, account: o.account }), port, "0.0.0.0"),
     };
   });
   return { dir, hub, sites };

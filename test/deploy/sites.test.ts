@@ -28,6 +28,7 @@ describe("pop site", () => {
       leafPort: 7422,
       sitePortBase: 5222,
       include: [creds.authConf],
+      account: creds.account,
     });
     for (const file of [files.hub, ...files.sites.map((s) => s.config)]) {
       const check = spawnSync(findNatsServer(), ["-c", file, "-t"], { encoding: "utf8" });
@@ -42,7 +43,10 @@ describe("pop site", () => {
     // The site dials the hub as its own link user, whose password the hub knows.
     const url = /url: "nats-leaf:\/\/(leaf-lab2):([^@]+)@10\.0\.0\.5:7422"/.exec(lab2);
     expect(url).not.toBeNull();
-    expect(hub).toContain(`{ user: "leaf-lab2", password: "${url![2]}" }`);
+    // The link carries the experiment's account only, at both ends.
+    expect(hub).toContain(`{ user: "leaf-lab2", password: "${url![2]}", account: "POP_x" }`);
+    expect(lab2).toMatch(/url: "nats-leaf:[^"]+", account: "POP_x" \}/);
+    expect(hub).toMatch(/accounts \{\n  include "[^"]*auth\.conf"\n\}/);
   });
 
   it("refuses names that cannot be domains or clash", () => {

@@ -158,6 +158,7 @@ export class SitesNetwork extends Network {
       sites: [...new Set(Object.values(o.siteOf))].sort(),
       dir: join(where.dir, "servers"),
       include: [creds.authConf],
+      account: creds.account,
       linkTo: async (site, port) => (site === o.cut ? (link = await startLinkProxy(port)).address : `127.0.0.1:${port}`),
       // The cut site must come back through its link, not around it.
       advertise: (links) => links.get(o.cut)!,

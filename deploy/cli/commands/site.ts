@@ -4,6 +4,7 @@
  * sites (deploy/ops/site-cluster.ts).
  */
 import { UsageError, type Flags } from "../args.ts";
+import { CredsSetupError, credsAccount } from "../../ops/creds.ts";
 import { type ClusterSite, writeClusterConfigs } from "../../ops/site-cluster.ts";
 import { HUB_DOMAIN, SiteLayoutError, writeSiteConfigs } from "../../ops/sites.ts";
 
@@ -30,7 +31,8 @@ layout"). --layout picks how the servers are joined:
                  list (own node first) its processes take.
 
 With --creds (the directory of pop creds; for the hub layout made with --js-domain ${HUB_DOMAIN})
-every server requires those credentials. Start each server with nats-server -c <file> on its host.
+every server requires those credentials (the experiment's account: pop creds makes one per
+experiment; the hub layout's leafnode links carry it). Start each server with nats-server -c <file> on its host.
 
   --layout L           hub or cluster                                       default: hub
   --sites A,B          site names (also the hub layout's JetStream domains) required
@@ -100,9 +102,10 @@ export async function runSite(flags: Flags): Promise<void> {
   if (!out) throw new UsageError("--out is required", siteHelp);
   let files;
   try {
-    files = writeSiteConfigs({ sites, out, hubHost, hubPort, leafPort, sitePortBase, include: creds ? [`${creds}/auth.conf`] : [] });
+    const account = creds ? credsAccount(creds) : undefined;
+    files = writeSiteConfigs({ sites, out, hubHost, hubPort, leafPort, sitePortBase, include: creds ? [`${creds}/auth.conf`] : [], account });
   } catch (error) {
-    if (error instanceof SiteLayoutError) throw new UsageError(error.message, siteHelp);
+    if (error instanceof SiteLayoutError || error instanceof CredsSetupError) throw new UsageError(error.message, siteHelp);
     throw error;
   }
   process.stdout.write(`hub          ${files.hub}   (clients on port ${hubPort}, sites' leafnodes on ${leafPort})\n`);
