@@ -22,8 +22,10 @@ describe("the demo's time breakdown", () => {
     // training: closed -> b's training_done, less b's evaluation
     expect(one).toEqual({
       iteration: 1,
+      openedAt: 6_000,
       answering: 3_000,
       collecting: 6_000,
+      lastVerdictAt: 12_000,
       voteWait: 500,
       training: 14_500,
       trainingByPeer: { a: 7_000, b: 13_000 },
