@@ -114,12 +114,11 @@ export class Term {
    */
   async run(signal?: AbortSignal): Promise<void> {
     const lost = this.options.lease.lost;
+    await this.setUp();
     const tick = this.options.tickMs ?? 500;
     signal?.addEventListener("abort", () => this.kick?.(), { once: true });
     lost.addEventListener("abort", () => this.kick?.(), { once: true });
     try {
-      // Inside the try: a set-up that fails half-way (a cluster still electing leaders) closes what it opened.
-      await this.setUp();
       while (!signal?.aborted && !this.done) {
         if (lost.aborted) throw lost.reason;
         try {
@@ -144,8 +143,7 @@ export class Term {
       }
     } finally {
       await Promise.all(this.followers.map((f) => f.close()));
-      // Unset when the set-up failed before it.
-      (this.members as MembershipView | undefined)?.stop();
+      this.members.stop();
     }
   }
 
