@@ -14,6 +14,8 @@ import {
   BUCKETS,
   FenceView,
   STREAMS,
+  PopError,
+  canRetry,
   ensureTopology,
   kvmOf,
   openManager,
@@ -38,6 +40,18 @@ export interface CoordinatorOptions {
   tickMs?: number;
   /** This process's name in the lease (default: host, pid and a random suffix). */
   instance?: string;
+}
+
+/**
+ * An error a server that is not (yet) available gives (a timeout, no responders, JetStream
+ * "temporarily unavailable", a lost connection), or a PopError marked retryable; not a bug,
+ * a refusal or a bad config, which still end the process.
+ */
+function isServerTrouble(error: unknown): boolean {
+  if (!canRetry(error)) return false;
+  if (error instanceof PopError) return error.retryable;
+  const e = error as { name?: string; message?: string };
+  return /timeout|no ?responders|jetstream|unavailable|connection|disconnect/i.test(`${e?.name ?? ""} ${e?.message ?? ""}`);
 }
 
 /** The streams the coordinator publishes to: a takeover's boundary lists their ends. */
@@ -84,6 +98,7 @@ export class Coordinator {
     const leaseMs = await this.leaseMs(kv);
     const jsm = await openManager(nc);
     const fence = await FenceView.watch(kv, experiment);
+    let retryAfter = 0;
     try {
       while (!signal?.aborted && !this.finished) {
         const lease = await CoordinatorLease.acquire(
@@ -107,14 +122,22 @@ export class Coordinator {
           await term.run(signal);
           if (term.done) this.finished = true;
         } catch (error) {
-          if (!(error instanceof LeaseLostError)) throw error;
-          log.warn({ why: error.message }, "no longer leads; standing by");
+          if (error instanceof LeaseLostError) log.warn({ why: error.message }, "no longer leads; standing by");
+          else if (isServerTrouble(error) && !signal?.aborted) {
+            // A term that could not start or go on (a cluster electing leaders after a site was
+            // lost or cut: timeouts, "temporarily unavailable") ends as a restart would; this
+            // process hands the lease back and competes for it again from JetStream state.
+            log.warn({ err: error }, "could not lead (is the NATS cluster available?); handing the lease back and trying again");
+            retryAfter = 2000;
+          } else throw error;
         } finally {
           this.term = undefined;
           this.lease = undefined;
           // A clean end (done, shut down) hands the lease over at once; a lost one is not ours.
           await lease.stop(true);
         }
+        if (retryAfter) await new Promise((r) => setTimeout(r, retryAfter));
+        retryAfter = 0;
       }
     } finally {
       fence.stop();

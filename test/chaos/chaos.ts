@@ -8,16 +8,25 @@
  *   node         SIGKILL the node leading the candidates stream of a 3-node cluster (R3),
  *                restart it 5-20 s later
  *   link         cut site b's link to the hub for 10-30 s                 (hub + two sites, credentials on)
+ *   site-loss    SIGKILL the leader's site whole (node, peer, leading coordinator), restart its
+ *                node and peer 20-40 s later                            (three-site cluster, test/chaos/sites.ts)
+ *   site-cut     cut the leader's site off (routes and client links) for 20-60 s   (three-site cluster)
+ *   leader-loss  SIGKILL the leading coordinator only                   (three-site cluster)
  *
- * After each run: the experiment finished; every prompt has exactly one pair per iteration;
- * no verdict is stored twice; every member trained exactly once per iteration. Every run prints
- * its seed; `--seed S --runs 1 --faults F` replays it. The table at the end says how many runs
- * survived each fault and what broke.
+ * After each run (test/chaos/checks.ts): the experiment finished; every prompt has exactly one
+ * pair per iteration; nothing refused as a stale leader's was counted; no verdict is stored
+ * twice; every member on an iteration's roll trained on it exactly once; and the fault's own
+ * checks (the standby took over; a lost site's peer left by heartbeat and rejoined). Each run
+ * measures the time to take over (fault to the lease's next takeover) and the time lost
+ * (iteration 1's cycle minus the undisturbed iteration 2's). Every run prints its seed;
+ * `--seed S --runs 1 --faults F` replays it. The table at the end says how many runs survived
+ * each fault, the medians of both measures and what broke.
  *
- *   npm run chaos -- [--runs 3] [--seed 1] [--faults coordinator,actor,node,link]   (run.ts)
+ *   npm run chaos -- [--runs 3] [--seed 1] [--faults coordinator,actor,node,link,site-loss,site-cut,leader-loss]   (run.ts)
  *
  * npm test runs a fixed seed of the coordinator and actor faults (test/e2e/chaos-fixed.test.ts);
- * the node and link faults have scenarios of their own there (cluster-node-loss, two-sites).
+ * the node, link and leader-loss faults have scenarios of their own there (cluster-node-loss,
+ * two-sites, leader-loss).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,42 +36,37 @@ import type { PopProcess } from "../../deploy/cli/processes.ts";
 import { STREAMS, managerOf } from "../../protocol/mod.ts";
 import { ClusterNetwork, SingleServer, SitesNetwork, type PanelNetwork } from "../support/networks.ts";
 import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT, type Panel } from "../support/panel.ts";
+import { checkRun } from "./checks.ts";
+import { between, oneCoordinator, sleep, type Injected, type Setup } from "./setup.ts";
+import { leaseOf, SITE_FAULTS, threeSites, type SiteFault } from "./sites.ts";
 
-export const FAULTS = ["coordinator", "actor", "node", "link"] as const;
+export const FAULTS = ["coordinator", "actor", "node", "link", ...SITE_FAULTS] as const;
 export type Fault = (typeof FAULTS)[number];
 const PEERS = ["ann", "ben", "cat"];
 const PROMPTS = 24;
 const ITERATIONS = 2;
 const RUN_TIMEOUT_MS = 300_000;
+/** Heartbeats may lapse for longer than most faults last: every member is expected in every iteration. */
+const PATIENT_HEARTBEAT = { intervalMs: 1000, lapseMs: 90_000 };
 
 /** The run's random choices, replayable from its seed. */
 const rng = (seed: number) => makeRng(seed).next;
-const between = (r: () => number, lo: number, hi: number) => Math.round(lo + r() * (hi - lo));
-const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-
-/** A run in progress, as a fault sees it: the panel, its latest process of each name, and a restart. */
-interface Run {
-  panel: Panel<PanelNetwork>;
-  processes: Map<string, PopProcess>;
-  restart(name: string): void;
-}
-
-/** A fault: the servers its run needs and how it hurts the run. */
-interface Setup {
-  network: PanelNetwork;
-  inject(r: () => number, run: Run, note: (s: string) => void): Promise<void>;
-}
 
 async function singleServer(dir: string, fault: "coordinator" | "actor"): Promise<Setup> {
   return {
     network: await SingleServer.start({ dir: join(dir, "nats") }),
+    prompts: PROMPTS,
+    heartbeat: PATIENT_HEARTBEAT,
+    coordinators: oneCoordinator,
     async inject(r, { processes, restart }, note) {
       const victim = fault === "coordinator" ? "coordinator" : PEERS[Math.floor(r() * PEERS.length)]!;
       const pause = between(r, 1000, 3000);
       note(`SIGKILL ${victim}, restart after ${pause} ms`);
+      const at = Date.now();
       await processes.get(victim)!.kill();
       await sleep(pause);
       restart(victim);
+      return { at, endedAt: Date.now() };
     },
   };
 }
@@ -71,15 +75,20 @@ async function cluster(dir: string): Promise<Setup> {
   const network = await ClusterNetwork.start({ dir: join(dir, "cluster") });
   return {
     network,
+    prompts: PROMPTS,
+    heartbeat: PATIENT_HEARTBEAT,
+    coordinators: oneCoordinator,
     async inject(r, { panel }, note) {
       const leader = (await (await managerOf(panel.nc)).streams.info(STREAMS.candidates.name)).cluster?.leader;
       const nodes = network.cluster.nodes;
       const node = nodes.find((n) => n.options.name === leader) ?? nodes[0]!;
       const down = between(r, 5000, 20_000);
       note(`SIGKILL node ${node.options.name} (leader of ${STREAMS.candidates.name}), restart after ${down} ms`);
+      const at = Date.now();
       await node.kill();
       await sleep(down);
       await node.restart();
+      return { at, endedAt: Date.now() };
     },
   };
 }
@@ -88,47 +97,74 @@ async function sites(dir: string): Promise<Setup> {
   const network = await SitesNetwork.start({ dir: join(dir, "sites"), experiment: "chaos", siteOf: { ann: "a", ben: "a", cat: "b" }, cut: "b" });
   return {
     network,
+    prompts: PROMPTS,
+    heartbeat: PATIENT_HEARTBEAT,
+    coordinators: oneCoordinator,
     async inject(r, _run, note) {
       const cut = between(r, 10_000, 30_000);
       note(`cut site b's link for ${cut} ms`);
+      const at = Date.now();
       network.link.cut();
       await sleep(cut);
       network.link.heal();
+      return { at, endedAt: Date.now() };
     },
   };
 }
 
-/** Runs one seeded run of `fault`; returns what broke (empty when it survived). */
-export async function runOnce(fault: Fault, seed: number): Promise<{ broke: string[]; notes: string[]; ms: number }> {
+function setupOf(fault: Fault, dir: string): Promise<Setup> {
+  if (fault === "node") return cluster(dir);
+  if (fault === "link") return sites(dir);
+  if (fault === "coordinator" || fault === "actor") return singleServer(dir, fault);
+  return threeSites(join(dir, "site-cluster"), fault as SiteFault);
+}
+
+/** One run's outcome: what broke (empty when it survived), notes, and its measures. */
+export interface RunResult {
+  broke: string[];
+  notes: string[];
+  ms: number;
+  /** The fault to the lease's next takeover, ms (none when the lead did not change). */
+  takeoverMs?: number;
+  /** Iteration 1's cycle minus iteration 2's, ms. */
+  lostMs?: number;
+}
+
+/** Runs one seeded run of `fault`. */
+export async function runOnce(fault: Fault, seed: number): Promise<RunResult> {
   const r = rng(seed);
   const t0 = Date.now();
   const dir = mkdtempSync(join(tmpdir(), `pop-chaos-${fault}-`));
   const notes: string[] = [];
   const broke: string[] = [];
+  const measured: Pick<RunResult, "takeoverMs" | "lostMs"> = {};
   let panel: Panel<PanelNetwork> | undefined;
   try {
-    const setup = fault === "node" ? await cluster(dir) : fault === "link" ? await sites(dir) : await singleServer(dir, fault);
+    const setup = await setupOf(fault, dir);
     const settings = {
       experiment: "chaos",
       iterations: ITERATIONS,
-      promptsPerIteration: PROMPTS,
+      promptsPerIteration: setup.prompts,
       k: 2,
       temperature: 1,
       poolSeed: seed % 1000,
       minPeers: PEERS.length,
     };
-    // Heartbeats may lapse for longer than any fault lasts: every member is expected in every iteration.
     panel = await startPanel(
       settings,
-      { voting: VOTE_EVERY_PROMPT, training: TRAIN_ONE_EPOCH, heartbeat: { intervalMs: 1000, lapseMs: 90_000 } },
+      {
+        voting: VOTE_EVERY_PROMPT,
+        training: TRAIN_ONE_EPOCH,
+        heartbeat: setup.heartbeat,
+        ...(setup.leaseMs ? { coordination: { leaseMs: setup.leaseMs } } : {}),
+      },
       { network: setup.network, dir, benchItems: 10 },
     );
     const p = panel;
     const ckpt = await p.randomCheckpoints(PEERS);
     const processes = new Map<string, PopProcess>();
-    const start = (name: string) => processes.set(name, name === "coordinator" ? p.startCoordinator() : p.startActor(name, ckpt[name]!));
-    start("coordinator");
-    for (const peer of PEERS) start(peer);
+    const coordinators = setup.coordinators(p);
+    const restart = (name: string) => processes.set(name, coordinators[name]?.() ?? p.startActor(name, ckpt[name]!));
     const control = () => p.control().catch(() => []);
     const until = async (what: string, check: () => Promise<boolean>, ms: number) => {
       const deadline = Date.now() + ms;
@@ -137,34 +173,25 @@ export async function runOnce(fault: Fault, seed: number): Promise<{ broke: stri
         await sleep(1000);
       }
     };
+    // The first coordinator leads before the next starts, so the fault knows whom it hits.
+    for (const [i, name] of Object.keys(coordinators).entries()) {
+      restart(name);
+      if (i === 0 && Object.keys(coordinators).length > 1)
+        await until(`${name} to lead`, async () => (await leaseOf(p).catch(() => undefined))?.instance === name, 60_000);
+    }
+    for (const peer of PEERS) restart(peer);
     await until("iteration 1 to open", async () => (await control()).some((e) => e.event === "iteration_opened"), 120_000);
     await sleep(between(r, 0, 8000));
-    await setup.inject(r, { panel: p, processes, restart: start }, (n) => notes.push(n));
+    const run = { panel: p, processes, restart };
+    const injected: Injected = await setup.inject(r, run, (n) => notes.push(n));
     await until("the run to finish", async () => (await control()).some((e) => e.event === "experiment_done"), RUN_TIMEOUT_MS).catch((e) =>
       broke.push((e as Error).message),
     );
-
-    const pairs = await p.stored("pair", "pair");
-    for (let it = 1; it <= ITERATIONS; it++) {
-      const ids = pairs.filter((x) => x.iteration === it).map((x) => x.promptId);
-      if (ids.length !== PROMPTS || new Set(ids).size !== PROMPTS)
-        broke.push(`iteration ${it}: ${ids.length} pairs for ${new Set(ids).size} of ${PROMPTS} prompts`);
-    }
-    const verdicts = await p.stored("verdict", "verdict");
-    // One verdict per judge and prompt covers its authors; none may be scored twice by a judge.
-    const keys = verdicts.flatMap((v) => v.authors.map((a) => `${v.iteration}|${v.promptId}|${v.judge}|${a}`));
-    if (new Set(keys).size !== keys.length) broke.push(`${keys.length - new Set(keys).size} verdicts on an author stored twice`);
-    const trained = (await control()).filter((e) => e.event === "training_done");
-    for (let it = 1; it <= ITERATIONS; it++) {
-      for (const peer of PEERS) {
-        const versions = new Set(
-          trained
-            .filter((e) => e.event === "training_done" && e.iteration === it && e.peer === peer)
-            .map((e) => (e.event === "training_done" ? e.modelVersion : "")),
-        );
-        if (versions.size !== 1) broke.push(`${peer} trained ${versions.size} times on iteration ${it}`);
-      }
-    }
+    const checked = await checkRun(p, { peers: PEERS, prompts: setup.prompts, iterations: ITERATIONS, injected });
+    broke.push(...checked.broke, ...((await setup.check?.(run, injected)) ?? []));
+    notes.push(...checked.notes);
+    measured.takeoverMs = checked.takeoverMs;
+    measured.lostMs = checked.lostMs;
     if (broke.length) notes.push(p.logTails(25));
   } catch (error) {
     broke.push((error as Error).message);
@@ -174,5 +201,5 @@ export async function runOnce(fault: Fault, seed: number): Promise<{ broke: stri
     if (!broke.length) rmSync(dir, { recursive: true, force: true });
     else notes.push(`kept ${dir}`);
   }
-  return { broke, notes, ms: Date.now() - t0 };
+  return { broke, notes, ms: Date.now() - t0, ...measured };
 }

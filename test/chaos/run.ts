@@ -7,13 +7,24 @@ const help = `npm run chaos -- [options]
 
 Randomized fault runs: each run starts a small panel (three random-weight tiny members, two
 iterations), injects one fault at a seeded moment of iteration 1 and checks that the experiment
-finished, every prompt has exactly one pair per iteration, no verdict is stored twice and every
-member trained once per iteration. Prints a table of what survived; writes a results file.
+finished, every prompt has exactly one pair per iteration, nothing refused as a stale leader's
+was counted, no verdict is stored twice and every member on an iteration's roll trained on it
+once. Each run measures the time to take over (the fault to the coordinator lease's next
+takeover) and the time lost (iteration 1's cycle minus the undisturbed iteration 2's). Prints a
+table (runs, survived, median time to take over, median time lost); writes a results file.
 
   coordinator  SIGKILL the coordinator, restart it 1-3 s later
   actor        SIGKILL one actor, restart it 1-3 s later
   node         SIGKILL the node leading the candidates stream of a 3-node cluster, restart it 5-20 s later
   link         cut site b's link to the hub for 10-30 s (hub + two sites, credentials on)
+  site-loss    three sites (pop site --layout cluster), the coordinator's leader at a, a standby at b:
+               SIGKILL site a whole (its node, its peer, the leader); restart the node and the peer
+               20-40 s later (the peer leaves by heartbeat and rejoins, catching up)
+  site-cut     the same three sites: cut site a's routes and its processes' links to b and c for
+               20-60 s (its leader cannot renew and stops; the standby takes over)
+  leader-loss  the same three sites: SIGKILL the leading coordinator only
+
+A run takes 1-4 minutes (the three-site faults the longest), so --runs 20 of every fault is hours.
 
   --runs N         runs per fault                                   default: 3
   --seed S         seed of the first run (run i uses S + i)         default: from the clock
@@ -23,6 +34,27 @@ member trained once per iteration. Prints a table of what survived; writes a res
 Replay one run: npm run chaos -- --faults F --seed S --runs 1 (every run prints its seed).`;
 
 const say = (line: string) => process.stderr.write(`[chaos] ${line}\n`);
+
+/** One fault's line of the table. */
+interface Row {
+  fault: Fault;
+  runs: number;
+  survived: number;
+  broke: string[];
+  takeoverMs: number[];
+  lostMs: number[];
+}
+
+function median(xs: number[]): number | undefined {
+  if (!xs.length) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const seconds = (ms: number | undefined) => (ms === undefined ? "-" : `${(ms / 1000).toFixed(1)} s`);
+/** "(of n)" when a measure exists for only some of the runs. */
+const count = (xs: number[], runs: number) => (xs.length && xs.length < runs ? ` (${xs.length} of ${runs})` : "");
 
 async function main(): Promise<void> {
   if (process.argv.includes("--help") || process.argv.includes("-h")) {
@@ -36,9 +68,9 @@ async function main(): Promise<void> {
   const resultsFile = new ResultsRun("chaos", commandLine("chaos", process.argv.slice(2)), flags.string("results"));
   flags.rejectUnknown();
   for (const f of faults) if (!FAULTS.includes(f)) throw new UsageError(`unknown fault '${f}' (faults: ${FAULTS.join(", ")})`, help);
-  const table: { fault: Fault; runs: number; survived: number; broke: string[] }[] = [];
+  const table: Row[] = [];
   for (const fault of faults) {
-    const row = { fault, runs: 0, survived: 0, broke: [] as string[] };
+    const row: Row = { fault, runs: 0, survived: 0, broke: [], takeoverMs: [], lostMs: [] };
     for (let i = 0; i < runs; i++) {
       const seed = base + i;
       say(`${fault} run ${i + 1}/${runs}, seed ${seed} (replay: npm run chaos -- --faults ${fault} --seed ${seed} --runs 1)`);
@@ -46,20 +78,29 @@ async function main(): Promise<void> {
       row.runs++;
       if (result.broke.length === 0) row.survived++;
       else row.broke.push(`seed ${seed}: ${result.broke.join("; ")}`);
-      say(`  ${result.notes[0] ?? ""} -> ${result.broke.length ? `BROKE: ${result.broke.join("; ")}` : "survived"} (${(result.ms / 1000).toFixed(0)} s)`);
-      if (result.broke.length) for (const n of result.notes.slice(1)) say(n);
+      if (result.takeoverMs !== undefined) row.takeoverMs.push(result.takeoverMs);
+      if (result.lostMs !== undefined) row.lostMs.push(result.lostMs);
+      const measures = `takeover ${seconds(result.takeoverMs)}, lost ${seconds(result.lostMs)}`;
+      say(
+        `  ${result.notes[0] ?? ""} -> ${result.broke.length ? `BROKE: ${result.broke.join("; ")}` : "survived"} (${(result.ms / 1000).toFixed(0)} s; ${measures})`,
+      );
+      // The rest: stale messages refused (fine), and when it broke the logs and where they are kept.
+      for (const n of result.notes.slice(1)) say(n);
     }
     table.push(row);
   }
   const markdown = [
-    "| fault | runs | survived | what broke |",
-    "|---|---|---|---|",
-    ...table.map((t) => `| ${t.fault} | ${t.runs} | ${t.survived} | ${t.broke.join("<br>") || "-"} |`),
+    "| fault | runs | survived | median time to take over | median time lost | what broke |",
+    "|---|---|---|---|---|---|",
+    ...table.map(
+      (t) =>
+        `| ${t.fault} | ${t.runs} | ${t.survived} | ${seconds(median(t.takeoverMs))}${count(t.takeoverMs, t.runs)} | ${seconds(median(t.lostMs))}${count(t.lostMs, t.runs)} | ${t.broke.join("<br>") || "-"} |`,
+    ),
   ].join("\n");
   process.stdout.write("\n" + markdown + "\n");
   resultsFile.write({
     summary:
-      "Randomized fault runs (test/chaos/chaos.ts): each run injects one fault at a seeded moment and checks every prompt's pair exactly once, no verdict stored twice and every member trained once per iteration.",
+      "Randomized fault runs (test/chaos/chaos.ts): each run injects one fault at a seeded moment and checks every prompt's pair exactly once, nothing refused as a stale leader's counted, no verdict stored twice and every member on an iteration's roll trained on it once. Time to take over: the fault to the coordinator lease's next takeover (from the lease record). Time lost: iteration 1's cycle (open to the next open) minus the undisturbed iteration 2's (open to experiment_done); negative when iteration 2 happened to be slower.",
     settings: { runs, "first seed": base, faults: faults.join(",") },
     sections: [{ heading: "What survived", markdown }],
   });

@@ -15,6 +15,7 @@ import { CLUSTER_NAME, writeClusterConfigs, type ClusterFiles } from "../../depl
 import { HUB_DOMAIN, SiteNetwork } from "../../deploy/ops/sites.ts";
 import { ensureTopology, openManager } from "../../protocol/mod.ts";
 import { startLinkProxy, type LinkProxy } from "./link-proxy.ts";
+import { wireSiteCut, type SiteCut } from "./site-cut.ts";
 import { eventually, natsConnect } from "./nats.ts";
 import { endWithTest, once } from "./lifetime.ts";
 import { removeScratch, scratchDir } from "./scratch.ts";
@@ -189,7 +190,9 @@ export class SitesNetwork extends Network {
  * A JetStream cluster stretched across sites, run from the very configs `pop site --layout
  * cluster` writes (deploy/ops/site-cluster.ts), credentials on: one node per site on loopback,
  * each process dialling its own site's node first and the others as fallbacks. The topology is
- * created without naming replicas: it must come out R3 by itself on a cluster.
+ * created without naming replicas: it must come out R3 by itself on a cluster. With `cut`, that
+ * site's routes and its processes' links to the other sites go through proxies the test can cut
+ * (test/support/site-cut.ts).
  */
 export class SiteClusterNetwork extends Network {
   private constructor(
@@ -197,13 +200,17 @@ export class SiteClusterNetwork extends Network {
     readonly files: ClusterFiles,
     readonly creds: CredsResult,
     private readonly siteOf: Record<string, string>,
+    private readonly siteCut: SiteCut | undefined,
     release: () => void,
   ) {
-    super(async () => void (await Promise.all([...nodes.values()].map((n) => n.stop()))), release);
+    super(async () => {
+      await Promise.all([...nodes.values()].map((n) => n.stop()));
+      await siteCut?.close();
+    }, release);
   }
 
-  /** `siteOf` places every identity (the coordinator's included) at a site. */
-  static async start(o: WhereOptions & { experiment: string; siteOf: Record<string, string> }): Promise<SiteClusterNetwork> {
+  /** `siteOf` places every identity (the coordinator's included) at a site; `cut` names a site the test can cut off. */
+  static async start(o: WhereOptions & { experiment: string; siteOf: Record<string, string>; cut?: string }): Promise<SiteClusterNetwork> {
     const where = placed(o, "pop-site-cluster-");
     const sites = [...new Set(Object.values(o.siteOf))].sort();
     const peers = Object.keys(o.siteOf).filter((p) => p !== COORDINATOR_IDENTITY);
@@ -215,6 +222,13 @@ export class SiteClusterNetwork extends Network {
       include: [creds.authConf],
       listenHost: "127.0.0.1",
     });
+    const siteCut = o.cut
+      ? await wireSiteCut(
+          files,
+          sites.map((site, i) => ({ site, clientPort: ports[2 * i]!, routePort: ports[2 * i + 1]! })),
+          o.cut,
+        )
+      : undefined;
     const nodes = new Map<string, NatsServer>();
     try {
       for (const [i, s] of files.sites.entries()) {
@@ -224,10 +238,11 @@ export class SiteClusterNetwork extends Network {
       }
     } catch (error) {
       await Promise.all([...nodes.values()].map((n) => n.stop("SIGKILL")));
+      await siteCut?.close();
       where.release();
       throw error;
     }
-    return new SiteClusterNetwork(nodes, files, creds, o.siteOf, where.release);
+    return new SiteClusterNetwork(nodes, files, creds, o.siteOf, siteCut, where.release);
   }
 
   /** A site's node. */
@@ -235,13 +250,28 @@ export class SiteClusterNetwork extends Network {
     return this.nodes.get(site)!;
   }
 
+  /** The proxies that cut the `cut` site off (started with `cut` only). */
+  get cut(): SiteCut {
+    return this.siteCut!;
+  }
+
   /** The servers `identity` dials, its own site's node first. */
   servers(identity: string): string {
-    return this.files.sites.find((s) => s.site === this.siteOf[identity])!.servers.join(",");
+    return this.serversAt(this.siteOf[identity]!);
+  }
+
+  /** The servers a process at `site` dials, that site's node first. */
+  serversAt(site: string): string {
+    return this.files.sites.find((s) => s.site === site)!.servers.join(",");
   }
 
   flags(identity: string): string[] {
-    return ["--server", this.servers(identity), "--nkey", seedFileOf(this.creds.dir, identity)];
+    return this.flagsAt(identity, this.siteOf[identity]!);
+  }
+
+  /** The connection flags of `identity` running at `site` (e.g. a standby coordinator at another site). */
+  flagsAt(identity: string, site: string): string[] {
+    return ["--server", this.serversAt(site), "--nkey", seedFileOf(this.creds.dir, identity)];
   }
 
   async admin(name: string): Promise<NatsConnection> {
