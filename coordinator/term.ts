@@ -46,7 +46,7 @@ import {
   type Message,
   type Published,
 } from "../protocol/mod.ts";
-import { Bitset } from "./bitset.ts";
+import { Bitset } from "../protocol/mod.ts";
 import { IterationCollector } from "./collector.ts";
 import { IterationPrompts } from "./iteration-prompts.ts";
 import { MembershipView } from "./membership.ts";

@@ -15,7 +15,7 @@
  * `minJudges`) until the next iteration's panel leaves the dead member out.
  */
 import { JudgeAssignment, type CandidateBatch, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
-import { Bitset } from "./bitset.ts";
+import { Bitset } from "../protocol/mod.ts";
 import type { PromptLookup } from "./iteration-prompts.ts";
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
 

@@ -516,7 +516,9 @@ async function runIteration(
       }
     })();
     const startupSec = (firstPrompt - coordinatorStart) / 1000;
-    const trace = options.trace ? traceCoordinator(options.trace, coordinator.pid!, `${peers} peers, k=${k}, ${prompts} prompts`, jsm) : undefined;
+    const trace = options.trace
+      ? traceCoordinator(options.trace, coordinator.pid!, children[1]!.pid!, `${peers} peers, k=${k}, ${prompts} prompts`, jsm)
+      : undefined;
     // The server's and the members' CPU over the iteration too: where a prompt's CPU goes.
     const others = () => ({ server: cpuSeconds(server.pid!), actors: children.slice(1).reduce((sum, c) => sum + cpuSeconds(c.pid!), 0) });
     const others0 = others();
@@ -798,18 +800,24 @@ function formatMem(rows: MemRow[]): string {
   ].join("\n");
 }
 
-/** Appends the coordinator's resident memory (now and peak) and the pairs out every 30 s to `file`: a long run's trajectory. */
-function traceCoordinator(file: string, pid: number, run: string, jsm: Awaited<ReturnType<typeof managerOf>>): { stop(): void } {
+/** Appends the coordinator's and one actor's resident memory (now and peak) and the messages stored every 30 s to `file`: a long run's trajectory. */
+function traceCoordinator(file: string, pid: number, actorPid: number, run: string, jsm: Awaited<ReturnType<typeof managerOf>>): { stop(): void } {
   const t0 = Date.now();
+  const mem = (of: number) => {
+    const status = readFileSync(`/proc/${of}/status`, "utf8");
+    const mb = (field: string) => (Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024).toFixed(0);
+    return `VmRSS ${mb("VmRSS")} MB VmHWM ${mb("VmHWM")} MB`;
+  };
   const line = async () => {
     try {
-      const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
-      const pairs = (await jsm.streams.info(STREAMS.pairs.name)).state.messages;
+      // Prompts out and verdicts in as well as pairs: at k = 1 a vote can give no pair.
+      const [prompts, verdicts, pairs] = await Promise.all(
+        [STREAMS.prompts, STREAMS.verdicts, STREAMS.pairs].map(async (st) => (await jsm.streams.info(st.name)).state.messages),
+      );
       const at = new Date().toISOString().slice(11, 19);
       writeFileSync(
         file,
-        `${at} ${run} +${Math.round((Date.now() - t0) / 1000)}s VmRSS ${kb("VmRSS").toFixed(0)} MB VmHWM ${kb("VmHWM").toFixed(0)} MB pairs ${pairs} load ${loadavg()[0]!.toFixed(1)}\n`,
+        `${at} ${run} +${Math.round((Date.now() - t0) / 1000)}s coordinator ${mem(pid)} actor ${mem(actorPid)} prompts ${prompts} verdicts ${verdicts} pairs ${pairs} load ${loadavg()[0]!.toFixed(1)}\n`,
         { flag: "a" },
       );
     } catch {

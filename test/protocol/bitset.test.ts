@@ -1,6 +1,6 @@
 /** The coordinator's per-prompt bits (voted, published): a count that follows sets and clears, nothing outside its size. */
 import { describe, expect, it } from "vitest";
-import { Bitset } from "../../coordinator/bitset.ts";
+import { Bitset } from "../../protocol/mod.ts";
 
 describe("Bitset", () => {
   it("sets, clears and counts positions, once each", () => {

@@ -1,5 +1,5 @@
 /**
- * A fixed set of positions 0 .. size−1, one bit each: what the coordinator keeps per prompt of an
+ * A fixed set of positions 0 .. size−1, one bit each: what the coordinator and catch-up keep per prompt of an
  * iteration (voted, published), 125 KB at a million prompts where a set of ids was ~100 MB.
  */
 export class Bitset {
