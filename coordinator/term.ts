@@ -14,6 +14,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS,
+  Bitset,
   PROTOCOL_VERSION,
   PoolDigestError,
   PoolReader,
@@ -46,7 +47,6 @@ import {
   type Message,
   type Published,
 } from "../protocol/mod.ts";
-import { Bitset } from "../protocol/mod.ts";
 import { IterationCollector } from "./collector.ts";
 import { IterationPrompts } from "./iteration-prompts.ts";
 import { MembershipView } from "./membership.ts";

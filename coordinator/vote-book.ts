@@ -14,8 +14,7 @@
  * few judges per author that can leave an author's candidates with no judge (then unvoted, under
  * `minJudges`) until the next iteration's panel leaves the dead member out.
  */
-import { JudgeAssignment, type CandidateBatch, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
-import { Bitset } from "../protocol/mod.ts";
+import { Bitset, JudgeAssignment, type CandidateBatch, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
 import type { PromptLookup } from "./iteration-prompts.ts";
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
 
