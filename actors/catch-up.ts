@@ -7,8 +7,30 @@
  * iteration, and trained on the iteration being trained on, and does what is missing. Answering and judging
  * are idempotent (message ids), so a check that races a late delivery costs work, never a
  * duplicate; training runs one at a time and finds the model record once it is done.
+ *
+ * An iteration can have a million prompts: a check reads the streams one message at a time into
+ * a bit per prompt (what this peer answered, and judged of each author), and takes at most
+ * {@link MAX_WORK_PER_ROUND} prompts and as many batches per round (`maxWork`); the next round
+ * does the rest.
  */
-import { JudgeAssignment, STREAMS, consumers, managerOf, readRecord, readStored, stateKeys, subjects, type MessageOf } from "../protocol/mod.ts";
+
+/** Prompts to answer, and batches to judge, that one round takes at most (what it holds). */
+export const MAX_WORK_PER_ROUND = 1024;
+import {
+  Bitset,
+  JudgeAssignment,
+  PoolReader,
+  PopError,
+  STREAMS,
+  consumers,
+  managerOf,
+  openBlobs,
+  readRecord,
+  stateKeys,
+  subjects,
+  visitStored,
+  type MessageOf,
+} from "../protocol/mod.ts";
 import type { PeerContext } from "./context.ts";
 import type { PeerRoles } from "./roles.ts";
 import type { Training } from "./training.ts";
@@ -50,7 +72,7 @@ async function trainIfMissed(ctx: PeerContext, training: Training, iteration: nu
  * the work attempted by earlier catch-ups of this process, tried once only (a prompt the model
  * cannot answer must not be retried every round).
  */
-export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<string>, batchSize = 32): Promise<CatchUpResult> {
+export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<string>, batchSize = 32, maxWork = MAX_WORK_PER_ROUND): Promise<CatchUpResult> {
   const progress = await readRecord(ctx.state, stateKeys.progress(ctx.experiment), "progress");
   if (progress?.phase === "training")
     return { iteration: progress.iteration, answered: 0, judged: 0, trained: await trainIfMissed(ctx, roles.training, progress.iteration, tried) };
@@ -60,27 +82,92 @@ export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<str
   if (!record || !record.peers.includes(ctx.peer)) return { iteration: it, answered: 0, judged: 0 };
   const exp = ctx.experiment;
   const members: ReadonlySet<string> = new Set(record.peers);
-  const read = async <T extends "prompt" | "candidates" | "verdict">(stream: string, filter: string, type: T) =>
-    (await readStored(ctx.nc, stream, filter, type, { roster: () => members, fence: ctx.fence })).messages;
+  const visit = <T extends "prompt" | "candidates" | "verdict">(
+    stream: string,
+    filter: string,
+    type: T,
+    each: (m: MessageOf<T>) => void | Promise<void>,
+    begin: () => void,
+  ) => visitStored(ctx.nc, stream, filter, type, each, { roster: () => members, fence: ctx.fence, begin });
 
-  // A takeover may have published a prompt again (another fencing token): answer it once.
-  const prompts = [...new Map((await read(STREAMS.prompts.name, subjects.prompt(exp, it), "prompt")).map((p) => [p.promptId, p])).values()];
-  const answered = new Set((await read(STREAMS.candidates.name, subjects.candidates(exp, it, ctx.peer), "candidates")).map((c) => c.promptId));
+  // Positions in the iteration by prompt id, from the pool a chunk at a time (no table of every id).
+  const pinned = record.prompts.pool === ctx.config.pool.name ? ctx.config.pool : undefined;
+  const pool = await PoolReader.open(await openBlobs(ctx.nc), record.prompts.pool, pinned);
+  if (!pool) throw new PopError(`iteration ${it}'s prompt pool '${record.prompts.pool}' is not in the object store`, { retryable: true });
+  const { offset, count } = record.prompts;
+  const positionOf = async (promptId: string): Promise<number | undefined> => {
+    await pool.prepare(promptId);
+    const at = pool.cached(promptId)?.index;
+    return at === undefined || at < offset || at >= offset + count ? undefined : at - offset;
+  };
+
+  const answered = new Bitset(count);
+  await visit(
+    STREAMS.candidates.name,
+    subjects.candidates(exp, it, ctx.peer),
+    "candidates",
+    async (c) => {
+      const at = await positionOf(c.promptId);
+      if (at !== undefined) answered.set(at);
+    },
+    () => answered.clear(),
+  );
   // The iteration's subject holds its prompts only (the coordinator publishes there, nobody else may).
-  const toAnswer = prompts.filter((p) => !answered.has(p.promptId) && !tried.has(`answer|${p.promptId}`));
+  // A takeover may have published a prompt again (another fencing token): answer it once.
+  const toAnswer: MessageOf<"prompt">[] = [];
+  const seen = new Bitset(count);
+  await visit(
+    STREAMS.prompts.name,
+    subjects.prompt(exp, it),
+    "prompt",
+    async (p) => {
+      const at = await positionOf(p.promptId);
+      if (at === undefined || seen.has(at) || answered.has(at)) return;
+      seen.set(at);
+      if (!tried.has(`answer|${p.promptId}`) && toAnswer.length < maxWork) toAnswer.push(p);
+    },
+    () => {
+      seen.clear();
+      toAnswer.length = 0;
+    },
+  );
 
-  const judged = new Set(
-    (await read(STREAMS.verdicts.name, subjects.verdict(exp, it, ctx.peer), "verdict")).flatMap((v) => v.authors.map((a) => `${v.promptId}|${a}`)),
+  // What this peer judged, a bit per prompt for each author.
+  const judged = new Map(record.peers.map((a) => [a, new Bitset(count)]));
+  await visit(
+    STREAMS.verdicts.name,
+    subjects.verdict(exp, it, ctx.peer),
+    "verdict",
+    async (v) => {
+      const at = await positionOf(v.promptId);
+      if (at !== undefined) for (const a of v.authors) judged.get(a)?.set(at);
+    },
+    () => judged.forEach((b) => b.clear()),
   );
   const toJudge: MessageOf<"candidates">[] = [];
   const assignment = JudgeAssignment.of(ctx.config, record);
   for (const author of record.peers) {
     if (author === ctx.peer && !ctx.config.voting.selfJudging) continue;
-    for (const c of await read(STREAMS.candidates.name, subjects.candidates(exp, it, author), "candidates")) {
-      if (author !== ctx.peer && !assignment.assigned(c.promptId, ctx.peer, author)) continue; // another member's to judge
-      const key = `${c.promptId}|${c.author}`;
-      if (!judged.has(key) && !tried.has(`judge|${key}`)) toJudge.push(c);
-    }
+    if (toJudge.length >= maxWork) break;
+    const from = toJudge.length;
+    const taken = new Bitset(count); // a batch stored twice is judged once
+    await visit(
+      STREAMS.candidates.name,
+      subjects.candidates(exp, it, author),
+      "candidates",
+      async (c) => {
+        if (toJudge.length >= maxWork) return;
+        if (author !== ctx.peer && !assignment.assigned(c.promptId, ctx.peer, author)) return; // another member's to judge
+        const at = await positionOf(c.promptId);
+        if (at === undefined || judged.get(author)!.has(at) || taken.has(at) || tried.has(`judge|${c.promptId}|${c.author}`)) return;
+        taken.set(at);
+        toJudge.push(c);
+      },
+      () => {
+        taken.clear();
+        toJudge.length = from;
+      },
+    );
   }
   if (toAnswer.length === 0 && toJudge.length === 0) return { iteration: it, answered: 0, judged: 0 };
   ctx.log.warn(

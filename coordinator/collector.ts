@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import {
   STREAMS,
   publishMessage,
-  readStored,
+  visitStored,
   subjects,
   type CandidateBatch,
   type ExperimentConfig,
@@ -83,17 +83,28 @@ export class IterationCollector {
     return this.record.iteration;
   }
 
-  /** Reads the pairs already out (before a restart): those prompts stay voted. */
+  /**
+   * Reads the pairs already out (before a restart): those prompts stay voted. Read one at a time
+   * into the book's bits, not held: an iteration can have a million pairs out.
+   */
   async start(): Promise<void> {
-    const { messages } = await readStored(this.nc, STREAMS.pairs.name, subjects.pair(this.config.experiment, this.record.iteration), "pair", {
-      fence: this.via.fence,
-    });
-    for (const p of messages) {
-      await this.prompts.prepare?.(p.promptId);
-      if (!this.book.isVoted(p.promptId) || this.config.voting.pairing === "per-member") this.pairs++;
-      this.book.markVoted(p.promptId);
-      this.book.release(p.promptId);
-    }
+    let messages = 0;
+    await visitStored(
+      this.nc,
+      STREAMS.pairs.name,
+      subjects.pair(this.config.experiment, this.record.iteration),
+      "pair",
+      async (p) => {
+        messages++;
+        await this.prompts.prepare?.(p.promptId);
+        this.book.markVoted(p.promptId);
+        this.book.release(p.promptId);
+      },
+      // A read tried again sees its pairs again: marking is idempotent, the count starts over.
+      { fence: this.via.fence, begin: () => (messages = 0) },
+    );
+    // A prompt's pair per prompt, or every member's under per-member pairing; nothing was voted before.
+    this.pairs = this.config.voting.pairing === "per-member" ? messages : this.book.votedCount;
   }
 
   /**

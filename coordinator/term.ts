@@ -14,6 +14,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import {
   BUCKETS,
+  Bitset,
   PROTOCOL_VERSION,
   PoolDigestError,
   PoolReader,
@@ -36,7 +37,7 @@ import {
   type Progress,
   type PromptRange,
   followAdmitted,
-  readStored,
+  visitStored,
   jetStreamOf,
   kvmOf,
   type Follower,
@@ -87,8 +88,11 @@ export class Term {
   /** Members whose weights bucket is in place. */
   private readonly weightsBuckets = new Set<string>();
   private collector?: IterationCollector;
-  /** The open iteration's prompts in pool order, and how many of them are published (the window's front). */
-  private window?: { prompts: IterationPrompts; published: number; out: Set<string> };
+  /**
+   * The open iteration's prompts in pool order, how many of them this term has gone through (the
+   * window's front), and which an earlier term published (by position in the iteration).
+   */
+  private window?: { prompts: IterationPrompts; published: number; out: Bitset };
   private record?: IterationRecord;
   private readonly trained = new Map<number, Set<string>>();
   /** Who took part in each opened iteration: only they may speak for it, also after it closed. */
@@ -490,11 +494,21 @@ export class Term {
     // crash halfway through publishing (step() publishes what is still missing).
     this.collector = collector;
     // Prompts a term before this one published (admitted under the lease) are not published
-    // again: with another fencing token they would be new messages, answered twice.
-    const stored = await readStored(this.options.nc, STREAMS.prompts.name, subjects.prompt(this.options.experiment, record.iteration), "prompt", {
-      fence: this.options.fence,
-    });
-    const out = new Set(stored.messages.map((p) => p.promptId));
+    // again: with another fencing token they would be new messages, answered twice. One bit per
+    // prompt, read one message at a time: a restart late in a million-prompt iteration holds 125 KB.
+    const out = new Bitset(prompts.count);
+    await visitStored(
+      this.options.nc,
+      STREAMS.prompts.name,
+      subjects.prompt(this.options.experiment, record.iteration),
+      "prompt",
+      async (p) => {
+        await prompts.prepare(p.promptId);
+        const at = prompts.find(p.promptId)?.index;
+        if (at !== undefined) out.set(at);
+      },
+      { fence: this.options.fence, begin: () => out.clear() },
+    );
     this.window = { prompts, published: 0, out };
     await this.publishWindow(0);
   }
@@ -510,7 +524,8 @@ export class Term {
     const until = Math.min(w.prompts.count, voted + this.config.openPrompts);
     while (w.published < until) {
       const next = await w.prompts.slice(w.published, Math.min(until, w.published + 64));
-      await Promise.all(next.filter((p) => !w.out.has(p.promptId)).map((p) => this.publish(p)));
+      const from = w.published;
+      await Promise.all(next.filter((_, i) => !w.out.has(from + i)).map((p) => this.publish(p)));
       w.published += next.length;
     }
   }

@@ -14,7 +14,7 @@
  * few judges per author that can leave an author's candidates with no judge (then unvoted, under
  * `minJudges`) until the next iteration's panel leaves the dead member out.
  */
-import { JudgeAssignment, type CandidateBatch, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
+import { Bitset, JudgeAssignment, type CandidateBatch, type PreferencePair, type Verdict, type VotingConfig } from "../protocol/mod.ts";
 import type { PromptLookup } from "./iteration-prompts.ts";
 import { addToTally, newTally, votePrompt, verdictKey, type PromptTally } from "./voting.ts";
 
@@ -24,8 +24,7 @@ export class VoteBook {
   /** Positions in the iteration of the prompts with a tally (the lookup may have let their chunk go). */
   private readonly positions = new Map<string, number>();
   /** One bit per prompt of the iteration, by position: 125 KB at a million prompts, where a set of ids was ~100 MB. */
-  private readonly voted: Uint8Array;
-  private votedTotal = 0;
+  private readonly voted: Bitset;
   private readonly total: number;
   /** When a prompt's first candidate batch arrived: its deadline counts from there. */
   private readonly firstSeen = new Map<string, number>();
@@ -43,7 +42,7 @@ export class VoteBook {
     private readonly assignment: JudgeAssignment = new JudgeAssignment("all", 0, participants),
   ) {
     this.total = lookup.count;
-    this.voted = new Uint8Array(Math.ceil(this.total / 8));
+    this.voted = new Bitset(this.total);
   }
 
   get prompts(): number {
@@ -51,11 +50,11 @@ export class VoteBook {
   }
 
   get votedCount(): number {
-    return this.votedTotal;
+    return this.voted.count;
   }
 
   get complete(): boolean {
-    return this.votedTotal === this.total;
+    return this.voted.count === this.total;
   }
 
   /** Whether the prompt is voted; false for one the lookup does not know (not the iteration's). */
@@ -184,13 +183,11 @@ export class VoteBook {
   }
 
   private bit(at: number): boolean {
-    return (this.voted[at >> 3]! & (1 << (at & 7))) !== 0;
+    return this.voted.has(at);
   }
 
   private setBit(at: number, on: boolean): void {
-    if (this.bit(at) === on) return;
-    this.voted[at >> 3]! ^= 1 << (at & 7);
-    this.votedTotal += on ? 1 : -1;
+    this.voted.set(at, on);
   }
 
   /** Prompts not yet voted that anything has arrived for (the others have nothing to vote on or wait for). */

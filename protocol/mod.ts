@@ -25,3 +25,4 @@ export * from "./blobs.ts";
 export * from "./pool.ts";
 export * from "./limits.ts";
 export * from "./weights.ts";
+export * from "./bitset.ts";

@@ -15,13 +15,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AckPolicy, DeliverPolicy } from "@nats-io/jetstream";
 import {
   admit,
+  BUCKETS,
   ensureTopology,
+  kvmOf,
+  memberKeys,
   headersFor,
   jetStreamOf,
   managerOf,
@@ -36,6 +39,7 @@ import { Flags } from "../cli/args.ts";
 import { connectNats } from "../cli/connect.ts";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
+import { loadLightPool } from "./load/light-pool.ts";
 import { NatsServer } from "../ops/nats-server.ts";
 import { ProgressReporter } from "../cli/progress.ts";
 import { ResultsRun, commandLine, fence, type ResultSection } from "../observe/results/write.ts";
@@ -59,6 +63,12 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
   --slots N               utilization: items in flight per member         default: 8
   --memory-peers N        panel size for the memory runs                  default: 16
   --memory-prompts A,B    prompt counts for the memory runs               default: 1000,10000
+  --memory-k N            candidates per member in the memory runs        default: 4
+  --memory-images N       memory runs on a pool whose prompts share N distinct tiny-world
+                          images (stored once; a million prompts load in a minute), not
+                          the tiny world's pool of one image per prompt   default: unset
+                          (the memory of one actor then leaves out its image cache's)
+  --memory-trace FILE     append the coordinator's VmRSS/VmHWM and the votes every 30 s
   --skip LIST             parts to leave out: raw,plane,fan-out,utilization,memory
                           (fan-out: raw JetStream with as many readers per message
                           as the plane has, beside each plane run)
@@ -110,13 +120,22 @@ interface UtilRow {
   boundSec: number;
   ratio: number;
 }
-/** `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the peak RSS. */
+/**
+ * `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the
+ * peak RSS. `startupSec` (coordinator): from its process's start, the panel already up, to the
+ * first prompt stored; `promptsPerSec` over the iteration; `load`: the 1-minute load average at
+ * the run's start and end (timings on a shared machine need it).
+ */
 interface MemRow {
   process: "coordinator" | "actor";
   peers: number;
+  k: number;
   prompts: number;
   peakRssMb: number;
   liveHeapMb: number;
+  startupSec?: number;
+  promptsPerSec?: number;
+  load?: [number, number];
 }
 
 /** CPU seconds (user + system) a process has used, from /proc. */
@@ -395,6 +414,8 @@ interface RunResult {
   coordLiveMb: number;
   actorLiveMb: number;
   workMs: number[];
+  /** From the coordinator process's start (the panel up) to its first prompt stored. */
+  startupSec: number;
 }
 
 /** What a process's heap probe wrote (NaN: no probe, or it did not exit cleanly). */
@@ -415,7 +436,7 @@ async function runIteration(
   k: number,
   prompts: number,
   load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number },
-  options: { probe?: boolean } = {},
+  options: { probe?: boolean; imagesShared?: number; trace?: string } = {},
 ): Promise<RunResult> {
   const server = await startServer();
   const nc = await connectNats(server.url, "bench");
@@ -423,21 +444,20 @@ async function runIteration(
   const exp = `bench${peers}k${k}`;
   try {
     await ensureTopology(nc);
-    await loadTinyPool(nc, 7, prompts, exp);
-    await createExperiment(
-      nc,
-      experimentConfig(
-        { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
-        {
-          voting: DEMO_DEFAULTS.overrides.voting,
-          heartbeat: { intervalMs: 2000, lapseMs: 600_000 },
-          deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 5_000 },
-        },
-      ),
+    const pool = options.imagesShared ? await loadLightPool(nc, 7, prompts, options.imagesShared, exp) : (await loadTinyPool(nc, 7, prompts, exp)).name;
+    const config = experimentConfig(
+      { experiment: exp, iterations: 1, promptsPerIteration: prompts, k, temperature: 1, poolSeed: 7, minPeers: peers },
+      {
+        voting: DEMO_DEFAULTS.overrides.voting,
+        heartbeat: { intervalMs: 2000, lapseMs: 600_000 },
+        deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 5_000 },
+      },
     );
+    await createExperiment(nc, { ...config, pool: { ...config.pool, name: pool } });
     const runName = `${exp}-n${prompts}${load.slowFactor ? `-slow${load.slowFactor}` : ""}`;
-    const coordinator = start(`${runName}-coordinator`, [CLI, "coordinator", "--server", server.url, "--experiment", exp], options);
-    children.push(coordinator);
+    // Long runs get the time their size needs (a million prompts at a few hundred a second).
+    const deadline = Date.now() + 30 * 60_000 + prompts * 10;
+    // The panel first: the coordinator's start-up is then its own, from its process's start to its first prompt.
     for (let i = 0; i < peers; i++) {
       const slow = i === 0 && load.slowFactor ? load.slowFactor : 1;
       children.push(
@@ -462,9 +482,22 @@ async function runIteration(
         ),
       );
     }
+    const members = await kvmOf(nc).open(BUCKETS.members);
+    const up = async () => {
+      let n = 0;
+      for await (const _ of await members.keys(memberKeys.all(exp))) n++;
+      return n;
+    };
+    while ((await up()) < peers) {
+      if (Date.now() > deadline || children.some((c) => c.exitCode !== null))
+        throw new Error(`the panel did not start:\n${children.map((c) => c.out.slice(-1500)).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const coordinatorStart = Date.now();
+    const coordinator = start(`${runName}-coordinator`, [CLI, "coordinator", "--server", server.url, "--experiment", exp], options);
+    children.unshift(coordinator);
     const control = async (event: "iteration_opened" | "iteration_closed") =>
       (await readStored(nc, STREAMS.control.name, subjects.control(exp, event), "control")).messages[0];
-    const deadline = Date.now() + 30 * 60_000;
     let opened;
     while (!(opened = await control("iteration_opened"))) {
       if (Date.now() > deadline || children.some((c) => c.exitCode !== null))
@@ -473,12 +506,24 @@ async function runIteration(
     }
     const coord = sampler(coordinator.pid!);
     const actor = sampler(children[1]!.pid!);
+    const jsm = await managerOf(nc);
+    const firstPrompt = await (async () => {
+      for (;;) {
+        const m = await jsm.streams.getMessage(STREAMS.prompts.name, { seq: 1 }).catch(() => undefined);
+        if (m) return m.time.getTime();
+        if (Date.now() > deadline) throw new Error("no prompt was published");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const startupSec = (firstPrompt - coordinatorStart) / 1000;
+    const trace = options.trace
+      ? traceCoordinator(options.trace, coordinator.pid!, children[1]!.pid!, `${peers} peers, k=${k}, ${prompts} prompts`, jsm)
+      : undefined;
     // The server's and the members' CPU over the iteration too: where a prompt's CPU goes.
     const others = () => ({ server: cpuSeconds(server.pid!), actors: children.slice(1).reduce((sum, c) => sum + cpuSeconds(c.pid!), 0) });
     const others0 = others();
     const cpu0 = coord.cpu;
     const bar = new ProgressReporter(`  ${peers} peers, k=${k}, ${prompts} prompts`, prompts, { unit: "prompts voted", everyMs: 15_000 });
-    const jsm = await managerOf(nc);
     let closed;
     while (!(closed = await control("iteration_closed"))) {
       if (Date.now() > deadline || children.some((c) => c.exitCode !== null))
@@ -488,6 +533,7 @@ async function runIteration(
     }
     bar.update(prompts);
     bar.finish();
+    trace?.stop();
     const others1 = others();
     // A moment for the coordinator's last votes to show in its CPU time (it may exit meanwhile).
     await new Promise((r) => setTimeout(r, 300));
@@ -530,6 +576,7 @@ async function runIteration(
       coordLiveMb: liveHeapMb(coordinator),
       actorLiveMb: liveHeapMb(children[1]!),
       workMs,
+      startupSec,
     };
   } finally {
     await stop(children);
@@ -557,6 +604,9 @@ async function main(): Promise<void> {
   const slots = flags.int("slots", { min: 1 }) ?? 8;
   const memPeers = flags.int("memory-peers", { min: 2 }) ?? 16;
   const memPrompts = list(flags.string("memory-prompts") ?? "1000,10000");
+  const memK = flags.int("memory-k", { min: 1 }) ?? 4;
+  const memImages = flags.int("memory-images", { min: 1 });
+  const memTrace = flags.string("memory-trace");
   const skip = new Set((flags.string("skip") ?? "").split(",").filter(Boolean));
   logDir = flags.string("logs");
   const resultsFile = new ResultsRun("bench", commandLine("bench", process.argv.slice(2)), flags.string("results"));
@@ -638,13 +688,16 @@ async function main(): Promise<void> {
   }
 
   if (!skip.has("memory")) {
-    console.log(`\nmemory: peak RSS at ${memPeers} peers, k=4`);
+    console.log(`\nmemory: peak RSS at ${memPeers} peers, k=${memK}${memImages ? `, prompts sharing ${memImages} images` : ""}`);
     for (const p of memPrompts) {
-      const r = await runIteration(memPeers, 4, p, { answerMs: 0, judgeMs: 0, slots: 1 }, { probe: true });
+      const load0 = loadavg()[0]!;
+      const r = await runIteration(memPeers, memK, p, { answerMs: 0, judgeMs: 0, slots: 1 }, { probe: true, imagesShared: memImages, trace: memTrace });
+      const timing = { startupSec: r.startupSec, promptsPerSec: p / r.wallSec, load: [load0, loadavg()[0]!] as [number, number] };
       result.memory.push(
-        { process: "coordinator", peers: memPeers, prompts: p, peakRssMb: r.coordPeakMb, liveHeapMb: r.coordLiveMb },
-        { process: "actor", peers: memPeers, prompts: p, peakRssMb: r.actorPeakMb, liveHeapMb: r.actorLiveMb },
+        { process: "coordinator", peers: memPeers, k: memK, prompts: p, peakRssMb: r.coordPeakMb, liveHeapMb: r.coordLiveMb, ...timing },
+        { process: "actor", peers: memPeers, k: memK, prompts: p, peakRssMb: r.actorPeakMb, liveHeapMb: r.actorLiveMb },
       );
+      console.log(formatMem(result.memory.slice(-2)));
       save();
     }
     console.log(formatMem(result.memory));
@@ -671,7 +724,11 @@ async function main(): Promise<void> {
       heading: `Utilization (${answerMs} ms per prompt answered, ${judgeMs} ms per candidate judged, ${slots} slots per member, k=4, ${utilPrompts} prompts)`,
       markdown: fence(formatUtil(result.utilization)),
     });
-  if (!skip.has("memory")) sections.push({ heading: `Memory at ${memPeers} peers, k=4`, markdown: fence(formatMem(result.memory)) });
+  if (!skip.has("memory"))
+    sections.push({
+      heading: `Memory at ${memPeers} peers, k=${memK}${memImages ? `, prompts sharing ${memImages} images` : ""}`,
+      markdown: fence(formatMem(result.memory)),
+    });
   resultsFile.write({
     summary: "The message plane against raw JetStream on a real nats-server (deploy/bench/bench.ts).",
     settings: {
@@ -733,13 +790,43 @@ function formatUtil(rows: UtilRow[]): string {
 }
 
 function formatMem(rows: MemRow[]): string {
+  const opt = (x: number | undefined, digits: number, width: number) => (x === undefined ? "" : x.toFixed(digits)).padStart(width);
   return [
-    "process      peers  prompts  peak RSS MB  live heap MB",
+    "process      peers  k  prompts  peak RSS MB  live heap MB  start-up s  prompts/s  load start-end",
     ...rows.map(
       (r) =>
-        `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${r.liveHeapMb.toFixed(0).padStart(12)}`,
+        `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)} ${String(r.k).padStart(2)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${r.liveHeapMb.toFixed(0).padStart(12)}  ${opt(r.startupSec, 1, 10)}  ${opt(r.promptsPerSec, 0, 9)}  ${r.load ? `${r.load[0].toFixed(1)}-${r.load[1].toFixed(1)}`.padStart(14) : ""}`,
     ),
   ].join("\n");
+}
+
+/** Appends the coordinator's and one actor's resident memory (now and peak) and the messages stored every 30 s to `file`: a long run's trajectory. */
+function traceCoordinator(file: string, pid: number, actorPid: number, run: string, jsm: Awaited<ReturnType<typeof managerOf>>): { stop(): void } {
+  const t0 = Date.now();
+  const mem = (of: number) => {
+    const status = readFileSync(`/proc/${of}/status`, "utf8");
+    const mb = (field: string) => (Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024).toFixed(0);
+    return `VmRSS ${mb("VmRSS")} MB VmHWM ${mb("VmHWM")} MB`;
+  };
+  const line = async () => {
+    try {
+      // Prompts out and verdicts in as well as pairs: at k = 1 a vote can give no pair.
+      const [prompts, verdicts, pairs] = await Promise.all(
+        [STREAMS.prompts, STREAMS.verdicts, STREAMS.pairs].map(async (st) => (await jsm.streams.info(st.name)).state.messages),
+      );
+      const at = new Date().toISOString().slice(11, 19);
+      writeFileSync(
+        file,
+        `${at} ${run} +${Math.round((Date.now() - t0) / 1000)}s coordinator ${mem(pid)} actor ${mem(actorPid)} prompts ${prompts} verdicts ${verdicts} pairs ${pairs} load ${loadavg()[0]!.toFixed(1)}\n`,
+        { flag: "a" },
+      );
+    } catch {
+      // exited
+    }
+  };
+  void line();
+  const timer = setInterval(() => void line(), 30_000);
+  return { stop: () => (clearInterval(timer), void line()) };
 }
 
 main().then(

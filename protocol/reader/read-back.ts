@@ -42,7 +42,8 @@ export interface ReadOptions {
  * cannot take several), in stream order. Invalid messages are skipped and listed, never thrown.
  * An empty fetch ends the read only when the server says nothing is pending; a server that keeps
  * answering empty while messages are pending (a leader moving) gives IncompleteReadError instead
- * of a silently partial result.
+ * of a silently partial result. Holds every message: for a subject that can hold an iteration's
+ * worth (a million prompts), use {@link visitStored}.
  */
 export async function readStored<T extends MessageType>(
   nc: NatsConnection,
@@ -51,8 +52,43 @@ export async function readStored<T extends MessageType>(
   type: T,
   options: ReadOptions = {},
 ): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
+  let messages: MessageOf<T>[] = [];
+  const { skipped } = await visitStored(nc, stream, filter, type, (m) => void messages.push(m), { ...options, begin: () => (messages = []) });
+  return { messages, skipped };
+}
+
+/** Options of {@link visitStored}. */
+export interface VisitOptions extends ReadOptions {
+  /**
+   * Called before each attempt: a read that fails part-way (a server outage) is tried again from
+   * the start, so `visit` sees those messages again; reset here what it gathers.
+   */
+  begin?: () => void;
+}
+
+/**
+ * {@link readStored} without holding the messages: each admitted one goes to `visit` as it is
+ * read (and is awaited), so a read of a million messages takes the memory of one fetch. Returns
+ * how many were visited and the skipped ones.
+ */
+export async function visitStored<T extends MessageType>(
+  nc: NatsConnection,
+  stream: string,
+  filter: string,
+  type: T,
+  visit: (message: MessageOf<T>) => void | Promise<void>,
+  options: VisitOptions = {},
+): Promise<{ visited: number; skipped: SkippedMessage[] }> {
   // A read is repeatable; dead letters of a repeated read are deduplicated by their ids.
-  return retrying(`reading ${filter} from ${stream}`, () => readOnce(nc, stream, filter, type, options), undefined, READ_RETRY_MS);
+  return retrying(
+    `reading ${filter} from ${stream}`,
+    () => {
+      options.begin?.();
+      return readOnce(nc, stream, filter, type, options, visit);
+    },
+    undefined,
+    READ_RETRY_MS,
+  );
 }
 
 /** How long a read keeps trying (a cluster that lost a node settles within about a minute). */
@@ -64,10 +100,11 @@ async function readOnce<T extends MessageType>(
   filter: string,
   type: T,
   options: ReadOptions,
-): Promise<{ messages: MessageOf<T>[]; skipped: SkippedMessage[] }> {
+  visit: (message: MessageOf<T>) => void | Promise<void>,
+): Promise<{ visited: number; skipped: SkippedMessage[] }> {
   const js = jetStreamOf(nc);
   const consumer = await orderedConsumer(js, stream, filter);
-  const messages: MessageOf<T>[] = [];
+  let visited = 0;
   const skipped: SkippedMessage[] = [];
   try {
     let done = (await withTimeout(consumer.info(true), CALL_MS, `reading ${filter} from ${stream}`)).num_pending === 0;
@@ -82,8 +119,10 @@ async function readOnce<T extends MessageType>(
         const fence = options.fence;
         await fence?.see(m);
         const a = admit(m.subject, m.data, [type], options.roster, undefined, fence && ((message) => fence.judge(message, m)));
-        if (a.ok) messages.push(a.message);
-        else {
+        if (a.ok) {
+          visited++;
+          await visit(a.message);
+        } else {
           skipped.push({ subject: m.subject, seq: m.info.streamSequence, reason: `${a.reason}: ${a.detail}` });
           if (options.deadLetterAs) await deadLetter(js, m, a, options.deadLetterAs);
         }
@@ -106,5 +145,5 @@ async function readOnce<T extends MessageType>(
   } finally {
     await withTimeout(consumer.delete(), CALL_MS, "").catch(() => undefined);
   }
-  return { messages, skipped };
+  return { visited, skipped };
 }

@@ -65,5 +65,19 @@ describe("the iteration collector", () => {
     expect(stored.map((p) => p.promptId).sort()).toEqual(prompts.map((p) => p.promptId).sort());
     expect(collector.status.pairs).toBe(3);
     expect(changes).toBeGreaterThanOrEqual(3);
+
+    // After a restart, the pairs already out are read back (one at a time, into the voted bits): all voted, nothing to publish.
+    const again = new IterationCollector(
+      nc,
+      config,
+      record,
+      listedPrompts(prompts),
+      () => new Set(members),
+      pino({ level: "silent" }),
+      () => undefined,
+    );
+    await again.start();
+    expect(again.status).toEqual({ prompts: 3, voted: 3, pairs: 3 });
+    expect(again.complete).toBe(true);
   }, 30_000);
 });

@@ -79,6 +79,25 @@ describe("an iteration of 200,000 prompts", () => {
     }
   });
 
+  it("restarted, reads the prompts already out into a bit per prompt and publishes none of them again", { timeout: 120_000 }, async () => {
+    const jsm = await managerOf(nc);
+    const stored = async () => (await jsm.streams.info(STREAMS.prompts.name, { subjects_filter: subjects.prompt(EXP, 1) })).state.messages;
+    expect(await stored()).toBe(100);
+    const abort = new AbortController();
+    const coordinator = new Coordinator({ nc, experiment: EXP, log: pino({ level: "silent" }), tickMs: 100 });
+    const running = coordinator.run(abort.signal);
+    try {
+      await eventually(() => coordinator.iteration === 1, 60_000, "the new term to resume iteration 1");
+      // A few ticks: every one would publish what the window lacks.
+      await new Promise((r) => setTimeout(r, 1500));
+      // Another fencing token would have made any prompt published again a new message.
+      expect(await stored()).toBe(100);
+    } finally {
+      abort.abort();
+      await running;
+    }
+  });
+
   it("tells a key that exists from a value refused for its size, by the library's error codes", async () => {
     const state = await kvmOf(nc).open(BUCKETS.state);
     await state.create("large.probe", new Uint8Array([1]));

@@ -63,10 +63,15 @@ export class LoadGeneratorBackend implements ModelBackend {
     return Promise.all(prompts.map(() => this.timed(this.o.answerMs, answer)));
   }
 
-  /** 5 on every criterion for a first answer, 1 for a last one, 3 otherwise: every prompt yields a pair. */
+  /**
+   * 5 on every criterion for a first answer, 1 for a last one, 3 otherwise: every prompt yields a
+   * pair. With one answer each (k = 1, first and last at once), 5 or 1 by the parity of the
+   * author's name's last character (p0, p1, …), so that members differ and a prompt still yields one.
+   */
   async judge(items: JudgeInput[]): Promise<Judgement[]> {
     const score = async (item: JudgeInput): Promise<Judgement> => {
-      const x = item.answer.endsWith(" a0") ? 5 : item.answer.endsWith(" last") ? 1 : 3;
+      const only = / a0 last$/.exec(item.answer);
+      const x = only ? (item.answer.charCodeAt(only.index - 1) % 2 === 0 ? 5 : 1) : item.answer.endsWith(" a0") ? 5 : item.answer.endsWith(" last") ? 1 : 3;
       return { likert: { helpfulness: x, correctness: x, coherence: x, complexity: x, verbosity: x } };
     };
     if (this.o.judgeMs <= 0) return Promise.all(items.map(score));
