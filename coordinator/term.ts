@@ -162,7 +162,7 @@ export class Term {
 
   private async setUp(): Promise<void> {
     const { nc, experiment, log } = this.options;
-    await ensureTopology(nc);
+    // The topology is in place (Coordinator.run ensured it before the lease); the config's limits are set below.
     this.js = jetStreamOf(nc);
     const kvm = kvmOf(nc);
     this.state = await kvm.open(BUCKETS.state);

@@ -60,7 +60,7 @@ export async function runPlan(flags: Flags): Promise<void> {
   const promptsFile = flags.string("prompts");
   const samplesFlag = flags.int("samples", { min: 1, max: 4096 });
   const modeFlag = flags.string("judging-mode");
-  const perAuthorFlag = flags.string("judges-per-author");
+  const perAuthorFlag = flags.countOrAll("judges-per-author");
   const trainMinutes = flags.number("train-minutes", { min: 0 });
   const concurrency = flags.int("concurrency", { min: 1, max: 4096 }) ?? 16;
   // Several prompts per lane, so the pass is mostly steady state rather than its fill and drain.
@@ -87,7 +87,7 @@ export async function runPlan(flags: Flags): Promise<void> {
   if (modeFlag !== undefined && !(JUDGING_MODES as readonly string[]).includes(modeFlag))
     throw new UsageError(`--judging-mode must be ${JUDGING_MODES.join(" or ")}, got '${modeFlag}'`, planHelp);
   const mode = (modeFlag as JudgingMode | undefined) ?? config.judging.mode;
-  const judgesPerAuthor = perAuthorFlag === undefined ? config.judging.judgesPerAuthor : parsePerAuthor(perAuthorFlag);
+  const judgesPerAuthor = perAuthorFlag ?? config.judging.judgesPerAuthor;
   const apiKey = keyVar ? process.env[keyVar] : undefined;
   if (keyVar && !apiKey) throw new UsageError(`--api-key-env ${keyVar}: that environment variable is not set`, planHelp);
 
@@ -142,11 +142,4 @@ function parseMember(spec: string): PlanMember {
   const [, name, baseUrl, model] = m;
   if (!/^https?:\/\/[^/]+/.test(baseUrl!)) throw new UsageError(`--member ${name}: the base URL must be http:// or https://, got '${baseUrl}'`, planHelp);
   return { name: name!, baseUrl: baseUrl!.replace(/\/+$/, ""), model: model ?? name! };
-}
-
-function parsePerAuthor(value: string): number | "all" {
-  if (value === "all") return "all";
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--judges-per-author must be a whole number >= 1 or 'all', got '${value}'`, planHelp);
-  return n;
 }
