@@ -34,6 +34,9 @@ interface Ballot {
   waiting: Set<string>;
   batches: Map<string, { batch: CandidateBatch; done: Promise<Decided>; settle: (o: Decided | Error) => void }>;
   timer?: NodeJS.Timeout;
+  /** Once taken for judging: resolves when that ended, true when its verdict was stored. */
+  stored?: Promise<boolean>;
+  ended?: (stored: boolean) => void;
 }
 
 /**
@@ -57,7 +60,8 @@ const QUEUED_PROMPTS = 2 * PROMPTS_PER_CALL;
 /** A peer's ballots, one per prompt being gathered. */
 class BallotBox {
   private readonly ballots = new Map<string, Ballot>();
-  private readonly judged = new Map<string, Set<string>>();
+  /** Per recent prompt, the judging that took each author: a later batch of that author waits for it. */
+  private readonly judged = new Map<string, Map<string, Promise<boolean>>>();
   /** The ballots whose every author has answered, not yet judged (kept apart: scanning every ballot per batch grows with the backlog). */
   private readonly ready = new Set<Ballot>();
   /**
@@ -82,6 +86,18 @@ class BallotBox {
    */
   add(batch: CandidateBatch, authors: string[]): Promise<Decided> {
     const key = `${batch.iteration}|${batch.promptId}`;
+    const earlier = this.judged.get(key)?.get(batch.author);
+    if (earlier) {
+      // This author's batch was judged here already (a redelivery whose ack was lost, or
+      // catch-up racing the inbox). Judged again alone, its verdict would name other authors
+      // than the first, so it would have another id and be stored as a second verdict on the
+      // author: wait for that judging instead, and judge again only if its verdict is not out.
+      return earlier.then((stored) => {
+        if (stored) return "ack";
+        if (this.judged.get(key)?.get(batch.author) === earlier) this.judged.get(key)!.delete(batch.author);
+        return this.add(batch, authors);
+      });
+    }
     let b = this.ballots.get(key);
     if (!b) {
       const done = this.judged.get(key);
@@ -123,11 +139,12 @@ class BallotBox {
       clearTimeout(b.timer);
       this.ballots.delete(key);
       this.ready.delete(b);
-      // Being judged counts as judged: a straggler of the prompt, or a redelivery of a batch in
-      // this call, is judged at once instead of lingering (the coordinator counts a judge's
-      // scores of an author once).
-      const judged = this.judged.get(key) ?? new Set<string>();
-      for (const a of b.batches.keys()) judged.add(a);
+      // Being judged counts as judged: a straggler of the prompt is judged at once instead of
+      // lingering, and a batch of this call delivered again waits for this call's verdict (the
+      // coordinator counts a judge's scores of an author once; see add()).
+      b.stored = new Promise<boolean>((resolve) => (b.ended = resolve));
+      const judged = this.judged.get(key) ?? new Map<string, Promise<boolean>>();
+      for (const a of b.batches.keys()) judged.set(a, b.stored);
       this.judged.delete(key);
       this.judged.set(key, judged);
       if (this.judged.size > rememberedPrompts(this.ctx.config.openPrompts)) this.judged.delete(this.judged.keys().next().value!);
@@ -175,24 +192,45 @@ class BallotBox {
   }
 
   private async judgeNow(mine: Ballot[]): Promise<void> {
-    if (this.closed) return;
-    const entries = mine.flatMap((b) => [...b.batches.values()]);
+    if (this.closed) {
+      for (const b of mine) b.ended?.(false);
+      return;
+    }
+    let verdicts: Verdict[];
     try {
-      const verdicts = await judgeBatches(
+      verdicts = await judgeBatches(
         this.ctx,
         mine.map((b) => [...b.batches.values()].map((e) => e.batch)),
       );
-      await Promise.all(
-        verdicts.map((v) =>
-          publishMessage(this.ctx.js, v).then((published) => {
-            this.ctx.log.debug({ promptId: v.promptId, authors: v.authors, seq: published.seq, duplicate: published.duplicate }, "verdict published");
-          }),
-        ),
-      );
-      for (const e of entries) e.settle("ack");
     } catch (error) {
-      for (const e of entries) e.settle(error instanceof Error ? error : new Error(String(error)));
+      for (const b of mine) this.failed(b, error);
+      return;
     }
+    // One verdict per ballot, in order; each ballot is settled by its own verdict's fate.
+    await Promise.all(
+      verdicts.map((v, i) =>
+        publishMessage(this.ctx.js, v).then(
+          (published) => {
+            this.ctx.log.debug({ promptId: v.promptId, authors: v.authors, seq: published.seq, duplicate: published.duplicate }, "verdict published");
+            for (const e of mine[i]!.batches.values()) e.settle("ack");
+            mine[i]!.ended?.(true);
+          },
+          (error: unknown) => this.failed(mine[i]!, error),
+        ),
+      ),
+    );
+  }
+
+  /**
+   * A ballot's verdict is not out (maybe stored, its ack lost): its authors count as unjudged
+   * again, so that their redelivered batches gather into one ballot again, whose verdict has the
+   * same id as this one (the stream drops it if this one was stored after all).
+   */
+  private failed(b: Ballot, error: unknown): void {
+    const judged = this.judged.get(`${b.iteration}|${b.promptId}`);
+    for (const a of b.batches.keys()) if (judged && judged.get(a) === b.stored) judged.delete(a);
+    for (const e of b.batches.values()) e.settle(error instanceof Error ? error : new Error(String(error)));
+    b.ended?.(false);
   }
 }
 

@@ -118,11 +118,13 @@ export class Term {
    */
   async run(signal?: AbortSignal): Promise<void> {
     const lost = this.options.lease.lost;
-    await this.setUp();
     const tick = this.options.tickMs ?? 500;
     signal?.addEventListener("abort", () => this.kick?.(), { once: true });
     lost.addEventListener("abort", () => this.kick?.(), { once: true });
     try {
+      // Inside the try: a set-up that fails half-way (a cluster still electing leaders) closes
+      // the followers and the membership watch it had opened before the coordinator tries again.
+      await this.setUp();
       while (!signal?.aborted && !this.done) {
         if (lost.aborted) throw lost.reason;
         try {
@@ -147,7 +149,8 @@ export class Term {
       }
     } finally {
       await Promise.all(this.followers.map((f) => f.close()));
-      this.members.stop();
+      // Unset when the set-up failed before it.
+      (this.members as MembershipView | undefined)?.stop();
     }
   }
 

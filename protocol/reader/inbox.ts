@@ -16,6 +16,9 @@ import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "../
 import { silent, type ReaderLog } from "./log.ts";
 import { Pull } from "./pull.ts";
 
+/** How long a delivery waits for redelivery when the lease could not be read to admit it. */
+const LEASE_RETRY_MS = 1000;
+
 /** One valid delivery handed to a handler. */
 export interface Delivery<T> {
   message: T;
@@ -191,7 +194,16 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       const valid: { m: JsMsg; d: Delivery<MessageOf<K>> }[] = [];
       for (const m of raw) {
         const fence = options.fence;
-        await fence?.see(m);
+        try {
+          await fence?.see(m);
+        } catch (error) {
+          // The lease could not be read again (a site just reconnected, JetStream not yet back),
+          // so whether this is a stale leader's cannot be told now: it comes back later. Thrown,
+          // it would end this loop while the pull went on filling the queue: a silent stall.
+          log.warn({ err: error, subject: m.subject }, "could not read the coordinator lease to admit a delivery; it will be redelivered");
+          m.nak(LEASE_RETRY_MS);
+          continue;
+        }
         const a = admit(m.subject, m.data, options.types, options.roster, undefined, fence && ((message) => fence.judge(message, m)));
         if (a.ok) valid.push({ m, d: { message: a.message, subject: m.subject, deliveries: m.info.deliveryCount, streamSeq: m.info.streamSequence } });
         else await toDeadLetters(m, a.reason, a.detail);
