@@ -10,14 +10,14 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Roster } from "../admit.ts";
 import type { FenceView } from "../fence.ts";
 import { jetStreamOf } from "../jetstream.ts";
-import { redeliveryDelay } from "../retry.ts";
+import { backoffMs, redeliveryDelay } from "../retry.ts";
 import type { DeadLetter, MessageOf, MessageType } from "../schemas.ts";
 import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "../topology.ts";
 import { silent, type ReaderLog } from "./log.ts";
 import { Pull } from "./pull.ts";
 
-/** How long a delivery waits for redelivery when the lease could not be read to admit it. */
-const LEASE_RETRY_MS = 1000;
+/** The longest a delivery waits for redelivery when the lease could not be read to admit it. */
+const LEASE_RETRY_MAX_MS = 10_000;
 
 /** One valid delivery handed to a handler. */
 export interface Delivery<T> {
@@ -201,7 +201,8 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
           // so whether this is a stale leader's cannot be told now: it comes back later. Thrown,
           // it would end this loop while the pull went on filling the queue: a silent stall.
           log.warn({ err: error, subject: m.subject }, "could not read the coordinator lease to admit a delivery; it will be redelivered");
-          m.nak(LEASE_RETRY_MS);
+          // Backed off by delivery count, so a long settling period does not use up max_deliver.
+          m.nak(backoffMs(m.info.deliveryCount, 1000, LEASE_RETRY_MAX_MS));
           continue;
         }
         const a = admit(m.subject, m.data, options.types, options.roster, undefined, fence && ((message) => fence.judge(message, m)));
