@@ -2,9 +2,10 @@
  * `pop serve`'s HTTP side: a model behind the OpenAI chat-completions API as the official clients
  * expect it (nested errors naming the field at fault, per-token log-probs, `finish_reason`,
  * `stop`/`top_p`, streaming as server-sent events, `GET /v1/models/{id}`), with vLLM's extras
- * (its model list's `root`/`parent`, runtime adapters) and Prometheus `/metrics`, on node:http alone. Judge requests written with
- * our rubric (actors/models/openai/rubric.ts), for one criterion or for all in lines, are answered
- * from the model's score distributions, any other request is a question; concurrent requests are micro-batched (./batcher.ts).
+ * (its model list's `root`/`parent`, runtime adapters) and Prometheus `/metrics`, on node:http
+ * alone. Judge requests written with our rubric (actors/models/openai/rubric.ts), for one
+ * criterion or for all in lines, are answered from the model's score distributions, any other
+ * request is a question; concurrent requests are micro-batched (./batcher.ts).
  *
  * With `openAdapter` it also has vLLM's runtime LoRA endpoints (what vLLM exposes when started
  * with `--enable-lora` and `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`): `POST /v1/load_lora_adapter`

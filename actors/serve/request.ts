@@ -9,6 +9,7 @@ import type { ImageInput, JudgeInput, PromptInput } from "../models/contract.ts"
 import { decodeRgb, ImageFormatError, imageFromDataUrl } from "../images/codec.ts";
 import { parseJudgePrompt } from "../models/openai/rubric.ts";
 import { ApiError, badRequest } from "./errors.ts";
+import { refuseUnsupported } from "./fields.ts";
 
 /** Most choices per request (vLLM has no fixed bound; this keeps one request from hogging a batch). */
 export const MAX_N = 64;
@@ -180,47 +181,6 @@ function readStreamOptions(body: Json, stream: boolean): boolean {
     if (key !== "include_usage" && v[key] !== null) throw badRequest(`'stream_options.${key}' is not supported by this server`, "stream_options");
   }
   return readBool(v, "include_usage");
-}
-
-/** The body fields this server reads; `user` is only a label for the caller's own records, so it is accepted. */
-const READ = new Set([
-  "model",
-  "messages",
-  "n",
-  "temperature",
-  "top_p",
-  "max_tokens",
-  "max_completion_tokens",
-  "seed",
-  "logprobs",
-  "top_logprobs",
-  "stop",
-  "stream",
-  "stream_options",
-  "user",
-]);
-
-/**
- * Values of fields the tiny sampler has no use for that change nothing (what clients send for
- * "off"); any other value is refused rather than silently ignored.
- */
-const NEUTRAL: Record<string, (v: unknown) => boolean> = {
-  presence_penalty: (v) => v === 0,
-  frequency_penalty: (v) => v === 0,
-  logit_bias: (v) => isObject(v) && Object.keys(v).length === 0,
-  parallel_tool_calls: () => true,
-  store: (v) => v === false,
-  response_format: (v) => isObject(v) && v.type === "text",
-  tools: (v) => Array.isArray(v) && v.length === 0,
-  tool_choice: (v) => v === "none",
-};
-
-/** Refuses, with 400 naming it, every field this server would otherwise ignore. */
-function refuseUnsupported(body: Json): void {
-  for (const [name, value] of Object.entries(body)) {
-    if (READ.has(name) || value === null || NEUTRAL[name]?.(value)) continue;
-    throw badRequest(`'${name}' is not supported by this server (pop serve honours ${[...READ].filter((f) => f !== "user").join(", ")})`, name);
-  }
 }
 
 const ROLES = ["system", "user", "assistant"] as const;
