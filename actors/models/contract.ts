@@ -49,6 +49,8 @@ export interface SamplingOptions {
   maxTokens?: number;
   /** Seed; the same seed, weights and prompts give the same answers where the backend can promise it. */
   seed: number;
+  /** Nucleus sampling: each token drawn from the most likely tokens holding this share of the mass (absent = 1, all). */
+  topP?: number;
 }
 
 /** One thing to judge: a candidate answer to a prompt. */
@@ -131,6 +133,27 @@ export interface Answerer {
  */
 export type JudgeOptions = Partial<JudgingConfig>;
 
+/** One generated token as a server reports it: its text (concatenated, a reply's text), log-prob and likeliest alternatives. */
+export interface GeneratedToken {
+  token: string;
+  logprob: number;
+  /** The most likely tokens at this position, best first (as many as asked for). */
+  top: { token: string; logprob: number }[];
+}
+
+/** One answer with what its generation did (what `pop serve` needs for logprobs and finish_reason). */
+export interface GeneratedAnswer {
+  text: string;
+  tokens: GeneratedToken[];
+  /** "length": the token limit (`maxTokens`, or the model's own) cut it before it ended. */
+  finish: "stop" | "length";
+}
+
+/** Answering with per-token log-probs: {@link Answerer.generate}'s answers, each with its tokens. */
+export interface DetailedAnswerer {
+  generateDetailed(prompts: PromptInput[], options: SamplingOptions & { topLogprobs: number }): Promise<GeneratedAnswer[][]>;
+}
+
 /** Judging: absolute scoring, each candidate on its own, all five criteria. */
 export interface Judge {
   judge(items: JudgeInput[], options?: JudgeOptions): Promise<Judgement[]>;
@@ -197,10 +220,10 @@ export interface BackendCore {
  * A model behind an actor: it answers and judges; training, evaluation, weights and raw score
  * distributions are optional. Every method may be slow: callers keep it off their event loop.
  */
-export type ModelBackend = BackendCore & Answerer & Judge & Partial<Trainer & Evaluator & WeightStore & ScoreDistributions>;
+export type ModelBackend = BackendCore & Answerer & Judge & Partial<Trainer & Evaluator & WeightStore & ScoreDistributions & DetailedAnswerer>;
 
 /** The optional capabilities, by method name. */
-export const OPTIONAL_METHODS = ["train", "evaluate", "exportWeights", "importWeights", "judgeDistributions"] as const;
+export const OPTIONAL_METHODS = ["train", "evaluate", "exportWeights", "importWeights", "judgeDistributions", "generateDetailed"] as const;
 export type OptionalMethod = (typeof OPTIONAL_METHODS)[number];
 
 /** Which optional methods a backend has. */

@@ -5,14 +5,30 @@
  * `judgeDistributions` call, and the queued questions in one `generate` call per distinct
  * (n, temperature, max tokens). Only one batch is at the model at a time; what arrives meanwhile
  * waits and goes in the next, so batches grow with the load instead of the queue at the model.
+ * Work whose client has gone (its signal aborted) leaves the queue; once at the model it runs out.
  */
-import type { Answerer, JudgeInput, PromptInput, ScoreDistributions } from "../models/contract.ts";
+import type { Answerer, GeneratedAnswer, JudgeInput, ModelBackend, PromptInput, ScoreDistributions } from "../models/contract.ts";
 
 /** Sampling settings a question's batch must share (the seed travels in the prompt id). */
 export interface AnswerSampling {
   k: number;
   temperature: number;
   maxTokens?: number;
+  topP?: number;
+}
+
+/** A question's answers: with their tokens when the backend reports them (`generateDetailed`), else text only. */
+export type Answers = { detailed: GeneratedAnswer[] } | { plain: string[] };
+
+/** Alternatives asked of the backend per token: the most any request may ask for, cut per request later. */
+const TOP_ASKED = 20;
+
+/** What a job rejects with when its client went away while it was queued. */
+export class CancelledError extends Error {
+  constructor() {
+    super("the client went away before the work started");
+    this.name = "CancelledError";
+  }
 }
 
 /** Counters since the batcher started. */
@@ -31,7 +47,7 @@ interface Job<I, R> {
   reject: (error: Error) => void;
 }
 type JudgeJob = Job<JudgeInput, number[][]> & { kind: "judge" };
-type AnswerJob = Job<PromptInput, string[]> & { kind: "answer"; sampling: AnswerSampling };
+type AnswerJob = Job<PromptInput, Answers> & { kind: "answer"; sampling: AnswerSampling };
 
 /** Queues model work and runs it in batches; see the module comment. */
 export class MicroBatcher {
@@ -41,21 +57,21 @@ export class MicroBatcher {
   private readonly counters: BatchStats = { items: 0, batches: 0, backendCalls: 0 };
 
   constructor(
-    private readonly backend: Answerer & ScoreDistributions,
+    private readonly backend: Answerer & ScoreDistributions & Pick<ModelBackend, "generateDetailed">,
     private readonly options: { windowMs: number; maxBatch: number },
   ) {}
 
   /** The model's log-probs of the scores 1..5 per criterion (protocol order) for one item. */
-  distributions(item: JudgeInput): Promise<number[][]> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: "judge", input: item, resolve, reject }));
+  distributions(item: JudgeInput, signal?: AbortSignal): Promise<number[][]> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: "judge", input: item, resolve, reject }, signal));
   }
 
   /**
    * `sampling.k` answers to one prompt. The backend is called with seed 0, so the prompt's id
    * must carry the request's seed: that keeps a request's answers the same in any batch.
    */
-  answers(prompt: PromptInput, sampling: AnswerSampling): Promise<string[]> {
-    return new Promise((resolve, reject) => this.enqueue({ kind: "answer", input: prompt, sampling, resolve, reject }));
+  answers(prompt: PromptInput, sampling: AnswerSampling, signal?: AbortSignal): Promise<Answers> {
+    return new Promise((resolve, reject) => this.enqueue({ kind: "answer", input: prompt, sampling, resolve, reject }, signal));
   }
 
   stats(): BatchStats {
@@ -72,8 +88,20 @@ export class MicroBatcher {
     }
   }
 
-  private enqueue(job: JudgeJob | AnswerJob): void {
+  private enqueue(job: JudgeJob | AnswerJob, signal?: AbortSignal): void {
+    if (signal?.aborted) return job.reject(new CancelledError());
     this.queue.push(job);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        const at = this.queue.indexOf(job);
+        // Already at the model: it runs out, and nobody reads the answer.
+        if (at < 0) return;
+        this.queue.splice(at, 1);
+        job.reject(new CancelledError());
+      },
+      { once: true },
+    );
     // While a batch is at the model, the queue fills and is flushed when it returns.
     if (this.inFlight) return;
     if (this.queue.length >= this.options.maxBatch) {
@@ -105,14 +133,21 @@ export class MicroBatcher {
     const groups = new Map<string, AnswerJob[]>();
     for (const j of jobs) {
       if (j.kind !== "answer") continue;
-      const key = JSON.stringify([j.sampling.k, j.sampling.temperature, j.sampling.maxTokens ?? null]);
+      const key = JSON.stringify([j.sampling.k, j.sampling.temperature, j.sampling.maxTokens ?? null, j.sampling.topP ?? 1]);
       groups.set(key, [...(groups.get(key) ?? []), j]);
     }
     const calls: Promise<void>[] = [];
     if (judges.length) calls.push(this.settle(judges, (items) => this.backend.judgeDistributions(items)));
     for (const group of groups.values()) {
-      const { k, temperature, maxTokens } = group[0]!.sampling;
-      calls.push(this.settle(group, (prompts) => this.backend.generate(prompts, { k, temperature, maxTokens, seed: 0 })));
+      const { k, temperature, maxTokens, topP } = group[0]!.sampling;
+      const options = { k, temperature, maxTokens, topP, seed: 0 };
+      const detailed = this.backend.generateDetailed?.bind(this.backend);
+      calls.push(
+        this.settle(group, async (prompts): Promise<Answers[]> => {
+          if (detailed) return (await detailed(prompts, { ...options, topLogprobs: TOP_ASKED })).map((d) => ({ detailed: d }));
+          return (await this.backend.generate(prompts, options)).map((plain) => ({ plain }));
+        }),
+      );
     }
     await Promise.all(calls);
   }

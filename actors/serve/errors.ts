@@ -1,10 +1,11 @@
 /**
- * Errors of the OpenAI-compatible server, in vLLM's shape, so a client written against vLLM
- * (our `openai` backend among them) reads ours the same way.
+ * Errors of the OpenAI-compatible server, in the shape OpenAI and current vLLM send them
+ * (`{"error": {"message", "type", "param", "code"}}`), so the official clients raise their typed
+ * errors (NotFoundError, BadRequestError with `param`, ...) and our `openai` backend reads them.
  */
 
 /** HTTP statuses the server answers errors with. */
-export type ErrorStatus = 400 | 404 | 405 | 409 | 413 | 500 | 503;
+export type ErrorStatus = 400 | 404 | 405 | 409 | 413 | 422 | 500 | 503;
 
 /** vLLM's error type names for 400/404/500; the others follow the same naming. */
 const TYPES: Record<ErrorStatus, string> = {
@@ -13,19 +14,23 @@ const TYPES: Record<ErrorStatus, string> = {
   405: "MethodNotAllowedError",
   409: "ConflictError",
   413: "RequestEntityTooLargeError",
+  422: "UnprocessableEntityError",
   500: "InternalServerError",
   503: "ServiceUnavailableError",
 };
 
 /** A request the server refuses or could not serve; `status` is the HTTP status to answer with. */
 export class ApiError extends Error {
+  /** The request field at fault, when one is (the body's `param`). */
+  readonly param: string | null;
   constructor(
     readonly status: ErrorStatus,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; param?: string },
   ) {
     super(message, options);
     this.name = new.target.name;
+    this.param = options?.param ?? null;
   }
   /** Whether the same request may succeed later (the client's cue to retry). */
   get retryable(): boolean {
@@ -82,13 +87,31 @@ export class AdapterLimitError extends ApiError {
   }
 }
 
-/** The JSON body vLLM sends with an error. */
-export function errorBody(status: ErrorStatus, message: string) {
-  return { object: "error", message, type: TYPES[status], param: null, code: status };
+/**
+ * An adapter trained from another base than the one served (422): its weights would not fit, or
+ * would answer as another member.
+ */
+export class AdapterBaseMismatchError extends ApiError {
+  constructor(message: string) {
+    super(422, message);
+  }
 }
 
-/** Shorthand for a 400 about the request body. */
-export const badRequest = (message: string) => new ApiError(400, message);
+/** What an error body's `error` holds: vLLM's type names and the status as `code`, as current vLLM sends them. */
+export interface ErrorObject {
+  message: string;
+  type: string;
+  param: string | null;
+  code: number;
+}
+
+/** The JSON body sent with an error; `type` overrides the status's type name. */
+export function errorBody(status: ErrorStatus, message: string, param: string | null = null, type?: string): { error: ErrorObject } {
+  return { error: { message, type: type ?? TYPES[status], param, code: status } };
+}
+
+/** Shorthand for a 400 about the request body; `param` names the field at fault. */
+export const badRequest = (message: string, param?: string) => new ApiError(400, message, { param });
 
 /** A byte count as people read it: whole MiB when it is one, bytes otherwise. */
 export function bytes(n: number): string {

@@ -1,15 +1,19 @@
 /**
- * `pop serve`'s HTTP side: a model behind the OpenAI chat-completions API, in vLLM's dialect
- * (its model list, error shape and log-probs), on node:http alone. Judge requests written with
- * our rubric (actors/models/openai/rubric.ts), for one criterion or for all in lines, are answered
- * from the model's score distributions, any other request is a question; concurrent requests are micro-batched (./batcher.ts).
+ * `pop serve`'s HTTP side: a model behind the OpenAI chat-completions API as the official clients
+ * expect it (nested errors naming the field at fault, per-token log-probs, `finish_reason`,
+ * `stop`/`top_p`, streaming as server-sent events, `GET /v1/models/{id}`), with vLLM's extras
+ * (its model list's `root`/`parent`, runtime adapters) and Prometheus `/metrics`, on node:http
+ * alone. Judge requests written with our rubric (actors/models/openai/rubric.ts), for one
+ * criterion or for all in lines, are answered from the model's score distributions, any other
+ * request is a question; concurrent requests are micro-batched (./batcher.ts).
  *
  * With `openAdapter` it also has vLLM's runtime LoRA endpoints (what vLLM exposes when started
  * with `--enable-lora` and `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`): `POST /v1/load_lora_adapter`
  * `{"lora_name", "lora_path"}` opens another model beside the base, which requests then name as
  * their `model` and `/v1/models` lists with the base as its `parent`; `POST
- * /v1/unload_lora_adapter` `{"lora_name"}` takes it away again. Bodies, statuses and messages
- * are vLLM's (vllm/entrypoints/openai/serving_models.py, or models/serving.py in newer releases).
+ * /v1/unload_lora_adapter` `{"lora_name"}` takes it away again; `"load_inplace": true` swaps a
+ * loaded adapter's weights under the same name. Bodies, statuses and messages are vLLM's
+ * (vllm/entrypoints/openai/serving_models.py, or models/serving.py in newer releases).
  *
  * ```ts
  * const server = await startOpenAiServer({ backend, model: "ocrdumb", port: 0 });
@@ -21,11 +25,22 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { CRITERIA } from "../../protocol/mod.ts";
 import type { ModelBackend, ScoreDistributions } from "../models/contract.ts";
-import { MicroBatcher, type BatchStats } from "./batcher.ts";
-import { answerChoices, completionBody, judgeChoices, judgeLineChoices } from "./completion.ts";
+import { CancelledError, MicroBatcher, type BatchStats } from "./batcher.ts";
+import { answerReplies, choicesOf, completionBody, judgeLineReplies, judgeReplies, plainAnswerReplies, type Reply } from "./completion.ts";
 import { Admission, type Ticket } from "./admission.ts";
-import { AdapterLimitError, AdapterNotFoundError, ApiError, errorBody, ServerBusyError, ShuttingDownError, type ErrorStatus } from "./errors.ts";
+import {
+  AdapterBaseMismatchError,
+  AdapterLimitError,
+  AdapterNotFoundError,
+  ApiError,
+  errorBody,
+  ServerBusyError,
+  ShuttingDownError,
+  type ErrorStatus,
+} from "./errors.ts";
+import { METRICS_CONTENT_TYPE, ServeMetrics } from "./metrics.ts";
 import { parseChatRequest, type ChatRequest } from "./request.ts";
+import { CompletionStream } from "./streaming.ts";
 
 /** Where the server writes its log lines (a pino logger fits). */
 export interface ServeLog {
@@ -45,7 +60,8 @@ export interface OpenAiServerOptions {
    * Opens the adapter at a `lora_path` as a model of its own; enables `/v1/load_lora_adapter` and
    * `/v1/unload_lora_adapter` (without it they answer 404, as vLLM's do when runtime LoRA updating
    * is off). Throw {@link AdapterNotFoundError} when nothing is at the path (a 404, as vLLM
-   * answers a missing adapter); any other error is a 400 carrying its message.
+   * answers a missing adapter), {@link AdapterBaseMismatchError} when the adapter was trained from
+   * another base (422); any other error is a 400 carrying its message.
    */
   openAdapter?: (path: string) => Promise<ServableBackend>;
   /** Interface to listen on (default 127.0.0.1: only this machine). */
@@ -97,8 +113,8 @@ export interface OpenAiServer {
   close(): Promise<void>;
 }
 
-/** What an `openAdapter` throws when there is no adapter at the path (the server answers 404). */
-export { AdapterNotFoundError };
+/** What an `openAdapter` throws when there is no adapter at the path (404), or one of another base (422). */
+export { AdapterBaseMismatchError, AdapterNotFoundError };
 
 /** Whether a backend can be served (it must report score distributions for judge requests). */
 export function canServe(backend: ModelBackend): backend is ServableBackend {
@@ -107,8 +123,11 @@ export function canServe(backend: ModelBackend): backend is ServableBackend {
 
 const MIB = 1024 * 1024;
 
-/** What a handler learnt of the request, for its log line (also when it then fails). */
-type Seen = { request?: ChatRequest; model?: string; ticket?: Ticket };
+/** What a handler learnt of the request, for its log line (also when it then fails); `gone` aborts when the client hangs up unanswered. */
+type Seen = { request?: ChatRequest; model?: string; ticket?: Ticket; res: ServerResponse; gone: AbortSignal };
+
+/** What a handler returns when it has answered by itself (a stream, `/metrics`). */
+const SENT: unique symbol = Symbol("sent");
 
 /** A model being served: the base, or an adapter loaded at run time. */
 interface Served {
@@ -132,8 +151,9 @@ class TypedApiError extends ApiError {
     status: ErrorStatus,
     message: string,
     readonly type: string,
+    param?: string,
   ) {
-    super(status, message);
+    super(status, message, { param });
   }
 }
 const invalidInput = (message: string) => new TypedApiError(400, message, "InvalidUserInput");
@@ -143,6 +163,8 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 
 /** The adapter routes, as vLLM names them. */
 const LOAD = "/v1/load_lora_adapter";
+/** `GET /v1/models/{id}`'s prefix. */
+const MODEL_PREFIX = "/v1/models/";
 const UNLOAD = "/v1/unload_lora_adapter";
 
 /** Starts the server; resolves once it listens. */
@@ -177,6 +199,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   /** Adapter loads opening now, counted against the adapter cap. */
   let opening = 0;
   let shuttingDown = false;
+  const metrics = new ServeMetrics(() => ({ inFlight: admission.load.requests, adapters: adapters.size }));
 
   const readJson = async (req: IncomingMessage, seen: Seen): Promise<unknown> => {
     const raw = await seen.ticket!.readBody(req);
@@ -187,30 +210,56 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     }
   };
 
-  const chat = async (req: IncomingMessage, seen: Seen) => {
+  const chat = async (req: IncomingMessage, seen: Seen): Promise<object | typeof SENT> => {
     const body = await readJson(req, seen);
     // The model the body names; an unknown name goes to the base's parser, which refuses it with vLLM's 404.
     const named = isObject(body) && typeof body.model === "string" ? adapters.get(body.model) : undefined;
     const served = named ?? base;
-    seen.request = parseChatRequest(body, served.name);
+    const request = (seen.request = parseChatRequest(body, served.name));
     seen.model = served.name;
+    if (request.logprobs && request.kind === "answer" && !served.backend.generateDetailed) {
+      throw new ApiError(400, "'logprobs' on answers needs a model that reports its tokens; this one does not", { param: "logprobs" });
+    }
     // No await between the lookup and the batcher taking the work: an unload that removes the
     // model after this point finds the work queued and lets it finish before disposing.
-    return complete(served, seen.request);
+    const replies = complete(served, request, seen.gone);
+    if (!request.stream) {
+      const done = completionBody(served.name, choicesOf(await replies, request), request.promptWords);
+      metrics.usage(served.name, done.usage.prompt_tokens, done.usage.completion_tokens);
+      return done;
+    }
+    const head = completionBody(served.name, [], request.promptWords);
+    const stream = new CompletionStream(seen.res, { id: head.id, created: head.created, model: served.name, n: request.n, includeUsage: request.includeUsage });
+    stream.start();
+    try {
+      const done = completionBody(served.name, choicesOf(await replies, request), request.promptWords);
+      metrics.usage(served.name, done.usage.prompt_tokens, done.usage.completion_tokens);
+      stream.finish(done.choices, done.usage);
+    } catch (error) {
+      const e = error instanceof ApiError ? error : new ApiError(500, String(error));
+      counts.errors++;
+      stream.fail(errorBody(e.status, e.message, e.param));
+    }
+    return SENT;
   };
 
-  const complete = async (served: Served, request: ChatRequest) => {
+  const complete = async (served: Served, request: ChatRequest, gone: AbortSignal): Promise<Reply[]> => {
     served.requests++;
     try {
       if (request.kind === "judge") {
-        const rows = await served.batcher.distributions(request.item);
+        const rows = await served.batcher.distributions(request.item, gone);
         const asked = request.criteria.map((c) => rows[CRITERIA.indexOf(c)]!);
-        const choices = request.reply === "digit" ? judgeChoices(asked[0]!, request) : judgeLineChoices(request.criteria, asked, request);
-        return completionBody(served.name, choices, request.promptWords);
+        return request.reply === "digit" ? judgeReplies(asked[0]!, request) : judgeLineReplies(request.criteria, asked, request);
       }
-      const answers = await served.batcher.answers(request.prompt, { k: request.n, temperature: request.temperature, maxTokens: request.maxTokens });
-      return completionBody(served.name, answerChoices(answers), request.promptWords);
+      const topP = request.topP < 1 ? request.topP : undefined;
+      const answers = await served.batcher.answers(
+        request.prompt,
+        { k: request.n, temperature: request.temperature, maxTokens: request.maxTokens, topP },
+        gone,
+      );
+      return "detailed" in answers ? answerReplies(answers.detailed, request) : plainAnswerReplies(answers.plain, request);
     } catch (error) {
+      if (error instanceof CancelledError) throw new ApiError(500, error.message, { cause: error });
       throw new ApiError(500, `the model failed: ${(error as Error).message}`, { cause: error });
     }
   };
@@ -247,15 +296,17 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     const path = stringField(body, "lora_path");
     seen.model = name || undefined;
     if (!name || !path) throw invalidInput("Both 'lora_name' and 'lora_path' must be provided.");
-    // Newer vLLM can swap an adapter's weights in place; this server cannot, so it says so rather than refuse it as a duplicate.
-    if (body.load_inplace === true) throw new ApiError(400, "'load_inplace' is not supported by this server: unload the adapter, then load it again");
+    const inplace = body.load_inplace ?? false;
+    if (typeof inplace !== "boolean") throw new ApiError(400, "'load_inplace' must be true or false", { param: "load_inplace" });
     // vLLM does not check this, and then routes the name to the base (older releases) or to the adapter, hiding the base (newer): refuse it.
     if (name === model) throw invalidInput(`The lora adapter '${name}' cannot take the base model's name; pick another 'lora_name'.`);
     return underLock(name, async () => {
-      if (adapters.has(name)) throw invalidInput(`The lora adapter '${name}' has already been loaded.`);
+      // As vLLM's: in place, the name's weights are swapped (or first loaded); otherwise a loaded name is refused.
+      const previous = adapters.get(name);
+      if (previous && !inplace) throw invalidInput(`The lora adapter '${name}' has already been loaded.`);
       if (shuttingDown) throw new ShuttingDownError();
-      // Loads of other names run beside this one: count them, so together they stay within the cap.
-      if (adapters.size + opening >= maxAdapters) throw new AdapterLimitError(maxAdapters);
+      // Loads of other names run beside this one: count them, so together they stay within the cap (a swap adds none).
+      if (!previous && adapters.size + opening >= maxAdapters) throw new AdapterLimitError(maxAdapters);
       let opened: ServableBackend;
       opening++;
       try {
@@ -277,14 +328,17 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
         throw new ShuttingDownError();
       }
       adapters.set(name, serve(name, opened, path, model));
-      log?.info({ adapter: name, path }, "loaded a LoRA adapter");
-      return `Success: LoRA adapter '${name}' added successfully.`;
+      // New requests go to the new weights at once; the old ones finish their queued work, then are freed.
+      if (previous) await retire(previous);
+      log?.info({ adapter: name, path, inplace: Boolean(previous) }, previous ? "swapped a LoRA adapter's weights" : "loaded a LoRA adapter");
+      return previous ? `Success: LoRA adapter '${name}' reloaded in place successfully.` : `Success: LoRA adapter '${name}' added successfully.`;
     });
   };
 
   /** Takes an adapter out of routing at once, lets its queued and running work finish, then disposes it. */
   const retire = async (served: Served): Promise<void> => {
-    adapters.delete(served.name);
+    // An adapter swapped in place has already been replaced under its name: only the old one goes.
+    if (adapters.get(served.name) === served) adapters.delete(served.name);
     await served.batcher.drain();
     const b = served.batcher.stats();
     retired.items += b.items;
@@ -309,16 +363,33 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     });
   };
 
-  type Route = { method: string; handle: (req: IncomingMessage, seen: Seen) => Promise<object | string | undefined> };
+  const card = (m: Served) => ({ id: m.name, object: "model", created: m.created, owned_by: "pop", root: m.root, parent: m.parent });
+  /** `GET /v1/models/{id}`: the id is the rest of the path, URL-decoded (as the official clients encode it). */
+  const oneModel = async (req: IncomingMessage) => {
+    const raw = (req.url ?? "").split("?")[0]!.slice(MODEL_PREFIX.length);
+    let id: string;
+    try {
+      id = decodeURIComponent(raw);
+    } catch {
+      id = raw;
+    }
+    const m = id === base.name ? base : adapters.get(id);
+    if (!m) throw new TypedApiError(404, `The model \`${id}\` does not exist.`, "NotFoundError", "model");
+    return card(m);
+  };
+  const metricsText = async (_req: IncomingMessage, seen: Seen): Promise<typeof SENT> => {
+    const text = metrics.render();
+    seen.res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE, "content-length": Buffer.byteLength(text) });
+    seen.res.end(text);
+    return SENT;
+  };
+
+  type Route = { method: string; handle: (req: IncomingMessage, seen: Seen) => Promise<object | string | undefined | typeof SENT> };
   const routes: Record<string, Route> = {
-    "/v1/models": {
-      method: "GET",
-      handle: async () => ({
-        object: "list",
-        data: [base, ...adapters.values()].map((m) => ({ id: m.name, object: "model", created: m.created, owned_by: "pop", root: m.root, parent: m.parent })),
-      }),
-    },
+    "/v1/models": { method: "GET", handle: async () => ({ object: "list", data: [base, ...adapters.values()].map(card) }) },
+    [`${MODEL_PREFIX}{id}`]: { method: "GET", handle: oneModel },
     "/v1/chat/completions": { method: "POST", handle: chat },
+    "/metrics": { method: "GET", handle: metricsText },
     // vLLM's readiness probe: 200 with an empty body once the model is up.
     "/health": { method: "GET", handle: async () => undefined },
   };
@@ -335,13 +406,23 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
   const server = createServer((req, res) => {
     const t0 = performance.now();
     const path = (req.url ?? "/").split("?")[0]!;
-    const seen: Seen = {};
+    const hangUp = new AbortController();
+    // A client that closes the connection before its answer has left: its queued work is dropped.
+    res.once("close", () => {
+      if (!res.writableFinished) hangUp.abort();
+    });
+    const seen: Seen = { res, gone: hangUp.signal };
+    // The route's pattern names it in metrics: a raw path would let clients make label values without end.
+    const pattern = path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length ? `${MODEL_PREFIX}{id}` : path;
+    const label = routes[pattern] ? pattern : "unmatched";
     const answer = async () => {
+      // Monitoring reads the server however busy it is.
+      if (pattern === "/metrics" && req.method === "GET") return { status: 200, body: await metricsText(req, seen) };
       if (shuttingDown) throw new ShuttingDownError();
       seen.ticket = admission.enter();
       // The share is held until the answer has left (or the client has gone).
       res.once("close", seen.ticket.release);
-      const route = routes[path];
+      const route = routes[pattern];
       if (!route) {
         const off = path === LOAD || path === UNLOAD ? " (runtime LoRA adapter loading is not enabled on this server)" : "";
         throw new ApiError(404, `no route ${req.method} ${path}${off}; this server has ${routeList}`);
@@ -363,13 +444,13 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
           req.resume();
         }
         if (e instanceof ServerBusyError) res.setHeader("retry-after", String(e.retryAfterS));
-        const body = errorBody(e.status, e.message);
-        if (e instanceof TypedApiError) body.type = e.type;
-        return { status: e.status, body: body as object | string | undefined };
+        const body = errorBody(e.status, e.message, e.param, e instanceof TypedApiError ? e.type : undefined);
+        return { status: e.status, body: body as object | string | undefined | typeof SENT };
       })
       .then(({ status, body }) => {
         counts.requests++;
-        send(res, status, body);
+        metrics.request(label, status, (performance.now() - t0) / 1000);
+        if (typeof body !== "symbol") send(res, status, body);
         log?.debug(
           { method: req.method, path, status, ms: Math.round(performance.now() - t0), model: seen.model, kind: seen.request?.kind, n: seen.request?.n },
           "request",

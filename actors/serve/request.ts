@@ -9,6 +9,7 @@ import type { ImageInput, JudgeInput, PromptInput } from "../models/contract.ts"
 import { decodeRgb, ImageFormatError, imageFromDataUrl } from "../images/codec.ts";
 import { parseJudgePrompt } from "../models/openai/rubric.ts";
 import { ApiError, badRequest } from "./errors.ts";
+import { refuseUnsupported } from "./fields.ts";
 
 /** Most choices per request (vLLM has no fixed bound; this keeps one request from hogging a batch). */
 export const MAX_N = 64;
@@ -16,6 +17,8 @@ export const MAX_N = 64;
 export const MAX_PIXELS = 40_000_000;
 /** Most `top_logprobs` (OpenAI's bound). */
 export const MAX_TOP_LOGPROBS = 20;
+/** Most `stop` strings (OpenAI's bound). */
+export const MAX_STOP = 4;
 
 /** Sampling settings shared by both kinds of request. */
 export interface ChatSettings {
@@ -27,6 +30,14 @@ export interface ChatSettings {
   seed: number;
   logprobs: boolean;
   topLogprobs: number;
+  /** Nucleus mass in (0, 1]; 1 = the whole distribution. */
+  topP: number;
+  /** Strings that end a reply where they first appear (the string itself left out). */
+  stop: string[];
+  /** Answer as server-sent events (./streaming.ts). */
+  stream: boolean;
+  /** With `stream`: a last chunk with the usage (`stream_options.include_usage`). */
+  includeUsage: boolean;
   /** Words in all messages' text: the usage's prompt token count. */
   promptWords: number;
 }
@@ -69,17 +80,15 @@ export function parseChatRequest(body: unknown, servedModel: string): ChatReques
   if (!isObject(body)) throw badRequest("the request body must be a JSON object");
   const model = optional(body, "model");
   if (model !== undefined) {
-    if (typeof model !== "string") throw badRequest("'model' must be a string");
-    if (model !== servedModel) throw new ApiError(404, `The model \`${model}\` does not exist.`);
+    if (typeof model !== "string") throw badRequest("'model' must be a string", "model");
+    if (model !== servedModel) throw new ApiError(404, `The model \`${model}\` does not exist.`, { param: "model" });
   }
-  if (optional(body, "stream") !== undefined && readBool(body, "stream")) {
-    throw badRequest("streaming is not supported by this server; send 'stream': false or leave it out");
-  }
+  refuseUnsupported(body);
   const turns = readMessages(body.messages);
   const settings = readSettings(body, turns);
 
   const first = turns.find((t) => t.role === "user");
-  if (!first) throw badRequest("'messages' must include a user message");
+  if (!first) throw badRequest("'messages' must include a user message", "messages");
   // Images of every user turn count, in order; the tiny model looks at the first one.
   const images = turns.filter((t) => t.role === "user").flatMap((t) => t.images);
   const text = first.texts.join("\n");
@@ -108,16 +117,16 @@ function optional(body: Json, name: string): unknown {
 function readBool(body: Json, name: string): boolean {
   const v = optional(body, name);
   if (v === undefined) return false;
-  if (typeof v !== "boolean") throw badRequest(`'${name}' must be true or false`);
+  if (typeof v !== "boolean") throw badRequest(`'${name}' must be true or false`, name);
   return v;
 }
 
 function readNumber(body: Json, name: string, min: number, max: number, integer: boolean): number | undefined {
   const v = optional(body, name);
   if (v === undefined) return undefined;
-  if (typeof v !== "number" || !Number.isFinite(v)) throw badRequest(`'${name}' must be a number`);
-  if (integer && !Number.isSafeInteger(v)) throw badRequest(`'${name}' must be a whole number`);
-  if (v < min || v > max) throw badRequest(`'${name}' must be between ${min} and ${max}, got ${v}`);
+  if (typeof v !== "number" || !Number.isFinite(v)) throw badRequest(`'${name}' must be a number`, name);
+  if (integer && !Number.isSafeInteger(v)) throw badRequest(`'${name}' must be a whole number`, name);
+  if (v < min || v > max) throw badRequest(`'${name}' must be between ${min} and ${max}, got ${v}`, name);
   return v;
 }
 
@@ -130,9 +139,48 @@ function readSettings(body: Json, turns: Turn[]): ChatSettings {
   const seed = readNumber(body, "seed", Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true) ?? randomInt(0, 2 ** 32);
   const logprobs = readBool(body, "logprobs");
   const topLogprobs = readNumber(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, true) ?? 0;
-  if (topLogprobs > 0 && !logprobs) throw badRequest("'top_logprobs' needs 'logprobs': true");
+  if (topLogprobs > 0 && !logprobs) throw badRequest("'top_logprobs' needs 'logprobs': true", "top_logprobs");
+  // OpenAI's bounds: top_p in [0, 1], where 0 keeps only the most likely token.
+  const topP = readNumber(body, "top_p", 0, 1, false) ?? 1;
+  const stream = readBool(body, "stream");
   const promptWords = turns.reduce((sum, t) => sum + t.texts.reduce((s, x) => s + wordCount(x), 0), 0);
-  return { n, temperature, maxTokens, seed, logprobs, topLogprobs, promptWords };
+  return {
+    n,
+    temperature,
+    maxTokens,
+    seed,
+    logprobs,
+    topLogprobs,
+    topP,
+    stop: readStop(body),
+    stream,
+    includeUsage: readStreamOptions(body, stream),
+    promptWords,
+  };
+}
+
+/** `stop`: one string or up to {@link MAX_STOP}, none empty. */
+function readStop(body: Json): string[] {
+  const v = optional(body, "stop");
+  if (v === undefined) return [];
+  const list = typeof v === "string" ? [v] : v;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === "string" && x.length > 0)) {
+    throw badRequest("'stop' must be a non-empty string or an array of them", "stop");
+  }
+  if (list.length > MAX_STOP) throw badRequest(`'stop' takes at most ${MAX_STOP} strings, got ${list.length}`, "stop");
+  return list as string[];
+}
+
+/** `stream_options`: only with `stream`, and only `include_usage` (OpenAI refuses it without streaming too). */
+function readStreamOptions(body: Json, stream: boolean): boolean {
+  const v = optional(body, "stream_options");
+  if (v === undefined) return false;
+  if (!stream) throw badRequest("'stream_options' is only allowed with 'stream': true", "stream_options");
+  if (!isObject(v)) throw badRequest("'stream_options' must be an object", "stream_options");
+  for (const key of Object.keys(v)) {
+    if (key !== "include_usage" && v[key] !== null) throw badRequest(`'stream_options.${key}' is not supported by this server`, "stream_options");
+  }
+  return readBool(v, "include_usage");
 }
 
 const ROLES = ["system", "user", "assistant"] as const;
@@ -146,16 +194,16 @@ interface Turn {
 }
 
 function readMessages(messages: unknown): Turn[] {
-  if (messages === undefined || messages === null) throw badRequest("'messages' is required");
-  if (!Array.isArray(messages) || messages.length === 0) throw badRequest("'messages' must be a non-empty array");
+  if (messages === undefined || messages === null) throw badRequest("'messages' is required", "messages");
+  if (!Array.isArray(messages) || messages.length === 0) throw badRequest("'messages' must be a non-empty array", "messages");
   return messages.map((m, i) => readMessage(m, `messages[${i}]`));
 }
 
 function readMessage(m: unknown, where: string): Turn {
-  if (!isObject(m)) throw badRequest(`${where} must be an object`);
+  if (!isObject(m)) throw badRequest(`${where} must be an object`, "messages");
   const role = m.role;
   if (typeof role !== "string" || !(ROLES as readonly string[]).includes(role)) {
-    throw badRequest(`${where}.role must be one of ${ROLES.join(", ")}, got ${JSON.stringify(role)}`);
+    throw badRequest(`${where}.role must be one of ${ROLES.join(", ")}, got ${JSON.stringify(role)}`, "messages");
   }
   const turn: Turn = { role: role as Role, texts: [], images: [] };
   const content = m.content;
@@ -165,40 +213,40 @@ function readMessage(m: unknown, where: string): Turn {
     turn.texts.push(content);
     return turn;
   }
-  if (!Array.isArray(content)) throw badRequest(`${where}.content must be a string or an array of content parts`);
+  if (!Array.isArray(content)) throw badRequest(`${where}.content must be a string or an array of content parts`, "messages");
   content.forEach((part, j) => {
     const at = `${where}.content[${j}]`;
-    if (!isObject(part)) throw badRequest(`${at} must be an object`);
+    if (!isObject(part)) throw badRequest(`${at} must be an object`, "messages");
     if (part.type === "text") {
-      if (typeof part.text !== "string") throw badRequest(`${at}.text must be a string`);
+      if (typeof part.text !== "string") throw badRequest(`${at}.text must be a string`, "messages");
       turn.texts.push(part.text);
     } else if (part.type === "image_url") {
-      if (role !== "user") throw badRequest(`${at}: only user messages may carry images`);
+      if (role !== "user") throw badRequest(`${at}: only user messages may carry images`, "messages");
       turn.images.push(readImage(part.image_url, `${at}.image_url`));
     } else {
-      throw badRequest(`${at}.type must be 'text' or 'image_url', got ${JSON.stringify(part.type)}`);
+      throw badRequest(`${at}.type must be 'text' or 'image_url', got ${JSON.stringify(part.type)}`, "messages");
     }
   });
   return turn;
 }
 
 function readImage(imageUrl: unknown, where: string): ImageInput {
-  if (!isObject(imageUrl) || typeof imageUrl.url !== "string") throw badRequest(`${where} must be an object with a string 'url'`);
+  if (!isObject(imageUrl) || typeof imageUrl.url !== "string") throw badRequest(`${where} must be an object with a string 'url'`, "messages");
   const url = imageUrl.url;
   // Fetching a client's URL would make the server an open proxy and its answers depend on someone else's host.
   if (/^https?:/i.test(url))
-    throw badRequest(`${where}.url: http(s) image URLs are not supported; send the image inline as a data URL (data:image/png;base64,...)`);
+    throw badRequest(`${where}.url: http(s) image URLs are not supported; send the image inline as a data URL (data:image/png;base64,...)`, "messages");
   try {
     const image = imageFromDataUrl(url);
     // A small file can claim a huge size (a decompression bomb): refuse it before decoding.
     if (image.width * image.height > MAX_PIXELS) {
-      throw badRequest(`${where}.url: the image is ${image.width}x${image.height}, over the limit of ${MAX_PIXELS / 1e6} megapixels`);
+      throw badRequest(`${where}.url: the image is ${image.width}x${image.height}, over the limit of ${MAX_PIXELS / 1e6} megapixels`, "messages");
     }
     // Decoding here, like vLLM's front end, makes a corrupt image this request's 400 rather than a model failure.
     decodeRgb(image);
     return image;
   } catch (error) {
-    if (error instanceof ImageFormatError) throw badRequest(`${where}.url: ${error.message}`);
+    if (error instanceof ImageFormatError) throw badRequest(`${where}.url: ${error.message}`, "messages");
     throw error;
   }
 }

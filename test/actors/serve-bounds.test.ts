@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MODEL = "ocrdumb";
-const CHECKPOINT = fileURLToPath(new URL("../../actors/models/tiny/checkpoints/lostspace.bin", import.meta.url));
+// The served peer's own checkpoint: pop serve refuses an adapter of another base (422).
+const CHECKPOINT = fileURLToPath(new URL("../../actors/models/tiny/checkpoints/ocrdumb.bin", import.meta.url));
 const MIB = 1024 * 1024;
 
 interface Served {
@@ -136,19 +137,19 @@ describe("pop serve inside its boundary", () => {
     // Outside the root: refused before the file system is asked, the same whether the path exists or not.
     const devZero = await load("z", "/dev/zero");
     expect(devZero.status).toBe(400);
-    expect(devZero.body.message).toMatch(/outside the adapter root/);
+    expect(devZero.body.error.message).toMatch(/outside the adapter root/);
     const up = await load("up", "../outside/model.bin");
     const upMissing = await load("up", "../outside/nothing.bin");
     expect(up.status).toBe(400);
-    expect(up.body.message).toMatch(/outside the adapter root/);
-    expect(upMissing.body.message.replace("nothing.bin", "model.bin")).toBe(up.body.message);
+    expect(up.body.error.message).toMatch(/outside the adapter root/);
+    expect(upMissing.body.error.message.replace("nothing.bin", "model.bin")).toBe(up.body.error.message);
     expect((await load("abs", join(outside, "model.bin"))).status).toBe(400);
     // Through symlinks out of the root: as if nothing were there, whatever is at the other end.
     const zero = await load("zero", "zero");
     const out = await load("out", join(root, "out"));
     const dangling = await load("dangling", join(root, "dangling"));
     for (const r of [zero, out, dangling]) expect(r.status).toBe(404);
-    const reason = (r: Answer) => /\((.*)\)$/.exec(r.body.message)?.[1];
+    const reason = (r: Answer) => /\((.*)\)$/.exec(r.body.error.message)?.[1];
     expect(reason(zero)).toBe(reason(dangling));
     expect(reason(out)).toBe(reason(dangling));
     expect(JSON.stringify([zero, out, dangling].map((r) => r.body))).not.toContain(outside);
@@ -156,10 +157,10 @@ describe("pop serve inside its boundary", () => {
     // Inside the root, but not a regular file or over the cap.
     const fifo = await load("fifo", "fifo");
     expect(fifo.status).toBe(400);
-    expect(fifo.body.message).toMatch(/not a regular file/);
+    expect(fifo.body.error.message).toMatch(/not a regular file/);
     const big = await load("big", "big.bin");
     expect(big.status).toBe(400);
-    expect(big.body.message).toMatch(/over the adapter limit/);
+    expect(big.body.error.message).toMatch(/over the adapter limit/);
     expect(performance.now() - t0).toBeLessThan(5_000);
     expect(memoryMib(served.child.pid!, "VmRSS") - rss0).toBeLessThan(100);
     // Nothing refused was loaded; a regular file under the root still loads.
@@ -172,7 +173,7 @@ describe("pop serve inside its boundary", () => {
     expect((await load("two", join(root, "a.bin"))).status).toBe(200);
     const third = await load("three", "b.bin");
     expect(third.status).toBe(409);
-    expect(third.body.message).toMatch(/most adapters \(2/);
+    expect(third.body.error.message).toMatch(/most adapters \(2/);
     expect((await unload("one")).status).toBe(200);
     expect((await load("three", "b.bin")).status).toBe(200);
     await unload("two");

@@ -87,12 +87,16 @@ async function completion(body: Json): Promise<Json> {
 const ask = async (prompt: PromptInput, settings: Json): Promise<string[]> =>
   (await completion({ messages: [userTurn(prompt)], ...settings })).choices.map((c: Json) => c.message.content);
 
-async function expectError(res: Response, status: number, type: string, message?: RegExp) {
+/** An error answer in OpenAI's (and current vLLM's) shape: everything under `error`, `param` the field at fault. */
+async function expectError(res: Response, status: number, type: string, message?: RegExp, param?: string) {
   expect(res.status).toBe(status);
   const body: Json = await res.json();
-  expect(body).toMatchObject({ object: "error", type, param: null, code: status });
-  expect(typeof body.message).toBe("string");
-  if (message) expect(body.message).toMatch(message);
+  expect(Object.keys(body)).toEqual(["error"]);
+  expect(body.error).toMatchObject({ type, code: status });
+  expect("param" in body.error).toBe(true);
+  if (param !== undefined) expect(body.error.param).toBe(param);
+  expect(typeof body.error.message).toBe("string");
+  if (message) expect(body.error.message).toMatch(message);
 }
 
 describe("pop serve's OpenAI-compatible API", () => {
@@ -104,17 +108,18 @@ describe("pop serve's OpenAI-compatible API", () => {
     expect(Number.isInteger(body.data[0].created)).toBe(true);
   });
 
-  it("refuses bad requests in vLLM's error shape and keeps serving", async () => {
+  it("refuses bad requests in OpenAI's error shape, naming the field, and keeps serving", async () => {
     const prompt = poolPrompt(7, 0);
     const good = { model: MODEL, messages: [userTurn(prompt)] };
-    await expectError(await post({ ...good, model: "gpt-4o" }), 404, "NotFoundError", /gpt-4o/);
+    await expectError(await post({ ...good, model: "gpt-4o" }), 404, "NotFoundError", /gpt-4o/, "model");
     await expectError(await post("{not json"), 400, "BadRequestError", /JSON/);
     await expectError(await post({ model: MODEL }), 400, "BadRequestError", /messages/);
     await expectError(await post({ ...good, messages: "hi" }), 400, "BadRequestError", /messages/);
     await expectError(await post({ ...good, messages: [{ role: "robot", content: "hi" }] }), 400, "BadRequestError", /role/);
-    await expectError(await post({ ...good, n: 0 }), 400, "BadRequestError", /'n'/);
-    await expectError(await post({ ...good, temperature: "hot" }), 400, "BadRequestError", /temperature/);
-    await expectError(await post({ ...good, stream: true }), 400, "BadRequestError", /stream/);
+    await expectError(await post({ ...good, n: 0 }), 400, "BadRequestError", /'n'/, "n");
+    await expectError(await post({ ...good, temperature: "hot" }), 400, "BadRequestError", /temperature/, "temperature");
+    await expectError(await post({ ...good, stream_options: { include_usage: true } }), 400, "BadRequestError", /stream/, "stream_options");
+    await expectError(await post({ ...good, presence_penalty: 0.5 }), 400, "BadRequestError", /presence_penalty/, "presence_penalty");
     const remote = {
       role: "user",
       content: [
@@ -161,7 +166,7 @@ describe("pop serve's OpenAI-compatible API", () => {
       req.write("{");
     });
     expect(tooLarge.status).toBe(413);
-    expect(JSON.parse(tooLarge.body)).toMatchObject({ object: "error", code: 413 });
+    expect(JSON.parse(tooLarge.body)).toMatchObject({ error: { code: 413 } });
     expect((await ask(prompt, { seed: 1 })).length).toBe(1);
   });
 
@@ -560,11 +565,19 @@ describe("the pop serve command", () => {
     });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
     // The adapter endpoints are on; SIGTERM below also has the adapter to free.
-    const load = await fetch(`${url}/load_lora_adapter`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ lora_name: "it1", lora_path: ADAPTER_CHECKPOINT }),
-    });
+    const loadAdapter = (path: string) =>
+      fetch(`${url}/load_lora_adapter`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ lora_name: "it1", lora_path: path }),
+      });
+    // Another member's checkpoint is not an adapter of this base: refused, with why.
+    const foreign = await loadAdapter(ADAPTER_CHECKPOINT);
+    expect(foreign.status).toBe(422);
+    expect(((await foreign.json()) as Json).error.message).toMatch(
+      /does not fit the served base: it was made for 'lostspace' and its architecture differs: posQuery false/,
+    );
+    const load = await loadAdapter(join(dirname(ADAPTER_CHECKPOINT), `${MODEL}.bin`));
     expect(await load.text()).toBe("Success: LoRA adapter 'it1' added successfully.");
     const models: Json = await (await fetch(`${url}/models`)).json();
     expect(models.data.map((m: Json) => [m.id, m.parent])).toEqual([

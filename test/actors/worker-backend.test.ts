@@ -18,7 +18,7 @@ describe("a backend in a worker thread", () => {
     await local.dispose();
     const opened = await tinyPlug.open({ weights: file, benchItems: 5 }, { peer: "m" });
     // the proxy has exactly the tiny backend's optional capabilities
-    expect(capabilitiesOf(opened).sort()).toEqual(["evaluate", "exportWeights", "importWeights", "judgeDistributions", "train"]);
+    expect(capabilitiesOf(opened).sort()).toEqual(["evaluate", "exportWeights", "generateDetailed", "importWeights", "judgeDistributions", "train"]);
     if (!canTrain(opened)) throw new Error("the tiny backend trains");
     backend = opened;
   });

@@ -16,6 +16,7 @@ import { CRITERIA } from "../../../protocol/mod.ts";
 import type {
   BackendInfo,
   EvalResult,
+  GeneratedAnswer,
   Judgement,
   JudgeInput,
   LikertScores,
@@ -31,6 +32,7 @@ import { rgbOfSize } from "../../images/codec.ts";
 import { evaluateModel } from "./evaluate.ts";
 import { TinyVlm, DEFAULT_CONFIG, type TinyConfig } from "./model.ts";
 import { initTf } from "./tf.ts";
+import { detokenize, EOS, VOCAB } from "./vocab.ts";
 import { SIMPO_DEFAULTS, simpoOptimizer, trainSimpo, type TinySimpoOptions } from "./train.ts";
 import type { tf } from "./tf.ts";
 import { answerTokenCount, promptTokenCount, reportTinyCall } from "./usage.ts";
@@ -114,18 +116,39 @@ export class TinyBackend implements ModelBackend {
 
   /** Usage: each prompt read once for its k answers; every answer's tokens generated. */
   async generate(prompts: PromptInput[], options: SamplingOptions): Promise<string[][]> {
+    return (await this.sampled(prompts, options)).map((row) => row.map((a) => detokenize(a.ids)));
+  }
+
+  /**
+   * Answers with each token's log-prob and `topLogprobs` alternatives (the model's distribution,
+   * ./sampling.ts). Tokens are words: every one after the first carries its leading space, so
+   * they concatenate to the text; <eos> is never part of an answer but may be an alternative.
+   */
+  async generateDetailed(prompts: PromptInput[], options: SamplingOptions & { topLogprobs: number }): Promise<GeneratedAnswer[][]> {
+    const text = (id: number, at: number) => (id === EOS ? VOCAB[id]! : at > 0 ? ` ${VOCAB[id]}` : VOCAB[id]!);
+    return (await this.sampled(prompts, options, options.topLogprobs)).map((row) =>
+      row.map((a) => ({
+        text: detokenize(a.ids),
+        finish: a.cut ? "length" : "stop",
+        tokens: a.ids.map((id, at) => ({
+          token: text(id, at),
+          logprob: a.steps![at]!.logprob,
+          top: a.steps![at]!.top.map(([v, logprob]) => ({ token: text(v, at), logprob })),
+        })),
+      })),
+    );
+  }
+
+  private async sampled(prompts: PromptInput[], options: SamplingOptions, top?: number) {
     const t0 = performance.now();
-    const answers = this.model.sample(
+    const answers = this.model.sampleSteps(
       prompts.map((p) => ({ image: imageOf(p), question: p.question, key: p.id })),
-      options.k,
-      options.temperature,
-      options.seed,
-      options.maxTokens,
+      { k: options.k, temperature: options.temperature, seed: options.seed, maxTokens: options.maxTokens, topP: options.topP, top },
     );
     reportTinyCall(
       t0,
       sum(prompts, (p) => promptTokenCount(p.question)),
-      sum(answers.flat(), answerTokenCount),
+      sum(answers.flat(), (a) => a.ids.length + 1),
     );
     return answers;
   }

@@ -33,6 +33,15 @@ import {
 } from "./vocab.ts";
 import { CRITERIA } from "../../../protocol/mod.ts";
 import { expectedScore } from "../likert.ts";
+import { FORMAT_VERSION, MAGIC } from "./format.ts";
+import { pickToken, stepLogprobs, type StepSampling } from "./sampling.ts";
+
+/** One sampled answer: its token ids, whether the token limit cut it, and with log-probs asked for, each step's (./sampling.ts). */
+export interface SampledAnswer {
+  ids: number[];
+  cut: boolean;
+  steps?: { logprob: number; top: [number, number][] }[];
+}
 
 export interface TinyConfig {
   /** Hidden size of the GRU and image vector. */
@@ -375,15 +384,28 @@ export class TinyVlm {
    * PRNG stream seeded by (seed, prompt key, candidate index), so results do not depend on batching.
    */
   sample(prompts: { image: RgbImage; question: string; key: string }[], k: number, temperature: number, seed: number, maxTokens = 5, chunk = 256): string[][] {
-    const rows = prompts.flatMap((p, i) => Array.from({ length: k }, (_, j) => ({ p, i, j })));
-    const res: string[][] = prompts.map(() => []);
-    const banned = new Set(BANNED_IN_ANSWERS);
-    const maxT = Math.min(maxTokens, ANSWER_LEN - 1);
+    return this.sampleSteps(prompts, { k, temperature, seed, maxTokens, chunk }).map((row) => row.map((a) => detokenize(a.ids)));
+  }
+
+  /**
+   * {@link sample} with what each answer's generation did: its token ids, whether it was cut at
+   * the token limit (no <eos> chosen), and with `top` set, each step's log-prob and the `top` most
+   * likely alternatives (./sampling.ts). `topP` cuts each draw to its nucleus.
+   */
+  sampleSteps(
+    prompts: { image: RgbImage; question: string; key: string }[],
+    o: { k: number; temperature: number; seed: number; maxTokens?: number; topP?: number; top?: number; chunk?: number },
+  ): SampledAnswer[][] {
+    const rows = prompts.flatMap((p, i) => Array.from({ length: o.k }, (_, j) => ({ p, i, j })));
+    const res: SampledAnswer[][] = prompts.map(() => []);
+    const step: StepSampling = { temperature: o.temperature, topP: o.topP, banned: new Set(BANNED_IN_ANSWERS) };
+    const maxT = Math.min(o.maxTokens ?? 5, ANSWER_LEN - 1);
+    const chunk = o.chunk ?? 256;
     for (let s = 0; s < rows.length; s += chunk) {
       const part = rows.slice(s, s + chunk);
       const n = part.length;
-      const rngs = part.map((r) => makeRng(hashSeed("sample", seed, r.p.key, r.j)));
-      const toks: number[][] = part.map(() => []);
+      const rngs = part.map((r) => makeRng(hashSeed("sample", o.seed, r.p.key, r.j)));
+      const out: SampledAnswer[] = part.map(() => ({ ids: [], cut: false, steps: o.top === undefined ? undefined : [] }));
       const done = new Array(n).fill(false);
       const [iv, ic, ik, hPrompt] = tf.tidy(() => {
         const im = this.encode(imagesTensor(part.map((r) => r.p.image)));
@@ -405,36 +427,12 @@ export class TinyVlm {
         for (let i = 0; i < n; i++) {
           if (done[i]) continue;
           const row = d.subarray(i * this.V, (i + 1) * this.V);
-          let choice = -1;
-          if (temperature <= 0) {
-            let best = -Infinity;
-            for (let v = 0; v < this.V; v++)
-              if (!banned.has(v) && row[v]! > best) {
-                best = row[v]!;
-                choice = v;
-              }
-          } else {
-            let mx = -Infinity;
-            for (let v = 0; v < this.V; v++) if (!banned.has(v)) mx = Math.max(mx, row[v]!);
-            const pr = new Float64Array(this.V);
-            let z = 0;
-            for (let v = 0; v < this.V; v++)
-              if (!banned.has(v)) {
-                pr[v] = Math.exp((row[v]! - mx) / temperature);
-                z += pr[v]!;
-              }
-            let u = rngs[i]!.next() * z;
-            for (let v = 0; v < this.V; v++) {
-              u -= pr[v]!;
-              if (u < 0 && pr[v]! > 0) {
-                choice = v;
-                break;
-              }
-            }
-            if (choice < 0) choice = EOS;
-          }
+          const choice = pickToken(row, step, rngs[i]!);
           if (choice === EOS) done[i] = true;
-          else toks[i]!.push(choice);
+          else {
+            out[i]!.ids.push(choice);
+            out[i]!.steps?.push(stepLogprobs(row, step.banned, choice, o.top!));
+          }
           next[i] = choice;
         }
         if (done.every(Boolean) || t === maxT - 1) break;
@@ -444,7 +442,10 @@ export class TinyVlm {
       }
       h.dispose();
       tf.dispose([img.vec, img.cells, img.keys]);
-      part.forEach((r, i) => res[r.i]!.push(detokenize(toks[i]!)));
+      part.forEach((r, i) => {
+        out[i]!.cut = !done[i];
+        res[r.i]!.push(out[i]!);
+      });
     }
     return res;
   }
@@ -609,8 +610,7 @@ function catEnc(a: Enc, b: Enc): Enc {
   return { vec: tf.concat([a.vec, b.vec], 0), cells: tf.concat([a.cells, b.cells], 0), keys: tf.concat([a.keys, b.keys], 0) };
 }
 
-export const MAGIC = new Uint8Array([0x50, 0x4f, 0x50, 0x54, 0x49, 0x4e, 0x59, 0x00]); // "POPTINY\0"
-export const FORMAT_VERSION = 1;
+export { FORMAT_VERSION, MAGIC };
 
 /** Parse and validate a tiny weights file. */
 export function parseWeights(bytes: Uint8Array): { config: TinyConfig; meta: Record<string, unknown>; data: Map<string, Float32Array> } {

@@ -1,9 +1,12 @@
-/** `pop serve`: a tiny checkpoint behind an OpenAI-compatible HTTP API (vLLM's dialect). */
+/** `pop serve`: a tiny checkpoint behind an OpenAI-compatible HTTP API (as the official clients and vLLM's adapter endpoints expect it). */
+import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, extname, join, resolve } from "node:path";
 import { BackendConfigError, type PlugContext } from "../../../actors/models/registry.ts";
 import { readAdapterFile, type AdapterBounds } from "../../../actors/serve/adapter-files.ts";
+import { AdapterBaseMismatchError, AdapterPathError } from "../../../actors/serve/errors.ts";
 import { canServe, startOpenAiServer, type ServableBackend } from "../../../actors/serve/openai-server.ts";
+import { lineageMismatch, tinyLineage, type TinyLineage } from "../../../actors/models/tiny/lineage.ts";
 import { shippedMembers } from "../../../actors/models/tiny/checkpoints.ts";
 import { tinyPlug } from "../../../actors/models/tiny/plug.ts";
 import { UsageError, type Flags } from "../args.ts";
@@ -12,10 +15,15 @@ import { createLogger } from "../log.ts";
 
 export const serveHelp = `pop serve (--peer NAME | --checkpoint FILE) [options]
 
-Serves a tiny checkpoint the way vLLM serves a model: GET /v1/models and POST
-/v1/chat/completions (n, temperature, max_tokens, seed, logprobs/top_logprobs; images as PNG or
-JPEG data URLs; no streaming). Judge prompts of our rubric are answered with a score digit and
-the model's log-probs of 1..5, so the 'openai' backend runs against it as against a real server.
+Serves a tiny checkpoint the way vLLM serves a model, readable by the official openai clients:
+GET /v1/models, GET /v1/models/{id} and POST /v1/chat/completions (n, temperature, top_p, seed,
+max_tokens / max_completion_tokens, stop, logprobs/top_logprobs for every generated token,
+stream with stream_options.include_usage; images as PNG or JPEG data URLs). finish_reason is
+"length" when max_tokens cut a reply. Any other field is refused with a 400 naming it (its
+"param"), never ignored; errors come as {"error": {"message", "type", "param", "code"}}. Judge
+prompts of our rubric are answered with a score digit and the model's log-probs of 1..5, so the
+'openai' backend runs against it as against a real server. GET /metrics: Prometheus text
+(requests by route and status, tokens in and out, in flight, latency, adapters loaded).
 Concurrent requests are batched into shared model calls. Ctrl-C or SIGTERM stops it within
 seconds: work still running after 3 s is cut off.
 
@@ -51,7 +59,9 @@ writes it, or the .bin file itself) beside the base; requests then ask for it as
 and GET /v1/models lists it with "parent" the base. POST /v1/unload_lora_adapter {"lora_name": NAME} stops routing to it, lets
 its queued requests finish and frees it. Both answer success as plain text, errors as vLLM does
 (400 for a name already loaded or a path outside --adapter-dir or not a regular file, 404 for a
-path with no adapter or an unknown name, 409 past --max-adapters).
+path with no adapter or an unknown name, 409 past --max-adapters, 422 for a checkpoint made for
+another base: another member or architecture). "load_inplace": true swaps a loaded adapter's
+weights under the same name: new requests get the new weights, queued ones finish on the old.
 
 Example:
   pop serve --peer ocrdumb --adapter-dir /runs
@@ -117,7 +127,8 @@ export async function runServe(flags: Flags): Promise<void> {
   let server;
   try {
     // Always on: it costs nothing until a client loads an adapter.
-    const openAdapter = (path: string) => openTinyAdapter(path, { peer, log }, bounds);
+    const base = tinyLineage(typeof spec.weights === "string" ? new Uint8Array(await readFile(spec.weights)) : spec.weights);
+    const openAdapter = (path: string) => openTinyAdapter(path, { peer, log }, bounds, base);
     server = await startOpenAiServer({
       backend,
       model,
@@ -151,12 +162,23 @@ export async function runServe(flags: Flags): Promise<void> {
  * checkpoint as model.bin (what the tiny trainer writes), or a checkpoint file itself, in a
  * worker thread of its own. Only a regular file under `bounds.root`, within its byte cap, is
  * read (actors/serve/adapter-files.ts); a leading ~ is the home folder, a relative path is taken
- * under the root. Throws AdapterNotFoundError (404) when there is nothing to load there and
- * AdapterPathError (400) for a path the server will not open.
+ * under the root. Throws AdapterNotFoundError (404) when there is nothing to load there,
+ * AdapterPathError (400) for a path the server will not open, and with `base` (the served
+ * checkpoint's lineage) AdapterBaseMismatchError (422) for an adapter of another base.
  */
-export async function openTinyAdapter(path: string, context: PlugContext, bounds: AdapterBounds): Promise<ServableBackend> {
+export async function openTinyAdapter(path: string, context: PlugContext, bounds: AdapterBounds, base?: TinyLineage): Promise<ServableBackend> {
   const where = path === "~" || path.startsWith("~/") ? join(homedir(), path.slice(1)) : path;
   const weights = await readAdapterFile(bounds, where);
+  if (base) {
+    let mine: TinyLineage;
+    try {
+      mine = tinyLineage(weights);
+    } catch (error) {
+      throw new AdapterPathError(`'${path}' is not a tiny checkpoint: ${(error as Error).message}`);
+    }
+    const why = lineageMismatch(base, mine);
+    if (why) throw new AdapterBaseMismatchError(`the adapter at '${path}' does not fit the served base: ${why}`);
+  }
   const backend = await tinyPlug.open({ weights }, context);
   if (!canServe(backend)) {
     await backend.dispose();
