@@ -12,7 +12,7 @@
  * against each other; nobody without the credential can compute it, so nobody can pre-empt it.
  * Without credentials ids are unsigned: a server that lets anyone publish cannot protect them.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject } from "node:crypto";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { encode } from "./codec.ts";
 import { HEADER, headersFor, messageIdFor, subjectFor } from "./envelope.ts";
@@ -30,7 +30,8 @@ export interface Published {
   duplicate: boolean;
 }
 
-let idKey: Uint8Array | undefined;
+/** Imported once: a raw key given to createHmac is imported again on every message. */
+let idKey: KeyObject | undefined;
 
 /**
  * Sets the key this process signs its message ids with: a secret derived from its credential
@@ -38,7 +39,7 @@ let idKey: Uint8Array | undefined;
  * `undefined` turns signing off.
  */
 export function setMessageIdKey(key: Uint8Array | undefined): void {
-  idKey = key;
+  idKey = key && createSecretKey(key);
 }
 
 /** The id a message is published under: its logical id, signed when a key is set. */
