@@ -40,6 +40,7 @@ import { connectNats } from "../cli/connect.ts";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
 import { loadLightPool } from "./load/light-pool.ts";
+import { nodeArgsFor } from "../cli/node-args.ts";
 import { NatsServer } from "../ops/nats-server.ts";
 import { ProgressReporter } from "../cli/progress.ts";
 import { ResultsRun, commandLine, fence, type ResultSection } from "../observe/results/write.ts";
@@ -122,7 +123,8 @@ interface UtilRow {
 }
 /**
  * `liveHeapMb`: the most heap in use after a full collection (what the process held), beside the
- * peak RSS. `startupSec` (coordinator): from its process's start, the panel already up, to the
+ * peak RSS; `heapTotalMb` and `externalMb`: the peaks of V8's heap as reserved and of memory
+ * outside it (what a peak RSS above the live heap is made of). `startupSec` (coordinator): from its process's start, the panel already up, to the
  * first prompt stored; `promptsPerSec` over the iteration; `load`: the 1-minute load average at
  * the run's start and end (timings on a shared machine need it).
  */
@@ -133,6 +135,8 @@ interface MemRow {
   prompts: number;
   peakRssMb: number;
   liveHeapMb: number;
+  heapTotalMb: number;
+  externalMb: number;
   startupSec?: number;
   promptsPerSec?: number;
   load?: [number, number];
@@ -206,7 +210,9 @@ function start(name: string, args: string[], options: { probe?: boolean } = {}):
   const nodeArgs = (process.env.POP_BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
   const probe = options.probe ? join(tmpdir(), `pop-bench-heap-${process.pid}-${name}.json`) : undefined;
   const env: Record<string, string> = probe ? { POP_HEAP_PROBE_FILE: probe } : {};
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", ...(probe ? ["--import", PROBE] : []), ...args], {
+  // The pop command's own flags (the coordinator's), as deploy/cli/processes.ts starts it.
+  const popArgs = args[0] === CLI ? nodeArgsFor(args.slice(1)) : [];
+  const child = spawn(process.execPath, [...popArgs, ...nodeArgs, "--import", "tsx", ...(probe ? ["--import", PROBE] : []), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, POP_LOG_LEVEL: "warn", ...env },
   }) as Child;
@@ -411,20 +417,28 @@ interface RunResult {
   coordCpuSec: number;
   coordPeakMb: number;
   actorPeakMb: number;
-  coordLiveMb: number;
-  actorLiveMb: number;
+  coordHeap: HeapReading;
+  actorHeap: HeapReading;
   workMs: number[];
   /** From the coordinator process's start (the panel up) to its first prompt stored. */
   startupSec: number;
 }
 
-/** What a process's heap probe wrote (NaN: no probe, or it did not exit cleanly). */
-function liveHeapMb(child: Child): number {
-  if (!child.probe) return NaN;
+/** What a process's heap probe wrote, MB: live heap, V8's heap as reserved, memory outside it (NaN: no probe, or it did not exit cleanly). */
+interface HeapReading {
+  liveHeapMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+}
+
+/** Reads (and removes) a process's heap probe file. */
+function heapReading(child: Child): HeapReading {
+  const none = { liveHeapMb: NaN, heapTotalMb: NaN, externalMb: NaN };
+  if (!child.probe) return none;
   try {
-    return (JSON.parse(readFileSync(child.probe, "utf8")) as { liveHeapMb: number }).liveHeapMb;
+    return { ...none, ...(JSON.parse(readFileSync(child.probe, "utf8")) as Partial<HeapReading>) };
   } catch {
-    return NaN;
+    return none;
   } finally {
     rmSync(child.probe, { force: true });
   }
@@ -573,8 +587,8 @@ async function runIteration(
       coordCpuSec,
       coordPeakMb,
       actorPeakMb,
-      coordLiveMb: liveHeapMb(coordinator),
-      actorLiveMb: liveHeapMb(children[1]!),
+      coordHeap: heapReading(coordinator),
+      actorHeap: heapReading(children[1]!),
       workMs,
       startupSec,
     };
@@ -694,8 +708,8 @@ async function main(): Promise<void> {
       const r = await runIteration(memPeers, memK, p, { answerMs: 0, judgeMs: 0, slots: 1 }, { probe: true, imagesShared: memImages, trace: memTrace });
       const timing = { startupSec: r.startupSec, promptsPerSec: p / r.wallSec, load: [load0, loadavg()[0]!] as [number, number] };
       result.memory.push(
-        { process: "coordinator", peers: memPeers, k: memK, prompts: p, peakRssMb: r.coordPeakMb, liveHeapMb: r.coordLiveMb, ...timing },
-        { process: "actor", peers: memPeers, k: memK, prompts: p, peakRssMb: r.actorPeakMb, liveHeapMb: r.actorLiveMb },
+        { process: "coordinator", peers: memPeers, k: memK, prompts: p, peakRssMb: r.coordPeakMb, ...r.coordHeap, ...timing },
+        { process: "actor", peers: memPeers, k: memK, prompts: p, peakRssMb: r.actorPeakMb, ...r.actorHeap },
       );
       console.log(formatMem(result.memory.slice(-2)));
       save();
@@ -792,10 +806,10 @@ function formatUtil(rows: UtilRow[]): string {
 function formatMem(rows: MemRow[]): string {
   const opt = (x: number | undefined, digits: number, width: number) => (x === undefined ? "" : x.toFixed(digits)).padStart(width);
   return [
-    "process      peers  k  prompts  peak RSS MB  live heap MB  start-up s  prompts/s  load start-end",
+    "process      peers  k  prompts  peak RSS MB  live heap MB  heap MB  external MB  start-up s  prompts/s  load start-end",
     ...rows.map(
       (r) =>
-        `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)} ${String(r.k).padStart(2)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${r.liveHeapMb.toFixed(0).padStart(12)}  ${opt(r.startupSec, 1, 10)}  ${opt(r.promptsPerSec, 0, 9)}  ${r.load ? `${r.load[0].toFixed(1)}-${r.load[1].toFixed(1)}`.padStart(14) : ""}`,
+        `${r.process.padEnd(11)}  ${String(r.peers).padStart(5)} ${String(r.k).padStart(2)}  ${String(r.prompts).padStart(7)}  ${r.peakRssMb.toFixed(0).padStart(11)}  ${r.liveHeapMb.toFixed(0).padStart(12)}  ${r.heapTotalMb.toFixed(0).padStart(7)}  ${r.externalMb.toFixed(0).padStart(11)}  ${opt(r.startupSec, 1, 10)}  ${opt(r.promptsPerSec, 0, 9)}  ${r.load ? `${r.load[0].toFixed(1)}-${r.load[1].toFixed(1)}`.padStart(14) : ""}`,
     ),
   ].join("\n");
 }

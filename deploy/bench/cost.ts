@@ -43,6 +43,7 @@ const { values: a } = parseArgs({
     parts: { type: "string", default: "counts,pairs,plan" },
     "plan-prompts": { type: "string", default: "200" },
     "plan-samples": { type: "string", default: "64" },
+    "plan-k": { type: "string", default: String(DEMO_DEFAULTS.k) },
     temperature: { type: "string", default: String(DEMO_DEFAULTS.temperature) },
     "pool-seed": { type: "string", default: String(DEMO_DEFAULTS.poolSeed) },
     out: { type: "string" },
@@ -72,6 +73,7 @@ reference pairs (all judges, per-criterion) that single judging and fewer judges
                        projection against the run it projects)          default: counts,pairs,plan
   --plan-prompts N     prompts of the plan check's iteration            default: 200
   --plan-samples N     its calibration prompts per member               default: 64
+  --plan-k N           its candidates per member                        default: ${DEMO_DEFAULTS.k}
   --out FILE           write the rows (and the plan check) as JSON here
   --results DIR        where the markdown results file goes (none: no file)  default: docs/results`;
 
@@ -234,13 +236,16 @@ async function main(): Promise<void> {
       for (const row of rows.filter((r) => r.peers === peers && r.k === k)) row.pairsKept = perM.get(`${row.mode}|${row.judgesPerAuthor}`)?.share ?? null;
     }
     if (planPrompts > 0) {
-      const k = DEMO_DEFAULTS.k;
-      const config = experimentConfig(settingsOf(`cost-plan-p${planPrompts}`, 3, k, planPrompts, DEMO_DEFAULTS.temperature), {
+      const k = Number(a["plan-k"]);
+      const config = experimentConfig(settingsOf(`cost-plan-p${planPrompts}-k${k}`, 3, k, planPrompts, DEMO_DEFAULTS.temperature), {
         voting: DEMO_DEFAULTS.overrides.voting,
       });
       plan = await checkPlan({ nc, natsUrl: server.url, dir, config, samples: Number(a["plan-samples"]), timeoutMs: 900_000, say });
       say(
         `plan: ${plan.requests.map((r) => `${r.member} answer ${r.answer} (projected ${r.projectedAnswer}), judge ${r.judge} (projected ${r.projectedJudge.toFixed(0)})`).join("; ")}`,
+      );
+      say(
+        `plan: cores used, calibration / run: ${(["servers", "actors", "coordinator", "rest", "machine"] as const).map((k) => `${k} ${plan!.cpu.calibration[k].toFixed(2)} / ${plan!.cpu.run[k].toFixed(2)}`).join(", ")} (${plan.cpu.calibration.wallSeconds.toFixed(1)} s / ${plan.cpu.run.wallSeconds.toFixed(1)} s); the panel's CPU per client CPU ${plan.panelPerClientCpu.toFixed(2)}, shared-host factor ${plan.hostFactor.toFixed(2)}`,
       );
       say(
         `plan: projected ${plan.projectedSeconds.toFixed(1)} s, actual ${plan.actualSeconds.toFixed(1)} s (voted in ${plan.actualVotedSeconds.toFixed(1)} s): ${(plan.ratio * 100).toFixed(0)}%, load ${plan.load.map((x) => x.toFixed(2)).join(" -> ")}`,
@@ -291,6 +296,8 @@ async function main(): Promise<void> {
         "|---|---|---|---|---|---|",
         `| ${plan.projectedSeconds.toFixed(1)} | ${plan.projectedOverheadSeconds.toFixed(1)} | ${plan.actualSeconds.toFixed(1)} | ${plan.actualVotedSeconds.toFixed(1)} | ${(plan.ratio * 100).toFixed(0)}% | ${plan.load.map((x) => x.toFixed(1)).join(" -> ")} |`,
         "",
+        `Cores used (calibration's measured pass / the run): ${(["servers", "actors", "coordinator", "rest", "machine"] as const).map((k) => `${k} ${plan.cpu.calibration[k].toFixed(2)} / ${plan.cpu.run[k].toFixed(2)}`).join(", ")} (rest: this process and the nats-server; the calibration's clients are under actors). The panel used ${plan.panelPerClientCpu.toFixed(2)}x the calibration clients' CPU per prompt; shared-host factor ${plan.hostFactor.toFixed(2)}.`,
+        "",
         "| member | answer requests (projected) | judge requests (projected, distinct) | answer latency: calibration / run | judge latency: calibration / run |",
         "|---|---|---|---|---|",
         ...plan.requests.map(
@@ -314,6 +321,7 @@ async function main(): Promise<void> {
       "max requests": maxRequests,
       parts: [...parts].join(","),
       "plan prompts": planPrompts,
+      "plan k": a["plan-k"],
       temperature,
       "pool seed": poolSeed,
     },

@@ -2,7 +2,8 @@
  * `pop`: the command-line entry point. Each subcommand lives in deploy/cli/commands/.
  * Run with `npx tsx deploy/cli/cli.ts <command>` or `npm run pop -- <command>`.
  *
- * package.json's scripts start it as `exec node --import tsx deploy/cli/cli.ts`: npm runs a script
+ * package.json's `pop` script starts it as `exec ./deploy/cli/pop.sh`, which execs node with the
+ * tsx loader (and the coordinator's node flags, ./node-args.ts): npm runs a script
  * through `sh -c` and forwards SIGTERM/SIGINT only to that shell, which (dash, bash) dies of it
  * without passing it on, so the demo kept running; `exec` makes node the shell's own process.
  * Node itself rather than the tsx binary: tsx relays a signal to its node child but SIGKILLs the

@@ -3,4 +3,7 @@
 # from this repository, so it works from any directory.
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)"
-exec node --import "$root/node_modules/tsx/dist/esm/index.mjs" "$root/deploy/cli/cli.ts" "$@"
+# The coordinator's node flags: deploy/cli/node-args.ts says why (keep the two the same).
+flags=()
+if [ "${1:-}" = coordinator ]; then flags=(--optimize-for-size); fi
+exec node ${flags[@]+"${flags[@]}"} --import "$root/node_modules/tsx/dist/esm/index.mjs" "$root/deploy/cli/cli.ts" "$@"

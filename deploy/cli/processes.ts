@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { nodeArgsFor } from "./node-args.ts";
 import { parentWatchEnv } from "./parent-watch.ts";
 
 const CLI = fileURLToPath(new URL("./cli.ts", import.meta.url));
@@ -18,7 +19,7 @@ export class PopProcess {
     // Its own process group: a terminal's Ctrl-C reaches only this process, which stops its
     // children in order (peers before the server they leave through). POP_PARENT_PID: the child
     // stops by itself when this process is gone, even after a SIGKILL (deploy/cli/parent-watch.ts).
-    this.child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+    this.child = spawn(process.execPath, [...nodeArgsFor(args), "--import", "tsx", CLI, ...args], {
       stdio: ["ignore", fd, fd],
       env: { ...process.env, ...parentWatchEnv() },
       detached: true,

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tinyPlug } from "../../actors/models/tiny/plug.ts";
 import { startOpenAiServer, type OpenAiServer, type ServableBackend } from "../../actors/serve/openai-server.ts";
 import { calibrate, type CalibrationOptions, type MemberCalibration, type PlanMember } from "../../deploy/ops/plan/calibrate.ts";
-import { project, type PlanParams } from "../../deploy/ops/plan/project.ts";
+import { PANEL_CPU_PER_CLIENT_CPU, project, sharedHost, type PlanParams } from "../../deploy/ops/plan/project.ts";
 import { MemberRefusedError, MemberUnreachableError } from "../../deploy/ops/plan/errors.ts";
 import { samplePrompts } from "../../deploy/ops/plan/sample-prompts.ts";
 
@@ -119,12 +119,34 @@ describe("pop plan", () => {
     const slowest = plain.members.reduce((a, b) => (b.perIteration.seconds > a.perIteration.seconds ? b : a));
     expect(plain.slowest).toBe(slowest.name);
     expect(plain.perIteration.seconds).toBeCloseTo(slowest.perIteration.seconds, 6);
-    expect(plain.perIteration.overheadSeconds).toBeCloseTo(slowest.measured.answerLatency + slowest.measured.judgeLatency, 6);
+    // These servers listen on loopback in this process: the shared-host term applies to the fill and drain too.
+    expect(plain.sharedHost).toBeDefined();
+    expect(plain.perIteration.overheadSeconds).toBeCloseTo((slowest.measured.answerLatency + slowest.measured.judgeLatency) * plain.sharedHost!.factor, 6);
     expect(trained.perIteration.seconds).toBeCloseTo(plain.perIteration.seconds + 120, 6);
     // The steady time per prompt scales with the prompts; the fill and drain does not.
     const twice = project(cal, { ...params("single", 1), promptsPerIteration: 100 });
     expect(twice.perIteration.modelSeconds).toBeCloseTo(2 * plain.perIteration.modelSeconds, 6);
     expect(twice.perIteration.overheadSeconds).toBeCloseTo(plain.perIteration.overheadSeconds, 6);
+  });
+
+  it("lengthens model work by the panel's CPU only where servers share a busy host", () => {
+    const cal = calibrations.single!;
+    const withHost = (host: MemberCalibration["host"]) => cal.map((c) => ({ ...c, clientCpuSeconds: 1, host }));
+    const reading = { wallSeconds: 10, serverCpuSeconds: 7, localServers: 3, cores: 2 };
+    // Servers elsewhere: no term.
+    expect(sharedHost(withHost(undefined))).toBeUndefined();
+    expect(sharedHost(withHost({ ...reading, localServers: 0, machineBusySeconds: 20 }))).toBeUndefined();
+    // A full host of its own: C = 7 + 3 clients, E = 3 x the constant, nothing idle.
+    const full = sharedHost(withHost({ ...reading, machineBusySeconds: 20, serverCpuSeconds: 17 }))!;
+    expect(full.factor).toBeCloseTo((20 + 3 * PANEL_CPU_PER_CLIENT_CPU) / 20, 6);
+    // A full host, half of it other work: the extra processes take half their time from it.
+    const shared = sharedHost(withHost({ ...reading, machineBusySeconds: 20 }))!;
+    expect(shared.factor).toBeCloseTo(1 + ((3 * PANEL_CPU_PER_CLIENT_CPU) / 10) * 0.5, 6);
+    // An idle host (a GPU server, cores to spare): the panel fits in them.
+    expect(sharedHost(withHost({ ...reading, serverCpuSeconds: 1, machineBusySeconds: 4 }))!.factor).toBe(1);
+    const p = project(withHost({ ...reading, machineBusySeconds: 20 }), params("single", 1));
+    const q = project(withHost(undefined), params("single", 1));
+    expect(p.perIteration.seconds).toBeCloseTo(q.perIteration.seconds * shared.factor, 6);
   });
 
   it("runs from the command line: a table, a progress line and --json", async () => {

@@ -18,6 +18,7 @@ import { createExperiment } from "../../ops/experiment.ts";
 import { calibrate } from "../../ops/plan/calibrate.ts";
 import { project, type Projection } from "../../ops/plan/project.ts";
 import { samplePrompts } from "../../ops/plan/sample-prompts.ts";
+import { machineBusySeconds, treeCpuSeconds } from "../../ops/plan/host-cpu.ts";
 
 /** What the check found. */
 export interface PlanCheck {
@@ -48,9 +49,33 @@ export interface PlanCheck {
   }[];
   /** projected / actual. */
   ratio: number;
+  /**
+   * CPU seconds per second of wall time during the calibration's measured pass and the run
+   * (iteration_opened to experiment_done), by process: the model servers, the calibration's
+   * workers or the actors, the coordinator, this process (and the nats-server), the machine.
+   */
+  cpu: { calibration: CpuShare; run: CpuShare };
+  /**
+   * The panel's CPU in the run (actors, coordinator, this process and the nats-server) over the
+   * calibration clients' CPU scaled to the run's prompts: 1 + project.ts's PANEL_CPU_PER_CLIENT_CPU
+   * if that constant holds.
+   */
+  panelPerClientCpu: number;
+  /** The projection's shared-host factor (1: none). */
+  hostFactor: number;
   /** 1-minute load average before the calibration and after the run. */
   load: [number, number];
   projection: Projection;
+}
+
+/** Cores used on average, by process kind. */
+export interface CpuShare {
+  wallSeconds: number;
+  servers: number;
+  actors: number;
+  coordinator: number;
+  rest: number;
+  machine: number;
 }
 
 export interface PlanCheckSpec {
@@ -79,6 +104,22 @@ export async function checkPlan(spec: PlanCheckSpec): Promise<PlanCheck> {
   try {
     const urls = await Promise.all(names.map((n) => serve(spawn(`serve-${n}`, ["serve", "--peer", n, "--port", "0", "--log-format", "json"]))));
     const members = names.map((name, i) => ({ name, baseUrl: urls[i]!, model: name }));
+    // A process that has exited reads 0 (the coordinator exits once the experiment is done): keep its last reading.
+    const last = new Map<string, number>();
+    const sample = () => {
+      const t = treeCpuSeconds({ self: process.pid, ...Object.fromEntries(processes.map((p) => [p.name, p.pid])) });
+      for (const [name, cpu] of Object.entries(t)) if (name !== "self") last.set(name, (t[name] = Math.max(cpu, last.get(name) ?? 0)));
+      const of = (prefix: string) => processes.filter((p) => p.name.startsWith(prefix)).reduce((x, p) => x + (t[p.name] ?? 0), 0);
+      const servers = of("serve-");
+      const coordinator = of("coordinator");
+      const actors = processes.filter((p) => names.includes(p.name)).reduce((x, p) => x + (t[p.name] ?? 0), 0);
+      return { at: performance.now(), servers, actors, coordinator, rest: t.self! - servers - actors - coordinator, machine: machineBusySeconds() };
+    };
+    const share = (a: ReturnType<typeof sample>, b: ReturnType<typeof sample>): CpuShare => {
+      const wallSeconds = (b.at - a.at) / 1000;
+      const per = (k: "servers" | "actors" | "coordinator" | "rest" | "machine") => (b[k] - a[k]) / wallSeconds;
+      return { wallSeconds, servers: per("servers"), actors: per("actors"), coordinator: per("coordinator"), rest: per("rest"), machine: per("machine") };
+    };
     const loadBefore = loadavg()[0]!;
     say(`plan: calibrating ${names.join(", ")} (${spec.samples} samples each, together), load ${loadBefore.toFixed(2)}`);
     const drawn = await samplePrompts(2 * spec.samples);
@@ -93,7 +134,17 @@ export async function checkPlan(spec: PlanCheckSpec): Promise<PlanCheck> {
       waitMs: 30_000,
       timeoutMs: 60_000,
     };
-    const calibrations = await calibrate(members, calOptions);
+    // The calibration's workers are this process's children (counted in `rest` then `actors`' place).
+    let calStart: ReturnType<typeof sample> | undefined;
+    let calEnd: ReturnType<typeof sample> | undefined;
+    const calibrations = await calibrate(members, {
+      ...calOptions,
+      onProgress: (_m, phase, done, total) => {
+        calStart ??= sample();
+        if (phase === "judge" && done === total) calEnd = sample();
+      },
+    });
+    calEnd ??= sample();
     const projection = project(calibrations, {
       experiment: config.experiment,
       iterations: 1,
@@ -125,14 +176,22 @@ export async function checkPlan(spec: PlanCheckSpec): Promise<PlanCheck> {
       ]);
     const deadline = Date.now() + spec.timeoutMs;
     let control;
+    let runStart: ReturnType<typeof sample> | undefined;
     for (;;) {
       control = (await readStored(spec.nc, STREAMS.control.name, subjects.all(config.experiment, "ctl"), "control")).messages;
       if (control.some((e) => e.event === "experiment_done")) break;
+      if (!runStart && control.some((e) => e.event === "iteration_opened")) runStart = sample();
+      else if (runStart) sample(); // keeps each process's last reading
       const dead = processes.find((p) => !p.running);
       if (dead) throw new Error(`${dead.name} ended during the run:\n${dead.logTail()}`);
       if (Date.now() > deadline) throw new Error(`${config.experiment} did not finish in ${spec.timeoutMs / 1000} s`);
       await new Promise((r) => setTimeout(r, 200));
     }
+    const runEnd = sample();
+    const cpu = { calibration: share(calStart ?? calEnd, calEnd), run: share(runStart ?? runEnd, runEnd) };
+    // The calibration's workers ran in this process's tree: they are its "actors".
+    cpu.calibration.actors = cpu.calibration.rest;
+    cpu.calibration.rest = 0;
     const at = (event: string) => control.find((e) => e.event === event)?.at ?? NaN;
     const actualSeconds = (at("experiment_done") - at("iteration_opened")) / 1000;
     const actualVotedSeconds = (at("iteration_closed") - at("iteration_opened")) / 1000;
@@ -163,6 +222,11 @@ export async function checkPlan(spec: PlanCheckSpec): Promise<PlanCheck> {
       actualSeconds,
       actualVotedSeconds,
       ratio: projection.perIteration.seconds / actualSeconds,
+      cpu,
+      panelPerClientCpu:
+        ((cpu.run.actors + cpu.run.coordinator + cpu.run.rest) * cpu.run.wallSeconds) /
+        ((calibrations.reduce((sum, c) => sum + c.clientCpuSeconds, 0) * config.promptsPerIteration) / spec.samples),
+      hostFactor: projection.sharedHost?.factor ?? 1,
       load: [loadBefore, loadavg()[0]!],
       projection,
     };

@@ -78,6 +78,26 @@ export interface MemberCalibration {
   abstained: number;
   /** The answers per sample prompt id (what the projection counts repeated answers from). */
   answers: Record<string, string[]>;
+  /** CPU seconds this member's client (the calibration's process: encoding images, reading replies) used in the measured pass. */
+  clientCpuSeconds: number;
+  /** Set by ./calibrate.ts: what the measured passes cost this machine (see {@link HostReading}). */
+  host?: HostReading;
+}
+
+/**
+ * CPU this machine spent while every member's measured pass ran, when model servers run on it
+ * (./host-cpu.ts finds them by port): the projection's shared-host term.
+ */
+export interface HostReading {
+  /** Wall seconds from every member's go to the last member's result. */
+  wallSeconds: number;
+  /** CPU seconds of the model servers found on this machine (each server counted once). */
+  serverCpuSeconds: number;
+  /** Members whose server was found here. */
+  localServers: number;
+  /** Cores the machine has, and CPU seconds it spent in all (every process) over the window. */
+  cores: number;
+  machineBusySeconds: number;
 }
 
 type Log = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -151,12 +171,15 @@ export async function calibrateMember(member: PlanMember, o: CalibrationOptions,
         }
       };
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       await Promise.all(Array.from({ length: Math.min(o.concurrency, prompts.length) }, lane)).catch((e) => Promise.reject(explain(e, where)));
-      return { answers, answerUsage, judgeUsage, candidates, abstained, reasons, wallSeconds: (performance.now() - t0) / 1000 };
+      const cpu = process.cpuUsage(cpu0);
+      const clientCpuSeconds = (cpu.user + cpu.system) / 1e6;
+      return { answers, answerUsage, judgeUsage, candidates, abstained, reasons, clientCpuSeconds, wallSeconds: (performance.now() - t0) / 1000 };
     };
     if (o.warmPrompts?.length) await pass(o.warmPrompts, false);
     await warmed();
-    const { answers, answerUsage, judgeUsage, candidates, abstained, reasons, wallSeconds } = await pass(o.prompts, true);
+    const { answers, answerUsage, judgeUsage, candidates, abstained, reasons, clientCpuSeconds, wallSeconds } = await pass(o.prompts, true);
     if (abstained === candidates) throw new MemberRefusedError(`${where} gave no readable judgement of any candidate: ${reasons.at(-1)}`);
     // Each phase's share of the pass: its requests' seconds over all requests' seconds.
     const share = answerUsage.seconds / Math.max(1e-9, answerUsage.seconds + judgeUsage.seconds);
@@ -176,6 +199,7 @@ export async function calibrateMember(member: PlanMember, o: CalibrationOptions,
       wallSeconds,
       abstained,
       answers,
+      clientCpuSeconds,
     };
   } finally {
     await backend.dispose();

@@ -6,11 +6,13 @@
  * server's loading does not count as another's load.
  */
 import { fork, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { localServerPid, machineBusySeconds, treeCpuSeconds } from "./host-cpu.ts";
 import { MemberRefusedError, MemberUnreachableError } from "./errors.ts";
-import type { CalibrationOptions, MemberCalibration, PlanMember } from "./calibrate-member.ts";
+import type { CalibrationOptions, HostReading, MemberCalibration, PlanMember } from "./calibrate-member.ts";
 import type { WorkerInput, WorkerMessage } from "./calibrate-worker.ts";
 
-export type { CalibrationOptions, MemberCalibration, PhaseMeasure, PlanMember } from "./calibrate-member.ts";
+export type { CalibrationOptions, HostReading, MemberCalibration, PhaseMeasure, PlanMember } from "./calibrate-member.ts";
 
 const WORKER = new URL("./calibrate-worker.ts", import.meta.url);
 
@@ -33,15 +35,25 @@ function start(input: WorkerInput): ChildProcess {
 export async function calibrate(members: PlanMember[], options: CalibrationOptions): Promise<MemberCalibration[]> {
   const { onProgress, ...rest } = options;
   const workers = members.map((member) => start({ member, options: rest }));
+  // Servers on this machine, each once (several members may share one): their CPU over the measured passes.
+  const pids = [...new Set(members.map((m) => localServerPid(m.baseUrl)).filter((p) => p !== undefined))];
+  const localServers = members.filter((m) => localServerPid(m.baseUrl) !== undefined).length;
+  const read = () => {
+    const t = treeCpuSeconds(Object.fromEntries(pids.map((p) => [String(p), p])));
+    return { at: performance.now(), servers: Object.values(t).reduce((a, b) => a + b, 0), machine: machineBusySeconds() };
+  };
+  let before: ReturnType<typeof read> | undefined;
   let warm = 0;
   try {
-    return await Promise.all(
+    const results = await Promise.all(
       workers.map(
         (worker, i) =>
           new Promise<MemberCalibration>((resolve, reject) => {
             worker.on("message", (m: WorkerMessage) => {
-              if ("warm" in m && ++warm === workers.length) for (const w of workers) w.send("go");
-              else if ("progress" in m) onProgress?.(members[i]!.name, m.progress.phase, m.progress.done, m.progress.total);
+              if ("warm" in m && ++warm === workers.length) {
+                before = read();
+                for (const w of workers) w.send("go");
+              } else if ("progress" in m) onProgress?.(members[i]!.name, m.progress.phase, m.progress.done, m.progress.total);
               else if ("result" in m) resolve(m.result);
               else if ("error" in m) reject(revive(m.error));
             });
@@ -50,6 +62,18 @@ export async function calibrate(members: PlanMember[], options: CalibrationOptio
           }),
       ),
     );
+    const after = read();
+    if (before && pids.length) {
+      const host: HostReading = {
+        wallSeconds: (after.at - before.at) / 1000,
+        serverCpuSeconds: after.servers - before.servers,
+        localServers,
+        cores: availableParallelism(),
+        machineBusySeconds: after.machine - before.machine,
+      };
+      for (const r of results) r.host = host;
+    }
+    return results;
   } finally {
     for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill();
   }

@@ -17,13 +17,66 @@
  * as one answer's plus one judgement's measured latency; t the steady time per prompt, split
  * between the phases by their requests' seconds. An iteration of P prompts takes F + P·t' per
  * member (t' with this projection's distinct candidates to judge), the slowest member bounds it,
- * and the training time the user gives is added. Not modelled: the coordinator's and the
- * message plane's own work (voting, the hand-off to training), which runs beside the model work
- * and measured under a second an iteration on this 2-core machine (npm run bench:cost -- --parts plan).
+ * and the training time the user gives is added.
+ *
+ * Shared host: where model servers run on this machine (./host-cpu.ts finds them by port), the
+ * run adds processes the calibration did not have beside them: each actor's work beyond its
+ * model client (decoding and acknowledging the peers' batches, publishing), the coordinator and
+ * the nats-server. Measured on this machine (npm run bench:cost -- --parts plan), they use about
+ * {@link PANEL_CPU_PER_CLIENT_CPU} times the CPU the calibration's clients did per prompt: E.
+ * Over the pass's W seconds the servers and clients used C CPU-seconds, the machine left I cores
+ * idle, and other processes used the rest. E first fills the idle cores; what is left competes
+ * for the busy ones, where the kernel shares time by demand, so it lengthens the model work by
+ * its share of what ran: f = 1 + max(0, E − I·W) / C · C / (C + others). A GPU server on an idle
+ * host keeps f = 1; CPU-bound servers on a host of their own get 1 + E / C; on a host busy with
+ * other work the panel's extra processes mostly take their time from that work.
+ * The coordinator's voting and the hand-off to training otherwise run beside the model work and
+ * are left out (under a second an iteration here).
  */
 import { JudgeAssignment } from "../../../protocol/judges.ts";
 import { CRITERIA, type JudgingMode } from "../../../protocol/mod.ts";
 import type { MemberCalibration } from "./calibrate.ts";
+
+/**
+ * The panel's CPU on a shared host beyond the calibration's clients, per CPU second of those
+ * clients: the actors' plane work, the coordinator and the nats-server. 3 members, k = 4, 200
+ * prompts, tiny `pop serve` servers on this 2-core machine: the actors, coordinator and
+ * nats-server used 1.7–1.9x the clients' CPU per prompt in three runs (`npm run bench:cost --
+ * --parts plan` prints the ratio it measures).
+ */
+export const PANEL_CPU_PER_CLIENT_CPU = 0.8;
+
+/** The shared-host term's readings and factor (absent when no server runs on this machine). */
+export interface SharedHost {
+  /** C: CPU seconds of the servers found here and of every member's client over the measured passes. */
+  passCpuSeconds: number;
+  /** W: the passes' wall seconds. */
+  wallSeconds: number;
+  /** I: cores the machine left idle over the passes. */
+  idleCores: number;
+  /** C / (C + others): this plan's share of the CPU the machine spent over the passes. */
+  share: number;
+  /** E: the panel's CPU the run adds (the clients' CPU × PANEL_CPU_PER_CLIENT_CPU). */
+  panelCpuSeconds: number;
+  /** f: what the model work's time is multiplied by. */
+  factor: number;
+}
+
+/** The shared-host factor from the calibrations (undefined when no member's server runs on this machine). */
+export function sharedHost(calibrations: MemberCalibration[]): SharedHost | undefined {
+  const host = calibrations.find((c) => c.host)?.host;
+  if (!host || host.localServers === 0 || !(host.wallSeconds > 0)) return undefined;
+  const clients = calibrations.reduce((sum, c) => sum + c.clientCpuSeconds, 0);
+  const passCpuSeconds = host.serverCpuSeconds + clients;
+  if (!(passCpuSeconds > 0)) return undefined;
+  // Off Linux the machine's total is unknown: then as if it ran nothing else, with no core idle.
+  const busy = Number.isFinite(host.machineBusySeconds) ? Math.max(host.machineBusySeconds, passCpuSeconds) : passCpuSeconds;
+  const idleCores = Math.max(0, host.cores - busy / host.wallSeconds);
+  const share = passCpuSeconds / busy;
+  const panelCpuSeconds = PANEL_CPU_PER_CLIENT_CPU * clients;
+  const factor = 1 + (Math.max(0, panelCpuSeconds - idleCores * host.wallSeconds) / passCpuSeconds) * share;
+  return { passCpuSeconds, wallSeconds: host.wallSeconds, idleCores, share, panelCpuSeconds, factor };
+}
 
 /** The run's shape the projection is for. */
 export interface PlanParams {
@@ -68,7 +121,7 @@ export interface MemberProjection {
     /** Mean seconds of one request under that load. */
     answerLatency: number;
     judgeLatency: number;
-    /** The pass's fill and drain, F: one answer's and one judgement's latency. */
+    /** The pass's fill and drain, F: one answer's and one judgement's latency (these and the per-unit seconds include the shared-host factor). */
     pipelineSeconds: number;
   };
   /** Per prompt: the formula's requests, and the candidates this member judges. */
@@ -87,6 +140,8 @@ export interface Projection {
   members: MemberProjection[];
   /** The member whose iteration takes longest (it bounds the iteration). */
   slowest: string;
+  /** The shared-host term (see the module's comment); absent when no server runs on this machine. */
+  sharedHost?: SharedHost;
   perIteration: Totals;
   run: Totals;
 }
@@ -110,6 +165,8 @@ export function project(calibrations: MemberCalibration[], params: PlanParams): 
   const perCandidate = params.mode === "single" ? 1 : CRITERIA.length;
   const byName = new Map(calibrations.map((c) => [c.member.name, c]));
   const P = params.promptsPerIteration;
+  const shared = sharedHost(calibrations);
+  const hostFactor = shared?.factor ?? 1;
   const members = calibrations.map((c): MemberProjection => {
     const name = c.member.name;
     const judgedCandidates = (assignment.perAuthor + (params.selfJudging ? 1 : 0)) * params.k;
@@ -124,13 +181,14 @@ export function project(calibrations: MemberCalibration[], params: PlanParams): 
       : judgedCandidates;
     const answerLatency = c.answer.requestSeconds / Math.max(1, c.answer.requests);
     const judgeLatency = c.judge.requestSeconds / Math.max(1, c.judge.requests);
-    const pipelineSeconds = answerLatency + judgeLatency;
+    const fill = answerLatency + judgeLatency;
     // The pass's steady part: W − F, but never under half of W (a pass too short to have one).
     const pass = c.answer.wallSeconds + c.judge.wallSeconds;
-    const steady = pass > 0 ? Math.max(pass - pipelineSeconds, pass / 2) / pass : 1;
+    const steady = pass > 0 ? Math.max(pass - fill, pass / 2) / pass : 1;
+    const pipelineSeconds = fill * hostFactor;
     const measured = {
-      secondsPerPrompt: (steady * c.answer.wallSeconds) / Math.max(1, c.answer.units),
-      secondsPerCandidate: (steady * c.judge.wallSeconds) / Math.max(1, c.judge.units),
+      secondsPerPrompt: (hostFactor * steady * c.answer.wallSeconds) / Math.max(1, c.answer.units),
+      secondsPerCandidate: (hostFactor * steady * c.judge.wallSeconds) / Math.max(1, c.judge.units),
       answerInFlight: c.answer.inFlight,
       judgeInFlight: c.judge.inFlight,
       requestsPerPrompt: c.answer.requests / Math.max(1, c.answer.units),
@@ -184,5 +242,5 @@ export function project(calibrations: MemberCalibration[], params: PlanParams): 
     trainSeconds: trainSeconds * n,
     seconds: perIteration.seconds * n,
   };
-  return { params, panel: members.length, judgesPerAuthor: assignment.perAuthor, members, slowest: slowest?.name ?? "", perIteration, run };
+  return { params, panel: members.length, judgesPerAuthor: assignment.perAuthor, members, slowest: slowest?.name ?? "", sharedHost: shared, perIteration, run };
 }

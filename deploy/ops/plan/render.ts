@@ -60,6 +60,11 @@ export function renderPlan(p: Projection, ctx: PlanContext): string {
   ];
   const hosts = new Set(p.members.map((x) => x.baseUrl));
   if (hosts.size < p.members.length) lines.push(`members sharing a server were calibrated together: each one's times include the others' load`);
+  const h = p.sharedHost;
+  if (h)
+    lines.push(
+      `servers on this machine: the calibration used ${h.passCpuSeconds.toFixed(1)} CPU-s in ${h.wallSeconds.toFixed(1)} s with ${h.idleCores.toFixed(1)} cores idle (${(h.share * 100).toFixed(0)}% of the busy CPU); the panel's own processes add ~${h.panelCpuSeconds.toFixed(1)} CPU-s beside them: model times x ${h.factor.toFixed(2)}`,
+    );
   const train = q.trainMinutes === undefined ? "training not included (--train-minutes)" : `training ${secs(p.perIteration.trainSeconds)}`;
   lines.push(
     `per iteration: ${count(p.perIteration.answerRequests)} answer + ${count(p.perIteration.judgeRequests)} judge requests (${count(p.perIteration.expectedJudgeRequests)} expected); slowest member (${p.slowest}) ${secs(p.perIteration.modelSeconds)} + fill and drain ${secs(p.perIteration.overheadSeconds)}, ${train}: ${secs(p.perIteration.seconds)}`,
