@@ -8,11 +8,16 @@
  * young generation, and received messages' buffers waiting for collection, so its peak RSS grew
  * with how long an iteration ran (154 MB at 10,000 prompts, 215 MB at 100,000 and 216 MB at a
  * million: npm run bench's memory runs, 2 peers, k = 1). `--optimize-for-size` has V8 keep its
- * heap close to what is live. deploy/cli/pop.sh starts the coordinator with the same flags.
+ * heap close to what is live. The flags live in coordinator.node-flags (one per line), which
+ * deploy/cli/pop.sh reads too.
  */
+import { readFileSync } from "node:fs";
 
 /** The coordinator's flags. */
-export const COORDINATOR_NODE_ARGS: readonly string[] = ["--optimize-for-size"];
+export const COORDINATOR_NODE_ARGS: readonly string[] = readFileSync(new URL("./coordinator.node-flags", import.meta.url), "utf8")
+  .split("\n")
+  .map((l) => l.trim())
+  .filter(Boolean);
 
 /** The node flags for a pop command line (`args[0]` is the command). */
 export function nodeArgsFor(args: readonly string[]): string[] {
