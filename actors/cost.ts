@@ -5,6 +5,7 @@
  * iteration's, so they outlive the run in the control stream.
  */
 import { MEMBER_COST_ITERATIONS, type Member, type Phase, type PhaseCost } from "../protocol/mod.ts";
+import { modelCallStarted } from "./metrics.ts";
 import { addPhaseCost, meterUsage, NO_USAGE, type Usage } from "./models/usage.ts";
 
 export class CostMeter {
@@ -14,10 +15,15 @@ export class CostMeter {
   /** Runs a model call of `phase` for `iteration`, counting what it cost (also when it fails). */
   async meter<T>(iteration: number, phase: Phase, call: () => Promise<T>): Promise<T> {
     const usage: Usage = { ...NO_USAGE };
+    const ended = modelCallStarted(iteration, phase);
+    let ok = false;
     try {
-      return (await meterUsage(call, usage)).result;
+      const result = (await meterUsage(call, usage)).result;
+      ok = true;
+      return result;
     } finally {
       this.add(iteration, { [phase]: usage });
+      ended(usage, ok);
     }
   }
 

@@ -20,6 +20,7 @@ import {
   type ModelRecord,
   type PreferencePair,
 } from "../protocol/mod.ts";
+import { trainingStep } from "./metrics.ts";
 import { canTrain, simpoOptionsOf, type PreferenceInput, type SimpoOptions, type TrainResult, type TrainStep } from "./models/contract.ts";
 import { seedOf, type PeerContext } from "./context.ts";
 import { RoleStoppedError } from "./errors.ts";
@@ -164,14 +165,16 @@ export class Training {
       mine.map(async (p) => ({ prompt: await ctx.promptInput(p.promptId, p.question, p.images), chosen: p.chosen.text, rejected: p.rejected.text })),
     );
     this.current = { doing: "training", iteration, done: 0, total: 0 };
-    const onProgress = (done: number, total: number, step?: TrainStep) =>
-      (this.current = {
+    const onProgress = (done: number, total: number, step?: TrainStep) => {
+      trainingStep(done, total, step);
+      this.current = {
         doing: "training",
         iteration,
         done,
         total,
         ...(step && Number.isFinite(step.loss) && Number.isFinite(step.margin) ? { loss: step.loss, margin: step.margin } : {}),
-      });
+      };
+    };
     const result =
       inputs.length > 0
         ? await ctx.cost

@@ -25,7 +25,7 @@ import {
   type LeaseRecord,
 } from "../protocol/mod.ts";
 import { CoordinatorLease, LeaseLostError } from "./lease.ts";
-import { CoordinatorSetupError, Term } from "./term.ts";
+import { CoordinatorSetupError, Term, type IterationFigures } from "./term.ts";
 
 export { CoordinatorSetupError, RecordTooLargeError } from "./term.ts";
 export { LeaseLostError } from "./lease.ts";
@@ -80,6 +80,11 @@ export class Coordinator {
 
   get done(): boolean {
     return this.finished;
+  }
+
+  /** The open iteration's progress while this process leads (undefined while standing by). */
+  get figures(): IterationFigures | undefined {
+    return this.term?.figures;
   }
 
   /** The lease while this process leads. */

@@ -76,6 +76,18 @@ export interface TermOptions {
   fence: FenceView;
 }
 
+/** An iteration's progress as the leader sees it (counts are of the open iteration; 0 once it closed). */
+export interface IterationFigures {
+  iteration: number;
+  phase: "collecting" | "training" | "done";
+  /** Prompts in the iteration. */
+  prompts: number;
+  /** Prompts out so far (published by this term or, before a restart or takeover, an earlier one). */
+  published: number;
+  voted: number;
+  pairs: number;
+}
+
 export class Term {
   private js!: JetStreamClient;
   private state!: KV;
@@ -161,6 +173,20 @@ export class Term {
 
   get done(): boolean {
     return this.progress.phase === "done";
+  }
+
+  /** Where the open iteration stands, for metrics (undefined before the progress is read). */
+  get figures(): IterationFigures | undefined {
+    if (!this.progress) return undefined;
+    const status = this.collector?.status;
+    return {
+      iteration: this.progress.iteration,
+      phase: this.progress.phase,
+      prompts: this.record?.prompts.count ?? 0,
+      published: this.window?.published ?? 0,
+      voted: status?.voted ?? 0,
+      pairs: status?.pairs ?? 0,
+    };
   }
 
   private async setUp(): Promise<void> {

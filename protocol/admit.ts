@@ -10,6 +10,7 @@ import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { decode } from "./codec.ts";
 import { claimedIdentity, verifyEnvelope } from "./envelope.ts";
 import { DecodeError } from "./errors.ts";
+import { tellProtocolEvent } from "./observe.ts";
 import { publishMessage } from "./publish.ts";
 import { DEAD_LETTER_MAX_PAYLOAD, type DeadLetter, type Message, type MessageOf, type MessageType } from "./schemas.ts";
 import { isName, parseSubject } from "./subjects.ts";
@@ -66,6 +67,7 @@ export function admit<K extends MessageType>(
   }
   const problem = check?.(message);
   if (problem !== undefined) return { ok: false, reason: "invalid", detail: problem };
+  tellProtocolEvent({ kind: "admitted", message });
   return { ok: true, message: message as MessageOf<K> };
 }
 
@@ -100,4 +102,5 @@ export async function deadLetter(js: JetStreamClient, m: JsMsg, rejection: Rejec
     at: Date.now(),
   };
   await publishMessage(js, letter);
+  tellProtocolEvent({ kind: "dead_lettered", reason: rejection.reason });
 }

@@ -26,3 +26,5 @@ export * from "./pool.ts";
 export * from "./limits.ts";
 export * from "./weights.ts";
 export * from "./bitset.ts";
+export * from "./observe.ts";
+export * from "./metrics-http.ts";

@@ -18,6 +18,7 @@ import { encode } from "./codec.ts";
 import { HEADER, headersFor, messageIdFor, subjectFor } from "./envelope.ts";
 import { PopError, isPermissionViolation } from "./errors.ts";
 import { LimitExceededError, asLimitError } from "./limits.ts";
+import { tellProtocolEvent } from "./observe.ts";
 import type { Message } from "./schemas.ts";
 
 /** The stream could not store a message (no ack in time, no stream, server gone). */
@@ -79,5 +80,6 @@ export async function publishMessage(js: JetStreamClient, message: Message, opti
     if (limited instanceof LimitExceededError) throw limited;
     throw new PublishError(`could not publish ${message.type} on ${subject}: ${(error as Error).message}`, { cause: error, retryable: true });
   }
+  tellProtocolEvent({ kind: "published", message, duplicate: ack.duplicate });
   return { subject, seq: ack.seq, duplicate: ack.duplicate };
 }

@@ -101,6 +101,14 @@ export type TrainResult = TrainSummary;
 /** Most points a training curve keeps (it travels in the training_done event). */
 export const CURVE_POINTS = 200;
 
+/** At most `n` evenly spaced entries of `xs`, the last always among them. */
+export function thin<T>(xs: T[], n: number): T[] {
+  if (xs.length <= n) return xs;
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(xs[Math.round(((i + 1) * xs.length) / n) - 1]!);
+  return out;
+}
+
 /** Accuracy per benchmark suite (0..1) and their unweighted mean. */
 export interface EvalResult {
   suites: Record<string, number>;

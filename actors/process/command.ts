@@ -36,6 +36,8 @@ export interface RunOptions {
   log?: CommandLog;
   /** Called with the process group id once it runs (to record it, e.g. so a restart can end a stale run). */
   onSpawn?: (pid: number) => void;
+  /** Also hears each output line, whole (e.g. to read a trainer's progress). */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
 /** Stderr lines kept for the error message. */
@@ -143,6 +145,7 @@ export function runCommand(command: string, options: RunOptions): Promise<void> 
         if (stderrTail.length > STDERR_TAIL) stderrTail.shift();
       }
       log.info({ stream, command: options.label }, shown);
+      options.onLine?.(line, stream);
     });
   }
 

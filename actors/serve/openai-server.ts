@@ -38,7 +38,7 @@ import {
   ShuttingDownError,
   type ErrorStatus,
 } from "./errors.ts";
-import { METRICS_CONTENT_TYPE, ServeMetrics } from "./metrics.ts";
+import { ServeMetrics } from "./metrics.ts";
 import { parseChatRequest, type ChatRequest } from "./request.ts";
 import { CompletionStream } from "./streaming.ts";
 
@@ -378,8 +378,8 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     return card(m);
   };
   const metricsText = async (_req: IncomingMessage, seen: Seen): Promise<typeof SENT> => {
-    const text = metrics.render();
-    seen.res.writeHead(200, { "content-type": METRICS_CONTENT_TYPE, "content-length": Buffer.byteLength(text) });
+    const text = await metrics.render();
+    seen.res.writeHead(200, { "content-type": metrics.contentType, "content-length": Buffer.byteLength(text) });
     seen.res.end(text);
     return SENT;
   };

@@ -18,7 +18,10 @@
  *   `adapter_config.json` + `adapter_model.safetensors`, the tiny model's `model.bin`), starting
  *   from `settings.init_adapter` when there is one (the previous iteration's adapter);
  * - `metrics.json` ({@link TrainMetrics}) last: its presence says training finished.
- * It exits 0 on success. Progress lines on stdout/stderr go to the actor's log.
+ * It exits 0 on success. Its output lines on stdout/stderr go to the actor's log; a line per
+ * optimisation step in the form `step <done>/<total> loss <x> margin <y>` (./step-lines.ts) shows
+ * in the actor's heartbeats while it runs and becomes the run's training curve (training_done,
+ * the report, the dashboard), as the embedded trainer's steps do.
  *
  * Both files are zod schemas here, derived from the protocol's TrainingConfig and TrainSummary
  * (protocol/schemas.ts, where each field's meaning is documented) under snake_case names by one

@@ -4,7 +4,8 @@ import { isAbsolute, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { encodePng } from "../../actors/images/png-encode.ts";
 import { TRAINER_FORMAT, type TrainSettings } from "../../actors/trainers/contract.ts";
-import { llamaFactoryMetrics, writeLlamaFactoryMetrics } from "../../actors/trainers/llamafactory/metrics.ts";
+import { llamaFactoryMetrics, llamaFactoryStepLines, writeLlamaFactoryMetrics } from "../../actors/trainers/llamafactory/metrics.ts";
+import { parseStepLine } from "../../actors/trainers/step-lines.ts";
 import {
   splitBatch,
   toYaml,
@@ -359,6 +360,14 @@ describe("llamaFactoryMetrics", () => {
     expect(m.margin_after).toBeCloseTo(0.9, 10);
     expect(m.seconds).toBe(42.5);
     expect(JSON.parse(readFileSync(settings.metrics, "utf8"))).toEqual(m);
+    // The logged steps as the contract's step lines, which the actor reads into the curve.
+    const lines = llamaFactoryStepLines(out, settings.simpo.beta).map(parseStepLine);
+    expect(lines.map((l) => [l!.done, l!.total, l!.step!.loss])).toEqual([
+      [1, 3, 1.61],
+      [2, 3, 1.2],
+      [3, 3, 0.9],
+    ]);
+    expect(lines[2]!.step!.margin).toBeCloseTo(0.7, 4);
   });
 
   it("falls back to the first and last training batches without evaluation", () => {

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { simpoOptionsOf } from "../../actors/models/contract.ts";
 import { simpoFileSettings, simpoOptionsFromFile, TRAINER_FORMAT, trainMetricsOf, trainSummaryFromMetrics } from "../../actors/trainers/contract.ts";
 import { readTrainSettings, WorkDirError } from "../../actors/trainers/settings-file.ts";
+import { formatStepLine, parseStepLine } from "../../actors/trainers/step-lines.ts";
 import { TrainingConfig } from "../../protocol/mod.ts";
 
 let work: string;
@@ -63,5 +64,23 @@ describe("the trainer contract's files", () => {
     writeFileSync(join(work, "settings.json"), JSON.stringify({ ...settings, format: "pop-trainer/0" }));
     expect(() => readTrainSettings(work)).toThrow(WorkDirError);
     expect(() => readTrainSettings(work)).toThrow(/format 'pop-trainer\/0'/);
+  });
+
+  it("reads the trainers' step lines: the Python trainer's, pop train's, and progress without figures", () => {
+    // As actors/trainers/python/simpo_lora.py prints them when its stderr is not a terminal.
+    expect(parseStepLine("[simpo_lora] step 3/40 loss 0.6931 margin +0.0125 lr 1.00e-05 elapsed 0:00:12 eta 0:02:28")).toEqual({
+      done: 3,
+      total: 40,
+      step: { loss: 0.6931, margin: 0.0125 },
+    });
+    expect(parseStepLine(`pop train: ${formatStepLine(2, 4, { loss: 1.5, margin: -0.25 })}`)).toEqual({
+      done: 2,
+      total: 4,
+      step: { loss: 1.5, margin: -0.25 },
+    });
+    expect(parseStepLine("step 7/9")).toEqual({ done: 7, total: 9 });
+    expect(parseStepLine("step 7/9 loss nan margin 0.1")).toEqual({ done: 7, total: 9 });
+    expect(parseStepLine("[simpo_lora] margin before: +0.0100 (mean over 12 pairs)")).toBeUndefined();
+    expect(parseStepLine("a stepper 1/2")).toBeUndefined();
   });
 });

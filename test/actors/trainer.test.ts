@@ -34,8 +34,18 @@ describe("the trainer contract", () => {
       baseModel: "lostspace",
       log: { info: (_f, m) => lines.push(m) },
     });
-    const first = await trainer.train(pairs, SIMPO, run, null);
+    const progress: [number, number, number | undefined][] = [];
+    const first = await trainer.train(pairs, SIMPO, run, null, (done, total, step) => progress.push([done, total, step?.loss]));
     expect(first.result.steps).toBe(4); // 12 pairs in batches of 8, two epochs
+    // Each step's line reached the caller while the trainer ran, and the curve is those steps.
+    expect(progress.map(([d, t]) => [d, t])).toEqual([
+      [1, 4],
+      [2, 4],
+      [3, 4],
+      [4, 4],
+    ]);
+    expect(first.result.curve?.map((p) => p[0])).toEqual([1, 2, 3, 4]);
+    expect(first.result.curve?.at(-1)?.[1]).toBeCloseTo(first.result.lossLast, 3);
     expect(first.result.marginAfter).toBeGreaterThan(first.result.marginBefore);
     expect(lines.some((l) => l.includes("pop train: iteration 1: 12 pairs"))).toBe(true);
     const settings = JSON.parse(readFileSync(join(dir, "exp/lostspace/iter-1/settings.json"), "utf8"));
@@ -53,6 +63,12 @@ describe("the trainer contract", () => {
     const inProcess = await TinyBackend.load(BASE);
     const mine = await inProcess.train(pairs, SIMPO);
     expect(first.result.lossLast).toBeCloseTo(mine.lossLast, 5);
+    // The same curve as the in-process trainer's, to the printed precision.
+    for (const [i, [step, loss, margin]] of mine.curve!.entries()) {
+      expect(first.result.curve![i]![0]).toBe(step);
+      expect(first.result.curve![i]![1]).toBeCloseTo(loss, 3);
+      expect(first.result.curve![i]![2]).toBeCloseTo(margin, 3);
+    }
     const trained = await TinyBackend.load(join(first.adapterDir, "model.bin"));
     expect((await trained.info()).version).toBe((await inProcess.info()).version);
 

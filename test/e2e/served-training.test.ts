@@ -103,6 +103,14 @@ describe("served peers that train", () => {
 
     const report = buildReport(await collectRun(p.nc, "learn"));
     console.log(formatTable(report));
+    // Each member's training shows in the report as the in-process trainer's does: pop train's
+    // step lines became each run's curve in training_done, ending at its last step.
+    for (const it of [1, 2])
+      for (const m of MEMBERS) {
+        const row = report.training?.find((r) => r.iteration === it && r.peer === m);
+        expect(row?.curve?.length, `${m}'s training points in iteration ${it}`).toBeGreaterThan(0);
+        expect(row!.curve!.at(-1)![0]).toBe(row!.steps);
+      }
     // The gaps the panel is built to teach close, as in the demo: each member learns what it lacked
     // from its peers.
     const [first, , last] = report.iterations;

@@ -57,7 +57,7 @@ export interface Panel<N extends PanelNetwork = SingleServer> extends AsyncDispo
   randomCheckpoints(names: string[]): Promise<Record<string, string>>;
   /** A coordinator process; `extra` flags such as `--instance coord-b` for a second one. */
   startCoordinator(extra?: string[]): PopProcess;
-  startActor(peer: string, checkpoint: string, instance?: string): PopProcess;
+  startActor(peer: string, checkpoint: string, instance?: string, extra?: string[]): PopProcess;
   /** A peer whose model is served by an OpenAI-compatible server at `baseUrl`. */
   startServedActor(peer: string, baseUrl: string, model: string, extra?: string[]): PopProcess;
   /** Any pop command as its own process (e.g. `serve`), stopped with the panel. */
@@ -167,8 +167,19 @@ function panelOf<N extends PanelNetwork>(
     startCoordinator(extra = []) {
       return panel.spawn("coordinator", ["coordinator", ...as(COORDINATOR_IDENTITY), ...extra]);
     },
-    startActor(peer, checkpoint, instance) {
-      const args = ["actor", "--peer", peer, "--checkpoint", checkpoint, "--bench-items", String(options.benchItems ?? 20), ...as(peer), ...actorArgs];
+    startActor(peer, checkpoint, instance, extra = []) {
+      const args = [
+        "actor",
+        "--peer",
+        peer,
+        "--checkpoint",
+        checkpoint,
+        "--bench-items",
+        String(options.benchItems ?? 20),
+        ...as(peer),
+        ...actorArgs,
+        ...extra,
+      ];
       if (instance) args.push("--instance", instance);
       return panel.spawn(peer, args);
     },

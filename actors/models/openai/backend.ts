@@ -117,7 +117,7 @@ export class OpenAiBackend implements ModelBackend {
       });
       this.train = async (pairs, simpo, context) => {
         const run = context ?? { experiment: "default", peer: "default", iteration: 0 };
-        const { result, adapterDir } = await trainer.train(pairs, simpo, run, this.adapter?.dir ?? null);
+        const { result, adapterDir } = await trainer.train(pairs, simpo, run, this.adapter?.dir ?? null, context?.onProgress);
         await this.importWeights(await packDir(adapterDir));
         return result;
       };

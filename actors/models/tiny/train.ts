@@ -1,5 +1,5 @@
 /** Training loops for the tiny model: cross-entropy (pretraining) and SimPO (PoP). */
-import { CURVE_POINTS, type RgbImage, type SimpoOptions, type TrainResult, type TrainStep } from "../contract.ts";
+import { CURVE_POINTS, thin, type RgbImage, type SimpoOptions, type TrainResult, type TrainStep } from "../contract.ts";
 import { CRITERIA_SCORES, classifyAnswer, drawCategory, synthCandidate } from "./criteria.ts";
 import { TinyVlm, imagesTensor } from "./model.ts";
 import { hashSeed, makeRng } from "../../random/rng.ts";
@@ -148,14 +148,6 @@ export function trainSimpo(
     ms: performance.now() - t0,
     ...(curve.length ? { curve: thin(curve, CURVE_POINTS) } : {}),
   };
-}
-
-/** At most `n` evenly spaced entries of `xs`, the last always among them. */
-export function thin<T>(xs: T[], n: number): T[] {
-  if (xs.length <= n) return xs;
-  const out: T[] = [];
-  for (let i = 0; i < n; i++) out.push(xs[Math.round(((i + 1) * xs.length) / n) - 1]!);
-  return out;
 }
 
 /** A judge training example: a candidate answer with its five ground-truth labels (1..5). */

@@ -17,12 +17,16 @@
  * first training step's batch (also before any update, but one batch). margin_after:
  * eval_results.json (all pairs, after training); without it, the last eval entry after step 0, else
  * the last training step's batch (measured before that step's update: an approximation).
+ *
+ * It also prints the logged training steps as the contract's step lines (../step-lines.ts), after
+ * the fact, so the actor gets the run's curve as from the trainers that print them live.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { TrainMetrics } from "../contract.ts";
 import { readTrainSettings } from "../settings-file.ts";
+import { formatStepLine } from "../step-lines.ts";
 
 type LogEntry = Record<string, number | undefined>;
 
@@ -77,6 +81,19 @@ export function llamaFactoryMetrics(outputDir: string, pairs: number, beta: numb
   };
 }
 
+/** The contract's step lines for each training step `trainer_state.json` in `outputDir` logged (its loss and batch margin). */
+export function llamaFactoryStepLines(outputDir: string, beta: number): string[] {
+  const state = readJson<HfTrainerState>(join(outputDir, "trainer_state.json"));
+  if (!state || !Array.isArray(state.log_history)) return [];
+  const total = state.max_steps ?? state.global_step;
+  return state.log_history
+    .filter((e) => typeof e.loss === "number" && typeof e.step === "number")
+    .map((e) => {
+      const margin = entryMargin(e, "", beta);
+      return formatStepLine(e.step!, total, margin === undefined ? undefined : { loss: e.loss!, margin });
+    });
+}
+
 /**
  * Reads `<workDir>/settings.json`, checks that the adapter is in output_dir, and writes
  * metrics.json (last, as the contract asks). Returns the metrics.
@@ -88,6 +105,7 @@ export function writeLlamaFactoryMetrics(workDir: string): TrainMetrics {
     throw new Error(`no peft adapter (adapter_config.json + adapter_model.safetensors) in ${out}`);
   }
   const metrics = llamaFactoryMetrics(out, settings.pair_count, settings.simpo.beta);
+  for (const line of llamaFactoryStepLines(out, settings.simpo.beta)) console.error(line);
   writeFileSync(settings.metrics, JSON.stringify(metrics, null, 2) + "\n");
   return metrics;
 }

@@ -432,6 +432,8 @@ class Progress:
             return
         elapsed = time.monotonic() - self.start
         eta = elapsed / done * max(0, self.total - done)
+        # The trainer contract's step line (actors/trainers/step-lines.ts): the actor reads
+        # "step N/T ... loss X ... margin Y" into its heartbeats and the run's training curve.
         log(f"step {done}/{self.total} loss {loss:.4f} margin {margin:+.4f} lr {lr:.2e} elapsed {_clock(elapsed)} eta {_clock(eta)}")
 
     def close(self) -> None:

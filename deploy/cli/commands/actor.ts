@@ -11,6 +11,8 @@ import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
 import { createLogger } from "../log.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { peerEvaluator } from "../evaluators.ts";
+import { actorRegistry } from "../../../actors/metrics.ts";
+import { METRICS_OPTIONS_HELP, metricsOptions, startMetrics } from "../metrics-flags.ts";
 
 export const actorHelp = `pop actor --peer NAME [--backend KIND] [options]
 
@@ -28,6 +30,11 @@ replicas.
   --hostile-judge M    robustness experiments: corrupt this peer's verdicts: ${HOSTILE_JUDGES.join(", ")}
 
 ${NATS_OPTIONS_HELP}
+
+${METRICS_OPTIONS_HELP}
+  It shows messages in and out by type, dead letters by reason, model calls with their latency,
+  requests and tokens by phase, training steps with the latest loss and margin, and the
+  iteration being worked on (docs/running.md lists them).
 
 Evaluation after each iteration (default: the backend's own benchmark, if it has one):
   --bench FILE         a benchmark JSONL (image, question, answer or choices, suite), exact match / choice letter
@@ -76,7 +83,10 @@ export async function runActor(flags: Flags): Promise<void> {
   if (bench && evalCmd) throw new UsageError("--bench and --eval-cmd are alternatives; pass one", actorHelp);
   const nats = flags.nats();
   const server = nats.servers;
+  const metricsAt = metricsOptions(flags);
   flags.rejectUnknown();
+  // Up before the model loads, so a scrape can tell a slow start from a dead one.
+  const metrics = await startMetrics(actorRegistry, metricsAt, log);
   const nc = await connectNats(nats, `pop-actor-${peer}`, log);
   log.info({ backend: kind }, "opening the model");
   let backend;
@@ -109,6 +119,7 @@ export async function runActor(flags: Flags): Promise<void> {
     // Ends a training in progress (its message was nak'ed by stop(), so it is redelivered).
     await backend.dispose();
     await closeNats(nc);
+    await metrics?.close();
   });
   try {
     await actor.start();

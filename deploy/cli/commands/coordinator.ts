@@ -6,6 +6,8 @@ import { ExperimentFileError, readExperimentFile } from "../../ops/experiment-fi
 import { closeNats, connectNats, onShutdown } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
 import { createLogger } from "../log.ts";
+import { coordinatorRegistry, watchCoordinator } from "../../../coordinator/metrics.ts";
+import { METRICS_OPTIONS_HELP, metricsOptions, startMetrics } from "../metrics-flags.ts";
 
 export const coordinatorHelp = `pop coordinator [options]
 
@@ -24,7 +26,12 @@ a leader that cannot renew stops publishing. pop watch shows who leads (docs/how
   --instance NAME      this process's name in the lease and in pop watch     default: host-pid-random
   --log-format F       pretty or json                                        default: pretty
 
-${NATS_OPTIONS_HELP}`;
+${NATS_OPTIONS_HELP}
+
+${METRICS_OPTIONS_HELP}
+  It shows messages in and out by type, dead letters by reason, whether this process leads, the
+  iteration and its phase, and per iteration the prompts published and voted and the pairs made
+  (docs/running.md lists them).`;
 
 export async function runCoordinator(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
@@ -33,6 +40,7 @@ export async function runCoordinator(flags: Flags): Promise<void> {
   const nats = flags.nats();
   const server = nats.servers;
   const format = flags.logFormat();
+  const metricsAt = metricsOptions(flags);
   flags.rejectUnknown();
   let config: ExperimentConfig | undefined;
   if (configFile) {
@@ -45,13 +53,17 @@ export async function runCoordinator(flags: Flags): Promise<void> {
   }
   let coordinator: Coordinator | undefined;
   const log = createLogger("coordinator", { format, context: { experiment }, iteration: () => coordinator?.iteration });
+  const metrics = await startMetrics(coordinatorRegistry, metricsAt, log);
+  watchCoordinator(() => ({ leading: coordinator?.leading !== undefined, figures: coordinator?.figures }));
   const nc = await connectNats(nats, "pop-coordinator", log);
   const abort = new AbortController();
   onShutdown(async () => {
     abort.abort();
     await closeNats(nc);
+    await metrics?.close();
   });
   coordinator = new Coordinator({ nc, experiment, log, config, instance });
   await coordinator.run(abort.signal);
   await closeNats(nc);
+  await metrics?.close();
 }
