@@ -6,14 +6,18 @@
  * process behind. Then one short iteration of a panel where the Python peer sits beside tiny
  * members, over a real nats-server.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { canTrain, capabilitiesOf, type ModelBackend } from "../../actors/models/contract.ts";
 import { ProcessBackend, type ProcessBackendOptions } from "../../actors/models/process/backend.ts";
 import { PeerExitedError, PeerProtocolError, PeerReportedError, PeerTimeoutError } from "../../actors/models/process/errors.ts";
+import { wirePrompt } from "../../actors/models/process/convert.ts";
 import { poolItem, poolPrompts } from "../../actors/models/tiny/world.ts";
+import { PUBLISHED_DIR } from "../../deploy/ops/schemas/generate.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
 import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT } from "../support/panel.ts";
 import { removeScratch, scratchDir } from "../support/scratch.ts";
@@ -189,6 +193,36 @@ time.sleep(3600)'`;
     const error = await open(command).catch((e: unknown) => e);
     expect((error as Error).message).toContain("lacks the required capabilities judge");
     expect((error as PeerExitedError).retryable).toBe(false);
+  });
+});
+
+describe("the minimal peer's wire, checked against the published JSON Schemas", () => {
+  it("every request the actor writes and every line the peer writes validates", () => {
+    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    const schema = (name: string) => ajv.compile(JSON.parse(readFileSync(join(PUBLISHED_DIR, "process", `${name}.schema.json`), "utf8")));
+    const [request, message, answer, judge] = ["process-request", "process-message", "process-result-answer", "process-result-judge"].map(schema);
+    const cache = new Map();
+    const wire = prompts.slice(0, 2).map((p) => wirePrompt(p, cache));
+    const requests = [
+      { id: 1, method: "answer", params: { prompts: wire, k: 2, temperature: 0.5, seed: 3 } },
+      { id: 2, method: "judge", params: { items: wire.map((prompt) => ({ prompt, answer: "red" })) } },
+    ];
+    for (const r of requests) expect(request!(r), JSON.stringify(request!.errors)).toBe(true);
+    for (const flag of ["", "--distribution"]) {
+      const run = spawnSync("python3", [MINIMAL, ...(flag ? [flag] : [])], {
+        input: requests.map((r) => JSON.stringify(r)).join("\n") + "\n",
+        encoding: "utf8",
+      });
+      expect(run.status, run.stderr).toBe(0);
+      const lines = run.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.type)).toEqual(["hello", "result", "result"]);
+      for (const l of lines) expect(message!(l), JSON.stringify(message!.errors)).toBe(true);
+      expect(answer!(lines[1].result), JSON.stringify(answer!.errors)).toBe(true);
+      expect(judge!(lines[2].result), JSON.stringify(judge!.errors)).toBe(true);
+    }
   });
 });
 
