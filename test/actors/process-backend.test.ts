@@ -35,7 +35,7 @@ function capturingLog() {
     lines,
     info: at("info"),
     warn: at("warn"),
-    pids: () => lines.filter((l) => l.msg === "the peer program is ready").map((l) => l.fields.pid as number),
+    pids: () => lines.filter((l) => l.msg === "the peer program is ready").map((l) => l.fields.programPid as number),
   };
 }
 
@@ -273,7 +273,15 @@ describe("a process-backed peer in a panel", () => {
     const done = (await panel.control()).find((e) => e.event === "training_done" && e.peer === "py");
     expect(done, panel.logTails()).toBeDefined();
     expect(existsSync(join(panel.dir, "work", "procpeer", "py", "iter-1", "metrics.json"))).toBe(true);
-    expect(readFileSync(py.logFile, "utf8")).toContain("minimal peer ready");
+    const log = readFileSync(py.logFile, "utf8");
+    expect(log).toContain("minimal peer ready");
+    // SIGTERM to the actor ends its program too: stdin closed, the program exits, no orphan.
+    const pid = Number(/the peer program is ready.*?programPid=(\d+)/.exec(log)?.[1]);
+    expect(pid, log.slice(-2000)).toBeGreaterThan(0);
+    py.child.kill("SIGTERM");
+    expect(await py.exited).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(readFileSync(py.logFile, "utf8")).toContain("minimal peer: stdin closed, exiting");
   }, 300_000);
 });
 

@@ -165,7 +165,7 @@ export class PeerSupervisor {
       this.current = run;
       await o.afterStart?.(run);
       if (run.failed) throw run.failed;
-      o.log?.info({ pid: child.pid, name: run.hello.name, capabilities: run.hello.capabilities }, "the peer program is ready");
+      o.log?.info({ programPid: child.pid, program: run.hello.name, capabilities: run.hello.capabilities }, "the peer program is ready");
       return run;
     } catch (error) {
       const failure =
