@@ -162,9 +162,11 @@ export class PeerSupervisor {
     );
     try {
       run.hello = await hello;
-      this.current = run;
+      // Handed out only once it has what the last run had: a request must not reach a program
+      // that has not loaded the current adapter yet.
       await o.afterStart?.(run);
       if (run.failed) throw run.failed;
+      this.current = run;
       o.log?.info({ programPid: child.pid, program: run.hello.name, capabilities: run.hello.capabilities }, "the peer program is ready");
       return run;
     } catch (error) {
