@@ -1,6 +1,6 @@
 /**
- * `npm run schemas`: writes the published contract (the JSON Schemas and the AsyncAPI document)
- * into protocol/published/. `--check` writes nothing and exits 1 when the checked-in files differ.
+ * `npm run schemas`: writes the published contract (the JSON Schemas of the NATS messages and of
+ * the process backend's wire, and the AsyncAPI document) into protocol/published/. `--check` writes nothing and exits 1 when the checked-in files differ.
  * The output is deterministic: keys in generation order, two-space JSON, a final newline; the
  * folder is excluded from Prettier as generated.
  */
@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { asyncApiDocument } from "./asyncapi.ts";
 import { MESSAGE_KINDS, messageSchema, schemaFileName } from "./json-schemas.ts";
+import { PROCESS_SCHEMA_NAMES, processSchema, processSchemaFile } from "./process-schemas.ts";
 
 /** Where the published contract lives. */
 export const PUBLISHED_DIR = fileURLToPath(new URL("../../../protocol/published/", import.meta.url));
@@ -19,6 +20,7 @@ const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 export function publishedFiles(): Map<string, string> {
   const files = new Map<string, string>();
   for (const kind of MESSAGE_KINDS) files.set(join("schemas", schemaFileName(kind)), json(messageSchema(kind)));
+  for (const name of PROCESS_SCHEMA_NAMES) files.set(processSchemaFile(name), json(processSchema(name)));
   files.set("asyncapi.json", json(asyncApiDocument()));
   return files;
 }
