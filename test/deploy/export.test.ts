@@ -71,8 +71,9 @@ describe("pop export", () => {
       pairs.push(pair);
       await publishMessage(js, pair);
       const common = { experiment: EXPERIMENT, iteration: s.iteration, promptId: s.promptId };
-      // bob judges alice's answer (5 everywhere: 1.0); carol judges both (4: 0.75 and 1: 0.0); carol's alice score is 4
-      await publishMessage(js, msg.verdict({ ...common, judge: "bob", scored: { alice: [5] } }));
+      // bob scores alice's answer 5 (1.0) and his own 5, which does not count (no self-judging);
+      // carol scores alice's 4 (0.75) and bob's 1 (0.0).
+      await publishMessage(js, msg.verdict({ ...common, judge: "bob", scored: { alice: [5], bob: [5] } }));
       await publishMessage(js, msg.verdict({ ...common, judge: "carol", scored: { alice: [4], bob: [1] } }));
     }
     const instance = await DuckDBInstance.create(":memory:");

@@ -87,7 +87,7 @@ export function datasetCard(dir: string, experiment: string, splits: readonly Ca
     "- `images`: the prompt's images (the `datasets` Image feature: PNG bytes, or the pool's own JPEG).",
     "- `experiment`, `iteration`, `prompt_id`, `pair_id`: where the pair comes from; `suite`: the prompt's task family where the run's world can tell; `for_peer`: the member the pair is for under per-member pairing.",
     "- `chosen_author`, `rejected_author`: the members that wrote the answers; `score_chosen`, `score_rejected`, `margin`: the voted scores in [0, 1] and their difference.",
-    "- `judges`: the members whose verdicts were counted; `judge_scores`: each one's own combined score of the chosen and rejected answers (null where it abstained).",
+    "- `judges`: the members whose verdicts were counted; `judge_scores`: each one's own combined score of the chosen and rejected answers (null where it did not score one: its own answer, or it abstained).",
     "",
     "## Load",
     "",

@@ -53,8 +53,7 @@ export async function exportPairs(
     const files = await writePairsJsonl(root, byIteration, options.images);
     return { files, pairs: input.pairs.length, splits: [], missingImages: await countMissing(input.pairs, options.images) };
   }
-  const rule = (input.config?.voting ?? VotingConfig.parse({})).combine;
-  const judgeScores = judgeScoresOf(input.pairs, input.verdicts ?? [], rule);
+  const judgeScores = judgeScoresOf(input.pairs, input.verdicts ?? [], input.config?.voting ?? VotingConfig.parse({}));
   const files: string[] = [];
   const splits: CardSplit[] = [];
   let missingImages = 0;
