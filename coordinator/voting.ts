@@ -4,7 +4,8 @@
  * the mean over its judges (the author excluded unless self-judging is on), or under a robust
  * rule (`aggregate`) the median, a trimmed mean or an agreement-weighted mean. Per prompt, the
  * best-scored candidate is chosen and the worst rejected, across the pooled panel or per author;
- * a pair is kept only if chosen ≥ minChosen and chosen − rejected ≥ minMargin.
+ * a pair is kept only if chosen ≥ minChosen and chosen − rejected ≥ minMargin. Empty answers
+ * are never paired.
  * Pure functions: the coordinator and `pop revote` share them.
  */
 import {
@@ -263,7 +264,10 @@ function trust(mine: number[], others: number[]): number {
 
 /** The pairs one prompt yields under the voting rule (zero or one when pooled). */
 export function votePrompt(tally: PromptTally, voting: VotingConfig, options: { judges?: ReadonlySet<string>; now?: number } = {}): PreferencePair[] {
-  const scored = scoreCandidates(tally, voting, options.judges);
+  // An empty (or whitespace-only) answer never enters a pair, chosen or rejected: it teaches
+  // nothing, and SimPO's length-normalised log-likelihood of a zero-token answer is undefined. The
+  // prompt's other answers are still paired, so a pair is lost only where nothing else is left.
+  const scored = scoreCandidates(tally, voting, options.judges).filter((c) => c.text.trim() !== "");
   const groups: [string | undefined, ScoredCandidate[]][] =
     voting.pairing === "pooled"
       ? [[undefined, scored]]

@@ -66,6 +66,13 @@ const COMMANDS: Record<string, Command> = {
     },
     summary: "write report.json, pairs and report.html for a stored run",
   },
+  export: {
+    load: async () => {
+      const m = await import("./commands/export.ts");
+      return { help: m.exportHelp, run: m.runExport };
+    },
+    summary: "write a stored run's pairs as a dataset: Parquet with images and a card, or JSONL",
+  },
   watch: {
     load: async () => {
       const m = await import("./commands/watch.ts");

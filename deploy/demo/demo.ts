@@ -1,7 +1,8 @@
 /**
  * `pop demo`: the main job. Starts an embedded nats-server, the coordinator and the shipped tiny
  * peers as separate processes, runs the iterations with progress on the terminal, and writes
- * report.json, pairs-iter<N>.jsonl and report.html to the output directory.
+ * report.json, pairs-iter<N>.jsonl, pairs-iter<N>.parquet (+ the dataset card README.md) and
+ * report.html to the output directory.
  */
 import { timeToGo } from "../cli/progress.ts";
 import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
@@ -21,6 +22,9 @@ import { PopProcess } from "../cli/processes.ts";
 import { collectRun } from "../observe/report/collect.ts";
 import { formatTable, writeReport, type Report } from "../observe/report/report.ts";
 import { describeOutputs } from "../observe/report/outputs.ts";
+import { exportPairs } from "../observe/export/export.ts";
+import { ImageFiles } from "../observe/export/images.ts";
+import { readVerdicts } from "../observe/export/read.ts";
 import { DEMO_DEFAULTS } from "./defaults.ts";
 import { RunTimeline, formatTimeline } from "./timeline.ts";
 import { followExperiment } from "../observe/watch/follow.ts";
@@ -30,7 +34,9 @@ export const demoHelp = `pop demo [options]        (npm run demo)
 
 Runs the Panel-of-Peers loop on this machine: an embedded nats-server, the coordinator and the
 shipped tiny vision-language models as separate processes. Prints progress and the
-member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl and report.html.
+member x suite x iteration table; writes report.json, report.html and the pairs: as
+pairs-iter<N>.jsonl (images in images/) and as pairs-iter<N>.parquet with a dataset card
+(README.md; see pop export).
 
   --out DIR            output directory                                     default: runs/demo-<time>
   --iterations N       PoP iterations                                        default: ${DEMO_DEFAULTS.iterations}
@@ -134,7 +140,11 @@ export async function runDemo(flags: Flags): Promise<Report> {
     await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say, timeline);
     const run = await collectRun(nc, config.experiment);
     const blobs = await openBlobs(nc);
-    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined), familyOfQuestion);
+    // One fetch per image for both: the JSONL's image files and the Parquet's embedded bytes.
+    const images = new ImageFiles((ref) => getImage(blobs, ref).catch(() => undefined));
+    const report = await writeReport(out, run, images, familyOfQuestion);
+    const verdicts = await readVerdicts(nc, config.experiment);
+    await exportPairs(out, { experiment: config.experiment, pairs: run.pairs, verdicts, config }, { format: "parquet", images, suiteOf: familyOfQuestion });
     process.stdout.write("\n" + formatTable(report) + "\n\n");
     const first = report.iterations[0]!;
     const last = report.iterations[report.iterations.length - 1]!;

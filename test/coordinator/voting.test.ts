@@ -94,6 +94,29 @@ describe("mean voting", () => {
     ]);
   });
 
+  it("never pairs an empty or whitespace-only answer: the worst answer with text is rejected instead", () => {
+    const t = newTally(prompt);
+    addToTally(t, batch("alice", ["red", "", "blue"]));
+    addToTally(t, batch("bob", [" \n\t"]));
+    addToTally(t, verdict("carol", "alice", [all(5), all(1), all(1.2)]));
+    addToTally(t, verdict("carol", "bob", [all(1)]));
+    const pairs = votePrompt(t, defaults, { now: 1 });
+    expect(pairs.map((p) => [p.chosen.text, p.rejected.text])).toEqual([["red", "blue"]]);
+    // Per member: bob has nothing but a blank answer, so no pair for him; alice's skips her blank one.
+    const perMember = votePrompt(t, { ...defaults, pairing: "per-member" }, { now: 1 });
+    expect(perMember.map((p) => [p.forPeer, p.chosen.text, p.rejected.text])).toEqual([["alice", "red", "blue"]]);
+    // A blank answer scored best is not chosen either: the pair falls to the answers with text.
+    const u = newTally(prompt);
+    addToTally(u, batch("alice", ["", "red", "blue"]));
+    addToTally(u, verdict("carol", "alice", [all(5), all(5), all(1)]));
+    expect(votePrompt(u, defaults, { now: 1 }).map((p) => [p.chosen.text, p.rejected.text])).toEqual([["red", "blue"]]);
+    // Nothing but blanks beside one answer: no pair at all.
+    const w = newTally(prompt);
+    addToTally(w, batch("alice", ["red", "  "]));
+    addToTally(w, verdict("carol", "alice", [all(5), all(1)]));
+    expect(votePrompt(w, defaults, { now: 1 })).toEqual([]);
+  });
+
   it("counts only the given judges and needs minJudges", () => {
     const t = newTally(prompt);
     addToTally(t, batch("alice", ["a", "b"]));

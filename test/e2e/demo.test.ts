@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
@@ -164,7 +164,11 @@ describe("pop demo (the main job, smaller)", () => {
         expect(lines.length).toBe(report.iterations[i]!.pairs);
         const rec = JSON.parse(lines[0]!);
         expect(rec).toMatchObject({ prompt: expect.any(Array), chosen: expect.any(Array), rejected: expect.any(Array), images: expect.any(Array) });
-        expect(existsSync(join(out, rec.images[0]))).toBe(true);
+        // Absolute image paths: load_dataset("json", ...) finds them from any directory.
+        expect(isAbsolute(rec.images[0]) && existsSync(rec.images[0])).toBe(true);
+        // The same pairs as Parquet, with the dataset card naming them.
+        expect(existsSync(join(out, `pairs-iter${i}.parquet`))).toBe(true);
+        expect(readFileSync(join(out, "README.md"), "utf8")).toContain(`path: pairs-iter${i}.parquet`);
       }
       expect(readdirSync(join(out, "logs")).sort()).toEqual(expect.arrayContaining(["coordinator.log", "ocrdumb.log"]));
 

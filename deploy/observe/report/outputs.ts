@@ -6,6 +6,8 @@ const ABOUT: [RegExp, string][] = [
   [/^report\.json$/, "scores per member, suite and iteration"],
   [/^report\.html$/, "the report: plots, table, training curves, example pairs (one offline file)"],
   [/^pairs-iter\d+\.jsonl$/, "the iteration's preference pairs, TRL's conversational format"],
+  [/^pairs-iter\d+\.parquet$/, "the same pairs as a Hugging Face dataset, images embedded"],
+  [/^README\.md$/, "the pairs' dataset card: splits, features, load and trl commands"],
   [/^timeline\.json$/, "where the wall time went, per iteration and phase"],
   [/^images$/, "the pairs' images"],
   [/^logs$/, "each process's log"],

@@ -1,17 +1,17 @@
 /**
  * The experiment report: member × suite × iteration accuracies with the panel average
  * (report.json), the pairs of each iteration as TRL-style preference records
- * (pairs-iter<N>.jsonl, images as PNG files) and an offline HTML page with the table and plots.
+ * (pairs-iter<N>.jsonl, images as PNG files named by absolute paths) and an offline HTML page with the table and plots.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ImageRef, PreferencePair } from "../../../protocol/mod.ts";
+import type { PreferencePair } from "../../../protocol/mod.ts";
 import type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
 import type { StoredRun } from "./collect.ts";
 import { renderHtml } from "./html.ts";
 import { CostBook } from "../cost.ts";
-import { encodePng } from "../../../actors/images/png-encode.ts";
-import { trlPreferenceRecord } from "../../../actors/trainers/trl.ts";
+import { ImageFiles, type FetchImage } from "../export/images.ts";
+import { writePairsJsonl } from "../export/jsonl.ts";
 
 export type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
 
@@ -114,21 +114,7 @@ export function formatTable(report: Report): string {
   return lines.join("\n");
 }
 
-/** A TRL-style (conversational, vision) preference record. */
-export function trlRecord(p: PreferencePair, imagePaths: string[]) {
-  return {
-    ...trlPreferenceRecord(p.question, p.chosen.text, p.rejected.text, imagePaths),
-    score_chosen: p.chosen.score,
-    score_rejected: p.rejected.score,
-    margin: p.margin,
-    chosen_author: p.chosen.author,
-    rejected_author: p.rejected.author,
-    judges: p.judges,
-    prompt_id: p.promptId,
-    pair_id: p.pairId,
-    iteration: p.iteration,
-  };
-}
+export { trlRecord } from "../export/jsonl.ts";
 
 /** How many example pairs report.html shows per iteration (one per suite first). */
 export const EXAMPLES_PER_ITERATION = 6;
@@ -158,52 +144,36 @@ export function pickExamples(pairs: PreferencePair[], suiteOf: (question: string
 }
 
 /**
- * Writes report.json, pairs-iter<N>.jsonl (+ images/) and report.html into `dir`. `suiteOf` names
- * the suite of a pair's question where the panel's world can tell (report.html picks examples by it).
+ * Writes report.json, pairs-iter<N>.jsonl (+ images/, named by absolute paths: ../export/jsonl.ts)
+ * and report.html into `dir`. `suiteOf` names the suite of a pair's question where the panel's
+ * world can tell (report.html picks examples by it). `images` fetches the pairs' images; pass an
+ * {@link ImageFiles} to share them with another writer (the demo's Parquet export).
  */
 export async function writeReport(
   dir: string,
   run: StoredRun,
-  fetchImage: (ref: ImageRef) => Promise<{ format?: ImageRef["format"]; width: number; height: number; data: Uint8Array } | undefined>,
+  images: FetchImage | ImageFiles,
   suiteOf: (question: string) => string | undefined = () => undefined,
 ): Promise<Report> {
-  mkdirSync(join(dir, "images"), { recursive: true });
+  const files = images instanceof ImageFiles ? images : new ImageFiles(images);
+  mkdirSync(dir, { recursive: true });
   const report = buildReport(run);
   writeFileSync(join(dir, "report.json"), JSON.stringify(report, null, 2) + "\n");
-  const written = new Map<string, Uint8Array | undefined>();
   const byIteration = new Map<number, PreferencePair[]>();
   for (const p of run.pairs) byIteration.set(p.iteration, [...(byIteration.get(p.iteration) ?? []), p]);
-  const trained = report.iterations.map((i) => i.iteration).filter((i) => i > 0);
-  for (const iteration of [...new Set([...trained, ...byIteration.keys()])].sort((a, b) => a - b)) {
-    const pairs = byIteration.get(iteration) ?? [];
-    const lines: string[] = [];
-    for (const p of pairs) {
-      const paths: string[] = [];
-      for (const ref of p.images) {
-        // Raw pixels are written as PNG; a PNG or JPEG file from a user's pool as it is.
-        const rel = `images/${ref.hash}.${ref.format === "jpeg" ? "jpg" : "png"}`;
-        if (!written.has(ref.hash)) {
-          const img = await fetchImage(ref);
-          const file = img && (ref.format === "rgb8" ? encodePng(img.width, img.height, img.data) : img.data);
-          if (file) writeFileSync(join(dir, rel), file);
-          written.set(ref.hash, file);
-        }
-        paths.push(rel);
-      }
-      lines.push(JSON.stringify(trlRecord(p, paths)));
-    }
-    writeFileSync(join(dir, `pairs-iter${iteration}.jsonl`), lines.join("\n") + (lines.length ? "\n" : ""));
-  }
+  // Every trained iteration gets a file, an empty one where it had no pairs.
+  for (const i of report.iterations.map((i) => i.iteration).filter((i) => i > 0)) if (!byIteration.has(i)) byIteration.set(i, []);
+  await writePairsJsonl(dir, byIteration, files);
   const examples = new Map<number, ExamplePair[]>();
   for (const [iteration, pairs] of byIteration) {
-    examples.set(
-      iteration,
-      pickExamples(pairs, suiteOf).map((e) => {
-        const ref = e.pair.images[0];
-        const file = ref && written.get(ref.hash);
-        return { ...e, ...(file ? { image: `data:image/${ref.format === "jpeg" ? "jpeg" : "png"};base64,${Buffer.from(file).toString("base64")}` } : {}) };
-      }),
-    );
+    if (pairs.length === 0) continue;
+    const picked: ExamplePair[] = [];
+    for (const e of pickExamples(pairs, suiteOf)) {
+      const ref = e.pair.images[0];
+      const file = ref && (await files.file(ref));
+      picked.push({ ...e, ...(file ? { image: `data:image/${ref.format === "jpeg" ? "jpeg" : "png"};base64,${Buffer.from(file).toString("base64")}` } : {}) });
+    }
+    examples.set(iteration, picked);
   }
   writeFileSync(join(dir, "report.html"), renderHtml(report, examples));
   return report;
