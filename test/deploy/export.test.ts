@@ -14,6 +14,7 @@ import { ensureTopology, openBlobs, publishMessage, putImage, type ImageRef, typ
 import * as msg from "../support/messages.ts";
 import { cleanup, connectTo, startServer } from "../support/nats.ts";
 import { removeScratch, scratchDir } from "../support/scratch.ts";
+import yaml from "js-yaml";
 
 const EXPERIMENT = "exp";
 const SIDE = 32;
@@ -26,9 +27,8 @@ function pixels(seed: number): Uint8Array {
   return data;
 }
 
-/** js-yaml is in node_modules (a dependency of a dependency) without types. */
-async function parseYaml(text: string): Promise<unknown> {
-  const yaml = (await import("js-yaml" as string)) as { load(s: string): unknown };
+/** The dataset card's front matter, read by an independent YAML parser. */
+function parseYaml(text: string): unknown {
   return yaml.load(text);
 }
 
@@ -180,15 +180,15 @@ describe("pop export", () => {
     const card = readFileSync(join(out, "README.md"), "utf8");
     const front = /^---\n([\s\S]*?)\n---\n/.exec(card);
     expect(front).not.toBeNull();
-    const yaml = (await parseYaml(front![1]!)) as {
+    const meta = parseYaml(front![1]!) as {
       license: string;
       tags: string[];
       configs: { config_name: string; data_files: { split: string; path: string }[] }[];
       dataset_info: { features: { name: string; dtype?: string; list?: unknown }[]; splits: { name: string; num_examples: number }[] };
     };
-    expect(yaml.license).toBe("other");
-    expect(yaml.tags).toEqual(expect.arrayContaining(["dpo", "simpo", "vision"]));
-    expect(yaml.configs).toEqual([
+    expect(meta.license).toBe("other");
+    expect(meta.tags).toEqual(expect.arrayContaining(["dpo", "simpo", "vision"]));
+    expect(meta.configs).toEqual([
       {
         config_name: "default",
         data_files: [
@@ -197,7 +197,7 @@ describe("pop export", () => {
         ],
       },
     ]);
-    for (const f of yaml.configs[0]!.data_files) expect(existsSync(join(out, f.path))).toBe(true);
+    for (const f of meta.configs[0]!.data_files) expect(existsSync(join(out, f.path))).toBe(true);
     expect(yaml.dataset_info.splits).toEqual([
       { name: "iter1", num_examples: 2 },
       { name: "iter2", num_examples: 1 },
