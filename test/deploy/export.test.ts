@@ -198,11 +198,11 @@ describe("pop export", () => {
       },
     ]);
     for (const f of meta.configs[0]!.data_files) expect(existsSync(join(out, f.path))).toBe(true);
-    expect(yaml.dataset_info.splits).toEqual([
+    expect(meta.dataset_info.splits).toEqual([
       { name: "iter1", num_examples: 2 },
       { name: "iter2", num_examples: 1 },
     ]);
-    const features = Object.fromEntries(yaml.dataset_info.features.map(({ name, ...f }) => [name, f]));
+    const features = Object.fromEntries(meta.dataset_info.features.map(({ name, ...f }) => [name, f]));
     expect(features.images).toEqual({ list: "image" });
     expect(features.iteration).toEqual({ dtype: "int32" });
     expect(features.judges).toEqual({ list: "string" });
