@@ -1,7 +1,7 @@
 /**
  * `pop demo`: the main job. Starts an embedded nats-server, the coordinator and the shipped tiny
  * peers as separate processes, runs the iterations with progress on the terminal, and writes
- * report.json, pairs-iter<N>.jsonl and report.html to the output directory.
+ * report.json, metrics.jsonl, tensorboard/, pairs-iter<N>.jsonl and report.html to the output directory.
  */
 import { timeToGo } from "../cli/progress.ts";
 import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
@@ -22,7 +22,7 @@ import { collectRun } from "../observe/report/collect.ts";
 import { formatTable, writeReport, type Report } from "../observe/report/report.ts";
 import { describeOutputs } from "../observe/report/outputs.ts";
 import { DEMO_DEFAULTS } from "./defaults.ts";
-import { RunTimeline, formatTimeline } from "./timeline.ts";
+import { RunTimeline, formatTimeline } from "../observe/timeline.ts";
 import { followExperiment } from "../observe/watch/follow.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
 
@@ -30,7 +30,8 @@ export const demoHelp = `pop demo [options]        (npm run demo)
 
 Runs the Panel-of-Peers loop on this machine: an embedded nats-server, the coordinator and the
 shipped tiny vision-language models as separate processes. Prints progress and the
-member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl and report.html.
+member x suite x iteration table; writes report.json, pairs-iter<N>.jsonl, report.html, and the
+run's scalars as metrics.jsonl and TensorBoard event files (tensorboard/<member>/).
 
   --out DIR            output directory                                     default: runs/demo-<time>
   --iterations N       PoP iterations                                        default: ${DEMO_DEFAULTS.iterations}
@@ -134,7 +135,10 @@ export async function runDemo(flags: Flags): Promise<Report> {
     await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say, timeline);
     const run = await collectRun(nc, config.experiment);
     const blobs = await openBlobs(nc);
-    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined), familyOfQuestion);
+    // The breakdown as this follower measured it live, so report.json holds the numbers printed below.
+    const report = await writeReport(out, run, (ref) => getImage(blobs, ref).catch(() => undefined), familyOfQuestion, {
+      timeline: { startedAt: started, endedAt: Date.now(), iterations: timeline.timings() },
+    });
     process.stdout.write("\n" + formatTable(report) + "\n\n");
     const first = report.iterations[0]!;
     const last = report.iterations[report.iterations.length - 1]!;

@@ -10,8 +10,9 @@ import { formatTable, writeReport } from "../../observe/report/report.ts";
 
 export const reportHelp = `pop report [options]
 
-Reads a run back from JetStream and writes report.json, pairs-iter<N>.jsonl (+ images/) and
-report.html, and prints the member x suite x iteration table.
+Reads a run back from JetStream and writes report.json, pairs-iter<N>.jsonl (+ images/),
+report.html and the run's scalars (metrics.jsonl; tensorboard/<member>/ event files for
+'tensorboard --logdir DIR/tensorboard'), and prints the member x suite x iteration table.
 
   --experiment NAME    experiment                                           default: demo
   --out DIR            output directory                                     default: runs/report-<experiment>

@@ -6,6 +6,8 @@ const ABOUT: [RegExp, string][] = [
   [/^report\.json$/, "scores per member, suite and iteration"],
   [/^report\.html$/, "the report: plots, table, training curves, example pairs (one offline file)"],
   [/^pairs-iter\d+\.jsonl$/, "the iteration's preference pairs, TRL's conversational format"],
+  [/^metrics\.jsonl$/, "every scalar, one JSON object a line (for W&B/MLflow imports)"],
+  [/^tensorboard$/, "TensorBoard event files, one run per member"],
   [/^timeline\.json$/, "where the wall time went, per iteration and phase"],
   [/^images$/, "the pairs' images"],
   [/^logs$/, "each process's log"],
