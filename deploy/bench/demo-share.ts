@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
-import type { IterationTiming } from "../demo/timeline.ts";
+import type { IterationTiming } from "../observe/timeline.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
 import { CpuSampler } from "./demo-share/cpu.ts";
 

@@ -40,10 +40,13 @@ export class Flags {
   private readonly repeated = new Map<string, string[]>();
   private readonly used = new Set<string>();
   private readonly declared: Map<string, boolean>;
+  /** The arguments that are not options, for commands that take them (`pop compare RUN_A RUN_B`). */
+  private readonly positional: string[] = [];
 
   constructor(
     argv: string[],
     private readonly help: string,
+    options: { positionals?: boolean } = {},
   ) {
     this.declared = declaredOptions(help);
     const { tokens } = parseArgs({
@@ -55,7 +58,11 @@ export class Flags {
       tokens: true,
     });
     for (const t of tokens) {
-      if (t.kind === "positional") throw new UsageError(`unexpected argument '${t.value}'`, help);
+      if (t.kind === "positional") {
+        if (!options.positionals) throw new UsageError(`unexpected argument '${t.value}'`, help);
+        this.positional.push(t.value);
+        continue;
+      }
       if (t.kind !== "option") continue;
       if (!this.declared.has(t.name)) throw new UsageError(`unknown option: ${t.rawName}`, help);
       if (this.declared.get(t.name)) {
@@ -96,6 +103,11 @@ export class Flags {
     if (v === true || v === "true") return true;
     if (v === "false") return false;
     throw new UsageError(`--${name} takes no value (got '${v}')`, this.help);
+  }
+
+  /** The arguments that are not options, in order (only for a command constructed to take them). */
+  positionals(): string[] {
+    return [...this.positional];
   }
 
   /** Whether the option was given (any option the help lists). */

@@ -19,6 +19,8 @@ interface Command {
   summary: string;
   /** The process keeps running after `run` resolves (actors, the coordinator, servers): it ends on a signal. */
   keepsRunning?: boolean;
+  /** The command takes arguments besides its options (`pop compare RUN_A RUN_B`). */
+  positionals?: boolean;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -72,6 +74,14 @@ const COMMANDS: Record<string, Command> = {
       return { help: m.exportHelp, run: m.runExport };
     },
     summary: "write a stored run's pairs as a dataset: Parquet with images and a card, or JSONL",
+  },
+  compare: {
+    load: async () => {
+      const m = await import("./commands/compare.ts");
+      return { help: m.compareHelp, run: m.runCompare };
+    },
+    summary: "put several runs' scores, gains and curves side by side (a table and compare.html)",
+    positionals: true,
   },
   watch: {
     load: async () => {
@@ -162,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    await command.run(new Flags(rest, command.help));
+    await command.run(new Flags(rest, command.help, { positionals: entry.positionals }));
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {

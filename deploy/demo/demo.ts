@@ -1,8 +1,8 @@
 /**
  * `pop demo`: the main job. Starts an embedded nats-server, the coordinator and the shipped tiny
  * peers as separate processes, runs the iterations with progress on the terminal, and writes
- * report.json, pairs-iter<N>.jsonl, pairs-iter<N>.parquet (+ the dataset card README.md) and
- * report.html to the output directory.
+ * report.json, metrics.jsonl, tensorboard/, pairs-iter<N>.jsonl, pairs-iter<N>.parquet (+ the
+ * dataset card README.md) and report.html to the output directory.
  */
 import { timeToGo } from "../cli/progress.ts";
 import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
@@ -26,7 +26,7 @@ import { exportPairs } from "../observe/export/export.ts";
 import { ImageFiles } from "../observe/export/images.ts";
 import { readVerdicts } from "../observe/export/read.ts";
 import { DEMO_DEFAULTS } from "./defaults.ts";
-import { RunTimeline, formatTimeline } from "./timeline.ts";
+import { RunTimeline, formatTimeline } from "../observe/timeline.ts";
 import { followExperiment } from "../observe/watch/follow.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
 
@@ -37,6 +37,7 @@ shipped tiny vision-language models as separate processes. Prints progress and t
 member x suite x iteration table; writes report.json, report.html and the pairs: as
 pairs-iter<N>.jsonl (images in images/) and as pairs-iter<N>.parquet with a dataset card
 (README.md; see pop export).
+The run's scalars go to metrics.jsonl and TensorBoard event files (tensorboard/<member>/).
 
   --out DIR            output directory                                     default: runs/demo-<time>
   --iterations N       PoP iterations                                        default: ${DEMO_DEFAULTS.iterations}
@@ -142,7 +143,10 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const blobs = await openBlobs(nc);
     // One fetch per image for both: the JSONL's image files and the Parquet's embedded bytes.
     const images = new ImageFiles((ref) => getImage(blobs, ref).catch(() => undefined));
-    const report = await writeReport(out, run, images, familyOfQuestion);
+    // The breakdown as this follower measured it live, so report.json holds the numbers printed below.
+    const report = await writeReport(out, run, images, familyOfQuestion, {
+      timeline: { startedAt: started, endedAt: Date.now(), iterations: timeline.timings() },
+    });
     const verdicts = await readVerdicts(nc, config.experiment);
     await exportPairs(out, { experiment: config.experiment, pairs: run.pairs, verdicts, config }, { format: "parquet", images, suiteOf: familyOfQuestion });
     process.stdout.write("\n" + formatTable(report) + "\n\n");

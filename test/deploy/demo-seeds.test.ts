@@ -3,6 +3,11 @@ import { formatSeeds, seedResult } from "../../deploy/observe/report/seeds.ts";
 import type { Report } from "../../deploy/observe/report/report.ts";
 
 const report = (ocrA: number[], ocrB: number[], avgA: number[], avgB: number[]): Report => ({
+  schemaVersion: 2,
+  commit: null,
+  date: "2024-01-01T00:00:00.000Z",
+  versions: { node: "20", natsServer: null, package: null, protocol: 2 },
+  timeline: { iterations: [] },
   experiment: "demo",
   peers: ["a", "b"],
   suites: ["ocr", "colour"],

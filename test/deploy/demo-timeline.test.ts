@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RunTimeline, formatTimeline } from "../../deploy/demo/timeline.ts";
+import { RunTimeline, formatTimeline } from "../../deploy/observe/timeline.ts";
 
 describe("the demo's time breakdown", () => {
   it("splits each iteration into answering, judging, vote wait, training and evaluation", () => {

@@ -10,6 +10,9 @@ import { buildReport, formatTable, trlRecord } from "../../deploy/observe/report
 import { renderHtml } from "../../deploy/observe/report/html.ts";
 import type { EvaluationResult, PreferencePair } from "../../protocol/mod.ts";
 import * as msg from "../support/messages.ts";
+import { storedRun } from "../support/stored-run.ts";
+import { upgradeReport } from "../../deploy/observe/report/load.ts";
+import { PROTOCOL_VERSION } from "../../protocol/mod.ts";
 
 const ev = (peer: string, iteration: number, suites: Record<string, number>): EvaluationResult =>
   msg.evaluation({
@@ -168,9 +171,10 @@ describe("report", () => {
         iteration: 1,
         steps: 4,
         seconds: 1.5,
+        terms: { simpo: { first: 1, last: 0.5 }, nll: { first: 1, last: 0.7 } },
         curve: [
-          [2, 1.6, 0.1],
-          [4, 1.2, 0.4],
+          { step: 2, loss: 1.6, margin: 0.1 },
+          { step: 4, loss: 1.2, margin: 0.4 },
         ],
       }),
     ]);
@@ -190,6 +194,55 @@ describe("report", () => {
     expect(html).toMatch(/simpo first → last/);
     expect(html).toContain('<img src="data:image/png;base64,AAAA"');
     expect(html).not.toMatch(/<script|https?:\/\//);
+  });
+
+  it("report.json v2: schema version, provenance, the timeline and named curve points; a v1 report reads back in the same shape", () => {
+    const report = buildReport(storedRun("r"), {
+      provenance: {
+        commit: "c".repeat(40),
+        date: "2024-05-01T10:00:00.000Z",
+        versions: { node: "20.0.0", natsServer: "2.10.0", package: "0.1.0", protocol: PROTOCOL_VERSION },
+      },
+    });
+    expect(report.schemaVersion).toBe(2);
+    expect(report.commit).toBe("c".repeat(40));
+    expect(report.date).toBe("2024-05-01T10:00:00.000Z");
+    expect(report.versions).toEqual({ node: "20.0.0", natsServer: "2.10.0", package: "0.1.0", protocol: PROTOCOL_VERSION });
+    // The breakdown the demo prints, from the stored times: opened -> last answer 1 s, -> last verdict 2 s,
+    // -> closed 1 s, -> last training_done 2 s less the 0.2 s evaluation.
+    const it1 = report.timeline.iterations.find((t) => t.iteration === 1)!;
+    expect(it1).toMatchObject({
+      answering: 1_000,
+      collecting: 2_000,
+      voteWait: 1_000,
+      training: 1_800,
+      evaluation: 200,
+      trainingByPeer: { a: 1_500, b: 1_500 },
+    });
+    expect(report.timeline.iterations.map((t) => t.iteration)).toEqual([0, 1, 2]);
+    expect(report.timeline.endedAt! - report.timeline.startedAt!).toBe(15_000);
+    expect(report.training![0]!.curve).toEqual([
+      { step: 2, loss: 1.5, margin: 0.25 },
+      { step: 4, loss: 1, margin: 0.5 },
+    ]);
+    // Written without being told: this checkout's commit (or null), now, this node.
+    const here = buildReport(storedRun("r"));
+    expect(here.commit === null || /^[0-9a-f]{40}$/.test(here.commit)).toBe(true);
+    expect(Date.now() - Date.parse(here.date!)).toBeLessThan(60_000);
+    expect(here.versions).toMatchObject({ node: process.versions.node, package: "0.1.0", protocol: PROTOCOL_VERSION });
+    // A v1 report (no schemaVersion, positional curves and terms) is upgraded on reading.
+    const { schemaVersion: _, commit: _c, date: _d, versions: _v, timeline: _t, ...rest } = report;
+    const v1 = {
+      ...rest,
+      training: report.training!.map(({ curve, ...row }) => ({ ...row, terms: { simpo: [1, 0.5] }, curve: curve!.map((p) => [p.step, p.loss, p.margin]) })),
+    };
+    const up = upgradeReport(JSON.parse(JSON.stringify(v1)));
+    expect(up.schemaVersion).toBe(2);
+    expect(up.commit).toBeNull();
+    expect(up.training![0]!.curve).toEqual(report.training![0]!.curve);
+    expect(up.training![0]!.terms).toEqual({ simpo: { first: 1, last: 0.5 } });
+    expect(up.timeline).toEqual({ iterations: [] });
+    expect(() => upgradeReport({ ...report, schemaVersion: 99 })).toThrow(/schemaVersion 99/);
   });
 
   it("writes pairs in TRL's conversational preference shape", () => {

@@ -135,6 +135,11 @@ describe("peers served over the OpenAI API", () => {
     await own.dispose();
     for (const it of report.iterations) expect(it.scores.countless).toEqual(ownScores);
     expect(formatTable(report)).toMatch(/countless\s+1\s/);
+    // Where the time went, from the stored candidates' and verdicts' times (as the demo prints it); the server's version.
+    const timing = report.timeline.iterations.find((t) => t.iteration === 1);
+    expect(timing?.answering).toBeGreaterThanOrEqual(0);
+    expect(timing?.collecting).toBeGreaterThanOrEqual(timing!.answering!);
+    expect(report.versions?.natsServer).toMatch(/^\d+\.\d+\.\d+/);
     // Cost: each served member answered each prompt in one request (n = k; a prompt redelivered
     // or caught up is answered, and counted, again), with the tokens pop serve reported, and judged its peers.
     for (const m of MEMBERS) {

@@ -109,7 +109,7 @@ describe("served peers that train", () => {
       for (const m of MEMBERS) {
         const row = report.training?.find((r) => r.iteration === it && r.peer === m);
         expect(row?.curve?.length, `${m}'s training points in iteration ${it}`).toBeGreaterThan(0);
-        expect(row!.curve!.at(-1)![0]).toBe(row!.steps);
+        expect(row!.curve!.at(-1)!.step).toBe(row!.steps);
       }
     // The gaps the panel is built to teach close, as in the demo: each member learns what it lacked
     // from its peers.

@@ -11,8 +11,9 @@ import { formatTable, writeReport } from "../../observe/report/report.ts";
 export const reportHelp = `pop report [options]
 
 Reads a run back from JetStream and writes report.json, pairs-iter<N>.jsonl (+ images/, named
-by absolute paths) and report.html, and prints the member x suite x iteration table. For the
-pairs as a Parquet dataset with the images embedded: pop export.
+by absolute paths), report.html and the run's scalars (metrics.jsonl; tensorboard/<member>/ event
+files for 'tensorboard --logdir DIR/tensorboard'), and prints the member x suite x iteration
+table. For the pairs as a Parquet dataset with the images embedded: pop export.
 
   --experiment NAME    experiment                                           default: demo
   --out DIR            output directory                                     default: runs/report-<experiment>

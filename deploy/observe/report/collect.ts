@@ -1,4 +1,8 @@
-/** Reads a run back from JetStream: its settings, evaluations, pairs and control events. */
+/**
+ * Reads a run back from JetStream: its settings, evaluations, pairs and control events, and when
+ * each candidate batch and verdict was made (for the time breakdown; the messages themselves are
+ * not kept).
+ */
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   BUCKETS,
@@ -6,6 +10,7 @@ import {
   kvmOf,
   readRecord,
   readStored,
+  visitStored,
   stateKeys,
   STREAMS,
   subjects,
@@ -22,19 +27,47 @@ export interface StoredRun {
   evaluations: EvaluationResult[];
   pairs: PreferencePair[];
   control: ControlEvent[];
+  /** When each candidate batch and verdict was made, by iteration (absent where not read). */
+  activity?: { candidates: StampedAt[]; verdicts: StampedAt[] };
+  /** The version the NATS server announced, where known. */
+  serverVersion?: string;
+}
+
+/** A message's iteration and creation time (epoch ms). */
+export interface StampedAt {
+  iteration: number;
+  at: number;
 }
 
 export async function collectRun(nc: NatsConnection, experiment: string): Promise<StoredRun> {
   // A stale coordinator leader's pairs and control events are not counted (protocol/fence.ts);
   // a run stored before leases has no lease and is read as it is.
   const fence = await fenceOf(nc, experiment);
-  const [evals, pairs, control, config] = await Promise.all([
+  const [evals, pairs, control, config, candidates, verdicts] = await Promise.all([
     readStored(nc, STREAMS.evaluations.name, subjects.all(experiment, "eval"), "evaluation"),
     readStored(nc, STREAMS.pairs.name, subjects.all(experiment, "pair"), "pair", { fence }),
     readStored(nc, STREAMS.control.name, subjects.all(experiment, "ctl"), "control", { fence }),
     storedConfig(nc, experiment),
+    stamps(nc, STREAMS.candidates.name, subjects.all(experiment, "cand"), "candidates"),
+    stamps(nc, STREAMS.verdicts.name, subjects.all(experiment, "verdict"), "verdict"),
   ]);
-  return { experiment, ...(config ? { config } : {}), evaluations: evals.messages, pairs: pairs.messages, control: control.messages };
+  const serverVersion = nc.info?.version;
+  return {
+    experiment,
+    ...(config ? { config } : {}),
+    evaluations: evals.messages,
+    pairs: pairs.messages,
+    control: control.messages,
+    activity: { candidates, verdicts },
+    ...(serverVersion ? { serverVersion } : {}),
+  };
+}
+
+/** Each stored message's iteration and time, visited one at a time (an iteration can hold many). */
+async function stamps(nc: NatsConnection, stream: string, filter: string, type: "candidates" | "verdict"): Promise<StampedAt[]> {
+  let out: StampedAt[] = [];
+  await visitStored(nc, stream, filter, type, (m) => void out.push({ iteration: m.iteration, at: m.createdAt }), { begin: () => (out = []) });
+  return out;
 }
 
 async function fenceOf(nc: NatsConnection, experiment: string): Promise<FenceView | undefined> {

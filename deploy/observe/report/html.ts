@@ -223,16 +223,16 @@ function trainingSection(rows: TrainingRow[], style: Map<string, { colour: strin
     .map((it) => {
       const of = rows.filter((r) => r.iteration === it && r.curve?.length);
       if (!of.length) return "";
-      const s = (k: 1 | 2): Series[] =>
+      const s = (k: "loss" | "margin"): Series[] =>
         of.map((r) => ({
           name: r.peer,
           colour: colourOf(r.peer).colour,
           dash: colourOf(r.peer).dash,
-          points: r.curve!.map((p) => [p[0], p[k]] as [number, number]),
+          points: r.curve!.map((p) => [p.step, p[k]] as [number, number]),
         }));
       return (
-        plot(s(1), { title: `Iteration ${it}: loss`, xTitle: "step", yTitle: "loss" }) +
-        plot(s(2), { title: `Iteration ${it}: margin`, xTitle: "step", yTitle: "log-prob margin", ref: { value: 0, label: "no preference" } })
+        plot(s("loss"), { title: `Iteration ${it}: loss`, xTitle: "step", yTitle: "loss" }) +
+        plot(s("margin"), { title: `Iteration ${it}: margin`, xTitle: "step", yTitle: "log-prob margin", ref: { value: 0, label: "no preference" } })
       );
     })
     .join("\n");
@@ -241,7 +241,7 @@ function trainingSection(rows: TrainingRow[], style: Map<string, { colour: strin
 ${rows
   .map(
     (r) =>
-      `<tr><td>${esc(r.peer)}</td><td>${r.iteration}</td><td>${r.pairs}</td><td>${r.steps}</td><td>${r.seconds.toFixed(1)}</td><td>${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)}</td>${terms.map((t) => `<td>${r.terms?.[t] ? `${r.terms[t][0].toFixed(3)} → ${r.terms[t][1].toFixed(3)}` : ""}</td>`).join("")}<td>${r.marginBefore.toFixed(3)} → ${r.marginAfter.toFixed(3)}</td></tr>`,
+      `<tr><td>${esc(r.peer)}</td><td>${r.iteration}</td><td>${r.pairs}</td><td>${r.steps}</td><td>${r.seconds.toFixed(1)}</td><td>${r.lossFirst.toFixed(3)} → ${r.lossLast.toFixed(3)}</td>${terms.map((t) => `<td>${r.terms?.[t] ? `${r.terms[t].first.toFixed(3)} → ${r.terms[t].last.toFixed(3)}` : ""}</td>`).join("")}<td>${r.marginBefore.toFixed(3)} → ${r.marginAfter.toFixed(3)}</td></tr>`,
   )
   .join("\n")}
 </tbody></table>`;

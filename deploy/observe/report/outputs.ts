@@ -8,6 +8,8 @@ const ABOUT: [RegExp, string][] = [
   [/^pairs-iter\d+\.jsonl$/, "the iteration's preference pairs, TRL's conversational format"],
   [/^pairs-iter\d+\.parquet$/, "the same pairs as a Hugging Face dataset, images embedded"],
   [/^README\.md$/, "the pairs' dataset card: splits, features, load and trl commands"],
+  [/^metrics\.jsonl$/, "every scalar, one JSON object a line (for W&B/MLflow imports)"],
+  [/^tensorboard$/, "TensorBoard event files, one run per member"],
   [/^timeline\.json$/, "where the wall time went, per iteration and phase"],
   [/^images$/, "the pairs' images"],
   [/^logs$/, "each process's log"],

@@ -6,16 +6,27 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { PreferencePair } from "../../../protocol/mod.ts";
-import type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
+import { REPORT_SCHEMA_VERSION, type ExamplePair, type Report, type ReportSettings, type ReportTimeline, type TrainingRow } from "./shape.ts";
 import type { StoredRun } from "./collect.ts";
+import { storedTimeline } from "./stored-timeline.ts";
+import { provenance, type Provenance } from "../runs/provenance.ts";
+import { writeRunScalars } from "../runs/write.ts";
 import { renderHtml } from "./html.ts";
 import { CostBook } from "../cost.ts";
 import { ImageFiles, type FetchImage } from "../export/images.ts";
 import { writePairsJsonl } from "../export/jsonl.ts";
 
-export type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
+export type { ExamplePair, Report, ReportSettings, ReportTimeline, TrainingPoint, TrainingRow } from "./shape.ts";
 
-export function buildReport(run: StoredRun): Report {
+/** What {@link buildReport} takes besides the stored run. */
+export interface ReportOptions {
+  /** Default: this checkout's commit, now, and the versions of what runs here. */
+  provenance?: Provenance;
+  /** The time breakdown as a live follower measured it (the demo); default: from the stored run's times. */
+  timeline?: ReportTimeline;
+}
+
+export function buildReport(run: StoredRun, options: ReportOptions = {}): Report {
   // The latest evaluation per (iteration, peer) wins: a re-evaluation after a crash replaces it.
   const byIter = new Map<number, Map<string, { suites: Record<string, number>; average: number }>>();
   for (const e of run.evaluations) {
@@ -58,8 +69,8 @@ export function buildReport(run: StoredRun): Report {
       marginBefore: r.marginBefore,
       marginAfter: r.marginAfter,
       seconds: r.ms / 1000,
-      ...(r.terms ? { terms: r.terms } : {}),
-      ...(r.curve ? { curve: r.curve } : {}),
+      ...(r.terms ? { terms: Object.fromEntries(Object.entries(r.terms).map(([k, [first, last]]) => [k, { first, last }])) } : {}),
+      ...(r.curve ? { curve: r.curve.map(([step, loss, margin]) => ({ step, loss, margin })) } : {}),
     });
   }
   training.sort((a, b) => a.iteration - b.iteration || a.peer.localeCompare(b.peer));
@@ -79,7 +90,12 @@ export function buildReport(run: StoredRun): Report {
     judging: run.config.judging,
     training: run.config.training,
   };
+  const about = options.provenance ?? provenance(run.serverVersion);
   return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    commit: about.commit,
+    date: about.date,
+    versions: about.versions,
     experiment: run.experiment,
     peers,
     suites,
@@ -88,6 +104,7 @@ export function buildReport(run: StoredRun): Report {
     training,
     cost,
     iterations,
+    timeline: options.timeline ?? storedTimeline(run),
   };
 }
 
@@ -144,9 +161,10 @@ export function pickExamples(pairs: PreferencePair[], suiteOf: (question: string
 }
 
 /**
- * Writes report.json, pairs-iter<N>.jsonl (+ images/, named by absolute paths: ../export/jsonl.ts)
- * and report.html into `dir`. `suiteOf` names the suite of a pair's question where the panel's
- * world can tell (report.html picks examples by it). `images` fetches the pairs' images; pass an
+ * Writes report.json, the run's scalars (tensorboard/<member>/ event files and metrics.jsonl),
+ * pairs-iter<N>.jsonl (+ images/, named by absolute paths: ../export/jsonl.ts) and report.html
+ * into `dir`. `suiteOf` names the suite of a pair's question where the panel's world can tell
+ * (report.html picks examples by it). `images` fetches the pairs' images; pass an
  * {@link ImageFiles} to share them with another writer (the demo's Parquet export).
  */
 export async function writeReport(
@@ -154,11 +172,13 @@ export async function writeReport(
   run: StoredRun,
   images: FetchImage | ImageFiles,
   suiteOf: (question: string) => string | undefined = () => undefined,
+  options: ReportOptions = {},
 ): Promise<Report> {
   const files = images instanceof ImageFiles ? images : new ImageFiles(images);
   mkdirSync(dir, { recursive: true });
-  const report = buildReport(run);
+  const report = buildReport(run, options);
   writeFileSync(join(dir, "report.json"), JSON.stringify(report, null, 2) + "\n");
+  writeRunScalars(dir, report);
   const byIteration = new Map<number, PreferencePair[]>();
   for (const p of run.pairs) byIteration.set(p.iteration, [...(byIteration.get(p.iteration) ?? []), p]);
   // Every trained iteration gets a file, an empty one where it had no pairs.

@@ -4,9 +4,26 @@
  */
 import type { ExperimentConfig, PreferencePair } from "../../../protocol/mod.ts";
 import type { CostRow } from "../cost.ts";
+import type { Versions } from "../runs/provenance.ts";
+import type { IterationTiming } from "../timeline.ts";
 
-/** The shape of report.json. */
+/**
+ * report.json's schema version. 1: unversioned (before #29): training curves and loss terms as
+ * positional arrays, no provenance or timeline. 2: `schemaVersion`, `commit`, `date`, `versions`,
+ * `timeline`, curve points as {step, loss, margin} and terms as {first, last}
+ * (deploy/observe/report/load.ts reads both).
+ */
+export const REPORT_SCHEMA_VERSION = 2;
+
+/** The shape of report.json (schema version 2). */
 export interface Report {
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  /** The commit of the code that wrote the report (`git rev-parse HEAD`), null where unknown. */
+  commit: string | null;
+  /** When the report was written (ISO 8601); null only in a v1 report read back. */
+  date: string | null;
+  /** null only in a v1 report read back. */
+  versions: Versions | null;
   experiment: string;
   peers: string[];
   suites: string[];
@@ -28,6 +45,27 @@ export interface Report {
     panelAverage: number;
     pairs: number;
   }[];
+  /** Where the wall time went, per iteration and phase (what the demo prints as "where the time went"). */
+  timeline: ReportTimeline;
+}
+
+/**
+ * The run's time breakdown. The demo gives its start and the moment the report was built;
+ * `pop report` the first and last control event's times.
+ */
+export interface ReportTimeline {
+  /** Epoch ms. */
+  startedAt?: number;
+  /** Epoch ms. */
+  endedAt?: number;
+  iterations: IterationTiming[];
+}
+
+/** One point of a training curve. */
+export interface TrainingPoint {
+  step: number;
+  loss: number;
+  margin: number;
 }
 
 export interface ReportSettings {
@@ -51,9 +89,10 @@ export interface TrainingRow {
   marginBefore: number;
   marginAfter: number;
   seconds: number;
-  terms?: Record<string, [number, number]>;
-  /** [step, loss, margin] (thinned), where the backend reports it. */
-  curve?: [number, number, number][];
+  /** Each loss term's value at the first and the last step, unweighted. */
+  terms?: Record<string, { first: number; last: number }>;
+  /** The training curve (thinned), where the backend reports it. */
+  curve?: TrainingPoint[];
 }
 
 /** A pair shown in report.html, with its first image inlined (the page stays one offline file). */
