@@ -12,10 +12,14 @@ import { renderHtml } from "./html.ts";
 import { CostBook } from "../cost.ts";
 import { encodePng } from "../../../actors/images/png-encode.ts";
 import { trlPreferenceRecord } from "../../../actors/trainers/trl.ts";
+import { attachPrecision } from "../precision/tally.ts";
+import { formatPrecision } from "../precision/format.ts";
+import { tinyWorldTruth, type TruthOf } from "../precision/truth.ts";
 
 export type { ExamplePair, Report, ReportSettings, TrainingRow } from "./shape.ts";
 
-export function buildReport(run: StoredRun): Report {
+/** `truthOf` grades the pairs where a prompt's right answer is known (default: the tiny world's pool). */
+export function buildReport(run: StoredRun, truthOf: TruthOf = tinyWorldTruth): Report {
   // The latest evaluation per (iteration, peer) wins: a re-evaluation after a crash replaces it.
   const byIter = new Map<number, Map<string, { suites: Record<string, number>; average: number }>>();
   for (const e of run.evaluations) {
@@ -40,6 +44,7 @@ export function buildReport(run: StoredRun): Report {
       const avgs = Object.values(average);
       return { iteration, scores, average, panelAverage: avgs.reduce((a, b) => a + b, 0) / Math.max(1, avgs.length), pairs: pairCounts.get(iteration) ?? 0 };
     });
+  attachPrecision(iterations, run.pairs, truthOf);
   const chance: Record<string, number> = {};
   for (const e of run.evaluations) Object.assign(chance, e.chance ?? {});
   const training: TrainingRow[] = [];
@@ -111,6 +116,8 @@ export function formatTable(report: Report): string {
       `${"panel average".padEnd(14)} ${String(it.iteration).padStart(4)} ${pct(it.panelAverage)}${it.iteration === 0 ? "   (before training)" : `   (after SimPO on ${it.pairs} pairs)`}`,
     );
   }
+  const precision = formatPrecision(report.iterations);
+  if (precision) lines.push("", precision);
   return lines.join("\n");
 }
 
@@ -159,16 +166,18 @@ export function pickExamples(pairs: PreferencePair[], suiteOf: (question: string
 
 /**
  * Writes report.json, pairs-iter<N>.jsonl (+ images/) and report.html into `dir`. `suiteOf` names
- * the suite of a pair's question where the panel's world can tell (report.html picks examples by it).
+ * the suite of a pair's question where the panel's world can tell (report.html picks examples by it);
+ * `truthOf` grades the pairs where a prompt's right answer is known (report.json's `precision`).
  */
 export async function writeReport(
   dir: string,
   run: StoredRun,
   fetchImage: (ref: ImageRef) => Promise<{ format?: ImageRef["format"]; width: number; height: number; data: Uint8Array } | undefined>,
   suiteOf: (question: string) => string | undefined = () => undefined,
+  truthOf: TruthOf = tinyWorldTruth,
 ): Promise<Report> {
   mkdirSync(join(dir, "images"), { recursive: true });
-  const report = buildReport(run);
+  const report = buildReport(run, truthOf);
   writeFileSync(join(dir, "report.json"), JSON.stringify(report, null, 2) + "\n");
   const written = new Map<string, Uint8Array | undefined>();
   const byIteration = new Map<number, PreferencePair[]>();

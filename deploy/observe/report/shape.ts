@@ -4,6 +4,7 @@
  */
 import type { ExperimentConfig, PreferencePair } from "../../../protocol/mod.ts";
 import type { CostRow } from "../cost.ts";
+import type { PrecisionTable } from "../precision/tally.ts";
 
 /** The shape of report.json. */
 export interface Report {
@@ -27,6 +28,12 @@ export interface Report {
     average: Record<string, number>;
     panelAverage: number;
     pairs: number;
+    /**
+     * Pair precision of the iteration's pairs per family, plus an `all` row: counts of graded pairs
+     * and of those whose chosen answer is right, rejected answer wrong, and both (absent where no
+     * pair's truth is known; see deploy/observe/precision/).
+     */
+    precision?: PrecisionTable;
   }[];
 }
 
