@@ -28,7 +28,7 @@ import { basename, dirname, resolve } from "node:path";
 import { PopError } from "../../protocol/errors.ts";
 import type { Answerer, EvalResult, Evaluator, ImageInput, PromptInput } from "../models/contract.ts";
 import { sniffImage } from "../images/codec.ts";
-import { choiceMatch, choicePrompt, exactMatch, MAX_CHOICES, normaliseAnswer, optionLetter } from "./scoring.ts";
+import { choicePrompt, gradeReply, MAX_CHOICES, normaliseAnswer, optionLetter, type Expected } from "./scoring.ts";
 
 /** The benchmark file cannot be used; `problems` has one `FILE:LINE: what` entry per fault. */
 export class BenchmarkFileError extends PopError {
@@ -60,7 +60,7 @@ export interface BenchmarkItem {
   suite: string;
   prompt: PromptInput;
   /** Exact-match answer, or the options and the index of the right one. */
-  expect: { text: string } | { choices: string[]; index: number };
+  expect: Expected;
 }
 
 interface RawItem {
@@ -140,67 +140,7 @@ export class BenchmarkFileEvaluator implements Evaluator {
     if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize >= 1)) {
       throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
     }
-    if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 1)) {
-      throw new RangeError(`limit must be a positive integer, got ${options.limit}`);
-    }
-    let text: string;
-    try {
-      text = await readFile(file, "utf8");
-    } catch (error) {
-      throw new BenchmarkFileError(file, [`${file}: cannot read: ${(error as Error).message}`], { cause: error });
-    }
-    // [line, message]: sorted into file order at the end, whichever check found them
-    const problems: [number, string][] = [];
-    const raw: RawItem[] = [];
-    text
-      .replace(/^\uFEFF/, "")
-      .split(/\r?\n/)
-      .forEach((line, i) => {
-        if (!line.trim()) return;
-        const where = `${file}:${i + 1}`;
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch (error) {
-          problems.push([i + 1, `${where}: not valid JSON (${(error as Error).message})`]);
-          return;
-        }
-        const item = checkLine(value, where, `${basename(file)}:${i + 1}`);
-        if (Array.isArray(item)) problems.push(...item.map((p): [number, string] => [i + 1, `${where}: ${p}`]));
-        else raw.push({ ...item, line: i + 1 });
-      });
-    if (!problems.length && !raw.length) problems.push([0, `${file}: no items (one JSON object per line expected)`]);
-
-    const kept = raw.slice(0, options.limit ?? raw.length);
-    const dir = dirname(file);
-    const images = new Map<string, Promise<ImageInput | string>>();
-    const load = (path: string) => {
-      let p = images.get(path);
-      if (!p) {
-        p = loadImage(path);
-        images.set(path, p);
-      }
-      return p;
-    };
-    const items: BenchmarkItem[] = [];
-    for (const r of kept) {
-      const loaded = await Promise.all(r.paths.map((p) => load(resolve(dir, p))));
-      const failed = loaded.flatMap((l, j): [number, string][] =>
-        typeof l === "string" ? [[r.line, `${r.where}: image ${JSON.stringify(r.paths[j])} ${l}`]] : [],
-      );
-      if (failed.length) {
-        problems.push(...failed);
-        continue;
-      }
-      const question = "choices" in r.expect ? choicePrompt(r.question, r.expect.choices) : r.question;
-      items.push({ where: r.where, suite: r.suite, prompt: { id: r.id, question, images: loaded as ImageInput[] }, expect: r.expect });
-    }
-    if (problems.length)
-      throw new BenchmarkFileError(
-        file,
-        problems.sort((a, b) => a[0] - b[0]).map(([, m]) => m),
-      );
-    return new BenchmarkFileEvaluator(answerer, items, options);
+    return new BenchmarkFileEvaluator(answerer, await readBenchmarkFile(file, options), options);
   }
 
   /** Greedy replies (`temperature: 0, k: 1, seed: 0`), batch by batch, scored per suite. */
@@ -218,7 +158,7 @@ export class BenchmarkFileEvaluator implements Evaluator {
       if (replies.length !== part.length) throw new PopError(`the answerer returned ${replies.length} replies for ${part.length} prompts`);
       part.forEach((it, i) => {
         const reply = replies[i]![0] ?? "";
-        const ok = "text" in it.expect ? exactMatch(reply, it.expect.text) : choiceMatch(reply, it.expect.choices, it.expect.index);
+        const ok = gradeReply(reply, it.expect);
         const s = right.get(it.suite) ?? { ok: 0, n: 0 };
         s.n++;
         if (ok) s.ok++;
@@ -230,6 +170,76 @@ export class BenchmarkFileEvaluator implements Evaluator {
     const values = Object.values(suites);
     return { suites, average: values.reduce((a, b) => a + b, 0) / values.length, items: this.items.length, ms: performance.now() - t0 };
   }
+}
+
+/**
+ * The checked items of a benchmark file (format in this module's doc comment), each image read
+ * once. Throws {@link BenchmarkFileError} listing every bad line, missing or unreadable image,
+ * and image that is not a PNG or JPEG, each as `FILE:LINE: what`. Also what the report reads to
+ * grade pairs whose prompt is an item (deploy/observe/truth.ts).
+ */
+export async function readBenchmarkFile(file: string, options: Pick<BenchmarkFileOptions, "limit"> = {}): Promise<BenchmarkItem[]> {
+  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 1)) {
+    throw new RangeError(`limit must be a positive integer, got ${options.limit}`);
+  }
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new BenchmarkFileError(file, [`${file}: cannot read: ${(error as Error).message}`], { cause: error });
+  }
+  // [line, message]: sorted into file order at the end, whichever check found them
+  const problems: [number, string][] = [];
+  const raw: RawItem[] = [];
+  text
+    .replace(/^\uFEFF/, "")
+    .split(/\r?\n/)
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      const where = `${file}:${i + 1}`;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (error) {
+        problems.push([i + 1, `${where}: not valid JSON (${(error as Error).message})`]);
+        return;
+      }
+      const item = checkLine(value, where, `${basename(file)}:${i + 1}`);
+      if (Array.isArray(item)) problems.push(...item.map((p): [number, string] => [i + 1, `${where}: ${p}`]));
+      else raw.push({ ...item, line: i + 1 });
+    });
+  if (!problems.length && !raw.length) problems.push([0, `${file}: no items (one JSON object per line expected)`]);
+
+  const kept = raw.slice(0, options.limit ?? raw.length);
+  const dir = dirname(file);
+  const images = new Map<string, Promise<ImageInput | string>>();
+  const load = (path: string) => {
+    let p = images.get(path);
+    if (!p) {
+      p = loadImage(path);
+      images.set(path, p);
+    }
+    return p;
+  };
+  const items: BenchmarkItem[] = [];
+  for (const r of kept) {
+    const loaded = await Promise.all(r.paths.map((p) => load(resolve(dir, p))));
+    const failed = loaded.flatMap((l, j): [number, string][] =>
+      typeof l === "string" ? [[r.line, `${r.where}: image ${JSON.stringify(r.paths[j])} ${l}`]] : [],
+    );
+    if (failed.length) {
+      problems.push(...failed);
+      continue;
+    }
+    const question = "choices" in r.expect ? choicePrompt(r.question, r.expect.choices) : r.question;
+    items.push({ where: r.where, suite: r.suite, prompt: { id: r.id, question, images: loaded as ImageInput[] }, expect: r.expect });
+  }
+  if (problems.length)
+    throw new BenchmarkFileError(
+      file,
+      problems.sort((a, b) => a[0] - b[0]).map(([, m]) => m),
+    );
+  return items;
 }
 
 /** The image at `path`, or why it cannot be used (a phrase that follows the path in a message). */

@@ -83,3 +83,14 @@ export function readChoice(reply: string, choices: readonly string[]): number | 
 export function choiceMatch(reply: string, choices: readonly string[], answer: number): boolean {
   return readChoice(reply, choices) === answer;
 }
+
+/** What a benchmark item expects: an exact-match text, or the options and the index of the right one. */
+export type Expected = { text: string } | { choices: string[]; index: number };
+
+/**
+ * True when `reply` is right for `expected`: {@link exactMatch} for a text, {@link choiceMatch}
+ * for options. The one grading rule: benchmark files and the report's pair precision both use it.
+ */
+export function gradeReply(reply: string, expected: Expected): boolean {
+  return "text" in expected ? exactMatch(reply, expected.text) : choiceMatch(reply, expected.choices, expected.index);
+}

@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { ImageRef, Member } from "../../protocol/mod.ts";
 import { DashboardState } from "../../deploy/observe/dashboard/state.ts";
 import { DashboardServer, pairQuery } from "../../deploy/observe/dashboard/server.ts";
-import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
+import { familyOfQuestion, poolItem, poolPromptId } from "../../actors/models/tiny/world.ts";
+import { tinyWorldTruth } from "../../deploy/observe/precision/truth.ts";
 import * as msg from "../support/messages.ts";
 
 const T = Date.parse("2026-11-28T12:00:00Z");
@@ -42,7 +43,7 @@ const pair = (promptId: string, question: string, chosen: [string, string], reje
 
 /** A small recorded run: three members, one prompt answered and judged, two pairs, training under way. */
 function recorded(): DashboardState {
-  const s = new DashboardState("demo", familyOfQuestion);
+  const s = new DashboardState("demo", familyOfQuestion, tinyWorldTruth);
   // Answers arrive before the iteration's opening (the streams are read side by side).
   s.add(cand("p1", "a", ["t e", "t u"]), T);
   s.add(msg.control("iteration_opened", { iteration: 1, peers: ["a", "b", "c"], prompts: 2, at: T - 5000 }, experiment), T);
@@ -164,6 +165,24 @@ describe("pop dashboard's state", () => {
     ]);
     expect(s.pair("nope")).toBeUndefined();
     expect(s.suiteNames()).toEqual(["colour", "ocr"]);
+
+    // Where the truth is known (tiny pool prompts), each answer is marked and the live precision counts the pair.
+    expect(d.chosen.right).toBeUndefined();
+    expect(s.snapshot(T).precision).toBeUndefined();
+    const item = poolItem(7, 1);
+    const tiny = { ...pair(poolPromptId(7, 1), item.question, ["a", item.answer], ["b", "nothing"], 0.5), iteration: 2, pairId: "2:tiny" };
+    s.add(tiny, T);
+    s.add(tiny, T); // redelivered: counted once
+    expect(s.queryPairs({ iteration: 2 }).rows.map((r) => [r.chosen.right, r.rejected.right])).toEqual([[true, false]]);
+    expect(s.snapshot(T).precision).toEqual({
+      total: { shape: { pairs: 1, chosenRight: 1, rejectedWrong: 1, both: 1 }, all: { pairs: 1, chosenRight: 1, rejectedWrong: 1, both: 1 } },
+      iterations: [
+        {
+          iteration: 2,
+          table: { shape: { pairs: 1, chosenRight: 1, rejectedWrong: 1, both: 1 }, all: { pairs: 1, chosenRight: 1, rejectedWrong: 1, both: 1 } },
+        },
+      ],
+    });
   });
 
   it("reads the browser's filters and says what is wrong with a bad one", () => {
@@ -193,6 +212,7 @@ describe("pop dashboard's server", () => {
     expect(page.headers.get("content-type")).toMatch(/text\/html/);
     const html = await page.text();
     expect(html).toContain("Pair browser");
+    expect(html).toContain("Pair precision");
     expect(html).not.toMatch(/https?:\/\/(?!www\.w3)/); // nothing from the network
     const state = (await (await fetch(`${url}api/state`)).json()) as {
       members: { peer: string }[];

@@ -13,6 +13,7 @@ import * as msg from "../support/messages.ts";
 import { storedRun } from "../support/stored-run.ts";
 import { upgradeReport } from "../../deploy/observe/report/load.ts";
 import { PROTOCOL_VERSION } from "../../protocol/mod.ts";
+import { poolItem, poolPromptId } from "../../actors/models/tiny/world.ts";
 
 const ev = (peer: string, iteration: number, suites: Record<string, number>): EvaluationResult =>
   msg.evaluation({
@@ -51,7 +52,8 @@ describe("report", () => {
         ev("a", 1, { x: 0.5, y: 0.7 }),
         ev("b", 1, { x: 0.7, y: 0.9 }),
       ],
-      pairs: [pair(1, "p1"), pair(1, "p2")],
+      // p1 and p2: prompts whose truth is unknown; the third a tiny pool prompt, graded against its answer.
+      pairs: [pair(1, "p1"), pair(1, "p2"), { ...pair(1, poolPromptId(7, 0)), question: poolItem(7, 0).question }],
       control: [],
     });
     expect(report.peers).toEqual(["a", "b"]);
@@ -60,9 +62,18 @@ describe("report", () => {
     expect(report.iterations[0]!.panelAverage).toBeCloseTo(0.5, 12);
     expect(report.iterations[1]!.scores.a).toEqual({ x: 0.5, y: 0.7 });
     expect(report.iterations[1]!.panelAverage).toBeCloseTo(0.7, 12);
-    expect(report.iterations[1]!.pairs).toBe(2);
+    expect(report.iterations[1]!.pairs).toBe(3);
     expect(formatTable(report)).toMatch(/panel average\s+1\s+70\.0/);
+    // Pair precision: the chosen "red" is right only if the item's colour is red; the rejected "two" is never a colour.
+    const red = poolItem(7, 0).answer === "red" ? 1 : 0;
+    expect(report.iterations[0]!.precision).toBeUndefined();
+    expect(report.iterations[1]!.precision).toEqual({
+      colour: { pairs: 1, chosenRight: red, rejectedWrong: 1, both: red },
+      all: { pairs: 1, chosenRight: red, rejectedWrong: 1, both: red },
+    });
+    expect(formatTable(report)).toMatch(/pair precision[\s\S]*\n\s+1 all\s+1\s/);
     const html = renderHtml(report);
+    expect(html).toContain("<h2>Pair precision</h2>");
     expect(html).toContain("<svg");
     expect(html).not.toMatch(/<script|https?:\/\//);
   });

@@ -10,6 +10,7 @@ import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
 import { DashboardServer } from "../../observe/dashboard/server.ts";
 import { DashboardState, MAX_PAIRS } from "../../observe/dashboard/state.ts";
 import { followExperiment } from "../../observe/watch/follow.ts";
+import { truthFor } from "../../observe/precision/source.ts";
 
 export const dashboardHelp = `pop dashboard [options]
 
@@ -19,13 +20,16 @@ totals, rates and ETA; messages per second; a graph of who sends what to whom; t
 iteration; training curves (loss and margin per step, as members report them); dead letters;
 and a pair browser: every preference pair with its image, question, chosen and rejected
 answers, every judge's five scores on both and the vote, filterable by iteration, member,
-suite and margin. It reads the streams from the start, so it can start late (training curves
+suite and margin, each answer marked right or wrong where the truth of its prompt is known
+(the tiny world's pool, or --bench), with the live pair precision. It reads the streams from the start, so it can start late (training curves
 begin when it starts), and needs only observer credentials. It keeps the latest ${MAX_PAIRS}
 pairs for browsing.
 
   --experiment NAME    experiment                                           default: demo
   --port N             port to listen on (0: any free port)                 default: 8484
   --host ADDR          address to listen on; 0.0.0.0 opens it to the network default: 127.0.0.1
+  --bench FILE         a benchmark JSONL (pop actor --bench): pairs whose prompt is one of its items
+                       are graded against its answers too (the tiny world's pool always is)
 
 ${NATS_OPTIONS_HELP}`;
 
@@ -33,11 +37,13 @@ export async function runDashboard(flags: Flags): Promise<void> {
   const experiment = flags.string("experiment") ?? "demo";
   const port = flags.int("port", { min: 0, max: 65535 }) ?? 8484;
   const host = flags.string("host") ?? "127.0.0.1";
+  const bench = flags.string("bench");
   const nats = flags.nats();
   flags.rejectUnknown();
+  const truth = await truthFor(bench);
   const nc = await connectNats(nats, "pop-dashboard");
   // Questions of the tiny world name their suite; other prompts are listed under none.
-  const state = new DashboardState(experiment, familyOfQuestion);
+  const state = new DashboardState(experiment, familyOfQuestion, truth.truthOf);
   const following = await followExperiment(nc, experiment, {
     message: (m, at) => state.add(m, at),
     member: (key, record) => state.member(key, record),

@@ -19,6 +19,7 @@ export function dashboardPage(experiment: string): string {
 <h3>Messages per second (last 10 s)</h3><div id="rates" data-testid="rates"></div></section>
 <section><h2>Who sends what to whom</h2><div id="flows" data-testid="flows"></div></section>
 <section><h2>Scores per iteration</h2><div id="scores" data-testid="scores"></div><div id="score-table"></div></section>
+<section><h2>Pair precision</h2><p class="muted">Of the pairs seen so far whose prompt's right answer is known (the tiny world's pool, a benchmark file): the chosen answer right, the rejected one wrong, and both (the pair teaches the right thing). The panel never sees this.</p><div id="precision" data-testid="precision"></div></section>
 <section><h2>Training</h2><p class="muted">Loss and margin (chosen minus rejected, mean log-prob per token) as members report their steps.</p><div id="training" data-testid="training"></div></section>
 <section><h2>Model cost</h2><p class="muted">Per iteration, member and phase: requests to the model, tokens read / generated, seconds of the requests; then per prompt of the iteration.</p><div id="cost" data-testid="cost"></div></section>
 <section><h2>Dead letters</h2><div id="dead" data-testid="dead-letters"></div></section>
@@ -57,6 +58,7 @@ th{color:#555;font-weight:600}.num{text-align:right;font-variant-numeric:tabular
 .detail img{image-rendering:pixelated;width:192px;height:auto;border:1px solid #ccc;margin:0 8px 8px 0}
 .ans{white-space:pre-wrap;font-family:ui-monospace,monospace;background:#f5f5f5;padding:2px 4px}
 .chosen{color:#2e7d32}.rejected{color:#c62828}form label{margin-right:.8em}
+.mark{font-weight:bold;margin-left:4px}.mark.right{color:#2e7d32}.mark.wrong{color:#c62828}
 svg text{font-size:11px;fill:#333}`;
 
 // The page's script. Plain ES2020, no libraries.
@@ -160,6 +162,24 @@ function renderScores(s) {
   $("score-table").replaceChildren(el("table", {}, head, ...rows));
 }
 
+function renderPrecision(s) {
+  const P = s.precision;
+  if (!P) return $("precision").replaceChildren(el("p", { class: "muted" }, "no pair graded yet (or the truth of this run's prompts is not known)"));
+  const share = (n, r) => el("td", { class: "num" }, pct(n / r.pairs) + "% (" + n + ")");
+  const row = (label, family, r) => el("tr", { "data-testid": "precision-row" }, el("td", {}, label), el("td", {}, family === "all" ? "all families" : family), el("td", { class: "num" }, r.pairs),
+    share(r.chosenRight, r), share(r.rejectedWrong, r), el("td", { class: "num" }, el("b", {}, pct(r.both / r.pairs) + "% (" + r.both + ")")));
+  const a = P.total.all;
+  $("precision").replaceChildren(
+    el("p", { "data-testid": "precision-summary" }, a.pairs + " pairs graded: chosen right " + pct(a.chosenRight / a.pairs) + "%, rejected wrong " + pct(a.rejectedWrong / a.pairs) + "%, both " + pct(a.both / a.pairs) + "%"),
+    el("table", {}, el("tr", {}, ...["iteration", "family", "pairs", "chosen right", "rejected wrong", "both"].map((h, i) => el("th", i > 1 ? { class: "num" } : {}, h))),
+      ...P.iterations.flatMap((it) => Object.entries(it.table).map(([f, r]) => row(it.iteration, f, r))),
+      // The rows over all iterations only where there are several (with one they repeat it).
+      ...(P.iterations.length > 1 ? Object.entries(P.total).map(([f, r]) => row("all", f, r)) : [])));
+}
+
+// A right/wrong mark after an answer whose prompt's truth is known; nothing otherwise.
+const mark = (right) => right === undefined ? "" : el("span", { class: "mark " + (right ? "right" : "wrong"), "data-testid": "truth-mark", title: right ? "right (against the known truth)" : "wrong (against the known truth)" }, right ? "✓" : "✗");
+
 function renderTraining(s) {
   const done = s.trained.map((t) => el("li", {}, t.peer + ", iteration " + t.iteration + ": " + t.steps + " steps in " + (t.ms / 1000).toFixed(1) + " s, loss " + t.lossFirst.toFixed(3) + " → " + t.lossLast.toFixed(3) + ", margin " + t.marginBefore.toFixed(3) + " → " + t.marginAfter.toFixed(3)));
   const summary = done.length ? el("ul", { class: "muted" }, ...done) : el("p", { class: "muted" }, s.training.length ? "training; its backend reports steps without their loss" : "no training yet");
@@ -199,7 +219,7 @@ function renderFilters(s) {
 
 function render(s) {
   colours = s.charts.colours;
-  renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderTraining(s); renderCost(s); renderDead(s); renderFilters(s);
+  renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderPrecision(s); renderTraining(s); renderCost(s); renderDead(s); renderFilters(s);
   // A short list fills itself as pairs are voted; a full one waits for "show" (it would jump).
   if (s.pairsKept > 0 && (!pairsLoaded || (s.pairsKept !== keptAtLoad && $("pairs").children.length < 50))) loadPairs(false);
   keptAtLoad = s.pairsKept;
@@ -225,7 +245,7 @@ async function loadPairs(more) {
   }
   const rows = d.rows.map((p) => {
     const tr = el("tr", { "data-testid": "pair-row", "data-pair": p.pairId, class: p.pairId === selected ? "sel" : undefined }, el("td", {}, p.iteration), el("td", {}, p.suite || ""), el("td", {}, p.question),
-      el("td", { class: "chosen" }, p.chosen.text + " (" + p.chosen.author + ")"), el("td", { class: "rejected" }, p.rejected.text + " (" + p.rejected.author + ")"), el("td", { class: "num" }, p.margin.toFixed(2)));
+      el("td", { class: "chosen" }, p.chosen.text + " (" + p.chosen.author + ")", mark(p.chosen.right)), el("td", { class: "rejected" }, p.rejected.text + " (" + p.rejected.author + ")", mark(p.rejected.right)), el("td", { class: "num" }, p.margin.toFixed(2)));
     tr.addEventListener("click", () => openPair(p.pairId, tr));
     return tr;
   });
@@ -250,8 +270,8 @@ async function openPair(id, tr) {
   $("detail").replaceChildren(
     el("div", {}, ...imgs),
     el("p", {}, el("b", {}, "question: "), p.question, p.suite ? el("span", { class: "muted" }, "  (" + p.suite + ")") : ""),
-    el("p", { class: "chosen" }, el("b", {}, "chosen "), "(" + p.chosen.author + ", voted " + p.chosen.score.toFixed(3) + "): ", el("span", { class: "ans", "data-testid": "chosen-text" }, p.chosen.text)),
-    el("p", { class: "rejected" }, el("b", {}, "rejected "), "(" + p.rejected.author + ", voted " + p.rejected.score.toFixed(3) + "): ", el("span", { class: "ans" }, p.rejected.text)),
+    el("p", { class: "chosen" }, el("b", {}, "chosen "), "(" + p.chosen.author + ", voted " + p.chosen.score.toFixed(3) + "): ", el("span", { class: "ans", "data-testid": "chosen-text" }, p.chosen.text), mark(p.chosen.right)),
+    el("p", { class: "rejected" }, el("b", {}, "rejected "), "(" + p.rejected.author + ", voted " + p.rejected.score.toFixed(3) + "): ", el("span", { class: "ans" }, p.rejected.text), mark(p.rejected.right)),
     el("p", {}, "vote: margin " + p.margin.toFixed(3) + " from the mean of " + p.judges.length + " judges (" + p.judges.join(", ") + ")" + (p.forPeer ? ", for " + p.forPeer : "") + "; iteration " + p.iteration + ", prompt " + p.promptId),
     el("h3", {}, "Every judge's scores (1–5)"), vt);
 }

@@ -5,6 +5,8 @@
  */
 import { authorOfCandidate, CRITERIA, type ImageRef, type Member, type Message, type PreferencePair } from "../../../protocol/mod.ts";
 import { expectedCounts, WatchState } from "../watch/state.ts";
+import { gradePair, PrecisionTally } from "../precision/tally.ts";
+import type { TruthOf } from "../precision/truth.ts";
 
 /** The most pairs kept for the browser (the oldest go first); the streams keep them all. */
 export const MAX_PAIRS = 20_000;
@@ -31,8 +33,9 @@ export interface PairRow {
   promptId: string;
   question: string;
   suite?: string;
-  chosen: { author: string; text: string; score: number };
-  rejected: { author: string; text: string; score: number };
+  /** `right`: whether the answer is right, where the truth of the prompt is known (observation only). */
+  chosen: { author: string; text: string; score: number; right?: boolean };
+  rejected: { author: string; text: string; score: number; right?: boolean };
   margin: number;
   judges: string[];
   forPeer?: string;
@@ -88,14 +91,19 @@ export class DashboardState {
       curve?: [number, number, number][];
     }
   >();
+  /** Pair precision of every pair seen (kept for browsing or not), where its truth is known. */
+  private readonly precision = new PrecisionTally();
 
   /**
    * @param suiteOf the suite a prompt's question belongs to, where the panel's world can tell
    *   (undefined: the browser files it under no suite)
+   * @param truthOf the right answer of a prompt, where it is known (the tiny world's pool, a
+   *   benchmark file): pairs are graded against it for the marks and the live pair precision
    */
   constructor(
     readonly experiment: string,
     private readonly suiteOf: (question: string) => string | undefined = () => undefined,
+    private readonly truthOf: TruthOf = () => undefined,
   ) {
     this.watch = new WatchState(experiment);
   }
@@ -130,7 +138,11 @@ export class DashboardState {
         break;
       }
       case "pair": {
-        if (!this.pairs.has(m.pairId)) this.count(this.pairCounts, m.iteration, m.forPeer ?? "");
+        if (!this.pairs.has(m.pairId)) {
+          this.count(this.pairCounts, m.iteration, m.forPeer ?? "");
+          const grade = gradePair(m, this.truthOf);
+          if (grade) this.precision.add(m.iteration, grade);
+        }
         this.pairs.set(m.pairId, m);
         if (this.pairs.size > MAX_PAIRS) this.pairs.delete(this.pairs.keys().next().value!);
         break;
@@ -232,6 +244,7 @@ export class DashboardState {
       deadLetters: w.deadLetters.slice(-20).reverse(),
       cost: w.costs(),
       pairsKept: this.pairs.size,
+      precision: this.livePrecision(),
     };
   }
 
@@ -247,6 +260,12 @@ export class DashboardState {
       out.set(k, { peer: t.peer, iteration: t.iteration, points: t.curve.map(([step, loss, margin]) => ({ step, total: t.steps, loss, margin })) });
     }
     return [...out.values()].sort((a, b) => a.iteration - b.iteration || a.peer.localeCompare(b.peer));
+  }
+
+  /** Pair precision of the pairs seen so far: per iteration, and over all of them (undefined: none graded). */
+  private livePrecision() {
+    const total = this.precision.total();
+    return total && { total, iterations: this.precision.iterations().map((iteration) => ({ iteration, table: this.precision.table(iteration)! })) };
   }
 
   /** The pairs matching a query, newest iteration first, and how many match in all. */
@@ -288,14 +307,15 @@ export class DashboardState {
 
   private row(p: PreferencePair): PairRow {
     const suite = this.suiteOf(p.question);
+    const grade = gradePair(p, this.truthOf);
     return {
       pairId: p.pairId,
       iteration: p.iteration,
       promptId: p.promptId,
       question: p.question,
       ...(suite ? { suite } : {}),
-      chosen: { author: p.chosen.author, text: p.chosen.text, score: p.chosen.score },
-      rejected: { author: p.rejected.author, text: p.rejected.text, score: p.rejected.score },
+      chosen: { author: p.chosen.author, text: p.chosen.text, score: p.chosen.score, ...(grade ? { right: grade.chosenRight } : {}) },
+      rejected: { author: p.rejected.author, text: p.rejected.text, score: p.rejected.score, ...(grade ? { right: grade.rejectedRight } : {}) },
       margin: p.margin,
       judges: p.judges,
       ...(p.forPeer ? { forPeer: p.forPeer } : {}),

@@ -5,6 +5,7 @@
  */
 import type { ExamplePair, Report, TrainingRow } from "./shape.ts";
 import type { CostRow } from "../cost.ts";
+import { precisionHtml } from "../precision/format.ts";
 
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
 /** Dash patterns and marker shapes per member, so lines stay apart where they overlap. */
@@ -209,6 +210,7 @@ ${chanceRow}
 </tbody></table>
 ${trainingSection(report.training ?? [], style)}
 ${costSection(report.cost ?? [])}
+${precisionHtml(report.iterations)}
 ${examplesSection(examples)}
 ${settingsSection(report)}
 </body></html>

@@ -15,6 +15,9 @@ import { renderHtml } from "./html.ts";
 import { CostBook } from "../cost.ts";
 import { ImageFiles, type FetchImage } from "../export/images.ts";
 import { writePairsJsonl } from "../export/jsonl.ts";
+import { attachPrecision } from "../precision/tally.ts";
+import { formatPrecision } from "../precision/format.ts";
+import { tinyWorldTruth, type TruthOf } from "../precision/truth.ts";
 
 export type { ExamplePair, Report, ReportSettings, ReportTimeline, TrainingPoint, TrainingRow } from "./shape.ts";
 
@@ -24,6 +27,8 @@ export interface ReportOptions {
   provenance?: Provenance;
   /** The time breakdown as a live follower measured it (the demo); default: from the stored run's times. */
   timeline?: ReportTimeline;
+  /** Grades the pairs where a prompt's right answer is known (report.json's `precision`); default: the tiny world's pool. */
+  truthOf?: TruthOf;
 }
 
 export function buildReport(run: StoredRun, options: ReportOptions = {}): Report {
@@ -51,6 +56,7 @@ export function buildReport(run: StoredRun, options: ReportOptions = {}): Report
       const avgs = Object.values(average);
       return { iteration, scores, average, panelAverage: avgs.reduce((a, b) => a + b, 0) / Math.max(1, avgs.length), pairs: pairCounts.get(iteration) ?? 0 };
     });
+  attachPrecision(iterations, run.pairs, options.truthOf ?? tinyWorldTruth);
   const chance: Record<string, number> = {};
   for (const e of run.evaluations) Object.assign(chance, e.chance ?? {});
   const training: TrainingRow[] = [];
@@ -128,6 +134,8 @@ export function formatTable(report: Report): string {
       `${"panel average".padEnd(14)} ${String(it.iteration).padStart(4)} ${pct(it.panelAverage)}${it.iteration === 0 ? "   (before training)" : `   (after SimPO on ${it.pairs} pairs)`}`,
     );
   }
+  const precision = formatPrecision(report.iterations);
+  if (precision) lines.push("", precision);
   return lines.join("\n");
 }
 

@@ -6,6 +6,7 @@ import type { ExperimentConfig, PreferencePair } from "../../../protocol/mod.ts"
 import type { CostRow } from "../cost.ts";
 import type { Versions } from "../runs/provenance.ts";
 import type { IterationTiming } from "../timeline.ts";
+import type { PrecisionTable } from "../precision/tally.ts";
 
 /**
  * report.json's schema version. 1: unversioned (before #29): training curves and loss terms as
@@ -44,6 +45,12 @@ export interface Report {
     average: Record<string, number>;
     panelAverage: number;
     pairs: number;
+    /**
+     * Pair precision of the iteration's pairs per family, plus an `all` row: counts of graded pairs
+     * and of those whose chosen answer is right, rejected answer wrong, and both (absent where no
+     * pair's truth is known; see deploy/observe/precision/).
+     */
+    precision?: PrecisionTable;
   }[];
   /** Where the wall time went, per iteration and phase (what the demo prints as "where the time went"). */
   timeline: ReportTimeline;
