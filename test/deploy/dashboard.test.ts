@@ -1,4 +1,6 @@
 import { request } from "node:http";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ImageRef, Member } from "../../protocol/mod.ts";
 import { DashboardState } from "../../deploy/observe/dashboard/state.ts";
@@ -6,6 +8,7 @@ import { DashboardServer, pairQuery } from "../../deploy/observe/dashboard/serve
 import { familyOfQuestion, poolItem, poolPromptId } from "../../actors/models/tiny/world.ts";
 import { tinyWorldTruth } from "../../deploy/observe/precision/truth.ts";
 import * as msg from "../support/messages.ts";
+import { launchChromium, screenshotDir } from "../support/browser.ts";
 
 const T = Date.parse("2026-11-28T12:00:00Z");
 const experiment = "demo";
@@ -213,16 +216,21 @@ describe("pop dashboard's server", () => {
     const html = await page.text();
     expect(html).toContain("Pair browser");
     expect(html).toContain("Pair precision");
-    expect(html).not.toMatch(/https?:\/\/(?!www\.w3)/); // nothing from the network
+    // Nothing from the network (uPlot is inlined; its licence names its home, as text only); the
+    // browser test below also watches every request the page makes.
+    expect(html).not.toMatch(/(?:src|href|action)\s*=\s*["']?(?:https?:)?\/\//i);
+    expect(html).not.toMatch(/url\(\s*["']?(?:https?:)?\/\//i);
+    expect(html).toMatch(/uPlot/);
     const state = (await (await fetch(`${url}api/state`)).json()) as {
       members: { peer: string }[];
-      charts: { colours: Record<string, string>; scores: string; loss: string };
+      charts: { colours: Record<string, string>; dashes: Record<string, number[]>; scores: string };
     };
     expect(state.members.map((m) => m.peer)).toEqual(["a", "b"]);
-    // the plots come drawn, with report.html's plotting and palette
+    // the scores come drawn, with report.html's plotting and palette; the training curves are
+    // drawn in the browser with the same colours and dashes
     expect(state.charts.scores).toMatch(/<svg[^>]*aria-label="Benchmark average per member"/);
-    expect(state.charts.loss).toMatch(/<svg[^>]*aria-label="Loss per step"/);
     expect(state.charts.colours).toEqual({ a: "#1f77b4", b: "#d62728", c: "#2ca02c" });
+    expect(state.charts.dashes).toEqual({ a: [], b: [7, 3], c: [2, 3] });
 
     const events = await fetch(`${url}api/events`);
     expect(events.headers.get("content-type")).toBe("text/event-stream");
@@ -278,4 +286,158 @@ describe("pop dashboard's server", () => {
       expect(got, target).toBeLessThan(500);
     }
   });
+});
+
+/** A finished training's curve: loss falling and margin rising over `steps` steps, with noise. */
+function trained(peer: string, iteration: number, steps: number, seed: number) {
+  const curve: [number, number, number][] = Array.from({ length: steps }, (_, i) => {
+    const wobble = Math.sin((i + 1) * (seed + 1.3)) * 0.05;
+    return [i + 1, 0.7 - (0.3 * i) / steps + wobble, (0.4 * i) / steps + wobble];
+  });
+  return msg.control(
+    "training_done",
+    {
+      iteration,
+      peer,
+      modelVersion: `${peer}-v${iteration}`,
+      result: { steps, pairs: 8, lossFirst: curve[0]![1], lossLast: curve.at(-1)![1], marginBefore: 0, marginAfter: 0.4, ms: 1200, curve },
+      at: T,
+    },
+    experiment,
+  );
+}
+
+/** A panel of 16 members two iterations in: everyone answered and judged, and trained on iteration 1. */
+function sixteen(): DashboardState {
+  const s = new DashboardState(experiment, familyOfQuestion);
+  const peers = Array.from({ length: 16 }, (_, i) => `m${String(i + 1).padStart(2, "0")}`);
+  for (const it of [1, 2]) {
+    s.add(msg.control("iteration_opened", { iteration: it, peers, prompts: 4, at: T }, experiment), T);
+    for (const [i, p] of peers.entries()) {
+      s.add(cand(`q${it}`, p, ["t e"]), T);
+      s.add(verdict(`q${it}`, p, peers[(i + 1) % 16]!, [4]), T);
+      if (it === 1) s.add(trained(p, 1, 40, i), T);
+    }
+  }
+  for (const p of peers) s.member(`demo.${p}.${p}-1`, member(p));
+  return s;
+}
+
+describe("pop dashboard in a browser", () => {
+  let browser: Browser | undefined;
+  let server: DashboardServer | undefined;
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  const image = async () => ({ format: "rgb8" as const, width: 2, height: 1, data: new Uint8Array([255, 0, 0, 0, 0, 255]) });
+  const text = (page: Page, selector: string) => page.locator(selector).first().textContent();
+  const range = async (page: Page) => {
+    const d = await page
+      .locator("[data-testid=training-panel]")
+      .first()
+      .evaluate((e) => ({ ...(e as unknown as { dataset: Record<string, string> }).dataset }));
+    return [Number(d.xMin), Number(d.xMax)];
+  };
+  const noClipping = async (page: Page, shot: string) => {
+    expect(
+      await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth),
+    ).toBeLessThanOrEqual(1280);
+    await page.screenshot({ path: join(screenshotDir("dashboard"), shot), fullPage: true });
+  };
+
+  it("shows flows as a matrix at 3 and 16 members, zoomable smoothed training plots, filters as they change, no clipping at 1280 px, and says when it is disconnected", async () => {
+    const state = recorded();
+    // model cost and a dead letter with a long detail, so every table has rows at 1280 px
+    for (const p of ["a", "b", "c"]) state.add(msg.trainingDone(2, p, { answer: msg.usage(40), judge: msg.usage(80), train: msg.usage(2) }, experiment), T);
+    state.add(msg.deadLetter({ experiment, detail: `not msgpack: ${"0x9f ".repeat(60)}`, at: T }), T);
+    for (const p of ["a", "b", "c"]) for (const it of [1, 2]) state.add(trained(p, it, 30, it * 3 + p.charCodeAt(0)), T);
+    server = new DashboardServer({ state, fetchImage: image, pushMs: 200 });
+    const { url, port } = await server.listen(0, "127.0.0.1");
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const errors: string[] = [];
+    const outside: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("request", (r) => {
+      if (!r.url().startsWith(url)) outside.push(r.url());
+    });
+    await page.goto(url);
+    await expect.poll(() => page.locator("[data-testid=connection]").getAttribute("data-state")).toBe("live");
+
+    // ---- the flow matrix at 3 members: rows send, columns receive ----
+    await page.locator("[data-testid=flows] td[data-edge='a>b']").waitFor();
+    expect(await page.locator("[data-testid=flows] thead th").allTextContents()).toEqual(["from ↓ to →", "coordinator", "a", "b", "c"]);
+    expect(await text(page, "[data-testid=flows] td[data-edge='a>b']")).toMatch(/candidates 1/);
+    expect(await text(page, "[data-testid=flows] td[data-edge='c>a']")).toMatch(/verdicts 2/);
+    expect(await text(page, "[data-testid=flows] td[data-edge='coordinator>b']")).toMatch(/prompts 2/);
+    expect(await page.locator("[data-testid=flows] table.compact").count()).toBe(0);
+
+    // ---- training: one uPlot panel per member, values on hover, zoom and reset ----
+    const panels = page.locator("[data-testid=training-panel]");
+    await expect.poll(() => panels.count()).toBe(3);
+    expect(await page.locator("[data-testid=training-panel] canvas").count()).toBeGreaterThanOrEqual(3);
+    const over = page.locator("[data-testid=training-panel] .u-over").first();
+    await over.scrollIntoViewIfNeeded();
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    await expect
+      .poll(async () => (await panels.first().locator(".u-legend .u-series .u-value").allTextContents()).join(" "))
+      .toMatch(/^\d+ \d+\.\d{4} \d+\.\d{4}$/); // the step, then iteration 1's and 2's smoothed loss
+    const full = await range(page);
+    expect(full).toEqual([1, 30]);
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height * 0.5, { steps: 5 });
+    await page.mouse.up();
+    await expect.poll(() => range(page)).not.toEqual(full);
+    const [zMin, zMax] = await range(page);
+    expect(zMin).toBeGreaterThan(full[0]!);
+    expect(zMax).toBeLessThan(full[1]!);
+    // a live update keeps the zoom
+    await page.waitForTimeout(600);
+    expect(await range(page)).toEqual([zMin, zMax]);
+    await page.mouse.dblclick(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    await expect.poll(() => range(page)).toEqual(full);
+    // per iteration instead: one panel per iteration, a line per member
+    await page.selectOption("#t-by", "iteration");
+    await expect.poll(() => panels.evaluateAll((ps) => ps.map((p) => p.getAttribute("data-panel")))).toEqual(["iteration 1", "iteration 2"]);
+    await page.selectOption("#t-metric", "margin");
+    await page.locator("#t-smooth").fill("0");
+    await expect.poll(() => text(page, "[data-testid=training-panel] .u-title")).toBe("iteration 1");
+
+    // ---- the pair browser: a filter applies as it changes, without submitting ----
+    await expect.poll(() => text(page, "[data-testid=pair-count]")).toMatch(/^2 pairs match/);
+    await page.selectOption("#f-suite", "ocr");
+    await expect.poll(() => text(page, "[data-testid=pair-count]")).toMatch(/^1 pairs match/);
+    expect(await page.locator("[data-testid=pair-row]").count()).toBe(1);
+    await page.selectOption("#f-suite", "");
+    await page.locator("#f-min").fill("0.78");
+    await expect.poll(() => page.locator("[data-testid=pair-row]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-pair")))).toEqual(["1:p1"]);
+    await page.locator("[data-testid=pair-row]").first().click();
+    await page.locator("[data-testid=judge-row]").first().waitFor();
+    await noClipping(page, "dashboard-3-members-1280.png");
+
+    // ---- the server goes: "disconnected" with the time of the last event ----
+    await server.close();
+    await expect.poll(() => page.locator("[data-testid=connection]").getAttribute("data-state"), { timeout: 15_000 }).toBe("disconnected");
+    expect(await text(page, "[data-testid=connection]")).toMatch(/^disconnected · last event \d{1,2}:\d{2}:\d{2}/);
+
+    // ---- back (on the same port), now with 16 members: live again, and the matrix still reads ----
+    server = new DashboardServer({ state: sixteen(), fetchImage: image, pushMs: 200 });
+    await server.listen(port, "127.0.0.1");
+    await expect.poll(() => page.locator("[data-testid=connection]").getAttribute("data-state"), { timeout: 20_000 }).toBe("live");
+    await expect.poll(() => page.locator("[data-testid=flows] thead th").count()).toBe(18);
+    expect(await page.locator("[data-testid=flows] table.compact").count()).toBe(1);
+    await page.locator("[data-testid=flows]").screenshot({ path: join(screenshotDir("dashboard"), "flows-16-members.png") });
+    expect(await text(page, "[data-testid=flows] td[data-edge='m01>m02']")).toMatch(/^candidates 2verdicts 2$/);
+    expect(await text(page, "[data-testid=flows] td[data-edge='coordinator>m16']")).toMatch(/prompts 8/);
+    // per member again: 16 panels
+    await page.selectOption("#t-by", "member");
+    await expect.poll(() => panels.count()).toBe(16);
+    await noClipping(page, "dashboard-16-members-1280.png");
+
+    expect(errors).toEqual([]);
+    expect(outside).toEqual([]);
+  }, 120_000);
 });

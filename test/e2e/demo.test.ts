@@ -87,13 +87,14 @@ describe("pop demo (the main job, smaller)", () => {
       await page.screenshot({ path: join(shots, "dashboard-live.png"), fullPage: true });
       // Who sends what to whom: answers between members, verdicts back.
       await expect
-        .poll(() => page.locator("[data-testid=flows] text[data-edge='ocrdumb>countless']").textContent(), { timeout: 30_000 })
+        .poll(() => page.locator("[data-testid=flows] td[data-edge='ocrdumb>countless']").textContent(), { timeout: 30_000 })
         .toMatch(/candidates \d+/);
 
       // The pair browser: a pair's image, both answers and every judge's five scores.
       await page.locator("[data-testid=pair-row]").first().waitFor({ timeout: 180_000 });
       await page.selectOption("#f-suite", "ocr");
-      // The list shows what matched when asked: ask again until a reading pair has been voted.
+      // The filter applies as it changes; a list already full waits to be asked again ("refresh"):
+      // ask until a reading pair has been voted.
       await expect
         .poll(
           async () => {

@@ -16,8 +16,9 @@ export const dashboardHelp = `pop dashboard [options]
 
 Serves a read-only web page of an experiment, live (it updates every second over server-sent
 events): each member's state, model version and heartbeat; the open iteration's progress with
-totals, rates and ETA; messages per second; a graph of who sends what to whom; the scores per
-iteration; training curves (loss and margin per step, as members report them); dead letters;
+totals, rates and ETA; messages per second; a matrix of who sends what to whom; the scores per
+iteration; training curves (loss or margin per step, as members report them: smoothed, with
+values on hover and zoom, one panel per member or iteration); dead letters;
 and a pair browser: every preference pair with its image, question, chosen and rejected
 answers, every judge's five scores on both and the vote, filterable by iteration, member,
 suite and margin, each answer marked right or wrong where the truth of its prompt is known

@@ -1,28 +1,34 @@
 /**
- * The dashboard's page: one HTML document with its own script and styles, nothing from the network.
+ * The dashboard's page: one HTML document with its own script and styles, and uPlot inlined
+ * (read from node_modules when the server starts), nothing from the network.
  * Everything a model wrote (answers, questions) is put in as text, never as markup.
  */
+import type { PageAssets } from "./assets.ts";
+import { FLOWS_SCRIPT, FLOWS_STYLE } from "./page-flows.ts";
+import { TRAINING_MARKUP, TRAINING_SCRIPT, TRAINING_STYLE } from "./page-training.ts";
 
-export function dashboardPage(experiment: string): string {
+export function dashboardPage(experiment: string, assets: PageAssets): string {
   const title = `Panel-of-Peers dashboard: ${experiment.replace(/[&<>"]/g, "")}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>${STYLE}</style>
+<style>${assets.uplotCss}</style>
+<style>${STYLE}${FLOWS_STYLE}${TRAINING_STYLE}</style>
 </head><body>
-<header><h1>${title}</h1><span id="conn" data-testid="connection">connecting…</span></header>
+<header><h1>${title}</h1><span id="conn" data-testid="connection" data-state="connecting">connecting…</span></header>
 <main>
 <section><h2>Members</h2>
-<table data-testid="members"><thead><tr><th>member</th><th>doing</th><th>model version</th><th>heartbeat</th><th>backend</th><th>host (pid)</th></tr></thead><tbody id="members"></tbody></table>
+<div class="scroll"><table data-testid="members"><thead><tr><th>member</th><th>doing</th><th>model version</th><th>heartbeat</th><th>backend</th><th>host (pid)</th></tr></thead><tbody id="members"></tbody></table></div>
 <p id="gone" class="muted"></p><p id="leader" data-testid="leader" class="muted">coordinator: –</p></section>
 <section><h2>Iteration <span id="iter-no">–</span></h2><div id="progress" data-testid="progress"></div>
 <h3>Messages per second (last 10 s)</h3><div id="rates" data-testid="rates"></div></section>
-<section><h2>Who sends what to whom</h2><div id="flows" data-testid="flows"></div></section>
+<section class="wide"><h2>Who sends what to whom</h2><div id="flows" data-testid="flows"></div></section>
 <section><h2>Scores per iteration</h2><div id="scores" data-testid="scores"></div><div id="score-table"></div></section>
 <section><h2>Pair precision</h2><p class="muted">Of the pairs seen so far whose prompt's right answer is known (the tiny world's pool, a benchmark file): the chosen answer right, the rejected one wrong, and both (the pair teaches the right thing). The panel never sees this.</p><div id="precision" data-testid="precision"></div></section>
-<section><h2>Training</h2><p class="muted">Loss and margin (chosen minus rejected, mean log-prob per token) as members report their steps.</p><div id="training" data-testid="training"></div></section>
-<section><h2>Model cost</h2><p class="muted">Per iteration, member and phase: requests to the model, tokens read / generated, seconds of the requests; then per prompt of the iteration.</p><div id="cost" data-testid="cost"></div></section>
 <section><h2>Dead letters</h2><div id="dead" data-testid="dead-letters"></div></section>
+<section class="wide"><h2>Training</h2><p class="muted">Loss and margin (chosen minus rejected, mean log-prob per token) as members report their steps.</p>
+${TRAINING_MARKUP}</section>
+<section class="wide"><h2>Model cost</h2><p class="muted">Per iteration, member and phase: requests to the model, tokens read / generated, seconds of the requests; then per prompt of the iteration.</p><div id="cost" data-testid="cost" class="scroll"></div></section>
 <section class="wide"><h2>Pair browser</h2>
 <form id="filters" data-testid="pair-filters">
 <label>iteration <select id="f-iteration"><option value="">all</option></select></label>
@@ -30,38 +36,43 @@ export function dashboardPage(experiment: string): string {
 <label>suite <select id="f-suite"><option value="">all</option></select></label>
 <label>margin ≥ <input id="f-min" type="number" step="0.05" min="0" max="1" size="4"></label>
 <label>≤ <input id="f-max" type="number" step="0.05" min="0" max="1" size="4"></label>
-<button type="submit">show</button> <span id="pair-count" data-testid="pair-count"></span>
+<button type="submit" title="filters apply as they change; this asks again">refresh</button> <span id="pair-count" data-testid="pair-count"></span>
 </form>
 <div class="browser"><div class="list"><table data-testid="pairs"><thead><tr><th>it</th><th>suite</th><th>question</th><th>chosen</th><th>rejected</th><th>margin</th></tr></thead><tbody id="pairs"></tbody></table>
 <p><button id="more" type="button" hidden>more</button></p></div>
 <div id="detail" class="detail" data-testid="pair-detail"><p class="muted">Choose a pair to see its image, both answers, every judge's scores and the vote.</p></div></div>
 </section>
 </main>
-<script>${SCRIPT}</script>
+<script>${assets.uplotJs}</script>
+<script>${SCRIPT}${FLOWS_SCRIPT}${TRAINING_SCRIPT}${LIVE_SCRIPT}</script>
 </body></html>
 `;
 }
 
 const STYLE = `
 body{font:14px system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
-header{display:flex;gap:1em;align-items:baseline;padding:.6em 1.2em;background:#263238;color:#fff}
-header h1{font-size:18px;margin:0}#conn{font-size:12px;opacity:.8}
-main{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px;padding:12px}
-section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 12px;overflow:auto}
+header{display:flex;flex-wrap:wrap;gap:1em;align-items:baseline;padding:.6em 1.2em;background:#263238;color:#fff}
+header h1{font-size:18px;margin:0}#conn{font-size:12px;opacity:.85;padding:1px 6px;border-radius:3px}
+#conn[data-state=live]{background:#2e7d32}#conn[data-state=disconnected]{background:#c62828;opacity:1}
+/* Columns may shrink below their content (minmax 0): wide tables scroll inside their box, the page never does. */
+main{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,460px),1fr));gap:12px;padding:12px}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 12px;overflow:auto;min-width:0}.scroll{overflow-x:auto;max-width:100%}
 section.wide{grid-column:1/-1}h2{font-size:15px;margin:.2em 0 .5em}h3{font-size:13px;margin:.8em 0 .3em}
 table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #eee;padding:2px 6px;text-align:left;vertical-align:top}
 th{color:#555;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#777;font-size:12px}
 .bar{background:#eceff1;border-radius:3px;height:10px;width:220px;display:inline-block;vertical-align:middle;margin-right:6px}
 .bar i{display:block;height:100%;background:#42a5f5;border-radius:3px}
-.browser{display:grid;grid-template-columns:minmax(420px,1.2fr) 1fr;gap:12px}.list{max-height:520px;overflow:auto}
+.browser{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:12px}.list{max-height:520px;overflow:auto}.detail{overflow-x:auto}
+@media (max-width:900px){.browser{grid-template-columns:minmax(0,1fr)}}
+#pairs td{overflow-wrap:anywhere}
 #pairs tr{cursor:pointer}#pairs tr:hover{background:#e3f2fd}#pairs tr.sel{background:#bbdefb}
 .detail img{image-rendering:pixelated;width:192px;height:auto;border:1px solid #ccc;margin:0 8px 8px 0}
-.ans{white-space:pre-wrap;font-family:ui-monospace,monospace;background:#f5f5f5;padding:2px 4px}
+.ans{white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,monospace;background:#f5f5f5;padding:2px 4px}
 .chosen{color:#2e7d32}.rejected{color:#c62828}form label{margin-right:.8em}
 .mark{font-weight:bold;margin-left:4px}.mark.right{color:#2e7d32}.mark.wrong{color:#c62828}
 svg text{font-size:11px;fill:#333}`;
 
-// The page's script. Plain ES2020, no libraries.
+// The page's script. Plain ES2020; uPlot (inlined before it) draws the training plots.
 const SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -73,9 +84,10 @@ function el(tag, attrs, ...kids) {
 }
 const pct = (x) => (x === undefined ? "–" : (x * 100).toFixed(1));
 const ago = (ms) => (ms < 1000 ? "now" : ms < 60000 ? Math.round(ms / 1000) + " s ago" : Math.round(ms / 60000) + " min ago");
-// Colours come with the data (the server draws the plots, with report.html's palette).
-let colours = {};
+// Colours and dashes come with the data (report.html's palette and patterns).
+let colours = {}, dashes = {};
 const colour = (peer) => colours[peer] || "#555";
+const memberDash = (peer) => dashes[peer] || [];
 
 function renderMembers(s) {
   const body = $("members");
@@ -115,37 +127,6 @@ function renderProgress(s) {
   $("rates").replaceChildren(rates.length ? el("table", {}, ...rates.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, v.toFixed(1))))) : el("p", { class: "muted" }, "no messages in the last 10 s"));
 }
 
-function renderFlows(s) {
-  const nodes = ["coordinator", ...new Set([...s.iterations.flatMap((i) => i.peers), ...s.members.map((m) => m.peer)])];
-  const w = 600, h = 420, cx = w / 2, cy = h / 2, r = 160;
-  const pos = new Map(nodes.map((n, i) => [n, [cx + r * Math.cos(-Math.PI / 2 + (2 * Math.PI * i) / nodes.length), cy + r * Math.sin(-Math.PI / 2 + (2 * Math.PI * i) / nodes.length)]]));
-  const edges = new Map();
-  for (const f of s.flows) {
-    if (!pos.has(f.from) || !pos.has(f.to)) continue;
-    const k = f.from + "\t" + f.to;
-    edges.set(k, (edges.get(k) || []).concat([f]));
-  }
-  let g = '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#78909c"/></marker></defs>';
-  for (const [k, fs] of edges) {
-    const [a, b] = k.split("\t");
-    const [x1, y1] = pos.get(a), [x2, y2] = pos.get(b);
-    const dx = x2 - x1, dy = y2 - y1, len = Math.hypot(dx, dy) || 1;
-    // Bent to its right, so the two directions between a pair of nodes stay apart; the label sits
-    // on the bend, one line per kind of message.
-    const bend = 56, bx = (x1 + x2) / 2 + (dy / len) * bend, by = (y1 + y2) / 2 - (dx / len) * bend;
-    const sx = x1 + (dx / len) * 40, sy = y1 + (dy / len) * 14, ex = x2 - (dx / len) * 40, ey = y2 - (dy / len) * 14;
-    const mx = 0.25 * sx + 0.5 * bx + 0.25 * ex, my = 0.25 * sy + 0.5 * by + 0.25 * ey;
-    const label = fs.map((f) => f.kind + " " + f.count).join(", ");
-    g += '<path d="M' + sx + "," + sy + " Q" + bx + "," + by + " " + ex + "," + ey + '" fill="none" stroke="#90a4ae" stroke-width="1.5" marker-end="url(#arrow)"><title>' + esc(a + " → " + b + ": " + label) + "</title></path>";
-    g += '<text x="' + mx + '" y="' + (my - (fs.length - 1) * 6) + '" text-anchor="middle" font-size="10" data-edge="' + esc(a + ">" + b) + '">' + fs.map((f, i) => '<tspan x="' + mx + '" dy="' + (i ? 12 : 0) + '">' + esc(f.kind + " " + f.count) + "</tspan>").join("") + "</text>";
-  }
-  for (const [n, [x, y]] of pos) {
-    const fill = n === "coordinator" ? "#eceff1" : colour(n) + "22";
-    g += '<rect x="' + (x - 38) + '" y="' + (y - 11) + '" width="76" height="22" rx="10" fill="' + fill + '" stroke="' + (n === "coordinator" ? "#607d8b" : colour(n)) + '"/><text x="' + x + '" y="' + (y + 4) + '" text-anchor="middle" font-weight="bold">' + esc(n) + "</text>";
-  }
-  $("flows").innerHTML = '<svg width="' + w + '" height="' + h + '" role="img" aria-label="message flows">' + g + '</svg><p class="muted">Messages since the start of the experiment, per sender and receiver: candidates go to every other member to be judged, verdicts back to the author, pairs from the coordinator to whoever trains on them.</p>';
-}
-
 function renderScores(s) {
   const peers = [...new Set(s.scores.flatMap((x) => Object.keys(x.peers)))].sort();
   $("scores").innerHTML = s.charts.scores;
@@ -180,13 +161,6 @@ function renderPrecision(s) {
 // A right/wrong mark after an answer whose prompt's truth is known; nothing otherwise.
 const mark = (right) => right === undefined ? "" : el("span", { class: "mark " + (right ? "right" : "wrong"), "data-testid": "truth-mark", title: right ? "right (against the known truth)" : "wrong (against the known truth)" }, right ? "✓" : "✗");
 
-function renderTraining(s) {
-  const done = s.trained.map((t) => el("li", {}, t.peer + ", iteration " + t.iteration + ": " + t.steps + " steps in " + (t.ms / 1000).toFixed(1) + " s, loss " + t.lossFirst.toFixed(3) + " → " + t.lossLast.toFixed(3) + ", margin " + t.marginBefore.toFixed(3) + " → " + t.marginAfter.toFixed(3)));
-  const summary = done.length ? el("ul", { class: "muted" }, ...done) : el("p", { class: "muted" }, s.training.length ? "training; its backend reports steps without their loss" : "no training yet");
-  $("training").innerHTML = s.charts.loss + s.charts.margin;
-  $("training").append(summary);
-}
-
 function renderCost(s) {
   if (!s.cost.length) return $("cost").replaceChildren(el("p", { class: "muted" }, "nothing counted yet"));
   const num = (x, d) => el("td", { class: "num" }, x === undefined ? "–" : Number.isInteger(x) ? x : x.toFixed(d));
@@ -218,24 +192,28 @@ function renderFilters(s) {
 }
 
 function render(s) {
-  colours = s.charts.colours;
+  colours = s.charts.colours; dashes = s.charts.dashes;
   renderMembers(s); renderProgress(s); renderFlows(s); renderScores(s); renderPrecision(s); renderTraining(s); renderCost(s); renderDead(s); renderFilters(s);
-  // A short list fills itself as pairs are voted; a full one waits for "show" (it would jump).
+  // A short list fills itself as pairs are voted; a full one waits for a filter change or "refresh" (it would jump).
   if (s.pairsKept > 0 && (!pairsLoaded || (s.pairsKept !== keptAtLoad && $("pairs").children.length < 50))) loadPairs(false);
   keptAtLoad = s.pairsKept;
 }
 let keptAtLoad = 0;
 
 // ---- pair browser ----
-let pairsLoaded = false, offset = 0, selected;
+let pairsLoaded = false, offset = 0, selected, pairAsk = 0;
 async function loadPairs(more) {
   pairsLoaded = true;
+  const ask = ++pairAsk;
   offset = more ? offset + 50 : 0;
   const q = new URLSearchParams({ offset: String(offset), limit: "50" });
   for (const [k, id] of [["iteration", "f-iteration"], ["member", "f-member"], ["suite", "f-suite"], ["minMargin", "f-min"], ["maxMargin", "f-max"]]) if ($(id).value !== "") q.set(k, $(id).value);
   const r = await fetch("api/pairs?" + q);
+  // Filters change as one types: only the latest question's answer is shown.
+  if (ask !== pairAsk) return;
   if (!r.ok) { $("pair-count").textContent = await r.text(); return; }
   const d = await r.json();
+  if (ask !== pairAsk) return;
   const suiteSel = $("f-suite");
   if (known.suites !== d.suites.join()) {
     known.suites = d.suites.join();
@@ -278,13 +256,42 @@ async function openPair(id, tr) {
 
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); loadPairs(false); });
 $("more").addEventListener("click", () => loadPairs(true));
+// Filters apply as they change (typed margins after a short pause).
+let filterTimer;
+const refilter = (ms) => { clearTimeout(filterTimer); filterTimer = setTimeout(() => loadPairs(false), ms); };
+for (const id of ["f-iteration", "f-member", "f-suite"]) $(id).addEventListener("change", () => refilter(0));
+for (const id of ["f-min", "f-max"]) $(id).addEventListener("input", () => refilter(250));
 
-// ---- live data ----
-function connect() {
-  const es = new EventSource("api/events");
-  es.onopen = () => ($("conn").textContent = "live");
-  es.onmessage = (e) => { render(JSON.parse(e.data)); $("conn").textContent = "live · " + new Date().toLocaleTimeString(); };
-  es.onerror = () => ($("conn").textContent = "disconnected, retrying…");
+`;
+
+// The live connection: "live" while events come, "disconnected" with the last event's time when the
+// stream drops or stalls (the server gone, the network down), and live again once it is back.
+const LIVE_SCRIPT = String.raw`
+let source, lastEventAt = 0, retry;
+const clock = (t) => new Date(t).toLocaleTimeString();
+function connState(state, text) { $("conn").dataset.state = state; $("conn").textContent = text; }
+function disconnected() {
+  connState("disconnected", "disconnected" + (lastEventAt ? " · last event " + clock(lastEventAt) : " · no event yet") + " · retrying…");
 }
+function connect() {
+  clearTimeout(retry);
+  if (source) source.close();
+  const es = (source = new EventSource("api/events"));
+  es.onmessage = (e) => {
+    lastEventAt = Date.now();
+    connState("live", "live · " + clock(lastEventAt));
+    render(JSON.parse(e.data));
+  };
+  es.onerror = () => {
+    if (es !== source) return;
+    disconnected();
+    // A closed source (the server answered with an error) does not retry by itself.
+    if (es.readyState === EventSource.CLOSED) retry = setTimeout(connect, 2000);
+  };
+}
+// A stream that stays open but brings nothing (pushes come every second) has stalled.
+setInterval(() => {
+  if (lastEventAt && Date.now() - lastEventAt > 5000 && $("conn").dataset.state === "live") { disconnected(); connect(); }
+}, 1000);
 connect();
 `;

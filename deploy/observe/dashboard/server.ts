@@ -16,6 +16,7 @@ import { encodePng } from "../../../actors/images/png-encode.ts";
 import type { DashboardState, PairQuery } from "./state.ts";
 import { dashboardPage } from "./page.ts";
 import { dashboardCharts } from "./charts.ts";
+import { readPageAssets, type PageAssets } from "./assets.ts";
 
 /** An image as the object store gives it back. */
 export interface FetchedImage {
@@ -30,6 +31,8 @@ export interface DashboardServerOptions {
   fetchImage: (ref: ImageRef) => Promise<FetchedImage>;
   /** How often the live data is pushed (ms). */
   pushMs?: number;
+  /** What the page inlines (default: uPlot read from node_modules when the server is made). */
+  assets?: PageAssets;
 }
 
 /** A request the dashboard cannot read (400): its own fault, never a server error. */
@@ -67,8 +70,11 @@ export class DashboardServer {
   private readonly streams = new Set<ServerResponse>();
   private readonly images = new Map<string, { type: string; body: Uint8Array }>();
   private timer?: NodeJS.Timeout;
+  /** The page, made once: uPlot inlined is some 60 kB. */
+  private readonly page: string;
 
   constructor(private readonly opts: DashboardServerOptions) {
+    this.page = dashboardPage(opts.state.experiment, opts.assets ?? readPageAssets());
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         const status = e instanceof BadDashboardRequestError ? e.status : 500;
@@ -119,7 +125,7 @@ export class DashboardServer {
     const url = requestUrl(req.url ?? "/");
     const path = url.pathname;
     const { state } = this.opts;
-    if (path === "/") return send(res, 200, "text/html; charset=utf-8", dashboardPage(state.experiment));
+    if (path === "/") return send(res, 200, "text/html; charset=utf-8", this.page);
     if (path === "/favicon.ico") return send(res, 204, "text/plain", "");
     if (path === "/api/state") return send(res, 200, "application/json", this.view(), { "cache-control": "no-store" });
     if (path === "/api/events") {
