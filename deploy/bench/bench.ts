@@ -35,7 +35,8 @@ import {
   encode,
   type Verdict,
 } from "../../protocol/mod.ts";
-import { Flags } from "../cli/args.ts";
+import { UsageError } from "../cli/args.ts";
+import { exitWithUsage, scriptFlags } from "../cli/script-flags.ts";
 import { connectNats } from "../cli/connect.ts";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import { createExperiment, experimentConfig, loadTinyPool } from "../ops/experiment.ts";
@@ -600,11 +601,7 @@ async function runIteration(
 }
 
 async function main(): Promise<void> {
-  if (process.argv.includes("--help") || process.argv.includes("-h")) {
-    process.stdout.write(help + "\n");
-    return;
-  }
-  const flags = new Flags(process.argv.slice(2), help);
+  const flags = scriptFlags("bench", help);
   const out = flags.string("out");
   const peersList = list(flags.string("peers") ?? "3,8,16");
   const ks = list(flags.string("k") ?? "4,15");
@@ -846,6 +843,7 @@ function traceCoordinator(file: string, pid: number, actorPid: number, run: stri
 main().then(
   () => process.exit(0),
   (e: unknown) => {
+    if (e instanceof UsageError) exitWithUsage("bench", e);
     process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);
   },

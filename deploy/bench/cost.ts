@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { scriptOptions } from "../cli/script-flags.ts";
 import { JUDGING_MODES, ensureTopology, type PhaseCost } from "../../protocol/mod.ts";
 import { connectNats, closeNats } from "../cli/connect.ts";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
@@ -30,27 +30,6 @@ import { pairsKept, rejudgeSingle, type Kept } from "./cost/pairs.ts";
 import { memberOf, startCostServer } from "./cost/serve.ts";
 import { checkPlan, type PlanCheck } from "./cost/plan-check.ts";
 
-const { values: a } = parseArgs({
-  options: {
-    peers: { type: "string", default: "3,8,16" },
-    k: { type: "string", default: "4,15" },
-    modes: { type: "string", default: JUDGING_MODES.join(",") },
-    m: { type: "string", default: "1,2,3,all" },
-    prompts: { type: "string", default: "4" },
-    "pairs-prompts": { type: "string", default: "40" },
-    "pairs-peers": { type: "string", default: "3,8" },
-    "max-requests": { type: "string", default: "100000" },
-    parts: { type: "string", default: "counts,pairs,plan" },
-    "plan-prompts": { type: "string", default: "200" },
-    "plan-samples": { type: "string", default: "64" },
-    "plan-k": { type: "string", default: String(DEMO_DEFAULTS.k) },
-    temperature: { type: "string", default: String(DEMO_DEFAULTS.temperature) },
-    "pool-seed": { type: "string", default: String(DEMO_DEFAULTS.poolSeed) },
-    out: { type: "string" },
-    results: { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
 const HELP = `npm run bench:cost [-- options]
 
 Judge requests and tokens per prompt per member, counted by real actors (openai backend) against
@@ -76,6 +55,24 @@ reference pairs (all judges, per-criterion) that single judging and fewer judges
   --plan-k N           its candidates per member                        default: ${DEMO_DEFAULTS.k}
   --out FILE           write the rows (and the plan check) as JSON here
   --results DIR        where the markdown results file goes (none: no file)  default: docs/results`;
+const a = scriptOptions("bench:cost", HELP, {
+  peers: "3,8,16",
+  k: "4,15",
+  modes: JUDGING_MODES.join(","),
+  m: "1,2,3,all",
+  prompts: "4",
+  "pairs-prompts": "40",
+  "pairs-peers": "3,8",
+  "max-requests": "100000",
+  parts: "counts,pairs,plan",
+  "plan-prompts": "200",
+  "plan-samples": "64",
+  "plan-k": String(DEMO_DEFAULTS.k),
+  temperature: String(DEMO_DEFAULTS.temperature),
+  "pool-seed": String(DEMO_DEFAULTS.poolSeed),
+  out: undefined,
+  results: undefined,
+});
 
 const say = (line: string) => process.stderr.write(`[bench:cost] ${line}\n`);
 const numbers = (s: string) => s.split(",").map((x) => Number(x.trim()));
@@ -101,10 +98,6 @@ export interface CostRowOut {
 }
 
 async function main(): Promise<void> {
-  if (a.help) {
-    process.stdout.write(HELP + "\n");
-    return;
-  }
   const parts = new Set(a.parts.split(",").map((x) => x.trim()));
   for (const part of parts) if (!["counts", "pairs", "plan"].includes(part)) throw new Error(`--parts: unknown part '${part}'`);
   const peersList = parts.has("counts") ? numbers(a.peers) : [];

@@ -16,26 +16,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { scriptOptions } from "../cli/script-flags.ts";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
 import type { IterationTiming } from "../observe/timeline.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
 import { CpuSampler } from "./demo-share/cpu.ts";
 
-const { values: a } = parseArgs({
-  options: {
-    iterations: { type: "string", default: "1" },
-    prompts: { type: "string", default: String(DEMO_DEFAULTS.promptsPerIteration) },
-    k: { type: "string", default: String(DEMO_DEFAULTS.k) },
-    keep: { type: "string" },
-    "log-level": { type: "string" },
-    out: { type: "string" },
-    results: { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
-if (a.help) {
-  process.stdout.write(`npm run bench:demo-share [-- options]
+const HELP = `npm run bench:demo-share [-- options]
 
 The demo against the same work in one process (simulate-pop), per iteration and phase.
 
@@ -45,10 +32,16 @@ The demo against the same work in one process (simulate-pop), per iteration and 
   --keep DIR       keep the demo's output (logs, timeline.json) here  default: a temporary folder, removed
   --log-level L    the demo processes' log level (debug: every model call's size and time)
   --out FILE       also write the rows as JSON
-  --results DIR    where the markdown results file goes (none: no file)  default: docs/results
-`);
-  process.exit(0);
-}
+  --results DIR    where the markdown results file goes (none: no file)  default: docs/results`;
+const a = scriptOptions("bench:demo-share", HELP, {
+  iterations: "1",
+  prompts: String(DEMO_DEFAULTS.promptsPerIteration),
+  k: String(DEMO_DEFAULTS.k),
+  keep: undefined,
+  "log-level": undefined,
+  out: undefined,
+  results: undefined,
+});
 const say = (line: string) => process.stderr.write(`[bench:demo-share] ${line}\n`);
 const HERE = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const CORES = cpus().length;

@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { scriptOptions } from "../cli/script-flags.ts";
 import { simpoOptionsOf } from "../../actors/models/contract.ts";
 import { TinyBackend } from "../../actors/models/tiny/backend.ts";
 import { shippedCheckpoint, shippedMembers } from "../../actors/models/tiny/checkpoints.ts";
@@ -29,15 +29,6 @@ import { NatsServer } from "../ops/nats-server.ts";
 import { PopProcess } from "../cli/processes.ts";
 import { ResultsRun, commandLine } from "../observe/results/write.ts";
 
-const { values: a } = parseArgs({
-  options: {
-    prompts: { type: "string", default: "1000" },
-    "pool-seed": { type: "string", default: String(DEMO_DEFAULTS.poolSeed) },
-    "no-train": { type: "boolean", default: false },
-    results: { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
 const HELP = `npm run bench:hostile [-- options]
 
 The shipped panel plus three hostile judges (invert, all-5, random) run one iteration; every
@@ -48,6 +39,12 @@ honest members are trained on each rule's pairs and benchmarked.
   --pool-seed N    seed of the unlabeled prompt pool            default: ${DEMO_DEFAULTS.poolSeed}
   --no-train       compare the pairs only, train nothing
   --results DIR    where the results file goes (none: no file)  default: docs/results`;
+const a = scriptOptions("bench:hostile", HELP, {
+  prompts: "1000",
+  "pool-seed": String(DEMO_DEFAULTS.poolSeed),
+  "no-train": false,
+  results: undefined,
+});
 const PROMPTS = Number(a.prompts);
 const EXP = "hostile";
 const HOSTILE = [
@@ -59,10 +56,6 @@ const HOSTILE = [
 const say = (line: string) => process.stderr.write(`[bench:hostile] ${line}\n`);
 
 async function main(): Promise<void> {
-  if (a.help) {
-    process.stdout.write(HELP + "\n");
-    return;
-  }
   const resultsFile = new ResultsRun("bench-hostile", commandLine("bench:hostile", process.argv.slice(2)), a.results);
   const honest = shippedMembers();
   if (honest.length < 2) throw new Error("the shipped checkpoints are missing (actors/models/tiny/checkpoints)");

@@ -16,7 +16,7 @@
  * candidates of each family (a blind judge shows as correct ≈ other).
  */
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
+import { scriptOptions } from "../cli/script-flags.ts";
 import { TinyBackend, JUDGE_TEMPERATURE } from "../../actors/models/tiny/backend.ts";
 import { judgeOnce } from "../../actors/models/judge-once.ts";
 import { learningRateOf } from "../../actors/training.ts";
@@ -42,35 +42,59 @@ interface Candidate {
 const D = DEMO_DEFAULTS;
 const T = D.overrides.training;
 
-const { values: a } = parseArgs({
-  options: {
-    iterations: { type: "string", default: String(D.iterations) },
-    n: { type: "string", default: String(D.promptsPerIteration) },
-    k: { type: "string", default: String(D.k) },
-    temperature: { type: "string", default: String(D.temperature) },
-    beta: { type: "string", default: String(T.beta) },
-    gamma: { type: "string", default: String(T.gamma) },
-    lr: { type: "string", default: String(T.learningRate) },
-    /** Learning rate of iteration i = lr x decay^(i-1). */
-    "lr-decay": { type: "string", default: String(T.learningRateDecay) },
-    epochs: { type: "string", default: String(T.epochs) },
-    batch: { type: "string", default: String(T.batchSize) },
-    sft: { type: "string", default: String(T.sftWeight) },
-    "judge-anchor": { type: "string", default: String(SIMPO_DEFAULTS.judgeAnchor) },
-    optimizer: { type: "string", default: SIMPO_DEFAULTS.optimizer },
-    eps: { type: "string", default: String(SIMPO_DEFAULTS.adamEpsilon) },
-    "freeze-encoder": { type: "string", default: SIMPO_DEFAULTS.freezeEncoder ? "1" : "0" },
-    "keep-optimizer": { type: "string", default: "0" },
-    "judge-temperature": { type: "string", default: String(JUDGE_TEMPERATURE) },
-    "pool-seed": { type: "string", default: String(D.poolSeed) },
-    "min-chosen": { type: "string", default: String(D.overrides.voting.minChosen) },
-    "min-gap": { type: "string", default: String(D.overrides.voting.minMargin) },
-    dir: { type: "string", default: "actors/models/tiny/checkpoints" },
-    /** Diagnostic: judges give the world's ground-truth scores (how far judge errors limit PoP). */
-    "oracle-judge": { type: "boolean", default: false },
-    /** Also write the phase times (ms per member per iteration) as JSON here: what bench:demo-share reads. */
-    json: { type: "string" },
-  },
+const HELP = `npm run simulate:pop [-- options]
+
+The PoP loop in one process with the shipped panel, no NATS: sample, judge the other members,
+vote, train every member with SimPO; prints the member x suite x iteration table and phase times.
+The defaults are the demo's (deploy/demo/defaults.ts) and the tiny model's.
+
+  --iterations N         PoP iterations                                  default: ${D.iterations}
+  --n N                  pool prompts per iteration                      default: ${D.promptsPerIteration}
+  --k N                  candidates per prompt and member                default: ${D.k}
+  --temperature T        answer sampling temperature                     default: ${D.temperature}
+  --beta X               SimPO beta                                      default: ${T.beta}
+  --gamma X              SimPO gamma                                     default: ${T.gamma}
+  --lr X                 learning rate of iteration 1                    default: ${T.learningRate}
+  --lr-decay X           iteration i trains at lr x decay^(i-1)          default: ${T.learningRateDecay}
+  --epochs N             epochs over each iteration's pairs              default: ${T.epochs}
+  --batch N              pairs per step                                  default: ${T.batchSize}
+  --sft X                weight of the SFT term on the chosen answer     default: ${T.sftWeight}
+  --judge-anchor X       weight of the judge-anchor term                 default: ${SIMPO_DEFAULTS.judgeAnchor}
+  --optimizer NAME       adam or sgd                                     default: ${SIMPO_DEFAULTS.optimizer}
+  --eps X                Adam epsilon                                    default: ${SIMPO_DEFAULTS.adamEpsilon}
+  --freeze-encoder N     1: keep the vision tower frozen, 0: train it    default: ${SIMPO_DEFAULTS.freezeEncoder ? 1 : 0}
+  --keep-optimizer N     1: keep the optimizer state across iterations   default: 0
+  --judge-temperature T  judging temperature                             default: ${JUDGE_TEMPERATURE}
+  --pool-seed N          seed of the unlabeled prompt pool               default: ${D.poolSeed}
+  --min-chosen X         voting: the chosen answer's least mean score    default: ${D.overrides.voting.minChosen}
+  --min-gap X            voting: least chosen-rejected margin            default: ${D.overrides.voting.minMargin}
+  --dir DIR              the members' checkpoints                        default: actors/models/tiny/checkpoints
+  --oracle-judge         judges give the world's ground-truth scores (how far judge errors limit PoP)
+  --json FILE            also write the phase times (ms per member per iteration) as JSON: what bench:demo-share reads`;
+const a = scriptOptions("simulate:pop", HELP, {
+  iterations: String(D.iterations),
+  n: String(D.promptsPerIteration),
+  k: String(D.k),
+  temperature: String(D.temperature),
+  beta: String(T.beta),
+  gamma: String(T.gamma),
+  lr: String(T.learningRate),
+  "lr-decay": String(T.learningRateDecay),
+  epochs: String(T.epochs),
+  batch: String(T.batchSize),
+  sft: String(T.sftWeight),
+  "judge-anchor": String(SIMPO_DEFAULTS.judgeAnchor),
+  optimizer: SIMPO_DEFAULTS.optimizer as string,
+  eps: String(SIMPO_DEFAULTS.adamEpsilon),
+  "freeze-encoder": SIMPO_DEFAULTS.freezeEncoder ? "1" : "0",
+  "keep-optimizer": "0",
+  "judge-temperature": String(JUDGE_TEMPERATURE),
+  "pool-seed": String(D.poolSeed),
+  "min-chosen": String(D.overrides.voting.minChosen),
+  "min-gap": String(D.overrides.voting.minMargin),
+  dir: "actors/models/tiny/checkpoints",
+  "oracle-judge": false,
+  json: undefined,
 });
 const I = Number(a.iterations),
   N = Number(a.n),

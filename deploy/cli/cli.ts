@@ -135,6 +135,13 @@ const COMMANDS: Record<string, Command> = {
     },
     summary: "train a tiny model on one iteration's pairs (the trainer contract; for pop serve peers)",
   },
+  pretrain: {
+    load: async () => {
+      const m = await import("./commands/pretrain.ts");
+      return { help: m.pretrainHelp, run: m.runPretrain };
+    },
+    summary: "train a tiny checkpoint from its seed: a shipped member's recipe or a new member",
+  },
   "tiny-bench": {
     load: async () => {
       const m = await import("./commands/tiny-bench.ts");

@@ -28,6 +28,8 @@ import { readVerdicts } from "../observe/export/read.ts";
 import { DEMO_DEFAULTS } from "./defaults.ts";
 import { RunTimeline, formatTimeline } from "../observe/timeline.ts";
 import { followExperiment } from "../observe/watch/follow.ts";
+import { judgementsIn } from "../observe/watch/state.ts";
+import { iterationLine, watchCommands, type OpenedIteration } from "./progress.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
 
 export const demoHelp = `pop demo [options]        (npm run demo)
@@ -97,6 +99,9 @@ export async function runDemo(flags: Flags): Promise<Report> {
   say(
     `nats-server ${server.url} (pid ${server.pid}, data in ${join(out, "nats")}; per-process keys in ${creds.dir}, watch with --nkey ${keyOf(OBSERVER_IDENTITY)})`,
   );
+  // The commands to paste, whole: pop on PATH after `npm link` (or `npm run pop -- ...` here).
+  say("follow it from another terminal (pop is on PATH after `npm link`; or npm run pop -- ...):");
+  for (const line of watchCommands(server.url, keyOf(OBSERVER_IDENTITY), settings.experiment)) say(`  ${line}`);
   const children: PopProcess[] = [];
   let nc: NatsConnection | undefined;
   // Once only: a signal's stop and the `finally` below both call it, and a second SIGTERM to a
@@ -138,7 +143,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
     const timeline = new RunTimeline();
 
-    await followUntilDone(nc, config.experiment, peers, config.iterations, children, timeoutMs, say, timeline);
+    await followUntilDone(nc, config.experiment, peers, config.iterations, judgesPerAuthor, children, timeoutMs, say, timeline);
     const run = await collectRun(nc, config.experiment);
     const blobs = await openBlobs(nc);
     // One fetch per image for both: the JSONL's image files and the Parquet's embedded bytes.
@@ -192,6 +197,7 @@ async function followUntilDone(
   experiment: string,
   peers: string[],
   iterations: number,
+  judgesPerAuthor: number | "all",
   children: PopProcess[],
   timeoutMs: number,
   say: (l: string) => void,
@@ -209,7 +215,8 @@ async function followUntilDone(
   let failure: Error | undefined;
   // Training shows in the members' records (steps done of total), not in any stream.
   const training = new Map<string, { iteration: number; done: number; total: number; since: number; at: number }>();
-  const count = (kind: string, iteration: number) => counts.set(`${kind}:${iteration}`, (counts.get(`${kind}:${iteration}`) ?? 0) + 1);
+  const count = (kind: string, iteration: number, n = 1) => counts.set(`${kind}:${iteration}`, (counts.get(`${kind}:${iteration}`) ?? 0) + n);
+  const opened = new Map<number, OpenedIteration>();
   const control = (e: MessageOf<"control">) => {
     switch (e.event) {
       case "peer_joined":
@@ -217,6 +224,7 @@ async function followUntilDone(
         break;
       case "iteration_opened":
         timeline.iterationOpened(e.iteration, e.at);
+        opened.set(e.iteration, { iteration: e.iteration, prompts: e.prompts, peers: e.peers, openedAt: e.at });
         say(`iteration ${e.iteration} opened: ${e.prompts} prompts, panel ${e.peers.join(", ")}`);
         break;
       case "iteration_closed":
@@ -254,7 +262,7 @@ async function followUntilDone(
           timeline.candidate(m.iteration, m.createdAt);
           break;
         case "verdict":
-          count("verdict", m.iteration);
+          count("judgement", m.iteration, judgementsIn(m));
           timeline.verdict(m.iteration, m.createdAt);
           break;
         case "pair":
@@ -312,11 +320,11 @@ async function followUntilDone(
       failure = new Error(`the demo did not finish within ${Math.round(timeoutMs / 60000)} min; see the logs in ${children[0]?.logFile.replace(/[^/]+$/, "")}`);
       break;
     }
-    const open = Math.max(0, ...[...counts.keys()].map((k) => Number(k.split(":")[1])));
-    if (open > 0 && Date.now() - lastAt > 10_000) {
-      const line =
-        trainingLine() ??
-        `  iteration ${open}: ${counts.get(`cand:${open}`) ?? 0} candidate batches, ${counts.get(`verdict:${open}`) ?? 0} verdicts, ${counts.get(`pair:${open}`) ?? 0} pairs`;
+    const open = opened.get(Math.max(0, ...opened.keys()));
+    if (open && Date.now() - lastAt > 10_000) {
+      const n = open.iteration;
+      const done = { candidates: counts.get(`cand:${n}`) ?? 0, judgements: counts.get(`judgement:${n}`) ?? 0, pairs: counts.get(`pair:${n}`) ?? 0 };
+      const line = trainingLine() ?? iterationLine(open, done, judgesPerAuthor, Date.now());
       if (line !== lastLine) say(line);
       lastLine = line;
       lastAt = Date.now();

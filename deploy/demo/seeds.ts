@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Flags, UsageError } from "../cli/args.ts";
+import { exitWithUsage, scriptFlags } from "../cli/script-flags.ts";
 import { demoHelp, runDemo } from "./demo.ts";
 import { formatSeeds, seedResult, type SeedResult } from "../observe/report/seeds.ts";
 import { DEMO_DEFAULTS } from "./defaults.ts";
@@ -28,11 +29,7 @@ spread. Writes each run under --out/seed-<S>/ and the summary to --out/seeds.jso
 ${demoHelp}`;
 
 async function main(argv: string[]): Promise<void> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(help + "\n");
-    return;
-  }
-  const own = new Flags(argv, help);
+  const own = scriptFlags("demo:seeds", help, { argv });
   const seeds = (own.string("seeds") ?? REPORTED_SEEDS.join(",")).split(",").map((s) => Number(s.trim()));
   if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new UsageError(`--seeds must be a comma-separated list of whole numbers`, help);
   if (own.has("pool-seed")) throw new UsageError("--pool-seed is set per run; use --seeds", help);
@@ -66,10 +63,7 @@ function demoDefaults(): Record<string, string | number> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  if (e instanceof UsageError) {
-    process.stderr.write(`${e.message}\n\n${e.help}\n`);
-    process.exit(2);
-  }
+  if (e instanceof UsageError) exitWithUsage("demo:seeds", e);
   process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

@@ -44,6 +44,21 @@ describe("sniffImage", () => {
   });
 });
 
+describe("encodePng", () => {
+  it("writes raw RGB as a PNG that an independent decoder reads back pixel for pixel", () => {
+    const rgb = new Uint8Array(5 * 3 * 3).map((_, i) => (i * 37) % 256);
+    const png = PNG.sync.read(encodePng(5, 3, rgb));
+    expect([png.width, png.height]).toEqual([5, 3]);
+    const back = Array.from({ length: 15 }, (_, i) => [...png.data.subarray(i * 4, i * 4 + 3)]).flat();
+    expect(back).toEqual([...rgb]);
+    expect(decodeRgb({ format: "png", width: 5, height: 3, data: encodePng(5, 3, rgb) }).data).toEqual(rgb);
+  });
+
+  it("refuses a pixel buffer too short for the size", () => {
+    expect(() => encodePng(4, 4, new Uint8Array(10))).toThrow(/needs 48/);
+  });
+});
+
 describe("decodeRgb", () => {
   it("passes raw RGB through", () => {
     const img = { format: "rgb8" as const, width: 1, height: 1, data: new Uint8Array([1, 2, 3]) };

@@ -3,6 +3,15 @@ import { initTf, tf } from "../../../actors/models/tiny/tf.ts";
 import { TinyVlm, DEFAULT_CONFIG } from "../../../actors/models/tiny/model.ts";
 import { ceStep, judgeExample, trainSimpo } from "../../../actors/models/tiny/train.ts";
 import { trainItem, renderScene, poolItem } from "../../../actors/models/tiny/world.ts";
+import { scriptFlags } from "../../cli/script-flags.ts";
+
+scriptFlags(
+  "bench:model",
+  `npm run bench:model
+
+Times the tiny model on this machine (wasm backend, one thread): a CE step, a SimPO step,
+sampling and judging. Takes no options.`,
+).rejectUnknown();
 
 const backend = await initTf();
 const model = TinyVlm.init(1, DEFAULT_CONFIG);

@@ -2,8 +2,15 @@
 import { TinyBackend } from "../../../actors/models/tiny/backend.ts";
 import { PANEL } from "../../../actors/models/tiny/pretrain.ts";
 import { FAMILIES } from "../../../actors/models/tiny/world.ts";
+import { scriptFlags } from "../../cli/script-flags.ts";
 
-const files = process.argv.slice(2).length ? process.argv.slice(2) : PANEL.map((m) => `actors/models/tiny/checkpoints/${m.name}.bin`);
+const HELP = `npm run model:table [-- FILE.bin ...]
+
+The six suites' scores (greedy exact match, 100 items each) of tiny checkpoints, one row each;
+without files, the shipped panel's.`;
+const flags = scriptFlags("model:table", HELP, { positionals: true });
+flags.rejectUnknown();
+const files = flags.positionals().length ? flags.positionals() : PANEL.map((m) => `actors/models/tiny/checkpoints/${m.name}.bin`);
 console.log(`${"checkpoint".padEnd(12)}${FAMILIES.map((f) => f.padStart(10)).join("")}   average   version            gaps`);
 const avgs: number[] = [];
 for (const f of files) {

@@ -3,7 +3,7 @@
  * streams from the start, then live) and the members' records. Pure: fed messages and clock
  * times, it answers what the view shows.
  */
-import type { LeaseRecord, Member, Message } from "../../../protocol/mod.ts";
+import type { LeaseRecord, Member, Message, MessageOf } from "../../../protocol/mod.ts";
 import { CostBook, type CostRow } from "../cost.ts";
 
 /** Seconds over which message rates are counted. */
@@ -56,8 +56,7 @@ export class WatchState {
         break;
       }
       case "verdict":
-        // Counted per author judged: one message covers every author the judge had for the prompt.
-        this.iteration(m.iteration).verdicts += m.authors.length;
+        this.iteration(m.iteration).verdicts += judgementsIn(m);
         this.seen(m.judge).lastVerdictAt = Math.max(this.seen(m.judge).lastVerdictAt ?? 0, m.createdAt);
         break;
       case "pair":
@@ -167,8 +166,24 @@ export class WatchState {
   }
 }
 
-/** Candidate batches and verdicts (counted per judge and author) a full iteration has: every peer answers every prompt, and judges every other peer's answers. */
-export function expectedCounts(it: IterationProgress): { candidates: number; verdicts: number } {
+/**
+ * The judgements a verdict message carries: one per author judged, as one message covers every
+ * author the judge had for the prompt. What pop watch, the dashboard and the demo count, so
+ * their numbers agree.
+ */
+export function judgementsIn(verdict: MessageOf<"verdict">): number {
+  return verdict.authors.length;
+}
+
+/**
+ * Candidate batches and judgements ({@link judgementsIn}) a full iteration has: every peer answers
+ * every prompt, and each author's answers are judged by `judgesPerAuthor` of the other peers.
+ */
+export function expectedCounts(
+  it: Pick<IterationProgress, "prompts" | "peers">,
+  judgesPerAuthor: number | "all" = "all",
+): { candidates: number; verdicts: number } {
   const n = it.peers.length;
-  return { candidates: it.prompts * n, verdicts: it.prompts * n * Math.max(0, n - 1) };
+  const judges = judgesPerAuthor === "all" ? Math.max(0, n - 1) : Math.min(judgesPerAuthor, Math.max(0, n - 1));
+  return { candidates: it.prompts * n, verdicts: it.prompts * n * judges };
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { asyncApiDocument } from "./asyncapi.ts";
 import { MESSAGE_KINDS, messageSchema, schemaFileName } from "./json-schemas.ts";
 import { PROCESS_SCHEMA_NAMES, processSchema, processSchemaFile } from "./process-schemas.ts";
+import { scriptFlags } from "../../cli/script-flags.ts";
 
 /** Where the published contract lives. */
 export const PUBLISHED_DIR = fileURLToPath(new URL("../../../protocol/published/", import.meta.url));
@@ -68,7 +69,17 @@ function write(dir = PUBLISHED_DIR): void {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  if (process.argv.includes("--check")) {
+  const flags = scriptFlags(
+    "schemas",
+    `npm run schemas [-- --check]
+
+Writes protocol/published/ (JSON Schemas and the AsyncAPI document) from the protocol's zod schemas.
+
+  --check    write nothing; exit 1 if protocol/published/ is out of date`,
+  );
+  const check = flags.bool("check");
+  flags.rejectUnknown();
+  if (check) {
     const found = drift();
     if (found.length) {
       console.error(`protocol/published/ is out of date (run npm run schemas):\n  ${found.join("\n  ")}`);
