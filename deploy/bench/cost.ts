@@ -2,7 +2,7 @@
  * What judging costs (`npm run bench:cost`): judge requests and tokens per prompt per member for
  * panels of N members, k candidates, each judging mode (single, per-criterion) and m judges per
  * author, counted by the members themselves (each actor's cost meter, in its training_done) while
- * real actors with the openai backend judge through one `pop serve` that serves every shipped
+ * real actors with the openai backend judge through `pop serve`, one per shipped
  * model; and how many of the reference pairs (every judge, per-criterion) the cheaper settings
  * keep, on the shipped three-member panel with the demo's settings.
  *
@@ -33,7 +33,7 @@ import { checkPlan, type PlanCheck } from "./cost/plan-check.ts";
 const HELP = `npm run bench:cost [-- options]
 
 Judge requests and tokens per prompt per member, counted by real actors (openai backend) against
-one pop serve, for each panel size, k, judging mode and judges per author; and the share of the
+pop serve (one per shipped model), for each panel size, k, judging mode and judges per author; and the share of the
 reference pairs (all judges, per-criterion) that single judging and fewer judges keep.
 
   --peers A,B          panel sizes N                                   default: 3,8,16
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
       const run = await runPanel({
         nc,
         natsUrl: server.url,
-        baseUrl: serve!.baseUrl,
+        urlOf: serve!.urlOf,
         config,
         members: membersOf(c.peers),
         timeoutMs: 120_000 + formula * c.peers * prompts * 20,
@@ -217,9 +217,9 @@ async function main(): Promise<void> {
         voting: DEMO_DEFAULTS.overrides.voting,
         judging: { mode: "per-criterion" },
       });
-      const run = await runPanel({ nc, natsUrl: server.url, baseUrl: serve!.baseUrl, config, members, timeoutMs: 900_000 });
+      const run = await runPanel({ nc, natsUrl: server.url, urlOf: serve!.urlOf, config, members, timeoutMs: 900_000 });
       say(`pairs kept: N=${peers} judged in ${run.seconds.toFixed(0)} s; judging the same candidates again in single mode`);
-      const single = await rejudgeSingle(nc, run, serve!.baseUrl, (p) => members.find((m) => m.peer === p)!.model);
+      const single = await rejudgeSingle(nc, run, serve!.urlOf, (p) => members.find((m) => m.peer === p)!.model);
       const perM = new Map<string, Kept>();
       for (const m of [...Array.from({ length: Math.min(3, peers - 2) }, (_, i) => i + 1), "all" as const]) {
         perM.set(`per-criterion|${m}`, pairsKept(run, config.voting, run.verdicts, m));
@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     ),
   ].join("\n");
   const notes = [
-    `Measured rows: ${prompts} prompts each, every member a PeerActor with the openai backend in this process, one pop serve serving the ${models.length} shipped models (members beyond them reuse them); counts are the members' own (training_done's cost), judge phase only.`,
+    `Measured rows: ${prompts} prompts each, every member a PeerActor with the openai backend in this process, one pop serve per shipped model (${models.length}; members beyond them reuse them); counts are the members' own (training_done's cost), judge phase only.`,
     `"answers call for": per judge and prompt, the distinct answer texts of its assigned authors (a text repeated within a prompt is judged once); the tiny models repeat answers often, so measured counts sit below m·k, which is what distinct answers (real models) cost.`,
     `Formula rows were not run (over --max-requests ${maxRequests}); their tokens are the measured tokens per judge request of the same mode times the formula's requests. They assume distinct answers, so they are not comparable with measured rows of the tiny models, whose repeated answers are judged once.`,
   ].join("\n\n");

@@ -64,7 +64,8 @@ describe("Prometheus metrics", () => {
     expect(sample(seen.actor[0]!, "pop_training_steps_total") ?? 0).toBeLessThan(sample(actor, "pop_training_steps_total")!);
 
     // The coordinator: it led, read candidates and verdicts, published the iteration's prompts and pairs.
-    expect(sample(coordinator, "pop_coordinator_leading")).toBe(1);
+    // It led (it hands the lease back as it ends, so its last scrape may say 0).
+    expect(most("pop_coordinator_leading", {})).toBe(1);
     expect(sample(coordinator, "pop_messages_total", { direction: "in", type: "candidates" })).toBeGreaterThanOrEqual(8);
     expect(sample(coordinator, "pop_coordinator_prompts", { iteration: "1" })).toBe(4);
     expect(sample(coordinator, "pop_coordinator_prompts_published_total", { iteration: "1" })).toBe(4);

@@ -15,7 +15,12 @@ import { revote } from "../../observe/revote/revote.ts";
 import type { PanelRun } from "./panel.ts";
 
 /** The run's verdicts judged again in single mode by the same judges' served models. */
-export async function rejudgeSingle(nc: NatsConnection, run: PanelRun, baseUrl: string, modelOf: (peer: string) => string): Promise<Verdict[]> {
+export async function rejudgeSingle(
+  nc: NatsConnection,
+  run: PanelRun,
+  urlOf: (model: string) => string,
+  modelOf: (peer: string) => string,
+): Promise<Verdict[]> {
   const blobs = await openBlobs(nc);
   const images = new Map<string, ImageInput>();
   const imageOf = async (ref: ImageRef) => {
@@ -30,7 +35,7 @@ export async function rejudgeSingle(nc: NatsConnection, run: PanelRun, baseUrl: 
     for (const v of run.verdicts) {
       const model = modelOf(v.judge);
       let backend = backends.get(model);
-      if (!backend) backends.set(model, (backend = await OpenAiBackend.open({ baseUrl, model, judgeTemperature: JUDGE_TEMPERATURE })));
+      if (!backend) backends.set(model, (backend = await OpenAiBackend.open({ baseUrl: urlOf(model), model, judgeTemperature: JUDGE_TEMPERATURE })));
       const p = prompts.get(v.promptId)!;
       const input = { id: p.promptId, question: p.question, images: await Promise.all(p.images.map(imageOf)) };
       const cands = v.authors.flatMap((a) => batches.get(`${v.promptId}|${a}`)?.candidates ?? []);

@@ -31,8 +31,8 @@ export interface PanelSpec {
   /** The bench's own connection (topology, experiment, reading back). */
   nc: NatsConnection;
   natsUrl: string;
-  /** The served models' API root. */
-  baseUrl: string;
+  /** The API root of the server of a model. */
+  urlOf: (model: string) => string;
   config: ExperimentConfig;
   members: { peer: string; model: string }[];
   timeoutMs: number;
@@ -55,7 +55,7 @@ export async function runPanel(spec: PanelSpec): Promise<PanelRun> {
       const memberNc = await connectNats(spec.natsUrl, `cost-${m.peer}`);
       // The embedded model's judge temperature, so served scores match what it gives in process.
       const backend = await OpenAiBackend.open(
-        { baseUrl: spec.baseUrl, model: m.model, judgeTemperature: JUDGE_TEMPERATURE, startupWaitMs: 60_000 },
+        { baseUrl: spec.urlOf(m.model), model: m.model, judgeTemperature: JUDGE_TEMPERATURE, startupWaitMs: 60_000 },
         log(m.peer),
       );
       const actor = new PeerActor({ nc: memberNc, experiment, peer: m.peer, instance: `${m.peer}-1`, backend, backendKind: "openai", log: log(m.peer) });

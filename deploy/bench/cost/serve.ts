@@ -1,49 +1,58 @@
 /**
- * One `pop serve` for the whole cost bench: the first shipped member as its base model and the
- * others loaded beside it as adapters (vLLM's runtime LoRA endpoints take a checkpoint file), so
- * every member of any panel size asks one server for one of the shipped models by name.
+ * The cost bench's model servers: one `pop serve` per shipped member, each serving its own model
+ * (a server refuses an adapter made for another base, as vLLM does), so every member of any panel
+ * size asks the server of one of the shipped models.
  */
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { shippedCheckpoint, shippedMembers } from "../../../actors/models/tiny/checkpoints.ts";
+import { join } from "node:path";
+import { shippedMembers } from "../../../actors/models/tiny/checkpoints.ts";
 import { PopProcess } from "../../cli/processes.ts";
 
-/** A running `pop serve` with every shipped model. */
+/** The running servers, one per shipped model. */
 export interface CostServer {
-  /** The API root, `http://127.0.0.1:PORT/v1`. */
-  baseUrl: string;
-  /** The served models' names, the base first. */
+  /** The served models' names. */
   models: string[];
-  process: PopProcess;
+  /** The API root of the server of `model`, `http://127.0.0.1:PORT/v1`. */
+  urlOf(model: string): string;
   stop(): Promise<void>;
 }
 
-/** Starts the server (any free port) and loads the other shipped members as adapters. */
+/** Starts one server (any free port) per shipped member; all or none. */
 export async function startCostServer(dir: string, timeoutMs = 120_000): Promise<CostServer> {
   const models = shippedMembers();
   if (models.length === 0) throw new Error("the shipped checkpoints are missing (actors/models/tiny/checkpoints)");
-  const log = join(dir, "serve.log");
-  // The other members load from the shipped checkpoints' folder, the only one the server may read adapters from.
-  const adapterDir = dirname(shippedCheckpoint(models[0]!)!);
-  const proc = new PopProcess("serve", ["serve", "--peer", models[0]!, "--port", "0", "--log-format", "json", "--adapter-dir", adapterDir], log);
-  const deadline = Date.now() + timeoutMs;
-  let baseUrl: string | undefined;
-  while (!baseUrl) {
-    if (!proc.running) throw new Error(`pop serve ended early:\n${proc.logTail()}`);
-    if (Date.now() > deadline) throw new Error(`pop serve did not come up in ${timeoutMs / 1000} s:\n${proc.logTail()}`);
-    // Its one stdout line, in the log it shares with stderr.
-    baseUrl = /serving \S+ at (http:\/\/\S+\/v1)/.exec(readFileSync(log, "utf8"))?.[1];
-    if (!baseUrl) await new Promise((r) => setTimeout(r, 200));
+  const procs = new Map<string, PopProcess>();
+  const stop = async () => {
+    await Promise.all([...procs.values()].map((p) => p.stop(5000)));
+  };
+  try {
+    for (const m of models)
+      procs.set(m, new PopProcess(`serve-${m}`, ["serve", "--peer", m, "--port", "0", "--log-format", "json"], join(dir, `serve-${m}.log`)));
+    const urls = new Map<string, string>();
+    const deadline = Date.now() + timeoutMs;
+    for (const [m, proc] of procs) {
+      for (;;) {
+        if (!proc.running) throw new Error(`pop serve of ${m} ended early:\n${proc.logTail()}`);
+        if (Date.now() > deadline) throw new Error(`pop serve of ${m} did not come up in ${timeoutMs / 1000} s:\n${proc.logTail()}`);
+        // Its one stdout line, in the log it shares with stderr.
+        const url = /serving \S+ at (http:\/\/\S+\/v1)/.exec(readFileSync(join(dir, `serve-${m}.log`), "utf8"))?.[1];
+        if (url) {
+          urls.set(m, url);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const urlOf = (model: string) => {
+      const url = urls.get(model);
+      if (!url) throw new Error(`no server for model ${model}`);
+      return url;
+    };
+    return { models, urlOf, stop };
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  for (const m of models.slice(1)) {
-    const res = await fetch(`${baseUrl.replace(/\/v1$/, "")}/v1/load_lora_adapter`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ lora_name: m, lora_path: shippedCheckpoint(m) }),
-    });
-    if (!res.ok) throw new Error(`pop serve refused to load ${m}: ${res.status} ${await res.text()}`);
-  }
-  return { baseUrl, models, process: proc, stop: () => proc.stop(5000) };
 }
 
 /** Member `i` of a panel: the shipped names first, then `<model>-<round>` around them again. */
