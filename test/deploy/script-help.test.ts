@@ -3,7 +3,7 @@
  * (deploy/cli/script-flags.ts): help on stdout, exit 0; one line and exit 2, no stack trace.
  * And `pop pretrain` refuses to overwrite the shipped checkpoints unless told to.
  */
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,20 +19,25 @@ const tools = Object.entries(scripts).flatMap(([name, cmd]) => {
   return m && m[1] !== "deploy/cli/cli.ts" ? [[name, m[1]!] as const] : [];
 });
 
-function run(args: string[]) {
-  return spawnSync(process.execPath, ["--import", "tsx", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+/** Runs a tool to its end (asynchronously, so the tools' tests overlap on both cores). */
+function run(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ["--import", "tsx", ...args], { cwd: ROOT, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ status: error ? (typeof error.code === "number" ? error.code : null) : 0, stdout, stderr }),
+    );
+  });
 }
 
-describe("npm-script tools", () => {
+describe.concurrent("npm-script tools", () => {
   it("finds the tools", () => {
     expect(tools.map(([name]) => name)).toEqual(expect.arrayContaining(["simulate:pop", "model:table", "bench:cost", "chaos"]));
   });
   for (const [name, file] of tools) {
-    it(`${name} answers --help and refuses an unknown option`, () => {
-      const help = run([file, "--help"]);
+    it(`${name} answers --help and refuses an unknown option`, async () => {
+      const help = await run([file, "--help"]);
       expect(help.status, help.stderr).toBe(0);
       expect(help.stdout).toMatch(/^npm run /);
-      const bad = run([file, "--no-such-option"]);
+      const bad = await run([file, "--no-such-option"]);
       expect(bad.status).toBe(2);
       expect(bad.stderr).toContain("unknown option: --no-such-option");
       expect(bad.stderr).not.toMatch(/^\s+at /m);
@@ -42,12 +47,12 @@ describe("npm-script tools", () => {
 
 describe("pop pretrain", () => {
   const cli = join(ROOT, "deploy/cli/cli.ts");
-  it("answers --help", () => {
-    const r = run([cli, "pretrain", "--help"]);
+  it("answers --help", async () => {
+    const r = await run([cli, "pretrain", "--help"]);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("pop pretrain --peer NAME --out FILE");
   });
-  it("refuses to overwrite a shipped checkpoint unless --overwrite-shipped", () => {
+  it("refuses to overwrite a shipped checkpoint unless --overwrite-shipped", async () => {
     const file = join(CHECKPOINT_DIR, "ocrdumb.bin");
     const before = statSync(file).mtimeMs;
     for (const args of [
@@ -55,7 +60,7 @@ describe("pop pretrain", () => {
       ["--peer", "ocrdumb", "--out", file, "--force"],
       ["--out", CHECKPOINT_DIR],
     ]) {
-      const r = run([cli, "pretrain", ...args]);
+      const r = await run([cli, "pretrain", ...args]);
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr).toContain("--overwrite-shipped");
     }
