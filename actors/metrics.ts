@@ -6,7 +6,7 @@
  * messages are counted as protocol/observe.ts tells them.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { onProtocolEvent, type Phase } from "../protocol/mod.ts";
+import { countProtocolMessages, type Phase } from "../protocol/mod.ts";
 import type { TrainStep } from "./models/contract.ts";
 import type { Usage } from "./models/usage.ts";
 
@@ -14,18 +14,6 @@ import type { Usage } from "./models/usage.ts";
 export const actorRegistry = new Registry();
 const registers = [actorRegistry];
 
-const messages = new Counter({
-  name: "pop_messages_total",
-  help: "Protocol messages by direction (out: stored by the stream, duplicates included; in: read and admitted) and type.",
-  labelNames: ["direction", "type"] as const,
-  registers,
-});
-const deadLetters = new Counter({
-  name: "pop_dead_letters_total",
-  help: "Messages not admitted, stored as dead letters, by reason.",
-  labelNames: ["reason"] as const,
-  registers,
-});
 const calls = new Counter({
   name: "pop_model_calls_total",
   help: "Model calls by phase (answer, judge, train, evaluate) and outcome (ok, error).",
@@ -68,10 +56,7 @@ const progress = new Gauge({
   registers,
 });
 
-onProtocolEvent((e) => {
-  if (e.kind === "dead_lettered") deadLetters.inc({ reason: e.reason });
-  else messages.inc({ direction: e.kind === "published" ? "out" : "in", type: e.message.type });
-});
+countProtocolMessages(actorRegistry);
 
 let latest = -1;
 let stepsDone = 0;

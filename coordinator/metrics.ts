@@ -5,29 +5,14 @@
  * and voted, and the pairs made.
  */
 import { Counter, Gauge, Registry } from "prom-client";
-import { onProtocolEvent } from "../protocol/mod.ts";
+import { countProtocolMessages, onProtocolEvent } from "../protocol/mod.ts";
 import type { IterationFigures } from "./term.ts";
 
 /** This process's registry: what `/metrics` shows. */
 export const coordinatorRegistry = new Registry();
 const registers = [coordinatorRegistry];
 
-const messages = new Counter({
-  name: "pop_messages_total",
-  help: "Protocol messages by direction (out: stored by the stream, duplicates included; in: read and admitted) and type.",
-  labelNames: ["direction", "type"] as const,
-  registers,
-});
-const deadLetters = new Counter({
-  name: "pop_dead_letters_total",
-  help: "Messages not admitted, stored as dead letters, by reason.",
-  labelNames: ["reason"] as const,
-  registers,
-});
-onProtocolEvent((e) => {
-  if (e.kind === "dead_lettered") deadLetters.inc({ reason: e.reason });
-  else messages.inc({ direction: e.kind === "published" ? "out" : "in", type: e.message.type });
-});
+countProtocolMessages(coordinatorRegistry);
 
 /** Where the figures come from: the coordinator of this process, once it runs. */
 let source: (() => { leading: boolean; figures: IterationFigures | undefined }) | undefined;

@@ -28,3 +28,4 @@ export * from "./weights.ts";
 export * from "./bitset.ts";
 export * from "./observe.ts";
 export * from "./metrics-http.ts";
+export * from "./message-metrics.ts";
