@@ -109,8 +109,22 @@ describe("pop demo (the main job, smaller)", () => {
           { timeout: 180_000, interval: 1000 },
         )
         .toMatch(/^\d+ocrwhat does the text say \?/);
-      await page.locator("[data-testid=pair-row]").first().click();
-      await page.locator("[data-testid=judge-row]").first().waitFor({ timeout: 30_000 });
+      // The list re-renders as pairs are voted (filters apply live), which can swap the clicked row
+      // out before its detail loads: click again until a pair's judges show.
+      await expect
+        .poll(
+          async () => {
+            await page.locator("[data-testid=pair-row]").first().click();
+            return page
+              .locator("[data-testid=judge-row]")
+              .first()
+              .waitFor({ timeout: 3000 })
+              .then(() => true)
+              .catch(() => false);
+          },
+          { timeout: 60_000, interval: 500 },
+        )
+        .toBe(true);
       const img = page.locator("[data-testid=pair-image]").first();
       await expect
         .poll(() => img.evaluate((i) => (i as unknown as ImageLike).complete && (i as unknown as ImageLike).naturalWidth), { timeout: 30_000 })
