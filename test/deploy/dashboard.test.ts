@@ -416,6 +416,17 @@ describe("pop dashboard in a browser", () => {
     await expect.poll(() => page.locator("[data-testid=pair-row]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-pair")))).toEqual(["1:p1"]);
     await page.locator("[data-testid=pair-row]").first().click();
     await page.locator("[data-testid=judge-row]").first().waitFor();
+    expect(await page.locator("[data-testid=judge-row]").count()).toBe(4);
+    // a pair opened before its verdicts reached the dashboard fills in as they arrive
+    await page.locator("#f-min").fill("");
+    await page.locator("[data-testid=pair-row][data-pair='1:p2']").click();
+    await expect.poll(() => text(page, "[data-testid=chosen-text]")).toBe("red");
+    expect(await page.locator("[data-testid=judge-row]").count()).toBe(0);
+    state.add(verdict("p2", "a", "b", [4.5]), T);
+    state.add(verdict("p2", "a", "c", [1, 1.5]), T);
+    await expect.poll(() => page.locator("[data-testid=judge-row]").count()).toBe(2);
+    await page.locator("[data-testid=pair-row][data-pair='1:p1']").click();
+    await expect.poll(() => page.locator("[data-testid=judge-row]").count()).toBe(4);
     await noClipping(page, "dashboard-3-members-1280.png");
 
     // ---- the server goes: "disconnected" with the time of the last event ----

@@ -197,11 +197,13 @@ function render(s) {
   // A short list fills itself as pairs are voted; a full one waits for a filter change or "refresh" (it would jump).
   if (s.pairsKept > 0 && (!pairsLoaded || (s.pairsKept !== keptAtLoad && $("pairs").children.length < 50))) loadPairs(false);
   keptAtLoad = s.pairsKept;
+  // A pair opened before all its verdicts reached the dashboard fills in as they arrive.
+  if (selected && detailShort && !detailAsking) openPair(selected);
 }
 let keptAtLoad = 0;
 
 // ---- pair browser ----
-let pairsLoaded = false, offset = 0, selected, pairAsk = 0;
+let pairsLoaded = false, offset = 0, selected, pairAsk = 0, detailShort = false, detailAsking = false, detailTries = 0, detailFor;
 async function loadPairs(more) {
   pairsLoaded = true;
   const ask = ++pairAsk;
@@ -236,10 +238,19 @@ async function openPair(id, tr) {
   selected = id;
   for (const x of document.querySelectorAll("#pairs tr.sel")) x.classList.remove("sel");
   if (tr) tr.classList.add("sel");
-  const r = await fetch("api/pairs/" + encodeURIComponent(id));
-  if (!r.ok) return $("detail").replaceChildren(el("p", {}, await r.text()));
-  const p = await r.json();
+  detailAsking = true;
+  let r, p;
+  try {
+    r = await fetch("api/pairs/" + encodeURIComponent(id));
+    if (!r.ok) return $("detail").replaceChildren(el("p", {}, await r.text()));
+    p = await r.json();
+  } finally { detailAsking = false; }
   if (selected !== id) return;
+  // Each judge scored both answers but its own; the old verdicts of a long run may have been let go (then it stops asking after a minute).
+  const expected = p.judges.filter((j) => j !== p.chosen.author).length + p.judges.filter((j) => j !== p.rejected.author).length;
+  detailTries = detailShort && selected === detailFor ? detailTries + 1 : 0;
+  detailFor = id;
+  detailShort = p.verdicts.chosen.length + p.verdicts.rejected.length < expected && detailTries < 60;
   const imgs = Array.from({ length: p.images }, (_, i) => el("img", { src: "api/pairs/" + encodeURIComponent(id) + "/image/" + i, alt: "image " + (i + 1) + " of the prompt", "data-testid": "pair-image" }));
   const CRIT = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"];
   const judges = (side, list) => list.map((v) => el("tr", { "data-testid": "judge-row" }, el("td", { class: side }, side), el("td", {}, v.judge),
