@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { JudgeAssignment, STREAMS, jetStreamOf, publishMessage, readStored, subjects } from "../../protocol/mod.ts";
@@ -45,12 +48,25 @@ describe("judges sampled per author", () => {
     expect(letter.reason).toBe("invalid");
     expect(letter.detail).toContain("not assigned");
 
-    // pop revote under the run's own settings gives its pairs back.
-    const revote = spawnSync(process.execPath, ["--import", "tsx", CLI, "revote", "--experiment", "sampled", "--server", panel.network.url], {
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    expect(revote.status, revote.stderr).toBe(0);
-    expect(revote.stdout).toContain(`with 1 judge per author: ${pairs.length} of the ${pairs.length} stored pairs stay the same`);
+    // pop revote under the run's own settings gives its pairs back, written as a dataset whose images are there.
+    const out = mkdtempSync(join(tmpdir(), "pop-revote-"));
+    try {
+      const revote = spawnSync(
+        process.execPath,
+        ["--import", "tsx", CLI, "revote", "--experiment", "sampled", "--server", panel.network.url, "--out", out, "--format", "jsonl"],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      expect(revote.status, revote.stderr).toBe(0);
+      expect(revote.stdout).toContain(`with 1 judge per author: ${pairs.length} of the ${pairs.length} stored pairs stay the same`);
+      const records = readFileSync(join(out, "pairs-iter1.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { images: string[]; pair_id: string });
+      expect(records.map((r) => r.pair_id).sort()).toEqual(pairs.map((p) => p.pairId).sort());
+      for (const r of records) for (const image of r.images) expect(existsSync(image), image).toBe(true);
+      expect(readdirSync(join(out, "images")).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   }, 120_000);
 });

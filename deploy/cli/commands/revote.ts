@@ -1,13 +1,27 @@
 /** `pop revote`: recompute a stored run's pairs from its verdicts under other voting settings or fewer judges per author. */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { AGGREGATES, FenceView, STREAMS, VotingConfig, readRecord, readStored, stateKeys, subjects, BUCKETS, kvmOf } from "../../../protocol/mod.ts";
+import { relative, resolve } from "node:path";
+import {
+  AGGREGATES,
+  FenceView,
+  STREAMS,
+  VotingConfig,
+  readRecord,
+  readStored,
+  stateKeys,
+  subjects,
+  BUCKETS,
+  getImage,
+  kvmOf,
+  openBlobs,
+} from "../../../protocol/mod.ts";
+import { familyOfQuestion } from "../../../actors/models/tiny/world.ts";
 import { judgesPerAuthorWarnings } from "../../../coordinator/voting.ts";
 import { revote } from "../../observe/revote/revote.ts";
 import { UsageError, type Flags } from "../args.ts";
 import { connectNats } from "../connect.ts";
 import { NATS_OPTIONS_HELP } from "../../ops/nats-options.ts";
-import { trlRecord } from "../../observe/report/report.ts";
+import { EXPORT_FORMATS, exportPairs, type ExportFormat } from "../../observe/export/export.ts";
+import { ImageFiles } from "../../observe/export/images.ts";
 
 export const revoteHelp = `pop revote [options]
 
@@ -27,7 +41,8 @@ how many are the same).
   --min-judges N          judges a candidate needs to be voted               default: the run's
   --judges-per-author M   count only the scores of the M judges per author   default: the run's
                           the run would have assigned (protocol/judges.ts)
-  --out DIR               also write the new pairs as pairs-iter<N>.jsonl
+  --out DIR               also write the new pairs as a dataset, as pop export does
+  --format F              ${EXPORT_FORMATS.join(" or ")} (with --out)                    default: parquet
 
 ${NATS_OPTIONS_HELP}`;
 
@@ -46,6 +61,9 @@ export async function runRevote(flags: Flags): Promise<void> {
   };
   const judgesPerAuthor = flags.int("judges-per-author", { min: 1 });
   const out = flags.string("out");
+  const format = flags.string("format") ?? "parquet";
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format))
+    throw new UsageError(`--format must be ${EXPORT_FORMATS.join(" or ")}, not '${format}'`, revoteHelp);
   flags.rejectUnknown();
   const nc = await connectNats(nats, "pop-revote");
   try {
@@ -90,29 +108,31 @@ export async function runRevote(flags: Flags): Promise<void> {
       process.stdout.write(
         `${String(it).padStart(9)}  ${String(n).padStart(7)}  ${String(stored).padStart(12)}  ${String(b.length).padStart(13)}  ${String(same).padStart(9)}\n`,
       );
-      if (out) {
-        const dir = resolve(out);
-        mkdirSync(dir, { recursive: true });
-        writeFileSync(
-          join(dir, `pairs-iter${it}.jsonl`),
-          b
-            .map((p) =>
-              JSON.stringify(
-                trlRecord(
-                  p,
-                  p.images.map((r) => `images/${r.hash}.png`),
-                ),
-              ),
-            )
-            .join("\n") + (b.length ? "\n" : ""),
-        );
-      }
     }
     const sum = (f: (r: (typeof rows)[number]) => number) => rows.reduce((a, r) => a + f(r), 0);
     process.stdout.write(
       `with ${perAuthor} judge${perAuthor === 1 ? "" : "s"} per author: ${sum((r) => r.same)} of the ${sum((r) => r.stored)} stored pairs stay the same (${sum((r) => r.revoted.length)} revoted pairs)\n`,
     );
-    if (out) process.stdout.write(`wrote the revoted pairs to ${resolve(out)}\n`);
+    if (out) {
+      // The same dataset as pop export writes (images embedded or beside the JSONL), so the revoted pairs train as they are.
+      const dir = resolve(out);
+      const blobs = await openBlobs(nc);
+      const images = new ImageFiles((ref) => getImage(blobs, ref).catch(() => undefined));
+      const result = await exportPairs(
+        dir,
+        {
+          experiment,
+          pairs: rows.flatMap((r) => r.revoted),
+          verdicts: verdicts.messages,
+          iterations: rows.map((r) => r.iteration),
+          config: { ...config, voting },
+        },
+        { format: format as ExportFormat, images, suiteOf: familyOfQuestion },
+      );
+      process.stdout.write(`wrote the revoted pairs as ${format} to ${dir}: ${result.files.map((f) => relative(dir, f)).join(", ")}\n`);
+      if (result.missingImages)
+        process.stdout.write(`warning: ${result.missingImages} images are no longer in the server's object store: named, without their bytes\n`);
+    }
   } finally {
     await nc.close();
   }
