@@ -129,6 +129,9 @@ type Seen = { request?: ChatRequest; model?: string; ticket?: Ticket; res: Serve
 /** What a handler returns when it has answered by itself (a stream, `/metrics`). */
 const SENT: unique symbol = Symbol("sent");
 
+/** The status a request is counted under when its client closed the connection before the answer (nginx's "client closed request"); never sent. */
+const CLIENT_GONE = 499;
+
 /** A model being served: the base, or an adapter loaded at run time. */
 interface Served {
   name: string;
@@ -236,6 +239,8 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
       metrics.usage(served.name, done.usage.prompt_tokens, done.usage.completion_tokens);
       stream.finish(done.choices, done.usage);
     } catch (error) {
+      // A client that hung up mid-stream reads nothing more: nothing failed on our side.
+      if (seen.gone.aborted) return SENT;
       const e = error instanceof ApiError ? error : new ApiError(500, String(error));
       counts.errors++;
       stream.fail(errorBody(e.status, e.message, e.param));
@@ -435,6 +440,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     };
     answer()
       .catch((error: unknown) => {
+        if (hangUp.signal.aborted) return { status: CLIENT_GONE, body: SENT as typeof SENT };
         const e = error instanceof ApiError ? error : new ApiError(500, (error as Error)?.message ?? String(error));
         counts.errors++;
         // A refused body may still be arriving: close the connection after answering rather than read it all.
@@ -447,7 +453,9 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
         const body = errorBody(e.status, e.message, e.param, e instanceof TypedApiError ? e.type : undefined);
         return { status: e.status, body: body as object | string | undefined | typeof SENT };
       })
-      .then(({ status, body }) => {
+      .then((answered) => {
+        // The client hung up before its whole answer left: counted apart (nginx's 499), neither as served nor as the server's error.
+        const { status, body } = hangUp.signal.aborted ? { status: CLIENT_GONE, body: SENT } : answered;
         counts.requests++;
         metrics.request(label, status, (performance.now() - t0) / 1000);
         if (typeof body !== "symbol") send(res, status, body);

@@ -212,6 +212,19 @@ describe("pop serve driven by the official openai client", () => {
     for (let i = 0; i < 50 && !/^pop_serve_requests_in_flight 0$/m.test(await metrics()); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await metrics()).toMatch(/^pop_serve_requests_in_flight 0$/m);
     expect((await ask(prompt, { seed: 1 })).choices).toHaveLength(1);
+
+    // A plain request whose client hangs up while the model works is counted as 499 (client gone; so may the stream above be), not as the server's 500.
+    const gone = new AbortController();
+    const asked = client.chat.completions
+      .create({ model: MODEL, messages: [turn(prompt)], n: 16, max_tokens: 64, temperature: 1 }, { signal: gone.signal, maxRetries: 0 })
+      .catch((e: unknown) => e);
+    for (let i = 0; i < 200 && !/^pop_serve_requests_in_flight [1-9]/m.test(await metrics()); i++) await new Promise((r) => setTimeout(r, 5));
+    gone.abort();
+    expect(await asked).toBeInstanceOf(Error);
+    const chat = (status: number) => new RegExp(`^pop_serve_requests_total\\{route="/v1/chat/completions",status="${status}"\\} [1-9]\\d*$`, "m");
+    for (let i = 0; i < 50 && !chat(499).test(await metrics()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await metrics()).toMatch(chat(499));
+    expect(await metrics()).not.toMatch(/status="500"/);
   });
 
   it("is read by our own openai backend client: completions, log-probs, model list and nested errors", async () => {
