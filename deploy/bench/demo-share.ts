@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { scriptOptions } from "../cli/script-flags.ts";
 import { DEMO_DEFAULTS } from "../demo/defaults.ts";
-import type { IterationTiming } from "../observe/timeline.ts";
+import { loadReport } from "../observe/report/load.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
 import { CpuSampler } from "./demo-share/cpu.ts";
 
@@ -29,7 +29,7 @@ The demo against the same work in one process (simulate-pop), per iteration and 
   --iterations N   PoP iterations of both runs                       default: 1
   --prompts N      prompts per iteration                             default: ${DEMO_DEFAULTS.promptsPerIteration}
   --k N            candidates per prompt and member                  default: ${DEMO_DEFAULTS.k}
-  --keep DIR       keep the demo's output (logs, timeline.json) here  default: a temporary folder, removed
+  --keep DIR       keep the demo's output (logs, report.json) here  default: a temporary folder, removed
   --log-level L    the demo processes' log level (debug: every model call's size and time)
   --out FILE       also write the rows as JSON
   --results DIR    where the markdown results file goes (none: no file)  default: docs/results`;
@@ -90,7 +90,8 @@ try {
   const demoWall = await run("../cli/cli.ts", demoArgs, a["log-level"] ? { POP_LOG_LEVEL: a["log-level"] } : {}, (pid) => (sampler = new CpuSampler(pid)));
   sampler?.stop();
   const loadAfter = load();
-  const timeline = JSON.parse(readFileSync(join(demoOut, "timeline.json"), "utf8")) as { totalMs: number; iterations: IterationTiming[] };
+  const { timeline: t } = loadReport(join(demoOut, "report.json"));
+  const timeline = { totalMs: (t.endedAt ?? 0) - (t.startedAt ?? 0), iterations: t.iterations };
 
   const of = (phase: keyof SimOut["phases"], i: number) => sim.members.map((m) => sim.phases[phase][m]?.[i] ?? 0);
   const cpuOf = (phase: keyof SimOut["phases"], i: number) => sim.members.reduce((s, m) => s + (sim.cpuPhases[phase][m]?.[i] ?? 0), 0);

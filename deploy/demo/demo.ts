@@ -6,7 +6,7 @@
  */
 import { timeToGo } from "../cli/progress.ts";
 import { familyOfQuestion } from "../../actors/models/tiny/world.ts";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ensureTopology, getImage, openBlobs, type MessageOf } from "../../protocol/mod.ts";
@@ -161,8 +161,6 @@ export async function runDemo(flags: Flags): Promise<Report> {
     say(gain);
     const totalMs = Date.now() - started;
     const timings = formatTimeline(timeline.timings(), totalMs);
-    // The same figures for scripts (npm run bench:demo-share compares them with the work in one process).
-    writeFileSync(join(out, "timeline.json"), JSON.stringify({ startedAt: started, totalMs, iterations: timeline.timings() }, null, 2));
     process.stdout.write("\n" + timings + "\n");
     results.write({
       summary: `The shipped tiny panel, ${gain}.`,

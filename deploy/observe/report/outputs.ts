@@ -10,7 +10,6 @@ const ABOUT: [RegExp, string][] = [
   [/^README\.md$/, "the pairs' dataset card: splits, features, load and trl commands"],
   [/^metrics\.jsonl$/, "every scalar, one JSON object a line (for W&B/MLflow imports)"],
   [/^tensorboard$/, "TensorBoard event files, one run per member"],
-  [/^timeline\.json$/, "where the wall time went, per iteration and phase"],
   [/^images$/, "the pairs' images"],
   [/^logs$/, "each process's log"],
   [/^nats$/, "the JetStream store: every message of the run"],
