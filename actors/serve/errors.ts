@@ -118,3 +118,20 @@ export function bytes(n: number): string {
   const MIB = 1024 * 1024;
   return n % MIB === 0 ? `${n / MIB} MiB` : `${n} bytes`;
 }
+
+/**
+ * An error with a type name of its own in the body: vLLM answers refused adapter requests with
+ * type "InvalidUserInput" rather than the status's usual name.
+ */
+export class TypedApiError extends ApiError {
+  constructor(
+    status: ErrorStatus,
+    message: string,
+    readonly type: string,
+    param?: string,
+  ) {
+    super(status, message, { param });
+  }
+}
+/** A refused adapter request, as vLLM types it. */
+export const invalidInput = (message: string) => new TypedApiError(400, message, "InvalidUserInput");

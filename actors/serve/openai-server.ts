@@ -25,18 +25,19 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { CRITERIA } from "../../protocol/mod.ts";
 import type { ModelBackend, ScoreDistributions } from "../models/contract.ts";
+import { AdapterRegistry, type Served } from "./adapters.ts";
 import { CancelledError, MicroBatcher, type BatchStats } from "./batcher.ts";
 import { answerReplies, choicesOf, completionBody, judgeLineReplies, judgeReplies, plainAnswerReplies, type Reply } from "./completion.ts";
 import { Admission, type Ticket } from "./admission.ts";
 import {
   AdapterBaseMismatchError,
-  AdapterLimitError,
   AdapterNotFoundError,
   ApiError,
   errorBody,
   ServerBusyError,
   ShuttingDownError,
-  type ErrorStatus,
+  TypedApiError,
+  invalidInput,
 } from "./errors.ts";
 import { ServeMetrics } from "./metrics.ts";
 import { parseChatRequest, type ChatRequest } from "./request.ts";
@@ -132,35 +133,6 @@ const SENT: unique symbol = Symbol("sent");
 /** The status a request is counted under when its client closed the connection before the answer (nginx's "client closed request"); never sent. */
 const CLIENT_GONE = 499;
 
-/** A model being served: the base, or an adapter loaded at run time. */
-interface Served {
-  name: string;
-  backend: ServableBackend;
-  batcher: MicroBatcher;
-  /** `/v1/models`' `root`: the base's name, or the adapter's path as the client gave it. */
-  root: string;
-  /** The base's name for an adapter, null for the base. */
-  parent: string | null;
-  created: number;
-  requests: number;
-}
-
-/**
- * An error with a type name of its own in the body: vLLM answers refused adapter requests with
- * type "InvalidUserInput" rather than the status's usual name.
- */
-class TypedApiError extends ApiError {
-  constructor(
-    status: ErrorStatus,
-    message: string,
-    readonly type: string,
-    param?: string,
-  ) {
-    super(status, message, { param });
-  }
-}
-const invalidInput = (message: string) => new TypedApiError(400, message, "InvalidUserInput");
-
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -192,16 +164,9 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     requests: 0,
   });
   const base = serve(model, backend, model, null);
-  /** Loaded adapters by name, in load order (what `/v1/models` lists after the base). */
-  const adapters = new Map<string, Served>();
   const counts = { requests: 0, errors: 0 };
-  /** Batch counters of unloaded adapters, so the traffic summary's totals never go back. */
-  const retired = { items: 0, batches: 0 };
-  /** Unloads still draining and disposing, and loads still opening, for close() to wait on. */
-  const busy = new Set<Promise<unknown>>();
-  /** Adapter loads opening now, counted against the adapter cap. */
-  let opening = 0;
   let shuttingDown = false;
+  const adapters = new AdapterRegistry({ base: model, maxAdapters, log, open: openAdapter, serve });
   const metrics = new ServeMetrics(() => ({ inFlight: admission.load.requests, adapters: adapters.size }));
 
   const readJson = async (req: IncomingMessage, seen: Seen): Promise<unknown> => {
@@ -269,23 +234,6 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     }
   };
 
-  /**
-   * Runs `task` after every earlier load or unload of the same name has finished, as vLLM locks
-   * each adapter name: of two loads of one name, the second sees the first's adapter.
-   */
-  const locks = new Map<string, Promise<unknown>>();
-  const underLock = <T>(name: string, task: () => Promise<T>): Promise<T> => {
-    const run = (locks.get(name) ?? Promise.resolve()).then(task);
-    const tail = run.catch(() => undefined);
-    locks.set(name, tail);
-    busy.add(tail);
-    void tail.then(() => {
-      busy.delete(tail);
-      if (locks.get(name) === tail) locks.delete(name);
-    });
-    return run;
-  };
-
   /** A string field of an adapter request; vLLM's request model refuses other types with a 400. */
   const stringField = (body: Json, name: string): string => {
     const v = body[name];
@@ -305,52 +253,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     if (typeof inplace !== "boolean") throw new ApiError(400, "'load_inplace' must be true or false", { param: "load_inplace" });
     // vLLM does not check this, and then routes the name to the base (older releases) or to the adapter, hiding the base (newer): refuse it.
     if (name === model) throw invalidInput(`The lora adapter '${name}' cannot take the base model's name; pick another 'lora_name'.`);
-    return underLock(name, async () => {
-      // As vLLM's: in place, the name's weights are swapped (or first loaded); otherwise a loaded name is refused.
-      const previous = adapters.get(name);
-      if (previous && !inplace) throw invalidInput(`The lora adapter '${name}' has already been loaded.`);
-      if (shuttingDown) throw new ShuttingDownError();
-      // Loads of other names run beside this one: count them, so together they stay within the cap (a swap adds none).
-      if (!previous && adapters.size + opening >= maxAdapters) throw new AdapterLimitError(maxAdapters);
-      let opened: ServableBackend;
-      opening++;
-      try {
-        opened = await openAdapter!(path);
-      } catch (error) {
-        const e = error as NodeJS.ErrnoException;
-        if (error instanceof ApiError && !(error instanceof AdapterNotFoundError)) {
-          throw new ApiError(error.status, `Loading lora ${name} failed: ${error.message}`, { cause: error });
-        }
-        if (error instanceof AdapterNotFoundError || e?.code === "ENOENT") {
-          throw new ApiError(404, `Loading lora ${name} failed: No adapter found for ${path} (${e.message})`, { cause: error });
-        }
-        throw new ApiError(400, `Loading lora ${name} failed: ${e?.message ?? String(error)}`, { cause: error });
-      } finally {
-        opening--;
-      }
-      if (shuttingDown) {
-        await opened.dispose().catch(() => undefined);
-        throw new ShuttingDownError();
-      }
-      adapters.set(name, serve(name, opened, path, model));
-      // New requests go to the new weights at once; the old ones finish their queued work, then are freed.
-      if (previous) await retire(previous);
-      log?.info({ adapter: name, path, inplace: Boolean(previous) }, previous ? "swapped a LoRA adapter's weights" : "loaded a LoRA adapter");
-      return previous ? `Success: LoRA adapter '${name}' reloaded in place successfully.` : `Success: LoRA adapter '${name}' added successfully.`;
-    });
-  };
-
-  /** Takes an adapter out of routing at once, lets its queued and running work finish, then disposes it. */
-  const retire = async (served: Served): Promise<void> => {
-    // An adapter swapped in place has already been replaced under its name: only the old one goes.
-    if (adapters.get(served.name) === served) adapters.delete(served.name);
-    await served.batcher.drain();
-    const b = served.batcher.stats();
-    retired.items += b.items;
-    retired.batches += b.batches;
-    await served.backend
-      .dispose()
-      .catch((error: unknown) => log?.info({ adapter: served.name, error: (error as Error)?.message }, "disposing an unloaded adapter failed"));
+    return adapters.load(name, path, inplace);
   };
 
   const unloadAdapter = async (req: IncomingMessage, seen: Seen) => {
@@ -359,13 +262,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     const name = stringField(body, "lora_name");
     seen.model = name || undefined;
     if (!name) throw invalidInput("'lora_name' needs to be provided to unload a LoRA adapter.");
-    return underLock(name, async () => {
-      const served = adapters.get(name);
-      if (!served) throw new TypedApiError(404, `The lora adapter '${name}' cannot be found.`, "NotFoundError");
-      await retire(served);
-      log?.info({ adapter: name }, "unloaded a LoRA adapter");
-      return `Success: LoRA adapter '${name}' removed successfully.`;
-    });
+    return adapters.unload(name);
   };
 
   const card = (m: Served) => ({ id: m.name, object: "model", created: m.created, owned_by: "pop", root: m.root, parent: m.parent });
@@ -469,13 +366,10 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
 
   /** Batch counters over every model ever served, for the traffic summary. */
   const totals = () =>
-    [base, ...adapters.values()].reduce(
-      (t, m) => {
-        const b = m.batcher.stats();
-        return { items: t.items + b.items, batches: t.batches + b.batches };
-      },
-      { ...retired },
-    );
+    [base, ...adapters.values()].reduce((t, m) => {
+      const b = m.batcher.stats();
+      return { items: t.items + b.items, batches: t.batches + b.batches };
+    }, adapters.retiredTotals());
   let last = { requests: 0, batches: 0, items: 0 };
   const summary = setInterval(() => {
     const b = totals();
@@ -523,13 +417,12 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
     close: () =>
       (closing ??= (async () => {
         shuttingDown = true;
+        adapters.shutDown();
         clearInterval(summary);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const finishing = (async () => {
-          // Loads still opening dispose what they opened; unloads finish disposing theirs.
-          while (busy.size) await Promise.all([...busy]);
-          await Promise.all([base.batcher.drain(), ...[...adapters.values()].map((a) => retire(a))]);
+          await Promise.all([base.batcher.drain(), adapters.retireAll()]);
         })();
         // Work that outlasts the grace is cut off: a stop must not wait on a slow model call or load.
         const graceOver = await Promise.race([finishing.then(() => false), sleep(graceMs).then(() => true)]);
@@ -537,8 +430,7 @@ export async function startOpenAiServer(options: OpenAiServerOptions): Promise<O
           log?.info({ graceMs, requests: admission.load.requests }, "stopping without waiting for the work still running");
           // Whatever finishes later finds the adapters gone; their backends are freed now.
           void finishing.catch(() => undefined);
-          await Promise.all([...adapters.values()].map((a) => a.backend.dispose().catch(() => undefined)));
-          adapters.clear();
+          await adapters.disposeAll();
         } else {
           // Give the last responses a moment to leave before cutting keep-alive connections.
           await Promise.race([closed, sleep(200)]);
