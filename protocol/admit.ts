@@ -46,6 +46,7 @@ export function admit<K extends MessageType>(
   roster?: Roster,
   check?: Check,
   fence?: Fence,
+  delivery?: { redelivered: boolean },
 ): Admission<MessageOf<K>> {
   let message: Message;
   try {
@@ -67,7 +68,7 @@ export function admit<K extends MessageType>(
   }
   const problem = check?.(message);
   if (problem !== undefined) return { ok: false, reason: "invalid", detail: problem };
-  tellProtocolEvent({ kind: "admitted", message });
+  tellProtocolEvent({ kind: "admitted", message, redelivered: delivery?.redelivered ?? false });
   return { ok: true, message: message as MessageOf<K> };
 }
 

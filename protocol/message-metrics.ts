@@ -11,7 +11,7 @@ export function countProtocolMessages(registry: Registry): void {
   const registers = [registry];
   const messages = new Counter({
     name: "pop_messages_total",
-    help: "Protocol messages by direction (out: stored by the stream, duplicates included; in: read and admitted) and type.",
+    help: "Protocol messages by direction (out: stored by the stream, duplicates included; in: read and admitted the first time; redelivered: admitted again after a delivery that was not acknowledged) and type.",
     labelNames: ["direction", "type"] as const,
     registers,
   });
@@ -23,6 +23,6 @@ export function countProtocolMessages(registry: Registry): void {
   });
   onProtocolEvent((e) => {
     if (e.kind === "dead_lettered") deadLetters.inc({ reason: e.reason });
-    else messages.inc({ direction: e.kind === "published" ? "out" : "in", type: e.message.type });
+    else messages.inc({ direction: e.kind === "published" ? "out" : e.redelivered ? "redelivered" : "in", type: e.message.type });
   });
 }

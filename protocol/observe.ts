@@ -10,8 +10,8 @@ import type { DeadLetter, Message } from "./schemas.ts";
 export type ProtocolEvent =
   /** Stored by the stream (`duplicate`: dropped as one it had already). */
   | { kind: "published"; message: Message; duplicate: boolean }
-  /** Read and admitted by a reader of this process. */
-  | { kind: "admitted"; message: Message }
+  /** Read and admitted by a reader of this process (`redelivered`: delivered to it before, unacknowledged). */
+  | { kind: "admitted"; message: Message; redelivered: boolean }
   /** Not admitted: stored in the dead-letter stream with this reason. */
   | { kind: "dead_lettered"; reason: DeadLetter["reason"] };
 

@@ -215,7 +215,9 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
             continue;
           }
         }
-        const a = admit(m.subject, m.data, options.types, options.roster, undefined, fence && ((message) => fence.judge(message, m)));
+        const a = admit(m.subject, m.data, options.types, options.roster, undefined, fence && ((message) => fence.judge(message, m)), {
+          redelivered: m.info.redelivered,
+        });
         if (a.ok) valid.push({ m, d: { message: a.message, subject: m.subject, deliveries: m.info.deliveryCount, streamSeq: m.info.streamSequence } });
         else await toDeadLetters(m, a.reason, a.detail);
       }

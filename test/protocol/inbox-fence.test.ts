@@ -12,9 +12,11 @@ import {
   FenceView,
   consumers,
   controlEvent,
+  countProtocolMessages,
   encode,
   ensureTopology,
   jetStreamOf,
+  onProtocolEvent,
   publishMessage,
   stateKeys,
   startInbox,
@@ -23,6 +25,7 @@ import {
 import { leaseRecord } from "../support/messages.ts";
 import { cleanup, connectTo, eventually, startServer } from "../support/nats.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { Registry } from "prom-client";
 
 const EXP = "fenced";
 
@@ -68,6 +71,12 @@ describe("a fenced inbox", () => {
     // Read once, not watched: the takeover below is learnt from the delivery's newer token.
     const fence = await FenceView.read(store.kv, EXP);
     const seen: MessageOf<"control">[] = [];
+    const admitted: { event: string; redelivered: boolean }[] = [];
+    const stopHearing = onProtocolEvent((e) => {
+      if (e.kind === "admitted" && e.message.type === "control") admitted.push({ event: e.message.event, redelivered: e.redelivered });
+    });
+    const registry = new Registry();
+    countProtocolMessages(registry);
     const inbox = await startInbox(nc, {
       spec: consumers.peerControl(EXP, "ann"),
       types: ["control"],
@@ -86,7 +95,16 @@ describe("a fenced inbox", () => {
       await publishMessage(jetStreamOf(nc), controlEvent(EXP, "experiment_done", { iterations: 1 }), { fence: 2 });
       await eventually(() => seen.some((e) => e.event === "experiment_done"), 15_000, "the next event to be handled");
       expect(seen.map((e) => e.event)).toEqual(["iteration_closed", "experiment_done"]);
+      // The handed-back close was admitted on its third delivery: counted as redelivered, not as a second message in.
+      expect(admitted).toEqual([
+        { event: "iteration_closed", redelivered: true },
+        { event: "experiment_done", redelivered: false },
+      ]);
+      const counted = await registry.getSingleMetricAsString("pop_messages_total");
+      expect(counted).toMatch(/^pop_messages_total\{direction="redelivered",type="control"\} 1$/m);
+      expect(counted).toMatch(/^pop_messages_total\{direction="in",type="control"\} 1$/m);
     } finally {
+      stopHearing();
       await inbox.stop();
     }
   }, 40_000);
