@@ -56,9 +56,9 @@ export interface FollowStreamOptions {
  * on its filter after the last one it handled. If so, it reads those from the leader by sequence
  * and hands them to the handler itself, then starts a new consumer after them. Reading from the
  * leader is what recovers: a new consumer may be placed on the same stale replica (nats-server
- * chooses, and a replica 2.9.10 failed to resync stays stale), and dropping that replica
- * (`STREAM.PEER.REMOVE`) would shrink the stream below one replica per site on a three-node
- * cluster, for every reader, to cure one.
+ * chooses, and a replica 2.9.10 failed to resync stays stale); dropping that replica
+ * (`STREAM.PEER.REMOVE`) finds no other node on a three-node cluster with one replica per site,
+ * and changes the stream for every reader to cure one (docs/sites.md).
  */
 export async function followStream(o: FollowStreamOptions): Promise<Follower> {
   const js = jetStreamOf(o.nc);
