@@ -70,12 +70,21 @@ export async function followStream(o: FollowStreamOptions): Promise<Follower> {
   let stopped = false;
   // The consumer's messages and those read from the leader are handled one at a time, in order.
   let turn: Promise<unknown> = Promise.resolve();
-  const handle = (m: StreamMessage): Promise<void> => {
+  // A handler at work is not a stall, however long it takes.
+  let handling = 0;
+  /** Handles a message unless it was handled already; says whether it was. */
+  const handle = (m: StreamMessage): Promise<boolean> => {
     const run = turn.then(async () => {
       // A restarted follower may see again what it handled; handlers are idempotent, but skip it.
-      if (m.info.streamSequence <= lastSeq) return;
-      await o.each(m);
+      if (m.info.streamSequence <= lastSeq) return false;
+      handling++;
+      try {
+        await o.each(m);
+      } finally {
+        handling--;
+      }
       lastSeq = m.info.streamSequence;
+      return true;
     });
     turn = run.catch(() => undefined);
     return run;
@@ -85,8 +94,7 @@ export async function followStream(o: FollowStreamOptions): Promise<Follower> {
     const from = lastSeq;
     let read = 0;
     for (let m = await leader.nextAfter(lastSeq); m && !stopped; m = await leader.nextAfter(lastSeq)) {
-      await handle(m);
-      read++;
+      if (await handle(m)) read++;
     }
     if (read) {
       log.warn(
@@ -112,8 +120,9 @@ export async function followStream(o: FollowStreamOptions): Promise<Follower> {
       opened = true;
       return openConsumer();
     },
-    each: handle,
+    each: async (m) => void (await handle(m)),
     revive: true,
+    busy: () => handling > 0,
     ended: (error) => log.error({ err: error, stream: o.stream }, "stream follower ended"),
     waiting: async () => ((await leader.nextAfter(lastSeq)) ? 1 : 0),
     stallMs: o.stallMs,
