@@ -216,6 +216,7 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
     ...jetStreamBasics(),
     ...peerDurables(exp, peer).flatMap((spec) => durableUse(spec, spec.config.durable_name)),
     ...orderedReads(STREAMS.pairs.name, wildcards.anyIteration(exp, "pair"), "read an iteration's pairs to train on"),
+    r(nats.stream("MSG.GET", STREAMS.pairs.name), "ask the stream leader for pairs its read's replica lacks (BROAD: the subject is in the request body)"),
     // actors/catch-up.ts: what this peer should have answered and judged, against what it did.
     ...orderedReads(STREAMS.prompts.name, wildcards.anyIteration(exp, "prompt"), "catch up: the open iteration's prompts"),
     ...orderedReads(STREAMS.candidates.name, wildcards.anyIteration(exp, "cand"), "catch up: the members' candidates of the open iteration"),

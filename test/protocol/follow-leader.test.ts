@@ -7,8 +7,9 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
-import { followStream, type Follower } from "../../protocol/mod.ts";
+import { followStream, publishMessage, readStored, subjects, type Follower, type MessageOf } from "../../protocol/mod.ts";
 import { orderedConsumer } from "../../protocol/reader/ordered.ts";
+import { sampleMessages } from "../support/messages.ts";
 import { cleanup, connectTo, eventually, startServer } from "../support/nats.ts";
 
 const STALL_MS = 600;
@@ -81,5 +82,21 @@ describe("a follower on a replica that lags", () => {
     } finally {
       await follower.close();
     }
+  });
+
+  it("reads back to the leader's end, not the lagging replica's", async () => {
+    const server = await startServer();
+    const nc = await connectTo(server.url, "read-back-leader");
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "RB", subjects: ["pop.>"] });
+    const js = jetstream(nc);
+    const base = sampleMessages().find((m) => m.type === "prompt") as MessageOf<"prompt">;
+    for (let i = 0; i < 3; i++) await publishMessage(js, { ...base, experiment: "rb", promptId: `rb${i}` });
+    const filter = subjects.all("rb", "prompt");
+    const lagging = () => orderedConsumer(js, "RB", "pop.stale-replica-has-none");
+    const { messages } = await readStored(nc, "RB", filter, "prompt", { consumer: lagging });
+    expect(messages.map((m) => m.promptId)).toEqual(["rb0", "rb1", "rb2"]);
+    // A current consumer's read is the same.
+    expect((await readStored(nc, "RB", filter, "prompt")).messages.map((m) => m.promptId)).toEqual(["rb0", "rb1", "rb2"]);
   });
 });
