@@ -39,6 +39,12 @@ export interface ReadOptions {
   deadLetterAs?: string;
   /** The lease's view (protocol/fence.ts): stale coordinator messages are skipped as stale_leader. */
   fence?: FenceView;
+  /**
+   * Whether to ask the stream leader for what the consumer's replica lacks (default true). False
+   * for a reader whose credentials may not (a peer reading its own verdicts): the refused request
+   * would be logged as a permissions violation on every read.
+   */
+  askLeader?: boolean;
   /** Where the read's consumer comes from: default an ordered consumer of the filter. Tests pass one that reads a replica which lags. */
   consumer?: () => Promise<Consumer>;
 }
@@ -153,7 +159,7 @@ async function readOnce<T extends MessageType>(
         );
       }
     }
-    await readRestFromLeader(new LeaderReader(nc, stream, filter), () => lastSeq, take);
+    if (options.askLeader !== false) await readRestFromLeader(new LeaderReader(nc, stream, filter), () => lastSeq, take);
   } finally {
     await withTimeout(consumer.delete(), CALL_MS, "").catch(() => undefined);
   }
