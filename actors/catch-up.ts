@@ -82,13 +82,14 @@ export async function catchUp(ctx: PeerContext, roles: PeerRoles, tried: Set<str
   if (!record || !record.peers.includes(ctx.peer)) return { iteration: it, answered: 0, judged: 0 };
   const exp = ctx.experiment;
   const members: ReadonlySet<string> = new Set(record.peers);
+  // A peer may not ask the verdicts stream's leader (STREAM.MSG.GET would show others' verdicts).
   const visit = <T extends "prompt" | "candidates" | "verdict">(
     stream: string,
     filter: string,
     type: T,
     each: (m: MessageOf<T>) => void | Promise<void>,
     begin: () => void,
-  ) => visitStored(ctx.nc, stream, filter, type, each, { roster: () => members, fence: ctx.fence, begin });
+  ) => visitStored(ctx.nc, stream, filter, type, each, { roster: () => members, fence: ctx.fence, begin, askLeader: stream !== STREAMS.verdicts.name });
 
   // Positions in the iteration by prompt id, from the pool a chunk at a time (no table of every id).
   const pinned = record.prompts.pool === ctx.config.pool.name ? ctx.config.pool : undefined;

@@ -43,6 +43,9 @@ export interface CollectorStatus {
   pairs: number;
 }
 
+/** How long open prompts may go without a counted message before the collector says what it waits for. */
+export const QUIET_MS = 180_000;
+
 export class IterationCollector {
   private readonly book: VoteBook;
   private pairs = 0;
@@ -55,6 +58,9 @@ export class IterationCollector {
   private retry = false;
   /** Pair publishes not yet acknowledged. */
   private readonly publishing = new Set<Promise<void>>();
+  /** When a candidate batch or verdict last counted (or the collector started), and when quiet was last reported. */
+  private countedAt = Date.now();
+  private quietToldAt = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -115,6 +121,7 @@ export class IterationCollector {
     if (message.iteration !== this.record.iteration) return;
     await this.prompts.prepare?.(message.promptId);
     const promptId = this.book.add(message, Date.now());
+    if (promptId) this.countedAt = Date.now();
     if (promptId) await this.maybeVote(promptId, false);
   }
 
@@ -160,6 +167,7 @@ export class IterationCollector {
 
   /** Re-checks every open prompt: after membership changes, for deadlines and failed publishes. */
   async sweep(now = Date.now()): Promise<void> {
+    this.tellIfQuiet(now);
     const alive = [...this.alive()].sort().join(",");
     if (!this.retry && this.sweptAlive === alive && now < this.book.nextDeadline()) return;
     this.retry = false;
@@ -169,5 +177,27 @@ export class IterationCollector {
       if (overdue) this.log.warn({ promptId }, "vote deadline passed; voting with the verdicts in");
       await this.maybeVote(promptId, overdue);
     }
+  }
+
+  /**
+   * Never waits silently: open prompts and nothing counted for {@link QUIET_MS} (a reader that
+   * misses messages, members that stopped) is reported, with who is still waited for, again
+   * every QUIET_MS while it lasts.
+   */
+  private tellIfQuiet(now: number): void {
+    if (now - Math.max(this.countedAt, this.quietToldAt) < QUIET_MS) return;
+    const waiting = this.book.waitingOn(this.alive());
+    if (waiting.prompts === 0) return;
+    this.quietToldAt = now;
+    this.log.warn(
+      {
+        iteration: this.record.iteration,
+        openPrompts: waiting.prompts,
+        waitingForJudges: waiting.judges,
+        waitingForAuthors: waiting.authors,
+        quietMs: now - this.countedAt,
+      },
+      "no candidate or verdict has counted for a while; still waiting",
+    );
   }
 }

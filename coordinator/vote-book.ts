@@ -150,6 +150,28 @@ export class VoteBook {
     return this.voting.selfJudging ? [...assigned, author] : assigned;
   }
 
+  /**
+   * Who the open prompts still wait for among the live members: authors yet to answer and judges
+   * yet to score an author's batch (what a member gave up on is not waited for).
+   */
+  waitingOn(alive: ReadonlySet<string>): { prompts: number; authors: string[]; judges: string[] } {
+    const authors = new Set<string>();
+    const judges = new Set<string>();
+    const open = this.open();
+    for (const promptId of open) {
+      const tally = this.tallies.get(promptId)!;
+      const excused = this.excused.get(promptId);
+      for (const p of this.participants) if (alive.has(p) && !tally.batches.has(p) && !excused?.has(p)) authors.add(p);
+      for (const author of tally.batches.keys()) {
+        for (const judge of this.judgesOf(promptId, author)) {
+          const key = verdictKey(judge, author);
+          if (alive.has(judge) && !tally.verdicts.has(key) && !excused?.has(key)) judges.add(judge);
+        }
+      }
+    }
+    return { prompts: open.length, authors: [...authors].sort(), judges: [...judges].sort() };
+  }
+
   /** Whether the prompt's deadline has passed (it has had a candidate batch for longer than voteMs). */
   overdue(promptId: string, now: number): boolean {
     const first = this.firstSeen.get(promptId);

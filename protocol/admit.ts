@@ -6,13 +6,14 @@
  * say why not. What is not admitted goes to the dead-letter stream with the reason; nothing bad
  * is counted or skipped silently.
  */
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { decode } from "./codec.ts";
 import { claimedIdentity, verifyEnvelope } from "./envelope.ts";
 import { DecodeError } from "./errors.ts";
 import { tellProtocolEvent } from "./observe.ts";
 import { publishMessage } from "./publish.ts";
 import { DEAD_LETTER_MAX_PAYLOAD, type DeadLetter, type Message, type MessageOf, type MessageType } from "./schemas.ts";
+import type { StreamMessage } from "./reader/message.ts";
 import { isName, parseSubject } from "./subjects.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
@@ -77,7 +78,7 @@ export function admit<K extends MessageType>(
  * original bytes. Its id is the stream position and reason, so a reader that meets the same
  * message again (a replay, a restart) leaves one dead letter for it.
  */
-export async function deadLetter(js: JetStreamClient, m: JsMsg, rejection: Rejection, consumer: string): Promise<void> {
+export async function deadLetter(js: JetStreamClient, m: StreamMessage, rejection: Rejection, consumer: string): Promise<void> {
   let experiment = "unknown";
   try {
     experiment = parseSubject(m.subject).experiment;

@@ -17,6 +17,7 @@ export * from "./reader/inbox.ts";
 export * from "./reader/follow.ts";
 export * from "./reader/read-back.ts";
 export type { ReaderLog } from "./reader/log.ts";
+export type { StreamMessage } from "./reader/message.ts";
 export * from "./state.ts";
 export * from "./records.ts";
 export * from "./timeout.ts";

@@ -121,7 +121,7 @@ export const wildcards = {
 /** Stream operations of the JetStream API that permission lists name. */
 export type StreamOp = "INFO" | "CREATE" | "UPDATE" | "DELETE" | "PURGE" | "MSG.GET" | "MSG.DELETE";
 /** Consumer operations of the JetStream API that permission lists name. */
-export type ConsumerOp = "CREATE" | "INFO" | "DELETE" | "MSG.NEXT";
+export type ConsumerOp = "CREATE" | "INFO" | "DELETE" | "MSG.NEXT" | "LEADER.STEPDOWN";
 
 const JS_API = "$JS.API";
 

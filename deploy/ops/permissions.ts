@@ -90,6 +90,9 @@ function durableUse(spec: ConsumerSpec, why: string): Rule[] {
     r(nats.consumer("INFO", stream, name), `${why}: look it up`),
     r(nats.consumer("MSG.NEXT", stream, name), `${why}: pull from it`),
     r(nats.acks(stream, name), `${why}: ack, nak, term and progress ('working') its deliveries`),
+    // protocol/reader/durable-lag.ts: a durable whose replica lags says nothing is pending.
+    r(nats.stream("MSG.GET", stream), `${why}: ask the stream leader what it holds past this durable (BROAD: the subject is in the request body)`),
+    r(nats.consumer("LEADER.STEPDOWN", stream, name), `${why}: move this durable's leader off a replica that lags`),
   ];
 }
 
@@ -160,6 +163,13 @@ function kvReads(bucket: string, keys: string, why: string): Rule[] {
 function experimentReads(exp: string, peers: string[]): Rule[] {
   return [
     ...Object.values(STREAMS).flatMap((s) => orderedReads(s.name, wildcards.experiment(exp), `read ${s.name}`)),
+    // protocol/reader/leader.ts: a quiet follower asks the stream leader what its replica may lack.
+    ...Object.values(STREAMS).map((s) =>
+      r(
+        nats.stream("MSG.GET", s.name),
+        `a quiet follower of ${s.name} asks the stream leader what it missed (BROAD: the subject is in the request body; the account holds this one experiment)`,
+      ),
+    ),
     ...kvReads(BUCKETS.state, stateKeys.all(exp), "read config, progress, iteration and model records (kv.create reads too)"),
     ...kvReads(BUCKETS.members, memberKeys.all(exp), "read membership records"),
     ...orderedReads(KV_MEMBERS, nats.kv(BUCKETS.members, memberKeys.all(exp)), "watch the members (heartbeats)", true),
@@ -206,6 +216,7 @@ export function peerPermissions(exp: string, peer: string, peers: string[] = [pe
     ...jetStreamBasics(),
     ...peerDurables(exp, peer).flatMap((spec) => durableUse(spec, spec.config.durable_name)),
     ...orderedReads(STREAMS.pairs.name, wildcards.anyIteration(exp, "pair"), "read an iteration's pairs to train on"),
+    r(nats.stream("MSG.GET", STREAMS.pairs.name), "ask the stream leader for pairs its read's replica lacks (BROAD: the subject is in the request body)"),
     // actors/catch-up.ts: what this peer should have answered and judged, against what it did.
     ...orderedReads(STREAMS.prompts.name, wildcards.anyIteration(exp, "prompt"), "catch up: the open iteration's prompts"),
     ...orderedReads(STREAMS.candidates.name, wildcards.anyIteration(exp, "cand"), "catch up: the members' candidates of the open iteration"),

@@ -13,6 +13,7 @@ import { jetStreamOf } from "../jetstream.ts";
 import { backoffMs, redeliveryDelay } from "../retry.ts";
 import type { DeadLetter, MessageOf, MessageType } from "../schemas.ts";
 import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "../topology.ts";
+import { DurableLag } from "./durable-lag.ts";
 import { silent, type ReaderLog } from "./log.ts";
 import { Pull } from "./pull.ts";
 
@@ -111,8 +112,12 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
 
   // The durable consumer keeps every delivery and ack state, so a stalled pull is replaced by a
   // new pull of the same consumer. A pull that ends by itself ends the inbox.
+  const lag = new DurableLag(nc, options.spec, consumer, log);
   const pull = await Pull.start({
-    open: async () => ({ consumer, messages: await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs }) }),
+    open: async () => {
+      await lag.move();
+      return { consumer, messages: await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs }) };
+    },
     each: (m) => {
       lastActivity = Date.now();
       // Arrived while stopping (already on its way when the subscription closed): hand it back.
@@ -122,6 +127,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     },
     revive: false,
     busy: () => queue.length > 0 || inflight.length > 0,
+    waiting: () => lag.waiting(),
     log,
     about: () => ({ consumer: options.spec.config.durable_name }),
     remedy: "pulling again",

@@ -5,7 +5,7 @@
  */
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { ReaderLog } from "./log.ts";
-import { watchForStalls, type Watchdog } from "./watchdog.ts";
+import { watchForStalls, type StallWatch, type Watchdog } from "./watchdog.ts";
 
 /** One pull of a consumer. */
 export interface Source {
@@ -28,6 +28,10 @@ export interface PullOptions {
   ended?(error: unknown): void;
   /** Work in hand, for the watchdog (not a stall). */
   busy?(): boolean;
+  /** What waits for the reader, asked of the stream leader (see {@link StallWatch.waiting}). */
+  waiting?(): Promise<number>;
+  /** The watchdog's stall time; default its STALL_MS. */
+  stallMs?: number;
   log: ReaderLog;
   about(): object;
   /** What a restart does, in words. */
@@ -49,6 +53,8 @@ export class Pull {
     this.watchdog = watchForStalls({
       consumer: () => this.source.consumer,
       busy: o.busy,
+      waiting: o.waiting,
+      stallMs: o.stallMs,
       stopped: () => this.stopped,
       restart: () => this.restart(),
       log: o.log,

@@ -1,8 +1,10 @@
 /**
  * The read-back mode of the stream reader: what a stream holds for one subject filter, read to
  * its end and returned (replays, reports, revotes, training sets). A read is bounded, so it needs
- * no watchdog: an empty fetch while messages are pending is its stall, and the read is tried again.
+ * no watchdog: an empty fetch while messages are pending is its stall, and the read is tried again;
+ * what its consumer's replica lacks is read from the stream leader at the end.
  */
+import type { Consumer } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { admit, deadLetter, type Roster } from "../admit.ts";
 import { IncompleteReadError } from "../errors.ts";
@@ -11,6 +13,8 @@ import { jetStreamOf } from "../jetstream.ts";
 import { retrying } from "../retry.ts";
 import type { MessageOf, MessageType } from "../schemas.ts";
 import { withTimeout } from "../timeout.ts";
+import { LeaderReader } from "./leader.ts";
+import type { StreamMessage } from "./message.ts";
 import { CALL_MS, orderedConsumer } from "./ordered.ts";
 
 /** Empty fetches (2 s each) tolerated while the server reports pending messages. */
@@ -35,6 +39,14 @@ export interface ReadOptions {
   deadLetterAs?: string;
   /** The lease's view (protocol/fence.ts): stale coordinator messages are skipped as stale_leader. */
   fence?: FenceView;
+  /**
+   * Whether to ask the stream leader for what the consumer's replica lacks (default true). False
+   * for a reader whose credentials may not (a peer reading its own verdicts): the refused request
+   * would be logged as a permissions violation on every read.
+   */
+  askLeader?: boolean;
+  /** Where the read's consumer comes from: default an ordered consumer of the filter. Tests pass one that reads a replica which lags. */
+  consumer?: () => Promise<Consumer>;
 }
 
 /**
@@ -103,9 +115,23 @@ async function readOnce<T extends MessageType>(
   visit: (message: MessageOf<T>) => void | Promise<void>,
 ): Promise<{ visited: number; skipped: SkippedMessage[] }> {
   const js = jetStreamOf(nc);
-  const consumer = await orderedConsumer(js, stream, filter);
+  const consumer = await (options.consumer?.() ?? orderedConsumer(js, stream, filter));
   let visited = 0;
+  let lastSeq = 0;
   const skipped: SkippedMessage[] = [];
+  const take = async (m: StreamMessage) => {
+    lastSeq = m.info.streamSequence;
+    const fence = options.fence;
+    await fence?.see(m);
+    const a = admit(m.subject, m.data, [type], options.roster, undefined, fence && ((message) => fence.judge(message, m)));
+    if (a.ok) {
+      visited++;
+      await visit(a.message);
+    } else {
+      skipped.push({ subject: m.subject, seq: m.info.streamSequence, reason: `${a.reason}: ${a.detail}` });
+      if (options.deadLetterAs) await deadLetter(js, m, a, options.deadLetterAs);
+    }
+  };
   try {
     let done = (await withTimeout(consumer.info(true), CALL_MS, `reading ${filter} from ${stream}`)).num_pending === 0;
     let emptyFetches = 0;
@@ -116,16 +142,7 @@ async function readOnce<T extends MessageType>(
       let got = 0;
       for await (const m of batch) {
         got++;
-        const fence = options.fence;
-        await fence?.see(m);
-        const a = admit(m.subject, m.data, [type], options.roster, undefined, fence && ((message) => fence.judge(message, m)));
-        if (a.ok) {
-          visited++;
-          await visit(a.message);
-        } else {
-          skipped.push({ subject: m.subject, seq: m.info.streamSequence, reason: `${a.reason}: ${a.detail}` });
-          if (options.deadLetterAs) await deadLetter(js, m, a, options.deadLetterAs);
-        }
+        await take(m);
         // `pending` counts what is left after this message for the filter at delivery time.
         if (m.info.pending === 0) {
           done = true;
@@ -142,8 +159,21 @@ async function readOnce<T extends MessageType>(
         );
       }
     }
+    if (options.askLeader !== false) await readRestFromLeader(new LeaderReader(nc, stream, filter), () => lastSeq, take);
   } finally {
     await withTimeout(consumer.delete(), CALL_MS, "").catch(() => undefined);
   }
   return { visited, skipped };
+}
+
+/**
+ * The consumer's end is its replica's: one that lags the stream leader for good (nats-server
+ * 2.9.10 after a healed cut) ends the read early and says nothing is pending. So the leader is
+ * asked for what follows the last message read, and the rest is read from it by sequence. A
+ * reader that may not ask (a peer may not read others' verdicts, and STREAM.MSG.GET cannot be
+ * narrowed to a filter) or gets no answer keeps the consumer's view, as before.
+ */
+async function readRestFromLeader(leader: LeaderReader, lastSeq: () => number, take: (m: StreamMessage) => Promise<void>): Promise<void> {
+  const next = () => leader.nextAfter(lastSeq()).catch(() => undefined);
+  for (let m = await next(); m; m = await next()) await take(m);
 }

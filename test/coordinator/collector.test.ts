@@ -5,7 +5,7 @@
  */
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { IterationCollector } from "../../coordinator/collector.ts";
+import { IterationCollector, QUIET_MS } from "../../coordinator/collector.ts";
 import { listedPrompts } from "../../coordinator/iteration-prompts.ts";
 import { experimentConfig } from "../../deploy/ops/experiment.ts";
 import { STREAMS, readStored, subjects, type Prompt } from "../../protocol/mod.ts";
@@ -79,5 +79,50 @@ describe("the iteration collector", () => {
     await again.start();
     expect(again.status).toEqual({ prompts: 3, voted: 3, pairs: 3 });
     expect(again.complete).toBe(true);
+  }, 30_000);
+
+  it("never waits silently: open prompts with nothing counted for a while are reported with the judges still waited for", async () => {
+    await using network = await SingleServer.start();
+    const nc = await network.admin("collector-quiet");
+    const config = experimentConfig(
+      { experiment: EXP, iterations: 1, promptsPerIteration: 2, k: 2, temperature: 1, poolSeed: 1, minPeers: 3 },
+      { voting: VOTE_EVERY_PROMPT },
+    );
+    const prompts: Prompt[] = ["q0", "q1"].map((id) => prompt({ experiment: EXP, promptId: `quiet-prompt-${id}`, question: "what colour ?" }));
+    const record = iterationRecord({ experiment: EXP, peers: members, prompts: { pool: "quiet-pool", offset: 0, count: prompts.length } });
+    const warnings: { obj: Record<string, unknown>; msg?: string }[] = [];
+    const log = pino({ level: "silent" });
+    log.warn = ((obj: Record<string, unknown>, msg?: string) => void warnings.push({ obj, msg })) as typeof log.warn;
+    const collector = new IterationCollector(
+      nc,
+      config,
+      record,
+      listedPrompts(prompts),
+      () => new Set(members),
+      log,
+      () => undefined,
+    );
+    await collector.start();
+    const p = prompts[0]!;
+    for (const author of members) {
+      await collector.accept(candidates({ experiment: EXP, promptId: p.promptId, question: p.question, author, modelVersion: "m", texts: ["a", "b"] }));
+    }
+    // ann and ben judge; cat's verdict never comes (a reader that misses it, or cat stopped).
+    for (const judge of ["ann", "ben"]) {
+      const scored = Object.fromEntries(members.filter((a) => a !== judge).map((a) => [a, [5, 1]]));
+      await collector.accept(verdict({ experiment: EXP, promptId: p.promptId, judge, modelVersion: "m", scored, createdAt: 1 }));
+    }
+    const quiet = () => warnings.filter((w) => /still waiting/.test(w.msg ?? ""));
+    const now = Date.now();
+    await collector.sweep(now);
+    expect(quiet()).toEqual([]);
+    await collector.sweep(now + QUIET_MS + 1000);
+    expect(quiet()).toHaveLength(1);
+    expect(quiet()[0]!.obj).toMatchObject({ iteration: record.iteration, openPrompts: 1, waitingForJudges: ["cat"], waitingForAuthors: [] });
+    // Said once per quiet period, not at every sweep.
+    await collector.sweep(now + QUIET_MS + 2000);
+    expect(quiet()).toHaveLength(1);
+    await collector.sweep(now + 2 * QUIET_MS + 2000);
+    expect(quiet()).toHaveLength(2);
   }, 30_000);
 });

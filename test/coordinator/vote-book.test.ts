@@ -42,6 +42,17 @@ describe("the vote book", () => {
     expect(book.open()).toEqual(["p2"]);
   });
 
+  it("says who its open prompts still wait for: live authors yet to answer and live judges yet to score", () => {
+    const book = new VoteBook(listedPrompts([prompt("p1"), prompt("p2")]), members, voting, 60_000);
+    expect(book.waitingOn(members)).toEqual({ prompts: 0, authors: [], judges: [] });
+    fullRound(book, ["verdict:c:b", "verdict:b:a"]);
+    expect(book.waitingOn(members)).toEqual({ prompts: 1, authors: [], judges: ["b", "c"] });
+    book.add(batch("p2", "a", ["red"]), 1000);
+    expect(book.waitingOn(members)).toEqual({ prompts: 2, authors: ["b", "c"], judges: ["b", "c"] });
+    // a dead member is not waited for
+    expect(book.waitingOn(new Set(["a", "b"]))).toEqual({ prompts: 2, authors: ["b"], judges: ["b"] });
+  });
+
   it("votes a prompt nothing arrived for once every member gave up answering it", () => {
     const book = new VoteBook(listedPrompts([prompt("p1")]), members, voting, 60_000);
     expect(book.open()).toEqual([]);

@@ -36,6 +36,7 @@ import {
   subjects,
   type Message,
 } from "../../protocol/mod.ts";
+import { LeaderReader } from "../../protocol/reader/leader.ts";
 import * as msg from "../support/messages.ts";
 import { CredentialedServer } from "../support/networks.ts";
 import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT } from "../support/panel.ts";
@@ -151,6 +152,9 @@ describe("per-identity credentials (pop creds) on nats-server", () => {
     expect(read.messages.map((m) => m.author)).toEqual(["alice"]);
     expect((await readStored(nc, STREAMS.verdicts.name, subjects.all(EXP, "verdict"), "verdict")).messages).toHaveLength(1);
     expect(await (await kvm.open(BUCKETS.state)).get(`${EXP}.config`)).toBeNull();
+    // A quiet follower (pop watch) asks the stream leader what its replica may lack.
+    const fromLeader = await new LeaderReader(nc, STREAMS.candidates.name, subjects.all(EXP, "cand")).nextAfter(0);
+    expect(fromLeader?.subject).toMatch(/^pop\.sec\.cand\.\d+\.alice$/);
   });
 
   it("(d) a key the server does not know is refused with a clear error, not a stack trace", async () => {
