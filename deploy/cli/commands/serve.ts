@@ -77,7 +77,7 @@ Example:
     -d '{"lora_name": "ocrdumb-it1"}'
 
 A peer that uses it as its model:
-  pop actor --peer ocrdumb --backend openai --base-url http://127.0.0.1:8000/v1 --model ocrdumb`;
+  pop actor --peer ocrserved --backend openai --base-url http://127.0.0.1:8000/v1 --model ocrdumb`;
 
 export async function runServe(flags: Flags): Promise<void> {
   const peerFlag = flags.string("peer");

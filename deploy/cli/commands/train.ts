@@ -17,7 +17,7 @@ metrics.json. On a terminal it draws a progress bar; otherwise it prints a line 
 'step N/TOTAL loss X margin Y', which the actor shows in its heartbeats and keeps as the
 training curve. It is what a peer served by 'pop serve' uses as its trainer:
 
-  pop actor --peer ocrdumb --backend openai --base-url http://127.0.0.1:8001/v1 --model ocrdumb \\
+  pop actor --peer ocrserved --backend openai --base-url http://127.0.0.1:8001/v1 --model ocrdumb \\
     --trainer-cmd 'npm run -s pop -- train --peer ocrdumb'
 
   --dir DIR      the work directory                              default: $POP_TRAIN_DIR
