@@ -73,8 +73,11 @@ async function main(argv: string[]): Promise<void> {
     ? `Best rule with ${HOSTILE_PEER} judging ${mode}: ${best.rule}, the honest members' mean gain ${(best.honest.meanGain * 100).toFixed(1)} points, ${((gainRatio(best, baseline) ?? 0) * 100).toFixed(0)}% of the all-honest panel's ${(baseline.honest.meanGain * 100).toFixed(1)}.`
     : "";
   process.stdout.write(`\n${gains}\n\n${precision}\n\n${verdict}\nwrote ${join(out, "hostile.json")} (the runs are in ${out})\n`);
+  // Said in the header: a run shortened to fit the time is not the demo's default size.
+  const prompts = own.string("prompts");
+  const size = prompts ? ` Every run with ${prompts} prompts per iteration (the demo's default: ${DEMO_DEFAULTS.promptsPerIteration}).` : "";
   resultsFile.write({
-    summary: `The demo with a hostile member: the all-honest shipped panel once, then the panel plus ${HOSTILE_PEER} judging as a hostile judge (${mode}) once per voting rule (${rules.join(", ")}), one run after another. ${verdict}`,
+    summary: `The demo with a hostile member: the all-honest shipped panel once, then the panel plus ${HOSTILE_PEER} judging as a hostile judge (${mode}) once per voting rule (${rules.join(", ")}), one run after another.${size} ${verdict}`,
     settings: {
       "hostile member": `${HOSTILE_PEER}, judging ${mode}, answering with ${HOSTILE_CHECKPOINT_OF}'s shipped checkpoint (deploy/demo/hostile-member.ts says why)`,
       rules: rules.join(", "),
