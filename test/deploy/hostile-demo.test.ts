@@ -12,6 +12,7 @@ import { buildReport, formatTable } from "../../deploy/observe/report/report.ts"
 import { renderHtml } from "../../deploy/observe/report/html.ts";
 import { shippedCheckpoint } from "../../actors/models/tiny/checkpoints.ts";
 import { storedRun } from "../support/stored-run.ts";
+import { aggregate } from "../../coordinator/voting.ts";
 
 const its = (rows: Record<string, number>[]) => rows.map((average) => ({ average }));
 
@@ -33,6 +34,13 @@ describe("the hostile member", () => {
     expect(aggregateRule(undefined, true, "mean", "h")).toBe(UNTRUSTED_AGGREGATE);
     expect(aggregateRule("median", true, "mean", "h")).toBe("median");
     expect(() => aggregateRule("max", false, "mean", "h")).toThrow(UsageError);
+  });
+
+  it("with three judges per candidate (four members) trimmed votes exactly as median: why demo:hostile's results leave it out", () => {
+    for (const scores of [[0, 0.5, 1], [1, 1, 0], [0.2, 0.9, 0.4], [0.3, 0.7], [0.6]]) {
+      const list = scores.map((score, i) => ({ judge: `j${i}`, score }));
+      expect(aggregate(list, "trimmed")).toBe(aggregate(list, "median"));
+    }
   });
 });
 
