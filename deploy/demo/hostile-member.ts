@@ -21,9 +21,9 @@ export const HOSTILE_PEER = "mallory";
 export const HOSTILE_CHECKPOINT_OF = "lostspace";
 
 /**
- * The voting rule of a panel with a hostile member unless --aggregate says otherwise: the rule that
- * kept the most of the all-honest panel's gain in `npm run demo:hostile`
- * (docs/results/hostile-latest.md). The trusted demo keeps the paper's mean.
+ * The voting rule of a panel with a hostile member unless --aggregate says otherwise: with an
+ * inverting member it kept all of the all-honest panel's gain in `npm run demo:hostile` (median
+ * 98%, mean 10%; docs/measuring.md has both modes' runs). The trusted demo keeps the paper's mean.
  */
 export const UNTRUSTED_AGGREGATE: VotingConfig["aggregate"] = "agreement";
 
