@@ -21,6 +21,7 @@ import { shippedCheckpoint, shippedMembers } from "../../actors/models/tiny/chec
 import { PopProcess } from "../cli/processes.ts";
 import { collectRun } from "../observe/report/collect.ts";
 import { formatTable, writeReport, type Report } from "../observe/report/report.ts";
+import { formatHostile } from "../observe/report/hostile.ts";
 import { describeOutputs } from "../observe/report/outputs.ts";
 import { exportPairs } from "../observe/export/export.ts";
 import { ImageFiles } from "../observe/export/images.ts";
@@ -31,6 +32,10 @@ import { followExperiment } from "../observe/watch/follow.ts";
 import { judgementsIn } from "../observe/watch/state.ts";
 import { iterationLine, watchCommands, type OpenedIteration } from "./progress.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
+import { HOSTILE_PEER, UNTRUSTED_AGGREGATE, aggregateRule, hostileMember, hostileMode } from "./hostile-member.ts";
+import { HOSTILE_JUDGES } from "../../actors/models/hostile.ts";
+import { AGGREGATES } from "../../protocol/mod.ts";
+import { judgesPerAuthorWarnings } from "../../coordinator/voting.ts";
 
 export const demoHelp = `pop demo [options]        (npm run demo)
 
@@ -52,6 +57,9 @@ The run's scalars go to metrics.jsonl and TensorBoard event files (tensorboard/<
   --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
   --judges-per-author M  judges of each author (a number, or all)         default: all
   --pool-seed N        seed of the unlabeled prompt pool                     default: ${DEMO_DEFAULTS.poolSeed}
+  --hostile MODE       add a member '${HOSTILE_PEER}' that judges adversarially: ${HOSTILE_JUDGES.join(", ")}
+                       (answers with a shipped checkpoint; see npm run demo:hostile)
+  --aggregate RULE     ${`voting rule: ${AGGREGATES.join(", ")}`.padEnd(53)} default: ${DEMO_DEFAULTS.overrides.voting.aggregate}, ${UNTRUSTED_AGGREGATE} with --hostile
   --timeout-min N      give up after this many minutes                       default: 30
   --log-format F       the processes' logs (in <out>/logs): pretty or json   default: pretty
   --results DIR        where the results file goes (none: no file)           default: docs/results`;
@@ -75,8 +83,10 @@ export async function runDemo(flags: Flags): Promise<Report> {
   const timeoutMs = (flags.number("timeout-min", { min: 0.1 }) ?? 30) * 60_000;
   const logFormat = flags.logFormat();
   const results = new ResultsRun("demo", commandLine("demo", process.argv.slice(3)), flags.string("results"));
+  const hostile = hostileMode(flags.string("hostile"), demoHelp);
   const voting = {
     ...DEMO_DEFAULTS.overrides.voting,
+    aggregate: aggregateRule(flags.string("aggregate"), hostile !== undefined, DEMO_DEFAULTS.overrides.voting.aggregate, demoHelp),
     minChosen: flags.number("min-chosen", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minChosen,
     minMargin: flags.number("min-margin", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minMargin,
   };
@@ -84,11 +94,18 @@ export async function runDemo(flags: Flags): Promise<Report> {
   flags.rejectUnknown();
   if (peers.length < 2) throw new UsageError(`a panel needs at least 2 members; found: ${members.join(", ") || "none"}`, demoHelp);
   for (const p of peers) if (!shippedCheckpoint(p, checkpointDir)) throw new UsageError(`'${p}' has no checkpoint (members: ${members.join(", ")})`, demoHelp);
+  // The hostile member joins the panel like any other; only its judging differs.
+  const extra = hostile && hostileMember(hostile, peers, checkpointDir, demoHelp);
+  if (extra) peers.push(extra.peer);
+  const checkpointOf = (peer: string) => (peer === extra?.peer ? extra.checkpoint : shippedCheckpoint(peer, checkpointDir)!);
   settings.minPeers = peers.length;
 
   mkdirSync(join(out, "logs"), { recursive: true });
   const say = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`);
   say(`Panel-of-Peers demo: ${peers.join(", ")}; ${settings.iterations} iterations x ${settings.promptsPerIteration} prompts, k=${settings.k}`);
+  if (extra) say(`${extra.peer} judges as a hostile judge (${extra.mode}); voting rule: ${voting.aggregate}`);
+  // Every member judges every other one unless sampled: a robust rule needs enough of them.
+  for (const w of judgesPerAuthorWarnings(voting, judgesPerAuthor === "all" ? peers.length - 1 : judgesPerAuthor)) say(`warning: ${w}`);
   say(`output: ${out}`);
 
   // Credentials on, as in a real deployment: each process can speak only as itself.
@@ -137,7 +154,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const common = ["--server", server.url, "--experiment", config.experiment, "--log-format", logFormat];
     children.push(new PopProcess("coordinator", ["coordinator", ...common, "--nkey", keyOf(COORDINATOR_IDENTITY)], join(out, "logs", "coordinator.log")));
     for (const peer of peers) {
-      const args = ["actor", "--peer", peer, "--checkpoint", shippedCheckpoint(peer, checkpointDir)!, ...common, "--nkey", keyOf(peer)];
+      const args = ["actor", "--peer", peer, "--checkpoint", checkpointOf(peer), ...common, "--nkey", keyOf(peer), ...(peer === extra?.peer ? extra.args : [])];
       children.push(new PopProcess(peer, args, join(out, "logs", `${peer}.log`)));
     }
     say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
@@ -151,6 +168,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     // The breakdown as this follower measured it live, so report.json holds the numbers printed below.
     const report = await writeReport(out, run, images, familyOfQuestion, {
       timeline: { startedAt: started, endedAt: Date.now(), iterations: timeline.timings() },
+      ...(extra ? { hostile: { [extra.peer]: extra.mode } } : {}),
     });
     const verdicts = await readVerdicts(nc, config.experiment);
     await exportPairs(out, { experiment: config.experiment, pairs: run.pairs, verdicts, config }, { format: "parquet", images, suiteOf: familyOfQuestion });
@@ -159,11 +177,12 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const last = report.iterations[report.iterations.length - 1]!;
     const gain = `panel average ${(first.panelAverage * 100).toFixed(1)} -> ${(last.panelAverage * 100).toFixed(1)} (${last.panelAverage >= first.panelAverage ? "+" : ""}${((last.panelAverage - first.panelAverage) * 100).toFixed(1)} points) in ${((Date.now() - started) / 60000).toFixed(1)} min`;
     say(gain);
+    if (report.hostile) say(formatHostile(report.hostile));
     const totalMs = Date.now() - started;
     const timings = formatTimeline(timeline.timings(), totalMs);
     process.stdout.write("\n" + timings + "\n");
     results.write({
-      summary: `The shipped tiny panel, ${gain}.`,
+      summary: `The shipped tiny panel${extra ? ` with ${extra.peer} judging as a hostile judge (${extra.mode})` : ""}, ${gain}.${report.hostile ? ` Honest members' mean gain: ${(report.hostile.meanGain * 100).toFixed(1)} points.` : ""}`,
       settings: {
         members: peers.join(", "),
         iterations: settings.iterations,
@@ -173,6 +192,8 @@ export async function runDemo(flags: Flags): Promise<Report> {
         "pool seed": settings.poolSeed,
         "min chosen": voting.minChosen,
         "min margin": voting.minMargin,
+        "voting rule": voting.aggregate,
+        ...(extra ? { "hostile member": `${extra.peer} (${extra.mode}, answering with ${extra.checkpoint.replace(/^.*\//, "")})` } : {}),
         training: JSON.stringify(DEMO_DEFAULTS.overrides.training),
         checkpoints: checkpointDir ?? "the shipped ones",
       },

@@ -30,7 +30,7 @@ function run(args: string[]): Promise<{ status: number | null; stdout: string; s
 
 describe.concurrent("npm-script tools", () => {
   it("finds the tools", () => {
-    expect(tools.map(([name]) => name)).toEqual(expect.arrayContaining(["simulate:pop", "model:table", "bench:cost", "chaos"]));
+    expect(tools.map(([name]) => name)).toEqual(expect.arrayContaining(["simulate:pop", "model:table", "bench:cost", "chaos", "demo:hostile"]));
   });
   for (const [name, file] of tools) {
     it(`${name} answers --help and refuses an unknown option`, async () => {

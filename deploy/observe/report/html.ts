@@ -167,7 +167,7 @@ export function renderHtml(report: Report, examples: Map<number, ExamplePair[]> 
         .filter((it) => it.scores[peer])
         .map(
           (it) =>
-            `<tr><td>${esc(peer)}</td><td>${it.iteration}</td>${report.suites.map((s) => `<td>${pct(it.scores[peer]![s])}</td>`).join("")}<td><b>${pct(it.average[peer])}</b></td><td>${it.iteration === first?.iteration ? "" : delta(it.average[peer], first?.average[peer])}</td></tr>`,
+            `<tr><td>${esc(peer)}${report.hostile?.members[peer] ? ` <span class="hostile">(hostile judge: ${esc(report.hostile.members[peer])})</span>` : ""}</td><td>${it.iteration}</td>${report.suites.map((s) => `<td>${pct(it.scores[peer]![s])}</td>`).join("")}<td><b>${pct(it.average[peer])}</b></td><td>${it.iteration === first?.iteration ? "" : delta(it.average[peer], first?.average[peer])}</td></tr>`,
         ),
     )
     .join("\n");
@@ -189,14 +189,17 @@ export function renderHtml(report: Report, examples: Map<number, ExamplePair[]> 
     first && last && last !== first
       ? ` The panel average went from ${pct(first.panelAverage)} to ${pct(last.panelAverage)} (${delta(last.panelAverage, first.panelAverage)} points).`
       : "";
+  const hostile = report.hostile
+    ? ` ${Object.keys(report.hostile.members).join(", ")} judged adversarially on purpose; the honest members' mean gain: ${delta(report.hostile.meanGain, 0)} points.`
+    : "";
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Panel-of-Peers — ${esc(report.experiment)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right;vertical-align:top}td:first-child,th:first-child{text-align:left}tr.panel td{background:#f4f4f4}tr.chance td{color:#777}.plots{display:flex;flex-wrap:wrap;gap:14px}.key{margin-right:14px;white-space:nowrap}.key svg{vertical-align:middle;margin-right:4px}.muted{color:#777}
-.pairs td{text-align:left}.pairs img{image-rendering:pixelated;width:128px;height:auto}.chosen{color:#2e7d32}.rejected{color:#c62828}code{background:#f4f4f4;padding:0 3px}</style>
+.pairs td{text-align:left}.pairs img{image-rendering:pixelated;width:128px;height:auto}.chosen{color:#2e7d32}.rejected{color:#c62828}code{background:#f4f4f4;padding:0 3px}.hostile{color:#c62828}</style>
 </head><body>
 <h1>Panel-of-Peers: ${esc(report.experiment)}</h1>
-<p>Benchmark accuracy (%) of each panel member after each iteration; iteration 0 is before any training. Preference pairs: ${esc(pairs || "none")}.${esc(gain)}</p>
+<p>Benchmark accuracy (%) of each panel member after each iteration; iteration 0 is before any training. Preference pairs: ${esc(pairs || "none")}.${esc(gain)}${esc(hostile)}</p>
 <p>${legend}</p>
 <div class="plots">${overall}</div>
 <h2>Per suite</h2>

@@ -18,6 +18,7 @@ import { writePairsJsonl } from "../export/jsonl.ts";
 import { attachPrecision } from "../precision/tally.ts";
 import { formatPrecision } from "../precision/format.ts";
 import { tinyWorldTruth, type TruthOf } from "../precision/truth.ts";
+import { formatHostile, hostileMark } from "./hostile.ts";
 
 export type { ExamplePair, Report, ReportSettings, ReportTimeline, TrainingPoint, TrainingRow } from "./shape.ts";
 
@@ -29,6 +30,8 @@ export interface ReportOptions {
   timeline?: ReportTimeline;
   /** Grades the pairs where a prompt's right answer is known (report.json's `precision`); default: the tiny world's pool. */
   truthOf?: TruthOf;
+  /** Members that judge adversarially on purpose, member -> mode (`pop demo --hostile`): marked, and left out of the honest gain. */
+  hostile?: Record<string, string>;
 }
 
 export function buildReport(run: StoredRun, options: ReportOptions = {}): Report {
@@ -97,6 +100,7 @@ export function buildReport(run: StoredRun, options: ReportOptions = {}): Report
     training: run.config.training,
   };
   const about = options.provenance ?? provenance(run.serverVersion);
+  const hostile = options.hostile && hostileMark(peers, iterations, options.hostile);
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     commit: about.commit,
@@ -111,6 +115,7 @@ export function buildReport(run: StoredRun, options: ReportOptions = {}): Report
     cost,
     iterations,
     timeline: options.timeline ?? storedTimeline(run),
+    ...(hostile ? { hostile } : {}),
   };
 }
 
@@ -124,7 +129,12 @@ export function formatTable(report: Report): string {
       const sc = it.scores[peer];
       if (!sc) continue;
       lines.push(
-        [peer.padEnd(14), String(it.iteration).padStart(4), ...report.suites.map((s) => pct(sc[s]).padStart(9)), pct(it.average[peer]).padStart(9)].join(" "),
+        [
+          (report.hostile?.members[peer] ? `${peer}*` : peer).padEnd(14),
+          String(it.iteration).padStart(4),
+          ...report.suites.map((s) => pct(sc[s]).padStart(9)),
+          pct(it.average[peer]).padStart(9),
+        ].join(" "),
       );
     }
   }
@@ -134,6 +144,7 @@ export function formatTable(report: Report): string {
       `${"panel average".padEnd(14)} ${String(it.iteration).padStart(4)} ${pct(it.panelAverage)}${it.iteration === 0 ? "   (before training)" : `   (after SimPO on ${it.pairs} pairs)`}`,
     );
   }
+  if (report.hostile) lines.push(formatHostile(report.hostile));
   const precision = formatPrecision(report.iterations);
   if (precision) lines.push("", precision);
   return lines.join("\n");

@@ -7,6 +7,7 @@ import type { CostRow } from "../cost.ts";
 import type { Versions } from "../runs/provenance.ts";
 import type { IterationTiming } from "../timeline.ts";
 import type { PrecisionTable } from "../precision/tally.ts";
+import type { HostileMark } from "./hostile.ts";
 
 /**
  * report.json's schema version. 1: unversioned (before #29): training curves and loss terms as
@@ -54,6 +55,8 @@ export interface Report {
   }[];
   /** Where the wall time went, per iteration and phase (what the demo prints as "where the time went"). */
   timeline: ReportTimeline;
+  /** Members that judged adversarially on purpose and the honest members' gain (`pop demo --hostile`); absent otherwise. */
+  hostile?: HostileMark;
 }
 
 /**
