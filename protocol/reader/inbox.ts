@@ -137,8 +137,8 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     },
     revive: false,
     busy: () => queue.length > 0 || inflight.length > 0,
-    // A durable the server no longer has is a stall to recover from: the new pull makes it again.
     stallMs: options.stallMs,
+    // A durable the server no longer has is a stall to recover from: the new pull makes it again.
     waiting: () => lag.waiting().catch((error: unknown) => (isConsumerGone(error) ? 1 : Promise.reject(error))),
     log,
     about: () => ({ consumer: options.spec.config.durable_name }),
