@@ -12,8 +12,9 @@ import type { FenceView } from "../fence.ts";
 import { jetStreamOf } from "../jetstream.ts";
 import { backoffMs, redeliveryDelay } from "../retry.ts";
 import type { DeadLetter, MessageOf, MessageType } from "../schemas.ts";
-import { MAX_DELIVER, ensureConsumer, openManager, type ConsumerSpec } from "../topology.ts";
+import { MAX_DELIVER, openManager, type ConsumerSpec } from "../topology.ts";
 import { DurableLag } from "./durable-lag.ts";
+import { Durable, Unsettled, isConsumerGone } from "./durable.ts";
 import { silent, type ReaderLog } from "./log.ts";
 import { Pull } from "./pull.ts";
 
@@ -57,6 +58,8 @@ export interface InboxOptions<K extends MessageType> {
   batchSize?: number;
   /** Pull expiry; short values recover faster from a lost consumer leader. Default 5000. */
   expiresMs?: number;
+  /** How long the inbox may make no progress before its stall watchdog looks (default its STALL_MS); short in tests. */
+  stallMs?: number;
   /** Who may speak, per message (see protocol/admit.ts); speakers off the roster are dead-lettered. */
   roster?: Roster;
   /** The lease's view (protocol/fence.ts): stale coordinator messages are dead-lettered as stale_leader. */
@@ -90,10 +93,9 @@ export interface Inbox {
 export async function startInbox<K extends MessageType>(nc: NatsConnection, options: InboxOptions<K>): Promise<Inbox> {
   const js = jetStreamOf(nc);
   const jsm = await openManager(nc);
-  await ensureConsumer(jsm, options.spec);
-  const consumer = await js.consumers.get(options.spec.stream, options.spec.config.durable_name);
-  const batchSize = options.batchSize ?? 32;
   const log = options.log ?? silent;
+  const durable = await Durable.open(js, jsm, options.spec, log);
+  const batchSize = options.batchSize ?? 32;
   const expiresMs = options.expiresMs ?? 5000;
   // Work seen (a delivery, a batch done), apart from the stall watchdog's own bookkeeping.
   let lastActivity = Date.now();
@@ -109,17 +111,25 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   let inflight: JsMsg[] = [];
   /** Deliveries whose outcome comes later (see {@link Later}). */
   const held = new Set<JsMsg>();
+  /** Where the durable starts again should the server lose it (protocol/reader/durable.ts). */
+  const unsettled = new Unsettled();
 
   // The durable consumer keeps every delivery and ack state, so a stalled pull is replaced by a
-  // new pull of the same consumer. A pull that ends by itself ends the inbox.
-  const lag = new DurableLag(nc, options.spec, consumer, log);
+  // new pull of the same consumer, made again first if the server has lost it. A pull that ends
+  // by itself ends the inbox.
+  let lag = new DurableLag(nc, options.spec, durable.consumer, log);
+  let first = true;
   const pull = await Pull.start({
     open: async () => {
+      if (!first && (await durable.check(unsettled.resumeAt()))) lag = new DurableLag(nc, options.spec, durable.consumer, log);
+      first = false;
       await lag.move();
+      const consumer = durable.consumer;
       return { consumer, messages: await consumer.consume({ max_messages: Math.max(batchSize * 2, 8), expires: expiresMs }) };
     },
     each: (m) => {
       lastActivity = Date.now();
+      unsettled.received(m.info.streamSequence);
       // Arrived while stopping (already on its way when the subscription closed): hand it back.
       if (stopping) return void handBack(m);
       queue.push(m);
@@ -127,7 +137,9 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
     },
     revive: false,
     busy: () => queue.length > 0 || inflight.length > 0,
-    waiting: () => lag.waiting(),
+    stallMs: options.stallMs,
+    // A durable the server no longer has is a stall to recover from: the new pull makes it again.
+    waiting: () => lag.waiting().catch((error: unknown) => (isConsumerGone(error) ? 1 : Promise.reject(error))),
     log,
     about: () => ({ consumer: options.spec.config.durable_name }),
     remedy: "pulling again",
@@ -144,6 +156,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
         log.warn({ subject: m.subject, seq: m.info.streamSequence, reason, detail }, "dead-lettered a message");
         // No reason text: nats-server 2.9 ignores "+TERM <reason>" and would redeliver the message.
         m.term();
+        unsettled.settled(m.info.streamSequence);
         if (message && options.gaveUp) {
           await options
             .gaveUp(message, reason, detail)
@@ -165,6 +178,7 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
   const apply = (m: JsMsg, message: MessageOf<K>, outcome: Decided): Promise<void> | undefined => {
     if (outcome === "ack") {
       m.ack();
+      unsettled.settled(m.info.streamSequence);
       stats.handled++;
       return undefined;
     }
