@@ -31,6 +31,8 @@ import { followExperiment } from "../observe/watch/follow.ts";
 import { judgementsIn } from "../observe/watch/state.ts";
 import { iterationLine, watchCommands, type OpenedIteration } from "./progress.ts";
 import { ResultsRun, commandLine, fence } from "../observe/results/write.ts";
+import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
+import { PYTHON_MEMBER, torchPeerActorArgs, torchPython } from "./python-member.ts";
 
 export const demoHelp = `pop demo [options]        (npm run demo)
 
@@ -46,7 +48,10 @@ The run's scalars go to metrics.jsonl and TensorBoard event files (tensorboard/<
   --prompts N          unlabeled prompts per iteration                       default: ${DEMO_DEFAULTS.promptsPerIteration}
   --k N                candidates per prompt and member                      default: ${DEMO_DEFAULTS.k}
   --temperature T      sampling temperature                                  default: ${DEMO_DEFAULTS.temperature}
-  --peers A,B,C        members to run                                        default: every checkpoint
+  --peers A,B,C        members to run (${PYTHON_MEMBER}: the PyTorch member)           default: every checkpoint
+  --with-python        add the PyTorch member '${PYTHON_MEMBER}' (actors/process-peer/torch_peer, a
+                       CNN + transformer lacking counting) as a process peer; needs torch for
+                       /usr/bin/python3 (or POP_PYTHON)
   --checkpoint-dir D   where members' <name>.bin checkpoints are             default: the shipped ones
   --min-chosen X       keep a pair only if chosen scores >= X                default: ${DEMO_DEFAULTS.overrides.voting.minChosen}
   --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
@@ -71,10 +76,14 @@ export async function runDemo(flags: Flags): Promise<Report> {
   };
   const checkpointDir = flags.string("checkpoint-dir");
   const members = shippedMembers(checkpointDir);
-  const peers = (flags.string("peers")?.split(",") ?? members).map((p) => p.trim()).filter(Boolean);
+  const listed = (flags.string("peers")?.split(",") ?? members).map((p) => p.trim()).filter(Boolean);
+  // The PyTorch member joins by --with-python or by its name in --peers.
+  const withPython = flags.bool("with-python") || listed.includes(PYTHON_MEMBER);
+  const peers = listed.filter((p) => p !== PYTHON_MEMBER);
+  // A panel with the PyTorch member has results of its own (demo-python-latest.md), beside the tiny panel's.
+  const results = new ResultsRun(withPython ? "demo-python" : "demo", commandLine("demo", process.argv.slice(3)), flags.string("results"));
   const timeoutMs = (flags.number("timeout-min", { min: 0.1 }) ?? 30) * 60_000;
   const logFormat = flags.logFormat();
-  const results = new ResultsRun("demo", commandLine("demo", process.argv.slice(3)), flags.string("results"));
   const voting = {
     ...DEMO_DEFAULTS.overrides.voting,
     minChosen: flags.number("min-chosen", { min: 0, max: 1 }) ?? DEMO_DEFAULTS.overrides.voting.minChosen,
@@ -84,6 +93,9 @@ export async function runDemo(flags: Flags): Promise<Report> {
   flags.rejectUnknown();
   if (peers.length < 2) throw new UsageError(`a panel needs at least 2 members; found: ${members.join(", ") || "none"}`, demoHelp);
   for (const p of peers) if (!shippedCheckpoint(p, checkpointDir)) throw new UsageError(`'${p}' has no checkpoint (members: ${members.join(", ")})`, demoHelp);
+  // Checked before anything starts: a missing torch is one clear line, not a crashed peer later.
+  const python = withPython ? torchPython() : undefined;
+  if (python) peers.push(PYTHON_MEMBER);
   settings.minPeers = peers.length;
 
   mkdirSync(join(out, "logs"), { recursive: true });
@@ -137,7 +149,12 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const common = ["--server", server.url, "--experiment", config.experiment, "--log-format", logFormat];
     children.push(new PopProcess("coordinator", ["coordinator", ...common, "--nkey", keyOf(COORDINATOR_IDENTITY)], join(out, "logs", "coordinator.log")));
     for (const peer of peers) {
-      const args = ["actor", "--peer", peer, "--checkpoint", shippedCheckpoint(peer, checkpointDir)!, ...common, "--nkey", keyOf(peer)];
+      // The PyTorch member's actor benchmarks it on the suites the tiny members evaluate themselves on (100 items each).
+      const model =
+        peer === PYTHON_MEMBER && python
+          ? torchPeerActorArgs(python, { workDir: join(out, "work"), bench: writeTinyBenchmark(join(out, "bench"), 100) })
+          : ["--checkpoint", shippedCheckpoint(peer, checkpointDir)!];
+      const args = ["actor", "--peer", peer, ...model, ...common, "--nkey", keyOf(peer)];
       children.push(new PopProcess(peer, args, join(out, "logs", `${peer}.log`)));
     }
     say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
@@ -165,7 +182,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     writeFileSync(join(out, "timeline.json"), JSON.stringify({ startedAt: started, totalMs, iterations: timeline.timings() }, null, 2));
     process.stdout.write("\n" + timings + "\n");
     results.write({
-      summary: `The shipped tiny panel, ${gain}.`,
+      summary: `${python ? "The shipped tiny panel and the PyTorch member" : "The shipped tiny panel"}, ${gain}.`,
       settings: {
         members: peers.join(", "),
         iterations: settings.iterations,
