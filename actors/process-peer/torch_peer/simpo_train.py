@@ -26,6 +26,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
 from simpo import simpo_loss  # noqa: E402
 
 ANCHOR_WEIGHT = 1.0
+#: Keep the CNN encoder fixed during SimPO (as the TypeScript members keep their vision tower).
+FREEZE_ENCODER = True
 ADAPTER_FILE = "model.pt"
 
 
@@ -84,10 +86,12 @@ def train(model: Vlm, enc: Encoder, work_dir: str, progress=lambda done, total, 
     pairs = read_pairs(work_dir, settings["pairs"])
     torch.manual_seed(simpo.get("seed", 0))
     rng = np.random.default_rng(simpo.get("seed", 0))
+    images = torch.from_numpy(np.stack([p[0] for p in pairs])) if pairs else None
     with torch.no_grad():
-        feats = model.encode(torch.from_numpy(np.stack([p[0] for p in pairs]))) if pairs else None
+        feats = model.encode(images) if pairs else None
     margin_before, anchor = _margin(model, enc, feats, pairs) if pairs else (0.0, None)
-    params = [p for name, p in model.named_parameters() if not name.startswith("encoder.") and name != "image_pos"]
+    frozen = lambda name: FREEZE_ENCODER and (name.startswith("encoder.") or name == "image_pos")  # noqa: E731
+    params = [p for name, p in model.named_parameters() if not frozen(name)]
     opt = torch.optim.Adam(params, lr=simpo["learning_rate"])
     batch = max(1, int(simpo["batch_size"]))
     total = int(simpo["epochs"]) * ((len(pairs) + batch - 1) // batch)
@@ -98,7 +102,7 @@ def train(model: Vlm, enc: Encoder, work_dir: str, progress=lambda done, total, 
         for s in range(0, len(order), batch):
             idx = torch.from_numpy(order[s : s + batch])
             b = [pairs[i] for i in idx.tolist()]
-            lp, counts, jl = _pass(model, enc, feats[idx], b)
+            lp, counts, jl = _pass(model, enc, feats[idx] if FREEZE_ENCODER else model.encode(images[idx]), b)
             loss, margin = simpo_loss(lp, counts, len(b), simpo["beta"], simpo["gamma"], simpo.get("sft_weight", 0.0))
             if ANCHOR_WEIGHT:
                 target = torch.cat([anchor[0][idx], anchor[1][idx]])
@@ -111,6 +115,9 @@ def train(model: Vlm, enc: Encoder, work_dir: str, progress=lambda done, total, 
             loss_first = loss_first if steps > 1 else loss_last
             progress(steps, total, loss_last, float(margin.mean()))
     model.eval()
+    if pairs and not FREEZE_ENCODER:
+        with torch.no_grad():
+            feats = model.encode(images)
     margin_after = _margin(model, enc, feats, pairs)[0] if pairs else 0.0
     torch.save(model.state_dict(), os.path.join(settings["output_dir"], ADAPTER_FILE))
     metrics = {
