@@ -16,14 +16,14 @@ rotation by the seed; disjoint from the benchmark suites of 'pop tiny-bench' and
 The PyTorch peer's pretraining reads it (actors/process-peer/torch_peer/README.md).
 
   --out DIR     where to write                                   required
-  --items N     items                                            default: 20000
+  --items N     items                                            default: 24000 (the PyTorch peer's recipe)
   --seed S      the training stream's seed                       default: 1
   --judge N     judge candidates per item                        default: 2`;
 
 export async function runTinyData(flags: Flags): Promise<void> {
   const out = flags.string("out");
   if (!out) throw new UsageError("--out DIR is required", tinyDataHelp);
-  const items = flags.int("items", { min: 1, max: 1_000_000 }) ?? 20_000;
+  const items = flags.int("items", { min: 1, max: 1_000_000 }) ?? 24_000;
   const seed = flags.int("seed", { min: 0 }) ?? 1;
   const judge = flags.int("judge", { min: 0, max: 16 }) ?? 2;
   flags.rejectUnknown();
