@@ -149,6 +149,13 @@ const COMMANDS: Record<string, Command> = {
     },
     summary: "write the tiny world's benchmark suites as a benchmark file for actor --bench",
   },
+  "tiny-data": {
+    load: async () => {
+      const m = await import("./commands/tiny-data.ts");
+      return { help: m.tinyDataHelp, run: m.runTinyData };
+    },
+    summary: "write labelled tiny-world training data (images, questions, answers, judge labels) for another program",
+  },
 };
 
 const MAIN_HELP = `pop — Panel-of-Peers: vision-language models that answer, judge each other and learn with SimPO over NATS JetStream.

@@ -36,6 +36,8 @@ import { HOSTILE_PEER, UNTRUSTED_AGGREGATE, aggregateRule, hostileMember, hostil
 import { HOSTILE_JUDGES } from "../../actors/models/hostile.ts";
 import { AGGREGATES } from "../../protocol/mod.ts";
 import { judgesPerAuthorWarnings } from "../../coordinator/voting.ts";
+import { writeTinyBenchmark } from "../../actors/models/tiny/bench-export.ts";
+import { PYTHON_MEMBER, torchPeerActorArgs, torchPython } from "./python-member.ts";
 
 export const demoHelp = `pop demo [options]        (npm run demo)
 
@@ -51,7 +53,10 @@ The run's scalars go to metrics.jsonl and TensorBoard event files (tensorboard/<
   --prompts N          unlabeled prompts per iteration                       default: ${DEMO_DEFAULTS.promptsPerIteration}
   --k N                candidates per prompt and member                      default: ${DEMO_DEFAULTS.k}
   --temperature T      sampling temperature                                  default: ${DEMO_DEFAULTS.temperature}
-  --peers A,B,C        members to run                                        default: every checkpoint
+  --peers A,B,C        members to run (${PYTHON_MEMBER}: the PyTorch member)           default: every checkpoint
+  --with-python        add the PyTorch member '${PYTHON_MEMBER}' (actors/process-peer/torch_peer, a
+                       CNN + transformer lacking counting) as a process peer; needs torch for
+                       /usr/bin/python3 (or POP_PYTHON)
   --checkpoint-dir D   where members' <name>.bin checkpoints are             default: the shipped ones
   --min-chosen X       keep a pair only if chosen scores >= X                default: ${DEMO_DEFAULTS.overrides.voting.minChosen}
   --min-margin X       ... and chosen - rejected >= X                        default: ${DEMO_DEFAULTS.overrides.voting.minMargin}
@@ -79,10 +84,14 @@ export async function runDemo(flags: Flags): Promise<Report> {
   };
   const checkpointDir = flags.string("checkpoint-dir");
   const members = shippedMembers(checkpointDir);
-  const peers = (flags.string("peers")?.split(",") ?? members).map((p) => p.trim()).filter(Boolean);
+  const listed = (flags.string("peers")?.split(",") ?? members).map((p) => p.trim()).filter(Boolean);
+  // The PyTorch member joins by --with-python or by its name in --peers.
+  const withPython = flags.bool("with-python") || listed.includes(PYTHON_MEMBER);
+  const peers = listed.filter((p) => p !== PYTHON_MEMBER);
+  // A panel with the PyTorch member has results of its own (demo-python-latest.md), beside the tiny panel's.
+  const results = new ResultsRun(withPython ? "demo-python" : "demo", commandLine("demo", process.argv.slice(3)), flags.string("results"));
   const timeoutMs = (flags.number("timeout-min", { min: 0.1 }) ?? 30) * 60_000;
   const logFormat = flags.logFormat();
-  const results = new ResultsRun("demo", commandLine("demo", process.argv.slice(3)), flags.string("results"));
   const hostile = hostileMode(flags.string("hostile"), demoHelp);
   const voting = {
     ...DEMO_DEFAULTS.overrides.voting,
@@ -98,6 +107,9 @@ export async function runDemo(flags: Flags): Promise<Report> {
   const extra = hostile && hostileMember(hostile, peers, checkpointDir, demoHelp);
   if (extra) peers.push(extra.peer);
   const checkpointOf = (peer: string) => (peer === extra?.peer ? extra.checkpoint : shippedCheckpoint(peer, checkpointDir)!);
+  // Checked before anything starts: a missing torch is one clear line, not a crashed peer later.
+  const python = withPython ? torchPython() : undefined;
+  if (python) peers.push(PYTHON_MEMBER);
   settings.minPeers = peers.length;
 
   mkdirSync(join(out, "logs"), { recursive: true });
@@ -154,7 +166,12 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const common = ["--server", server.url, "--experiment", config.experiment, "--log-format", logFormat];
     children.push(new PopProcess("coordinator", ["coordinator", ...common, "--nkey", keyOf(COORDINATOR_IDENTITY)], join(out, "logs", "coordinator.log")));
     for (const peer of peers) {
-      const args = ["actor", "--peer", peer, "--checkpoint", checkpointOf(peer), ...common, "--nkey", keyOf(peer), ...(peer === extra?.peer ? extra.args : [])];
+      // The PyTorch member's actor benchmarks it on the suites the tiny members evaluate themselves on (100 items each).
+      const model =
+        peer === PYTHON_MEMBER && python
+          ? torchPeerActorArgs(python, { workDir: join(out, "work"), bench: writeTinyBenchmark(join(out, "bench"), 100) })
+          : ["--checkpoint", checkpointOf(peer)];
+      const args = ["actor", "--peer", peer, ...model, ...common, "--nkey", keyOf(peer), ...(peer === extra?.peer ? extra.args : [])];
       children.push(new PopProcess(peer, args, join(out, "logs", `${peer}.log`)));
     }
     say(`started coordinator and ${peers.length} peers as separate processes (logs in ${join(out, "logs")})`);
@@ -182,7 +199,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const timings = formatTimeline(timeline.timings(), totalMs);
     process.stdout.write("\n" + timings + "\n");
     results.write({
-      summary: `The shipped tiny panel${extra ? ` with ${extra.peer} judging as a hostile judge (${extra.mode})` : ""}, ${gain}.${report.hostile ? ` Honest members' mean gain: ${(report.hostile.meanGain * 100).toFixed(1)} points.` : ""}`,
+      summary: `${python ? "The shipped tiny panel and the PyTorch member" : "The shipped tiny panel"}${extra ? ` with ${extra.peer} judging as a hostile judge (${extra.mode})` : ""}, ${gain}.${report.hostile ? ` Honest members' mean gain: ${(report.hostile.meanGain * 100).toFixed(1)} points.` : ""}`,
       settings: {
         members: peers.join(", "),
         iterations: settings.iterations,
