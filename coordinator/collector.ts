@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import {
   STREAMS,
   publishMessage,
+  visitFromLeader,
   visitStored,
   subjects,
   type CandidateBatch,
@@ -46,6 +47,13 @@ export interface CollectorStatus {
 /** How long open prompts may go without a counted message before the collector says what it waits for. */
 export const QUIET_MS = 180_000;
 
+/**
+ * How long open prompts may go without a counted message before the collector reads what it
+ * waits for from the stream leader (see {@link IterationCollector.rereadIfQuiet}); again every
+ * REREAD_MS while it lasts.
+ */
+export const REREAD_MS = 60_000;
+
 export class IterationCollector {
   private readonly book: VoteBook;
   private pairs = 0;
@@ -60,7 +68,11 @@ export class IterationCollector {
   private readonly publishing = new Set<Promise<void>>();
   /** When a candidate batch or verdict last counted (or the collector started), and when quiet was last reported. */
   private countedAt = Date.now();
+  private counted = 0;
   private quietToldAt = 0;
+  /** When the waited-for subjects were last read from the stream leader; the read in flight. */
+  private rereadAt = 0;
+  private rereading?: Promise<void>;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -121,8 +133,10 @@ export class IterationCollector {
     if (message.iteration !== this.record.iteration) return;
     await this.prompts.prepare?.(message.promptId);
     const promptId = this.book.add(message, Date.now());
-    if (promptId) this.countedAt = Date.now();
-    if (promptId) await this.maybeVote(promptId, false);
+    if (!promptId) return;
+    this.countedAt = Date.now();
+    this.counted++;
+    await this.maybeVote(promptId, false);
   }
 
   /** A member of this iteration gave up on its answer to a prompt or on judging an author's batch of it. */
@@ -168,6 +182,7 @@ export class IterationCollector {
   /** Re-checks every open prompt: after membership changes, for deadlines and failed publishes. */
   async sweep(now = Date.now()): Promise<void> {
     this.tellIfQuiet(now);
+    this.rereadIfQuiet(now);
     const alive = [...this.alive()].sort().join(",");
     if (!this.retry && this.sweptAlive === alive && now < this.book.nextDeadline()) return;
     this.retry = false;
@@ -177,6 +192,46 @@ export class IterationCollector {
       if (overdue) this.log.warn({ promptId }, "vote deadline passed; voting with the verdicts in");
       await this.maybeVote(promptId, overdue);
     }
+  }
+
+  /**
+   * A follower's replica can hold other messages than the stream leader at the same sequences
+   * (nats-server 2.9.10 after a healed cut: protocol/reader/leader-read.ts), so what it never
+   * delivered is not missing by any count, and republishing it is dropped as a duplicate. So open
+   * prompts with nothing counted for {@link REREAD_MS} have the subjects of the members they wait
+   * for (those judges' verdicts, those authors' batches of this iteration) read again from the
+   * leader; the book counts what it had not. In the background, one read at a time: a sweep must
+   * not wait for a read of a large iteration.
+   */
+  private rereadIfQuiet(now: number): void {
+    if (this.rereading || now - Math.max(this.countedAt, this.rereadAt) < REREAD_MS) return;
+    const waiting = this.book.waitingOn(this.alive());
+    if (waiting.prompts === 0) return;
+    this.rereadAt = now;
+    const { experiment } = this.config;
+    const it = this.record.iteration;
+    const reads = [
+      ...waiting.judges.map((judge) => [STREAMS.verdicts.name, subjects.verdict(experiment, it, judge), "verdict"] as const),
+      ...waiting.authors.map((author) => [STREAMS.candidates.name, subjects.candidates(experiment, it, author), "candidates"] as const),
+    ];
+    const roster = new Set(this.record.peers);
+    const read = async () => {
+      const [counted, voted] = [this.counted, this.status.voted];
+      for (const [stream, filter, type] of reads) {
+        await visitFromLeader(this.nc, stream, filter, type, (m: CandidateBatch | Verdict) => this.accept(m), { roster: () => roster });
+      }
+      if (this.counted > counted) {
+        this.log.warn(
+          { iteration: it, subjects: reads.map(([, filter]) => filter), newlyCounted: this.counted - counted, votedSince: this.status.voted - voted },
+          "the stream leader held waited-for messages this coordinator's reader never delivered (a replica that differs); counted them",
+        );
+      }
+    };
+    this.rereading = read()
+      .catch((error: unknown) =>
+        this.log.warn({ err: error, iteration: it }, "could not read what the open prompts wait for from the stream leader; will try again"),
+      )
+      .finally(() => (this.rereading = undefined));
   }
 
   /**

@@ -16,6 +16,7 @@ export * from "./fence.ts";
 export * from "./reader/inbox.ts";
 export * from "./reader/follow.ts";
 export * from "./reader/read-back.ts";
+export * from "./reader/leader-read.ts";
 export type { ReaderLog } from "./reader/log.ts";
 export type { StreamMessage } from "./reader/message.ts";
 export * from "./state.ts";
