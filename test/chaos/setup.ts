@@ -21,6 +21,8 @@ export interface Injected {
   endedAt: number;
   /** Peers whose processes the fault killed and later restarted (they must leave by heartbeat and rejoin). */
   lostPeers?: string[];
+  /** The coordinator that led when the fault began (the standby is the other). */
+  leader?: string;
 }
 
 /** A fault: the servers its run needs, its settings and how it hurts the run. */

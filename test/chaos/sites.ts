@@ -60,7 +60,7 @@ export async function threeSites(dir: string, fault: SiteFault): Promise<Setup> 
         note(`SIGKILL the leading coordinator ${lead} (site ${site})`);
         const at = Date.now();
         await kill(lead);
-        return { at, endedAt: Date.now() };
+        return { at, endedAt: Date.now(), leader: lead };
       }
       if (fault === "site-cut") {
         const cut = between(r, 20_000, 60_000);
@@ -69,7 +69,7 @@ export async function threeSites(dir: string, fault: SiteFault): Promise<Setup> 
         network.cut.cut();
         await sleep(cut);
         network.cut.heal();
-        return { at, endedAt: Date.now() };
+        return { at, endedAt: Date.now(), leader: lead };
       }
       const peers = Object.keys(SITE_OF).filter((p) => p !== COORDINATOR_IDENTITY && SITE_OF[p] === site);
       const down = between(r, 20_000, 40_000);
@@ -79,14 +79,21 @@ export async function threeSites(dir: string, fault: SiteFault): Promise<Setup> 
       await sleep(down);
       await network.node(site).restart();
       for (const p of peers) run.restart(p);
-      return { at, endedAt: Date.now(), lostPeers: peers };
+      return { at, endedAt: Date.now(), lostPeers: peers, leader: lead };
     },
     async check(run, injected) {
       const broke: string[] = [];
       const lease = await leaseOf(run.panel);
-      if (fault === "site-cut" && !takenBy(lease, "coord-b", injected.at, injected.endedAt).length)
+      // The fault hits whichever coordinator led then (at start either may win the lease); the other stands by.
+      const lead = injected.leader ?? "coord-a";
+      const standby = lead === "coord-a" ? "coord-b" : "coord-a";
+      const leaderCut = fault === "site-cut" && COORDINATOR_SITE[lead] === network.cut.site;
+      if (leaderCut && !takenBy(lease, standby, injected.at, injected.endedAt).length)
         broke.push("the standby did not take the lease over while the leader's site was cut off");
-      if (fault !== "site-cut" && !takenBy(lease, "coord-b", injected.at).length) broke.push("the standby never took the lease over");
+      // A cut of a site the leader is not at must not move the lease to the cut-off coordinator.
+      if (fault === "site-cut" && !leaderCut && takenBy(lease, standby, injected.at, injected.endedAt).length)
+        broke.push("the coordinator of the cut-off site took the lease during the cut");
+      if (fault !== "site-cut" && !takenBy(lease, standby, injected.at).length) broke.push("the standby never took the lease over");
       const control = await run.panel.control();
       for (const peer of injected.lostPeers ?? []) {
         if (!control.some((e) => e.event === "peer_left" && e.peer === peer && e.reason === "lapsed" && e.at >= injected.at))
