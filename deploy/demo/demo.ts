@@ -253,9 +253,11 @@ async function followUntilDone(
   const training = new Map<string, { iteration: number; done: number; total: number; since: number; at: number }>();
   const count = (kind: string, iteration: number, n = 1) => counts.set(`${kind}:${iteration}`, (counts.get(`${kind}:${iteration}`) ?? 0) + n);
   const opened = new Map<number, OpenedIteration>();
+  const joined = new Set<string>();
   const control = (e: MessageOf<"control">) => {
     switch (e.event) {
       case "peer_joined":
+        joined.add(e.peer);
         say(`  ${e.peer} joined`);
         break;
       case "iteration_opened":
@@ -342,7 +344,6 @@ async function followUntilDone(
     return `  training iteration ${parts[0]![1].iteration}: ${parts.map(([p, t]) => `${p} ${t.done}/${t.total}`).join(", ")} steps${Number.isFinite(eta) ? `, ${timeToGo(eta)}` : ""}`;
   };
   const deadline = Date.now() + timeoutMs;
-  let lastLine = "";
   let lastAt = 0;
   while (!done) {
     for (const c of children) {
@@ -357,12 +358,18 @@ async function followUntilDone(
       break;
     }
     const open = opened.get(Math.max(0, ...opened.keys()));
-    if (open && Date.now() - lastAt > 10_000) {
-      const n = open.iteration;
-      const done = { candidates: counts.get(`cand:${n}`) ?? 0, judgements: counts.get(`judgement:${n}`) ?? 0, pairs: counts.get(`pair:${n}`) ?? 0 };
-      const line = trainingLine() ?? iterationLine(open, done, judgesPerAuthor, Date.now());
-      if (line !== lastLine) say(line);
-      lastLine = line;
+    // A line at least every 10 s in every phase (the same line again says it is still there).
+    if (Date.now() - lastAt > 10_000) {
+      let line: string;
+      if (open) {
+        const n = open.iteration;
+        const done = { candidates: counts.get(`cand:${n}`) ?? 0, judgements: counts.get(`judgement:${n}`) ?? 0, pairs: counts.get(`pair:${n}`) ?? 0 };
+        line = trainingLine() ?? iterationLine(open, done, judgesPerAuthor, Date.now());
+      } else {
+        const waiting = peers.filter((p) => !joined.has(p));
+        line = `  starting: ${joined.size} of ${peers.length} members joined${waiting.length ? ` (loading ${waiting.join(", ")})` : ""}`;
+      }
+      say(line);
       lastAt = Date.now();
     }
     await new Promise((r) => setTimeout(r, 250));

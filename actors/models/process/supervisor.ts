@@ -137,6 +137,9 @@ export class PeerSupervisor {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (this.stopped) throw new PeerStoppedError("the peer program was stopped");
     }
+    // The failed run is gone before the next starts: two copies of a model at once may not fit its GPU.
+    await Promise.all(this.stops);
+    if (this.stopped) throw new PeerStoppedError("the peer program was stopped");
     let helloWaiter: { resolve(h: Hello): void; reject(e: Error): void } | undefined;
     const hello = new Promise<Hello>((resolve, reject) => (helloWaiter = { resolve, reject }));
     let run!: PeerRun;
