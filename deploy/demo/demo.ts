@@ -178,7 +178,10 @@ export async function runDemo(flags: Flags): Promise<Report> {
     const timeline = new RunTimeline();
 
     await followUntilDone(nc, config.experiment, peers, config.iterations, judgesPerAuthor, children, timeoutMs, say, timeline);
+    // The report's steps each say what they do: together they take seconds, more on a busy machine.
+    say("reading the run back from JetStream for the report");
     const run = await collectRun(nc, config.experiment);
+    say(`writing the report: ${run.pairs.length} pairs with their images (report.json, report.html, JSONL, metrics, TensorBoard)`);
     const blobs = await openBlobs(nc);
     // One fetch per image for both: the JSONL's image files and the Parquet's embedded bytes.
     const images = new ImageFiles((ref) => getImage(blobs, ref).catch(() => undefined));
@@ -187,6 +190,7 @@ export async function runDemo(flags: Flags): Promise<Report> {
       timeline: { startedAt: started, endedAt: Date.now(), iterations: timeline.timings() },
       ...(extra ? { hostile: { [extra.peer]: extra.mode } } : {}),
     });
+    say(`exporting the ${run.pairs.length} pairs as a Parquet dataset with the images embedded`);
     const verdicts = await readVerdicts(nc, config.experiment);
     await exportPairs(out, { experiment: config.experiment, pairs: run.pairs, verdicts, config }, { format: "parquet", images, suiteOf: familyOfQuestion });
     process.stdout.write("\n" + formatTable(report) + "\n\n");
