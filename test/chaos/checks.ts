@@ -7,6 +7,7 @@
  *     pairs, and no member trained on more pairs than the fenced stream holds for it (stale
  *     messages in the streams, dead-lettered as stale_leader, are fine and only noted);
  *   - no verdict is stored twice;
+ *   - every pair is what a vote of the stored messages it counted gives (test/chaos/same-pairs.ts);
  *   - every member on an iteration's roll trained on it exactly once (waiting a while for a
  *     member that rejoined to catch up), and nobody else did.
  * Measures:
@@ -20,6 +21,7 @@ import { Kvm } from "@nats-io/kv";
 import { BUCKETS, FenceView, STREAMS, readRecord, readStored, stateKeys, subjects, type MessageOf } from "../../protocol/mod.ts";
 import type { PanelNetwork } from "../support/networks.ts";
 import type { Panel } from "../support/panel.ts";
+import { pairsNotRevoted } from "./same-pairs.ts";
 import { sleep, type Injected } from "./setup.ts";
 
 /** What a run's checks found. */
@@ -43,7 +45,7 @@ export async function checkRun(p: Panel<PanelNetwork>, o: { peers: string[]; pro
   const notes: string[] = [];
   const kv = await new Kvm(p.nc).open(BUCKETS.state);
   const fence = await FenceView.read(kv, exp);
-  const fenced = async <T extends "pair" | "control">(stream: string, kind: "pair" | "ctl", type: T) => {
+  const fenced = async <T extends "pair" | "control" | "prompt">(stream: string, kind: "pair" | "ctl" | "prompt", type: T) => {
     const { messages, skipped } = await readStored(p.nc, stream, subjects.all(exp, kind), type, { fence });
     const stale = skipped.filter((s) => s.reason.startsWith("stale_leader")).length;
     if (stale) notes.push(`${stale} stale ${kind} message(s) refused (not counted)`);
@@ -65,6 +67,18 @@ export async function checkRun(p: Panel<PanelNetwork>, o: { peers: string[]; pro
   for (let it = 1; it <= o.iterations; it++) {
     rolls.set(it, (await readRecord(kv, stateKeys.iteration(exp, it), "iteration"))?.peers ?? o.peers);
   }
+  broke.push(
+    ...pairsNotRevoted({
+      experiment: exp,
+      voting: p.config.voting,
+      judgesPerAuthor: p.config.judging.judgesPerAuthor,
+      panels: rolls,
+      prompts: await fenced(STREAMS.prompts.name, "prompt", "prompt"),
+      candidates: await p.stored("cand", "candidates"),
+      verdicts,
+      pairs,
+    }),
+  );
   const trainings = (control: Control[]) => control.filter((e): e is Extract<Control, { event: "training_done" }> => e.event === "training_done");
   let control = await fenced(STREAMS.control.name, "ctl", "control");
   const caughtUp = (c: Control[]) => [...rolls].every(([it, roll]) => roll.every((peer) => trainings(c).some((e) => e.iteration === it && e.peer === peer)));

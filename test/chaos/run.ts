@@ -8,7 +8,8 @@ const help = `npm run chaos -- [options]
 Randomized fault runs: each run starts a small panel (three random-weight tiny members, two
 iterations), injects one fault at a seeded moment of iteration 1 and checks that the experiment
 finished, every prompt has exactly one pair per iteration, nothing refused as a stale leader's
-was counted, no verdict is stored twice and every member on an iteration's roll trained on it
+was counted, no verdict is stored twice, every pair is what a vote of the stored messages gives
+(for the judges it counted) and every member on an iteration's roll trained on it
 once. Each run measures the time to take over (the fault to the coordinator lease's next
 takeover) and the time lost (iteration 1's cycle minus the undisturbed iteration 2's). Prints a
 table (runs, survived, median time to take over, median time lost); writes a results file.
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
   process.stdout.write("\n" + markdown + "\n");
   resultsFile.write({
     summary:
-      "Randomized fault runs (test/chaos/chaos.ts): each run injects one fault at a seeded moment and checks every prompt's pair exactly once, nothing refused as a stale leader's counted, no verdict stored twice and every member on an iteration's roll trained on it once. Time to take over: the fault to the coordinator lease's next takeover (from the lease record). Time lost: iteration 1's cycle (open to the next open) minus the undisturbed iteration 2's (open to experiment_done); negative when iteration 2 happened to be slower.",
+      "Randomized fault runs (test/chaos/chaos.ts): each run injects one fault at a seeded moment and checks every prompt's pair exactly once, nothing refused as a stale leader's counted, no verdict stored twice, every pair what a vote of the stored messages gives for the judges it counted, and every member on an iteration's roll trained on it once. Time to take over: the fault to the coordinator lease's next takeover (from the lease record). Time lost: iteration 1's cycle (open to the next open) minus the undisturbed iteration 2's (open to experiment_done); negative when iteration 2 happened to be slower.",
     settings: { runs, "first seed": base, faults: faults.join(",") },
     sections: [{ heading: "What survived", markdown }],
   });

@@ -4,7 +4,7 @@
  * at site a and a standby at b. Mid-iteration 1 site a dies whole (its node, its peer and the
  * leading coordinator, SIGKILL); its node and peer come back 20 s later. The checks are the chaos
  * run's (test/chaos/checks.ts, sites.ts): the experiment finishes, every prompt has exactly one
- * pair per iteration, no verdict is stored twice, nothing a stale leader published counts, the
+ * pair per iteration, no verdict is stored twice, every pair is what the stored messages vote, nothing a stale leader published counts, the
  * standby took over, and the lost peer left by heartbeat, rejoined and trained on both iterations.
  */
 import { describe, expect, it } from "vitest";

@@ -1,0 +1,81 @@
+/**
+ * Are a disturbed run's pairs the ones an undisturbed coordinator would have voted from the same
+ * messages? A vote counts the verdicts of the judges it had heard from (all assigned judges, or
+ * fewer when one died or gave up); a pair records the judges of its two answers, not every judge
+ * the vote counted, so the check looks for a set of judges that explains it: the pair's own
+ * judges plus any of the others whose verdicts are stored for the prompt. Voting the prompt again
+ * from the stored candidates and that set's stored verdicts (the coordinator's own voting,
+ * through deploy/observe/revote) must give every stored pair of the prompt exactly: the same
+ * chosen and rejected candidates, scores and judges. A takeover, a replayed stream or a
+ * redelivered verdict that made a vote count something twice, or count a stale leader's prompt,
+ * shows here as a pair no such set explains.
+ */
+import { revote } from "../../deploy/observe/revote/revote.ts";
+import type { CandidateBatch, JudgingConfig, PreferencePair, Prompt, Verdict, VotingConfig } from "../../protocol/mod.ts";
+
+/** A stored run, as the chaos checks read it. */
+export interface StoredRun {
+  experiment: string;
+  voting: VotingConfig;
+  judgesPerAuthor: JudgingConfig["judgesPerAuthor"];
+  /** Each iteration's roll (its record's peers). */
+  panels: ReadonlyMap<number, readonly string[]>;
+  prompts: Prompt[];
+  candidates: CandidateBatch[];
+  verdicts: Verdict[];
+  pairs: PreferencePair[];
+}
+
+const promptKey = (m: { iteration: number; promptId: string }) => `${m.iteration}|${m.promptId}`;
+const pairKey = (p: PreferencePair) => `${p.iteration}|${p.pairId}`;
+const describe = (p: PreferencePair) => `${p.promptId}${p.forPeer ? ` for ${p.forPeer}` : ""}: ${p.chosen.candidateId} over ${p.rejected.candidateId}`;
+
+/** Judge sets from `required` plus any subset of `optional` (all of them first); at most 2^8 sets. */
+function* judgeSets(required: ReadonlySet<string>, optional: readonly string[]): Generator<Set<string>> {
+  const extra = optional.filter((j) => !required.has(j)).slice(0, 8);
+  for (let mask = (1 << extra.length) - 1; mask >= 0; mask--) yield new Set([...required, ...extra.filter((_, i) => mask & (1 << i))]);
+}
+
+const same = (a: PreferencePair, b: PreferencePair) =>
+  a.chosen.candidateId === b.chosen.candidateId &&
+  a.rejected.candidateId === b.rejected.candidateId &&
+  Math.abs(a.chosen.score - b.chosen.score) < 1e-9 &&
+  Math.abs(a.rejected.score - b.rejected.score) < 1e-9 &&
+  [...a.judges].sort().join() === [...b.judges].sort().join();
+
+/** What differs between the stored pairs and a vote of the stored messages; empty when a set of judges explains every pair. */
+export function pairsNotRevoted(run: StoredRun, examples = 3): string[] {
+  const byPrompt = <T extends { iteration: number; promptId: string }>(list: readonly T[]) => {
+    const m = new Map<string, T[]>();
+    for (const x of list) m.set(promptKey(x), [...(m.get(promptKey(x)) ?? []), x]);
+    return m;
+  };
+  const [prompts, candidates, verdicts] = [byPrompt(run.prompts), byPrompt(run.candidates), byPrompt(run.verdicts)];
+  const differ: string[] = [];
+  let total = 0;
+  for (const [key, stored] of byPrompt(run.pairs)) {
+    total += stored.length;
+    const prompt = prompts.get(key);
+    if (!prompt) {
+      differ.push(`${describe(stored[0]!)} (its prompt is not stored)`);
+      continue;
+    }
+    const heard = verdicts.get(key) ?? [];
+    const required = new Set(stored.flatMap((p) => p.judges));
+    let explained = false;
+    for (const judges of judgeSets(required, [...new Set(heard.map((v) => v.judge))])) {
+      const [row] = revote({ ...run, prompts: prompt, candidates: candidates.get(key) ?? [], verdicts: heard.filter((v) => judges.has(v.judge)), pairs: [] });
+      const again = new Map((row?.revoted ?? []).map((p) => [pairKey(p), p]));
+      if (again.size === stored.length && stored.every((p) => again.has(pairKey(p)) && same(again.get(pairKey(p))!, p))) {
+        explained = true;
+        break;
+      }
+    }
+    if (!explained) for (const p of stored) differ.push(describe(p));
+  }
+  return differ.length
+    ? [
+        `${differ.length} of ${total} pairs are not what a vote of the stored messages gives for any set of judges, e.g. ${differ.slice(0, examples).join("; ")}`,
+      ]
+    : [];
+}
