@@ -33,7 +33,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeRng } from "../../actors/random/rng.ts";
 import type { PopProcess } from "../../deploy/cli/processes.ts";
-import { STREAMS, managerOf } from "../../protocol/mod.ts";
+import { STREAMS, managerOf, retrying } from "../../protocol/mod.ts";
 import { ClusterNetwork, SingleServer, SitesNetwork, type PanelNetwork } from "../support/networks.ts";
 import { startPanel, TRAIN_ONE_EPOCH, VOTE_EVERY_PROMPT, type Panel } from "../support/panel.ts";
 import { checkRun } from "./checks.ts";
@@ -187,8 +187,16 @@ export async function runOnce(fault: Fault, seed: number): Promise<RunResult> {
     await until("the run to finish", async () => (await control()).some((e) => e.event === "experiment_done"), RUN_TIMEOUT_MS).catch((e) =>
       broke.push((e as Error).message),
     );
-    const checked = await checkRun(p, { peers: PEERS, prompts: setup.prompts, iterations: ITERATIONS, injected });
-    broke.push(...checked.broke, ...((await setup.check?.(run, injected)) ?? []));
+    // Right after a heal the cluster may still be electing leaders ("JetStream system temporarily
+    // unavailable"): the checks only read, so they are tried again as every reader of ours would.
+    const retryLog = { warn: (_: object, m: string) => notes.push(m) };
+    const checked = await retrying(
+      "the checks",
+      () => checkRun(p, { peers: PEERS, prompts: setup.prompts, iterations: ITERATIONS, injected }),
+      retryLog,
+      60_000,
+    );
+    broke.push(...checked.broke, ...((await retrying("the fault's checks", async () => (await setup.check?.(run, injected)) ?? [], retryLog, 60_000)) ?? []));
     notes.push(...checked.notes);
     measured.takeoverMs = checked.takeoverMs;
     measured.lostMs = checked.lostMs;
