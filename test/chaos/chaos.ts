@@ -181,7 +181,11 @@ export async function runOnce(fault: Fault, seed: number): Promise<RunResult> {
     }
     for (const peer of PEERS) restart(peer);
     await until("iteration 1 to open", async () => (await control()).some((e) => e.event === "iteration_opened"), 120_000);
-    await sleep(between(r, 0, 8000));
+    // A seeded moment of iteration 1: its close ends the wait early (a fast panel can close it in
+    // seconds, and a fault after the experiment's end would test nothing).
+    const delay = between(r, 0, 8000);
+    for (const t0 = Date.now(); Date.now() - t0 < delay; await sleep(250))
+      if ((await control()).some((e) => e.event === "iteration_closed" && e.iteration === 1)) break;
     const run = { panel: p, processes, restart };
     const injected: Injected = await setup.inject(r, run, (n) => notes.push(n));
     await until("the run to finish", async () => (await control()).some((e) => e.event === "experiment_done"), RUN_TIMEOUT_MS).catch((e) =>
