@@ -134,6 +134,7 @@ export class PeerActor {
             batchSize,
             log,
             handler: (batch) => roles.judging.handle(batch),
+            skip: (subject) => roles.judging.skips(subject),
             gaveUp: (c, reason, detail) =>
               giveUp(ctx, reason, { iteration: c.iteration, promptId: c.promptId, work: "judge", author: c.author, reason: detail }),
           }),

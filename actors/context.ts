@@ -36,6 +36,8 @@ export class PeerContext {
   /** What this process's model calls cost, by iteration and phase; every role's calls go through it. */
   readonly cost = new CostMeter();
   private readonly images = new Map<string, ImageInput>();
+  /** Images being fetched: answering and judging the same prompt at once fetch it once. */
+  private readonly fetching = new Map<string, Promise<ImageInput>>();
   private imageBytes = 0;
   private readonly iterations = new Map<number, IterationRecord>();
 
@@ -108,20 +110,30 @@ export class PeerContext {
   async promptInput(promptId: string, question: string, refs: ImageRef[]): Promise<PromptInput> {
     const images: ImageInput[] = [];
     for (const ref of refs) {
-      let img = this.images.get(ref.hash);
-      if (!img) {
-        img = await getImage(this.blobs, ref);
-        this.images.set(ref.hash, img);
-        this.imageBytes += img.data.length;
-        for (const [hash, old] of this.images) {
-          if (this.imageBytes <= IMAGE_CACHE_BYTES || this.images.size <= 1) break;
-          this.images.delete(hash);
-          this.imageBytes -= old.data.length;
-        }
-      }
-      images.push(img);
+      images.push(this.images.get(ref.hash) ?? (await this.fetchImage(ref)));
     }
     return { id: promptId, question, images };
+  }
+
+  /** Fetches an image into the cache, once however many callers ask for it meanwhile. */
+  private fetchImage(ref: ImageRef): Promise<ImageInput> {
+    let pending = this.fetching.get(ref.hash);
+    if (!pending) {
+      pending = getImage(this.blobs, ref)
+        .then((img) => {
+          this.images.set(ref.hash, img);
+          this.imageBytes += img.data.length;
+          for (const [hash, old] of this.images) {
+            if (this.imageBytes <= IMAGE_CACHE_BYTES || this.images.size <= 1) break;
+            this.images.delete(hash);
+            this.imageBytes -= old.data.length;
+          }
+          return img;
+        })
+        .finally(() => this.fetching.delete(ref.hash));
+      this.fetching.set(ref.hash, pending);
+    }
+    return pending;
   }
 }
 

@@ -11,6 +11,7 @@ import {
   CRITERIA,
   JudgeAssignment,
   PROTOCOL_VERSION,
+  parseSubject,
   publishMessage,
   type CandidateBatch,
   type Decided,
@@ -263,6 +264,20 @@ export class Judging {
   async judge(batches: MessageOf<"candidates">[]): Promise<Decided[]> {
     const outcomes = await this.gather(batches, true);
     return Promise.all(outcomes.map((o) => (typeof o === "object" && "later" in o ? o.later : o)));
+  }
+
+  /**
+   * Whether a delivery on `subject` is this peer's own candidate batch, which it does not judge
+   * (without self-judging): the inbox acks it unread, as the handler would after decoding it.
+   */
+  skips(subject: string): boolean {
+    if (this.ctx.config.voting.selfJudging) return false;
+    try {
+      const s = parseSubject(subject);
+      return s.kind === "cand" && s.peer === this.ctx.peer;
+    } catch {
+      return false; // not a subject of ours: admission dead-letters it
+    }
   }
 
   /** Stops the lingering timers; what the box holds is handed back by the inbox. */

@@ -121,7 +121,8 @@ try {
       const parts = Object.entries(cpu.byProcess)
         .filter(([, c]) => c >= 0.005)
         .sort(([, x], [, y]) => y - x)
-        .map(([p, c]) => `${p} ${c.toFixed(2)}`);
+        // A multi-threaded process's main thread apart: a peer's messaging there, its model in a worker thread.
+        .map(([p, c]) => `${p} ${c.toFixed(2)}${c - (cpu.mainThread[p] ?? c) >= 0.005 ? ` (main thread ${(cpu.mainThread[p] ?? 0).toFixed(2)})` : ""}`);
       cpuLines.push(
         `iteration ${n} answer+judge (${cpu.seconds.toFixed(1)} s): the demo's processes ${cpu.demo.toFixed(2)} cores (${parts.join(", ")}); the machine ${cpu.machine.toFixed(2)} of ${CORES}`,
       );

@@ -19,7 +19,14 @@ export const COORDINATOR_NODE_ARGS: readonly string[] = readFileSync(new URL("./
   .map((l) => l.trim())
   .filter(Boolean);
 
+/**
+ * Extra flags for every pop process the demo (or a benchmark) starts, from POP_NODE_ARGS
+ * (space-separated), for profiling: node refuses `--cpu-prof` in NODE_OPTIONS, e.g.
+ * `POP_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run demo`.
+ */
+const debugArgs = (): string[] => (process.env.POP_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+
 /** The node flags for a pop command line (`args[0]` is the command). */
 export function nodeArgsFor(args: readonly string[]): string[] {
-  return args[0] === "coordinator" ? [...COORDINATOR_NODE_ARGS] : [];
+  return [...(args[0] === "coordinator" ? COORDINATOR_NODE_ARGS : []), ...debugArgs()];
 }

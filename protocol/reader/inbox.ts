@@ -71,6 +71,12 @@ export interface InboxOptions<K extends MessageType> {
    * the work; not for messages refused at admission. Its failure is logged, never retried.
    */
   gaveUp?: (message: MessageOf<K>, reason: DeadLetter["reason"], detail: string) => Promise<void>;
+  /**
+   * Deliveries this reader has nothing to do with, told by their subject alone: acked unread,
+   * neither decoded nor validated nor handed to the handler (a judge's own candidate batches:
+   * a third of what its consumer brings at three members, on a subject only it may publish to).
+   */
+  skip?: (subject: string) => boolean;
 }
 
 /** A running inbox. */
@@ -220,6 +226,12 @@ export async function startInbox<K extends MessageType>(nc: NatsConnection, opti
       const raw = queue.splice(0, batchSize);
       const valid: { m: JsMsg; d: Delivery<MessageOf<K>> }[] = [];
       for (const m of raw) {
+        if (options.skip?.(m.subject)) {
+          m.ack();
+          unsettled.settled(m.info.streamSequence);
+          stats.handled++;
+          continue;
+        }
         const fence = options.fence;
         // Awaited only where there is a fence: an await per delivery would split the batch's work over turns.
         if (fence) {

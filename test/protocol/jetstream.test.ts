@@ -108,6 +108,38 @@ describe("JetStream topology and inboxes on a real nats-server", () => {
     await inbox.stop();
   });
 
+  it("acks unread what its skip option names by subject: neither decoded, validated nor handed to the handler", async () => {
+    const js = jetstream(nc);
+    const exp = "skip1";
+    const seen: string[] = [];
+    const inbox = await startInbox(nc, {
+      spec: consumers.peerCandidates(exp, "judge1"),
+      types: ["candidates"],
+      skip: (subject) => subject.endsWith(".judge1"),
+      handler: async (batch: Delivery<MessageOf<"candidates">>[]) => {
+        for (const d of batch) seen.push(d.message.author);
+      },
+    });
+    const cand = { ...sampleMessages().find((m) => m.type === "candidates")!, experiment: exp } as MessageOf<"candidates">;
+    // The judge's own batch, and bytes on its subject that would be dead-lettered if they were read.
+    await publishMessage(js, { ...cand, author: "judge1", candidates: cand.candidates.map((c, i) => ({ ...c, candidateId: `${cand.promptId}:judge1:${i}` })) });
+    await js.publish(subjects.candidates(exp, 1, "judge1"), new TextEncoder().encode("not msgpack"), { msgID: "junk-skip" });
+    await publishMessage(js, cand);
+    await eventually(() => inbox.stats.handled === 3, 15_000, "all three acked");
+    expect(seen).toEqual([cand.author]);
+    expect(inbox.stats.dead).toBe(0);
+    const jsm = await openManager(nc);
+    await eventually(
+      async () => {
+        const i = await jsm.consumers.info(STREAMS.candidates.name, `${exp}-judge1-cands`);
+        return i.num_ack_pending === 0 && i.num_pending === 0;
+      },
+      10_000,
+      "nothing left pending",
+    );
+    await inbox.stop();
+  });
+
   it("tells gaveUp about valid work that went to the dead letters, whether decided at once, later or on the last retry", async () => {
     const js = jetstream(nc);
     const exp = "gu1";

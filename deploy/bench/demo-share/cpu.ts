@@ -9,15 +9,17 @@ import { readFileSync, readdirSync } from "node:fs";
 export interface CpuSample {
   at: number;
   byProcess: Record<string, number>;
+  /** The same processes' main threads alone (a peer's model runs in a worker thread; GC helpers are threads too). */
+  mainThread: Record<string, number>;
   machineBusy: number;
   machineTotal: number;
 }
 
 const TICK = 100; // USER_HZ on Linux
 
-function statOf(pid: number): { ppid: number; cpu: number } | undefined {
+function statOf(pid: number, path = `/proc/${pid}/stat`): { ppid: number; cpu: number } | undefined {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const s = readFileSync(path, "utf8");
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
     return { ppid: Number(f[1]), cpu: (Number(f[11]) + Number(f[12])) / TICK };
@@ -60,16 +62,21 @@ export class CpuSampler {
   }
 
   /** Cores used on average between the samples nearest `from` and `to` (epoch ms), per process and the machine's. */
-  between(from: number, to: number): { seconds: number; byProcess: Record<string, number>; demo: number; machine: number } | undefined {
+  between(
+    from: number,
+    to: number,
+  ): { seconds: number; byProcess: Record<string, number>; mainThread: Record<string, number>; demo: number; machine: number } | undefined {
     const a = this.samples.find((s) => s.at >= from);
     const b = [...this.samples].reverse().find((s) => s.at <= to);
     if (!a || !b || b.at - a.at < 1000) return undefined;
     const seconds = (b.at - a.at) / 1000;
     const byProcess: Record<string, number> = {};
     for (const [name, cpu] of Object.entries(b.byProcess)) byProcess[name] = (cpu - (a.byProcess[name] ?? 0)) / seconds;
+    const mainThread: Record<string, number> = {};
+    for (const [name, cpu] of Object.entries(b.mainThread)) mainThread[name] = (cpu - (a.mainThread[name] ?? 0)) / seconds;
     const demo = Object.values(byProcess).reduce((x, y) => x + y, 0);
     const machine = ((b.machineBusy - a.machineBusy) / (b.machineTotal - a.machineTotal)) * cpuCount();
-    return { seconds, byProcess, demo, machine };
+    return { seconds, byProcess, mainThread, demo, machine };
   }
 
   private sample(): void {
@@ -88,14 +95,16 @@ export class CpuSampler {
       return false;
     };
     const byProcess: Record<string, number> = {};
+    const mainThread: Record<string, number> = {};
     for (const [pid, seconds] of cpu) {
       if (!inTree(pid)) continue;
       let name = this.names.get(pid);
       if (!name) this.names.set(pid, (name = nameOf(pid)));
       byProcess[name] = (byProcess[name] ?? 0) + seconds;
+      mainThread[name] = (mainThread[name] ?? 0) + (statOf(pid, `/proc/${pid}/task/${pid}/stat`)?.cpu ?? 0);
     }
     const [busy, total] = machineTicks();
-    this.samples.push({ at: Date.now(), byProcess, machineBusy: busy, machineTotal: total });
+    this.samples.push({ at: Date.now(), byProcess, mainThread, machineBusy: busy, machineTotal: total });
   }
 }
 
