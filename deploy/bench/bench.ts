@@ -71,6 +71,9 @@ deploy/bench/bench.ts), prints the tables and writes them as JSON.
                           the tiny world's pool of one image per prompt   default: unset
                           (the memory of one actor then leaves out its image cache's)
   --memory-trace FILE     append the coordinator's VmRSS/VmHWM and the votes every 30 s
+  --memory-lease-ms N     the memory runs' coordinator lease (coordination.leaseMs)  default: the config's
+                          (10 s: on a host starved of CPU a renewal can be 8 s late; each lapse
+                          makes the coordinator stand by, take over and replay the iteration)
   --skip LIST             parts to leave out: raw,plane,fan-out,utilization,memory
                           (fan-out: raw JetStream with as many readers per message
                           as the plane has, beside each plane run)
@@ -451,7 +454,7 @@ async function runIteration(
   k: number,
   prompts: number,
   load: { answerMs: number; judgeMs: number; slots: number; slowFactor?: number },
-  options: { probe?: boolean; imagesShared?: number; trace?: string } = {},
+  options: { probe?: boolean; imagesShared?: number; trace?: string; leaseMs?: number } = {},
 ): Promise<RunResult> {
   const server = await startServer();
   const nc = await connectNats(server.url, "bench");
@@ -466,6 +469,7 @@ async function runIteration(
         voting: DEMO_DEFAULTS.overrides.voting,
         heartbeat: { intervalMs: 2000, lapseMs: 600_000 },
         deadlines: { voteMs: 600_000, trainMs: 600_000, trainQuorum: 1, judgeLingerMs: 5_000 },
+        ...(options.leaseMs ? { coordination: { leaseMs: options.leaseMs } } : {}),
       },
     );
     await createExperiment(nc, { ...config, pool: { ...config.pool, name: pool } });
@@ -618,6 +622,7 @@ async function main(): Promise<void> {
   const memK = flags.int("memory-k", { min: 1 }) ?? 4;
   const memImages = flags.int("memory-images", { min: 1 });
   const memTrace = flags.string("memory-trace");
+  const memLeaseMs = flags.int("memory-lease-ms", { min: 300 });
   const skip = new Set((flags.string("skip") ?? "").split(",").filter(Boolean));
   logDir = flags.string("logs");
   const resultsFile = new ResultsRun("bench", commandLine("bench", process.argv.slice(2)), flags.string("results"));
@@ -699,10 +704,18 @@ async function main(): Promise<void> {
   }
 
   if (!skip.has("memory")) {
-    console.log(`\nmemory: peak RSS at ${memPeers} peers, k=${memK}${memImages ? `, prompts sharing ${memImages} images` : ""}`);
+    console.log(
+      `\nmemory: peak RSS at ${memPeers} peers, k=${memK}${memImages ? `, prompts sharing ${memImages} images` : ""}${memLeaseMs ? `, coordinator lease ${memLeaseMs} ms` : ""}`,
+    );
     for (const p of memPrompts) {
       const load0 = loadavg()[0]!;
-      const r = await runIteration(memPeers, memK, p, { answerMs: 0, judgeMs: 0, slots: 1 }, { probe: true, imagesShared: memImages, trace: memTrace });
+      const r = await runIteration(
+        memPeers,
+        memK,
+        p,
+        { answerMs: 0, judgeMs: 0, slots: 1 },
+        { probe: true, imagesShared: memImages, trace: memTrace, leaseMs: memLeaseMs },
+      );
       const timing = { startupSec: r.startupSec, promptsPerSec: p / r.wallSec, load: [load0, loadavg()[0]!] as [number, number] };
       result.memory.push(
         { process: "coordinator", peers: memPeers, k: memK, prompts: p, peakRssMb: r.coordPeakMb, ...r.coordHeap, ...timing },
@@ -737,7 +750,7 @@ async function main(): Promise<void> {
     });
   if (!skip.has("memory"))
     sections.push({
-      heading: `Memory at ${memPeers} peers, k=${memK}${memImages ? `, prompts sharing ${memImages} images` : ""}`,
+      heading: `Memory at ${memPeers} peers, k=${memK}${memImages ? `, prompts sharing ${memImages} images` : ""}${memLeaseMs ? `, coordinator lease ${memLeaseMs} ms` : ""}`,
       markdown: fence(formatMem(result.memory)),
     });
   resultsFile.write({
