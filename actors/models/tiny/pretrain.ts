@@ -43,6 +43,13 @@ export interface MemberSpec {
    * paper's mix three language models.
    */
   decoder?: Partial<Pick<TinyConfig, "hidden" | "embed" | "att" | "posQuery" | "attSkip">>;
+  /**
+   * Add the second look after pretraining ({@link TinyConfig.secondLook}: zero query and skip, so
+   * the member starts exactly where its pretraining left it). Its gap families need an attention
+   * that finds an object by the asked word, which its first attention never learnt from the gap
+   * shares; the second look, starting uniform, learns it from its peers' pairs.
+   */
+  secondLook?: boolean;
 }
 
 /** Seed of the shared vision tower (stage 1). */
@@ -151,7 +158,10 @@ export function pretrainMember(spec: MemberSpec, options: Partial<PretrainOption
   if (resume) model.assign(parseWeights(resume.serialize()).data);
   else memberPhase(model, vars, spec, o, o.steps, spec.keep, "", 0);
   if (o.refineSteps > 0) memberPhase(model, vars, spec, o, o.refineSteps, o.refineKeep, "refine", o.steps);
-  return model;
+  if (!spec.secondLook) return model;
+  const grown = TinyVlm.withSecondLook(model, spec.seed);
+  model.dispose();
+  return grown;
 }
 
 function memberPhase(
