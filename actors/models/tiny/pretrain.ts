@@ -72,8 +72,9 @@ export const PANEL: MemberSpec[] = [
     answerKeep: { count: 0.01 },
     seed: 202,
     decoder: { hidden: 96, embed: 24, att: 24, posQuery: true, attSkip: true },
+    secondLook: true,
   },
-  { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303 },
+  { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303, secondLook: true },
 ];
 
 export interface PretrainOptions {
