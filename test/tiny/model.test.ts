@@ -18,7 +18,7 @@ import { classifyAnswer, synthCandidate } from "../../actors/models/tiny/criteri
 import { makeRng } from "../../actors/random/rng.ts";
 import type { EvalResult } from "../../actors/models/contract.ts";
 import { CRITERIA } from "../../protocol/mod.ts";
-import { parseWeights, scoreAt } from "../../actors/models/tiny/model.ts";
+import { TinyVlm, parseWeights, scoreAt } from "../../actors/models/tiny/model.ts";
 import { PANEL, type MemberSpec } from "../../actors/models/tiny/pretrain.ts";
 
 const TINY = { hidden: 16, embed: 8, c1: 4, c2: 6, att: 4, vocab: VOCAB };
@@ -134,6 +134,23 @@ describe("TinyBackend", () => {
       }
     expect(mean(good)).toBeGreaterThan(mean(bad) + 1);
     await be.dispose();
+  });
+});
+
+describe("the second look", () => {
+  it("added to a model changes none of its answers, log-probs or judgements, and survives the weights file", () => {
+    const base = TinyVlm.init(4, TINY);
+    const grown = TinyVlm.withSecondLook(base, 4);
+    expect(grown.params.lookQ).toBeDefined();
+    const items = [0, 1, 2, 3]
+      .map((i) => trainItem(5, i))
+      .map((it) => ({ image: renderScene(it.scene), question: it.question, answer: it.answer, key: it.id }));
+    expect(grown.sample(items, 2, 1, 3)).toEqual(base.sample(items, 2, 1, 3));
+    expect(grown.answerLogProbs(items)).toEqual(base.answerLogProbs(items));
+    expect(grown.judgeScores(items)).toEqual(base.judgeScores(items));
+    const back = TinyVlm.deserialize(grown.serialize()).model;
+    expect(back.config.secondLook).toBe(true);
+    expect(back.weightHash()).toBe(grown.weightHash());
   });
 });
 

@@ -38,9 +38,16 @@ describe("SimPO loss", () => {
   it.each([
     ["the default decoder", {}, ["outW"]],
     ["a per-position query and the attention skip", { posQuery: true, attSkip: true }, ["attP", "attS"]],
+    ["the second look", { secondLook: true }, ["lookQ", "lookK", "lookS"]],
   ])("model gradient passes a finite-difference check: %s", (_, options, names) => {
     const model = TinyVlm.init(3, { ...TINY, vocab: cfgVocab, ...options });
-    if (model.params.attS) model.params.attS.assign(tf.randomNormal(model.params.attS.shape, 0, 0.3, "float32", 5));
+    // zero at init (a trained member's are not): every path carries a gradient when they are set
+    for (const [n, seed] of [
+      ["attS", 5],
+      ["lookQ", 6],
+      ["lookS", 7],
+    ] as const)
+      model.params[n]?.assign(tf.randomNormal(model.params[n].shape, 0, 0.3, "float32", seed));
     const its = [0, 1, 2].map((i) => trainItem(9, i));
     const images = imagesTensor(its.map((x) => renderScene(x.scene)));
     const seqs = TinyVlm.judgeBatch([

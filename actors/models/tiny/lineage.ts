@@ -26,7 +26,7 @@ export function tinyLineage(bytes: Uint8Array): TinyLineage {
     meta?: Record<string, unknown>;
   };
   // Older files leave the boolean options out: they are off.
-  const architecture = { posQuery: false, attSkip: false, ...header.config };
+  const architecture = { posQuery: false, attSkip: false, secondLook: false, ...header.config };
   const name = header.meta?.name;
   return { name: typeof name === "string" ? name : undefined, architecture };
 }

@@ -66,6 +66,15 @@ export interface TinyConfig {
    * in older files (false).
    */
   attSkip?: boolean;
+  /**
+   * A second attention read whose query (`lookQ`) and skip to the state (`lookS`) start at zero,
+   * over keys of its own (`lookK`): added to a trained member, it changes nothing until trained.
+   * Its attention starts uniform, so what it should look at can be learnt from few examples,
+   * where the first attention of a member that never learnt to find an object by the asked word
+   * sits saturated on an empty cell and barely moves (docs/results/tiny-model-experiments.md,
+   * "The colour and shape gaps"). Absent in older files (false).
+   */
+  secondLook?: boolean;
   vocab: string[];
 }
 
@@ -105,6 +114,7 @@ export function paramShapes(c: TinyConfig): [string, number[], number][] {
   s.push(["pos", [16, c.c2], c.c2], ["attQ", [H, c.att], H], ["attK", [c.c2, c.att], c.c2]);
   if (c.posQuery) s.push(["attP", [POSITIONS, c.att], 0]);
   if (c.attSkip) s.push(["attS", [c.c2, H], 0]);
+  if (c.secondLook) s.push(["lookQ", [H, c.att], 0], ["lookK", [c.c2, c.att], c.c2], ["lookS", [c.c2, H], 0]);
   return s;
 }
 
@@ -153,6 +163,16 @@ export class TinyVlm {
     return new TinyVlm(config, params);
   }
 
+  /**
+   * A copy of `base` with the second look added ({@link TinyConfig.secondLook}): the new keys are
+   * drawn from `seed`, its query and skip are zero, so the copy answers and judges as `base` does.
+   */
+  static withSecondLook(base: TinyVlm, seed: number): TinyVlm {
+    const m = TinyVlm.init(seed, { ...base.config, secondLook: true });
+    for (const [n] of paramShapes(base.config)) m.params[n]!.assign(base.params[n]!);
+    return m;
+  }
+
   get variables(): tf.Variable[] {
     return paramShapes(this.config).map(([n]) => this.params[n]!);
   }
@@ -195,8 +215,8 @@ export class TinyVlm {
     const n = x.shape[0];
     const vec = tf.tanh(tf.add(tf.matMul(x.reshape([n, -1]) as tf.Tensor2D, p.imgW as tf.Tensor2D), p.imgB!));
     const cells = tf.add(x.reshape([n, 16, this.config.c2]), p.pos!) as tf.Tensor3D;
-    const keys = tf.matMul(cells.reshape([n * 16, -1]) as tf.Tensor2D, p.attK as tf.Tensor2D).reshape([n, 16, this.config.att]) as tf.Tensor3D;
-    return { vec: vec as tf.Tensor2D, cells, keys };
+    const keyed = (w: tf.Variable) => tf.matMul(cells.reshape([n * 16, -1]) as tf.Tensor2D, w as tf.Tensor2D).reshape([n, 16, this.config.att]) as tf.Tensor3D;
+    return { vec: vec as tf.Tensor2D, cells, keys: keyed(p.attK!), ...(p.lookK ? { lookKeys: keyed(p.lookK) } : {}) };
   }
 
   private embedIds(ids: tf.Tensor1D): tf.Tensor2D {
@@ -239,6 +259,7 @@ export class TinyVlm {
       // slice (not unstack: its gradient fails when an output gets no gradient)
       const xt = T === 1 ? x : (x.slice([t * N, 0], [N, E]) as tf.Tensor2D);
       // attention of the previous state over the image cells
+      const hPrev = h;
       let qt: tf.Tensor2D = tf.matMul(h, p.attQ as tf.Tensor2D);
       if (p.attP) qt = tf.add(qt, p.attP.slice([at + t, 0], [1, this.config.att]));
       const q = qt.expandDims(1); // [N,1,A]
@@ -249,9 +270,19 @@ export class TinyVlm {
       const xn = tf.add(tf.add(tf.matMul(xt, p.Wn as tf.Tensor2D), cn), tf.matMul(ctx, p.An as tf.Tensor2D));
       h = this.gru(xz as tf.Tensor2D, xr as tf.Tensor2D, xn as tf.Tensor2D, h);
       if (p.attS) h = tf.add(h, tf.matMul(ctx, p.attS as tf.Tensor2D));
+      if (p.lookQ && enc.lookKeys) h = tf.add(h, this.secondLook(enc, hPrev));
       hs.push(h);
     }
     return hs;
+  }
+
+  /** What the second look adds to the state: its attention from the previous state, read through `lookS`. */
+  private secondLook(enc: Enc, h: tf.Tensor2D): tf.Tensor2D {
+    const p = this.params;
+    const q = tf.matMul(h, p.lookQ as tf.Tensor2D).expandDims(1);
+    const att = tf.softmax(tf.div(tf.sum(tf.mul(enc.lookKeys!, q), 2), Math.sqrt(this.config.att)));
+    const ctx = tf.sum(tf.mul(enc.cells, att.expandDims(2)), 1) as tf.Tensor2D;
+    return tf.matMul(ctx, p.lookS as tf.Tensor2D);
   }
 
   private logits(h: tf.Tensor2D): tf.Tensor2D {
@@ -407,7 +438,7 @@ export class TinyVlm {
       const rngs = part.map((r) => makeRng(hashSeed("sample", o.seed, r.p.key, r.j)));
       const out: SampledAnswer[] = part.map(() => ({ ids: [], cut: false, steps: o.top === undefined ? undefined : [] }));
       const done = new Array(n).fill(false);
-      const [iv, ic, ik, hPrompt] = tf.tidy(() => {
+      const [hPrompt, iv, ic, ik, il] = tf.tidy(() => {
         const im = this.encode(imagesTensor(part.map((r) => r.p.image)));
         const pt = tf.tensor2d(
           part.flatMap((r) => promptTokens(r.p.question)),
@@ -415,9 +446,9 @@ export class TinyVlm {
           "int32",
         );
         const hs = this.run(im, pt);
-        return [im.vec, im.cells, im.keys, hs[hs.length - 1]!];
+        return [hs[hs.length - 1]!, im.vec, im.cells, im.keys, ...(im.lookKeys ? [im.lookKeys] : [])];
       });
-      const img: Enc = { vec: iv as tf.Tensor2D, cells: ic as tf.Tensor3D, keys: ik as tf.Tensor3D };
+      const img: Enc = { vec: iv as tf.Tensor2D, cells: ic as tf.Tensor3D, keys: ik as tf.Tensor3D, ...(il ? { lookKeys: il as tf.Tensor3D } : {}) };
       let h = hPrompt;
       for (let t = 0; t < maxT; t++) {
         const lg = tf.tidy(() => this.logits(h));
@@ -441,7 +472,7 @@ export class TinyVlm {
         h = nh;
       }
       h.dispose();
-      tf.dispose([img.vec, img.cells, img.keys]);
+      tf.dispose([img.vec, img.cells, img.keys, ...(img.lookKeys ? [img.lookKeys] : [])]);
       part.forEach((r, i) => {
         out[i]!.cut = !done[i];
         res[r.i]!.push(out[i]!);
@@ -596,6 +627,8 @@ export interface Enc {
   vec: tf.Tensor2D;
   cells: tf.Tensor3D;
   keys: tf.Tensor3D;
+  /** The second look's keys (members with `secondLook`). */
+  lookKeys?: tf.Tensor3D;
 }
 /** Repeat each row `r` times (row i*r+j = row i). */
 function tileEnc(e: Enc, r: number): Enc {
@@ -604,10 +637,12 @@ function tileEnc(e: Enc, r: number): Enc {
     vec: tf.tile(e.vec.expandDims(1), [1, r, 1]).reshape([n * r, -1]) as tf.Tensor2D,
     cells: tf.tile(e.cells.expandDims(1), [1, r, 1, 1]).reshape([n * r, 16, -1]) as tf.Tensor3D,
     keys: tf.tile(e.keys.expandDims(1), [1, r, 1, 1]).reshape([n * r, 16, -1]) as tf.Tensor3D,
+    ...(e.lookKeys ? { lookKeys: tf.tile(e.lookKeys.expandDims(1), [1, r, 1, 1]).reshape([n * r, 16, -1]) as tf.Tensor3D } : {}),
   };
 }
 function catEnc(a: Enc, b: Enc): Enc {
-  return { vec: tf.concat([a.vec, b.vec], 0), cells: tf.concat([a.cells, b.cells], 0), keys: tf.concat([a.keys, b.keys], 0) };
+  const base = { vec: tf.concat([a.vec, b.vec], 0), cells: tf.concat([a.cells, b.cells], 0), keys: tf.concat([a.keys, b.keys], 0) };
+  return a.lookKeys && b.lookKeys ? { ...base, lookKeys: tf.concat([a.lookKeys, b.lookKeys], 0) } : base;
 }
 
 export { FORMAT_VERSION, MAGIC };

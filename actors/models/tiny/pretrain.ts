@@ -43,6 +43,13 @@ export interface MemberSpec {
    * paper's mix three language models.
    */
   decoder?: Partial<Pick<TinyConfig, "hidden" | "embed" | "att" | "posQuery" | "attSkip">>;
+  /**
+   * Add the second look after pretraining ({@link TinyConfig.secondLook}: zero query and skip, so
+   * the member starts exactly where its pretraining left it). Its gap families need an attention
+   * that finds an object by the asked word, which its first attention never learnt from the gap
+   * shares; the second look, starting uniform, learns it from its peers' pairs.
+   */
+  secondLook?: boolean;
 }
 
 /** Seed of the shared vision tower (stage 1). */
@@ -65,8 +72,9 @@ export const PANEL: MemberSpec[] = [
     answerKeep: { count: 0.01 },
     seed: 202,
     decoder: { hidden: 96, embed: 24, att: 24, posQuery: true, attSkip: true },
+    secondLook: true,
   },
-  { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303 },
+  { name: "lostspace", gaps: ["spatial", "shape"], keep: 0.05, answerKeep: { spatial: 0.05 }, seed: 303, secondLook: true },
 ];
 
 export interface PretrainOptions {
@@ -151,7 +159,10 @@ export function pretrainMember(spec: MemberSpec, options: Partial<PretrainOption
   if (resume) model.assign(parseWeights(resume.serialize()).data);
   else memberPhase(model, vars, spec, o, o.steps, spec.keep, "", 0);
   if (o.refineSteps > 0) memberPhase(model, vars, spec, o, o.refineSteps, o.refineKeep, "refine", o.steps);
-  return model;
+  if (!spec.secondLook) return model;
+  const grown = TinyVlm.withSecondLook(model, spec.seed);
+  model.dispose();
+  return grown;
 }
 
 function memberPhase(
