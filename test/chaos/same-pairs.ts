@@ -1,14 +1,14 @@
 /**
  * Are a disturbed run's pairs the ones an undisturbed coordinator would have voted from the same
- * messages? A vote counts the verdicts of the judges it had heard from (all assigned judges, or
- * fewer when one died or gave up); a pair records the judges of its two answers, not every judge
- * the vote counted, so the check looks for a set of judges that explains it: the pair's own
- * judges plus any of the others whose verdicts are stored for the prompt. Voting the prompt again
- * from the stored candidates and that set's stored verdicts (the coordinator's own voting,
- * through deploy/observe/revote) must give every stored pair of the prompt exactly: the same
- * chosen and rejected candidates, scores and judges. A takeover, a replayed stream or a
- * redelivered verdict that made a vote count something twice, or count a stale leader's prompt,
- * shows here as a pair no such set explains.
+ * messages? A vote counts the verdicts it has when it votes: every assigned judge's, or fewer
+ * when a judge died or gave up part-way (some of its verdicts counted, the rest stored after the
+ * vote by the judge once it was back). A pair records the judges of its two answers, not every
+ * verdict the vote counted, so the check looks for a set of the prompt's stored verdicts that
+ * explains it, all of them first. Voting the prompt again from the stored candidates and that set
+ * (the coordinator's own voting, through deploy/observe/revote) must give every stored pair of the
+ * prompt exactly: the same chosen and rejected candidates, scores and judges. A vote that counted
+ * a verdict twice, a stale leader's prompt, or a message the streams do not hold shows here as a
+ * pair no such set explains.
  */
 import { revote } from "../../deploy/observe/revote/revote.ts";
 import type { CandidateBatch, JudgingConfig, PreferencePair, Prompt, Verdict, VotingConfig } from "../../protocol/mod.ts";
@@ -30,10 +30,11 @@ const promptKey = (m: { iteration: number; promptId: string }) => `${m.iteration
 const pairKey = (p: PreferencePair) => `${p.iteration}|${p.pairId}`;
 const describe = (p: PreferencePair) => `${p.promptId}${p.forPeer ? ` for ${p.forPeer}` : ""}: ${p.chosen.candidateId} over ${p.rejected.candidateId}`;
 
-/** Judge sets from `required` plus any subset of `optional` (all of them first); at most 2^8 sets. */
-function* judgeSets(required: ReadonlySet<string>, optional: readonly string[]): Generator<Set<string>> {
-  const extra = optional.filter((j) => !required.has(j)).slice(0, 8);
-  for (let mask = (1 << extra.length) - 1; mask >= 0; mask--) yield new Set([...required, ...extra.filter((_, i) => mask & (1 << i))]);
+/** Subsets of a prompt's verdicts, all of them first; past 12 verdicts, whole judges' at a time. */
+function* verdictSets(heard: readonly Verdict[]): Generator<Verdict[]> {
+  const units: Verdict[][] =
+    heard.length <= 12 ? heard.map((v) => [v]) : [...new Set(heard.map((v) => v.judge))].map((j) => heard.filter((v) => v.judge === j));
+  for (let mask = (1 << units.length) - 1; mask >= 0; mask--) yield units.filter((_, i) => mask & (1 << i)).flat();
 }
 
 const same = (a: PreferencePair, b: PreferencePair) =>
@@ -60,11 +61,13 @@ export function pairsNotRevoted(run: StoredRun, examples = 3): string[] {
       differ.push(`${describe(stored[0]!)} (its prompt is not stored)`);
       continue;
     }
-    const heard = verdicts.get(key) ?? [];
     const required = new Set(stored.flatMap((p) => p.judges));
+    // Only the named judges' verdicts may be left out or kept; a set without one of them cannot explain the pair.
+    const heard = verdicts.get(key) ?? [];
     let explained = false;
-    for (const judges of judgeSets(required, [...new Set(heard.map((v) => v.judge))])) {
-      const [row] = revote({ ...run, prompts: prompt, candidates: candidates.get(key) ?? [], verdicts: heard.filter((v) => judges.has(v.judge)), pairs: [] });
+    for (const counted of verdictSets(heard)) {
+      if (![...required].every((j) => counted.some((v) => v.judge === j))) continue;
+      const [row] = revote({ ...run, prompts: prompt, candidates: candidates.get(key) ?? [], verdicts: counted, pairs: [] });
       const again = new Map((row?.revoted ?? []).map((p) => [pairKey(p), p]));
       if (again.size === stored.length && stored.every((p) => again.has(pairKey(p)) && same(again.get(pairKey(p))!, p))) {
         explained = true;
@@ -75,7 +78,7 @@ export function pairsNotRevoted(run: StoredRun, examples = 3): string[] {
   }
   return differ.length
     ? [
-        `${differ.length} of ${total} pairs are not what a vote of the stored messages gives for any set of judges, e.g. ${differ.slice(0, examples).join("; ")}`,
+        `${differ.length} of ${total} pairs are not what a vote of the stored messages gives for any set of the verdicts, e.g. ${differ.slice(0, examples).join("; ")}`,
       ]
     : [];
 }

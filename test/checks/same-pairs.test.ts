@@ -52,11 +52,29 @@ describe("pairs against a vote of the messages they counted", () => {
     expect(pairsNotRevoted({ ...r, pairs: withoutCat })).toEqual([]);
   });
 
+  it("explains a vote that counted part of a judge's verdicts (the rest stored after it)", () => {
+    const r = run();
+    // cat judged each prompt in two verdicts, one per author; each vote counted only the first.
+    const split = r.verdicts.flatMap((v) =>
+      v.judge !== "cat" ? [v] : v.authors.map((author) => ({ ...v, authors: [author], scores: v.scores.filter((s) => s.candidateId.includes(`:${author}:`)) })),
+    );
+    const firstOnly = split.filter((v) => v.judge !== "cat" || v.authors[0] === "ann");
+    const pairs = r.prompts.flatMap((p) => {
+      const tally = newTally(p);
+      for (const m of [...r.candidates, ...firstOnly]) if (m.promptId === p.promptId) addToTally(tally, m);
+      return votePrompt(tally, voting, { now: 0 });
+    });
+    expect(pairs.map((p) => p.chosen.score)).not.toEqual(r.pairs.map((p) => p.chosen.score));
+    expect(pairsNotRevoted({ ...r, verdicts: split, pairs })).toEqual([]);
+  });
+
   it("names a pair whose score no set of stored verdicts gives (a verdict counted twice, say)", () => {
     const r = run();
     const [first, ...rest] = r.pairs;
     const bumped = { ...first!, chosen: { ...first!.chosen, score: first!.chosen.score + 0.05 } };
-    expect(pairsNotRevoted({ ...r, pairs: [bumped, ...rest] })[0]).toMatch(/^1 of 12 pairs are not what a vote .* gives for any set of judges, e.g. q0: /);
+    expect(pairsNotRevoted({ ...r, pairs: [bumped, ...rest] })[0]).toMatch(
+      /^1 of 12 pairs are not what a vote .* gives for any set of the verdicts, e.g. q0: /,
+    );
   });
 
   it("names a pair whose chosen or rejected answer a vote of its messages does not give", () => {
