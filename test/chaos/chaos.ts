@@ -200,7 +200,7 @@ export async function runOnce(fault: Fault, seed: number): Promise<RunResult> {
       retryLog,
       60_000,
     );
-    broke.push(...checked.broke, ...((await retrying("the fault's checks", async () => (await setup.check?.(run, injected)) ?? [], retryLog, 60_000)) ?? []));
+    broke.push(...checked.broke, ...(await retrying("the fault's checks", async () => (await setup.check?.(run, injected)) ?? [], retryLog, 60_000)));
     notes.push(...checked.notes);
     measured.takeoverMs = checked.takeoverMs;
     measured.lostMs = checked.lostMs;

@@ -44,11 +44,15 @@ const same = (a: PreferencePair, b: PreferencePair) =>
   Math.abs(a.rejected.score - b.rejected.score) < 1e-9 &&
   [...a.judges].sort().join() === [...b.judges].sort().join();
 
-/** What differs between the stored pairs and a vote of the stored messages; empty when a set of judges explains every pair. */
+/** What differs between the stored pairs and a vote of the stored messages; empty when a set of the stored verdicts explains every pair. */
 export function pairsNotRevoted(run: StoredRun, examples = 3): string[] {
   const byPrompt = <T extends { iteration: number; promptId: string }>(list: readonly T[]) => {
     const m = new Map<string, T[]>();
-    for (const x of list) m.set(promptKey(x), [...(m.get(promptKey(x)) ?? []), x]);
+    for (const x of list) {
+      const key = promptKey(x);
+      if (!m.has(key)) m.set(key, []);
+      m.get(key)!.push(x);
+    }
     return m;
   };
   const [prompts, candidates, verdicts] = [byPrompt(run.prompts), byPrompt(run.candidates), byPrompt(run.verdicts)];
@@ -62,7 +66,7 @@ export function pairsNotRevoted(run: StoredRun, examples = 3): string[] {
       continue;
     }
     const required = new Set(stored.flatMap((p) => p.judges));
-    // Only the named judges' verdicts may be left out or kept; a set without one of them cannot explain the pair.
+    // A set without a verdict of every judge the pairs name cannot explain them.
     const heard = verdicts.get(key) ?? [];
     let explained = false;
     for (const counted of verdictSets(heard)) {
